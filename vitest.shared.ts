@@ -1,0 +1,12 @@
+import { fileURLToPath } from 'node:url'
+
+const packages = fileURLToPath(new URL('./packages/', import.meta.url))
+
+/**
+ * Tests run against the TypeScript sources of workspace packages, so a change to core is seen by every
+ * dependent's tests without a rebuild. Published packages still resolve to `dist` through `exports`.
+ */
+export const workspaceAlias = [
+  { find: /^@mqtt-stack\/core\/testing$/, replacement: `${packages}core/src/testing/index.ts` },
+  { find: /^@mqtt-stack\/([a-z0-9-]+)$/, replacement: `${packages}$1/src/index.ts` },
+]
