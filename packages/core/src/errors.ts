@@ -23,6 +23,8 @@ export const ErrorCode = {
   CLIENT_CLOSED: 'MQS_ERR_CLIENT_CLOSED',
   /** The client did not read fast enough and its outgoing buffer passed `disconnectAbove`. */
   SLOW_CONSUMER: 'MQS_ERR_SLOW_CONSUMER',
+  /** A QoS 0 message was not written because the client's outgoing buffer passed `dropQoS0Above`. */
+  MESSAGE_DROPPED: 'MQS_ERR_MESSAGE_DROPPED',
   /** A packet could not be serialised for the client's protocol version. */
   SERIALIZE: 'MQS_ERR_SERIALIZE',
   /** The stack was used after `close()`. */

@@ -1,0 +1,277 @@
+import type { Client } from './client.js'
+import type {
+  IAuthPacket,
+  IConnectPacket,
+  IPublishPacket,
+  IPubrelPacket,
+  ISubscribePacket,
+  IUnsubscribePacket,
+  Packet,
+  QoS,
+} from './packets.js'
+
+/** A subscription as a session holds it: the filter, the granted QoS and the MQTT 5.0 options. */
+export interface Subscription {
+  /** The topic filter, as the client sent it (a shared subscription keeps its `$share/{group}/` prefix). */
+  topic: string
+  /** The granted maximum QoS. */
+  qos: QoS
+  /** MQTT 5.0 No Local. */
+  nl?: boolean
+  /** MQTT 5.0 Retain As Published. */
+  rap?: boolean
+  /** MQTT 5.0 Retain Handling: 0 send retained on subscribe, 1 only if new, 2 never. */
+  rh?: number
+  /** MQTT 5.0 Subscription Identifier of the SUBSCRIBE that created it. */
+  subscriptionIdentifier?: number
+}
+
+/** What a backend keeps of a session between connections. */
+export interface StoredSession {
+  clientId: string
+  /** Seconds the session outlives its connection: 0 ends it with the connection, 0xFFFFFFFF never expires. */
+  expiryInterval: number
+  /** Epoch milliseconds of the last disconnect; undefined while connected. */
+  disconnectedAt?: number
+}
+
+/** Outbound QoS 1/2 state: a PUBLISH awaiting PUBACK/PUBREC, or a PUBREL awaiting PUBCOMP. */
+export type InflightPacket = IPublishPacket | IPubrelPacket
+
+/**
+ * The callback catalogue: every named callback with the types of its `ctx` and `store`.
+ *
+ * `ctx` is the input of a call; `store` is its output, filled in by the handlers. Third parties add names
+ * by declaration merging, with their own prefix:
+ *
+ * ```ts
+ * declare module '@mqtt-stack/core' {
+ *   interface Callbacks { acmeRateLimitExceeded: { ctx: { client: Client }; store: {} } }
+ * }
+ * ```
+ *
+ * The table in core's README says who executes and who answers each one.
+ */
+export interface Callbacks {
+  // Connection life cycle
+  /** Check the credentials of a CONNECT. Set `store.authenticated`; on refusal a return or reason code. */
+  authenticateConnection: {
+    ctx: { client: Client; packet: IConnectPacket; username: string | undefined; password: Buffer | undefined }
+    store: { authenticated?: boolean; returnCode?: number; reasonCode?: number; user?: unknown }
+  }
+  /** MQTT 5.0 enhanced authentication: one step of an AUTH exchange. */
+  continueAuthentication: {
+    ctx: { client: Client; packet: IAuthPacket }
+    store: { authenticated?: boolean; reasonCode?: number; authenticationData?: Buffer }
+  }
+  /** May this client send this packet at all? Runs for every packet after CONNECT. */
+  authorizePacket: {
+    ctx: { client: Client; packet: Packet }
+    store: { authorized?: boolean; reasonCode?: number }
+  }
+  /** May this client publish this message (including its will)? */
+  authorizePublish: {
+    ctx: { client: Client; packet: IPublishPacket }
+    store: { authorized?: boolean; reasonCode?: number }
+  }
+  /** May this client subscribe to this one filter, and at what maximum QoS? */
+  authorizeSubscribe: {
+    ctx: { client: Client; packet: ISubscribePacket; subscription: Subscription }
+    store: { authorized?: boolean; qos?: QoS; reasonCode?: number }
+  }
+  /** May this message be delivered to this client? Runs once per delivery. */
+  authorizeForward: {
+    ctx: { client: Client; packet: IPublishPacket }
+    store: { authorized?: boolean }
+  }
+  /** The connection ended after a DISCONNECT from the client. */
+  cleanDisconnect: { ctx: { client: Client }; store: Record<never, never> }
+  /** The connection ended any other way (socket error, timeout, takeover, protocol violation). */
+  uncleanDisconnect: { ctx: { client: Client; error?: Error }; store: Record<never, never> }
+  /** Close this client, with an MQTT 5.0 reason code where one applies. */
+  closeClient: {
+    ctx: { client: Client; reasonCode?: number; error?: Error }
+    store: Record<never, never>
+  }
+
+  // Sessions
+  /** Make `client` the connection of `clientId`, closing any earlier one [MQTT-3.1.4-2]. */
+  registerClient: { ctx: { client: Client; clientId: string }; store: { previous?: Client } }
+  /** `client` has gone; forget it unless a newer connection has taken its client id. */
+  unregisterClient: { ctx: { client: Client; clientId: string }; store: Record<never, never> }
+  /** The stored session of a client id, if any. */
+  lookupSession: { ctx: { clientId: string }; store: { session?: StoredSession } }
+  /** Create or update the stored session of a client id. */
+  storeSession: { ctx: { clientId: string; session: StoredSession }; store: Record<never, never> }
+  /** Forget a session and everything stored for it: subscriptions, queues, inflight state, will. */
+  removeSession: { ctx: { clientId: string }; store: Record<never, never> }
+  /** A disconnected session reached its expiry interval and has been removed. */
+  sessionExpired: { ctx: { clientId: string }; store: Record<never, never> }
+
+  // Subscriptions
+  /** Route messages matching `topic` to `client`. `store.existed` tells whether it replaced one. */
+  subscribeTopic: {
+    ctx: { client: Client; packet?: ISubscribePacket; topic: string; qos: QoS; subscription: Subscription }
+    store: { existed?: boolean }
+  }
+  /** Stop routing `topic` to `client`. `store.removed` tells whether a subscription existed. */
+  unsubscribeTopic: {
+    ctx: { client: Client; packet?: IUnsubscribePacket; topic: string }
+    store: { removed?: boolean }
+  }
+  /** Persist a subscription of a session. */
+  storeSubscription: {
+    ctx: { client: Client; clientId: string; topic: string; qos: QoS; subscription: Subscription }
+    store: Record<never, never>
+  }
+  /** Remove one persisted subscription of a session. */
+  removeSubscription: { ctx: { client: Client; clientId: string; topic: string }; store: Record<never, never> }
+  /** Remove every persisted subscription of a session. */
+  clearSubscriptions: { ctx: { client?: Client; packet?: IConnectPacket; clientId: string }; store: Record<never, never> }
+  /** The persisted subscriptions of a session. */
+  lookupSubscriptions: {
+    ctx: { client?: Client; packet?: IConnectPacket; clientId: string }
+    store: { subscriptions?: Subscription[] }
+  }
+
+  // Messages
+  /** Route an accepted PUBLISH to every matching subscription. `client` is undefined for server messages. */
+  relayMessage: {
+    ctx: { client: Client | undefined; packet: IPublishPacket; topic: string; payload: Buffer | string }
+    store: Record<never, never>
+  }
+  /** Deliver `packet` (its `qos` already the delivery QoS) to one connected client. */
+  forwardMessage: {
+    ctx: { client: Client; packet: IPublishPacket; subscription?: Subscription }
+    store: Record<never, never>
+  }
+  /** Store (or, with an empty payload, delete) the retained message of `topic`. */
+  storeRetainedMessage: {
+    ctx: { client: Client | undefined; topic: string; packet: IPublishPacket }
+    store: Record<never, never>
+  }
+  /** The retained messages whose topics match the filter `topic`. */
+  lookupRetainedMessages: {
+    ctx: { client?: Client; topic: string }
+    store: { packets?: IPublishPacket[] }
+  }
+  /** Queue a QoS 1/2 message for a disconnected persistent session. */
+  storeOfflineMessage: { ctx: { clientId: string; packet: IPublishPacket }; store: { dropped?: boolean } }
+  /** The queued messages of a session, oldest first. */
+  lookupOfflineMessages: { ctx: { clientId: string }; store: { packets?: IPublishPacket[] } }
+  /** Remove these delivered messages from the queue of a session. */
+  removeOfflineMessages: { ctx: { clientId: string; packets: IPublishPacket[] }; store: Record<never, never> }
+  /** Empty the queue of a session. */
+  clearOfflineMessages: { ctx: { clientId: string }; store: Record<never, never> }
+
+  // QoS 1/2 state
+  /** Remember an outbound PUBLISH (or the PUBREL that replaces it) until it is acknowledged. */
+  storeInflightMessage: { ctx: { clientId: string; packet: InflightPacket }; store: Record<never, never> }
+  /** Forget an acknowledged outbound message. */
+  removeInflightMessage: { ctx: { clientId: string; messageId: number }; store: Record<never, never> }
+  /** The unacknowledged outbound messages of a session, in the order they were sent. */
+  lookupInflightMessages: { ctx: { clientId: string }; store: { packets?: InflightPacket[] } }
+  /** Forget every unacknowledged outbound message of a session. */
+  clearInflightMessages: { ctx: { clientId: string }; store: Record<never, never> }
+  /** Remember an inbound QoS 2 packet id until PUBREL; `store.duplicate` when it was already held. */
+  storeIncomingMessage: { ctx: { clientId: string; packet: IPublishPacket }; store: { duplicate?: boolean } }
+  /** PUBREL arrived: forget the inbound QoS 2 packet id and return what was held. */
+  releaseIncomingMessage: {
+    ctx: { clientId: string; messageId: number }
+    store: { packet?: IPublishPacket }
+  }
+
+  // Wills
+  /** Keep the will of a session, with its MQTT 5.0 delay in seconds. */
+  storeWill: {
+    ctx: { client: Client; clientId: string; packet: IPublishPacket; delayInterval: number }
+    store: Record<never, never>
+  }
+  /** The stored will of a session. */
+  lookupWill: { ctx: { clientId: string }; store: { packet?: IPublishPacket; delayInterval?: number } }
+  /** Forget the will of a session (clean DISCONNECT, will published, or reconnect within the delay). */
+  removeWill: { ctx: { clientId: string }; store: Record<never, never> }
+}
+
+/** Every callback name known to the compiler: the catalogue above plus third-party augmentations. */
+export type CallbackName = keyof Callbacks
+export type CallbackContext<N extends CallbackName> = Callbacks[N]['ctx']
+export type CallbackStore<N extends CallbackName> = Callbacks[N]['store']
+
+/** Go on to the next handler; with an error, stop the chain and report it. */
+export type Next = (err?: Error | null) => void
+/** End the chain here; with an error, stop and report it. */
+export type Done = (err?: Error | null) => void
+
+/** A handler of callback `N`, in the seed's form `(ctx, store, next, done)`. It may be `async`. */
+export type CallbackHandler<N extends CallbackName> = (
+  ctx: CallbackContext<N>,
+  store: CallbackStore<N>,
+  next: Next,
+  done: Done,
+) => void | Promise<void>
+
+/** The object form: `callbacks()` returns handlers by name, typed without annotations. */
+export type CallbackHandlers = { [N in CallbackName]?: CallbackHandler<N> }
+
+/** Called once when a callback chain ends. */
+export type CallbackResult<N extends CallbackName> = (err: Error | null, store: CallbackStore<N>) => void
+
+/** Who executes a standard callback and which built-in packages answer it. */
+export interface CallbackInfo {
+  executedBy: readonly string[]
+  providedBy: readonly string[]
+}
+
+const BACKEND = ['@mqtt-stack/memory-backend']
+
+/** Runtime facts about the standard callbacks, used in startup errors and core's README. */
+export const STANDARD_CALLBACKS = Object.freeze({
+  authenticateConnection: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
+  continueAuthentication: { executedBy: ['authentication'], providedBy: [] },
+  authorizePacket: { executedBy: ['authorize'], providedBy: ['@mqtt-stack/authorize'] },
+  authorizePublish: { executedBy: ['inbound-manager', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
+  authorizeSubscribe: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/authorize'] },
+  authorizeForward: { executedBy: ['outbound-manager'], providedBy: ['@mqtt-stack/authorize'] },
+  cleanDisconnect: { executedBy: ['connection'], providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'] },
+  uncleanDisconnect: {
+    executedBy: ['connection'],
+    providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
+  },
+  closeClient: { executedBy: ['keepalive', 'session-manager', 'any'], providedBy: ['@mqtt-stack/connection'] },
+  registerClient: { executedBy: ['session-manager'], providedBy: BACKEND },
+  unregisterClient: { executedBy: ['session-manager'], providedBy: BACKEND },
+  lookupSession: { executedBy: ['session-manager'], providedBy: BACKEND },
+  storeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
+  removeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
+  sessionExpired: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/last-will'] },
+  subscribeTopic: {
+    executedBy: ['subscription-manager', 'session-manager'],
+    providedBy: [...BACKEND, '@mqtt-stack/retain-manager'],
+  },
+  unsubscribeTopic: { executedBy: ['subscription-manager'], providedBy: BACKEND },
+  storeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
+  removeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
+  clearSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
+  lookupSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
+  relayMessage: { executedBy: ['inbound-manager', 'last-will'], providedBy: BACKEND },
+  forwardMessage: { executedBy: ['memory-backend', 'retain-manager'], providedBy: ['@mqtt-stack/outbound-manager'] },
+  storeRetainedMessage: { executedBy: ['retain-manager'], providedBy: BACKEND },
+  lookupRetainedMessages: { executedBy: ['retain-manager'], providedBy: BACKEND },
+  storeOfflineMessage: { executedBy: ['memory-backend', 'outbound-manager'], providedBy: BACKEND },
+  lookupOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  removeOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  clearOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  storeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
+  removeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
+  lookupInflightMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  clearInflightMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  storeIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },
+  releaseIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },
+  storeWill: { executedBy: ['last-will'], providedBy: BACKEND },
+  lookupWill: { executedBy: ['last-will'], providedBy: BACKEND },
+  removeWill: { executedBy: ['last-will'], providedBy: BACKEND },
+} satisfies Record<keyof Callbacks, CallbackInfo>)
+
+/** The names of the standard catalogue (without third-party augmentations). */
+export type StandardCallbackName = keyof typeof STANDARD_CALLBACKS

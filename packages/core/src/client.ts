@@ -1,0 +1,296 @@
+import { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
+import mqtt from 'mqtt-packet'
+import { ErrorCode, MqttStackError } from './errors.js'
+import { FrameScanner } from './frame-scanner.js'
+import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
+import type { Packet, ProtocolVersion } from './packets.js'
+import type { Stack } from './stack.js'
+import { withDefaults } from './util.js'
+
+/**
+ * Per-connection state, typed by the middlewares that keep it. Augment it with optional members:
+ *
+ * ```ts
+ * declare module '@mqtt-stack/core' {
+ *   interface ClientState { keepaliveTimer?: NodeJS.Timeout }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
+export interface ClientState {}
+
+export interface ClientEvents {
+  /** The stream has closed; `error` is what ended it, if anything went wrong. */
+  close: [error: Error | undefined]
+}
+
+type WriteCallback = (err?: Error | null) => void
+
+/** MQTT 5.0 reason codes the client itself uses when it closes a connection. */
+const REASON_MALFORMED_PACKET = 0x81
+const REASON_PACKET_TOO_LARGE = 0x95
+const REASON_QUOTA_EXCEEDED = 0x97
+
+/**
+ * One connection: a duplex stream, an mqtt-packet parser that follows the protocol level of CONNECT, and
+ * a bounded writer. Packets of one client are processed one at a time, in order.
+ */
+export class Client extends EventEmitter<ClientEvents> {
+  readonly stack: Stack
+  readonly stream: Duplex
+  /** The client identifier, set when the CONNECT is accepted. */
+  id = ''
+  /** 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0), from the CONNECT; 4 until then. */
+  protocolVersion: ProtocolVersion = 4
+  /** True once a CONNECT has been parsed. */
+  connectReceived = false
+  /** True once a successful CONNACK has been written. */
+  connackSent = false
+  /** Typed per-connection state of the middlewares. */
+  readonly state: ClientState = {}
+  /** True once `close()` was called or the stream ended: writes are refused. */
+  closed = false
+  /** What ended the connection, when it was not a clean close. */
+  error: Error | undefined = undefined
+  /** QoS 0 messages dropped because the client read too slowly. */
+  droppedMessages = 0
+
+  readonly #options: Readonly<Required<ClientOptions>>
+  readonly #parser: ReturnType<typeof mqtt.parser>
+  readonly #scanner: FrameScanner
+  readonly #settings: { protocolVersion: ProtocolVersion } = { protocolVersion: 4 }
+  readonly #inbox: Packet[] = []
+  #busy = false
+  #pumping = false
+  #paused = false
+  #corked = false
+  #closeTimer: NodeJS.Timeout | undefined = undefined
+  #emittedClose = false
+
+  constructor(stack: Stack, stream: Duplex, options: ClientOptions = {}) {
+    super()
+    this.stack = stack
+    this.stream = stream
+    this.#options = withDefaults(CLIENT_DEFAULTS, options)
+    this.#scanner = new FrameScanner(this.#options.maxPacketSize)
+    this.#parser = mqtt.parser(this.#settings)
+    this.#parser.on('packet', this.#onPacket)
+    this.#parser.on('error', this.#onParseError)
+    stream.on('data', this.#onData)
+    stream.on('end', this.#onEnd)
+    stream.on('error', this.#onStreamError)
+    stream.on('close', this.#onStreamClose)
+  }
+
+  /**
+   * Serialises `packet` for this client's protocol version and writes it. Returns false when the packet
+   * was refused (closed client, dropped QoS 0, serialisation error) or the stream asks to wait for drain.
+   * `cb` is called once, with an error when the packet was not written.
+   */
+  write(packet: Packet, cb?: WriteCallback): boolean {
+    if (this.closed) return this.#refuse(cb)
+    let bytes: Buffer
+    try {
+      bytes = mqtt.generate(packet, this.#settings)
+    } catch (cause) {
+      const err = new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise ${packet.cmd}: ${errorMessage(cause)}`, {
+        cause,
+      })
+      this.stack.reportError(err, this, packet)
+      if (cb) process.nextTick(cb, err)
+      return false
+    }
+    if (packet.cmd === 'connack' && (packet.reasonCode ?? packet.returnCode ?? 0) < 0x80) this.connackSent = true
+    return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
+  }
+
+  /**
+   * Writes bytes already serialised for this client's protocol version: a fan-out serialises a message once
+   * and writes the same buffer to every subscriber. `qos` marks a PUBLISH, which the overflow policy may drop.
+   */
+  writeBuffer(bytes: Uint8Array, qos?: number, cb?: WriteCallback): boolean {
+    if (this.closed) return this.#refuse(cb)
+    const buffered = this.stream.writableLength
+    if (buffered > this.#options.disconnectAbove) {
+      const err = new MqttStackError(
+        ErrorCode.SLOW_CONSUMER,
+        `client ${this.id || '(no id)'} has ${buffered} bytes unread, over the ${this.#options.disconnectAbove} limit`,
+        { reasonCode: REASON_QUOTA_EXCEEDED },
+      )
+      this.stack.reportError(err, this, undefined)
+      this.destroy(err)
+      if (cb) process.nextTick(cb, err)
+      return false
+    }
+    if (qos === 0 && buffered > this.#options.dropQoS0Above) {
+      this.droppedMessages++
+      if (cb) {
+        process.nextTick(
+          cb,
+          new MqttStackError(ErrorCode.MESSAGE_DROPPED, 'QoS 0 message dropped: the client reads too slowly'),
+        )
+      }
+      return false
+    }
+    if (!this.#corked) {
+      // Batch every write of this tick into one syscall.
+      this.#corked = true
+      this.stream.cork()
+      process.nextTick(this.#uncork)
+    }
+    return cb ? this.stream.write(bytes, cb) : this.stream.write(bytes)
+  }
+
+  /**
+   * Ends the connection: flushes what is buffered, then closes the stream (destroying it after
+   * `closeTimeout`). An MQTT 5.0 client that received a CONNACK first gets a DISCONNECT with `reasonCode`.
+   * Idempotent.
+   */
+  close(reasonCode?: number, error?: Error): void {
+    if (this.closed) return
+    if (error && !this.error) this.error = error
+    if (reasonCode !== undefined && this.protocolVersion === 5 && this.connackSent) {
+      this.write({ cmd: 'disconnect', reasonCode })
+    }
+    this.closed = true
+    this.#inbox.length = 0
+    this.stream.end()
+    this.#closeTimer = setTimeout(this.#forceClose, this.#options.closeTimeout)
+    this.#closeTimer.unref()
+  }
+
+  /** Closes the stream at once, discarding anything not yet written. */
+  destroy(error?: Error): void {
+    if (error && !this.error) this.error = error
+    this.closed = true
+    this.#inbox.length = 0
+    this.stream.destroy()
+  }
+
+  /** Closes the client for a protocol violation: reported, with the MQTT 5.0 reason code where one applies. */
+  protocolViolation(err: MqttStackError, packet?: Packet): void {
+    if (this.closed) return
+    this.stack.reportError(err, this, packet)
+    this.close(err.reasonCode, err)
+  }
+
+  #refuse(cb: WriteCallback | undefined): false {
+    if (cb) {
+      process.nextTick(
+        cb,
+        new MqttStackError(ErrorCode.CLIENT_CLOSED, `client ${this.id || '(no id)'} is closed; nothing was written`),
+      )
+    }
+    return false
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false
+    this.stream.uncork()
+  }
+
+  readonly #forceClose = (): void => {
+    this.stream.destroy()
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.closed) return
+    const problem = this.#scanner.scan(chunk)
+    if (problem === 'too-large') {
+      this.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PACKET_TOO_LARGE,
+          `packet larger than maxPacketSize (${this.#options.maxPacketSize} bytes)`,
+          { reasonCode: REASON_PACKET_TOO_LARGE },
+        ),
+      )
+      return
+    }
+    if (problem === 'malformed-length') {
+      this.protocolViolation(
+        new MqttStackError(ErrorCode.MALFORMED_PACKET, 'remaining length longer than four bytes', {
+          reasonCode: REASON_MALFORMED_PACKET,
+        }),
+      )
+      return
+    }
+    this.#parser.parse(chunk)
+  }
+
+  readonly #onParseError = (cause: Error): void => {
+    this.protocolViolation(
+      new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed packet: ${cause.message}`, {
+        reasonCode: REASON_MALFORMED_PACKET,
+        cause,
+      }),
+    )
+  }
+
+  readonly #onPacket = (packet: Packet): void => {
+    if (this.closed) return
+    if (packet.cmd === 'connect' && !this.connectReceived) {
+      // The parser switched to this version on its own; writes follow it from now on.
+      this.connectReceived = true
+      this.protocolVersion = packet.protocolVersion ?? 4
+      this.#settings.protocolVersion = this.protocolVersion
+    }
+    this.#inbox.push(packet)
+    if (this.#inbox.length >= this.#options.maxQueuedPackets && !this.#paused) {
+      this.#paused = true
+      this.stream.pause()
+    }
+    this.#pump()
+  }
+
+  /** Processes queued packets one at a time; a chain that completes synchronously loops here, not recursing. */
+  #pump(): void {
+    if (this.#pumping) return
+    this.#pumping = true
+    while (!this.#busy && this.#inbox.length > 0 && !this.closed) {
+      const packet = this.#inbox.shift()!
+      this.#busy = true
+      this.stack.process(this, packet, this.#processed)
+    }
+    this.#pumping = false
+    if (this.#paused && this.#inbox.length === 0 && !this.closed) {
+      this.#paused = false
+      this.stream.resume()
+    }
+  }
+
+  readonly #processed = (err: MqttStackError | null, packet: Packet): void => {
+    this.#busy = false
+    if (err) {
+      // An operational failure in a chain: the packet was not handled, so the client cannot go on.
+      this.stack.reportError(err, this, packet)
+      this.close(err.reasonCode ?? 0x80, err)
+      return
+    }
+    this.#pump()
+  }
+
+  readonly #onEnd = (): void => {
+    // The peer will send nothing more; finish our side too.
+    this.closed = true
+    this.stream.end()
+  }
+
+  readonly #onStreamError = (err: Error): void => {
+    if (!this.error) this.error = err
+    this.closed = true
+  }
+
+  readonly #onStreamClose = (): void => {
+    this.closed = true
+    this.#inbox.length = 0
+    if (this.#closeTimer) clearTimeout(this.#closeTimer)
+    if (this.#emittedClose) return
+    this.#emittedClose = true
+    this.emit('close', this.error)
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

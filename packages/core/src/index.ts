@@ -1,0 +1,29 @@
+/**
+ * @packageDocumentation
+ * The core of mqtt-stack: `Stack`, `Middleware`, `Client`, the typed callback catalogue, topic tools and
+ * errors. Every built-in middleware is built on this package alone.
+ */
+export type {
+  CallbackContext,
+  CallbackHandler,
+  CallbackHandlers,
+  CallbackInfo,
+  CallbackName,
+  CallbackResult,
+  Callbacks,
+  CallbackStore,
+  Done,
+  InflightPacket,
+  Next,
+  StandardCallbackName,
+  StoredSession,
+  Subscription,
+} from './callbacks.js'
+export { STANDARD_CALLBACKS } from './callbacks.js'
+export { Client, type ClientEvents, type ClientState } from './client.js'
+export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
+export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js'
+export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
+export * from './packets.js'
+export { serializePacket } from './serialize.js'
+export { Stack, type StackEvents } from './stack.js'

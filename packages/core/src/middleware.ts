@@ -1,0 +1,54 @@
+import type { CallbackHandlers, CallbackName, Done, Next } from './callbacks.js'
+import type { Client } from './client.js'
+import type { Packet, PacketType } from './packets.js'
+import { withDefaults } from './util.js'
+
+/**
+ * The base class of every middleware. A subclass calls `super(config, defaults)`, which sets
+ * `this.config` (defaults merged with the given config, frozen) and `this.name`.
+ *
+ * Every member below is optional; a plain object with the same members works too (the 2015 form).
+ *
+ * - `install(client)` runs once per connection.
+ * - `handle(client, packet, next, done)` runs per packet, for the types in `packetTypes` (all if unset).
+ * - A callback is answered by a method named after it, `forwardMessage(ctx, store, next, done)`, or by
+ *   `callbacks()` returning `{ forwardMessage(ctx, store, next, done) {} }`, which is typed by context.
+ * - `close()` releases timers, sockets and stores when the stack closes.
+ */
+export abstract class Middleware<Config extends object = Record<never, never>> {
+  readonly name: string
+  readonly config: Readonly<Config>
+  /** The packet types `handle` wants. Unset: every packet. Checked at `use()`. */
+  readonly packetTypes?: readonly PacketType[]
+  /** Callbacks this middleware executes and needs another middleware to answer. Checked at start. */
+  readonly requires?: readonly CallbackName[]
+
+  constructor(config?: Partial<Config>, defaults?: Config) {
+    this.config = Object.freeze(withDefaults(defaults, config))
+    this.name = middlewareName(this.constructor.name)
+  }
+
+  install?(client: Client): void
+  handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
+  callbacks?(): CallbackHandlers
+  close?(): void | Promise<void>
+}
+
+/** What `Stack.use()` accepts: a `Middleware` subclass or any object of the same shape. */
+export interface MiddlewareLike {
+  readonly name?: string
+  readonly packetTypes?: readonly PacketType[]
+  readonly requires?: readonly CallbackName[]
+  install?(client: Client): void
+  handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
+  callbacks?(): CallbackHandlers
+  close?(): void | Promise<void>
+}
+
+/** `RetainManager` -> `retain-manager`: the package short name of a built-in. */
+export function middlewareName(className: string): string {
+  return className
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase()
+}

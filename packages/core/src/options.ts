@@ -1,0 +1,39 @@
+import type { Client } from './client.js'
+import type { MqttStackError } from './errors.js'
+import type { Packet } from './packets.js'
+
+/** Per-connection limits. Every limit is in bytes unless its name says otherwise. */
+export interface ClientOptions {
+  /** The largest packet accepted from a client, fixed header included; a larger one closes it. */
+  maxPacketSize?: number
+  /** While more than this is waiting to be written, QoS 0 PUBLISH packets to this client are dropped. */
+  dropQoS0Above?: number
+  /** While more than this is waiting to be written, the client is disconnected as a slow consumer. */
+  disconnectAbove?: number
+  /** Packets parsed while a chain for this client is still running; past this, reading pauses. */
+  maxQueuedPackets?: number
+  /** Milliseconds `close()` waits for buffered writes to flush before destroying the stream. */
+  closeTimeout?: number
+}
+
+export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze({
+  maxPacketSize: 1024 * 1024,
+  dropQoS0Above: 1024 * 1024,
+  disconnectAbove: 8 * 1024 * 1024,
+  maxQueuedPackets: 64,
+  closeTimeout: 1000,
+})
+
+export type ErrorHandler = (err: MqttStackError, client: Client | undefined, packet: Packet | undefined) => void
+
+export interface StackOptions {
+  /**
+   * Check every `next`/`done` call for a second call (MQS_ERR_NEXT_TWICE). Costs a closure per
+   * middleware per packet. Default: on unless NODE_ENV is `production`.
+   */
+  strict?: boolean
+  /** Receives every error the stack reports, with the client and packet where known. */
+  onError?: ErrorHandler
+  /** Limits applied to every connection. */
+  client?: ClientOptions
+}

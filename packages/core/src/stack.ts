@@ -1,0 +1,278 @@
+import { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
+import {
+  type CallbackContext,
+  type CallbackName,
+  type CallbackResult,
+  type CallbackStore,
+  STANDARD_CALLBACKS,
+} from './callbacks.js'
+import { type ChainEnd, type ChainHandler, ChainRunner, EMPTY_LIST, type HandlerList } from './chain.js'
+import { Client } from './client.js'
+import { ErrorCode, MqttStackError } from './errors.js'
+import type { MiddlewareLike } from './middleware.js'
+import type { StackOptions } from './options.js'
+import { PACKET_TYPES, type Packet, type PacketType } from './packets.js'
+
+export interface StackEvents {
+  /** Every reported error, with the client and packet where known. */
+  error: [err: MqttStackError, client: Client | undefined, packet: Packet | undefined]
+  /** A connection was accepted and every middleware's `install` has run. */
+  client: [client: Client]
+}
+
+/** Members of a middleware that are its life cycle, never callback handlers. */
+const RESERVED = new Set(['constructor', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
+
+/**
+ * A broker: the middlewares given to `use()`, in dispatch order.
+ *
+ * `process` runs `handle` of each middleware interested in a packet; `execute` runs the handlers of a
+ * named callback. Both lists are computed at `use()`, so dispatch does no lookups beyond one Map read.
+ */
+export class Stack extends EventEmitter<StackEvents> {
+  readonly options: Readonly<StackOptions>
+  readonly #middlewares: MiddlewareLike[] = []
+  readonly #clients = new Set<Client>()
+  readonly #runner: ChainRunner
+  #packetLists = new Map<PacketType, HandlerList>()
+  #callbackLists = new Map<string, HandlerList>()
+  #closing: Promise<void> | undefined = undefined
+
+  constructor(options: StackOptions = {}) {
+    super()
+    this.options = Object.freeze({ ...options })
+    const strict = options.strict ?? process.env.NODE_ENV !== 'production'
+    this.#runner = new ChainRunner(strict, { reportError: (err) => this.reportError(err, undefined, undefined) })
+  }
+
+  /** True when next/done calls are checked (see `StackOptions.strict`). */
+  get strict(): boolean {
+    return this.#runner.strict
+  }
+
+  get middlewares(): readonly MiddlewareLike[] {
+    return this.#middlewares
+  }
+
+  /** The open connections. */
+  get clients(): ReadonlySet<Client> {
+    return this.#clients
+  }
+
+  /** Appends a middleware; the order of `use` is the order of dispatch. Invalid metadata throws here. */
+  use(middleware: MiddlewareLike): this {
+    if (this.#closing) throw new MqttStackError(ErrorCode.STACK_CLOSED, 'use() after close()')
+    checkMiddleware(middleware, this.#middlewares)
+    this.#middlewares.push(middleware)
+    this.#packetLists = buildPacketLists(this.#middlewares)
+    this.#callbackLists = buildCallbackLists(this.#middlewares)
+    return this
+  }
+
+  /** Whether some middleware answers callback `name`. */
+  provides(name: CallbackName): boolean {
+    return this.#callbackLists.has(name)
+  }
+
+  /**
+   * Checks that every callback some middleware `requires` is answered by another. `handler()` calls it;
+   * call it yourself to fail earlier.
+   */
+  validate(): void {
+    const missing: string[] = []
+    for (const middleware of this.#middlewares) {
+      for (const name of middleware.requires ?? []) {
+        if (this.#callbackLists.has(name)) continue
+        const providers = (STANDARD_CALLBACKS as Record<string, { providedBy: readonly string[] }>)[name]?.providedBy
+        const hint = providers?.length ? ` (provided by ${providers.join(', ')})` : ''
+        missing.push(`"${name}" required by ${nameOf(middleware)}${hint}`)
+      }
+    }
+    if (missing.length > 0) {
+      throw new MqttStackError(
+        ErrorCode.MISSING_PROVIDER,
+        `no middleware answers ${missing.join('; ')}. use() a middleware that provides it.`,
+      )
+    }
+  }
+
+  /** `(stream) => Client`: give it to `net.createServer`, `tls.createServer` or a WebSocket stream. */
+  handler(): (stream: Duplex) => Client {
+    this.validate()
+    return (stream) => this.#accept(stream)
+  }
+
+  /** Runs `handle` of every middleware that wants `packet`, in order; `done` runs once at the end. */
+  process(client: Client, packet: Packet, done: (err: MqttStackError | null, packet: Packet) => void): void {
+    this.#runner.run(this.#packetLists.get(packet.cmd) ?? EMPTY_LIST, client, packet, done as ChainEnd)
+  }
+
+  /**
+   * Runs every handler of callback `name` as `(ctx, store, next, done)`, in order; `callback(err, store)`
+   * runs once when the chain ends. With no handler, `callback` runs at once.
+   */
+  execute<N extends CallbackName>(
+    name: N,
+    ctx: CallbackContext<N>,
+    store: CallbackStore<N>,
+    callback: CallbackResult<N>,
+  ): void {
+    this.#runner.run(this.#callbackLists.get(name) ?? EMPTY_LIST, ctx, store, callback as ChainEnd)
+  }
+
+  /** The promise form of `execute`: resolves with the store, rejects with the chain's error. */
+  run<N extends CallbackName>(name: N, ctx: CallbackContext<N>, store: CallbackStore<N>): Promise<CallbackStore<N>> {
+    return new Promise((resolve, reject) => {
+      this.execute(name, ctx, store, (err, result) => (err ? reject(err) : resolve(result)))
+    })
+  }
+
+  /**
+   * Reports an error to `options.onError` and the `error` event. With neither, it is printed, never
+   * thrown: a reported error does not stop the broker.
+   */
+  reportError(err: MqttStackError, client: Client | undefined, packet: Packet | undefined): void {
+    const { onError } = this.options
+    if (onError) {
+      try {
+        onError(err, client, packet)
+      } catch (thrown) {
+        console.error('[mqtt-stack] onError threw:', thrown)
+      }
+    }
+    if (this.listenerCount('error') > 0) this.emit('error', err, client, packet)
+    else if (!onError) console.error(`[mqtt-stack] ${err.code}: ${err.message}`)
+  }
+
+  /** Closes every client, then lets each middleware release what it holds (last used, first closed). */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    const closed = [...this.#clients].map((client) => {
+      if (client.listenerCount('close') === 0 && client.stream.destroyed) return Promise.resolve()
+      return new Promise<void>((resolve) => {
+        client.once('close', () => resolve())
+        client.close()
+      })
+    })
+    await Promise.all(closed)
+    for (const middleware of [...this.#middlewares].reverse()) {
+      try {
+        await middleware.close?.()
+      } catch (cause) {
+        this.reportError(
+          new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.close() failed`, { cause }),
+          undefined,
+          undefined,
+        )
+      }
+    }
+  }
+
+  #accept(stream: Duplex): Client {
+    const client = new Client(this, stream, this.options.client)
+    if (this.#closing) {
+      client.destroy(new MqttStackError(ErrorCode.STACK_CLOSED, 'connection refused: the stack is closing'))
+      return client
+    }
+    this.#clients.add(client)
+    client.once('close', () => this.#clients.delete(client))
+    for (const middleware of this.#middlewares) {
+      if (!middleware.install) continue
+      try {
+        middleware.install(client)
+      } catch (cause) {
+        const err = new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.install() failed`, { cause })
+        this.reportError(err, client, undefined)
+        client.destroy(err)
+        return client
+      }
+    }
+    this.emit('client', client)
+    return client
+  }
+}
+
+function nameOf(middleware: MiddlewareLike): string {
+  return middleware.name || middleware.constructor?.name || 'anonymous middleware'
+}
+
+function invalid(middleware: unknown, why: string): MqttStackError {
+  const name = typeof middleware === 'object' && middleware ? nameOf(middleware as MiddlewareLike) : String(middleware)
+  return new MqttStackError(ErrorCode.INVALID_MIDDLEWARE, `use(${name}): ${why}`)
+}
+
+/** Validate at registration, trust at dispatch. */
+function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLike[]): void {
+  if (typeof middleware !== 'object' || middleware === null) throw invalid(middleware, 'not an object')
+  if (used.includes(middleware)) throw invalid(middleware, 'this instance is already in the stack')
+  const { packetTypes, requires, handle } = middleware
+  if (packetTypes !== undefined) {
+    if (!Array.isArray(packetTypes)) throw invalid(middleware, 'packetTypes must be an array')
+    for (const type of packetTypes) {
+      if (!PACKET_TYPES.includes(type)) throw invalid(middleware, `unknown packet type "${String(type)}" in packetTypes`)
+    }
+    if (typeof handle !== 'function') throw invalid(middleware, 'packetTypes is set but handle() is missing')
+  }
+  if (handle !== undefined && typeof handle !== 'function') throw invalid(middleware, 'handle must be a function')
+  if (requires !== undefined) {
+    if (!Array.isArray(requires) || requires.some((name) => typeof name !== 'string')) {
+      throw invalid(middleware, 'requires must be an array of callback names')
+    }
+  }
+  if (middleware.callbacks !== undefined && typeof middleware.callbacks !== 'function') {
+    throw invalid(middleware, 'callbacks must be a function returning handlers by name')
+  }
+}
+
+function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketType, HandlerList> {
+  const lists = new Map<PacketType, { owners: object[]; fns: ChainHandler[] }>()
+  for (const middleware of middlewares) {
+    if (!middleware.handle) continue
+    for (const type of middleware.packetTypes ?? PACKET_TYPES) {
+      let list = lists.get(type)
+      if (!list) lists.set(type, (list = { owners: [], fns: [] }))
+      list.owners.push(middleware)
+      list.fns.push(middleware.handle as ChainHandler)
+    }
+  }
+  return lists
+}
+
+/**
+ * Every function-valued member of a middleware (own or inherited, up to the base class) is a handler of the
+ * callback of that name, as in the seed; `callbacks()` adds the typed object form.
+ */
+function buildCallbackLists(middlewares: readonly MiddlewareLike[]): Map<string, HandlerList> {
+  const lists = new Map<string, { owners: object[]; fns: ChainHandler[] }>()
+  for (const middleware of middlewares) {
+    for (const [name, fn] of handlersOf(middleware)) {
+      let list = lists.get(name)
+      if (!list) lists.set(name, (list = { owners: [], fns: [] }))
+      list.owners.push(middleware)
+      list.fns.push(fn)
+    }
+  }
+  return lists
+}
+
+function handlersOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
+  const found = new Map<string, ChainHandler>()
+  const record = middleware as unknown as Record<string, unknown>
+  for (let proto: object | null = middleware; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (RESERVED.has(key) || found.has(key) || key.startsWith('_')) continue
+      const value = Object.getOwnPropertyDescriptor(proto, key)?.get ? undefined : record[key]
+      if (typeof value === 'function') found.set(key, value as ChainHandler)
+    }
+  }
+  const typed = middleware.callbacks?.() ?? {}
+  for (const [key, value] of Object.entries(typed)) {
+    if (typeof value === 'function') found.set(key, value as ChainHandler)
+  }
+  return found
+}
