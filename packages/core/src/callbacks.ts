@@ -1,4 +1,5 @@
 import type { Client } from './client.js'
+import type { MqttStackError } from './errors.js'
 import type {
   IAuthPacket,
   IConnectPacket,
@@ -39,24 +40,19 @@ export interface StoredSession {
 export type InflightPacket = IPublishPacket | IPubrelPacket
 
 /**
- * The callback catalogue: every named callback with the types of its `ctx` and `store`.
- *
- * `ctx` is the input of a call; `store` is its output, filled in by the handlers. Third parties add names
- * by declaration merging, with their own prefix:
- *
- * ```ts
- * declare module '@mqtt-stack/core' {
- *   interface Callbacks { acmeRateLimitExceeded: { ctx: { client: Client }; store: {} } }
- * }
- * ```
- *
- * The table in core's README says who executes and who answers each one.
+ * The standard catalogue: every callback a complete MQTT 3.1.1 and 5.0 broker uses, with the types of its
+ * `ctx` and `store`. `Callbacks` extends it with third-party names.
  */
-export interface Callbacks {
+export interface StandardCallbacks {
   // Connection life cycle
   /** Check the credentials of a CONNECT. Set `store.authenticated`; on refusal a return or reason code. */
   authenticateConnection: {
-    ctx: { client: Client; packet: IConnectPacket; username: string | undefined; password: Buffer | undefined }
+    ctx: {
+      client: Client
+      packet: IConnectPacket
+      username: string | undefined
+      password: Buffer | undefined
+    }
     store: { authenticated?: boolean; returnCode?: number; reasonCode?: number; user?: unknown }
   }
   /** MQTT 5.0 enhanced authentication: one step of an AUTH exchange. */
@@ -125,9 +121,15 @@ export interface Callbacks {
     store: Record<never, never>
   }
   /** Remove one persisted subscription of a session. */
-  removeSubscription: { ctx: { client: Client; clientId: string; topic: string }; store: Record<never, never> }
+  removeSubscription: {
+    ctx: { client: Client; clientId: string; topic: string }
+    store: Record<never, never>
+  }
   /** Remove every persisted subscription of a session. */
-  clearSubscriptions: { ctx: { client?: Client; packet?: IConnectPacket; clientId: string }; store: Record<never, never> }
+  clearSubscriptions: {
+    ctx: { client?: Client; packet?: IConnectPacket; clientId: string }
+    store: Record<never, never>
+  }
   /** The persisted subscriptions of a session. */
   lookupSubscriptions: {
     ctx: { client?: Client; packet?: IConnectPacket; clientId: string }
@@ -193,6 +195,22 @@ export interface Callbacks {
   removeWill: { ctx: { clientId: string }; store: Record<never, never> }
 }
 
+/**
+ * The callback catalogue: the standard callbacks plus any a third party declares.
+ *
+ * `ctx` is the input of a call; `store` is its output, filled in by the handlers. Third parties add names
+ * by declaration merging, with their own prefix:
+ *
+ * ```ts
+ * declare module '@mqtt-stack/core' {
+ *   interface Callbacks { acmeRateLimitExceeded: { ctx: { client: Client }; store: {} } }
+ * }
+ * ```
+ *
+ * The table in core's README says who executes and who answers each one.
+ */
+export interface Callbacks extends StandardCallbacks {}
+
 /** Every callback name known to the compiler: the catalogue above plus third-party augmentations. */
 export type CallbackName = keyof Callbacks
 export type CallbackContext<N extends CallbackName> = Callbacks[N]['ctx']
@@ -215,7 +233,10 @@ export type CallbackHandler<N extends CallbackName> = (
 export type CallbackHandlers = { [N in CallbackName]?: CallbackHandler<N> }
 
 /** Called once when a callback chain ends. */
-export type CallbackResult<N extends CallbackName> = (err: Error | null, store: CallbackStore<N>) => void
+export type CallbackResult<N extends CallbackName> = (
+  err: MqttStackError | null,
+  store: CallbackStore<N>,
+) => void
 
 /** Who executes a standard callback and which built-in packages answer it. */
 export interface CallbackInfo {
@@ -233,12 +254,18 @@ export const STANDARD_CALLBACKS = Object.freeze({
   authorizePublish: { executedBy: ['inbound-manager', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
   authorizeSubscribe: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/authorize'] },
   authorizeForward: { executedBy: ['outbound-manager'], providedBy: ['@mqtt-stack/authorize'] },
-  cleanDisconnect: { executedBy: ['connection'], providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'] },
+  cleanDisconnect: {
+    executedBy: ['connection'],
+    providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
+  },
   uncleanDisconnect: {
     executedBy: ['connection'],
     providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
   },
-  closeClient: { executedBy: ['keepalive', 'session-manager', 'any'], providedBy: ['@mqtt-stack/connection'] },
+  closeClient: {
+    executedBy: ['keepalive', 'session-manager', 'any'],
+    providedBy: ['@mqtt-stack/connection'],
+  },
   registerClient: { executedBy: ['session-manager'], providedBy: BACKEND },
   unregisterClient: { executedBy: ['session-manager'], providedBy: BACKEND },
   lookupSession: { executedBy: ['session-manager'], providedBy: BACKEND },
@@ -255,7 +282,10 @@ export const STANDARD_CALLBACKS = Object.freeze({
   clearSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
   lookupSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
   relayMessage: { executedBy: ['inbound-manager', 'last-will'], providedBy: BACKEND },
-  forwardMessage: { executedBy: ['memory-backend', 'retain-manager'], providedBy: ['@mqtt-stack/outbound-manager'] },
+  forwardMessage: {
+    executedBy: ['memory-backend', 'retain-manager'],
+    providedBy: ['@mqtt-stack/outbound-manager'],
+  },
   storeRetainedMessage: { executedBy: ['retain-manager'], providedBy: BACKEND },
   lookupRetainedMessages: { executedBy: ['retain-manager'], providedBy: BACKEND },
   storeOfflineMessage: { executedBy: ['memory-backend', 'outbound-manager'], providedBy: BACKEND },
@@ -271,7 +301,7 @@ export const STANDARD_CALLBACKS = Object.freeze({
   storeWill: { executedBy: ['last-will'], providedBy: BACKEND },
   lookupWill: { executedBy: ['last-will'], providedBy: BACKEND },
   removeWill: { executedBy: ['last-will'], providedBy: BACKEND },
-} satisfies Record<keyof Callbacks, CallbackInfo>)
+} satisfies Record<keyof StandardCallbacks, CallbackInfo>)
 
 /** The names of the standard catalogue (without third-party augmentations). */
 export type StandardCallbackName = keyof typeof STANDARD_CALLBACKS

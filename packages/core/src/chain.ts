@@ -50,9 +50,11 @@ class Run {
   }
 
   advance(err: Error | null | undefined): void {
-    if (err) return this.finish(err)
     const i = this.index
-    if (i >= this.fns.length) return this.finish(null)
+    if (err || i >= this.fns.length) {
+      this.finish(err)
+      return
+    }
     this.index = i + 1
     const generation = this.generation
     let next = this.next
@@ -74,7 +76,8 @@ class Run {
 
   /** A handler threw or rejected: end its chain, or report it when the chain is already over. */
   fail(reason: unknown, generation: number): void {
-    if (this.active && this.generation === generation) this.finish(reason instanceof Error ? reason : toMqttStackError(reason))
+    if (this.active && this.generation === generation)
+      this.finish(reason instanceof Error ? reason : toMqttStackError(reason))
     else this.runner.reportError(toMqttStackError(reason))
   }
 

@@ -94,14 +94,19 @@ export class Client extends EventEmitter<ClientEvents> {
     try {
       bytes = mqtt.generate(packet, this.#settings)
     } catch (cause) {
-      const err = new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise ${packet.cmd}: ${errorMessage(cause)}`, {
-        cause,
-      })
+      const err = new MqttStackError(
+        ErrorCode.SERIALIZE,
+        `cannot serialise ${packet.cmd}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      )
       this.stack.reportError(err, this, packet)
       if (cb) process.nextTick(cb, err)
       return false
     }
-    if (packet.cmd === 'connack' && (packet.reasonCode ?? packet.returnCode ?? 0) < 0x80) this.connackSent = true
+    if (packet.cmd === 'connack' && (packet.reasonCode ?? packet.returnCode ?? 0) < 0x80)
+      this.connackSent = true
     return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
   }
 
@@ -179,7 +184,10 @@ export class Client extends EventEmitter<ClientEvents> {
     if (cb) {
       process.nextTick(
         cb,
-        new MqttStackError(ErrorCode.CLIENT_CLOSED, `client ${this.id || '(no id)'} is closed; nothing was written`),
+        new MqttStackError(
+          ErrorCode.CLIENT_CLOSED,
+          `client ${this.id || '(no id)'} is closed; nothing was written`,
+        ),
       )
     }
     return false

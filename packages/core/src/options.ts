@@ -24,7 +24,11 @@ export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze(
   closeTimeout: 1000,
 })
 
-export type ErrorHandler = (err: MqttStackError, client: Client | undefined, packet: Packet | undefined) => void
+export type ErrorHandler = (
+  err: MqttStackError,
+  client: Client | undefined,
+  packet: Packet | undefined,
+) => void
 
 export interface StackOptions {
   /**

@@ -43,7 +43,9 @@ export class Stack extends EventEmitter<StackEvents> {
     super()
     this.options = Object.freeze({ ...options })
     const strict = options.strict ?? process.env.NODE_ENV !== 'production'
-    this.#runner = new ChainRunner(strict, { reportError: (err) => this.reportError(err, undefined, undefined) })
+    this.#runner = new ChainRunner(strict, {
+      reportError: (err) => this.reportError(err, undefined, undefined),
+    })
   }
 
   /** True when next/done calls are checked (see `StackOptions.strict`). */
@@ -84,7 +86,8 @@ export class Stack extends EventEmitter<StackEvents> {
     for (const middleware of this.#middlewares) {
       for (const name of middleware.requires ?? []) {
         if (this.#callbackLists.has(name)) continue
-        const providers = (STANDARD_CALLBACKS as Record<string, { providedBy: readonly string[] }>)[name]?.providedBy
+        const providers = (STANDARD_CALLBACKS as Record<string, { providedBy: readonly string[] }>)[name]
+          ?.providedBy
         const hint = providers?.length ? ` (provided by ${providers.join(', ')})` : ''
         missing.push(`"${name}" required by ${nameOf(middleware)}${hint}`)
       }
@@ -122,7 +125,11 @@ export class Stack extends EventEmitter<StackEvents> {
   }
 
   /** The promise form of `execute`: resolves with the store, rejects with the chain's error. */
-  run<N extends CallbackName>(name: N, ctx: CallbackContext<N>, store: CallbackStore<N>): Promise<CallbackStore<N>> {
+  run<N extends CallbackName>(
+    name: N,
+    ctx: CallbackContext<N>,
+    store: CallbackStore<N>,
+  ): Promise<CallbackStore<N>> {
     return new Promise((resolve, reject) => {
       this.execute(name, ctx, store, (err, result) => (err ? reject(err) : resolve(result)))
     })
@@ -186,7 +193,9 @@ export class Stack extends EventEmitter<StackEvents> {
       try {
         middleware.install(client)
       } catch (cause) {
-        const err = new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.install() failed`, { cause })
+        const err = new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.install() failed`, {
+          cause,
+        })
         this.reportError(err, client, undefined)
         client.destroy(err)
         return client
@@ -202,7 +211,8 @@ function nameOf(middleware: MiddlewareLike): string {
 }
 
 function invalid(middleware: unknown, why: string): MqttStackError {
-  const name = typeof middleware === 'object' && middleware ? nameOf(middleware as MiddlewareLike) : String(middleware)
+  const name =
+    typeof middleware === 'object' && middleware ? nameOf(middleware as MiddlewareLike) : String(middleware)
   return new MqttStackError(ErrorCode.INVALID_MIDDLEWARE, `use(${name}): ${why}`)
 }
 
@@ -214,11 +224,13 @@ function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLi
   if (packetTypes !== undefined) {
     if (!Array.isArray(packetTypes)) throw invalid(middleware, 'packetTypes must be an array')
     for (const type of packetTypes) {
-      if (!PACKET_TYPES.includes(type)) throw invalid(middleware, `unknown packet type "${String(type)}" in packetTypes`)
+      if (!PACKET_TYPES.includes(type))
+        throw invalid(middleware, `unknown packet type "${String(type)}" in packetTypes`)
     }
     if (typeof handle !== 'function') throw invalid(middleware, 'packetTypes is set but handle() is missing')
   }
-  if (handle !== undefined && typeof handle !== 'function') throw invalid(middleware, 'handle must be a function')
+  if (handle !== undefined && typeof handle !== 'function')
+    throw invalid(middleware, 'handle must be a function')
   if (requires !== undefined) {
     if (!Array.isArray(requires) || requires.some((name) => typeof name !== 'string')) {
       throw invalid(middleware, 'requires must be an array of callback names')
@@ -229,33 +241,37 @@ function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLi
   }
 }
 
+type MutableList = { owners: object[]; fns: ChainHandler[] }
+
+function append<K>(lists: Map<K, MutableList>, key: K, owner: object, fn: ChainHandler): void {
+  const list = lists.get(key)
+  if (list) {
+    list.owners.push(owner)
+    list.fns.push(fn)
+  } else {
+    lists.set(key, { owners: [owner], fns: [fn] })
+  }
+}
+
 function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketType, HandlerList> {
-  const lists = new Map<PacketType, { owners: object[]; fns: ChainHandler[] }>()
+  const lists = new Map<PacketType, MutableList>()
   for (const middleware of middlewares) {
     if (!middleware.handle) continue
     for (const type of middleware.packetTypes ?? PACKET_TYPES) {
-      let list = lists.get(type)
-      if (!list) lists.set(type, (list = { owners: [], fns: [] }))
-      list.owners.push(middleware)
-      list.fns.push(middleware.handle as ChainHandler)
+      append(lists, type, middleware, middleware.handle as ChainHandler)
     }
   }
   return lists
 }
 
 /**
- * Every function-valued member of a middleware (own or inherited, up to the base class) is a handler of the
- * callback of that name, as in the seed; `callbacks()` adds the typed object form.
+ * Every function-valued member of a middleware (own or inherited) is a handler of the callback of that
+ * name, as in the seed; `callbacks()` adds the typed object form.
  */
 function buildCallbackLists(middlewares: readonly MiddlewareLike[]): Map<string, HandlerList> {
-  const lists = new Map<string, { owners: object[]; fns: ChainHandler[] }>()
+  const lists = new Map<string, MutableList>()
   for (const middleware of middlewares) {
-    for (const [name, fn] of handlersOf(middleware)) {
-      let list = lists.get(name)
-      if (!list) lists.set(name, (list = { owners: [], fns: [] }))
-      list.owners.push(middleware)
-      list.fns.push(fn)
-    }
+    for (const [name, fn] of handlersOf(middleware)) append(lists, name, middleware, fn)
   }
   return lists
 }
@@ -263,7 +279,11 @@ function buildCallbackLists(middlewares: readonly MiddlewareLike[]): Map<string,
 function handlersOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
   const found = new Map<string, ChainHandler>()
   const record = middleware as unknown as Record<string, unknown>
-  for (let proto: object | null = middleware; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: object | null = middleware;
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     for (const key of Object.getOwnPropertyNames(proto)) {
       if (RESERVED.has(key) || found.has(key) || key.startsWith('_')) continue
       const value = Object.getOwnPropertyDescriptor(proto, key)?.get ? undefined : record[key]

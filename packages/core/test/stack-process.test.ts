@@ -3,7 +3,6 @@ import {
   type Client,
   type Done,
   ErrorCode,
-  Middleware,
   type MqttStackError,
   type Next,
   type Packet,
@@ -13,7 +12,14 @@ import { connectTestClient } from '../src/testing/index.js'
 import { collectErrors } from './helpers.js'
 
 const PING: Packet = { cmd: 'pingreq' }
-const PUBLISH: Packet = { cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }
+const PUBLISH: Packet = {
+  cmd: 'publish',
+  topic: 't',
+  payload: Buffer.from('x'),
+  qos: 0,
+  dup: false,
+  retain: false,
+}
 
 /** Records the order of visits; `then` says how it ends its step. */
 function step(log: string[], name: string, then: 'next' | 'done' = 'next') {
@@ -45,7 +51,10 @@ for (const strict of [true, false]) {
     it('done() ends the chain: later middlewares are not visited', () => {
       const log: string[] = []
       const stack = new Stack({ strict })
-      stack.use(step(log, 'a')).use(step(log, 'b', 'done')).use(step(log, 'c'))
+      stack
+        .use(step(log, 'a'))
+        .use(step(log, 'b', 'done'))
+        .use(step(log, 'c'))
       let ended = 0
       stack.process(fakeClient, PING, () => ended++)
       expect(log).toEqual(['a:pingreq', 'b:pingreq'])
@@ -105,7 +114,9 @@ for (const strict of [true, false]) {
           throw new Error('rejected')
         },
       })
-      const err = await new Promise<MqttStackError | null>((resolve) => stack.process(fakeClient, PING, resolve))
+      const err = await new Promise<MqttStackError | null>((resolve) =>
+        stack.process(fakeClient, PING, resolve),
+      )
       expect(log).toEqual(['async'])
       expect(err?.message).toBe('rejected')
     })

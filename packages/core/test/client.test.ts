@@ -1,0 +1,327 @@
+import { Duplex } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import {
+  type Client,
+  type Done,
+  ErrorCode,
+  type Next,
+  type Packet,
+  Stack,
+  serializePacket,
+} from '../src/index.js'
+import { connectTestClient } from '../src/testing/index.js'
+import { collectErrors } from './helpers.js'
+
+/** Answers CONNECT with a CONNACK (with properties for 5.0) and PINGREQ with PINGRESP; records packets. */
+function echoBroker(options: ConstructorParameters<typeof Stack>[0] = {}) {
+  const { stack, errors, contexts } = collectErrors(new Stack(options))
+  const seen: Packet[] = []
+  stack.use({
+    handle(client: Client, packet: Packet, next: Next) {
+      seen.push(packet)
+      if (packet.cmd === 'connect') {
+        client.write(
+          client.protocolVersion === 5
+            ? { cmd: 'connack', reasonCode: 0, sessionPresent: false, properties: { topicAliasMaximum: 7 } }
+            : { cmd: 'connack', returnCode: 0, sessionPresent: false },
+        )
+      }
+      if (packet.cmd === 'pingreq') client.write({ cmd: 'pingresp' })
+      next()
+    },
+  })
+  return { stack, errors, contexts, seen }
+}
+
+const CONNECT_V5 = {
+  cmd: 'connect',
+  protocolId: 'MQTT',
+  protocolVersion: 5,
+  clean: true,
+  clientId: 'five',
+  keepalive: 0,
+  properties: { sessionExpiryInterval: 120 },
+} as const
+
+/** A stream whose reader never reads: writes pile up in its writable buffer. */
+class StalledStream extends Duplex {
+  override _read() {}
+  override _write(_chunk: Buffer, _encoding: string, _callback: () => void) {}
+}
+
+/** A stream that records how writes reach it: one `_writev` call per batch. */
+class BatchRecorder extends Duplex {
+  readonly batches: number[] = []
+  override _read() {}
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: () => void) {
+    this.batches.push(chunks.length)
+    callback()
+  }
+  override _write(_chunk: Buffer, _encoding: string, callback: () => void) {
+    this.batches.push(1)
+    callback()
+  }
+}
+
+const publish = (qos: 0 | 1, size: number, messageId?: number): Packet => ({
+  cmd: 'publish',
+  topic: 't',
+  payload: Buffer.alloc(size),
+  qos,
+  dup: false,
+  retain: false,
+  ...(messageId === undefined ? {} : { messageId }),
+})
+
+describe('Client: parsing', () => {
+  it('follows the protocol level of CONNECT: 5.0 properties are parsed both ways', async () => {
+    const { stack, seen } = echoBroker()
+    const t = connectTestClient(stack)
+    t.send(CONNECT_V5)
+    const connack = await t.expect('connack')
+    expect(connack).toMatchObject({ reasonCode: 0, properties: { topicAliasMaximum: 7 } })
+    t.send({ ...publish(0, 1), properties: { userProperties: { k: 'v' } } } as Packet)
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    expect(t.client.protocolVersion).toBe(5)
+    expect(seen[0]).toMatchObject({ cmd: 'connect', properties: { sessionExpiryInterval: 120 } })
+    expect(seen[1]).toMatchObject({ cmd: 'publish', properties: { userProperties: { k: 'v' } } })
+    await stack.close()
+  })
+
+  it('speaks MQTT 3.1 (MQIsdp, level 3) to a 3.1 client', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack, { protocolVersion: 3 })
+    const connack = await t.connect({ protocolId: 'MQIsdp', protocolVersion: 3, clientId: 'old' })
+    expect(connack.returnCode).toBe(0)
+    expect(t.client.protocolVersion).toBe(3)
+    await stack.close()
+  })
+
+  it('[MQTT-2.2.2-2] a malformed packet closes that client only, and is reported', async () => {
+    const { stack, errors, contexts } = echoBroker()
+    const bad = connectTestClient(stack)
+    const good = connectTestClient(stack)
+    await bad.connect()
+    await good.connect()
+    bad.sendRaw(Uint8Array.of(0x80, 0x00)) // SUBSCRIBE with reserved flags 0000 instead of 0010
+    await bad.closed()
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_PACKET])
+    expect(contexts[0]?.client).toBe(bad.client)
+    good.send({ cmd: 'pingreq' })
+    await good.expect('pingresp')
+    await stack.close()
+  })
+
+  it('[MQTT-1.5.5-1] a remaining length of more than four bytes is malformed', async () => {
+    const { stack, errors } = echoBroker()
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.sendRaw(Uint8Array.of(0x30, 0xff, 0xff, 0xff, 0xff, 0x01))
+    await t.closed()
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_PACKET])
+    await stack.close()
+  })
+
+  it('refuses a packet over maxPacketSize from its header alone, before the body arrives', async () => {
+    const { stack, errors, seen } = echoBroker({ client: { maxPacketSize: 1024 } })
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.sendRaw(Uint8Array.of(0x30, 0xff, 0xff, 0xff, 0x7f)) // announces 268 MB, sends nothing more
+    await t.closed()
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.PACKET_TOO_LARGE])
+    expect(seen.map((p) => p.cmd)).toEqual(['connect'])
+    await stack.close()
+  })
+
+  it('tells an MQTT 5.0 client why with DISCONNECT 0x95 (Packet too large) before closing', async () => {
+    const { stack } = echoBroker({ client: { maxPacketSize: 100 } })
+    const t = connectTestClient(stack)
+    t.send(CONNECT_V5)
+    await t.expect('connack')
+    t.send(publish(0, 200))
+    const disconnect = await t.expect('disconnect')
+    expect(disconnect.reasonCode).toBe(0x95)
+    await t.closed()
+    await stack.close()
+  })
+
+  it('accepts a packet of exactly maxPacketSize', async () => {
+    const { stack, seen } = echoBroker({ client: { maxPacketSize: 100 } })
+    const t = connectTestClient(stack)
+    await t.connect()
+    const bytes = serializePacket(publish(0, 100 - 5), 4) // 2 header + 3 topic = 5
+    expect(bytes.length).toBe(100)
+    t.sendRaw(bytes)
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    expect(seen.map((p) => p.cmd)).toEqual(['connect', 'publish', 'pingreq'])
+    await stack.close()
+  })
+
+  it('pauses reading while too many packets wait for a slow chain, and resumes after', async () => {
+    const stack = new Stack({ client: { maxQueuedPackets: 2 } })
+    const held: Array<() => void> = []
+    stack.use({
+      handle(_c: Client, _p: Packet, next: Next) {
+        held.push(() => next())
+      },
+    })
+    const stream = new StalledStream()
+    const client = stack.handler()(stream)
+    const bytes = Buffer.concat([1, 2, 3].map(() => serializePacket({ cmd: 'pingreq' }, 4)))
+    stream.push(bytes)
+    await new Promise<void>((resolve) => stream.once('pause', () => resolve()))
+    expect(stream.isPaused()).toBe(true)
+    while (held.length > 0) held.shift()?.()
+    expect(stream.isPaused()).toBe(false)
+    client.destroy()
+    await stack.close()
+  })
+})
+
+describe('Client: writing', () => {
+  it('write after close calls back with MQS_ERR_CLIENT_CLOSED instead of hanging', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.client.close()
+    const err = await new Promise<Error | null | undefined>((resolve) =>
+      t.client.write({ cmd: 'pingresp' }, resolve),
+    )
+    expect(err).toMatchObject({ code: ErrorCode.CLIENT_CLOSED })
+    await t.closed()
+    await stack.close()
+  })
+
+  it('a packet that cannot be serialised is reported and the client stays open', async () => {
+    const { stack, errors } = echoBroker()
+    const t = connectTestClient(stack)
+    await t.connect()
+    const err = await new Promise<Error | null | undefined>((resolve) =>
+      t.client.write({ cmd: 'publish', topic: 't', payload: '', qos: 1, dup: false, retain: false }, resolve),
+    )
+    expect(err).toMatchObject({ code: ErrorCode.SERIALIZE })
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.SERIALIZE])
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    await stack.close()
+  })
+
+  it('batches the writes of one tick into one write to the stream', async () => {
+    const stack = new Stack()
+    const stream = new BatchRecorder()
+    const client = stack.handler()(stream)
+    for (let i = 0; i < 3; i++) client.write({ cmd: 'pingresp' })
+    await new Promise((resolve) => setImmediate(resolve))
+    client.write({ cmd: 'pingresp' })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(stream.batches).toEqual([3, 1])
+    client.destroy()
+    await stack.close()
+  })
+
+  it('drops QoS 0 for a slow reader, keeps QoS 1, then disconnects it: memory stays bounded', async () => {
+    const { stack, errors } = collectErrors(
+      new Stack({ client: { dropQoS0Above: 1000, disconnectAbove: 5000, closeTimeout: 10 } }),
+    )
+    const stream = new StalledStream()
+    const client = stack.handler()(stream)
+    const closed = new Promise((resolve) => client.once('close', resolve))
+    const qos0Results: Array<Error | null | undefined> = []
+    for (let i = 0; i < 20; i++) client.write(publish(0, 100), (err) => qos0Results.push(err))
+    expect(stream.writableLength).toBeLessThanOrEqual(1000 + 110)
+    expect(client.droppedMessages).toBeGreaterThan(0)
+    let accepted = 0
+    for (let i = 1; i <= 100 && !client.closed; i++) {
+      client.write(publish(1, 100, i))
+      if (!client.closed) accepted++
+      expect(stream.writableLength).toBeLessThanOrEqual(5000 + 110)
+    }
+    expect(accepted).toBeGreaterThan(30)
+    expect(client.closed).toBe(true)
+    await closed
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.SLOW_CONSUMER])
+    expect(qos0Results.some((err) => (err as { code?: string })?.code === ErrorCode.MESSAGE_DROPPED)).toBe(
+      true,
+    )
+    await stack.close()
+  })
+})
+
+describe('Client: close', () => {
+  it('[MQTT-3.14.0-1] sends an MQTT 5.0 client DISCONNECT with the reason code, after CONNACK', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    t.send(CONNECT_V5)
+    await t.expect('connack')
+    t.client.close(0x8e)
+    expect(await t.expect('disconnect')).toMatchObject({ reasonCode: 0x8e })
+    await t.closed()
+    await stack.close()
+  })
+
+  it('sends no DISCONNECT to an MQTT 5.0 client before its CONNACK', async () => {
+    const stack = new Stack()
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    t.send(CONNECT_V5)
+    await new Promise((resolve) => setImmediate(resolve))
+    t.client.close(0x87)
+    await t.closed()
+    expect(t.received).toEqual([])
+    await stack.close()
+  })
+
+  it('sends no DISCONNECT to an MQTT 3.1.1 client', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.client.close(0x8e)
+    await t.closed()
+    expect(t.received.map((p) => p.cmd)).toEqual(['connack'])
+    await stack.close()
+  })
+
+  it('emits close once with the error that ended it; a clean peer close has none', async () => {
+    const { stack } = echoBroker()
+    const clean = connectTestClient(stack)
+    const cleanClose = new Promise((resolve) => clean.client.once('close', resolve))
+    clean.end()
+    expect(await cleanClose).toBeUndefined()
+    const broken = connectTestClient(stack)
+    await broken.connect()
+    const brokenClose = new Promise((resolve) => broken.client.once('close', resolve))
+    broken.sendRaw(Uint8Array.of(0xf0, 0x00)) // AUTH before 5.0: not a 3.1.1 packet
+    expect(await brokenClose).toMatchObject({ code: ErrorCode.MALFORMED_PACKET })
+    await stack.close()
+  })
+
+  it('a client that never reads is destroyed after closeTimeout', async () => {
+    const stack = new Stack({ client: { closeTimeout: 5 } })
+    const stream = new StalledStream()
+    const client = stack.handler()(stream)
+    client.write({ cmd: 'pingresp' })
+    client.close()
+    await new Promise((resolve) => client.once('close', resolve))
+    expect(stream.destroyed).toBe(true)
+    await stack.close()
+  })
+})
+
+describe('done() ends the chain without closing the client', () => {
+  it('keeps serving after a chain that ended with done()', async () => {
+    const stack = new Stack()
+    stack.use({
+      handle(client: Client, packet: Packet, _next: Next, done: Done) {
+        if (packet.cmd === 'connect') client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+        if (packet.cmd === 'pingreq') client.write({ cmd: 'pingresp' })
+        done()
+      },
+    })
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    await stack.close()
+  })
+})
