@@ -28,3 +28,4 @@ export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptio
 export * from './packets.js'
 export { serializePacket } from './serialize.js'
 export { Stack, type StackEvents } from './stack.js'
+export * from './topic/index.js'

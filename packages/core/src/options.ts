@@ -32,8 +32,9 @@ export type ErrorHandler = (
 
 export interface StackOptions {
   /**
-   * Check every `next`/`done` call for a second call (MQS_ERR_NEXT_TWICE). Costs a closure per
-   * middleware per packet. Default: on unless NODE_ENV is `production`.
+   * Check every `next`/`done` call for a second call, even after its chain's Run was reused
+   * (MQS_ERR_NEXT_TWICE). Costs two closures per middleware per packet, so it is off on the hot path of a
+   * production broker. Default: on when NODE_ENV is `development` or `test`, off otherwise.
    */
   strict?: boolean
   /** Receives every error the stack reports, with the client and packet where known. */

@@ -21,6 +21,9 @@ export interface StackEvents {
   client: [client: Client]
 }
 
+/** Where `strict` is on by default: the checks cost a closure per middleware per packet. */
+const STRICT_ENVIRONMENTS = new Set(['development', 'test'])
+
 /** Members of a middleware that are its life cycle, never callback handlers. */
 const RESERVED = new Set(['constructor', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
 
@@ -42,7 +45,7 @@ export class Stack extends EventEmitter<StackEvents> {
   constructor(options: StackOptions = {}) {
     super()
     this.options = Object.freeze({ ...options })
-    const strict = options.strict ?? process.env.NODE_ENV !== 'production'
+    const strict = options.strict ?? STRICT_ENVIRONMENTS.has(process.env.NODE_ENV ?? '')
     this.#runner = new ChainRunner(strict, {
       reportError: (err) => this.reportError(err, undefined, undefined),
     })

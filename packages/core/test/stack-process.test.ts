@@ -180,12 +180,16 @@ describe('strict mode', () => {
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.NEXT_TWICE])
   })
 
-  it('defaults to on, and to off when NODE_ENV is production', () => {
+  it('defaults to on under NODE_ENV development or test, off otherwise', () => {
     const previous = process.env.NODE_ENV
     try {
       process.env.NODE_ENV = 'test'
       expect(new Stack().strict).toBe(true)
+      process.env.NODE_ENV = 'development'
+      expect(new Stack().strict).toBe(true)
       process.env.NODE_ENV = 'production'
+      expect(new Stack().strict).toBe(false)
+      delete process.env.NODE_ENV
       expect(new Stack().strict).toBe(false)
       expect(new Stack({ strict: true }).strict).toBe(true)
     } finally {
