@@ -1,4 +1,5 @@
 import { SubscriptionTrie } from './_trie_split_tmp.js'
+
 let seed = 0x2f6b_1d3a
 function random(): number {
   seed = (seed + 0x6d2b79f5) | 0
@@ -19,7 +20,9 @@ for (let i = 0; i < 10; i++) add('#')
 const topics: string[] = []
 for (let i = 0; i < 10000; i++) topics.push(`devices/${device()}/telemetry`)
 let sink = 0
-const visit = (v: { qos: number }) => { sink = (sink + v.qos + 1) | 0 }
+const visit = (v: { qos: number }) => {
+  sink = (sink + v.qos + 1) | 0
+}
 const mode = process.argv[2] ?? 'each'
 for (let r = 0; r < 5; r++) {
   const t0 = performance.now()

@@ -142,7 +142,14 @@ export class SubscriptionTrie<T> {
     this.walkS(this.root, topic.split('/'), 0, topic.charCodeAt(0) !== DOLLAR, null, out)
     return out
   }
-  private walkS(node: TrieNode<T>, levels: string[], i: number, wild: boolean, visit: MatchVisitor<T> | null, out: T[] | null): void {
+  private walkS(
+    node: TrieNode<T>,
+    levels: string[],
+    i: number,
+    wild: boolean,
+    visit: MatchVisitor<T> | null,
+    out: T[] | null,
+  ): void {
     if (node.hash !== null && wild) emit(node.hash, visit, out)
     const last = i === levels.length - 1
     const children = node.children

@@ -12,7 +12,14 @@ const MIDDLEWARES = 12
 const BATCH = 20_000
 const ROUNDS = 25
 
-const packet: Packet = { cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }
+const packet: Packet = {
+  cmd: 'publish',
+  topic: 'a/b',
+  payload: Buffer.from('x'),
+  qos: 0,
+  dup: false,
+  retain: false,
+}
 const client = {} as Client
 const ctx = { clientId: 'c' }
 const store = {}
@@ -61,7 +68,8 @@ const cases: Array<[string, () => void]> = [
 
 /** Bytes in V8's new space: grows with every allocation until a scavenge empties it. */
 function newSpaceUsed(): number {
-  for (const space of getHeapSpaceStatistics()) if (space.space_name === 'new_space') return space.space_used_size
+  for (const space of getHeapSpaceStatistics())
+    if (space.space_name === 'new_space') return space.space_used_size
   return Number.NaN
 }
 
@@ -111,5 +119,7 @@ const rows = cases.map(([name, fn], index) => {
     'bytes allocated/dispatch': Math.max(0, bytesPerCall(fn) - baseline).toFixed(0),
   }
 })
-console.log(`${MIDDLEWARES} middlewares, ${ROUNDS} interleaved rounds of ${BATCH} dispatches, Node ${process.version}`)
+console.log(
+  `${MIDDLEWARES} middlewares, ${ROUNDS} interleaved rounds of ${BATCH} dispatches, Node ${process.version}`,
+)
 console.table(rows)

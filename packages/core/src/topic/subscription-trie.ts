@@ -14,20 +14,24 @@ const INDEX_ABOVE = 8
 const MISSING: unique symbol = Symbol('missing')
 
 /**
- * One level of the trie. Every field is set in the constructor so all nodes share one V8 shape; containers
- * are created on first use because most nodes have a single child and no entries.
+ * One level of the trie. Every field is set in the constructor so all nodes share one V8 shape. Containers
+ * are created on first use, and a node with one literal child keeps it inline (`sole`) instead of in a Map:
+ * most nodes of a large trie have one child, and matching is bound by memory reads more than by compute.
  */
 class TrieNode<T> {
-  /** Children for literal levels. */
+  /** The only literal child, while there is exactly one (then `children` is null). */
+  sole: TrieNode<T> | null = null
+  /** The level of `sole`; '' when there is none. */
+  soleLevel = ''
+  /** Children for literal levels, while there are two or more (then `sole` is null). */
   children: Map<string, TrieNode<T>> | null = null
   /** Child for a '+' level. */
   plus: TrieNode<T> | null = null
   /** Child for a '#' level: it holds the entries of `{this node's filter}/#` and has no children. */
   hash: TrieNode<T> | null = null
-  /** Keys of the entries whose filter ends here; their values are at the same index in `values`. */
-  keys: string[] | null = null
-  values: T[] | null = null
-  /** key -> index in `keys`, kept only while there are more than INDEX_ABOVE entries. */
+  /** The entries whose filter ends here, interleaved in one array (one read less than two): key, value, ... */
+  entries: (string | T)[] | null = null
+  /** key -> position of the key in `entries`, kept only while there are more than INDEX_ABOVE entries. */
   index: Map<string, number> | null = null
   /** The filter of the entries here (as given to `add`), or '' while there are none. */
   filter = ''
@@ -80,24 +84,21 @@ export class SubscriptionTrie<T> {
       start = end + 1
     }
 
-    const keys = node.keys
-    if (keys === null) {
-      node.keys = [key]
-      node.values = [value]
+    const entries = node.entries
+    if (entries === null) {
+      node.entries = [key, value]
       node.filter = filter
       this.count++
       return true
     }
-    const values = node.values as T[]
-    const i = indexOfKey(node, keys, key)
+    const i = positionOf(node, entries, key)
     if (i !== -1) {
-      values[i] = value
+      entries[i + 1] = value
       return false
     }
-    keys.push(key)
-    values.push(value)
-    if (node.index !== null) node.index.set(key, keys.length - 1)
-    else if (keys.length > INDEX_ABOVE) node.index = buildIndex(keys)
+    entries.push(key, value)
+    if (node.index !== null) node.index.set(key, entries.length - 2)
+    else if (entries.length > 2 * INDEX_ABOVE) node.index = buildIndex(entries)
     this.count++
     return true
   }
@@ -123,10 +124,10 @@ export class SubscriptionTrie<T> {
       if (end === len) break
       start = end + 1
     }
-    const keys = node.keys
-    if (keys === null) return undefined
-    const i = indexOfKey(node, keys, key)
-    return i === -1 ? undefined : (node.values as T[])[i]
+    const entries = node.entries
+    if (entries === null) return undefined
+    const i = positionOf(node, entries, key)
+    return i === -1 ? undefined : (entries[i + 1] as T)
   }
 
   /**
@@ -164,9 +165,15 @@ export class SubscriptionTrie<T> {
     let end = topic.indexOf('/', start)
     if (end === -1) end = len
 
-    const children = node.children
-    if (children !== null) {
-      const child = children.get(topic.slice(start, end))
+    const sole = node.sole
+    if (sole !== null) {
+      // No substring needed to compare with a single child.
+      if (isLevel(node.soleLevel, topic, start, end)) {
+        if (end === len) emitEnd(sole, visit, out)
+        else this.walk(sole, topic, end + 1, true, visit, out)
+      }
+    } else if (node.children !== null) {
+      const child = node.children.get(topic.slice(start, end))
       if (child !== undefined) {
         if (end === len) emitEnd(child, visit, out)
         else this.walk(child, topic, end + 1, true, visit, out)
@@ -196,6 +203,7 @@ function countFrom<T>(node: TrieNode<T>): number {
   let n = 1
   if (node.plus !== null) n += countFrom(node.plus)
   if (node.hash !== null) n += countFrom(node.hash)
+  if (node.sole !== null) n += countFrom(node.sole)
   if (node.children !== null) for (const child of node.children.values()) n += countFrom(child)
   return n
 }
@@ -207,15 +215,15 @@ function emitEnd<T>(node: TrieNode<T>, visit: MatchVisitor<T> | null, out: T[] |
 }
 
 function emit<T>(node: TrieNode<T>, visit: MatchVisitor<T> | null, out: T[] | null): void {
-  const keys = node.keys
-  if (keys === null) return
-  const values = node.values as T[]
-  const n = keys.length
+  const entries = node.entries
+  if (entries === null) return
+  const n = entries.length
   if (out !== null) {
-    for (let i = 0; i < n; i++) out.push(values[i] as T)
+    for (let i = 1; i < n; i += 2) out.push(entries[i] as T)
   } else {
     const filter = node.filter
-    for (let i = 0; i < n; i++) (visit as MatchVisitor<T>)(values[i] as T, keys[i] as string, filter)
+    for (let i = 0; i < n; i += 2)
+      (visit as MatchVisitor<T>)(entries[i + 1] as T, entries[i] as string, filter)
   }
 }
 
@@ -232,74 +240,112 @@ function childOrCreate<T>(node: TrieNode<T>, filter: string, start: number, end:
     if (node.hash === null) node.hash = new TrieNode()
     return node.hash
   }
-  const level = filter.slice(start, end)
-  let children = node.children
-  if (children === null) {
-    children = new Map()
-    node.children = children
+  const children = node.children
+  if (children !== null) {
+    const level = filter.slice(start, end)
+    let child = children.get(level)
+    if (child === undefined) {
+      child = new TrieNode()
+      children.set(level, child)
+    }
+    return child
   }
-  let child = children.get(level)
-  if (child === undefined) {
-    child = new TrieNode()
-    children.set(level, child)
+  const sole = node.sole
+  if (sole !== null && isLevel(node.soleLevel, filter, start, end)) return sole
+  const child = new TrieNode<T>()
+  if (sole === null) {
+    node.sole = child
+    node.soleLevel = filter.slice(start, end)
+  } else {
+    // A second literal child: both move to a Map.
+    node.children = new Map([
+      [node.soleLevel, sole],
+      [filter.slice(start, end), child],
+    ])
+    node.sole = null
+    node.soleLevel = ''
   }
   return child
+}
+
+/** Whether `s.slice(start, end)` equals `level`, without allocating the slice. */
+function isLevel(level: string, s: string, start: number, end: number): boolean {
+  return end - start === level.length && s.startsWith(level, start)
 }
 
 function childOf<T>(node: TrieNode<T>, filter: string, start: number, end: number): TrieNode<T> | undefined {
   if (isWildcard(filter, start, end, PLUS)) return node.plus ?? undefined
   if (isWildcard(filter, start, end, HASH)) return node.hash ?? undefined
+  if (node.sole !== null) return isLevel(node.soleLevel, filter, start, end) ? node.sole : undefined
   return node.children?.get(filter.slice(start, end))
 }
 
 function detach<T>(node: TrieNode<T>, filter: string, start: number, end: number): void {
   if (isWildcard(filter, start, end, PLUS)) node.plus = null
   else if (isWildcard(filter, start, end, HASH)) node.hash = null
-  else if (node.children !== null) {
-    node.children.delete(filter.slice(start, end))
-    if (node.children.size === 0) node.children = null
+  else if (node.sole !== null) {
+    node.sole = null
+    node.soleLevel = ''
+  } else if (node.children !== null) {
+    const children = node.children
+    children.delete(filter.slice(start, end))
+    if (children.size === 1) {
+      // Back to one child: keep it inline again.
+      for (const [level, child] of children) {
+        node.sole = child
+        node.soleLevel = level
+      }
+      node.children = null
+    }
   }
 }
 
 function isEmpty<T>(node: TrieNode<T>): boolean {
-  return node.keys === null && node.children === null && node.plus === null && node.hash === null
+  return (
+    node.entries === null &&
+    node.sole === null &&
+    node.children === null &&
+    node.plus === null &&
+    node.hash === null
+  )
 }
 
-function indexOfKey<T>(node: TrieNode<T>, keys: string[], key: string): number {
+/** Position of `key` in `entries` (always even), or -1. */
+function positionOf<T>(node: TrieNode<T>, entries: (string | T)[], key: string): number {
   if (node.index !== null) return node.index.get(key) ?? -1
-  return keys.indexOf(key)
+  // Only even positions hold keys: a value may equal a key when T is string.
+  for (let i = 0; i < entries.length; i += 2) if (entries[i] === key) return i
+  return -1
 }
 
-function buildIndex(keys: string[]): Map<string, number> {
+function buildIndex<T>(entries: (string | T)[]): Map<string, number> {
   const index = new Map<string, number>()
-  for (let i = 0; i < keys.length; i++) index.set(keys[i] as string, i)
+  for (let i = 0; i < entries.length; i += 2) index.set(entries[i] as string, i)
   return index
 }
 
-/** Removes `key` from the node's entries by moving the last entry into its slot. */
+/** Removes `key` from the node's entries by moving the last entry into its place. */
 function removeEntry<T>(node: TrieNode<T>, key: string): T | typeof MISSING {
-  const keys = node.keys
-  if (keys === null) return MISSING
-  const values = node.values as T[]
-  const i = indexOfKey(node, keys, key)
+  const entries = node.entries
+  if (entries === null) return MISSING
+  const i = positionOf(node, entries, key)
   if (i === -1) return MISSING
-  const removed = values[i] as T
-  const last = keys.length - 1
+  const removed = entries[i + 1] as T
+  const last = entries.length - 2
   if (last === 0) {
-    node.keys = null
-    node.values = null
+    node.entries = null
     node.index = null
     node.filter = ''
     return removed
   }
-  const lastKey = keys[last] as string
-  keys[i] = lastKey
-  values[i] = values[last] as T
-  keys.pop()
-  values.pop()
+  const lastKey = entries[last] as string
+  entries[i] = lastKey
+  entries[i + 1] = entries[last + 1] as T
+  entries.length = last
   const index = node.index
   if (index !== null) {
-    if (last <= INDEX_ABOVE / 2) node.index = null
+    if (last <= INDEX_ABOVE)
+      node.index = null // `last` is now twice the entry count
     else {
       index.set(lastKey, i)
       index.delete(key)
