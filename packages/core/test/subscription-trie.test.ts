@@ -59,6 +59,17 @@ describe('SubscriptionTrie', () => {
     expect(countNodes(trie)).toBe(1)
   })
 
+  it('does not mistake a value for a key when values are strings', () => {
+    const trie = new SubscriptionTrie<string>()
+    trie.add('a', 'k1', 'k2')
+    expect(trie.add('a', 'k2', 'x')).toBe(true)
+    expect(trie.get('a', 'k2')).toBe('x')
+    expect(trie.get('a', 'k1')).toBe('k2')
+    expect(trie.remove('a', 'k2')).toBe('x')
+    expect(trie.get('a', 'k1')).toBe('k2')
+    expect(trie.size).toBe(1)
+  })
+
   it('treats empty levels as real levels', () => {
     const trie = new SubscriptionTrie<number>()
     for (const filter of ['a//b', '/a', 'a/', 'a', '/', '+/+', '+', 'a/+/b']) trie.add(filter, 'k', 0)
