@@ -93,19 +93,31 @@ export interface StandardCallbacks {
   // Sessions
   /** Make `client` the connection of `clientId`, closing any earlier one [MQTT-3.1.4-2]. */
   registerClient: { ctx: { client: Client; clientId: string }; store: { previous?: Client } }
-  /** `client` has gone; forget it unless a newer connection has taken its client id. */
-  unregisterClient: { ctx: { client: Client; clientId: string }; store: Record<never, never> }
+  /**
+   * `client` has gone; forget it unless a newer connection has taken its client id. `store.removed` is
+   * true only when `client` was still the connection of `clientId` (so its session may be ended).
+   */
+  unregisterClient: { ctx: { client: Client; clientId: string }; store: { removed?: boolean } }
   /** The stored session of a client id, if any. */
   lookupSession: { ctx: { clientId: string }; store: { session?: StoredSession } }
   /** Create or update the stored session of a client id. */
   storeSession: { ctx: { clientId: string; session: StoredSession }; store: Record<never, never> }
   /** Forget a session and everything stored for it: subscriptions, queues, inflight state, will. */
   removeSession: { ctx: { clientId: string }; store: Record<never, never> }
+  /**
+   * A persistent session was resumed and its CONNACK sent: deliver what it holds, unacknowledged messages
+   * again (PUBLISH with DUP, or PUBREL), then its offline queue in order.
+   */
+  resumeSession: { ctx: { client: Client; clientId: string }; store: Record<never, never> }
   /** A disconnected session reached its expiry interval and has been removed. */
   sessionExpired: { ctx: { clientId: string }; store: Record<never, never> }
 
   // Subscriptions
-  /** Route messages matching `topic` to `client`. `store.existed` tells whether it replaced one. */
+  /**
+   * Route messages matching `topic` to `client`. `store.existed` tells whether it replaced one. `packet` is
+   * the SUBSCRIBE that made it; without one, the subscription is being restored with its session (and no
+   * retained messages are sent).
+   */
   subscribeTopic: {
     ctx: { client: Client; packet?: ISubscribePacket; topic: string; qos: QoS; subscription: Subscription }
     store: { existed?: boolean }
@@ -142,7 +154,10 @@ export interface StandardCallbacks {
     ctx: { client: Client | undefined; packet: IPublishPacket; topic: string; payload: Buffer | string }
     store: Record<never, never>
   }
-  /** Deliver `packet` (its `qos` already the delivery QoS) to one connected client. */
+  /**
+   * Deliver `packet` (its `qos` already the delivery QoS) to one connected client. A packet that carries a
+   * `messageId` is an unacknowledged message sent again: it keeps that identifier.
+   */
   forwardMessage: {
     ctx: { client: Client; packet: IPublishPacket; subscription?: Subscription }
     store: Record<never, never>
@@ -251,7 +266,7 @@ export const STANDARD_CALLBACKS = Object.freeze({
   authenticateConnection: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
   continueAuthentication: { executedBy: ['authentication'], providedBy: [] },
   authorizePacket: { executedBy: ['authorize'], providedBy: ['@mqtt-stack/authorize'] },
-  authorizePublish: { executedBy: ['inbound-manager', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
+  authorizePublish: { executedBy: ['authorize', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
   authorizeSubscribe: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/authorize'] },
   authorizeForward: { executedBy: ['outbound-manager'], providedBy: ['@mqtt-stack/authorize'] },
   cleanDisconnect: {
@@ -271,6 +286,7 @@ export const STANDARD_CALLBACKS = Object.freeze({
   lookupSession: { executedBy: ['session-manager'], providedBy: BACKEND },
   storeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
   removeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
+  resumeSession: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/outbound-manager'] },
   sessionExpired: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/last-will'] },
   subscribeTopic: {
     executedBy: ['subscription-manager', 'session-manager'],
@@ -281,7 +297,10 @@ export const STANDARD_CALLBACKS = Object.freeze({
   removeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
   clearSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
   lookupSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
-  relayMessage: { executedBy: ['inbound-manager', 'last-will'], providedBy: BACKEND },
+  relayMessage: {
+    executedBy: ['inbound-manager', 'last-will'],
+    providedBy: ['@mqtt-stack/retain-manager', ...BACKEND],
+  },
   forwardMessage: {
     executedBy: ['memory-backend', 'retain-manager'],
     providedBy: ['@mqtt-stack/outbound-manager'],
@@ -289,12 +308,12 @@ export const STANDARD_CALLBACKS = Object.freeze({
   storeRetainedMessage: { executedBy: ['retain-manager'], providedBy: BACKEND },
   lookupRetainedMessages: { executedBy: ['retain-manager'], providedBy: BACKEND },
   storeOfflineMessage: { executedBy: ['memory-backend', 'outbound-manager'], providedBy: BACKEND },
-  lookupOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
-  removeOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  lookupOfflineMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
+  removeOfflineMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
   clearOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
   storeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
   removeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  lookupInflightMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
+  lookupInflightMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
   clearInflightMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
   storeIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },
   releaseIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },

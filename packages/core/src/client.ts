@@ -227,6 +227,14 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   readonly #onParseError = (cause: Error): void => {
+    if (!this.connectReceived && cause.message === 'Invalid protocol version') {
+      // An unsupported protocol level gets CONNACK 0x01, then the connection closes [MQTT-3.1.2-2]
+      this.write({ cmd: 'connack', returnCode: 0x01, sessionPresent: false })
+      this.protocolViolation(
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'CONNECT with an unsupported protocol level', { cause }),
+      )
+      return
+    }
     this.protocolViolation(
       new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed packet: ${cause.message}`, {
         reasonCode: REASON_MALFORMED_PACKET,

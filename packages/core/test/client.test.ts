@@ -113,6 +113,20 @@ describe('Client: parsing', () => {
     await stack.close()
   })
 
+  it('[MQTT-3.1.2-2] answers an unsupported protocol level with CONNACK 0x01 and closes', async () => {
+    const { stack, errors, seen } = echoBroker()
+    const t = connectTestClient(stack)
+    // CONNECT, protocol name MQTT, level 6, clean session, keepalive 0, client id "x"
+    t.sendRaw(
+      Uint8Array.of(0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78),
+    )
+    expect(await t.expect('connack')).toMatchObject({ returnCode: 1, sessionPresent: false })
+    await t.closed()
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.PROTOCOL_ERROR])
+    expect(seen).toEqual([])
+    await stack.close()
+  })
+
   it('[MQTT-1.5.5-1] a remaining length of more than four bytes is malformed', async () => {
     const { stack, errors } = echoBroker()
     const t = connectTestClient(stack)

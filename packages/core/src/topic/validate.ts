@@ -8,7 +8,7 @@
 
 /** Limits applied by {@link validateTopicName} and {@link validateTopicFilter}. */
 export interface TopicRules {
-  /** Maximum number of levels ('/'-separated); default 128. */
+  /** Maximum number of levels ('/'-separated); default 128. A shared subscription's inner filter is counted. */
   maxLevels?: number
   /**
    * Accept `$share/{group}/{filter}` as a shared subscription (MQTT 5.0). Default true. When false,
@@ -22,6 +22,7 @@ export interface TopicRules {
  * the code-unit count alone proves it) come first, then the first problem found scanning left to right.
  */
 export type TopicProblem =
+  /** Zero length [MQTT-4.7.3-1]. */
   | 'empty'
   /** More than 65535 bytes once encoded as UTF-8 [MQTT-4.7.3-3]. */
   | 'too-long'
