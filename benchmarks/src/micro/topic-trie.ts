@@ -2,7 +2,7 @@
  * Micro benchmark: @mqtt-stack/core's SubscriptionTrie against qlobber 8, configured as aedes uses it for
  * MQTT, on 100,000 subscriptions. Also RetainedIndex against a scan of every retained topic.
  *
- *   cd benchmarks && npx tsx src/micro/topic-trie.ts          (ROUNDS=3 for a quicker run)
+ *   cd benchmarks && npx tsx src/micro/topic-trie.ts     (about 6 minutes; ROUNDS=1 for a quick look)
  *
  * Contenders, all holding the same subscription objects:
  * - ours:       SubscriptionTrie<Sub>, keyed by client id; `forEachMatch` is the broker's hot path.
@@ -279,12 +279,6 @@ async function measure(row: Row): Promise<Record<Contender, number>> {
     // Rotate the order each round so no contender always runs first (or right after a GC-heavy one).
     const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length] as Contender)
     for (const name of order) {
-      // Rebuild the structures matching reads, after the remove benchmark emptied them.
-      if (!bulk) {
-        oursTrie = buildOurs()
-        qlobber = buildQlobber()
-        qlobberSub = buildQlobberSub()
-      }
       gc()
       const bench = bulk
         ? new Bench({ time: 400, iterations: 6, warmupIterations: 2, warmupTime: 0 })
@@ -373,6 +367,7 @@ async function main(): Promise<void> {
   const table: string[][] = [
     ['operation (ops/s)', 'ours', 'Qlobber', 'ours/Qlobber', 'QlobberSub (aedes)', 'ours/QlobberSub'],
   ]
+  // The match rows read the structures built at load; the remove row (last) empties them.
   for (const row of rows) {
     const r = await measure(row)
     table.push([
