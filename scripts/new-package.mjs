@@ -29,7 +29,10 @@ const files = {
     type: 'module',
     sideEffects: false,
     engines: { node: '>=20.19' },
-    exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' }, './package.json': './package.json' },
+    exports: {
+      '.': { types: './dist/index.d.ts', import: './dist/index.js' },
+      './package.json': './package.json',
+    },
     main: './dist/index.js',
     types: './dist/index.d.ts',
     files: ['dist'],
