@@ -1,30 +1,18 @@
 import { once } from 'node:events'
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
-import mqtt from 'mqtt-packet'
+import { createServer, type Server } from 'node:net'
 import { afterEach, expect, it } from 'vitest'
-import { type Client, type Next, type Packet, Stack, serializePacket } from '../src/index.js'
+import { type Client, type Next, type Packet, Stack } from '../src/index.js'
+import { connectTestSocket, type PacketPeer } from '../src/testing/index.js'
 
 let server: Server | undefined
 let stack: Stack | undefined
-const sockets: Socket[] = []
+const peers: PacketPeer[] = []
 
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.destroy()
+  for (const peer of peers.splice(0)) peer.destroy()
   await stack?.close()
   if (server?.listening) await new Promise((resolve) => server?.close(resolve))
 })
-
-/** The packets a raw TCP client receives, as they arrive. */
-function receive(socket: Socket, protocolVersion: 4 | 5) {
-  const packets: Packet[] = []
-  const parser = mqtt.parser({ protocolVersion })
-  parser.on('packet', (packet: Packet) => {
-    packets.push(packet)
-    socket.emit('mqtt-packet', packet)
-  })
-  socket.on('data', (chunk) => parser.parse(chunk))
-  return packets
-}
 
 it('serves a real TCP socket through net.createServer(stack.handler())', async () => {
   stack = new Stack()
@@ -38,26 +26,23 @@ it('serves a real TCP socket through net.createServer(stack.handler())', async (
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
-  const socket = tcpConnect(port, '127.0.0.1')
-  sockets.push(socket)
-  await once(socket, 'connect')
-  receive(socket, 5)
-  const connack = once(socket, 'mqtt-packet')
-  socket.write(
-    serializePacket(
-      { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'tcp', keepalive: 0 },
-      5,
-    ),
-  )
-  expect((await connack)[0]).toMatchObject({ cmd: 'connack', reasonCode: 0 })
+  const peer = await connectTestSocket(port)
+  peers.push(peer)
+  peer.send({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clean: true,
+    clientId: 'tcp',
+    keepalive: 0,
+  })
+  expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0 })
   expect(stack.clients.size).toBe(1)
   const [client] = stack.clients
   expect(client?.protocolVersion).toBe(5)
 
   // A server-side close ends the socket, after a DISCONNECT for this 5.0 client.
-  const disconnect = once(socket, 'mqtt-packet')
-  const socketEnded = once(socket, 'end')
   client?.close(0x8b)
-  expect((await disconnect)[0]).toMatchObject({ cmd: 'disconnect', reasonCode: 0x8b })
-  await socketEnded
+  expect(await peer.expect('disconnect')).toMatchObject({ reasonCode: 0x8b })
+  await peer.closed()
 })

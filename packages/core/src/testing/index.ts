@@ -1,8 +1,10 @@
 /**
  * @packageDocumentation
- * An in-memory test harness: connects a client to a `Stack` over a duplex pair, so a test writes packets
- * (or raw bytes) and awaits the packets the broker sends, with no socket and no sleep.
+ * A test harness: connects a client to a `Stack` over an in-memory duplex pair (or to a broker over TCP),
+ * so a test writes packets (or raw bytes) and awaits the packets the broker sends, with no sleep.
  */
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { type Duplex, duplexPair } from 'node:stream'
 import mqtt from 'mqtt-packet'
 import type { Client } from '../client.js'
@@ -22,10 +24,8 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
-/** The test's end of one connection to a stack. */
-export class TestConnection {
-  /** The broker's Client for this connection. */
-  readonly client: Client
+/** The test's end of one connection to a broker: sends packets and bytes, awaits what the broker sends. */
+export class PacketPeer {
   /** Every packet the broker has sent, in order, including those already taken by `next()`. */
   readonly received: Packet[] = []
   readonly #peer: Duplex
@@ -37,8 +37,7 @@ export class TestConnection {
   #isClosed = false
   #parseError: Error | undefined = undefined
 
-  constructor(stack: Stack, options: TestConnectionOptions = {}) {
-    const [brokerSide, testSide] = duplexPair()
+  constructor(testSide: Duplex, options: TestConnectionOptions = {}) {
     this.#peer = testSide
     this.#settings = { protocolVersion: options.protocolVersion ?? 4 }
     this.#timeout = options.timeout ?? 2000
@@ -62,14 +61,8 @@ export class TestConnection {
         done()
       })
       testSide.once('close', done)
-      brokerSide.once('close', () => {
-        // A destroyed broker side never ends the test side on its own.
-        testSide.destroy()
-        done()
-      })
     })
     testSide.on('error', () => {})
-    this.client = stack.handler()(brokerSide)
   }
 
   /** True once the broker has ended or destroyed the connection. */
@@ -168,6 +161,31 @@ export class TestConnection {
     })
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
   }
+}
+
+/** The test's end of one in-memory connection to a stack. */
+export class TestConnection extends PacketPeer {
+  /** The broker's Client for this connection. */
+  readonly client: Client
+
+  constructor(stack: Stack, options: TestConnectionOptions = {}) {
+    const [brokerSide, testSide] = duplexPair()
+    super(testSide, options)
+    // A destroyed broker side never ends the test side on its own.
+    brokerSide.once('close', () => testSide.destroy())
+    this.client = stack.handler()(brokerSide)
+  }
+}
+
+/** Connects a raw packet client to a broker listening on TCP, for malformed input over a real socket. */
+export async function connectTestSocket(
+  port: number,
+  host = '127.0.0.1',
+  options?: TestConnectionOptions,
+): Promise<PacketPeer> {
+  const socket = connect(port, host)
+  await once(socket, 'connect')
+  return new PacketPeer(socket, options)
 }
 
 /** Connects a new in-memory client to `stack`. */
