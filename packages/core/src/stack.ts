@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import {
   type CallbackContext,
@@ -162,12 +162,11 @@ export class Stack extends EventEmitter<StackEvents> {
   }
 
   async #close(): Promise<void> {
+    // A client leaves the set when its stream closes, which close() bounds by `client.closeTimeout`.
     const closed = [...this.#clients].map((client) => {
-      if (client.listenerCount('close') === 0 && client.stream.destroyed) return Promise.resolve()
-      return new Promise<void>((resolve) => {
-        client.once('close', () => resolve())
-        client.close()
-      })
+      const gone = once(client, 'close')
+      client.close()
+      return gone
     })
     await Promise.all(closed)
     for (const middleware of [...this.#middlewares].reverse()) {
