@@ -64,6 +64,29 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   if (problems === 0) console.log(`✓ ${name}: ${packed.files.length} files, ${packed.size} bytes packed`)
 }
 
+// Every changeset must name published packages in a front matter changesets can read.
+const publicNames = new Set(
+  readdirSync(join(root, 'packages'))
+    .map((dir) => JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')))
+    .filter((pkg) => !pkg.private)
+    .map((pkg) => pkg.name),
+)
+for (const file of readdirSync(join(root, '.changeset')).filter(
+  (f) => f.endsWith('.md') && f !== 'README.md',
+)) {
+  const text = readFileSync(join(root, '.changeset', file), 'utf8')
+  const front = /^---\n([\s\S]*?)\n---\n/.exec(text)
+  if (!front) {
+    fail(`.changeset/${file}`, 'no front matter (--- / "package": bump / ---)')
+    continue
+  }
+  for (const line of front[1].split('\n').filter(Boolean)) {
+    const entry = /^"([^"]+)": (major|minor|patch)$/.exec(line)
+    if (!entry) fail(`.changeset/${file}`, `unreadable line "${line}"`)
+    else if (!publicNames.has(entry[1])) fail(`.changeset/${file}`, `${entry[1]} is not a published package`)
+  }
+}
+
 if (problems > 0) {
   console.error(`${problems} package problem(s)`)
   process.exit(1)

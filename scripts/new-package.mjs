@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Scaffolds a middleware package the way STYLE.md lays one out:
 //   node scripts/new-package.mjs <short-name> <ClassName> "<one sentence on what it does>"
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -75,4 +76,5 @@ export default defineProject({
 `,
 }
 for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content)
+execFileSync(join(root, 'node_modules', '.bin', 'biome'), ['format', '--write', dir], { stdio: 'ignore' })
 console.log(`created packages/${name} for ${className}; run pnpm install`)

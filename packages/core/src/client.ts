@@ -4,7 +4,7 @@ import mqtt from 'mqtt-packet'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { FrameScanner } from './frame-scanner.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
-import type { Packet, ProtocolVersion } from './packets.js'
+import type { IConnackPacket, Packet, ProtocolVersion } from './packets.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
@@ -105,8 +105,7 @@ export class Client extends EventEmitter<ClientEvents> {
       if (cb) process.nextTick(cb, err)
       return false
     }
-    if (packet.cmd === 'connack' && (packet.reasonCode ?? packet.returnCode ?? 0) < 0x80)
-      this.connackSent = true
+    if (packet.cmd === 'connack' && connackAccepts(packet, this.protocolVersion)) this.connackSent = true
     return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
   }
 
@@ -305,6 +304,12 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#emittedClose = true
     this.emit('close', this.error)
   }
+}
+
+/** Return code 0 accepts a 3.1/3.1.1 connection; a 5.0 reason code below 0x80 does. */
+function connackAccepts(packet: IConnackPacket, protocolVersion: ProtocolVersion): boolean {
+  const code = packet.reasonCode ?? packet.returnCode ?? 0
+  return protocolVersion === 5 ? code < 0x80 : code === 0
 }
 
 function errorMessage(err: unknown): string {

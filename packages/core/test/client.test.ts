@@ -310,6 +310,35 @@ describe('Client: close', () => {
     await stack.close()
   })
 
+  it('a refused 3.1.1 CONNACK does not count as sent; an accepted one does', async () => {
+    const stack = new Stack()
+    stack.use({
+      handle(client: Client, packet: Packet, next: Next) {
+        const refuse = packet.cmd === 'connect' && packet.clientId === 'refused'
+        client.write({ cmd: 'connack', returnCode: refuse ? 5 : 0, sessionPresent: false })
+        next()
+      },
+    })
+    const refused = connectTestClient(stack)
+    expect(await refused.connect({ clientId: 'refused' })).toMatchObject({ returnCode: 5 })
+    expect(refused.client.connackSent).toBe(false)
+    const accepted = connectTestClient(stack)
+    await accepted.connect({ clientId: 'accepted' })
+    expect(accepted.client.connackSent).toBe(true)
+    await stack.close()
+  })
+
+  it('the harness destroy() reaches the broker as a dropped connection', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    await t.connect()
+    const closed = new Promise((resolve) => t.client.once('close', resolve))
+    t.destroy()
+    await closed
+    expect(t.client.closed).toBe(true)
+    await stack.close()
+  })
+
   it('a client that never reads is destroyed after closeTimeout', async () => {
     const stack = new Stack({ client: { closeTimeout: 5 } })
     const stream = new StalledStream()

@@ -168,12 +168,21 @@ export class TestConnection extends PacketPeer {
   /** The broker's Client for this connection. */
   readonly client: Client
 
+  readonly #brokerSide: Duplex
+
   constructor(stack: Stack, options: TestConnectionOptions = {}) {
     const [brokerSide, testSide] = duplexPair()
     super(testSide, options)
-    // A destroyed broker side never ends the test side on its own.
+    this.#brokerSide = brokerSide
+    // Destroying one side of a duplex pair does not reach the other: pass it on, both ways.
     brokerSide.once('close', () => testSide.destroy())
     this.client = stack.handler()(brokerSide)
+  }
+
+  /** Drops the connection as a network failure would: the broker sees its stream close without DISCONNECT. */
+  override destroy(): void {
+    super.destroy()
+    this.#brokerSide.destroy()
   }
 }
 
