@@ -1,11 +1,32 @@
 import { createServer, type Server } from 'node:net'
+import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
+import { Authorize, TopicAcl, type TopicAclRule } from '@mqtt-stack/authorize'
+import { Connection } from '@mqtt-stack/connection'
 import { Stack, type StackOptions } from '@mqtt-stack/core'
-import { MiniBroker } from './mini-broker.js'
+import { InboundManager } from '@mqtt-stack/inbound-manager'
+import { KeepAlive } from '@mqtt-stack/keepalive'
+import { LastWill } from '@mqtt-stack/last-will'
+import { MemoryBackend } from '@mqtt-stack/memory-backend'
+import { OutboundManager } from '@mqtt-stack/outbound-manager'
+import { PacketEmitter, type PacketEventTarget } from '@mqtt-stack/packet-emitter'
+import { RetainManager } from '@mqtt-stack/retain-manager'
+import { SessionManager } from '@mqtt-stack/session-manager'
+import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
 
 export interface BrokerOptions {
   port?: number
   host?: string
   stack?: StackOptions
+  /** Username → password. When set, only these users may connect; otherwise anyone may. */
+  users?: Readonly<Record<string, string>>
+  /** Topic ACL rules (`%c` client id, `%u` username). When set, what they do not allow is denied. */
+  acl?: readonly TopicAclRule[]
+  /** Milliseconds a socket may take to send CONNECT. */
+  connectTimeout?: number
+  /** Milliseconds between keepalive sweeps. */
+  keepaliveCheckInterval?: number
+  /** Receives every packet and connection, for applications that embed the broker. */
+  emitter?: PacketEventTarget
 }
 
 export interface Broker {
@@ -13,14 +34,40 @@ export interface Broker {
   readonly server: Server
   /** Resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number }>
-  /** Stops accepting, closes every client, then every middleware. */
+  /** Stops accepting, closes every client (wills of unclean ends are published), then every middleware. */
   close(): Promise<void>
 }
 
-/** The default example broker: the middlewares in the order of use, on a TCP server. */
-export function createBroker(options: BrokerOptions = {}): Broker {
+/** The default broker: every built-in, in the order of use documented in the root README. */
+export function createStack(options: BrokerOptions = {}): Stack {
   const stack = new Stack(options.stack)
-  stack.use(new MiniBroker())
+  stack.use(new MemoryBackend())
+  // First among the packet handlers, so the application sees every packet before any chain ends.
+  if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
+  stack
+    .use(new Connection(defined({ connectTimeout: options.connectTimeout })))
+    .use(new KeepAlive(defined({ checkInterval: options.keepaliveCheckInterval })))
+    .use(new Authentication())
+    .use(
+      options.users
+        ? new StaticCredentials({ users: options.users })
+        : new StaticCredentials({ allowAnonymous: true }),
+    )
+    .use(new Authorize())
+  if (options.acl) stack.use(new TopicAcl({ rules: options.acl, default: 'deny' }))
+  stack
+    .use(new LastWill())
+    .use(new SessionManager())
+    .use(new RetainManager())
+    .use(new InboundManager())
+    .use(new OutboundManager())
+    .use(new SubscriptionManager())
+  return stack
+}
+
+/** The default broker on a TCP server. */
+export function createBroker(options: BrokerOptions = {}): Broker {
+  const stack = createStack(options)
   const server = createServer(stack.handler())
   return {
     stack,
@@ -41,4 +88,9 @@ export function createBroker(options: BrokerOptions = {}): Broker {
       await stopped
     },
   }
+}
+
+/** Drops undefined options so each middleware keeps its own default. */
+function defined<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as never
 }

@@ -1,0 +1,181 @@
+import {
+  type CallbackHandlers,
+  type Client,
+  type Done,
+  ErrorCode,
+  type IConnectPacket,
+  Middleware,
+  MqttStackError,
+  type Next,
+  PACKET_TYPES,
+  type Packet,
+} from '@mqtt-stack/core'
+import { ConnectionErrorCode } from './errors.js'
+import { type ConnectionOptions, checkOptions, DEFAULTS } from './options.js'
+import { ConnectionState } from './state.js'
+
+/** MQTT 5.0 reason codes used here. */
+const REASON_PROTOCOL_ERROR = 0x82
+const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
+/** MQTT 5.0 DISCONNECT reason "Disconnect with Will Message": the client asks for its will to be published. */
+const REASON_DISCONNECT_WITH_WILL = 0x04
+/** MQTT 3.1 and 3.1.1 CONNACK return code "unacceptable protocol version". */
+const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
+
+/**
+ * The connection life cycle: the first packet must be CONNECT and there is only one, the protocol name
+ * must agree with the protocol level, a connection that sends no CONNECT in time is closed, DISCONNECT ends
+ * the connection cleanly, and every end executes `cleanDisconnect` or `uncleanDisconnect` exactly once.
+ * Answers `closeClient`, the way other middlewares close a client.
+ */
+export class Connection extends Middleware<ConnectionOptions> {
+  override readonly name = 'connection'
+  /** Every packet: the first one must be CONNECT, whatever it is. */
+  override readonly packetTypes = PACKET_TYPES
+  /** `cleanDisconnect` and `uncleanDisconnect` are announcements: nobody has to answer them. */
+  override readonly requires = [] as const
+
+  constructor(options: Partial<ConnectionOptions> = {}) {
+    super(options, DEFAULTS)
+    checkOptions(this.config)
+  }
+
+  override install(client: Client): void {
+    const state = new ConnectionState()
+    client.state.connection = state
+    const { connectTimeout } = this.config
+    if (connectTimeout > 0) {
+      // One timer per connection, cleared on CONNECT: Node keeps timers of one duration in a single list
+      // behind a single native timer, so this costs an O(1) insert and removal, and fires on time.
+      state.connectTimer = setTimeout(connectTimedOut, connectTimeout, client, connectTimeout)
+      state.connectTimer.unref()
+    }
+    // `this` of a listener is the emitter: no closure per connection.
+    client.once('close', onClientClose)
+  }
+
+  override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+    const state = client.state.connection ?? adopt(client)
+    if (packet.cmd === 'connect') {
+      this.#connect(client, state, packet, next, done)
+      return
+    }
+    if (!state.connected) {
+      // [MQTT-3.1.0-1] The first packet from a client must be CONNECT.
+      violation(client, packet, `the first packet must be CONNECT, not ${packet.cmd}`)
+      done()
+      return
+    }
+    if (packet.cmd === 'disconnect') {
+      // MQTT 5.0: reason 0x04 asks for the will to be published, so that end is not a clean one.
+      state.disconnected = packet.reasonCode !== REASON_DISCONNECT_WITH_WILL
+      // The client closes after DISCONNECT [MQTT-3.14.4-1]; we close our side too. No reason code: the
+      // server sends no DISCONNECT back to a 5.0 client that disconnected.
+      client.close()
+      done()
+      return
+    }
+    next()
+  }
+
+  override callbacks(): CallbackHandlers {
+    return {
+      closeClient(ctx, _store, next) {
+        ctx.client.close(ctx.reasonCode, ctx.error)
+        next()
+      },
+    }
+  }
+
+  #connect(client: Client, state: ConnectionState, packet: IConnectPacket, next: Next, done: Done): void {
+    if (state.connected) {
+      // [MQTT-3.1.0-2] A second CONNECT is a protocol violation: disconnect the client.
+      violation(client, packet, 'a second CONNECT on one connection')
+      done()
+      return
+    }
+    state.connected = true
+    clearConnectTimer(state)
+    const version = packet.protocolVersion ?? 4
+    const name = packet.protocolId ?? 'MQTT'
+    if ((name === 'MQIsdp') !== (version === 3)) {
+      // MQIsdp is MQTT 3.1 (level 3), MQTT is 3.1.1 (level 4) and 5.0 (level 5). A name that does not fit its
+      // level [MQTT-3.1.2-1] is refused as an unacceptable protocol level: CONNACK 0x01 (5.0: 0x84), then
+      // close [MQTT-3.1.2-2].
+      client.write(
+        version === 5
+          ? { cmd: 'connack', reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }
+          : { cmd: 'connack', returnCode: RETURN_UNACCEPTABLE_PROTOCOL_VERSION, sessionPresent: false },
+      )
+      client.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          `protocol name ${name} does not match protocol level ${version}`,
+          { reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION },
+        ),
+        packet,
+      )
+      done()
+      return
+    }
+    next()
+  }
+}
+
+/** A client installed before this middleware was used (or by hand) gets its state on first sight. */
+function adopt(client: Client): ConnectionState {
+  const state = new ConnectionState()
+  client.state.connection = state
+  return state
+}
+
+function violation(client: Client, packet: Packet, message: string): void {
+  client.protocolViolation(
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+    packet,
+  )
+}
+
+function clearConnectTimer(state: ConnectionState): void {
+  if (state.connectTimer === undefined) return
+  clearTimeout(state.connectTimer)
+  state.connectTimer = undefined
+}
+
+function connectTimedOut(client: Client, timeout: number): void {
+  const state = client.state.connection
+  if (state) state.connectTimer = undefined
+  if (client.closed || client.connectReceived) return
+  // The spec says a server SHOULD close a connection that sends no CONNECT within a reasonable time. This
+  // is not reported as an error (idle sockets are a fact of networks); the error reaches `uncleanDisconnect`.
+  client.close(
+    undefined,
+    new MqttStackError(ConnectionErrorCode.CONNECT_TIMEOUT, `no CONNECT within ${timeout} ms`),
+  )
+}
+
+/** The client's `close` event: the one place the end of a connection is announced, exactly once. */
+function onClientClose(this: Client, error: Error | undefined): void {
+  announceEnd(this, error)
+}
+
+function announceEnd(client: Client, error: Error | undefined): void {
+  const state = client.state.connection
+  if (state === undefined || state.ended) return
+  state.ended = true
+  clearConnectTimer(state)
+  const reported = (err: MqttStackError | null): void => {
+    if (err) client.stack.reportError(err, client, undefined)
+  }
+  if (state.disconnected) {
+    client.stack.execute('cleanDisconnect', { client }, {}, reported)
+    return
+  }
+  const cause = error ?? client.error
+  client.stack.execute(
+    'uncleanDisconnect',
+    cause === undefined ? { client } : { client, error: cause },
+    {},
+    reported,
+  )
+}

@@ -1,0 +1,273 @@
+import {
+  type CallbackContext,
+  type Client,
+  ErrorCode,
+  type MiddlewareLike,
+  type MqttStackError,
+  type Next,
+  type Packet,
+  Stack,
+} from '@mqtt-stack/core'
+import { connectTestClient } from '@mqtt-stack/core/testing'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { KeepAlive, KeepAliveErrorCode, type KeepAliveOptions } from '../src/index.js'
+
+/** A tiny fake middleware: a plain object with methods named after the callbacks it answers. */
+const fake = (middleware: object): MiddlewareLike => middleware as MiddlewareLike
+
+/**
+ * KeepAlive with a stand-in for connection (answers closeClient by closing the client) and for
+ * session-manager (CONNACK). Records closeClient calls and the packets that get past KeepAlive.
+ */
+function broker(options: Partial<KeepAliveOptions> = {}) {
+  const stack = new Stack()
+  const errors: MqttStackError[] = []
+  stack.on('error', (err) => errors.push(err))
+  const closes: Array<CallbackContext<'closeClient'>> = []
+  const passed: Packet[] = []
+  const keepalive = new KeepAlive(options)
+  stack.use(
+    fake({
+      name: 'fake-connection',
+      closeClient(ctx: CallbackContext<'closeClient'>, _store: object, next: Next) {
+        closes.push(ctx)
+        ctx.client.close(ctx.reasonCode, ctx.error)
+        next()
+      },
+    }),
+  )
+  stack.use(keepalive)
+  stack.use(
+    fake({
+      name: 'fake-session',
+      handle(client: Client, packet: Packet, next: Next) {
+        passed.push(packet)
+        if (packet.cmd === 'connect') {
+          client.write(
+            client.protocolVersion === 5
+              ? { cmd: 'connack', reasonCode: 0, sessionPresent: false }
+              : { cmd: 'connack', returnCode: 0, sessionPresent: false },
+          )
+        }
+        if (packet.cmd === 'publish' && packet.messageId !== undefined)
+          client.write({ cmd: 'puback', messageId: packet.messageId })
+        next()
+      },
+    }),
+  )
+  return { stack, errors, closes, passed, keepalive }
+}
+
+let stack: Stack | undefined
+function track<T extends { stack: Stack }>(b: T): T {
+  stack = b.stack
+  return b
+}
+
+beforeEach(() => {
+  vi.useFakeTimers()
+})
+
+afterEach(async () => {
+  vi.useRealTimers()
+  await stack?.close()
+  stack = undefined
+})
+
+describe('keepalive: PINGREQ', () => {
+  it('[MQTT-3.12.4-1] answers PINGREQ with PINGRESP and ends the chain', async () => {
+    const { stack, passed } = track(broker())
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.send({ cmd: 'pingreq' })
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    await t.expect('pingresp')
+    expect(passed.map((p) => p.cmd)).toEqual(['connect'])
+  })
+})
+
+describe('keepalive: 1.5 times the keepalive', () => {
+  it('[MQTT-3.1.2-24] LESSONS 11: a silent client is not closed at 1.4x, and is closed by 1.5x plus one check interval (never 2x)', async () => {
+    const { stack, closes } = track(broker({ checkInterval: 1000 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 10 })
+    vi.advanceTimersByTime(14_000)
+    expect(closes).toEqual([])
+    expect(t.client.closed).toBe(false)
+    vi.advanceTimersByTime(1000 + 1000)
+    expect(closes).toHaveLength(1)
+    expect(closes[0]!.client).toBe(t.client)
+    expect(closes[0]!.reasonCode).toBe(0x8d)
+    expect((closes[0]!.error as MqttStackError).code).toBe(KeepAliveErrorCode.KEEPALIVE_TIMEOUT)
+    expect(t.client.closed).toBe(true)
+    expect(t.client.error).toBe(closes[0]!.error)
+  })
+
+  it('[MQTT-3.1.2-24] every packet from the client moves its deadline on', async () => {
+    const { stack, closes } = track(broker({ checkInterval: 500 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 2 })
+    for (let i = 0; i < 10; i++) {
+      vi.advanceTimersByTime(2500) // under 3 s (1.5 x 2 s) each time
+      t.send({
+        cmd: 'publish',
+        topic: 'a',
+        payload: Buffer.from('x'),
+        qos: 1,
+        messageId: i + 1,
+        dup: false,
+        retain: false,
+      })
+      await t.expect('puback')
+      expect(t.client.state.keepalive?.deadline).toBe(Date.now() + 3000)
+    }
+    expect(closes).toEqual([])
+    vi.advanceTimersByTime(3000 + 500)
+    expect(closes).toHaveLength(1)
+  })
+
+  it('PINGREQ is activity: a client that only pings stays connected', async () => {
+    const { stack, closes } = track(broker({ checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 1 })
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(1000)
+      t.send({ cmd: 'pingreq' })
+      await t.expect('pingresp')
+    }
+    expect(closes).toEqual([])
+    expect(t.client.closed).toBe(false)
+  })
+
+  it('a 5.0 client gets DISCONNECT with reason 0x8d (Keep Alive timeout)', async () => {
+    const { stack } = track(broker({ checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    await t.connect({ protocolVersion: 5, keepalive: 1 })
+    vi.advanceTimersByTime(1600)
+    const disconnect = await t.expect('disconnect')
+    expect(disconnect.reasonCode).toBe(0x8d)
+  })
+
+  it('[MQTT-3.1.2-24] a keepalive of 0 is never enforced, and starts no timer', async () => {
+    const { stack, closes, keepalive } = track(broker({ checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 0 })
+    expect(keepalive.watching).toBe(0)
+    expect(keepalive.sweeping).toBe(false)
+    vi.advanceTimersByTime(24 * 3600 * 1000)
+    expect(closes).toEqual([])
+    expect(t.client.closed).toBe(false)
+    expect(t.client.state.keepalive).toMatchObject({ requested: 0, interval: 0, timeout: 0 })
+  })
+
+  it('maxKeepalive caps the keepalive a client asks for', async () => {
+    const { stack, closes } = track(broker({ maxKeepalive: 10, checkInterval: 1000 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 600 })
+    expect(t.client.state.keepalive).toMatchObject({ requested: 600, interval: 10, timeout: 15_000 })
+    vi.advanceTimersByTime(14_000)
+    expect(closes).toEqual([])
+    vi.advanceTimersByTime(2000)
+    expect(closes).toHaveLength(1)
+  })
+
+  it('the default maxKeepalive, 65535 s, caps nothing', async () => {
+    const { stack } = track(broker())
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 65_535 })
+    expect(t.client.state.keepalive).toMatchObject({ interval: 65_535, timeout: 65_535 * 1500 })
+  })
+
+  it('watches each client with its own keepalive', async () => {
+    const { stack, closes } = track(broker({ checkInterval: 100 }))
+    const short = connectTestClient(stack)
+    const long = connectTestClient(stack)
+    await short.connect({ clientId: 'short', keepalive: 1 })
+    await long.connect({ clientId: 'long', keepalive: 4 })
+    vi.advanceTimersByTime(1600)
+    expect(closes.map((ctx) => ctx.client)).toEqual([short.client])
+    vi.advanceTimersByTime(4500)
+    expect(closes.map((ctx) => ctx.client)).toEqual([short.client, long.client])
+  })
+})
+
+describe('keepalive: one coarse timer', () => {
+  it('starts the sweep with the first watched client and stops it once none is left', async () => {
+    const { stack, keepalive } = track(broker({ checkInterval: 100 }))
+    expect(keepalive.sweeping).toBe(false)
+    const a = connectTestClient(stack)
+    const b = connectTestClient(stack)
+    await a.connect({ clientId: 'a', keepalive: 60 })
+    await b.connect({ clientId: 'b', keepalive: 60 })
+    expect(keepalive.watching).toBe(2)
+    expect(keepalive.sweeping).toBe(true)
+    expect(vi.getTimerCount()).toBe(1) // one interval for both clients
+    a.client.destroy()
+    b.client.destroy()
+    vi.advanceTimersByTime(100)
+    expect(keepalive.watching).toBe(0)
+    expect(keepalive.sweeping).toBe(false)
+  })
+
+  it('stops its timer when the stack closes (no handle left behind)', async () => {
+    const { stack, keepalive } = track(broker({ checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 60 })
+    expect(keepalive.sweeping).toBe(true)
+    const closing = stack.close()
+    await vi.runOnlyPendingTimersAsync()
+    await closing
+    expect(keepalive.sweeping).toBe(false)
+    expect(keepalive.watching).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('reports an error of the closeClient chain', async () => {
+    const stack = new Stack()
+    const errors: MqttStackError[] = []
+    stack.on('error', (err) => errors.push(err))
+    stack.use(
+      fake({
+        name: 'broken-connection',
+        closeClient: (_ctx: unknown, _store: unknown, next: Next) => next(new Error('cannot close')),
+      }),
+    )
+    stack.use(new KeepAlive({ checkInterval: 100 }))
+    stack.use(
+      fake({
+        name: 'fake-session',
+        handle: (client: Client, _packet: Packet, next: Next) => {
+          client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+          next()
+        },
+      }),
+    )
+    track({ stack })
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 1 })
+    vi.advanceTimersByTime(1600)
+    expect(errors.map((err) => err.cause)).toEqual([expect.objectContaining({ message: 'cannot close' })])
+  })
+})
+
+describe('keepalive: metadata and options', () => {
+  it('is named keepalive, sees every packet and requires closeClient', () => {
+    const keepalive = new KeepAlive()
+    expect(keepalive.name).toBe('keepalive')
+    expect(keepalive.packetTypes).toHaveLength(15)
+    expect(() => new Stack().use(keepalive).handler()).toThrow(
+      expect.objectContaining({ code: ErrorCode.MISSING_PROVIDER }),
+    )
+  })
+
+  it.each([
+    { maxKeepalive: 0 },
+    { maxKeepalive: 65_536 },
+    { maxKeepalive: 1.5 },
+    { checkInterval: 0 },
+    { checkInterval: Number.POSITIVE_INFINITY },
+  ])('refuses %o', (options) => {
+    expect(() => new KeepAlive(options)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }))
+  })
+})

@@ -1,0 +1,291 @@
+import {
+  type CallbackContext,
+  type CallbackStore,
+  type Client,
+  ErrorCode,
+  type IConnectPacket,
+  type MiddlewareLike,
+  type MqttStackError,
+  type Next,
+  type Packet,
+  Stack,
+} from '@mqtt-stack/core'
+import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LastWill } from '../src/index.js'
+
+/** A tiny fake middleware: a plain object with methods named after the callbacks it answers. */
+const fake = (middleware: object): MiddlewareLike => middleware as MiddlewareLike
+
+type Relayed = CallbackContext<'relayMessage'>
+
+interface BrokerOptions {
+  /** Answer authorizePublish with this (undefined: nobody answers it). */
+  authorize?: (ctx: CallbackContext<'authorizePublish'>, store: CallbackStore<'authorizePublish'>) => void
+  /** relayMessage fails with this error. */
+  relayError?: Error
+  /** The CONNACK the fake session sends. */
+  connack?: (client: Client) => Packet
+}
+
+/**
+ * LastWill between tiny stand-ins: a fake connection first (announces the end of a connection, DISCONNECT
+ * makes it clean), a fake session-manager after LastWill (CONNACK; records that the disconnect chains
+ * reach it) and a fake backend that records relayMessage.
+ */
+function broker(options: BrokerOptions = {}) {
+  const stack = new Stack()
+  const errors: MqttStackError[] = []
+  stack.on('error', (err) => errors.push(err))
+  const relayed: Relayed[] = []
+  const reachedSession: string[] = []
+  const clean = new WeakSet<Client>()
+  const announce = (client: Client) => {
+    const name = clean.has(client) ? 'cleanDisconnect' : 'uncleanDisconnect'
+    stack.execute(name, client.error ? { client, error: client.error } : { client }, {}, () => {})
+  }
+  stack.use(
+    fake({
+      name: 'fake-connection',
+      install(client: Client) {
+        client.once('close', () => announce(client))
+      },
+      handle(client: Client, packet: Packet, next: Next, done: Next) {
+        if (packet.cmd !== 'disconnect') return next()
+        clean.add(client)
+        client.close()
+        done()
+      },
+    }),
+  )
+  stack.use(new LastWill())
+  stack.use(
+    fake({
+      name: 'fake-session',
+      packetTypes: ['connect'],
+      handle(client: Client, _packet: Packet, _next: Next, done: Next) {
+        client.write(options.connack?.(client) ?? { cmd: 'connack', returnCode: 0, sessionPresent: false })
+        done()
+      },
+      cleanDisconnect(ctx: { client: Client }, _store: object, next: Next) {
+        reachedSession.push(`clean ${ctx.client.id}`)
+        next()
+      },
+      uncleanDisconnect(ctx: { client: Client }, _store: object, next: Next) {
+        reachedSession.push(`unclean ${ctx.client.id}`)
+        next()
+      },
+    }),
+  )
+  stack.use(
+    fake({
+      name: 'fake-backend',
+      relayMessage(ctx: Relayed, _store: object, next: Next) {
+        relayed.push(ctx)
+        next(options.relayError)
+      },
+      ...(options.authorize
+        ? {
+            authorizePublish(
+              ctx: CallbackContext<'authorizePublish'>,
+              store: CallbackStore<'authorizePublish'>,
+              next: Next,
+            ) {
+              options.authorize!(ctx, store)
+              next()
+            },
+          }
+        : {}),
+    }),
+  )
+  return { stack, errors, relayed, reachedSession }
+}
+
+const WILL = { topic: 'status/a', payload: Buffer.from('gone'), qos: 1, retain: false } as const
+
+let current: Stack | undefined
+afterEach(async () => {
+  await current?.close()
+  current = undefined
+})
+
+async function connected(
+  stack: Stack,
+  overrides: Partial<IConnectPacket> = {},
+  withWill = true,
+): Promise<TestConnection> {
+  current = stack
+  const t = connectTestClient(stack)
+  await t.connect(withWill ? { clientId: 'a', will: WILL, ...overrides } : { clientId: 'a', ...overrides })
+  t.client.id = overrides.clientId ?? 'a' // what session-manager would do
+  return t
+}
+
+/** Drops a connection as a network failure would, and waits until its end has been announced. */
+async function drop(t: TestConnection): Promise<void> {
+  t.client.destroy(new Error('network gone'))
+  await t.closed()
+}
+
+describe('last-will: publishing', () => {
+  it('[MQTT-3.1.2-8] publishes the will through relayMessage when the connection ends without DISCONNECT', async () => {
+    const { stack, relayed, errors } = broker()
+    const t = await connected(stack)
+    expect(relayed).toEqual([]) // nothing is published at CONNECT
+    await drop(t)
+    expect(relayed).toHaveLength(1)
+    const [ctx] = relayed
+    expect(ctx!.client).toBe(t.client)
+    expect(ctx!.topic).toBe('status/a')
+    expect(ctx!.payload).toEqual(Buffer.from('gone'))
+    expect(ctx!.packet).toEqual({
+      cmd: 'publish',
+      topic: 'status/a',
+      payload: Buffer.from('gone'),
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    expect(errors).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-17] a will with the retain flag is published as a retained message (QoS kept)', async () => {
+    const { stack, relayed } = broker()
+    const t = await connected(stack, {
+      will: { topic: 'r', payload: Buffer.from('x'), qos: 2, retain: true },
+    })
+    await drop(t)
+    expect(relayed[0]!.packet).toMatchObject({ topic: 'r', qos: 2, retain: true })
+  })
+
+  it('[MQTT-3.1.2-16] a will without the retain flag is published as a non-retained message', async () => {
+    const { stack, relayed } = broker()
+    const t = await connected(stack, { will: { topic: 'r', payload: Buffer.from('x') } })
+    await drop(t)
+    expect(relayed[0]!.packet).toMatchObject({ qos: 0, retain: false })
+  })
+
+  it('[MQTT-3.14.4-3] [MQTT-3.1.2-10] drops the will after DISCONNECT: never published', async () => {
+    const { stack, relayed, reachedSession } = broker()
+    const t = await connected(stack)
+    t.send({ cmd: 'disconnect' })
+    await t.closed()
+    // Even an unclean end announced afterwards (it should never come) finds no will.
+    await stack.run('uncleanDisconnect', { client: t.client }, {})
+    expect(relayed).toEqual([])
+    expect(reachedSession).toEqual(['clean a', 'unclean a'])
+  })
+
+  it('LESSONS 6: publishes the will once, however many times the unclean end is announced', async () => {
+    const { stack, relayed } = broker()
+    const t = await connected(stack)
+    // The 2015 original published it from the keepalive timeout and again from the close event.
+    await stack.run('uncleanDisconnect', { client: t.client }, {})
+    await drop(t)
+    await stack.run('uncleanDisconnect', { client: t.client }, {})
+    expect(relayed).toHaveLength(1)
+    expect(t.client.state.lastWill).toMatchObject({ published: true, will: undefined })
+  })
+
+  it('LESSONS 6: a second CONNECT neither replaces nor duplicates the will', async () => {
+    const { stack, relayed } = broker()
+    const t = await connected(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'a',
+      keepalive: 0,
+      will: { topic: 'other', payload: Buffer.from('y'), qos: 0, retain: false },
+    })
+    await t.expect('connack') // the fake session answers it; connection would have closed the client
+    await drop(t)
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+  })
+
+  it('LESSONS 6: without a will, the disconnect chains go on to the next middleware', async () => {
+    const { stack, relayed, reachedSession } = broker()
+    const a = await connected(stack, { clientId: 'a' }, false)
+    const b = await connected(stack, { clientId: 'b' }, false)
+    await drop(a)
+    b.send({ cmd: 'disconnect' })
+    await b.closed()
+    expect(relayed).toEqual([])
+    expect(reachedSession.sort()).toEqual(['clean b', 'unclean a'])
+  })
+
+  it('[MQTT-3.1.2-8] a 5.0 CONNECT refused by CONNACK leaves no will to publish', async () => {
+    const { stack, relayed } = broker({
+      connack: () => ({ cmd: 'connack', reasonCode: 0x85, sessionPresent: false }),
+    })
+    const t = await connected(stack, { protocolVersion: 5 })
+    await drop(t)
+    expect(relayed).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-8] a 3.1.1 CONNECT refused by CONNACK 0x02 leaves no will to publish', async () => {
+    const { stack, relayed } = broker({
+      connack: () => ({ cmd: 'connack', returnCode: 0x02, sessionPresent: false }),
+    })
+    const t = await connected(stack)
+    await drop(t)
+    expect(relayed).toEqual([])
+  })
+})
+
+describe('last-will: authorisation and failures', () => {
+  it('asks authorizePublish when some middleware answers it; a refusal drops the will', async () => {
+    const asked: Array<CallbackContext<'authorizePublish'>> = []
+    const { stack, relayed, reachedSession } = broker({
+      authorize: (ctx, store) => {
+        asked.push(ctx)
+        store.authorized = false
+      },
+    })
+    const t = await connected(stack)
+    await drop(t)
+    expect(asked).toHaveLength(1)
+    expect(asked[0]!.client).toBe(t.client)
+    expect(asked[0]!.packet).toMatchObject({ cmd: 'publish', topic: 'status/a' })
+    expect(relayed).toEqual([])
+    expect(reachedSession).toEqual(['unclean a'])
+  })
+
+  it('publishes the will that authorizePublish allows', async () => {
+    const { stack, relayed } = broker({
+      authorize: (_ctx, store) => {
+        store.authorized = true
+      },
+    })
+    const t = await connected(stack)
+    await drop(t)
+    expect(relayed).toHaveLength(1)
+  })
+
+  it('reports a failed relay and lets the disconnect chain go on (the session still ends)', async () => {
+    const { stack, relayed, errors, reachedSession } = broker({ relayError: new Error('backend down') })
+    const t = await connected(stack)
+    await drop(t)
+    expect(relayed).toHaveLength(1)
+    expect(errors.map((err) => err.cause)).toEqual([expect.objectContaining({ message: 'backend down' })])
+    expect(reachedSession).toEqual(['unclean a'])
+  })
+})
+
+describe('last-will: metadata', () => {
+  it('is named last-will, handles CONNECT only and requires relayMessage', () => {
+    const lastWill = new LastWill()
+    expect(lastWill.name).toBe('last-will')
+    expect(lastWill.packetTypes).toEqual(['connect'])
+    expect(() => new Stack().use(lastWill).handler()).toThrow(
+      expect.objectContaining({ code: ErrorCode.MISSING_PROVIDER }),
+    )
+  })
+
+  it('keeps the will in client.state.lastWill until the end of the connection', async () => {
+    const { stack } = broker()
+    const t = await connected(stack)
+    expect(t.client.state.lastWill).toMatchObject({ published: false, will: { topic: 'status/a' } })
+  })
+})

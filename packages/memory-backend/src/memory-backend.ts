@@ -1,0 +1,233 @@
+import {
+  type CallbackHandlers,
+  type Client,
+  ErrorCode,
+  Middleware,
+  MqttStackError,
+  type StoredSession,
+} from '@mqtt-stack/core'
+import { DEFAULTS, type MemoryBackendOptions } from './options.js'
+import { Relay } from './relay.js'
+import { MemoryStore } from './store.js'
+
+/** What a MemoryBackend holds, for monitoring and leak checks. */
+export interface MemoryBackendStats {
+  /** Client ids with a registered connection. */
+  clients: number
+  /** Stored sessions, connected or not. */
+  sessions: number
+  /** Routes in the subscription trie: (filter, client id) pairs. */
+  subscriptions: number
+  /** Client ids that have at least one route. */
+  subscribers: number
+  /** Retained messages. */
+  retained: number
+  /** Stored wills. */
+  wills: number
+  /** Messages dropped because an offline queue was full, since the backend was created. */
+  droppedOfflineMessages: number
+  /** Retained messages refused because the store was full, since the backend was created. */
+  refusedRetainedMessages: number
+}
+
+/**
+ * The embedded default backend: it handles no packet and answers the storage and routing callbacks, with
+ * everything in memory. `relayMessage` is the router: one delivery per subscribed client id, at the
+ * highest QoS granted among its matching subscriptions, through `forwardMessage`, or queued offline for a
+ * disconnected persistent session.
+ */
+export class MemoryBackend extends Middleware<MemoryBackendOptions> {
+  override readonly name = 'memory-backend'
+  override readonly requires = ['forwardMessage'] as const
+  readonly #store: MemoryStore
+  readonly #relays: Relay[] = []
+
+  constructor(options: Partial<MemoryBackendOptions> = {}) {
+    super(options, DEFAULTS)
+    for (const key of Object.keys(DEFAULTS) as (keyof MemoryBackendOptions)[]) {
+      const value = this.config[key]
+      if (!Number.isInteger(value) || value < 0) {
+        throw new MqttStackError(
+          ErrorCode.INVALID_OPTION,
+          `memory-backend: ${key} must be an integer of 0 or more, got ${String(value)}`,
+        )
+      }
+    }
+    this.#store = new MemoryStore(this.config)
+  }
+
+  /** What is stored now. A getter, so the stack never takes it for a callback. */
+  get stats(): MemoryBackendStats {
+    const store = this.#store
+    return {
+      clients: store.clients.size,
+      sessions: store.sessions.size,
+      subscriptions: store.trie.size,
+      subscribers: store.routes.size,
+      retained: store.retained.size,
+      wills: store.wills.size,
+      droppedOfflineMessages: store.droppedOfflineMessages,
+      refusedRetainedMessages: store.refusedRetainedMessages,
+    }
+  }
+
+  override install(client: Client): void {
+    // Where errors without a client of their own are reported.
+    this.#store.stack ??= client.stack
+  }
+
+  override close(): void {
+    this.#store.clear()
+  }
+
+  override callbacks(): CallbackHandlers {
+    const s = this.#store
+    return {
+      // Connections
+      registerClient: (ctx, store, next) => {
+        const previous = s.register(ctx.client, ctx.clientId)
+        if (previous !== undefined) store.previous = previous
+        next()
+      },
+      unregisterClient: (ctx, store, next) => {
+        store.removed = s.unregister(ctx.client, ctx.clientId)
+        next()
+      },
+
+      // Sessions
+      lookupSession: (ctx, store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined) store.session = { ...session.stored } satisfies StoredSession
+        next()
+      },
+      storeSession: (ctx, _store, next) => {
+        s.storeSession(ctx.clientId, ctx.session)
+        next()
+      },
+      removeSession: (ctx, _store, next) => {
+        s.removeSession(ctx.clientId)
+        next()
+      },
+
+      // Routes
+      subscribeTopic: (ctx, store, next) => {
+        store.existed = s.subscribe(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription)
+        next()
+      },
+      unsubscribeTopic: (ctx, store, next) => {
+        store.removed = s.unsubscribe(ctx.client.id, ctx.topic)
+        next()
+      },
+      relayMessage: (ctx, _store, next) => {
+        if (s.trie.size === 0) return next()
+        const relay = this.#relays.pop() ?? new Relay(s, this.#relays)
+        relay.run(ctx, next)
+      },
+
+      // Persisted subscriptions: kept only for a session that outlives its connection.
+      storeSubscription: (ctx, _store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session?.persistent) session.subscriptions.set(ctx.topic, { ...ctx.subscription, qos: ctx.qos })
+        next()
+      },
+      removeSubscription: (ctx, _store, next) => {
+        s.sessions.get(ctx.clientId)?.subscriptions.delete(ctx.topic)
+        next()
+      },
+      clearSubscriptions: (ctx, _store, next) => {
+        s.sessions.get(ctx.clientId)?.subscriptions.clear()
+        next()
+      },
+      lookupSubscriptions: (ctx, store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined) store.subscriptions = [...session.subscriptions.values()]
+        next()
+      },
+
+      // Retained messages
+      storeRetainedMessage: (ctx, _store, next) => {
+        s.storeRetained(ctx.topic, ctx.packet, ctx.client)
+        next()
+      },
+      lookupRetainedMessages: (ctx, store, next) => {
+        store.packets = s.retained.match(ctx.topic)
+        next()
+      },
+
+      // Offline queues
+      storeOfflineMessage: (ctx, store, next) => {
+        if (s.enqueueOffline(ctx.clientId, ctx.packet)) store.dropped = true
+        next()
+      },
+      lookupOfflineMessages: (ctx, store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined) store.packets = session.offline.slice()
+        next()
+      },
+      removeOfflineMessages: (ctx, _store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined && session.offline.length > 0) {
+          const delivered = new Set(ctx.packets)
+          session.offline = session.offline.filter((packet) => !delivered.has(packet))
+        }
+        next()
+      },
+      clearOfflineMessages: (ctx, _store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined) session.offline = []
+        next()
+      },
+
+      // Outbound QoS 1/2
+      storeInflightMessage: (ctx, _store, next) => {
+        next(s.storeInflight(ctx.clientId, ctx.packet))
+      },
+      removeInflightMessage: (ctx, _store, next) => {
+        s.sessions.get(ctx.clientId)?.inflight.delete(ctx.messageId)
+        next()
+      },
+      lookupInflightMessages: (ctx, store, next) => {
+        const session = s.sessions.get(ctx.clientId)
+        if (session !== undefined) store.packets = [...session.inflight.values()]
+        next()
+      },
+      clearInflightMessages: (ctx, _store, next) => {
+        s.sessions.get(ctx.clientId)?.inflight.clear()
+        next()
+      },
+
+      // Inbound QoS 2
+      storeIncomingMessage: (ctx, store, next) => {
+        store.duplicate = s.storeIncoming(ctx.clientId, ctx.packet)
+        next()
+      },
+      releaseIncomingMessage: (ctx, store, next) => {
+        const incoming = s.sessions.get(ctx.clientId)?.incoming
+        const packet = incoming?.get(ctx.messageId)
+        if (packet !== undefined) {
+          incoming!.delete(ctx.messageId)
+          store.packet = packet
+        }
+        next()
+      },
+
+      // Wills
+      storeWill: (ctx, _store, next) => {
+        s.wills.set(ctx.clientId, { packet: ctx.packet, delayInterval: ctx.delayInterval })
+        next()
+      },
+      lookupWill: (ctx, store, next) => {
+        const will = s.wills.get(ctx.clientId)
+        if (will !== undefined) {
+          store.packet = will.packet
+          store.delayInterval = will.delayInterval
+        }
+        next()
+      },
+      removeWill: (ctx, _store, next) => {
+        s.wills.delete(ctx.clientId)
+        next()
+      },
+    }
+  }
+}

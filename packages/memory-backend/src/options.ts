@@ -1,0 +1,25 @@
+/** Limits of the in-memory store. Each one bounds memory that a client could otherwise grow at will. */
+export interface MemoryBackendOptions {
+  /**
+   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped,
+   * reported (`MQS_ERR_OFFLINE_QUEUE_FULL`) and `store.dropped` is set.
+   */
+  maxOfflineMessages: number
+  /**
+   * Retained messages kept in all. When full, a message for a new topic is refused and reported
+   * (`MQS_ERR_RETAINED_FULL`); replacing or deleting the message of a stored topic still works.
+   */
+  maxRetainedMessages: number
+  /**
+   * Unacknowledged outbound messages kept per session. A new packet identifier past this fails
+   * `storeInflightMessage` with `MQS_ERR_INFLIGHT_FULL`. Packet identifiers are 1..65535, so the default
+   * is reached only by a caller that reuses no identifier.
+   */
+  maxInflightMessages: number
+}
+
+export const DEFAULTS: Readonly<MemoryBackendOptions> = Object.freeze({
+  maxOfflineMessages: 1000,
+  maxRetainedMessages: 100_000,
+  maxInflightMessages: 65_535,
+})

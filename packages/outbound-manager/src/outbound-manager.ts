@@ -1,0 +1,486 @@
+import {
+  type CallbackHandler,
+  type CallbackHandlers,
+  type CallbackResult,
+  type Client,
+  type Done,
+  ErrorCode,
+  type InflightPacket,
+  type IPublishPacket,
+  type IPubrelPacket,
+  Middleware,
+  MqttStackError,
+  type Next,
+  type Packet,
+  serializePacket,
+  toMqttStackError,
+} from '@mqtt-stack/core'
+import { OutboundErrorCode } from './errors.js'
+import { Fifo } from './fifo.js'
+import { DEFAULTS, type OutboundManagerOptions } from './options.js'
+import type { OutboundManagerState } from './state.js'
+
+const MAX_PACKET_ID = 65535
+
+const noop = (): void => {}
+
+/**
+ * One QoS 1/2 delivery (or one authorisation): it is the `ctx` and the `store` of the callbacks it goes
+ * through (`authorizeForward`, `storeInflightMessage`, `storeOfflineMessage`) and carries the ends of its
+ * chain, so that their results are handled by functions bound once, with no closure per message.
+ */
+class Delivery {
+  authorized?: boolean
+  dropped?: boolean
+  readonly clientId: string
+
+  constructor(
+    readonly client: Client,
+    public packet: IPublishPacket,
+    readonly next: Next,
+    readonly done: Done,
+    /** A new message taken from the offline queue: it is neither a resend nor put behind the backlog. */
+    readonly fresh: boolean,
+  ) {
+    this.clientId = client.id
+  }
+}
+
+/**
+ * Delivers messages to clients and keeps QoS 1/2 state (docs/architecture.md, "forwardMessage"): answers
+ * `forwardMessage` and `resumeSession`, and handles PUBACK, PUBREC and PUBCOMP, ending their chains.
+ */
+export class OutboundManager extends Middleware<OutboundManagerOptions> {
+  override readonly name = 'outbound-manager'
+  override readonly packetTypes = ['puback', 'pubrec', 'pubcomp'] as const
+  override readonly requires = [
+    'storeInflightMessage',
+    'removeInflightMessage',
+    'lookupInflightMessages',
+    'lookupOfflineMessages',
+    'removeOfflineMessages',
+    'storeOfflineMessage',
+  ] as const
+
+  /** A fan-out passes one packet object to every QoS 0 subscriber: its bytes, per protocol version. */
+  #qos0Packet: IPublishPacket | undefined = undefined
+  #qos0Topic = ''
+  #qos0Payload: Buffer | string = ''
+  readonly #qos0Bytes: Array<Buffer | undefined> = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]
+
+  constructor(options: Partial<OutboundManagerOptions> = {}) {
+    super(options, DEFAULTS)
+    const { maxInflight, maxQueued } = this.config
+    if (!Number.isInteger(maxInflight) || maxInflight < 1 || maxInflight > MAX_PACKET_ID) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `outbound-manager: maxInflight must be an integer from 1 to 65535, got ${String(maxInflight)}`,
+      )
+    }
+    if (!Number.isInteger(maxQueued) || maxQueued < 0) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `outbound-manager: maxQueued must be an integer of at least 0, got ${String(maxQueued)}`,
+      )
+    }
+  }
+
+  override install(client: Client): void {
+    const state = this.#createState(client)
+    client.state.outboundManager = state
+    client.once('close', () => this.#onClose(client, state))
+  }
+
+  override callbacks(): CallbackHandlers {
+    return { forwardMessage: this.#forwardMessage, resumeSession: this.#resumeSession }
+  }
+
+  override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+    const state = this.#stateOf(client)
+    switch (packet.cmd) {
+      case 'puback': {
+        const sent = state.inflight.get(packet.messageId ?? 0)
+        // [MQTT-4.3.2-1] a QoS 1 PUBLISH is unacknowledged until its PUBACK; an unknown id is ignored.
+        if (sent?.cmd === 'publish' && sent.qos === 1)
+          this.#complete(client, state, sent.messageId!, next, done)
+        else done()
+        return
+      }
+      case 'pubrec': {
+        const id = packet.messageId ?? 0
+        const sent = state.inflight.get(id)
+        if (sent === undefined || (sent.cmd === 'publish' && sent.qos !== 2)) done()
+        else if (sent.cmd === 'pubrel') {
+          // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
+          client.write(sent)
+          done()
+        } else if (client.protocolVersion === 5 && (packet.reasonCode ?? 0) >= 0x80) {
+          // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL [MQTT-4.3.3-4].
+          this.#complete(client, state, id, next, done)
+        } else this.#release(client, state, id, next, done)
+        return
+      }
+      case 'pubcomp': {
+        const id = packet.messageId ?? 0
+        // [MQTT-4.3.3-1] the PUBREL is unacknowledged until its PUBCOMP; an unknown id is ignored.
+        if (state.inflight.get(id)?.cmd === 'pubrel') this.#complete(client, state, id, next, done)
+        else done()
+        return
+      }
+      default:
+        next()
+    }
+  }
+
+  readonly #forwardMessage: CallbackHandler<'forwardMessage'> = (ctx, _store, next, done) => {
+    this.#forward(ctx.client, ctx.packet, next, done, false)
+  }
+
+  readonly #resumeSession: CallbackHandler<'resumeSession'> = (ctx, _store, next, done) => {
+    const { client, clientId } = ctx
+    const state = this.#stateOf(client)
+    // New messages go offline, behind what the session holds, until it has been delivered [MQTT-4.6.0-6].
+    state.resuming = true
+    client.stack.execute('lookupInflightMessages', { clientId }, {}, (err, store) => {
+      if (err) {
+        state.resuming = false
+        next(err)
+        return
+      }
+      // [MQTT-4.4.0-1] unacknowledged PUBLISH and PUBREL packets again, with their packet identifiers,
+      // [MQTT-4.6.0-1] in the order they were first sent.
+      for (const packet of store.packets ?? []) resend(client, state, packet)
+      this.#fetchOffline(client, state, (fetchErr) => {
+        state.resuming = false
+        if (fetchErr) {
+          next(fetchErr)
+          return
+        }
+        this.#drain(client, state)
+        done()
+      })
+    })
+  }
+
+  /** `authorizeForward` when some middleware answers it, then delivery. */
+  #forward(client: Client, packet: IPublishPacket, next: Next, done: Done, fresh: boolean): void {
+    if (client.stack.provides('authorizeForward')) {
+      const delivery = new Delivery(client, packet, next, done, fresh)
+      client.stack.execute('authorizeForward', delivery, delivery, this.#onAuthorized)
+      return
+    }
+    this.#deliver(client, packet, next, done, fresh, undefined)
+  }
+
+  readonly #onAuthorized: CallbackResult<'authorizeForward'> = (err, store) => {
+    const delivery = store as Delivery
+    if (err) delivery.next(err)
+    else if (delivery.authorized === false)
+      delivery.done() // not for this client: skipped silently
+    else
+      this.#deliver(delivery.client, delivery.packet, delivery.next, delivery.done, delivery.fresh, delivery)
+  }
+
+  #deliver(
+    client: Client,
+    packet: IPublishPacket,
+    next: Next,
+    done: Done,
+    fresh: boolean,
+    delivery: Delivery | undefined,
+  ): void {
+    if (packet.qos === 0) {
+      const err = this.#writeQoS0(client, packet)
+      if (err) next(err)
+      else done()
+      return
+    }
+    const state = this.#stateOf(client)
+    if (!fresh && packet.messageId !== undefined) {
+      // A message sent before and not acknowledged: the same packet id, DUP set [MQTT-3.3.1-1].
+      resend(client, state, packet)
+      done()
+      return
+    }
+    const d = delivery ?? new Delivery(client, packet, next, done, fresh)
+    if (state.closed) this.#storeOffline(d)
+    else if (!fresh && (state.resuming || state.fetching || state.backlog)) {
+      // Older messages of this session are offline: this one goes behind them [MQTT-4.6.0-6].
+      this.#storeOffline(d)
+    } else if (state.inflight.size < this.config.maxInflight) this.#send(state, d)
+    else if (state.queue.length < this.config.maxQueued) {
+      state.queue.push(packet)
+      done()
+    } else this.#storeOffline(d)
+  }
+
+  /** Serialised once per fan-out and protocol version; the same bytes are written to every subscriber. */
+  #writeQoS0(client: Client, packet: IPublishPacket): MqttStackError | undefined {
+    if (client.closed) return undefined
+    if (
+      packet !== this.#qos0Packet ||
+      packet.topic !== this.#qos0Topic ||
+      packet.payload !== this.#qos0Payload
+    ) {
+      this.#qos0Packet = packet
+      this.#qos0Topic = packet.topic
+      this.#qos0Payload = packet.payload
+      this.#qos0Bytes.fill(undefined)
+    }
+    const version = client.protocolVersion
+    let bytes = this.#qos0Bytes[version]
+    if (bytes === undefined) {
+      try {
+        // [MQTT-3.3.1-2] DUP is 0 for QoS 0, whatever the publisher sent [MQTT-3.3.1-3].
+        bytes = serializePacket(packet.dup ? { ...packet, dup: false } : packet, version)
+      } catch (cause) {
+        return new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise PUBLISH to ${packet.topic}`, {
+          cause,
+        })
+      }
+      this.#qos0Bytes[version] = bytes
+    }
+    client.writeBuffer(bytes, 0)
+    return undefined
+  }
+
+  /** A new QoS 1/2 message: a packet id of its own, `storeInflightMessage`, then the write. */
+  #send(state: OutboundManagerState, delivery: Delivery): void {
+    const id = allocateId(state)
+    // [MQTT-2.3.1-1] a non-zero packet id, [MQTT-2.3.1-4] unused by this client's other messages; DUP 0 on a
+    // first send, whatever the publisher's was [MQTT-3.3.1-3].
+    const packet: IPublishPacket = { ...delivery.packet, messageId: id, dup: false }
+    delivery.packet = packet
+    state.inflight.set(id, packet)
+    delivery.client.stack.execute('storeInflightMessage', delivery, delivery, this.#onInflightStored)
+  }
+
+  readonly #onInflightStored: CallbackResult<'storeInflightMessage'> = (err, store) => {
+    const delivery = store as Delivery
+    const { client, packet } = delivery
+    if (err) {
+      const state = client.state.outboundManager
+      if (state?.inflight.get(packet.messageId!) === packet) state.inflight.delete(packet.messageId!)
+      delivery.next(err)
+      return
+    }
+    client.write(packet)
+    delivery.done()
+  }
+
+  #storeOffline(delivery: Delivery): void {
+    delivery.client.stack.execute('storeOfflineMessage', delivery, delivery, this.#onOfflineStored)
+  }
+
+  readonly #onOfflineStored: CallbackResult<'storeOfflineMessage'> = (err, store) => {
+    const delivery = store as Delivery
+    if (err) {
+      delivery.next(err)
+      return
+    }
+    const { client } = delivery
+    const state = this.#stateOf(client)
+    if (!state.closed) {
+      if (delivery.dropped) {
+        client.stack.reportError(
+          new MqttStackError(
+            OutboundErrorCode.QUEUE_FULL,
+            `client ${client.id}: ${this.config.maxQueued} messages wait already; a message to ${delivery.packet.topic} was dropped`,
+          ),
+          client,
+          delivery.packet,
+        )
+      } else state.backlog = true // fetched when the queue has drained
+    }
+    delivery.done()
+  }
+
+  /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */
+  #drain(client: Client, state: OutboundManagerState): void {
+    if (state.resuming || state.closed) return
+    while (state.inflight.size < this.config.maxInflight && state.queue.length > 0) {
+      this.#send(state, new Delivery(client, state.queue.shift()!, state.report, noop, true))
+    }
+    if (state.queue.length === 0 && state.backlog && !state.fetching) {
+      this.#fetchOffline(client, state, state.report)
+    }
+  }
+
+  /**
+   * `lookupOfflineMessages`, then forwards, oldest first, as many as the window and the queue can take
+   * (the rest stays offline and is fetched when the queue has drained), then `removeOfflineMessages` for
+   * those taken.
+   */
+  #fetchOffline(client: Client, state: OutboundManagerState, callback: Done): void {
+    state.fetching = true
+    state.backlog = false
+    const clientId = client.id
+    const finish = (err?: Error | null) => {
+      state.fetching = false
+      callback(err)
+    }
+    client.stack.execute('lookupOfflineMessages', { clientId }, {}, (err, store) => {
+      if (err) {
+        finish(err)
+        return
+      }
+      const packets = store.packets ?? []
+      const room =
+        Math.max(0, this.config.maxInflight - state.inflight.size) +
+        Math.max(0, this.config.maxQueued - state.queue.length)
+      const taken = packets.length > room ? packets.slice(0, room) : packets
+      if (taken.length < packets.length) state.backlog = true
+      let i = 0
+      let looping = false
+      let again = false
+      // One message at a time, in order; a loop rather than recursion when the callbacks are synchronous.
+      const step = (stepErr?: Error | null): void => {
+        if (stepErr) {
+          finish(stepErr)
+          return
+        }
+        if (looping) {
+          again = true
+          return
+        }
+        looping = true
+        do {
+          again = false
+          if (i === taken.length) {
+            looping = false
+            if (taken.length === 0) finish()
+            else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, finish)
+            return
+          }
+          this.#forward(client, taken[i++]!, step, step, true)
+        } while (again)
+        looping = false
+      }
+      step()
+    })
+  }
+
+  /** PUBREC of a QoS 2 PUBLISH: the PUBREL replaces it, is stored, then sent [MQTT-4.3.3-1]. */
+  #release(client: Client, state: OutboundManagerState, id: number, next: Next, done: Done): void {
+    const pubrel: IPubrelPacket = { cmd: 'pubrel', messageId: id, reasonCode: 0 }
+    state.inflight.set(id, pubrel)
+    state.ackId = id
+    state.ackNext = next
+    state.ackDone = done
+    client.stack.execute(
+      'storeInflightMessage',
+      { clientId: client.id, packet: pubrel },
+      {},
+      state.onPubrelStored,
+    )
+  }
+
+  /** PUBACK, or PUBCOMP: `removeInflightMessage`, then the id is free and the window has room. */
+  #complete(client: Client, state: OutboundManagerState, id: number, next: Next, done: Done): void {
+    state.ackId = id
+    state.ackNext = next
+    state.ackDone = done
+    state.removeCtx.clientId = client.id
+    state.removeCtx.messageId = id
+    client.stack.execute('removeInflightMessage', state.removeCtx, {}, state.onRemoved)
+  }
+
+  #onClose(client: Client, state: OutboundManagerState): void {
+    state.closed = true
+    const waiting = state.queue.takeAll()
+    // The backend keeps them for a persistent session and drops them for one that is not kept.
+    for (const packet of waiting) {
+      client.stack.execute('storeOfflineMessage', { clientId: client.id, packet }, {}, (err) => {
+        if (err) client.stack.reportError(err, client, packet)
+      })
+    }
+  }
+
+  #stateOf(client: Client): OutboundManagerState {
+    let state = client.state.outboundManager
+    if (state === undefined) {
+      state = this.#createState(client)
+      client.state.outboundManager = state
+    }
+    return state
+  }
+
+  #createState(client: Client): OutboundManagerState {
+    const endAck = (err?: Error | null) => {
+      const { ackNext, ackDone } = state
+      state.ackNext = noop
+      state.ackDone = noop
+      if (err) ackNext(err)
+      else ackDone()
+    }
+    const state: OutboundManagerState = {
+      nextId: 1,
+      inflight: new Map(),
+      queue: new Fifo(),
+      resuming: false,
+      fetching: false,
+      backlog: false,
+      closed: false,
+      ackId: 0,
+      ackNext: noop,
+      ackDone: noop,
+      removeCtx: { clientId: '', messageId: 0 },
+      report: (err) => {
+        if (err) client.stack.reportError(toMqttStackError(err), client, undefined)
+      },
+      onRemoved: (err) => {
+        if (err) {
+          endAck(err)
+          return
+        }
+        // [MQTT-2.3.1-3] the packet id is free again once its acknowledgement is processed.
+        state.inflight.delete(state.ackId)
+        this.#drain(client, state)
+        endAck()
+      },
+      onPubrelStored: (err) => {
+        if (err) {
+          endAck(err)
+          return
+        }
+        const pubrel = state.inflight.get(state.ackId)
+        if (pubrel) client.write(pubrel)
+        endAck()
+      },
+    }
+    return state
+  }
+}
+
+/** The next packet id unused by this client: 1..65535, never 0, wrapping around [MQTT-2.3.1-1]. */
+function allocateId(state: OutboundManagerState): number {
+  let id = state.nextId
+  // The window is smaller than 65535, so a free id exists.
+  while (state.inflight.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1
+  state.nextId = id === MAX_PACKET_ID ? 1 : id + 1
+  return id
+}
+
+/** An unacknowledged message again: PUBLISH with its packet id and DUP set [MQTT-3.3.1-1], or PUBREL. */
+function resend(client: Client, state: OutboundManagerState, packet: InflightPacket): void {
+  const id = packet.messageId
+  if (id === undefined || id < 1 || id > MAX_PACKET_ID) return
+  if (packet.cmd === 'publish') {
+    // [MQTT-4.3.3-1] once PUBREL was sent, the PUBLISH is never sent again.
+    if (packet.qos === 0 || state.inflight.get(id)?.cmd === 'pubrel') return
+    const again: IPublishPacket = { ...packet, dup: true }
+    state.inflight.set(id, again)
+    client.write(again)
+  } else {
+    const again: IPubrelPacket = packet.reasonCode === undefined ? { ...packet, reasonCode: 0 } : packet
+    state.inflight.set(id, again)
+    client.write(again)
+  }
+}

@@ -1,0 +1,485 @@
+import {
+  type CallbackHandlers,
+  type Client,
+  ErrorCode,
+  type InflightPacket,
+  type IPublishPacket,
+  type MiddlewareLike,
+  Stack,
+} from '@mqtt-stack/core'
+import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { OutboundErrorCode, OutboundManager, type OutboundManagerOptions } from '../src/index.js'
+import { collectErrors, fakeConnection, recordWrites } from './helpers.js'
+
+/** A backend answering what the outbound manager executes, with in-test Maps. */
+function fakeBackend(options: { persistent?: boolean } = {}) {
+  const inflight = new Map<string, Map<number, InflightPacket>>()
+  const offline = new Map<string, IPublishPacket[]>()
+  const calls: string[] = []
+  const inflightOf = (clientId: string) => {
+    const map = inflight.get(clientId) ?? new Map<number, InflightPacket>()
+    inflight.set(clientId, map)
+    return map
+  }
+  const offlineOf = (clientId: string) => {
+    const list = offline.get(clientId) ?? []
+    offline.set(clientId, list)
+    return list
+  }
+  const backend = {
+    name: 'fake-backend',
+    inflight,
+    offline,
+    calls,
+    inflightOf,
+    offlineOf,
+    callbacks(): CallbackHandlers {
+      return {
+        storeInflightMessage(ctx, _store, _next, done) {
+          calls.push(`storeInflight ${ctx.packet.cmd} ${ctx.packet.messageId}`)
+          inflightOf(ctx.clientId).set(ctx.packet.messageId!, ctx.packet)
+          done()
+        },
+        removeInflightMessage(ctx, _store, _next, done) {
+          calls.push(`removeInflight ${ctx.messageId}`)
+          inflightOf(ctx.clientId).delete(ctx.messageId)
+          done()
+        },
+        lookupInflightMessages(ctx, store, _next, done) {
+          store.packets = [...inflightOf(ctx.clientId).values()]
+          done()
+        },
+        storeOfflineMessage(ctx, store, _next, done) {
+          calls.push(`storeOffline ${ctx.packet.topic}`)
+          if (options.persistent) offlineOf(ctx.clientId).push(ctx.packet)
+          else store.dropped = true
+          done()
+        },
+        lookupOfflineMessages(ctx, store, _next, done) {
+          store.packets = [...offlineOf(ctx.clientId)]
+          done()
+        },
+        removeOfflineMessages(ctx, _store, _next, done) {
+          calls.push(`removeOffline ${ctx.packets.length}`)
+          const gone = new Set(ctx.packets)
+          offline.set(
+            ctx.clientId,
+            offlineOf(ctx.clientId).filter((p) => !gone.has(p)),
+          )
+          done()
+        },
+      }
+    },
+  }
+  return backend
+}
+
+const open: Stack[] = []
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((stack) => stack.close()))
+})
+
+function setup(
+  options: Partial<OutboundManagerOptions> = {},
+  extra: MiddlewareLike[] = [],
+  persistent = false,
+) {
+  const backend = fakeBackend({ persistent })
+  const stack = new Stack().use(fakeConnection).use(new OutboundManager(options)).use(backend)
+  for (const middleware of extra) stack.use(middleware)
+  const errors = collectErrors(stack)
+  open.push(stack)
+  return { stack, backend, errors }
+}
+
+async function subscriber(stack: Stack, clientId: string, protocolVersion: 4 | 5 = 4) {
+  const t = connectTestClient(stack)
+  await t.connect({ clientId, protocolVersion })
+  return t
+}
+
+function message(topic: string, qos: 0 | 1 | 2, extra: Partial<IPublishPacket> = {}): IPublishPacket {
+  return { cmd: 'publish', topic, payload: Buffer.from(topic), qos, dup: false, retain: false, ...extra }
+}
+
+function forward(stack: Stack, client: Client, packet: IPublishPacket) {
+  return stack.run('forwardMessage', { client, packet }, {})
+}
+
+/** Everything the broker sends before the PINGRESP answering a PINGREQ sent now. */
+async function drainUntilPingresp(t: TestConnection): Promise<string[]> {
+  t.send({ cmd: 'pingreq' })
+  const seen: string[] = []
+  for (;;) {
+    const packet = await t.next()
+    if (packet.cmd === 'pingresp') return seen
+    seen.push(packet.cmd)
+  }
+}
+
+describe('OutboundManager', () => {
+  it('has the metadata the stack checks', () => {
+    const outbound = new OutboundManager()
+    expect(outbound.name).toBe('outbound-manager')
+    expect(outbound.packetTypes).toEqual(['puback', 'pubrec', 'pubcomp'])
+    expect([...outbound.requires].sort()).toEqual([
+      'lookupInflightMessages',
+      'lookupOfflineMessages',
+      'removeInflightMessage',
+      'removeOfflineMessages',
+      'storeInflightMessage',
+      'storeOfflineMessage',
+    ])
+    expect(outbound.config).toEqual({ maxInflight: 100, maxQueued: 1000 })
+    expect(new Stack().use(outbound).provides('forwardMessage')).toBe(true)
+  })
+
+  it('refuses invalid options at construction', () => {
+    for (const options of [
+      { maxInflight: 0 },
+      { maxInflight: 65536 },
+      { maxInflight: 1.5 },
+      { maxQueued: -1 },
+    ]) {
+      expect(() => new OutboundManager(options)).toThrowError(
+        expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+      )
+    }
+  })
+
+  it('fails at handler() when no middleware answers what it requires', () => {
+    const stack = new Stack().use(new OutboundManager())
+    expect(() => stack.handler()).toThrowError(expect.objectContaining({ code: ErrorCode.MISSING_PROVIDER }))
+  })
+
+  it('[MQTT-4.3.2-1] QoS 1: a non-zero packet id, stored inflight before the write, forgotten on PUBACK (LESSONS 3)', async () => {
+    const { stack, backend } = setup()
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('a/b', 1))
+    const publish = await t.expect('publish')
+    expect(publish).toMatchObject({ topic: 'a/b', qos: 1, dup: false })
+    expect(publish.messageId).toBeGreaterThan(0)
+    expect(backend.calls).toEqual([`storeInflight publish ${publish.messageId}`])
+    expect(backend.inflightOf('s').get(publish.messageId!)).toMatchObject({ topic: 'a/b' })
+    t.send({ cmd: 'puback', messageId: publish.messageId! })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.calls).toEqual([
+      `storeInflight publish ${publish.messageId}`,
+      `removeInflight ${publish.messageId}`,
+    ])
+    expect(backend.inflightOf('s').size).toBe(0)
+  })
+
+  it('[MQTT-3.3.1-3] sends a new message with DUP 0 whatever the publisher sent, and keeps the given packet unchanged', async () => {
+    const { stack } = setup()
+    const t = await subscriber(stack, 's')
+    const packet = message('a/b', 1, { dup: true })
+    await forward(stack, t.client, packet)
+    expect(await t.expect('publish')).toMatchObject({ dup: false })
+    expect(packet.messageId).toBeUndefined()
+  })
+
+  it('[MQTT-2.3.1-1] [MQTT-2.3.1-4] packet ids are non-zero, unique among inflight, skip ids in use and wrap around after 65535', {
+    timeout: 20_000,
+  }, async () => {
+    const { stack } = setup({ maxInflight: 10, maxQueued: 70_000 })
+    const t = await subscriber(stack, 's')
+    const total = 70_000
+    const forwards: Array<Promise<unknown>> = []
+    for (let i = 0; i < total; i++) forwards.push(forward(stack, t.client, message(`m/${i}`, 1)))
+    await Promise.all(forwards)
+    const inflight = new Set<number>()
+    const ids: number[] = []
+    const problems: string[] = []
+    for (let i = 0; i < total; i++) {
+      const publish = await t.expect('publish')
+      const id = publish.messageId ?? 0
+      if (publish.topic !== `m/${i}`) problems.push(`${publish.topic} arrived as message ${i}`)
+      if (id < 1 || id > 65535) problems.push(`id ${id} out of range`)
+      if (inflight.has(id)) problems.push(`id ${id} given twice while inflight`)
+      inflight.add(id)
+      ids.push(id)
+      // The first message is never acknowledged: its id stays in use across the wrap-around.
+      if (i > 0) {
+        inflight.delete(id)
+        t.send({ cmd: 'puback', messageId: id })
+      }
+    }
+    expect(problems).toEqual([])
+    expect(ids[0]).toBe(1)
+    expect(ids.filter((id) => id === 1)).toHaveLength(1)
+    const wrap = ids.indexOf(65535)
+    expect(wrap).toBe(65534)
+    expect(ids[wrap + 1]).toBe(2) // 1 is still inflight
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(t.client.state.outboundManager?.inflight.size).toBe(1)
+  })
+
+  it('respects the window, then sends waiting messages in order as acknowledgements come', async () => {
+    const { stack } = setup({ maxInflight: 2 })
+    const t = await subscriber(stack, 's')
+    const written = recordWrites(t.client)
+    for (let i = 0; i < 5; i++) await forward(stack, t.client, message(`m/${i}`, 1))
+    expect(written.map((p) => (p as IPublishPacket).topic)).toEqual(['m/0', 'm/1'])
+    const first = await t.expect('publish')
+    const second = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: second.messageId! })
+    expect((await t.expect('publish')).topic).toBe('m/2')
+    t.send({ cmd: 'puback', messageId: first.messageId! })
+    expect((await t.expect('publish')).topic).toBe('m/3')
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(written.filter((p) => p.cmd === 'publish')).toHaveLength(4)
+    expect(t.client.state.outboundManager?.queue.toArray().map((p) => p.topic)).toEqual(['m/4'])
+  })
+
+  it('[MQTT-4.3.3-1] QoS 2: PUBLISH, PUBREC, PUBREL stored in place of the PUBLISH, PUBCOMP forgets it', async () => {
+    const { stack, backend } = setup({ maxInflight: 1 })
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('q/2', 2))
+    await forward(stack, t.client, message('q/next', 2))
+    const publish = await t.expect('publish')
+    const id = publish.messageId!
+    expect(publish).toMatchObject({ qos: 2, dup: false })
+    t.send({ cmd: 'puback', messageId: id }) // not how QoS 2 ends: ignored
+    t.send({ cmd: 'pubrec', messageId: id })
+    expect((await t.expect('pubrel')).messageId).toBe(id)
+    expect(backend.inflightOf('s').get(id)).toEqual(expect.objectContaining({ cmd: 'pubrel', messageId: id }))
+    t.send({ cmd: 'pubrec', messageId: id }) // again: PUBREL again, never the PUBLISH
+    expect((await t.expect('pubrel')).messageId).toBe(id)
+    t.send({ cmd: 'pubcomp', messageId: id })
+    const next = await t.expect('publish')
+    expect(next.topic).toBe('q/next')
+    expect(backend.calls).toEqual([
+      `storeInflight publish ${id}`,
+      `storeInflight pubrel ${id}`,
+      `removeInflight ${id}`,
+      `storeInflight publish ${next.messageId}`,
+    ])
+  })
+
+  it('QoS 1 and 2 to a 5.0 client, whose PUBREC with an error code ends the exchange', async () => {
+    const { stack, backend } = setup()
+    const t = await subscriber(stack, 's', 5)
+    await forward(stack, t.client, message('a', 1))
+    await forward(stack, t.client, message('b', 2))
+    await forward(stack, t.client, message('c', 2))
+    const [a, b, c] = [await t.expect('publish'), await t.expect('publish'), await t.expect('publish')]
+    t.send({ cmd: 'puback', messageId: a.messageId!, reasonCode: 0 })
+    t.send({ cmd: 'pubrec', messageId: b.messageId!, reasonCode: 0 })
+    expect(await t.expect('pubrel')).toMatchObject({ messageId: b.messageId, reasonCode: 0 })
+    t.send({ cmd: 'pubcomp', messageId: b.messageId!, reasonCode: 0 })
+    t.send({ cmd: 'pubrec', messageId: c.messageId!, reasonCode: 0x80 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.inflightOf('s').size).toBe(0)
+  })
+
+  it('ignores acknowledgements of unknown packet ids', async () => {
+    const { stack, errors } = setup()
+    const t = await subscriber(stack, 's')
+    t.send({ cmd: 'puback', messageId: 999 })
+    t.send({ cmd: 'pubrec', messageId: 999 })
+    t.send({ cmd: 'pubcomp', messageId: 999 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(errors).toEqual([])
+    expect(t.isClosed).toBe(false)
+  })
+
+  it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] resumeSession: inflight PUBLISH again with DUP and its id, PUBREL again, then the offline queue in order', async () => {
+    const { stack, backend } = setup({}, [], true)
+    const held = backend.inflightOf('p')
+    held.set(7, message('old/7', 1, { messageId: 7 }))
+    held.set(8, { cmd: 'pubrel', messageId: 8 })
+    held.set(1, message('old/1', 2, { messageId: 1 }))
+    backend.offlineOf('p').push(message('off/a', 1), message('off/b', 2), message('off/c', 0))
+    const t = await subscriber(stack, 'p')
+    await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+    expect(await t.expect('publish')).toMatchObject({ topic: 'old/7', messageId: 7, dup: true })
+    expect(await t.expect('pubrel')).toMatchObject({ messageId: 8 })
+    expect(await t.expect('publish')).toMatchObject({ topic: 'old/1', messageId: 1, dup: true })
+    const a = await t.expect('publish')
+    const b = await t.expect('publish')
+    const c = await t.expect('publish')
+    expect([a.topic, b.topic, c.topic]).toEqual(['off/a', 'off/b', 'off/c'])
+    expect([a.dup, b.dup]).toEqual([false, false])
+    // New messages take ids the resent ones do not hold.
+    expect([7, 8, 1]).not.toContain(a.messageId)
+    expect([7, 8, 1]).not.toContain(b.messageId)
+    expect(backend.offlineOf('p')).toEqual([])
+    // The resent messages are acknowledged as usual.
+    t.send({ cmd: 'puback', messageId: 7 })
+    t.send({ cmd: 'pubcomp', messageId: 8 })
+    t.send({ cmd: 'pubrec', messageId: 1 })
+    expect((await t.expect('pubrel')).messageId).toBe(1)
+    expect([...backend.inflightOf('p').keys()].sort()).toEqual([1, a.messageId, b.messageId].sort())
+  })
+
+  it('keeps the packet id of a forwarded message that carries one, with DUP set', async () => {
+    const { stack, backend } = setup()
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('again', 1, { messageId: 300 }))
+    expect(await t.expect('publish')).toMatchObject({ messageId: 300, dup: true })
+    expect(t.client.state.outboundManager?.inflight.has(300)).toBe(true)
+    t.send({ cmd: 'puback', messageId: 300 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.calls).toEqual(['removeInflight 300'])
+  })
+
+  it('serialises a QoS 0 message once per protocol version for a fan-out and writes the same bytes', async () => {
+    const { stack } = setup()
+    const subs = [
+      await subscriber(stack, 'a'),
+      await subscriber(stack, 'b'),
+      await subscriber(stack, 'c', 5),
+      await subscriber(stack, 'd', 5),
+    ]
+    const buffers = subs.map(() => [] as Uint8Array[])
+    subs.forEach((sub, i) => {
+      const writeBuffer = sub.client.writeBuffer.bind(sub.client)
+      sub.client.writeBuffer = (bytes, qos, cb) => {
+        buffers[i]!.push(bytes)
+        return writeBuffer(bytes, qos, cb)
+      }
+    })
+    const packet = message('fan/out', 0)
+    for (const sub of subs) await forward(stack, sub.client, packet)
+    expect(buffers.map((b) => b.length)).toEqual([1, 1, 1, 1])
+    expect(buffers[1]![0]).toBe(buffers[0]![0])
+    expect(buffers[3]![0]).toBe(buffers[2]![0])
+    expect(buffers[2]![0]).not.toBe(buffers[0]![0])
+    for (const sub of subs) expect(await sub.expect('publish')).toMatchObject({ topic: 'fan/out', qos: 0 })
+    // Another message is serialised again.
+    await forward(stack, subs[0]!.client, message('other', 0))
+    expect(buffers[0]![1]).not.toBe(buffers[0]![0])
+    expect((await subs[0]!.expect('publish')).topic).toBe('other')
+  })
+
+  it('[MQTT-3.3.1-2] sends QoS 0 with DUP 0', async () => {
+    const { stack } = setup()
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('zero', 0, { dup: true }))
+    expect(await t.expect('publish')).toMatchObject({ topic: 'zero', qos: 0, dup: false })
+  })
+
+  it('[MQTT-4.6.0-6] stores a message offline when the queue is full, and delivers the backlog in order once the queue has drained', async () => {
+    const { stack, backend } = setup({ maxInflight: 1, maxQueued: 2 }, [], true)
+    const t = await subscriber(stack, 's')
+    for (const topic of ['m/0', 'm/1', 'm/2', 'm/3']) await forward(stack, t.client, message(topic, 1))
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/3'])
+    const first = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: first.messageId! })
+    const second = await t.expect('publish')
+    expect(second.topic).toBe('m/1')
+    // The queue has room again, but m/3 is offline: m/4 goes behind it, not before it.
+    await forward(stack, t.client, message('m/4', 1))
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/3', 'm/4'])
+    const topics = [first.topic, second.topic]
+    t.send({ cmd: 'puback', messageId: second.messageId! })
+    for (let i = 0; i < 3; i++) {
+      const publish = await t.expect('publish')
+      topics.push(publish.topic)
+      t.send({ cmd: 'puback', messageId: publish.messageId! })
+    }
+    expect(topics).toEqual(['m/0', 'm/1', 'm/2', 'm/3', 'm/4'])
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.offlineOf('s')).toEqual([])
+    expect(backend.calls.filter((c) => c.startsWith('removeOffline'))).toEqual(['removeOffline 2'])
+  })
+
+  it('puts messages forwarded while a session resumes behind its offline messages', async () => {
+    const backend = fakeBackend({ persistent: true })
+    backend.offlineOf('p').push(message('off/1', 1))
+    let forwarded: Promise<unknown> = Promise.resolve()
+    let subscriberClient: Client | undefined
+    // A live message arrives while resumeSession is looking up the inflight messages.
+    const live: MiddlewareLike = {
+      name: 'live-message',
+      callbacks: (): CallbackHandlers => ({
+        lookupInflightMessages(_ctx, _store, next) {
+          if (subscriberClient) forwarded = forward(stack, subscriberClient, message('live/2', 1))
+          next()
+        },
+      }),
+    }
+    const stack = new Stack().use(fakeConnection).use(new OutboundManager()).use(live).use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'p')
+    subscriberClient = t.client
+    await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+    await forwarded
+    expect((await t.expect('publish')).topic).toBe('off/1')
+    expect((await t.expect('publish')).topic).toBe('live/2')
+    expect(backend.offlineOf('p')).toEqual([])
+  })
+
+  it('reports a message dropped because the queue is full and the session is not kept', async () => {
+    const { stack, backend, errors } = setup({ maxInflight: 1, maxQueued: 0 })
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1))
+    expect(backend.calls).toContain('storeOffline m/1')
+    expect(errors.map((e) => e.code)).toEqual([OutboundErrorCode.QUEUE_FULL])
+    const first = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: first.messageId! })
+    expect(await drainUntilPingresp(t)).toEqual([])
+  })
+
+  it('stores the waiting messages offline when the connection closes', async () => {
+    const { stack, backend } = setup({ maxInflight: 1 }, [], true)
+    const t = await subscriber(stack, 's')
+    for (const topic of ['m/0', 'm/1', 'm/2']) await forward(stack, t.client, message(topic, 1))
+    const closed = new Promise<void>((resolve) => t.client.once('close', () => resolve()))
+    t.end()
+    await closed
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
+    expect(backend.inflightOf('s').size).toBe(1) // m/0, for a resumed session
+    // Later messages to the closed connection go offline too.
+    await forward(stack, t.client, message('m/3', 2))
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2', 'm/3'])
+  })
+
+  it('asks authorizeForward when some middleware answers it, and skips a denied delivery silently', async () => {
+    const asked: string[] = []
+    const authorizer: MiddlewareLike = {
+      name: 'fake-authorize',
+      callbacks: (): CallbackHandlers => ({
+        authorizeForward(ctx, store, _next, done) {
+          asked.push(`${ctx.client.id} ${ctx.packet.topic}`)
+          store.authorized = !ctx.packet.topic.startsWith('secret')
+          done()
+        },
+      }),
+    }
+    const { stack, backend, errors } = setup({}, [authorizer])
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('secret/1', 1))
+    await forward(stack, t.client, message('secret/0', 0))
+    await forward(stack, t.client, message('open/1', 1))
+    expect(await t.expect('publish')).toMatchObject({ topic: 'open/1' })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(asked).toEqual(['s secret/1', 's secret/0', 's open/1'])
+    expect(backend.calls.filter((c) => c.startsWith('storeInflight'))).toHaveLength(1)
+    expect(errors).toEqual([])
+  })
+
+  it('ends forwardMessage with the error when storeInflightMessage fails, and frees the packet id', async () => {
+    const failing: MiddlewareLike = {
+      name: 'failing-store',
+      callbacks: (): CallbackHandlers => ({
+        storeInflightMessage(_ctx, _store, next) {
+          next(new Error('down'))
+        },
+      }),
+    }
+    const stack = new Stack().use(fakeConnection).use(new OutboundManager()).use(failing).use(fakeBackend())
+    collectErrors(stack)
+    open.push(stack)
+    const t = await subscriber(stack, 's')
+    await expect(forward(stack, t.client, message('m', 1))).rejects.toMatchObject({
+      code: ErrorCode.MIDDLEWARE,
+    })
+    expect(t.client.state.outboundManager?.inflight.size).toBe(0)
+    expect(await drainUntilPingresp(t)).toEqual([])
+  })
+})

@@ -1,0 +1,106 @@
+import {
+  type CallbackContext,
+  type CallbackHandler,
+  type CallbackHandlers,
+  type CallbackStore,
+  type Client,
+  ErrorCode,
+  type IPublishPacket,
+  Middleware,
+  MqttStackError,
+  type QoS,
+  type Stack,
+} from '@mqtt-stack/core'
+
+const SHARE_PREFIX = '$share/'
+
+/**
+ * Answers `relayMessage` (whoever answers it before must call `next()`): a PUBLISH with the retain flag is
+ * stored with `storeRetainedMessage`, an empty payload deleting what was kept. Answers `subscribeTopic` (after the
+ * backend's): a subscription made by a SUBSCRIBE gets the retained messages matching its filter, through
+ * `forwardMessage`, with the retain flag set [MQTT-3.3.1-8].
+ */
+export class RetainManager extends Middleware {
+  override readonly name = 'retain-manager'
+  override readonly requires = ['storeRetainedMessage', 'lookupRetainedMessages', 'forwardMessage'] as const
+  /** The stack, for messages relayed without a client (server messages). Set by the first connection. */
+  #stack: Stack | undefined = undefined
+
+  override install(client: Client): void {
+    this.#stack ??= client.stack
+  }
+
+  override callbacks(): CallbackHandlers {
+    return { relayMessage: this.#relayMessage, subscribeTopic: this.#subscribeTopic }
+  }
+
+  /** The PUBLISH hot path: nothing is allocated for a message without the retain flag. */
+  readonly #relayMessage: CallbackHandler<'relayMessage'> = (ctx, _store, next) => {
+    const packet = ctx.packet
+    // Without the retain flag nothing is stored, replaced or removed [MQTT-3.3.1-12]
+    if (!packet.retain) return next()
+    const stack = ctx.client?.stack ?? this.#stack
+    if (!stack) {
+      return next(
+        new MqttStackError(
+          ErrorCode.MIDDLEWARE,
+          'retain-manager cannot store a retained message relayed without a client before any client connected',
+        ),
+      )
+    }
+    // Stored as the retained message of its topic [MQTT-3.3.1-5]; the backend deletes it instead when the
+    // payload is empty [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Either way the message is relayed as usual: the
+    // chain goes on when the store has answered (next is the callback).
+    stack.execute('storeRetainedMessage', { client: ctx.client, topic: ctx.topic, packet }, {}, next)
+  }
+
+  readonly #subscribeTopic: CallbackHandler<'subscribeTopic'> = (ctx, store, next) => {
+    if (!wantsRetained(ctx, store)) return next()
+    this.#sendRetained(ctx).then(() => next(), next)
+  }
+
+  /** Every retained message matching the filter, in the backend's order, one after the other. */
+  async #sendRetained(ctx: CallbackContext<'subscribeTopic'>): Promise<void> {
+    const { client, topic, qos, subscription } = ctx
+    // `topic` is a filter: the backend matches stored topic names against it, wildcards included.
+    const { packets } = await client.stack.run('lookupRetainedMessages', { client, topic }, {})
+    if (!packets) return
+    for (const stored of packets) {
+      if (client.closed) return
+      await client.stack.run(
+        'forwardMessage',
+        { client, packet: retainedCopy(stored, qos), subscription },
+        {},
+      )
+    }
+  }
+}
+
+/**
+ * Whether a new subscription gets the retained messages: only one made by a SUBSCRIBE (a subscription
+ * restored with its session gets none), never a shared one (MQTT 5.0), and per MQTT 5.0 Retain Handling:
+ * 0 always, 1 only when the subscription did not exist, 2 never. A 3.1.1 client gets them on every
+ * SUBSCRIBE, also one that replaces a subscription [MQTT-3.8.4-3].
+ */
+function wantsRetained(
+  ctx: CallbackContext<'subscribeTopic'>,
+  store: CallbackStore<'subscribeTopic'>,
+): boolean {
+  if (ctx.packet === undefined) return false
+  if (ctx.client.protocolVersion !== 5) return true
+  if (ctx.topic.startsWith(SHARE_PREFIX)) return false
+  const rh = ctx.subscription.rh ?? 0
+  if (rh === 0) return true
+  if (rh === 1) return store.existed !== true
+  return false
+}
+
+/**
+ * What is sent for a stored message: delivery QoS min(stored, granted) [MQTT-3.8.4-6], retain flag set
+ * [MQTT-3.3.1-8], a fresh delivery (no DUP, no packet identifier: the outbound side assigns one). The
+ * stored packet is left as it is.
+ */
+function retainedCopy(stored: IPublishPacket, granted: QoS): IPublishPacket {
+  const { messageId: _publisherId, ...rest } = stored
+  return { ...rest, qos: stored.qos < granted ? stored.qos : granted, retain: true, dup: false }
+}

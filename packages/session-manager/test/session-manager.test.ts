@@ -1,0 +1,570 @@
+import { ErrorCode, type MiddlewareLike, MqttStackError, Stack } from '@mqtt-stack/core'
+import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SessionManager } from '../src/index.js'
+import { collectErrors, fakeBackend, fakeConnection, gate } from './helpers.js'
+
+let stack: Stack
+
+afterEach(async () => {
+  await stack?.close()
+})
+
+/** The contract's order: backend, connection, ..., session-manager. */
+function setup(options: { manager?: SessionManager; before?: MiddlewareLike[] } = {}) {
+  const backend = fakeBackend()
+  const connection = fakeConnection()
+  stack = new Stack().use(backend.middleware).use(connection.middleware)
+  for (const middleware of options.before ?? []) stack.use(middleware)
+  stack.use(options.manager ?? new SessionManager())
+  const errors = collectErrors(stack)
+  return { backend, ended: connection.ended, errors }
+}
+
+/** A 3.1.1 CONNECT with an empty client id and clean session 0 (mqtt-packet refuses to generate one). */
+const CONNECT_EMPTY_ID_PERSISTENT = Uint8Array.of(
+  0x10,
+  0x0c,
+  0x00,
+  0x04,
+  0x4d,
+  0x51,
+  0x54,
+  0x54,
+  0x04,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+)
+/** An MQTT 3.1 CONNECT (MQIsdp, level 3) with an empty client id and clean session 1. */
+const CONNECT_31_EMPTY_ID = Uint8Array.of(
+  0x10,
+  0x0e,
+  0x00,
+  0x06,
+  0x4d,
+  0x51,
+  0x49,
+  0x73,
+  0x64,
+  0x70,
+  0x03,
+  0x02,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+)
+
+/** An MQTT 5.0 CONNECT with an empty client id, Clean Start 0 and no properties. */
+const CONNECT_5_EMPTY_ID_PERSISTENT = Uint8Array.of(
+  0x10,
+  0x0d,
+  0x00,
+  0x04,
+  0x4d,
+  0x51,
+  0x54,
+  0x54,
+  0x05,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+)
+
+async function disconnect(t: TestConnection, ended: (client: TestConnection['client']) => Promise<void>) {
+  t.send({ cmd: 'disconnect' })
+  await t.closed()
+  await ended(t.client)
+}
+
+describe('SessionManager: metadata', () => {
+  it('is named after its package and declares what it handles and requires', () => {
+    const manager = new SessionManager()
+    expect(manager.name).toBe('session-manager')
+    expect(manager.packetTypes).toEqual(['connect'])
+    expect(manager.requires).toEqual([
+      'registerClient',
+      'unregisterClient',
+      'lookupSession',
+      'storeSession',
+      'removeSession',
+      'lookupSubscriptions',
+      'subscribeTopic',
+    ])
+  })
+
+  it('fails at start when no backend answers the session callbacks', () => {
+    stack = new Stack().use(new SessionManager())
+    expect(() => stack.handler()).toThrow(expect.objectContaining({ code: ErrorCode.MISSING_PROVIDER }))
+  })
+
+  it('refuses a generateClientId that is not a function at construction', () => {
+    expect(() => new SessionManager({ generateClientId: 'x' as unknown as () => string })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+    )
+  })
+})
+
+describe('SessionManager: client identifiers', () => {
+  it('[MQTT-3.1.3-8] [MQTT-3.2.2-4] [MQTT-3.2.2-5] refuses an empty client id with clean session 0: CONNACK 0x02, then close (LESSONS 10)', async () => {
+    const { backend, ended } = setup()
+    const t = connectTestClient(stack)
+    t.sendRaw(CONNECT_EMPTY_ID_PERSISTENT)
+    const connack = await t.expect('connack')
+    expect(connack.returnCode).toBe(0x02)
+    expect(connack.sessionPresent).toBe(false)
+    await t.closed()
+    await ended(t.client)
+    // Nothing was registered, so the end of the refused connection unregisters nothing.
+    expect(backend.calls).toEqual([])
+    expect(t.client.state.sessionManager).toBeUndefined()
+  })
+
+  it('refuses an empty client id from an MQTT 3.1 client with 0x02, which 3.1 requires', async () => {
+    const { backend } = setup()
+    const t = connectTestClient(stack)
+    t.sendRaw(CONNECT_31_EMPTY_ID)
+    expect((await t.expect('connack')).returnCode).toBe(0x02)
+    await t.closed()
+    expect(backend.calls).toEqual([])
+  })
+
+  it('[MQTT-3.1.3-6] assigns a unique mqs- identifier to an empty client id with clean session 1', async () => {
+    const { backend } = setup()
+    const a = connectTestClient(stack)
+    const b = connectTestClient(stack)
+    expect(await a.connect({ clientId: '' })).toMatchObject({ returnCode: 0, sessionPresent: false })
+    expect(await b.connect({ clientId: '' })).toMatchObject({ returnCode: 0, sessionPresent: false })
+    expect(a.client.id).toMatch(/^mqs-[\w-]{16}$/)
+    expect(b.client.id).toMatch(/^mqs-[\w-]{16}$/)
+    expect(a.client.id).not.toBe(b.client.id)
+    expect(backend.clients.get(a.client.id)).toBe(a.client)
+    expect(backend.clients.get(b.client.id)).toBe(b.client)
+  })
+
+  it('uses the generateClientId option', async () => {
+    let n = 0
+    setup({ manager: new SessionManager({ generateClientId: () => `gen-${++n}` }) })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: '' })
+    expect(t.client.id).toBe('gen-1')
+  })
+
+  it('keeps a client id that was given', async () => {
+    const { backend } = setup()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'given' })
+    expect(t.client.id).toBe('given')
+    expect(backend.calls[0]).toBe('registerClient given')
+  })
+
+  it('MQTT 5.0: assigns an identifier to any empty client id and returns it as assignedClientIdentifier', async () => {
+    setup()
+    const clean = connectTestClient(stack)
+    const connack1 = await clean.connect({ clientId: '', protocolVersion: 5, clean: true })
+    expect(connack1.reasonCode).toBe(0)
+    expect(clean.client.id).toMatch(/^mqs-/)
+    expect(connack1.properties?.assignedClientIdentifier).toBe(clean.client.id)
+    const persistent = connectTestClient(stack, { protocolVersion: 5 })
+    persistent.sendRaw(CONNECT_5_EMPTY_ID_PERSISTENT)
+    const connack2 = await persistent.expect('connack')
+    expect(connack2.reasonCode).toBe(0)
+    expect(persistent.client.id).toMatch(/^mqs-/)
+    expect(connack2.properties?.assignedClientIdentifier).toBe(persistent.client.id)
+    const named = connectTestClient(stack)
+    const connack = await named.connect({ clientId: 'named', protocolVersion: 5 })
+    expect(connack.properties?.assignedClientIdentifier).toBeUndefined()
+  })
+})
+
+describe('SessionManager: sessions', () => {
+  it('[MQTT-3.1.2-6] [MQTT-3.2.2-1] a clean session: register, remove any previous session, store one that ends with the connection; sessionPresent 0', async () => {
+    const { backend, ended } = setup()
+    backend.sessions.set('c', { clientId: 'c', expiryInterval: 0xffffffff })
+    backend.subscriptions.set('c', [{ topic: 'old', qos: 1 }])
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'c', clean: true })
+    expect(connack).toMatchObject({ returnCode: 0, sessionPresent: false })
+    expect(backend.calls).toEqual(['registerClient c', 'removeSession c', 'storeSession c 0'])
+    expect(backend.subscriptions.has('c')).toBe(false)
+    await disconnect(t, ended)
+    // The clean session ends with its connection.
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient c', 'removeSession c'])
+    expect(backend.sessions.has('c')).toBe(false)
+    expect(backend.clients.has('c')).toBe(false)
+  })
+
+  it('[MQTT-3.1.2-4] [MQTT-3.2.2-3] a persistent session with nothing stored: a new one that never expires; sessionPresent 0', async () => {
+    const { backend, ended } = setup()
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'p', clean: false })
+    expect(connack).toMatchObject({ returnCode: 0, sessionPresent: false })
+    expect(backend.calls).toEqual(['registerClient p', 'lookupSession p', 'storeSession p 4294967295'])
+    // Dropped without DISCONNECT: the persistent session stays.
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient p'])
+    expect(backend.sessions.get('p')).toEqual({ clientId: 'p', expiryInterval: 0xffffffff })
+  })
+
+  it('[MQTT-3.2.2-2] resumes a stored session: subscriptions restored without a packet, sessionPresent 1, then resumeSession after the CONNACK', async () => {
+    const { backend } = setup()
+    backend.sessions.set('p', { clientId: 'p', expiryInterval: 0xffffffff })
+    backend.subscriptions.set('p', [
+      { topic: 'a/+', qos: 1 },
+      { topic: 'b/#', qos: 2 },
+    ])
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'p', clean: false })
+    expect(connack).toMatchObject({ returnCode: 0, sessionPresent: true })
+    // Whatever resumeSession sends comes after the CONNACK.
+    expect((await t.expect('publish')).topic).toBe('queued')
+    expect(backend.calls).toEqual([
+      'registerClient p',
+      'lookupSession p',
+      'lookupSubscriptions p',
+      'subscribeTopic a/+',
+      'subscribeTopic b/#',
+      'resumeSession p',
+    ])
+    expect(backend.restored).toEqual([
+      { clientId: 'p', topic: 'a/+', qos: 1, hasPacket: false },
+      { clientId: 'p', topic: 'b/#', qos: 2, hasPacket: false },
+    ])
+  })
+
+  it('resumes a stored session that has no subscriptions', async () => {
+    const { backend } = setup()
+    backend.sessions.set('p', { clientId: 'p', expiryInterval: 0xffffffff })
+    const t = connectTestClient(stack)
+    expect(await t.connect({ clientId: 'p', clean: false })).toMatchObject({ sessionPresent: true })
+    expect(backend.restored).toEqual([])
+  })
+
+  it('MQTT 3.1: never sets the session present flag, whose byte is reserved in 3.1', async () => {
+    const { backend } = setup()
+    backend.sessions.set('old', { clientId: 'old', expiryInterval: 0xffffffff })
+    const t = connectTestClient(stack)
+    const connack = await t.connect({
+      clientId: 'old',
+      clean: false,
+      protocolId: 'MQIsdp',
+      protocolVersion: 3,
+    })
+    expect(connack).toMatchObject({ returnCode: 0, sessionPresent: false })
+    expect(backend.calls).toContain('resumeSession old')
+  })
+
+  it('MQTT 5.0: a session expiry interval of 0 ends the session with the connection; CONNACK carries reasonCode', async () => {
+    const { backend, ended } = setup()
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'v5', protocolVersion: 5, clean: false })
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    expect(backend.calls).toEqual(['registerClient v5', 'lookupSession v5', 'storeSession v5 0'])
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.sessions.has('v5')).toBe(false)
+  })
+
+  it('MQTT 5.0: keeps the session expiry interval of the CONNECT', async () => {
+    const { backend } = setup()
+    const t = connectTestClient(stack)
+    await t.connect({
+      clientId: 'v5',
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    })
+    expect(backend.sessions.get('v5')).toEqual({ clientId: 'v5', expiryInterval: 60 })
+  })
+})
+
+describe('SessionManager: MQTT 5.0 session expiry on resumption', () => {
+  it('stores the new expiry interval of a resumed session', async () => {
+    const { backend } = setup()
+    backend.sessions.set('v5', { clientId: 'v5', expiryInterval: 60 })
+    const t = connectTestClient(stack)
+    const connack = await t.connect({
+      clientId: 'v5',
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 120 },
+    })
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    expect(backend.sessions.get('v5')).toEqual({ clientId: 'v5', expiryInterval: 120 })
+  })
+})
+
+describe('SessionManager: takeover and reconnection', () => {
+  it('[MQTT-3.1.4-2] a second connection with the same client id closes the first, whose end leaves the new session alone (LESSONS 8)', async () => {
+    const { backend, ended } = setup()
+    const first = connectTestClient(stack)
+    await first.connect({ clientId: 'same' })
+    const second = connectTestClient(stack)
+    expect(await second.connect({ clientId: 'same' })).toMatchObject({ returnCode: 0, sessionPresent: false })
+    await first.closed()
+    await ended(first.client)
+    // The taken-over connection was not the current one: its end removed neither the registration nor the
+    // session of the new one (each removeSession so far is the start of a clean session).
+    expect(backend.calls.filter((call) => call === 'unregisterClient same')).toHaveLength(1)
+    expect(backend.calls.filter((call) => call === 'removeSession same')).toHaveLength(2)
+    expect(backend.clients.get('same')).toBe(second.client)
+    expect(backend.sessions.get('same')).toEqual({ clientId: 'same', expiryInterval: 0 })
+    expect(second.isClosed).toBe(false)
+    await disconnect(second, ended)
+    expect(backend.calls.slice(-2)).toEqual(['unregisterClient same', 'removeSession same'])
+    expect(backend.sessions.has('same')).toBe(false)
+  })
+
+  it('a persistent session taken over by a persistent connection is resumed by the new one', async () => {
+    const { backend, ended } = setup()
+    backend.subscriptions.set('p', [{ topic: 't', qos: 1 }])
+    const first = connectTestClient(stack)
+    expect(await first.connect({ clientId: 'p', clean: false })).toMatchObject({ sessionPresent: false })
+    backend.subscriptions.set('p', [{ topic: 't', qos: 1 }])
+    const second = connectTestClient(stack)
+    expect(await second.connect({ clientId: 'p', clean: false })).toMatchObject({ sessionPresent: true })
+    await first.closed()
+    await ended(first.client)
+    expect(backend.sessions.has('p')).toBe(true)
+    expect(backend.restored.map((r) => r.topic)).toEqual(['t'])
+  })
+
+  it('[MQTT-3.1.2-6] the clean session of a taken-over connection is not resumed by a persistent one', async () => {
+    const { backend } = setup()
+    const first = connectTestClient(stack)
+    await first.connect({ clientId: 'x', clean: true })
+    backend.subscriptions.set('x', [{ topic: 'from-clean', qos: 0 }])
+    const second = connectTestClient(stack)
+    expect(await second.connect({ clientId: 'x', clean: false })).toMatchObject({ sessionPresent: false })
+    expect(backend.calls.slice(3).filter((call) => !call.startsWith('unregisterClient'))).toEqual([
+      'registerClient x',
+      'lookupSession x',
+      'removeSession x',
+      'storeSession x 4294967295',
+    ])
+    expect(backend.restored).toEqual([])
+  })
+
+  it('a clean client that reconnects with the same id after its connection dropped is the registered one; the dead one is forgotten (LESSONS 7)', async () => {
+    const { backend, ended } = setup()
+    const first = connectTestClient(stack)
+    await first.connect({ clientId: 'c' })
+    first.client.destroy()
+    await ended(first.client)
+    // The client map was pruned and the clean session removed.
+    expect(backend.clients.has('c')).toBe(false)
+    expect(backend.sessions.has('c')).toBe(false)
+    const second = connectTestClient(stack)
+    expect(await second.connect({ clientId: 'c' })).toMatchObject({ returnCode: 0 })
+    expect(backend.clients.get('c')).toBe(second.client)
+    expect(backend.sessions.get('c')).toEqual({ clientId: 'c', expiryInterval: 0 })
+  })
+
+  it('a connection that ends while its CONNECT is processed leaves nothing registered and no clean session behind', async () => {
+    const { backend, ended } = setup()
+    const hold = gate()
+    const reached = gate()
+    backend.holds.lookupSession = { reached: reached.release, opened: hold.opened }
+    // A clean session left by a connection being taken over: it is discarded, then a new one is stored.
+    backend.sessions.set('p', { clientId: 'p', expiryInterval: 0 })
+    const t = connectTestClient(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      clientId: 'p',
+      keepalive: 0,
+    })
+    await reached.opened
+    t.client.destroy()
+    await ended(t.client)
+    // The end is deferred while the CONNECT is processed: nothing unregistered yet.
+    expect(backend.calls).toEqual(['registerClient p', 'lookupSession p'])
+    const unregistered = backend.nextCall('unregisterClient p')
+    hold.release()
+    await unregistered
+    expect(backend.calls).toEqual([
+      'registerClient p',
+      'lookupSession p',
+      'removeSession p',
+      'storeSession p 4294967295',
+      'unregisterClient p',
+    ])
+    expect(backend.clients.has('p')).toBe(false)
+    expect(t.received).toEqual([])
+  })
+
+  it('a clean connection that ends while its CONNECT is processed removes the session it stored', async () => {
+    const { backend, ended } = setup({
+      before: [
+        {
+          name: 'slow-store',
+          callbacks: () => ({
+            storeSession(ctx, _store, next) {
+              // The connection drops while its session is being stored.
+              for (const client of stack.clients) if (client.id === ctx.clientId) client.destroy()
+              next()
+            },
+          }),
+        },
+      ],
+    })
+    const t = connectTestClient(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
+    await t.closed()
+    await ended(t.client)
+    expect(backend.calls).toEqual([
+      'registerClient c',
+      'removeSession c',
+      'storeSession c 0',
+      'unregisterClient c',
+      'removeSession c',
+    ])
+    expect(backend.sessions.has('c')).toBe(false)
+    expect(t.received).toEqual([])
+  })
+})
+
+describe('SessionManager: connections that end early', () => {
+  it('does not resume the session of a connection that dropped while its subscriptions were restored', async () => {
+    const { backend, ended } = setup({
+      before: [
+        {
+          name: 'dropping',
+          callbacks: () => ({
+            lookupSubscriptions(ctx, _store, next) {
+              ctx.client?.destroy()
+              next()
+            },
+          }),
+        },
+      ],
+    })
+    backend.sessions.set('p', { clientId: 'p', expiryInterval: 0xffffffff })
+    const t = connectTestClient(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      clientId: 'p',
+      keepalive: 0,
+    })
+    await t.closed()
+    await ended(t.client)
+    expect(backend.calls).not.toContain('resumeSession p')
+    expect(backend.calls.at(-1)).toBe('unregisterClient p')
+    expect(backend.sessions.has('p')).toBe(true)
+  })
+
+  it('unregisters a connection that ended while a failing CONNECT was processed', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
+    const { backend, ended, errors } = setup({
+      before: [{ name: 'failing', callbacks: () => ({ lookupSession: (_c, _s, next) => next(failure) }) }],
+    })
+    const hold = gate()
+    const reached = gate()
+    backend.holds.lookupSession = { reached: reached.release, opened: hold.opened }
+    const t = connectTestClient(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      clientId: 'p',
+      keepalive: 0,
+    })
+    await reached.opened
+    t.client.destroy()
+    await ended(t.client)
+    const unregistered = backend.nextCall('unregisterClient p')
+    hold.release()
+    await unregistered
+    expect(errors).toContain(failure)
+    expect(backend.clients.has('p')).toBe(false)
+  })
+
+  it('handles the end of a connection once, whichever disconnect callbacks run', async () => {
+    const { backend, ended } = setup()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'c' })
+    await stack.run('cleanDisconnect', { client: t.client }, {})
+    await stack.run('uncleanDisconnect', { client: t.client }, {})
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.calls.filter((call) => call === 'unregisterClient c')).toHaveLength(1)
+  })
+})
+
+describe('SessionManager: failures', () => {
+  it('answers CONNACK 0x03 (server unavailable) and closes when a session callback fails', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
+    const { errors } = setup({
+      before: [{ name: 'failing', callbacks: () => ({ lookupSession: (_c, _s, next) => next(failure) }) }],
+    })
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'p', clean: false })
+    expect(connack).toMatchObject({ returnCode: 0x03, sessionPresent: false })
+    await t.closed()
+    expect(errors).toContain(failure)
+  })
+
+  it('MQTT 5.0: answers CONNACK 0x88 (server unavailable) when a session callback fails', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
+    setup({
+      before: [{ name: 'failing', callbacks: () => ({ registerClient: (_c, _s, next) => next(failure) }) }],
+    })
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'p', protocolVersion: 5 })
+    expect(connack).toMatchObject({ reasonCode: 0x88, sessionPresent: false })
+    await t.closed()
+  })
+
+  it('passes a resumeSession failure on with next(err): reported, the client closed after its CONNACK', async () => {
+    const failure = new MqttStackError('ACME_ERR_OUT', 'inflight store down')
+    const { backend, errors } = setup({
+      before: [{ name: 'failing', callbacks: () => ({ resumeSession: (_c, _s, next) => next(failure) }) }],
+    })
+    backend.sessions.set('p', { clientId: 'p', expiryInterval: 0xffffffff })
+    const t = connectTestClient(stack)
+    expect(await t.connect({ clientId: 'p', clean: false })).toMatchObject({
+      returnCode: 0,
+      sessionPresent: true,
+    })
+    await t.closed()
+    expect(errors).toContain(failure)
+  })
+
+  it('passes an unregisterClient failure on with next(err) from the disconnect chain', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'registry down')
+    const { backend, ended } = setup({
+      before: [{ name: 'failing', callbacks: () => ({ unregisterClient: (_c, _s, next) => next(failure) }) }],
+    })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'c' })
+    const err = await stack.run('cleanDisconnect', { client: t.client }, {}).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBe(failure)
+    // The session of a connection whose end failed is not removed blindly.
+    expect(backend.sessions.has('c')).toBe(true)
+    t.client.destroy()
+    await ended(t.client)
+  })
+})

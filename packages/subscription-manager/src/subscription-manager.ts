@@ -1,0 +1,161 @@
+import {
+  type Client,
+  type Done,
+  ErrorCode,
+  type ISubscribePacket,
+  type ISubscription,
+  type IUnsubscribePacket,
+  Middleware,
+  MqttStackError,
+  type Next,
+  type Packet,
+  type QoS,
+  type Subscription,
+  type TopicRules,
+  validateTopicFilter,
+} from '@mqtt-stack/core'
+import { checkOptions, DEFAULTS, type SubscriptionManagerOptions } from './options.js'
+
+/** SUBACK return code of a refused filter: 3.1.1 "Failure", 5.0 "Unspecified error". */
+const FAILURE = 0x80
+/** MQTT 5.0 reason codes. */
+const SUCCESS = 0x00
+const NO_SUBSCRIPTION_EXISTED = 0x11
+const PROTOCOL_ERROR = 0x82
+const NOT_AUTHORIZED = 0x87
+const TOPIC_FILTER_INVALID = 0x8f
+
+/** 3.1 and 3.1.1 know no shared subscriptions: `$share/...` is an ordinary filter there. */
+const RULES_3: TopicRules = Object.freeze({ shared: false })
+const RULES_5: TopicRules = Object.freeze({ shared: true })
+
+/**
+ * Ends the SUBSCRIBE and UNSUBSCRIBE chains. Each filter is validated [MQTT-4.7.1-*] and, when some
+ * middleware answers `authorizeSubscribe`, authorised; SUBACK carries one code per filter, in order
+ * [MQTT-3.8.4-5]. Each granted filter is then routed (`subscribeTopic`) and persisted (`storeSubscription`).
+ * UNSUBSCRIBE runs `unsubscribeTopic` and `removeSubscription` per filter and always answers UNSUBACK
+ * [MQTT-3.10.4-4].
+ */
+export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> {
+  override readonly name = 'subscription-manager'
+  override readonly packetTypes = ['subscribe', 'unsubscribe'] as const
+  override readonly requires = [
+    'subscribeTopic',
+    'unsubscribeTopic',
+    'storeSubscription',
+    'removeSubscription',
+  ] as const
+
+  constructor(options?: Partial<SubscriptionManagerOptions>) {
+    super(options, DEFAULTS)
+    checkOptions(this.config)
+  }
+
+  override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+    if (packet.cmd === 'subscribe') {
+      this.#subscribe(client, packet).then(() => done(), next)
+    } else if (packet.cmd === 'unsubscribe') {
+      this.#unsubscribe(client, packet).then(() => done(), next)
+    } else {
+      next()
+    }
+  }
+
+  async #subscribe(client: Client, packet: ISubscribePacket): Promise<void> {
+    const requests = packet.subscriptions
+    if (requests.length === 0) {
+      // The payload of a SUBSCRIBE must hold at least one topic filter [MQTT-3.8.3-3]
+      client.protocolViolation(
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'SUBSCRIBE without a topic filter [MQTT-3.8.3-3]', {
+          reasonCode: PROTOCOL_ERROR,
+        }),
+        packet,
+      )
+      return
+    }
+    const stack = client.stack
+    const v5 = client.protocolVersion === 5
+    const rules = v5 ? RULES_5 : RULES_3
+    const authorize = stack.provides('authorizeSubscribe')
+    const codes: number[] = []
+    const granted: Subscription[] = []
+    // Several filters are handled as a sequence of SUBSCRIBEs answered by one SUBACK [MQTT-3.8.4-4]
+    for (const request of requests) {
+      if (validateTopicFilter(request.topic, rules) !== undefined) {
+        // An invalid filter is refused, not routed [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3]
+        codes.push(v5 ? TOPIC_FILTER_INVALID : FAILURE)
+        continue
+      }
+      const subscription = toSubscription(request, packet, v5)
+      // The grant may be lower than the request [MQTT-3.8.4-6]
+      let qos = Math.min(request.qos, this.config.maxQoS) as QoS
+      if (authorize) {
+        const verdict = await stack.run('authorizeSubscribe', { client, packet, subscription }, {})
+        if (verdict.authorized === false) {
+          const reasonCode = verdict.reasonCode
+          codes.push(
+            v5 ? (reasonCode !== undefined && reasonCode >= 0x80 ? reasonCode : NOT_AUTHORIZED) : FAILURE,
+          )
+          continue
+        }
+        if (verdict.qos !== undefined && verdict.qos < qos) qos = verdict.qos
+      }
+      subscription.qos = qos
+      codes.push(qos)
+      granted.push(subscription)
+    }
+    // SUBACK with the packet identifier of the SUBSCRIBE [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.3.1-7], one
+    // return code per filter in the order of the filters [MQTT-3.8.4-5] [MQTT-3.9.3-1]
+    client.write({ cmd: 'suback', messageId: packet.messageId!, granted: codes })
+    for (const subscription of granted) {
+      // A client gone meanwhile must not be left a route to a dead connection.
+      if (client.closed) return
+      const { topic, qos } = subscription
+      await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
+      await stack.run('storeSubscription', { client, clientId: client.id, topic, qos, subscription }, {})
+    }
+  }
+
+  async #unsubscribe(client: Client, packet: IUnsubscribePacket): Promise<void> {
+    const filters = packet.unsubscriptions
+    if (filters.length === 0) {
+      // The payload of an UNSUBSCRIBE must hold at least one topic filter [MQTT-3.10.3-2]
+      client.protocolViolation(
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]', {
+          reasonCode: PROTOCOL_ERROR,
+        }),
+        packet,
+      )
+      return
+    }
+    const stack = client.stack
+    const rules = client.protocolVersion === 5 ? RULES_5 : RULES_3
+    const codes: number[] = []
+    // Several filters are handled as a sequence of UNSUBSCRIBEs answered by one UNSUBACK [MQTT-3.10.4-6]
+    for (const topic of filters) {
+      if (validateTopicFilter(topic, rules) !== undefined) {
+        // No subscription can exist for a filter that was never valid: nothing to remove.
+        codes.push(TOPIC_FILTER_INVALID)
+        continue
+      }
+      const { removed } = await stack.run('unsubscribeTopic', { client, packet, topic }, {})
+      await stack.run('removeSubscription', { client, clientId: client.id, topic }, {})
+      codes.push(removed ? SUCCESS : NO_SUBSCRIPTION_EXISTED)
+    }
+    // UNSUBACK with the packet identifier of the UNSUBSCRIBE, also when nothing was subscribed
+    // [MQTT-3.10.4-4] [MQTT-3.10.4-5]. 3.1.1 writes no payload; 5.0 writes one reason code per filter.
+    client.write({ cmd: 'unsuback', messageId: packet.messageId!, granted: codes })
+  }
+}
+
+/** The subscription a session keeps, with the requested QoS until the grant is known. */
+function toSubscription(request: ISubscription, packet: ISubscribePacket, v5: boolean): Subscription {
+  const subscription: Subscription = { topic: request.topic, qos: request.qos }
+  if (!v5) return subscription
+  if (request.nl !== undefined) subscription.nl = request.nl
+  if (request.rap !== undefined) subscription.rap = request.rap
+  if (request.rh !== undefined) subscription.rh = request.rh
+  const identifier = packet.properties?.subscriptionIdentifier
+  if (identifier !== undefined) subscription.subscriptionIdentifier = identifier
+  return subscription
+}
