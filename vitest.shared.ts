@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { defineProject } from 'vitest/config'
 
 const packages = fileURLToPath(new URL('./packages/', import.meta.url))
 
@@ -10,3 +11,15 @@ export const workspaceAlias = [
   { find: /^@mqtt-stack\/core\/testing$/, replacement: `${packages}core/src/testing/index.ts` },
   { find: /^@mqtt-stack\/([a-z0-9-]+)$/, replacement: `${packages}$1/src/index.ts` },
 ]
+
+/** The vitest project of one workspace package: its tests, and its type tests (`*.test-d.ts`) if any. */
+export function packageProject(name: string) {
+  return defineProject({
+    resolve: { alias: workspaceAlias },
+    test: {
+      name,
+      include: ['test/**/*.test.ts'],
+      typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    },
+  })
+}

@@ -54,25 +54,13 @@ const files = {
   }),
   'tsconfig.build.json': json({ extends: '../../tsconfig.base.json', include: ['src'] }),
   'tsup.config.ts': `import { defineConfig } from 'tsup'
+import { packageBuild } from '../../tsup.shared.js'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  tsconfig: 'tsconfig.build.json',
-  external: [/^@mqtt-stack\\//],
-})
+export default defineConfig(packageBuild)
 `,
-  'vitest.config.ts': `import { defineProject } from 'vitest/config'
-import { workspaceAlias } from '../../vitest.shared.js'
+  'vitest.config.ts': `import { packageProject } from '../../vitest.shared.js'
 
-export default defineProject({
-  resolve: { alias: workspaceAlias },
-  test: { name: '${name}', include: ['test/**/*.test.ts'] },
-})
+export default packageProject('${name}')
 `,
 }
 for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content)

@@ -1,11 +1,3 @@
-import { defineProject } from 'vitest/config'
-import { workspaceAlias } from '../../vitest.shared.js'
+import { packageProject } from '../../vitest.shared.js'
 
-export default defineProject({
-  resolve: { alias: workspaceAlias },
-  test: {
-    name: 'packet-emitter',
-    include: ['test/**/*.test.ts'],
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
-  },
-})
+export default packageProject('packet-emitter')

@@ -1,7 +1,3 @@
-import { defineProject } from 'vitest/config'
-import { workspaceAlias } from '../../vitest.shared.js'
+import { packageProject } from '../../vitest.shared.js'
 
-export default defineProject({
-  resolve: { alias: workspaceAlias },
-  test: { name: 'subscription-manager', include: ['test/**/*.test.ts'] },
-})
+export default packageProject('subscription-manager')

@@ -6,10 +6,15 @@ import {
   type Next,
   serializePacket,
 } from '@mqtt-stack/core'
-import { connectTestClient } from '@mqtt-stack/core/testing'
+import {
+  acceptConnections,
+  connectTestClient,
+  deferred,
+  recordPackets,
+  testStack,
+} from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Authentication, AuthenticationErrorCode } from '../src/index.js'
-import { deferred, fakeSessionManager, recorder, testStack } from './helpers.js'
 
 type Ctx = CallbackContext<'authenticateConnection'>
 type Store = CallbackStore<'authenticateConnection'>
@@ -40,8 +45,8 @@ afterEach(async () => {
 function broker(answer: Answer | undefined) {
   const { stack, errors } = testStack()
   const auth = answer === undefined ? undefined : provider(answer)
-  const session = fakeSessionManager()
-  const publishes = recorder(['publish'])
+  const session = acceptConnections()
+  const publishes = recordPackets(['publish'])
   // An unanswering provider: it is there (so the stack starts) but never sets anything.
   const silent = { name: 'silent', authenticateConnection: (_c: Ctx, _s: Store, next: Next) => next() }
   stack.use(auth ?? silent)
@@ -92,7 +97,7 @@ describe('Authentication', () => {
     const t = connectTestClient(stack)
     const connack = await t.connect({ clientId: 'ok', ...CREDENTIALS })
     expect(connack.returnCode).toBe(0)
-    expect(session.seen).toEqual(['ok'])
+    expect(session.accepted).toEqual(['ok'])
     expect(t.client.state.authentication).toEqual({ user: { id: 7 } })
     expect(t.isClosed).toBe(false)
   })
@@ -118,7 +123,7 @@ describe('Authentication', () => {
         })
         expect(connack).toMatchObject({ ...code, sessionPresent: false })
         await t.closed()
-        expect(session.seen).toEqual([])
+        expect(session.accepted).toEqual([])
         expect(t.client.state.authentication).toBeUndefined()
         expect(t.client.error).toMatchObject({ code: AuthenticationErrorCode.NOT_AUTHENTICATED })
       })
@@ -129,14 +134,14 @@ describe('Authentication', () => {
       const t = connectTestClient(stack)
       expect(await t.connect()).toMatchObject({ returnCode: 0x05 })
       await t.closed()
-      expect(session.seen).toEqual([])
+      expect(session.accepted).toEqual([])
     })
 
     it('refuses anything but authenticated === true (a truthy non-boolean is not acceptance)', async () => {
       const { stack, session } = broker({ authenticated: 1 as unknown as boolean })
       const t = connectTestClient(stack)
       expect(await t.connect()).toMatchObject({ returnCode: 0x05 })
-      expect(session.seen).toEqual([])
+      expect(session.accepted).toEqual([])
     })
 
     it("uses the provider's return code, and maps it for MQTT 5.0", async () => {
@@ -202,7 +207,7 @@ describe('Authentication', () => {
         const t = connectTestClient(stack)
         expect(await t.connect(connect)).toMatchObject({ ...code, sessionPresent: false })
         await t.closed()
-        expect(session.seen).toEqual([])
+        expect(session.accepted).toEqual([])
         expect(errors).toHaveLength(1)
         expect(errors[0]).toMatchObject({ code: ErrorCode.MIDDLEWARE, message: 'user store down' })
       })
@@ -247,7 +252,7 @@ describe('Authentication', () => {
     await t.closed()
     verdict.resolve(true)
     await verdict.promise
-    expect(session.seen).toEqual([])
+    expect(session.accepted).toEqual([])
     expect(t.received).toEqual([])
   })
 
@@ -258,6 +263,6 @@ describe('Authentication', () => {
     expect(connack).toMatchObject({ reasonCode: 0x8c, sessionPresent: false })
     await t.closed()
     expect(auth!.calls).toEqual([])
-    expect(session.seen).toEqual([])
+    expect(session.accepted).toEqual([])
   })
 })

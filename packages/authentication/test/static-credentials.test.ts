@@ -1,8 +1,7 @@
 import { type CallbackStore, type Client, type Done, ErrorCode, type Next } from '@mqtt-stack/core'
-import { connectTestClient } from '@mqtt-stack/core/testing'
+import { acceptConnections, connectTestClient, deferred, testStack } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Authentication, StaticCredentials, type StaticCredentialsOptions } from '../src/index.js'
-import { deferred, fakeSessionManager, testStack } from './helpers.js'
 
 let cleanup: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -12,7 +11,7 @@ afterEach(async () => {
 
 function broker(options: Partial<StaticCredentialsOptions>, ...after: object[]) {
   const { stack, errors } = testStack()
-  const session = fakeSessionManager()
+  const session = acceptConnections()
   stack.use(new StaticCredentials(options))
   for (const middleware of after) stack.use(middleware)
   stack.use(new Authentication()).use(session)
@@ -44,7 +43,7 @@ describe('StaticCredentials', () => {
       expect(
         await t.connect({ clientId: 'a', username: 'alice', password: Buffer.from('correct horse') }),
       ).toMatchObject({ returnCode: 0 })
-      expect(session.seen).toEqual(['a'])
+      expect(session.accepted).toEqual(['a'])
       expect(t.client.state.authentication).toEqual({ user: 'alice' })
     })
 
@@ -61,7 +60,7 @@ describe('StaticCredentials', () => {
       it(`refuses ${what} with 0x04, comparing in constant time`, async () => {
         const { stack, session } = broker({ users: USERS })
         expect(await returnCode(stack, 'alice', password)).toBe(0x04)
-        expect(session.seen).toEqual([])
+        expect(session.accepted).toEqual([])
       })
     }
 

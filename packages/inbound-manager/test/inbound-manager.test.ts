@@ -10,10 +10,15 @@ import {
   type Next,
   Stack,
 } from '@mqtt-stack/core'
-import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
+import {
+  acceptConnections,
+  collectErrors,
+  connectTestClient,
+  recordWrites,
+  type TestConnection,
+} from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InboundManager } from '../src/index.js'
-import { collectErrors, fakeConnection, recordWrites } from './helpers.js'
 
 /**
  * A backend answering what the inbound manager executes: inbound QoS 2 ids in a Map of Sets, and a relay
@@ -90,7 +95,10 @@ const open: Stack[] = []
 
 function setup(inbound = new InboundManager()) {
   const backend = fakeBackend()
-  const stack = new Stack().use(fakeConnection).use(inbound).use(backend)
+  const stack = new Stack()
+    .use(acceptConnections({ answerPings: true }))
+    .use(inbound)
+    .use(backend)
   const errors = collectErrors(stack)
   open.push(stack)
   return { stack, backend, errors }
@@ -303,7 +311,11 @@ describe('InboundManager', () => {
         next(new Error('down')),
     } as MiddlewareLike
     const backend = fakeBackend()
-    const stack = new Stack().use(fakeConnection).use(new InboundManager()).use(failing).use(backend)
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new InboundManager())
+      .use(failing)
+      .use(backend)
     const errors: MqttStackError[] = collectErrors(stack)
     open.push(stack)
     const t = connectTestClient(stack)

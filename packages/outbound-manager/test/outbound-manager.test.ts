@@ -7,10 +7,15 @@ import {
   type MiddlewareLike,
   Stack,
 } from '@mqtt-stack/core'
-import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
+import {
+  acceptConnections,
+  collectErrors,
+  connectTestClient,
+  recordWrites,
+  type TestConnection,
+} from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { OutboundErrorCode, OutboundManager, type OutboundManagerOptions } from '../src/index.js'
-import { collectErrors, fakeConnection, recordWrites } from './helpers.js'
 
 /** A backend answering what the outbound manager executes, with in-test Maps. */
 function fakeBackend(options: { persistent?: boolean } = {}) {
@@ -87,7 +92,10 @@ function setup(
   persistent = false,
 ) {
   const backend = fakeBackend({ persistent })
-  const stack = new Stack().use(fakeConnection).use(new OutboundManager(options)).use(backend)
+  const stack = new Stack()
+    .use(acceptConnections({ answerPings: true }))
+    .use(new OutboundManager(options))
+    .use(backend)
   for (const middleware of extra) stack.use(middleware)
   const errors = collectErrors(stack)
   open.push(stack)
@@ -402,7 +410,11 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack().use(fakeConnection).use(new OutboundManager()).use(live).use(backend)
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager())
+      .use(live)
+      .use(backend)
     open.push(stack)
     const t = await subscriber(stack, 'p')
     subscriberClient = t.client
@@ -472,7 +484,11 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack().use(fakeConnection).use(new OutboundManager()).use(failing).use(fakeBackend())
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager())
+      .use(failing)
+      .use(fakeBackend())
     collectErrors(stack)
     open.push(stack)
     const t = await subscriber(stack, 's')

@@ -206,3 +206,13 @@ function describe(packet: Packet): string {
   const { cmd, ...rest } = packet
   return `${cmd} ${JSON.stringify(rest, (_, value) => (value?.type === 'Buffer' ? '<buffer>' : value))}`
 }
+
+export {
+  type AcceptConnectionsOptions,
+  acceptConnections,
+  collectErrors,
+  deferred,
+  recordPackets,
+  recordWrites,
+  testStack,
+} from './fakes.js'
