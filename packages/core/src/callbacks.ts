@@ -2,7 +2,9 @@ import type { Client } from './client.js'
 import type { MqttStackError } from './errors.js'
 import type {
   IAuthPacket,
+  IConnackPacket,
   IConnectPacket,
+  IDisconnectPacket,
   IPublishPacket,
   IPubrelPacket,
   ISubscribePacket,
@@ -81,9 +83,17 @@ export interface StandardCallbacks {
     store: { authorized?: boolean }
   }
   /** The connection ended after a DISCONNECT from the client. */
-  cleanDisconnect: { ctx: { client: Client }; store: Record<never, never> }
+  cleanDisconnect: { ctx: { client: Client; packet?: IDisconnectPacket }; store: Record<never, never> }
   /** The connection ended any other way (socket error, timeout, takeover, protocol violation). */
   uncleanDisconnect: { ctx: { client: Client; error?: Error }; store: Record<never, never> }
+  /**
+   * MQTT 5.0: the CONNACK about to be sent. Each middleware that implements an optional feature advertises
+   * it in `store.properties` (the session manager starts them at "not available" and sends the result).
+   */
+  prepareConnack: {
+    ctx: { client: Client; packet: IConnectPacket }
+    store: { properties: NonNullable<IConnackPacket['properties']> }
+  }
   /** Close this client, with an MQTT 5.0 reason code where one applies. */
   closeClient: {
     ctx: { client: Client; reasonCode?: number; error?: Error }
@@ -276,6 +286,15 @@ export const STANDARD_CALLBACKS = Object.freeze({
   uncleanDisconnect: {
     executedBy: ['connection'],
     providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
+  },
+  prepareConnack: {
+    executedBy: ['session-manager'],
+    providedBy: [
+      '@mqtt-stack/inbound-manager',
+      '@mqtt-stack/keepalive',
+      '@mqtt-stack/retain-manager',
+      '@mqtt-stack/subscription-manager',
+    ],
   },
   closeClient: {
     executedBy: ['keepalive', 'session-manager', 'any'],

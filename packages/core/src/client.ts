@@ -4,7 +4,7 @@ import mqtt from 'mqtt-packet'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { FrameScanner } from './frame-scanner.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
-import type { IConnackPacket, Packet, ProtocolVersion } from './packets.js'
+import type { IConnackPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
@@ -31,6 +31,8 @@ type WriteCallback = (err?: Error | null) => void
 const REASON_MALFORMED_PACKET = 0x81
 const REASON_PACKET_TOO_LARGE = 0x95
 const REASON_QUOTA_EXCEEDED = 0x97
+const REASON_PROTOCOL_ERROR = 0x82
+const REASON_TOPIC_ALIAS_INVALID = 0x94
 
 /**
  * One connection: a duplex stream, an mqtt-packet parser that follows the protocol level of CONNECT, and
@@ -55,6 +57,11 @@ export class Client extends EventEmitter<ClientEvents> {
   error: Error | undefined = undefined
   /** QoS 0 messages dropped because the client read too slowly. */
   droppedMessages = 0
+  /**
+   * MQTT 5.0: the largest packet the client accepts (its CONNECT's Maximum Packet Size); larger packets are
+   * never sent to it [MQTT-3.1.2-24].
+   */
+  maxOutgoingPacketSize = Number.POSITIVE_INFINITY
 
   readonly #options: Readonly<Required<ClientOptions>>
   readonly #parser: ReturnType<typeof mqtt.parser>
@@ -67,6 +74,8 @@ export class Client extends EventEmitter<ClientEvents> {
   #corked = false
   #closeTimer: NodeJS.Timeout | undefined = undefined
   #emittedClose = false
+  /** MQTT 5.0 inbound topic aliases of this connection, created on first use. */
+  #topicAliases: Map<number, string> | undefined = undefined
 
   constructor(stack: Stack, stream: Duplex, options: ClientOptions = {}) {
     super()
@@ -109,6 +118,11 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
   }
 
+  /** The per-connection limits in force: the stack's `client` options over the defaults. */
+  get limits(): Readonly<Required<ClientOptions>> {
+    return this.#options
+  }
+
   /**
    * Writes bytes already serialised for this client's protocol version: a fan-out serialises a message once
    * and writes the same buffer to every subscriber. `qos` marks a PUBLISH, which the overflow policy may drop.
@@ -124,6 +138,17 @@ export class Client extends EventEmitter<ClientEvents> {
       )
       this.stack.reportError(err, this, undefined)
       this.destroy(err)
+      if (cb) process.nextTick(cb, err)
+      return false
+    }
+    if (bytes.length > this.maxOutgoingPacketSize) {
+      // The client would have to close on it; a PUBLISH is discarded as if sent [MQTT-3.1.2-25]
+      if (qos !== undefined) this.droppedMessages++
+      const err = new MqttStackError(
+        ErrorCode.MESSAGE_DROPPED,
+        `${bytes.length}-byte packet over the client's Maximum Packet Size (${this.maxOutgoingPacketSize}) not sent`,
+      )
+      if (qos === undefined) this.stack.reportError(err, this, undefined)
       if (cb) process.nextTick(cb, err)
       return false
     }
@@ -249,6 +274,10 @@ export class Client extends EventEmitter<ClientEvents> {
       this.connectReceived = true
       this.protocolVersion = packet.protocolVersion ?? 4
       this.#settings.protocolVersion = this.protocolVersion
+      const maximumPacketSize = packet.properties?.maximumPacketSize
+      if (this.protocolVersion === 5 && maximumPacketSize) this.maxOutgoingPacketSize = maximumPacketSize
+    } else if (packet.cmd === 'publish' && packet.properties?.topicAlias !== undefined) {
+      if (!this.#resolveTopicAlias(packet)) return
     }
     this.#inbox.push(packet)
     if (this.#inbox.length >= this.#options.maxQueuedPackets && !this.#paused) {
@@ -256,6 +285,47 @@ export class Client extends EventEmitter<ClientEvents> {
       this.stream.pause()
     }
     this.#pump()
+  }
+
+  /**
+   * MQTT 5.0 inbound topic aliases are part of decoding: every middleware sees the full topic name and no
+   * alias, which is never forwarded [MQTT-3.3.2-7].
+   */
+  #resolveTopicAlias(packet: IPublishPacket): boolean {
+    const properties = packet.properties!
+    const alias = properties.topicAlias!
+    if (alias === 0 || alias > this.#options.topicAliasMaximum) {
+      // [MQTT-3.3.2-8] [MQTT-3.3.2-9]
+      this.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          `topic alias ${alias} outside 1..${this.#options.topicAliasMaximum}`,
+          {
+            reasonCode: REASON_TOPIC_ALIAS_INVALID,
+          },
+        ),
+        packet,
+      )
+      return false
+    }
+    if (packet.topic) {
+      this.#topicAliases ??= new Map()
+      this.#topicAliases.set(alias, packet.topic)
+    } else {
+      const topic = this.#topicAliases?.get(alias)
+      if (topic === undefined) {
+        this.protocolViolation(
+          new MqttStackError(ErrorCode.PROTOCOL_ERROR, `topic alias ${alias} used before it was set`, {
+            reasonCode: REASON_PROTOCOL_ERROR,
+          }),
+          packet,
+        )
+        return false
+      }
+      packet.topic = topic
+    }
+    delete properties.topicAlias
+    return true
   }
 
   /** Processes queued packets one at a time; a chain that completes synchronously loops here, not recursing. */

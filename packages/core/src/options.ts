@@ -12,6 +12,8 @@ export interface ClientOptions {
   disconnectAbove?: number
   /** Packets parsed while a chain for this client is still running; past this, reading pauses. */
   maxQueuedPackets?: number
+  /** MQTT 5.0: the most topic aliases a client may set up towards the server (0: none). */
+  topicAliasMaximum?: number
   /** Milliseconds `close()` waits for buffered writes to flush before destroying the stream. */
   closeTimeout?: number
 }
@@ -22,6 +24,7 @@ export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze(
   disconnectAbove: 8 * 1024 * 1024,
   maxQueuedPackets: 64,
   closeTimeout: 1000,
+  topicAliasMaximum: 64,
 })
 
 export type ErrorHandler = (

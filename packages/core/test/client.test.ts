@@ -194,6 +194,59 @@ describe('Client: parsing', () => {
   })
 })
 
+describe('Client: MQTT 5.0 topic aliases and maximum packet size', () => {
+  const aliased = (topic: string, topicAlias: number): Packet =>
+    ({ ...publish(0, 1), topic, properties: { topicAlias } }) as Packet
+
+  it('[MQTT-3.3.2-7] resolves inbound topic aliases before any middleware sees the packet, and drops the alias', async () => {
+    const { stack, seen } = echoBroker()
+    const t = connectTestClient(stack)
+    t.send(CONNECT_V5)
+    await t.expect('connack')
+    t.send(aliased('sensors/1', 3))
+    t.send(aliased('', 3))
+    t.send({ cmd: 'pingreq' })
+    await t.expect('pingresp')
+    const publishes = seen.filter((p) => p.cmd === 'publish')
+    expect(publishes.map((p) => (p as { topic: string }).topic)).toEqual(['sensors/1', 'sensors/1'])
+    expect(publishes.map((p) => (p as { properties?: object }).properties)).toEqual([{}, {}])
+    await stack.close()
+  })
+
+  it('[MQTT-3.3.2-9] closes with 0x94 for an alias above the server maximum, 0x82 for one never set', async () => {
+    const { stack, errors } = echoBroker({ client: { topicAliasMaximum: 2 } })
+    const over = connectTestClient(stack)
+    over.send(CONNECT_V5)
+    await over.expect('connack')
+    over.send(aliased('a', 3))
+    expect(await over.expect('disconnect')).toMatchObject({ reasonCode: 0x94 })
+    const unknown = connectTestClient(stack)
+    unknown.send({ ...CONNECT_V5, clientId: 'other' })
+    await unknown.expect('connack')
+    unknown.send(aliased('', 1))
+    expect(await unknown.expect('disconnect')).toMatchObject({ reasonCode: 0x82 })
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.PROTOCOL_ERROR, ErrorCode.PROTOCOL_ERROR])
+    await stack.close()
+  })
+
+  it("[MQTT-3.1.2-24] never sends a packet larger than the client's Maximum Packet Size", async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    t.send({ ...CONNECT_V5, properties: { maximumPacketSize: 64 } })
+    await t.expect('connack')
+    expect(t.client.maxOutgoingPacketSize).toBe(64)
+    const err = await new Promise<Error | null | undefined>((resolve) =>
+      t.client.write(publish(1, 100, 1), resolve),
+    )
+    expect(err).toMatchObject({ code: ErrorCode.MESSAGE_DROPPED })
+    expect(t.client.droppedMessages).toBe(1)
+    t.client.write(publish(0, 10))
+    expect(await t.expect('publish')).toMatchObject({ topic: 't' })
+    expect(t.client.limits.maxPacketSize).toBe(1024 * 1024)
+    await stack.close()
+  })
+})
+
 describe('Client: writing', () => {
   it('write after close calls back with MQS_ERR_CLIENT_CLOSED instead of hanging', async () => {
     const { stack } = echoBroker()
