@@ -55,12 +55,20 @@ export interface StandardCallbacks {
       username: string | undefined
       password: Buffer | undefined
     }
-    store: { authenticated?: boolean; returnCode?: number; reasonCode?: number; user?: unknown }
+    store: {
+      authenticated?: boolean
+      returnCode?: number
+      /** 5.0: a refusal code, or 0x18 (continue authentication) to start an AUTH exchange. */
+      reasonCode?: number
+      user?: unknown
+      /** 5.0: Authentication Data for the AUTH (0x18) or the CONNACK. */
+      authenticationData?: Buffer
+    }
   }
   /** MQTT 5.0 enhanced authentication: one step of an AUTH exchange. */
   continueAuthentication: {
     ctx: { client: Client; packet: IAuthPacket }
-    store: { authenticated?: boolean; reasonCode?: number; authenticationData?: Buffer }
+    store: { authenticated?: boolean; reasonCode?: number; authenticationData?: Buffer; user?: unknown }
   }
   /** May this client send this packet at all? Runs for every packet after CONNECT. */
   authorizePacket: {
@@ -274,7 +282,7 @@ const BACKEND = ['@mqtt-stack/memory-backend']
 /** Runtime facts about the standard callbacks, used in startup errors and core's README. */
 export const STANDARD_CALLBACKS = Object.freeze({
   authenticateConnection: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
-  continueAuthentication: { executedBy: ['authentication'], providedBy: [] },
+  continueAuthentication: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
   authorizePacket: { executedBy: ['authorize'], providedBy: ['@mqtt-stack/authorize'] },
   authorizePublish: { executedBy: ['authorize', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
   authorizeSubscribe: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/authorize'] },
@@ -290,6 +298,7 @@ export const STANDARD_CALLBACKS = Object.freeze({
   prepareConnack: {
     executedBy: ['session-manager'],
     providedBy: [
+      '@mqtt-stack/authentication',
       '@mqtt-stack/inbound-manager',
       '@mqtt-stack/keepalive',
       '@mqtt-stack/retain-manager',
