@@ -127,7 +127,7 @@ export interface StandardCallbacks {
    * again (PUBLISH with DUP, or PUBREL), then its offline queue in order.
    */
   resumeSession: { ctx: { client: Client; clientId: string }; store: Record<never, never> }
-  /** A disconnected session reached its expiry interval and has been removed. */
+  /** A session ended (its expiry interval ran out, or it ended with its connection) and was removed. */
   sessionExpired: { ctx: { clientId: string }; store: Record<never, never> }
 
   // Subscriptions
@@ -309,7 +309,7 @@ export const STANDARD_CALLBACKS = Object.freeze({
     executedBy: ['keepalive', 'session-manager', 'any'],
     providedBy: ['@mqtt-stack/connection'],
   },
-  registerClient: { executedBy: ['session-manager'], providedBy: BACKEND },
+  registerClient: { executedBy: ['session-manager'], providedBy: [...BACKEND, '@mqtt-stack/last-will'] },
   unregisterClient: { executedBy: ['session-manager'], providedBy: BACKEND },
   lookupSession: { executedBy: ['session-manager'], providedBy: BACKEND },
   storeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
