@@ -1,13 +1,25 @@
 import {
+  type CallbackHandlers,
   type CallbackStore,
   type Client,
   type Done,
+  ErrorCode,
+  type IAuthPacket,
+  type IConnectPacket,
   Middleware,
+  type MiddlewareLike,
   MqttStackError,
   type Next,
   type Packet,
 } from '@mqtt-stack/core'
 import { AuthenticationErrorCode } from './errors.js'
+import {
+  AUTH_SUCCESS,
+  CONTINUE_AUTHENTICATION,
+  type EnhancedConnectStore,
+  type EnhancedStepStore,
+  RE_AUTHENTICATE,
+} from './exchange.js'
 import { AUTHENTICATION_DEFAULTS, type AuthenticationOptions } from './options.js'
 import type { AuthenticationState } from './state.js'
 
@@ -15,14 +27,32 @@ import type { AuthenticationState } from './state.js'
 const RC_SERVER_UNAVAILABLE = 0x03
 const RC_BAD_CREDENTIALS = 0x04
 const RC_NOT_AUTHORIZED = 0x05
-/** CONNACK reason codes of MQTT 5.0. */
+/** CONNACK and DISCONNECT reason codes of MQTT 5.0. */
+const REASON_PROTOCOL_ERROR = 0x82
 const REASON_BAD_CREDENTIALS = 0x86
 const REASON_NOT_AUTHORIZED = 0x87
 const REASON_SERVER_UNAVAILABLE = 0x88
 const REASON_BAD_AUTHENTICATION_METHOD = 0x8c
+/** Refusal codes a server may put in a DISCONNECT (the rest of the CONNACK ones may not go there). */
+const DISCONNECT_REFUSALS: ReadonlySet<number> = new Set([0x80, 0x83, 0x87, 0x89, 0x8c])
 
 /** A 3.1.1 return code as the MQTT 5.0 reason code that means the same (index = return code). */
 const RETURN_TO_REASON = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87] as const
+
+/** Packets a client may send: CONNECT and AUTH are handled, the rest are checked while AUTH is exchanged. */
+const CLIENT_PACKETS = [
+  'connect',
+  'publish',
+  'puback',
+  'pubrec',
+  'pubrel',
+  'pubcomp',
+  'subscribe',
+  'unsubscribe',
+  'pingreq',
+  'disconnect',
+  'auth',
+] as const
 
 /** An MQTT 5.0 reason code as the closest 3.1.1 return code. */
 function reasonToReturn(reason: number): number | undefined {
@@ -50,36 +80,91 @@ type Verdict = CallbackStore<'authenticateConnection'>
  * Checks the credentials of every CONNECT through `authenticateConnection`. Only `store.authenticated ===
  * true` lets the CONNECT go on; anything else is answered with a refusing CONNACK and the connection is
  * closed. Needs a provider such as {@link StaticCredentials}.
+ *
+ * MQTT 5.0 enhanced authentication: a CONNECT with an Authentication Method that a provider answers with
+ * `reasonCode = 0x18` starts an AUTH exchange. The CONNECT chain ends there (packets of a client are
+ * processed one at a time, so waiting in it would keep the AUTH packets out); each AUTH from the client runs
+ * `continueAuthentication`, and when a step accepts, the held CONNECT goes on through the middlewares after
+ * this one (session-manager sends the CONNACK) before the AUTH's chain ends. AUTH 0x19 after CONNACK
+ * re-authenticates.
  */
 export class Authentication extends Middleware<AuthenticationOptions> {
   override readonly name = 'authentication'
-  override readonly packetTypes = ['connect'] as const
+  override readonly packetTypes = CLIENT_PACKETS
   override readonly requires = ['authenticateConnection'] as const
 
   constructor(config: Partial<AuthenticationOptions> = {}) {
     super(config, AUTHENTICATION_DEFAULTS)
+    const { authenticationTimeout } = this.config
+    if (!Number.isInteger(authenticationTimeout) || authenticationTimeout < 0)
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `authentication: authenticationTimeout must be a whole number of ms (0: none), got ${String(authenticationTimeout)}`,
+      )
+  }
+
+  /** Bounds the AUTH exchange that starts now; one timer per exchange, none on the hot path. */
+  #startTimer(client: Client, state: AuthenticationState): void {
+    const timeout = this.config.authenticationTimeout
+    if (timeout === 0 || state.timer !== undefined) return
+    state.timer = setTimeout(exchangeTimedOut, timeout, client, state, timeout)
+    state.timer.unref()
+  }
+
+  override callbacks(): CallbackHandlers {
+    return {
+      // [MQTT-4.12.0-5] a successful CONNACK repeats the Authentication Method of the CONNECT, with the
+      // provider's last Authentication Data; [MQTT-4.12.0-6] and none without one.
+      prepareConnack(ctx, store, next) {
+        const state = ctx.client.state.authentication
+        if (state?.method === undefined) return next()
+        store.properties.authenticationMethod = state.method
+        if (state.connackData !== undefined) store.properties.authenticationData = state.connackData
+        state.connackData = undefined
+        next()
+      },
+    }
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
-    if (packet.cmd !== 'connect') return next()
-    if (
-      client.protocolVersion === 5 &&
-      packet.properties?.authenticationMethod !== undefined &&
-      !client.stack.provides('continueAuthentication')
-    ) {
-      // [MQTT-4.12.0-1] an authentication method the server does not support: CONNACK 0x8C, then close
-      refuse(
-        client,
-        packet.clientId,
-        0,
-        REASON_BAD_AUTHENTICATION_METHOD,
-        'unsupported authentication method',
-      )
-      return done()
+    if (packet.cmd === 'connect') return this.#connect(client, packet, next, done)
+    if (packet.cmd === 'auth') return this.#auth(client, packet, next, done)
+    // One property read per packet: only a connection in the middle of an AUTH exchange is stopped.
+    if (client.state.authentication?.phase !== 'connecting') return next()
+    // [MQTT-3.1.2-30] only AUTH or DISCONNECT before the CONNACK of an enhanced authentication
+    violation(client, packet, `${packet.cmd} during the AUTH exchange of CONNECT [MQTT-3.1.2-30]`)
+    done()
+  }
+
+  #connect(client: Client, packet: IConnectPacket, next: Next, done: Done): void {
+    const method = client.protocolVersion === 5 ? packet.properties?.authenticationMethod : undefined
+    if (method !== undefined) {
+      if (!client.stack.provides('continueAuthentication')) {
+        // [MQTT-4.12.0-1] an authentication method the server does not support: CONNACK 0x8C, then close
+        refuse(
+          client,
+          packet.clientId,
+          0,
+          REASON_BAD_AUTHENTICATION_METHOD,
+          'unsupported authentication method',
+        )
+        return done()
+      }
+      // The provider of the method keeps its per-exchange data here from the first step on.
+      const state: AuthenticationState = {
+        user: undefined,
+        method,
+        phase: 'connecting',
+        connackData: undefined,
+        connect: undefined,
+        exchange: undefined,
+      }
+      client.state.authentication = state
     }
     // CONNECT is once per connection: a closure here costs nothing on the hot path.
     const ctx = { client, packet, username: packet.username, password: packet.password }
-    client.stack.execute('authenticateConnection', ctx, {}, (err, store) => {
+    client.stack.execute('authenticateConnection', ctx, {}, (err, verdict) => {
+      const store = verdict as EnhancedConnectStore
       if (err) {
         // An operational failure (the user store is down): tell the client to come back later, then let the
         // stack report the error and close the connection. [MQTT-3.2.2-5] no session, no processing.
@@ -88,21 +173,191 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       }
       if (client.closed) return done()
       if (store.authenticated === true) {
-        const state: AuthenticationState = { user: store.user }
-        client.state.authentication = state
+        const state = client.state.authentication
+        if (method !== undefined && state !== undefined) {
+          state.user = store.user
+          state.phase = 'idle'
+          state.connackData = store.authenticationData
+        } else client.state.authentication = { user: store.user }
         return next()
       }
+      if (method !== undefined && store.reasonCode === CONTINUE_AUTHENTICATION) {
+        // [MQTT-4.12.0-2] the server asks for more with AUTH 0x18, [MQTT-4.12.0-5] naming the method
+        const state = client.state.authentication!
+        state.connect = packet
+        this.#startTimer(client, state)
+        writeAuth(client, CONTINUE_AUTHENTICATION, method, store.authenticationData)
+        return done()
+      }
       const given = packet.username !== undefined || packet.password !== undefined
+      const unanswered =
+        method !== undefined && store.authenticated === undefined && store.reasonCode === undefined
       refuse(
         client,
         packet.clientId,
         returnCodeOf(store, given),
-        reasonCodeOf(store, given),
+        // [MQTT-4.12.0-1] a method no provider took up is a bad authentication method
+        unanswered ? REASON_BAD_AUTHENTICATION_METHOD : reasonCodeOf(store, given),
         'credentials refused',
       )
       done()
     })
   }
+
+  #auth(client: Client, packet: IAuthPacket, next: Next, done: Done): void {
+    const state = client.state.authentication
+    const method = state?.method
+    if (state === undefined || method === undefined) {
+      // [MQTT-4.12.0-7] no AUTH from a client whose CONNECT named no Authentication Method
+      violation(client, packet, 'AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-7]')
+      return done()
+    }
+    if (packet.properties?.authenticationMethod !== method) {
+      // [MQTT-4.12.0-5] [MQTT-4.12.1-1] every AUTH names the method of the CONNECT
+      violation(client, packet, `AUTH with another Authentication Method than "${method}" [MQTT-4.12.0-5]`)
+      return done()
+    }
+    const reasonCode = packet.reasonCode ?? AUTH_SUCCESS
+    const phase = state.phase ?? 'idle'
+    const expected = phase === 'idle' ? RE_AUTHENTICATE : CONTINUE_AUTHENTICATION
+    if (reasonCode !== expected) {
+      // [MQTT-4.12.0-3] the client answers the server's AUTH with 0x18; [MQTT-4.12.1-1] it starts a
+      // re-authentication with 0x19, only after CONNACK and not in the middle of another exchange
+      violation(client, packet, `AUTH 0x${hex(reasonCode)} where 0x${hex(expected)} was due`)
+      return done()
+    }
+    if (phase === 'idle') state.phase = 'reauthenticating'
+    client.stack.execute('continueAuthentication', { client, packet }, {}, (err, verdict) => {
+      const store = verdict as EnhancedStepStore
+      const connecting = state.phase === 'connecting'
+      if (err) {
+        if (connecting && !client.closed) connack(client, RC_SERVER_UNAVAILABLE, REASON_SERVER_UNAVAILABLE)
+        return next(err)
+      }
+      if (client.closed) return done()
+      if (store.authenticated === true) {
+        if (store.user !== undefined) state.user = store.user
+        state.phase = 'idle'
+        state.exchange = undefined
+        stopTimer(state)
+        if (!connecting) {
+          // 4.12.1: AUTH 0x00 ends a re-authentication
+          writeAuth(client, AUTH_SUCCESS, method, store.authenticationData)
+          return done()
+        }
+        state.connackData = store.authenticationData
+        const connect = state.connect!
+        state.connect = undefined
+        // The AUTH's chain ends only when the CONNECT's has: packets sent after it wait for the CONNACK.
+        return this.#resumeConnect(client, connect, next, done)
+      }
+      if (store.reasonCode === CONTINUE_AUTHENTICATION) {
+        this.#startTimer(client, state)
+        writeAuth(client, CONTINUE_AUTHENTICATION, method, store.authenticationData)
+        return done()
+      }
+      stopTimer(state)
+      const code = refusalCode(store.reasonCode)
+      if (connecting) {
+        // [MQTT-4.12.0-4] the server refuses with a CONNACK of 0x80 or above, then closes
+        refuse(client, state.connect?.clientId ?? '', RC_NOT_AUTHORIZED, code, 'authentication failed')
+      } else {
+        // [MQTT-4.12.1-2] a failed re-authentication: DISCONNECT with a reason code, then close
+        client.close(
+          DISCONNECT_REFUSALS.has(code) ? code : REASON_NOT_AUTHORIZED,
+          notAuthenticated(`re-authentication of client "${client.id}" failed`, code),
+        )
+      }
+      done()
+    })
+  }
+
+  /** Runs the held CONNECT through the middlewares after this one that handle CONNECT, as core would have. */
+  #resumeConnect(client: Client, connect: IConnectPacket, next: Next, done: Done): void {
+    const rest = connectHandlersAfter(client.stack.middlewares, this)
+    let i = 0
+    let ended = false
+    const finish = (err?: Error | null): void => {
+      if (ended) return
+      ended = true
+      if (err) next(err)
+      else done()
+    }
+    const step = (err?: Error | null): void => {
+      if (ended) return
+      if (err || i >= rest.length) return finish(err)
+      const middleware = rest[i++]!
+      try {
+        const result = middleware.handle!(client, connect, step, finish)
+        if (result instanceof Promise) result.then(undefined, (reason: unknown) => finish(asError(reason)))
+      } catch (reason) {
+        finish(asError(reason))
+      }
+    }
+    step()
+  }
+}
+
+function stopTimer(state: AuthenticationState): void {
+  if (state.timer === undefined) return
+  clearTimeout(state.timer)
+  state.timer = undefined
+}
+
+function exchangeTimedOut(client: Client, state: AuthenticationState, timeout: number): void {
+  state.timer = undefined
+  if (client.closed || state.phase === 'idle' || state.phase === undefined) return
+  const message = `no end to the AUTH exchange of client "${client.id || state.connect?.clientId || ''}" within ${timeout} ms`
+  const err = new MqttStackError(AuthenticationErrorCode.AUTHENTICATION_TIMEOUT, message, {
+    reasonCode: REASON_NOT_AUTHORIZED,
+  })
+  // Before CONNACK the server may refuse at any time [MQTT-4.12.0-4]; after it, DISCONNECT [MQTT-4.12.1-2].
+  if (state.phase === 'connecting') connack(client, RC_NOT_AUTHORIZED, REASON_NOT_AUTHORIZED)
+  client.close(REASON_NOT_AUTHORIZED, err)
+}
+
+/** The middlewares used after `self` whose `handle` wants CONNECT, in order. */
+function connectHandlersAfter(all: readonly MiddlewareLike[], self: MiddlewareLike): MiddlewareLike[] {
+  const rest: MiddlewareLike[] = []
+  for (let i = all.indexOf(self) + 1; i < all.length; i++) {
+    const middleware = all[i]!
+    if (typeof middleware.handle !== 'function') continue
+    if (middleware.packetTypes === undefined || middleware.packetTypes.includes('connect'))
+      rest.push(middleware)
+  }
+  return rest
+}
+
+function writeAuth(client: Client, reasonCode: number, method: string, data: Buffer | undefined): void {
+  const properties: NonNullable<IAuthPacket['properties']> = { authenticationMethod: method }
+  if (data !== undefined) properties.authenticationData = data
+  client.write({ cmd: 'auth', reasonCode, properties })
+}
+
+/** A provider's refusal code (0x80..0xFF), else 0x87 Not authorized. */
+function refusalCode(reasonCode: number | undefined): number {
+  return reasonCode !== undefined && Number.isInteger(reasonCode) && reasonCode >= 0x80 && reasonCode <= 0xff
+    ? reasonCode
+    : REASON_NOT_AUTHORIZED
+}
+
+function violation(client: Client, packet: Packet, message: string): void {
+  client.protocolViolation(
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+    packet,
+  )
+}
+
+function notAuthenticated(message: string, reasonCode: number): MqttStackError {
+  return new MqttStackError(AuthenticationErrorCode.NOT_AUTHENTICATED, message, { reasonCode })
+}
+
+function hex(code: number): string {
+  return code.toString(16).padStart(2, '0')
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason))
 }
 
 /** The 3.1/3.1.1 return code of a refusal: the provider's (1..5, or mapped from its reason code), else 4 or 5. */
@@ -135,10 +390,9 @@ function connack(client: Client, returnCode: number, reasonCode: number): void {
 function refuse(client: Client, clientId: string, returnCode: number, reasonCode: number, why: string): void {
   connack(client, returnCode, reasonCode)
   const code = client.protocolVersion === 5 ? reasonCode : returnCode
-  const err = new MqttStackError(
-    AuthenticationErrorCode.NOT_AUTHENTICATED,
-    `CONNECT of client "${clientId}" refused (${why}): CONNACK 0x${code.toString(16).padStart(2, '0')}`,
-    { reasonCode },
+  const err = notAuthenticated(
+    `CONNECT of client "${clientId}" refused (${why}): CONNACK 0x${hex(code)}`,
+    reasonCode,
   )
   // [MQTT-3.1.4-5] closing drops whatever the client sent after its CONNECT: it is never processed.
   client.close(undefined, err)

@@ -1,10 +1,17 @@
 import type { Client } from '@mqtt-stack/core'
 
-/** Options of {@link Authentication}. It has none yet: what is accepted is the provider's business. */
-// biome-ignore lint/complexity/noBannedTypes: an options object that takes no members yet
-export type AuthenticationOptions = {}
+/** Options of {@link Authentication}. What is accepted is the provider's business. */
+export interface AuthenticationOptions {
+  /**
+   * MQTT 5.0: milliseconds an AUTH exchange (at CONNECT or a re-authentication) may take before the client is
+   * refused (CONNACK 0x87, or DISCONNECT 0x87 after CONNACK) and closed. 0: no limit.
+   */
+  authenticationTimeout: number
+}
 
-export const AUTHENTICATION_DEFAULTS: Readonly<AuthenticationOptions> = Object.freeze({})
+export const AUTHENTICATION_DEFAULTS: Readonly<AuthenticationOptions> = Object.freeze({
+  authenticationTimeout: 30_000,
+})
 
 /** Decides whether `username` and `password` may connect; may be async. Only `true` accepts. */
 export type CredentialsCheck = (
@@ -27,4 +34,17 @@ export const STATIC_CREDENTIALS_DEFAULTS: Readonly<StaticCredentialsOptions> = O
   users: undefined,
   check: undefined,
   allowAnonymous: false,
+})
+
+/** Options of {@link ScramSha256}. */
+export interface ScramSha256Options {
+  /** Username to password (UTF-8, used as given: no SASLprep). Read once; only salted keys are kept. */
+  users: Readonly<Record<string, string>>
+  /** PBKDF2 iterations of the salted passwords; RFC 7677 asks for at least 4096. */
+  iterations: number
+}
+
+export const SCRAM_SHA_256_DEFAULTS: Readonly<ScramSha256Options> = Object.freeze({
+  users: Object.freeze({}),
+  iterations: 4096,
 })

@@ -68,10 +68,23 @@ const PUBLISH_BYTES = serializePacket(
 )
 
 describe('Authentication', () => {
-  it('is named after its package, handles CONNECT and requires authenticateConnection', () => {
+  it('is named after its package, handles every packet a client sends and requires authenticateConnection', () => {
     const auth = new Authentication()
     expect(auth.name).toBe('authentication')
-    expect(auth.packetTypes).toEqual(['connect'])
+    // CONNECT and AUTH; the others only to stop them during an MQTT 5.0 AUTH exchange [MQTT-3.1.2-30]
+    expect([...auth.packetTypes].sort()).toEqual([
+      'auth',
+      'connect',
+      'disconnect',
+      'pingreq',
+      'puback',
+      'pubcomp',
+      'publish',
+      'pubrec',
+      'pubrel',
+      'subscribe',
+      'unsubscribe',
+    ])
     expect(auth.requires).toEqual(['authenticateConnection'])
   })
 

@@ -17,8 +17,6 @@ import { ConnectionState } from './state.js'
 /** MQTT 5.0 reason codes used here. */
 const REASON_PROTOCOL_ERROR = 0x82
 const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
-/** MQTT 5.0 DISCONNECT reason "Disconnect with Will Message": the client asks for its will to be published. */
-const REASON_DISCONNECT_WITH_WILL = 0x04
 /** MQTT 3.1 and 3.1.1 CONNACK return code "unacceptable protocol version". */
 const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
 
@@ -67,8 +65,25 @@ export class Connection extends Middleware<ConnectionOptions> {
       return
     }
     if (packet.cmd === 'disconnect') {
-      // MQTT 5.0: reason 0x04 asks for the will to be published, so that end is not a clean one.
-      state.disconnected = packet.reasonCode !== REASON_DISCONNECT_WITH_WILL
+      if (client.protocolVersion === 5) {
+        // MQTT 5.0 section 3.14.2.2.2: a non-zero Session Expiry Interval in the DISCONNECT of a connection
+        // whose CONNECT had 0 (or none) is a protocol error; the DISCONNECT is not valid, so the end is not
+        // clean (the will is published, the session ends as 0). DISCONNECT 0x82 back.
+        const expiry = packet.properties?.sessionExpiryInterval
+        if (state.sessionExpiryZero && expiry !== undefined && expiry !== 0) {
+          violation(
+            client,
+            packet,
+            `a DISCONNECT sets Session Expiry Interval ${expiry} after a CONNECT with 0`,
+          )
+          done()
+          return
+        }
+        // The DISCONNECT goes to cleanDisconnect: its reason code (last-will publishes the will unless it
+        // is 0x00 [MQTT-3.14.4-3]) and its Session Expiry Interval (session-manager) matter.
+        state.disconnectPacket = packet
+      }
+      state.disconnected = true
       // The client closes after DISCONNECT [MQTT-3.14.4-1]; we close our side too. No reason code: the
       // server sends no DISCONNECT back to a 5.0 client that disconnected.
       client.close()
@@ -96,6 +111,8 @@ export class Connection extends Middleware<ConnectionOptions> {
     }
     state.connected = true
     clearConnectTimer(state)
+    // An absent Session Expiry Interval is 0 (MQTT 5.0 section 3.1.2.11.2).
+    state.sessionExpiryZero = (packet.properties?.sessionExpiryInterval ?? 0) === 0
     const version = packet.protocolVersion ?? 4
     const name = packet.protocolId ?? 'MQTT'
     if ((name === 'MQIsdp') !== (version === 3)) {
@@ -168,7 +185,13 @@ function announceEnd(client: Client, error: Error | undefined): void {
     if (err) client.stack.reportError(err, client, undefined)
   }
   if (state.disconnected) {
-    client.stack.execute('cleanDisconnect', { client }, {}, reported)
+    const packet = state.disconnectPacket
+    client.stack.execute(
+      'cleanDisconnect',
+      packet === undefined ? { client } : { client, packet },
+      {},
+      reported,
+    )
     return
   }
   const cause = error ?? client.error

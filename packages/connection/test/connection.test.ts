@@ -262,17 +262,104 @@ describe('connection: the end of a connection', () => {
     expect(unclean).toEqual([{ client: t.client }])
   })
 
-  it('a 5.0 DISCONNECT with reason 0x04 (with will message) is an unclean end', async () => {
-    const { stack, clean, unclean } = track(broker())
+  it('a 3.1.1 DISCONNECT passes no packet in cleanDisconnect', async () => {
+    const { stack, clean } = track(broker())
     const t = connectTestClient(stack)
-    await t.connect({ protocolVersion: 5 })
-    t.send({ cmd: 'disconnect', reasonCode: 0x04 })
+    await t.connect()
+    t.send({ cmd: 'disconnect' })
     await t.closed()
     await stack.close()
-    expect(clean).toEqual([])
-    expect(unclean).toHaveLength(1)
+    expect(clean).toHaveLength(1)
+    expect(clean[0]).not.toHaveProperty('packet')
+  })
+})
+
+describe('connection: MQTT 5.0 DISCONNECT', () => {
+  it('passes the DISCONNECT in cleanDisconnect ctx.packet, with its Session Expiry Interval', async () => {
+    const { stack, clean, unclean } = track(broker())
+    const t = connectTestClient(stack)
+    await t.connect({ protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 120 } })
+    await t.closed()
+    await stack.close()
+    expect(unclean).toEqual([])
+    expect(clean).toHaveLength(1)
+    expect(clean[0]!.client).toBe(t.client)
+    expect(clean[0]!.packet).toMatchObject({
+      cmd: 'disconnect',
+      reasonCode: 0,
+      properties: { sessionExpiryInterval: 120 },
+    })
+    expect(t.received.map((p) => p.cmd)).toEqual(['connack']) // no DISCONNECT back
   })
 
+  it.each([
+    { reasonCode: 0x04, hex: '04' },
+    { reasonCode: 0x80, hex: '80' },
+    { reasonCode: 0x83, hex: '83' },
+  ])(
+    '[MQTT-3.14.4-3] a DISCONNECT with reason 0x$hex is a clean end whose packet tells last-will to publish the will',
+    async ({ reasonCode }) => {
+      const { stack, clean, unclean } = track(broker())
+      const t = connectTestClient(stack)
+      await t.connect({ protocolVersion: 5 })
+      t.send({ cmd: 'disconnect', reasonCode })
+      await t.closed()
+      await stack.close()
+      expect(unclean).toEqual([])
+      expect(clean).toHaveLength(1)
+      expect(clean[0]!.packet?.reasonCode).toBe(reasonCode)
+    },
+  )
+
+  it.each([
+    { connect: undefined, label: 'absent' },
+    { connect: 0, label: '0' },
+  ])(
+    'MQTT 5.0 3.14.2.2.2: a non-zero Session Expiry Interval at DISCONNECT after $label in CONNECT is a protocol error: DISCONNECT 0x82, an unclean end',
+    async ({ connect }) => {
+      const { stack, clean, unclean, errors } = track(broker())
+      const t = connectTestClient(stack)
+      await t.connect(
+        connect === undefined
+          ? { protocolVersion: 5 }
+          : { protocolVersion: 5, properties: { sessionExpiryInterval: connect } },
+      )
+      t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 30 } })
+      const disconnect = await t.expect('disconnect')
+      expect(disconnect.reasonCode).toBe(0x82)
+      await t.closed()
+      await stack.close()
+      expect(clean).toEqual([])
+      expect(unclean).toHaveLength(1)
+      expect(errors.map((err) => [err.code, err.reasonCode])).toEqual([[ErrorCode.PROTOCOL_ERROR, 0x82]])
+    },
+  )
+
+  it('a DISCONNECT with Session Expiry Interval 0 after a CONNECT with 0 is a clean end', async () => {
+    const { stack, clean, errors } = track(broker())
+    const t = connectTestClient(stack)
+    await t.connect({ protocolVersion: 5 })
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+    await t.closed()
+    await stack.close()
+    expect(clean).toHaveLength(1)
+    expect(errors).toEqual([])
+  })
+
+  it('a DISCONNECT may lower a non-zero Session Expiry Interval to 0', async () => {
+    const { stack, clean, errors } = track(broker())
+    const t = connectTestClient(stack)
+    await t.connect({ protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+    await t.closed()
+    await stack.close()
+    expect(clean[0]!.packet?.properties?.sessionExpiryInterval).toBe(0)
+    expect(errors).toEqual([])
+  })
+})
+
+describe('connection: the end of a connection (continued)', () => {
   it('a server shutdown is an unclean end, announced once per client', async () => {
     const { stack, clean, unclean } = track(broker())
     const a = connectTestClient(stack)

@@ -1,4 +1,7 @@
+import { isUtf8 } from 'node:buffer'
 import {
+  type CallbackHandler,
+  type CallbackHandlers,
   type Client,
   type Done,
   ErrorCode,
@@ -17,8 +20,15 @@ import {
 import { DEFAULTS, type InboundManagerOptions } from './options.js'
 import type { InboundManagerState } from './state.js'
 
-/** MQTT 5.0 reason code "Topic Name invalid". */
+/** MQTT 5.0 reason codes. */
+const REASON_SUCCESS = 0x00
 const REASON_TOPIC_NAME_INVALID = 0x90
+const REASON_PACKET_ID_NOT_FOUND = 0x92
+const REASON_RECEIVE_MAXIMUM_EXCEEDED = 0x93
+const REASON_PAYLOAD_FORMAT_INVALID = 0x99
+const REASON_QOS_NOT_SUPPORTED = 0x9b
+/** The Receive Maximum a CONNACK without the property means [MQTT 5.0, 3.2.2.3.3]. */
+const SPEC_RECEIVE_MAXIMUM = 65535
 
 /** Put in the reused relay context between packets, so that it holds no message longer than needed. */
 const NO_PACKET: IPublishPacket = Object.freeze({
@@ -53,6 +63,39 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       )
     }
     this.#rules = Object.freeze({ maxLevels: maxTopicLevels })
+    const { receiveMaximum, maxQoS, checkPayloadFormat } = this.config
+    if (!Number.isInteger(receiveMaximum) || receiveMaximum < 1 || receiveMaximum > SPEC_RECEIVE_MAXIMUM) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `inbound-manager: receiveMaximum must be an integer from 1 to 65535, got ${String(receiveMaximum)}`,
+      )
+    }
+    if (maxQoS !== 0 && maxQoS !== 1 && maxQoS !== 2) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `inbound-manager: maxQoS must be 0, 1 or 2, got ${String(maxQoS)}`,
+      )
+    }
+    if (typeof checkPayloadFormat !== 'boolean') {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `inbound-manager: checkPayloadFormat must be a boolean, got ${String(checkPayloadFormat)}`,
+      )
+    }
+  }
+
+  override callbacks(): CallbackHandlers {
+    return { prepareConnack: this.#prepareConnack }
+  }
+
+  /** MQTT 5.0: advertises the receive maximum and the maximum QoS in CONNACK. */
+  readonly #prepareConnack: CallbackHandler<'prepareConnack'> = (_ctx, store, next) => {
+    const { receiveMaximum, maxQoS } = this.config
+    // Always written, 65535 included (3 bytes), so that clients see the limit enforced; session-manager drops
+    // a Maximum QoS of 2, the default.
+    store.properties.receiveMaximum = receiveMaximum
+    store.properties.maximumQoS = maxQoS
+    next()
   }
 
   override install(client: Client): void {
@@ -86,6 +129,10 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       done()
       return
     }
+    if (client.protocolVersion === 5 && !this.#accept5(client, state, packet)) {
+      done()
+      return
+    }
     state.packet = packet
     state.messageId = packet.messageId ?? 0
     state.next = next
@@ -104,6 +151,68 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       return
     }
     relay(client, state, packet)
+  }
+
+  /**
+   * MQTT 5.0 checks of a PUBLISH before it is stored or relayed. False when the PUBLISH has been dealt with
+   * here (the client closed, or the message refused with a reason code).
+   */
+  #accept5(client: Client, state: InboundManagerState, packet: IPublishPacket): boolean {
+    const { qos } = packet
+    if (qos > this.config.maxQoS) {
+      // [MQTT-3.2.2-11] a client must not publish above the Maximum QoS of CONNACK: DISCONNECT 0x9B.
+      client.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          `PUBLISH at QoS ${qos}, above the Maximum QoS ${this.config.maxQoS}`,
+          { reasonCode: REASON_QOS_NOT_SUPPORTED },
+        ),
+        packet,
+      )
+      return false
+    }
+    if (qos === 0) {
+      if (this.#payloadFormatInvalid(packet)) return false // dropped: no acknowledgement to carry 0x99
+      return true
+    }
+    // [MQTT-3.3.4-7] a client has at most Receive Maximum QoS 1/2 PUBLISH packets without PUBACK or PUBCOMP.
+    // Packets are processed one at a time and a PUBACK is sent before the next one, so what counts is the
+    // QoS 2 ids held until PUBREL, plus this PUBLISH (unless it is a resend of a held one).
+    const held = state.held
+    if (
+      held !== undefined &&
+      held.size >= this.config.receiveMaximum &&
+      !(qos === 2 && held.has(packet.messageId ?? 0))
+    ) {
+      client.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          `more than the Receive Maximum (${this.config.receiveMaximum}) of unacknowledged QoS 1/2 PUBLISH packets`,
+          { reasonCode: REASON_RECEIVE_MAXIMUM_EXCEEDED },
+        ),
+        packet,
+      )
+      return false
+    }
+    if (this.#payloadFormatInvalid(packet)) {
+      // MQTT 5.0, 3.3.2.3.2: PUBACK or PUBREC with 0x99, and the message is not relayed; a PUBREC with a
+      // reason code of 0x80 or more ends the QoS 2 exchange, so nothing is held.
+      writeAck(
+        client,
+        qos === 1 ? state.puback : state.pubrec,
+        packet.messageId ?? 0,
+        REASON_PAYLOAD_FORMAT_INVALID,
+      )
+      return false
+    }
+    return true
+  }
+
+  /** Payload Format Indicator 1 with a payload that is not well-formed UTF-8 (MQTT 5.0, 3.3.2.3.2). */
+  #payloadFormatInvalid(packet: IPublishPacket): boolean {
+    if (packet.properties?.payloadFormatIndicator !== true || !this.config.checkPayloadFormat) return false
+    const { payload } = packet
+    return typeof payload !== 'string' && !isUtf8(payload)
   }
 
   #pubrel(client: Client, state: InboundManagerState, packet: IPubrelPacket, next: Next, done: Done): void {
@@ -148,6 +257,7 @@ function createState(client: Client): InboundManagerState {
     next: noop,
     done: noop,
     relayError: undefined,
+    held: undefined,
     relayCtx: { client, packet: NO_PACKET, topic: '', payload: '' },
     relayStore: {},
     incomingCtx: { clientId: '', packet: NO_PACKET },
@@ -163,6 +273,11 @@ function createState(client: Client): InboundManagerState {
       if (err || !packet) {
         end(state, err ?? undefined)
         return
+      }
+      // MQTT 5.0: held until PUBREL, counted against the receive maximum.
+      if (client.protocolVersion === 5) {
+        if (state.held === undefined) state.held = new Set()
+        state.held.add(state.messageId)
       }
       if (store.duplicate) {
         // [MQTT-4.3.3-2] a PUBLISH with a packet id still held: PUBREC again, no second delivery.
@@ -180,6 +295,7 @@ function createState(client: Client): InboundManagerState {
         // client's resend (after it reconnects) is delivered instead of being taken for a duplicate.
         if (err && packet?.qos === 2) {
           state.relayError = err
+          state.held?.delete(state.messageId)
           client.stack.execute(
             'releaseIncomingMessage',
             { clientId: client.id, messageId: state.messageId },
@@ -198,14 +314,16 @@ function createState(client: Client): InboundManagerState {
       end(state)
     },
 
-    onReleased(err) {
+    onReleased(err, store) {
       if (err) {
         end(state, err)
         return
       }
       // [MQTT-4.3.3-2] PUBREL is answered with PUBCOMP and the same packet id, also when nothing was held
-      // (the PUBREL of a message already released, sent again after a lost PUBCOMP).
-      writeAck(client, state.pubcomp, state.messageId)
+      // (the PUBREL of a message already released, sent again after a lost PUBCOMP). MQTT 5.0 says which:
+      // 0x92 "Packet Identifier not found" when neither the backend nor this connection held the id.
+      const known = state.held?.delete(state.messageId) === true || store.packet !== undefined
+      writeAck(client, state.pubcomp, state.messageId, known ? REASON_SUCCESS : REASON_PACKET_ID_NOT_FOUND)
       end(state)
     },
 
@@ -217,8 +335,17 @@ function createState(client: Client): InboundManagerState {
   return state
 }
 
-/** Writes a reused acknowledgement packet: `client.write` serialises it at once and keeps no reference. */
-function writeAck(client: Client, ack: IPubackPacket | IPubrecPacket | IPubcompPacket, id: number): void {
+/**
+ * Writes a reused acknowledgement packet: `client.write` serialises it at once and keeps no reference. The
+ * reason code is written for 5.0 clients only (mqtt-packet ignores it for 3.1 and 3.1.1).
+ */
+function writeAck(
+  client: Client,
+  ack: IPubackPacket | IPubrecPacket | IPubcompPacket,
+  id: number,
+  reasonCode = REASON_SUCCESS,
+): void {
   ack.messageId = id
+  ack.reasonCode = reasonCode
   client.write(ack)
 }

@@ -22,6 +22,11 @@ export interface InboundManagerState {
   next: Next
   done: Done
   relayError: Error | undefined
+  /**
+   * MQTT 5.0: the QoS 2 packet ids of this connection that had PUBREC and wait for PUBREL (no PUBCOMP sent
+   * yet), counted against the receive maximum; created on a 5.0 client's first QoS 2 PUBLISH.
+   */
+  held: Set<number> | undefined
   readonly relayCtx: CallbackContext<'relayMessage'>
   readonly relayStore: CallbackStore<'relayMessage'>
   readonly incomingCtx: CallbackContext<'storeIncomingMessage'>

@@ -1,5 +1,6 @@
 import {
   type CallbackContext,
+  type CallbackHandler,
   type CallbackHandlers,
   type Client,
   type Done,
@@ -8,6 +9,7 @@ import {
   type MiddlewareLike,
   type MqttStackError,
   type Next,
+  type Packet,
   Stack,
 } from '@mqtt-stack/core'
 import {
@@ -49,8 +51,11 @@ function fakeBackend() {
           ids.add(id)
           done()
         },
-        releaseIncomingMessage(ctx, _store, _next, done) {
-          held.get(ctx.clientId)?.delete(ctx.messageId)
+        releaseIncomingMessage(ctx, store, _next, done) {
+          // Returns what was held, as the memory backend does (the held packet itself is not kept here).
+          if (held.get(ctx.clientId)?.delete(ctx.messageId)) {
+            store.packet = publish('held', 2, ctx.messageId)
+          }
           done()
         },
         relayMessage(ctx, _store, next, done) {
@@ -325,5 +330,298 @@ describe('InboundManager', () => {
     expect(backend.relayed).toHaveLength(0)
     expect(t.received.map((p) => p.cmd)).toEqual(['connack'])
     expect(errors).toHaveLength(1)
+  })
+})
+
+/**
+ * Stands in for a session manager that speaks MQTT 5.0: executes `prepareConnack` with the properties
+ * session-manager starts from, and sends them in the CONNACK.
+ */
+function acceptWithConnack() {
+  const prepared: Array<Record<string, unknown>> = []
+  const handle = (client: Client, packet: Packet, _next: Next, done: Done) => {
+    if (packet.cmd === 'pingreq') {
+      client.write({ cmd: 'pingresp' })
+      done()
+      return
+    }
+    if (packet.cmd !== 'connect') {
+      done()
+      return
+    }
+    client.id = packet.clientId
+    if (client.protocolVersion !== 5) {
+      client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+      done()
+      return
+    }
+    client.stack.execute(
+      'prepareConnack',
+      { client, packet },
+      { properties: { maximumQoS: 0, retainAvailable: false } },
+      (err, store) => {
+        prepared.push({ ...store.properties })
+        // Spec defaults are left out, as session-manager does.
+        const properties = { ...store.properties }
+        if (properties.maximumQoS === 2) delete properties.maximumQoS
+        client.write({ cmd: 'connack', reasonCode: err ? 0x80 : 0, sessionPresent: false, properties })
+        done()
+      },
+    )
+  }
+  return { name: 'fake-session-manager', packetTypes: ['connect', 'pingreq'] as const, prepared, handle }
+}
+
+function setup5(inbound = new InboundManager()) {
+  const backend = fakeBackend()
+  const sessions = acceptWithConnack()
+  const stack = new Stack().use(sessions).use(inbound).use(backend)
+  const errors = collectErrors(stack)
+  open.push(stack)
+  return { stack, backend, errors, sessions }
+}
+
+async function client5(stack: Stack, clientId = 'pub') {
+  const t = connectTestClient(stack)
+  const connack = await t.connect({ clientId, protocolVersion: 5 })
+  return { t, connack }
+}
+
+function withFormat(packet: IPublishPacket, payload: Buffer): IPublishPacket {
+  packet.payload = payload
+  packet.properties = { payloadFormatIndicator: true }
+  return packet
+}
+
+/** Bytes that are not well-formed UTF-8: a lone continuation byte, and an encoded surrogate. */
+const NOT_UTF8 = Buffer.from([0x61, 0x80, 0xed, 0xa0, 0x80])
+
+describe('InboundManager, MQTT 5.0', () => {
+  it('has 5.0 defaults and refuses invalid 5.0 options', () => {
+    expect(new InboundManager().config).toEqual({
+      maxTopicLevels: 128,
+      receiveMaximum: 65535,
+      maxQoS: 2,
+      checkPayloadFormat: true,
+    })
+    for (const options of [
+      { receiveMaximum: 0 },
+      { receiveMaximum: 65536 },
+      { receiveMaximum: 2.5 },
+      { maxQoS: 3 as 2 },
+      { checkPayloadFormat: 'yes' as unknown as boolean },
+    ]) {
+      expect(() => new InboundManager(options)).toThrowError(
+        expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+      )
+    }
+  })
+
+  it('answers prepareConnack with its handler, and calls next() for the middlewares after it', () => {
+    const inbound = new InboundManager()
+    const handler = (inbound.callbacks() as { prepareConnack: CallbackHandler<'prepareConnack'> })
+      .prepareConnack
+    expect(typeof handler).toBe('function')
+    expect(new Stack().use(inbound).provides('prepareConnack')).toBe(true)
+  })
+
+  it('[MQTT-3.2.2-9] advertises Maximum QoS and Receive Maximum in CONNACK', async () => {
+    const { stack } = setup5(new InboundManager({ receiveMaximum: 10, maxQoS: 1 }))
+    const { connack } = await client5(stack)
+    expect(connack.reasonCode).toBe(0)
+    expect(connack.properties).toMatchObject({ receiveMaximum: 10, maximumQoS: 1 })
+  })
+
+  it('raises the "not available" Maximum QoS to 2 and sends the default Receive Maximum', async () => {
+    const { stack, sessions } = setup5()
+    const { connack } = await client5(stack)
+    expect(sessions.prepared).toEqual([{ maximumQoS: 2, retainAvailable: false, receiveMaximum: 65535 }])
+    expect(connack.properties?.maximumQoS).toBeUndefined() // 2, the default, is not sent
+    expect(connack.properties?.receiveMaximum).toBe(65535)
+  })
+
+  it('[MQTT-3.2.2-11] sends DISCONNECT 0x9B to a 5.0 client publishing above the Maximum QoS', async () => {
+    const { stack, backend, errors } = setup5(new InboundManager({ maxQoS: 1 }))
+    const { t } = await client5(stack)
+    t.send(publish('a/b', 1, 1))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0 })
+    t.send(publish('a/b', 2, 2))
+    expect((await t.expect('disconnect')).reasonCode).toBe(0x9b)
+    await t.closed()
+    expect(backend.relayed.map((p) => p.qos)).toEqual([1])
+    expect(backend.held.get('pub')?.has(2) ?? false).toBe(false)
+    expect(errors[0]).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR, reasonCode: 0x9b })
+  })
+
+  it('does not limit the QoS of a 3.1.1 client with maxQoS', async () => {
+    const { stack, backend } = setup5(new InboundManager({ maxQoS: 0 }))
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'old' })
+    t.send(publish('a/b', 2, 2))
+    expect((await t.expect('pubrec')).messageId).toBe(2)
+    expect(backend.relayed).toHaveLength(1)
+  })
+
+  it('[MQTT-3.3.4-7] sends DISCONNECT 0x93 when a client has more than Receive Maximum QoS 1/2 PUBLISH unacknowledged', async () => {
+    const { stack, backend, errors } = setup5(new InboundManager({ receiveMaximum: 2 }))
+    const { t } = await client5(stack)
+    t.send(publish('a/1', 2, 1))
+    expect(await t.expect('pubrec')).toMatchObject({ messageId: 1, reasonCode: 0 })
+    t.send(publish('a/2', 2, 2))
+    expect((await t.expect('pubrec')).messageId).toBe(2)
+    // A resend of a held id is not one more message.
+    t.send(publish('a/2', 2, 2, true))
+    expect((await t.expect('pubrec')).messageId).toBe(2)
+    // Ids 1 and 2 wait for PUBREL: a third QoS 1 or 2 PUBLISH is one too many.
+    t.send(publish('a/3', 1, 3))
+    expect((await t.expect('disconnect')).reasonCode).toBe(0x93)
+    await t.closed()
+    expect(backend.relayed.map((p) => p.topic)).toEqual(['a/1', 'a/2'])
+    expect(errors[0]).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR, reasonCode: 0x93 })
+  })
+
+  it('[MQTT-3.3.4-7] frees a place of the Receive Maximum with each PUBCOMP', async () => {
+    const { stack, backend } = setup5(new InboundManager({ receiveMaximum: 1 }))
+    const { t } = await client5(stack)
+    for (let id = 1; id <= 3; id++) {
+      t.send(publish(`a/${id}`, 2, id))
+      expect((await t.expect('pubrec')).messageId).toBe(id)
+      t.send({ cmd: 'pubrel', messageId: id, reasonCode: 0 })
+      expect(await t.expect('pubcomp')).toMatchObject({ messageId: id, reasonCode: 0 })
+    }
+    // QoS 1 is acknowledged before the next packet is read: it never adds up.
+    for (let id = 4; id <= 6; id++) {
+      t.send(publish(`a/${id}`, 1, id))
+      expect((await t.expect('puback')).messageId).toBe(id)
+    }
+    expect(backend.relayed).toHaveLength(6)
+    expect(t.isClosed).toBe(false)
+  })
+
+  it('does not count a QoS 2 id whose relay failed against the Receive Maximum', async () => {
+    const { stack, backend } = setup5(new InboundManager({ receiveMaximum: 1 }))
+    backend.relayError = new Error('store down')
+    const { t } = await client5(stack)
+    t.send(publish('a/1', 2, 1))
+    await t.closed()
+    expect(t.client.state.inboundManager?.held?.size).toBe(0)
+  })
+
+  it('does not apply the Receive Maximum to a 3.1.1 client', async () => {
+    const { stack } = setup5(new InboundManager({ receiveMaximum: 1 }))
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'old' })
+    for (let id = 1; id <= 3; id++) {
+      t.send(publish(`a/${id}`, 2, id))
+      expect((await t.expect('pubrec')).messageId).toBe(id)
+    }
+    expect(t.client.state.inboundManager?.held).toBeUndefined()
+  })
+
+  it('refuses a QoS 1 PUBLISH with Payload Format Indicator 1 and a payload that is not UTF-8: PUBACK 0x99, not relayed', async () => {
+    const { stack, backend } = setup5()
+    const { t } = await client5(stack)
+    t.send(withFormat(publish('a/b', 1, 1), NOT_UTF8))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0x99 })
+    expect(backend.relayed).toHaveLength(0)
+    expect(t.isClosed).toBe(false)
+  })
+
+  it('refuses a QoS 2 PUBLISH whose payload is not UTF-8 with PUBREC 0x99, holding nothing', async () => {
+    const { stack, backend } = setup5()
+    const { t } = await client5(stack)
+    t.send(withFormat(publish('a/b', 2, 7), NOT_UTF8))
+    expect(await t.expect('pubrec')).toMatchObject({ messageId: 7, reasonCode: 0x99 })
+    expect(backend.relayed).toHaveLength(0)
+    expect(backend.held.get('pub')?.has(7) ?? false).toBe(false)
+    // The exchange ended with the PUBREC: a PUBREL for it finds nothing.
+    t.send({ cmd: 'pubrel', messageId: 7, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 7, reasonCode: 0x92 })
+  })
+
+  it('drops a QoS 0 PUBLISH whose payload is not UTF-8, and keeps the connection', async () => {
+    const { stack, backend, errors } = setup5()
+    const { t } = await client5(stack)
+    t.send(withFormat(publish('a/b', 0), NOT_UTF8))
+    t.send(publish('a/c', 0))
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.relayed.map((p) => p.topic)).toEqual(['a/c'])
+    expect(errors).toEqual([])
+  })
+
+  it('[MQTT-3.3.2-4] relays a UTF-8 payload with Payload Format Indicator 1, with the indicator unaltered', async () => {
+    const { stack, backend } = setup5()
+    const { t } = await client5(stack)
+    t.send(withFormat(publish('a/b', 1, 1), Buffer.from('grüße ✓', 'utf8')))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0 })
+    expect(backend.relayed[0]?.properties).toEqual({ payloadFormatIndicator: true })
+  })
+
+  it('relays a payload that is not UTF-8 when checkPayloadFormat is off, or when the indicator is 0', async () => {
+    const { stack, backend } = setup5(new InboundManager({ checkPayloadFormat: false }))
+    const { t } = await client5(stack)
+    t.send(withFormat(publish('a/b', 1, 1), NOT_UTF8))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0 })
+    const plain = publish('a/c', 1, 2)
+    plain.payload = NOT_UTF8
+    plain.properties = { payloadFormatIndicator: false }
+    t.send(plain)
+    expect(await t.expect('puback')).toMatchObject({ messageId: 2, reasonCode: 0 })
+    expect(backend.relayed).toHaveLength(2)
+  })
+
+  it('does not check the payload format for a 3.1.1 client', async () => {
+    const { stack, backend } = setup5()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'old' })
+    const packet = publish('a/b', 1, 1)
+    packet.payload = NOT_UTF8
+    t.send(packet)
+    expect((await t.expect('puback')).messageId).toBe(1)
+    expect(backend.relayed).toHaveLength(1)
+  })
+
+  it('answers a PUBREL for an unknown packet id with PUBCOMP 0x92, a known one with 0x00', async () => {
+    const { stack } = setup5()
+    const { t } = await client5(stack)
+    t.send({ cmd: 'pubrel', messageId: 9, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 9, reasonCode: 0x92 })
+    t.send(publish('a/b', 2, 9))
+    await t.expect('pubrec')
+    t.send({ cmd: 'pubrel', messageId: 9, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 9, reasonCode: 0 })
+    // Released already: the PUBREL sent again finds nothing.
+    t.send({ cmd: 'pubrel', messageId: 9, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 9, reasonCode: 0x92 })
+  })
+
+  it('knows a QoS 2 id this connection holds even when the backend returns no packet on release', async () => {
+    const silent: MiddlewareLike = {
+      name: 'silent-release',
+      callbacks: (): CallbackHandlers => ({
+        releaseIncomingMessage(_ctx, _store, _next, done) {
+          done() // ends the chain before the fake backend: no store.packet
+        },
+      }),
+    }
+    const backend = fakeBackend()
+    const stack = new Stack().use(acceptWithConnack()).use(new InboundManager()).use(silent).use(backend)
+    open.push(stack)
+    const { t } = await client5(stack)
+    t.send(publish('a/b', 2, 4))
+    await t.expect('pubrec')
+    t.send({ cmd: 'pubrel', messageId: 4, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 4, reasonCode: 0 })
+  })
+
+  it('answers a 3.1.1 PUBREL for an unknown id with a plain PUBCOMP', async () => {
+    const { stack } = setup5()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'old' })
+    const written = recordWrites(t.client)
+    t.send({ cmd: 'pubrel', messageId: 9 })
+    expect(await t.expect('pubcomp')).toEqual(expect.objectContaining({ messageId: 9 }))
+    expect(t.received.at(-1)).not.toHaveProperty('reasonCode')
+    expect(written).toHaveLength(1)
   })
 })

@@ -1,4 +1,5 @@
 import {
+  type CallbackHandlers,
   type Client,
   type Done,
   type IConnectPacket,
@@ -13,6 +14,8 @@ import { KeepAliveErrorCode } from './errors.js'
 import { checkOptions, DEFAULTS, type KeepAliveOptions } from './options.js'
 import { KeepAliveState } from './state.js'
 
+/** The largest keepalive MQTT can express: as `maxKeepalive`, it caps nothing. */
+const MAX_KEEPALIVE = 65_535
 /** MQTT 5.0 reason code "Keep Alive timeout". */
 const REASON_KEEPALIVE_TIMEOUT = 0x8d
 /** One PINGRESP object for every answer: nothing is allocated per PINGREQ. */
@@ -61,6 +64,19 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
     next()
   }
 
+  override callbacks(): CallbackHandlers {
+    return {
+      prepareConnack(ctx, store, next) {
+        // [MQTT-3.2.2-21] A 5.0 client uses the Server Keep Alive of CONNACK instead of its own: sent when the
+        // keepalive enforced differs from the one asked for. [MQTT-3.2.2-22] Otherwise the client's is used.
+        const state = ctx.client.state.keepalive
+        if (ctx.client.protocolVersion === 5 && state !== undefined && state.interval !== state.requested)
+          store.properties.serverKeepAlive = state.interval
+        next()
+      },
+    }
+  }
+
   override close(): void {
     this.#stop()
     this.#watched.clear()
@@ -68,7 +84,14 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
 
   #watch(client: Client, packet: IConnectPacket): void {
     const requested = packet.keepalive ?? 0
-    const interval = Math.min(requested, this.config.maxKeepalive)
+    const { maxKeepalive } = this.config
+    // MQTT 5.0: a client asking for no keepalive (0) while a maximum is configured (below 65535) is held to
+    // the maximum, which the CONNACK's Server Keep Alive tells it [MQTT-3.2.2-21]. A 3.1.1 client cannot be
+    // told, so its 0 is never enforced.
+    const interval =
+      requested === 0 && client.protocolVersion === 5 && maxKeepalive < MAX_KEEPALIVE
+        ? maxKeepalive
+        : Math.min(requested, maxKeepalive)
     // [MQTT-3.1.2-24] Only a non-zero keepalive is enforced, with a grace of half an interval.
     const timeout = interval * 1500
     client.state.keepalive = new KeepAliveState(requested, interval, timeout, Date.now() + timeout)

@@ -42,13 +42,16 @@ function broker(options: Partial<KeepAliveOptions> = {}) {
       name: 'fake-session',
       handle(client: Client, packet: Packet, next: Next) {
         passed.push(packet)
-        if (packet.cmd === 'connect') {
-          client.write(
-            client.protocolVersion === 5
-              ? { cmd: 'connack', reasonCode: 0, sessionPresent: false }
-              : { cmd: 'connack', returnCode: 0, sessionPresent: false },
-          )
+        if (packet.cmd === 'connect' && client.protocolVersion === 5) {
+          // What session-manager does: prepareConnack, then the CONNACK with the properties gathered.
+          client.stack.execute('prepareConnack', { client, packet }, { properties: {} }, (_err, store) => {
+            const { properties } = store
+            client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties })
+            next()
+          })
+          return
         }
+        if (packet.cmd === 'connect') client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
         if (packet.cmd === 'publish' && packet.messageId !== undefined)
           client.write({ cmd: 'puback', messageId: packet.messageId })
         next()
@@ -189,6 +192,74 @@ describe('keepalive: 1.5 times the keepalive', () => {
     expect(closes.map((ctx) => ctx.client)).toEqual([short.client])
     vi.advanceTimersByTime(4500)
     expect(closes.map((ctx) => ctx.client)).toEqual([short.client, long.client])
+  })
+})
+
+describe('keepalive: MQTT 5.0 Server Keep Alive', () => {
+  it('[MQTT-3.2.2-21] a keepalive above maxKeepalive: CONNACK carries serverKeepAlive, and that value is enforced', async () => {
+    const { stack, closes } = track(broker({ maxKeepalive: 10, checkInterval: 1000 }))
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ protocolVersion: 5, keepalive: 600 })
+    expect(connack.properties?.serverKeepAlive).toBe(10)
+    vi.advanceTimersByTime(14_000)
+    expect(closes).toEqual([])
+    vi.advanceTimersByTime(2000)
+    expect(closes).toHaveLength(1)
+    expect(await t.expect('disconnect')).toMatchObject({ reasonCode: 0x8d })
+  })
+
+  it('[MQTT-3.2.2-22] a keepalive within maxKeepalive: no serverKeepAlive, the client value is enforced', async () => {
+    const { stack, closes } = track(broker({ maxKeepalive: 10, checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ protocolVersion: 5, keepalive: 4 })
+    expect(connack.properties?.serverKeepAlive).toBeUndefined()
+    vi.advanceTimersByTime(5900)
+    expect(closes).toEqual([])
+    vi.advanceTimersByTime(200)
+    expect(closes).toHaveLength(1)
+  })
+
+  it('[MQTT-3.2.2-21] a keepalive of 0 while maxKeepalive is configured: held to maxKeepalive, told by serverKeepAlive', async () => {
+    const { stack, closes, keepalive } = track(broker({ maxKeepalive: 30, checkInterval: 1000 }))
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ protocolVersion: 5, keepalive: 0 })
+    expect(connack.properties?.serverKeepAlive).toBe(30)
+    expect(keepalive.watching).toBe(1)
+    vi.advanceTimersByTime(44_000)
+    expect(closes).toEqual([])
+    vi.advanceTimersByTime(2000)
+    expect(closes).toHaveLength(1)
+  })
+
+  it('a keepalive of 0 with the default maxKeepalive (no cap): no serverKeepAlive, never enforced', async () => {
+    const { stack, closes, keepalive } = track(broker({ checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ protocolVersion: 5, keepalive: 0 })
+    expect(connack.properties?.serverKeepAlive).toBeUndefined()
+    expect(keepalive.watching).toBe(0)
+    vi.advanceTimersByTime(24 * 3600 * 1000)
+    expect(closes).toEqual([])
+  })
+
+  it('a 3.1.1 keepalive of 0 stays unenforced whatever maxKeepalive (it cannot be told otherwise)', async () => {
+    const { stack, closes, keepalive } = track(broker({ maxKeepalive: 30, checkInterval: 100 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 0 })
+    expect(keepalive.watching).toBe(0)
+    vi.advanceTimersByTime(3600 * 1000)
+    expect(closes).toEqual([])
+  })
+
+  it('answers prepareConnack and adds nothing for a 3.1.1 client', async () => {
+    const { stack } = track(broker({ maxKeepalive: 10 }))
+    const t = connectTestClient(stack)
+    await t.connect({ keepalive: 600 })
+    const store = await stack.run(
+      'prepareConnack',
+      { client: t.client, packet: { cmd: 'connect', clientId: 'x' } },
+      { properties: {} },
+    )
+    expect(store.properties).toEqual({})
   })
 })
 

@@ -7,10 +7,18 @@ export type Will = NonNullable<IConnectPacket['will']>
 export class LastWillState {
   /** Set once the will has been handed to `relayMessage`: it is never published twice. */
   published = false
+  /**
+   * MQTT 5.0: a newer connection registered the same client id while this one held a delayed will:
+   * `resumed` (Clean Start 0: the will is not sent [MQTT-3.1.3-9]) or `ended` (Clean Start 1: the session
+   * ended, so the will is sent at once).
+   */
+  superseded: 'resumed' | 'ended' | undefined = undefined
 
   constructor(
-    /** The will still held; undefined when the CONNECT had none, or once published or dropped. */
+    /** The will still held; undefined when the CONNECT had none, or once published, scheduled or dropped. */
     public will: Will | undefined,
+    /** The CONNECT's Clean Start (3.1.1: Clean Session) flag. */
+    readonly cleanStart = true,
   ) {}
 }
 

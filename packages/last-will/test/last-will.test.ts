@@ -4,6 +4,7 @@ import {
   type Client,
   ErrorCode,
   type IConnectPacket,
+  type IDisconnectPacket,
   type MiddlewareLike,
   type MqttStackError,
   type Next,
@@ -11,7 +12,7 @@ import {
   Stack,
 } from '@mqtt-stack/core'
 import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LastWill } from '../src/index.js'
 
 /** A tiny fake middleware: a plain object with methods named after the callbacks it answers. */
@@ -39,10 +40,26 @@ function broker(options: BrokerOptions = {}) {
   stack.on('error', (err) => errors.push(err))
   const relayed: Relayed[] = []
   const reachedSession: string[] = []
-  const clean = new WeakSet<Client>()
+  const registered = new Map<string, Client>()
+  const clean = new WeakMap<Client, IDisconnectPacket>()
   const announce = (client: Client) => {
-    const name = clean.has(client) ? 'cleanDisconnect' : 'uncleanDisconnect'
-    stack.execute(name, client.error ? { client, error: client.error } : { client }, {}, () => {})
+    const packet = clean.get(client)
+    if (packet !== undefined) {
+      // As connection does: a 5.0 DISCONNECT goes with cleanDisconnect.
+      stack.execute(
+        'cleanDisconnect',
+        client.protocolVersion === 5 ? { client, packet } : { client },
+        {},
+        () => {},
+      )
+      return
+    }
+    stack.execute(
+      'uncleanDisconnect',
+      client.error ? { client, error: client.error } : { client },
+      {},
+      () => {},
+    )
   }
   stack.use(
     fake({
@@ -52,20 +69,34 @@ function broker(options: BrokerOptions = {}) {
       },
       handle(client: Client, packet: Packet, next: Next, done: Next) {
         if (packet.cmd !== 'disconnect') return next()
-        clean.add(client)
+        clean.set(client, packet)
         client.close()
         done()
       },
     }),
   )
-  stack.use(new LastWill())
+  const lastWill = new LastWill()
+  stack.use(lastWill)
   stack.use(
     fake({
       name: 'fake-session',
       packetTypes: ['connect'],
-      handle(client: Client, _packet: Packet, _next: Next, done: Next) {
-        client.write(options.connack?.(client) ?? { cmd: 'connack', returnCode: 0, sessionPresent: false })
-        done()
+      handle(client: Client, packet: Packet, _next: Next, done: Next) {
+        const connack = options.connack?.(client)
+        if (connack !== undefined || packet.cmd !== 'connect') {
+          client.write(connack ?? { cmd: 'connack', returnCode: 0, sessionPresent: false })
+          return done()
+        }
+        // What session-manager does: registerClient (the backend closes an earlier connection), CONNACK.
+        client.id = packet.clientId
+        stack.execute('registerClient', { client, clientId: packet.clientId }, {}, () => {
+          client.write(
+            client.protocolVersion === 5
+              ? { cmd: 'connack', reasonCode: 0, sessionPresent: false }
+              : { cmd: 'connack', returnCode: 0, sessionPresent: false },
+          )
+          done()
+        })
       },
       cleanDisconnect(ctx: { client: Client }, _store: object, next: Next) {
         reachedSession.push(`clean ${ctx.client.id}`)
@@ -80,6 +111,12 @@ function broker(options: BrokerOptions = {}) {
   stack.use(
     fake({
       name: 'fake-backend',
+      registerClient(ctx: CallbackContext<'registerClient'>, _store: object, next: Next) {
+        const previous = registered.get(ctx.clientId)
+        if (previous !== undefined && previous !== ctx.client && !previous.closed) previous.close(0x8e)
+        registered.set(ctx.clientId, ctx.client)
+        next()
+      },
       relayMessage(ctx: Relayed, _store: object, next: Next) {
         relayed.push(ctx)
         next(options.relayError)
@@ -98,13 +135,14 @@ function broker(options: BrokerOptions = {}) {
         : {}),
     }),
   )
-  return { stack, errors, relayed, reachedSession }
+  return { stack, errors, relayed, reachedSession, lastWill }
 }
 
 const WILL = { topic: 'status/a', payload: Buffer.from('gone'), qos: 1, retain: false } as const
 
 let current: Stack | undefined
 afterEach(async () => {
+  vi.useRealTimers()
   await current?.close()
   current = undefined
 })
@@ -287,5 +325,195 @@ describe('last-will: metadata', () => {
     const { stack } = broker()
     const t = await connected(stack)
     expect(t.client.state.lastWill).toMatchObject({ published: false, will: { topic: 'status/a' } })
+  })
+})
+
+/** A 5.0 will with a Will Delay Interval of `delay` seconds. */
+const delayedWill = (delay: number) => ({ ...WILL, properties: { willDelayInterval: delay } })
+
+async function reconnect(stack: Stack, clean: boolean): Promise<TestConnection> {
+  const t = connectTestClient(stack)
+  await t.connect({ clientId: 'a', protocolVersion: 5, clean })
+  return t
+}
+
+describe('last-will: MQTT 5.0 will properties and DISCONNECT reason codes', () => {
+  it('copies the will properties into the PUBLISH, the Will Delay Interval excepted', async () => {
+    const { stack, relayed } = broker()
+    const properties = {
+      willDelayInterval: 0,
+      payloadFormatIndicator: true,
+      messageExpiryInterval: 60,
+      contentType: 'text/plain',
+      responseTopic: 'replies/a',
+      correlationData: Buffer.from('c1'),
+      userProperties: { site: 'north' },
+    }
+    const t = await connected(stack, { protocolVersion: 5, will: { ...WILL, properties } })
+    await drop(t)
+    expect(relayed).toHaveLength(1)
+    expect(relayed[0]!.packet.properties).toEqual({
+      payloadFormatIndicator: true,
+      messageExpiryInterval: 60,
+      contentType: 'text/plain',
+      responseTopic: 'replies/a',
+      correlationData: Buffer.from('c1'),
+      userProperties: { site: 'north' },
+    })
+  })
+
+  it('a will with only a Will Delay Interval gives a PUBLISH without properties', async () => {
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(0) })
+    await drop(t)
+    expect(relayed[0]!.packet).not.toHaveProperty('properties')
+    expect(lastWill.pending).toBe(0)
+  })
+
+  it('[MQTT-3.14.4-3] a DISCONNECT with reason 0x00 discards the will', async () => {
+    const { stack, relayed, reachedSession } = broker()
+    const t = await connected(stack, { protocolVersion: 5 })
+    t.send({ cmd: 'disconnect', reasonCode: 0 })
+    await t.closed()
+    expect(relayed).toEqual([])
+    expect(reachedSession).toEqual(['clean a'])
+  })
+
+  it.each([
+    { reasonCode: 0x04, hex: '04' },
+    { reasonCode: 0x80, hex: '80' },
+    { reasonCode: 0x93, hex: '93' },
+  ])(
+    '[MQTT-3.1.2-8] a DISCONNECT with reason 0x$hex does not discard the will: it is published',
+    async ({ reasonCode }) => {
+      const { stack, relayed, reachedSession } = broker()
+      const t = await connected(stack, { protocolVersion: 5 })
+      t.send({ cmd: 'disconnect', reasonCode })
+      await t.closed()
+      expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+      expect(reachedSession).toEqual(['clean a'])
+    },
+  )
+})
+
+describe('last-will: MQTT 5.0 Will Delay Interval', () => {
+  it('[MQTT-3.1.2-8] publishes the will once its delay has passed, not before', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    expect(relayed).toEqual([])
+    expect(lastWill.pending).toBe(1)
+    vi.advanceTimersByTime(9999)
+    expect(relayed).toEqual([])
+    vi.advanceTimersByTime(1)
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+    expect(lastWill.pending).toBe(0)
+    vi.advanceTimersByTime(60_000)
+    expect(relayed).toHaveLength(1)
+  })
+
+  it('[MQTT-3.1.3-9] a connection resuming the session (Clean Start 0) within the delay: the will is never sent', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    vi.advanceTimersByTime(5000)
+    await reconnect(stack, false)
+    expect(lastWill.pending).toBe(0)
+    vi.advanceTimersByTime(60_000)
+    expect(relayed).toEqual([])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a connection with Clean Start 1 within the delay ends the session: the will is sent at once (3.1.3.2.2)', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    await reconnect(stack, true)
+    expect(relayed.map((ctx) => ctx.client)).toEqual([t.client])
+    expect(lastWill.pending).toBe(0)
+  })
+
+  it('[MQTT-3.1.3-9] the session ending first (sessionExpired) publishes the will at once', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(3600) })
+    await drop(t)
+    await stack.run('sessionExpired', { clientId: 'a' }, {})
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+    expect(lastWill.pending).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+    // Another session's expiry publishes nothing.
+    await stack.run('sessionExpired', { clientId: 'other' }, {})
+    expect(relayed).toHaveLength(1)
+  })
+
+  it('[MQTT-3.1.3-9] a takeover resuming the session (Clean Start 0): the delayed will of the old connection is never sent', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const old = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await reconnect(stack, false)
+    await old.closed() // the backend closed it (0x8e)
+    expect(lastWill.pending).toBe(0)
+    vi.advanceTimersByTime(60_000)
+    expect(relayed).toEqual([])
+  })
+
+  it("a takeover with Clean Start 1: the old connection's session ended, its will is sent at once", async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const old = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await reconnect(stack, true)
+    await old.closed()
+    expect(relayed.map((ctx) => ctx.client)).toEqual([old.client])
+    expect(lastWill.pending).toBe(0)
+  })
+
+  it('a will delay of 0 or from a takeover without a delay is published at once', async () => {
+    const { stack, relayed } = broker()
+    const old = await connected(stack, { protocolVersion: 5 })
+    await reconnect(stack, false)
+    await old.closed()
+    expect(relayed.map((ctx) => ctx.client)).toEqual([old.client])
+  })
+
+  it('a delayed will still asks authorizePublish when it is published', async () => {
+    vi.useFakeTimers()
+    const asked: string[] = []
+    const { stack, relayed } = broker({
+      authorize: (ctx, store) => {
+        asked.push(ctx.packet.topic)
+        store.authorized = false
+      },
+    })
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(1) })
+    await drop(t)
+    vi.advanceTimersByTime(1000)
+    expect(asked).toEqual(['status/a'])
+    expect(relayed).toEqual([])
+  })
+
+  it('close() clears the timers of wills still waiting (no handle left behind)', async () => {
+    vi.useFakeTimers()
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(60) })
+    await drop(t)
+    expect(vi.getTimerCount()).toBeGreaterThan(0)
+    lastWill.close()
+    expect(lastWill.pending).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+    vi.advanceTimersByTime(120_000)
+    expect(relayed).toEqual([])
+  })
+
+  it('a 3.1.1 will is published at once and has no properties (the delay is MQTT 5.0 only)', async () => {
+    const { stack, relayed, lastWill } = broker()
+    const t = await connected(stack)
+    await drop(t)
+    expect(relayed).toHaveLength(1)
+    expect(relayed[0]!.packet).not.toHaveProperty('properties')
+    expect(lastWill.pending).toBe(0)
   })
 })

@@ -16,7 +16,7 @@ export interface MemoryBackendStats {
   clients: number
   /** Stored sessions, connected or not. */
   sessions: number
-  /** Routes in the subscription trie: (filter, client id) pairs. */
+  /** Routes: (filter, client id) pairs, members of shared subscriptions included. */
   subscriptions: number
   /** Client ids that have at least one route. */
   subscribers: number
@@ -28,13 +28,18 @@ export interface MemoryBackendStats {
   droppedOfflineMessages: number
   /** Retained messages refused because the store was full, since the backend was created. */
   refusedRetainedMessages: number
+  /** MQTT 5.0: shared subscriptions (`$share/{group}/{filter}`) with at least one member. */
+  sharedSubscriptions: number
+  /** MQTT 5.0: stored messages dropped because their Message Expiry Interval passed, since creation. */
+  expiredMessages: number
 }
 
 /**
  * The embedded default backend: it handles no packet and answers the storage and routing callbacks, with
  * everything in memory. `relayMessage` is the router: one delivery per subscribed client id, at the
  * highest QoS granted among its matching subscriptions, through `forwardMessage`, or queued offline for a
- * disconnected persistent session.
+ * disconnected persistent session. MQTT 5.0: No Local, Retain As Published, Subscription Identifiers, shared
+ * subscriptions (one member per message, round robin) and message expiry in storage; README.md has the details.
  */
 export class MemoryBackend extends Middleware<MemoryBackendOptions> {
   override readonly name = 'memory-backend'
@@ -62,12 +67,14 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
     return {
       clients: store.clients.size,
       sessions: store.sessions.size,
-      subscriptions: store.trie.size,
+      subscriptions: store.routeCount,
       subscribers: store.routes.size,
       retained: store.retained.size,
       wills: store.wills.size,
       droppedOfflineMessages: store.droppedOfflineMessages,
       refusedRetainedMessages: store.refusedRetainedMessages,
+      sharedSubscriptions: store.shared.size,
+      expiredMessages: store.expiredMessages,
     }
   }
 
@@ -105,8 +112,17 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       removeSession: (ctx, _store, next) => {
-        s.removeSession(ctx.clientId)
-        next()
+        const again = s.removeSession(ctx.clientId)
+        if (again === undefined || s.stack === undefined) return next()
+        // Its unacknowledged shared-subscription messages go to another member of their group.
+        let pending = again.length
+        const relayed = (): void => {
+          if (--pending === 0) next()
+        }
+        for (const { group, packet } of again) {
+          const relay = this.#relays.pop() ?? new Relay(s, this.#relays)
+          relay.runGroup(group, packet, s.stack, relayed)
+        }
       },
 
       // Routes
@@ -150,26 +166,23 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       lookupRetainedMessages: (ctx, store, next) => {
-        store.packets = s.retained.match(ctx.topic)
+        store.packets = s.lookupRetained(ctx.topic)
         next()
       },
 
       // Offline queues
       storeOfflineMessage: (ctx, store, next) => {
-        if (s.enqueueOffline(ctx.clientId, ctx.packet)) store.dropped = true
+        if (s.enqueueOffline(ctx.clientId, ctx.packet, s.relayedAt.get(ctx.packet))) store.dropped = true
         next()
       },
       lookupOfflineMessages: (ctx, store, next) => {
         const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined) store.packets = session.offline.slice()
+        if (session !== undefined) store.packets = s.lookupOffline(session)
         next()
       },
       removeOfflineMessages: (ctx, _store, next) => {
         const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined && session.offline.length > 0) {
-          const delivered = new Set(ctx.packets)
-          session.offline = session.offline.filter((packet) => !delivered.has(packet))
-        }
+        if (session !== undefined) s.removeOffline(session, ctx.packets)
         next()
       },
       clearOfflineMessages: (ctx, _store, next) => {
@@ -188,7 +201,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
       },
       lookupInflightMessages: (ctx, store, next) => {
         const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined) store.packets = [...session.inflight.values()]
+        if (session !== undefined) store.packets = s.lookupInflight(session)
         next()
       },
       clearInflightMessages: (ctx, _store, next) => {

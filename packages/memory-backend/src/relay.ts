@@ -9,7 +9,7 @@ import type {
   QoS,
   Stack,
 } from '@mqtt-stack/core'
-import type { MemoryStore, Route } from './store.js'
+import { type ForwardedPacket, type MemoryStore, type Route, SHARED, SharedGroup } from './store.js'
 
 type Properties = NonNullable<IPublishPacket['properties']>
 
@@ -34,6 +34,12 @@ export class Relay {
   readonly #pool: Relay[]
   /** Subscriber client id -> its matching route of highest granted QoS (one delivery per client id). */
   readonly #matches = new Map<string, Route>()
+  /** MQTT 5.0: subscriber client id -> the identifiers of its matching subscriptions, when any has one. */
+  readonly #ids = new Map<string, number | number[]>()
+  /** MQTT 5.0: subscribers with a matching Retain As Published subscription, for a message with retain 1. */
+  readonly #keepRetain = new Set<string>()
+  /** MQTT 5.0: the shared subscriptions that match; each gives the message to one member. */
+  readonly #groups: SharedGroup[] = []
   #source: IPublishPacket | undefined = undefined
   #topic = ''
   #payload: Buffer | string = ''
@@ -65,30 +71,66 @@ export class Relay {
     store.trie.forEachMatch(ctx.topic, this.#visit)
     this.#matches.forEach(this.#deliver)
     this.#matches.clear()
+    if (this.#ids.size > 0) this.#ids.clear()
+    if (this.#keepRetain.size > 0) this.#keepRetain.clear()
+    const groups = this.#groups
+    for (let i = 0; i < groups.length; i++) this.#deliverShared(groups[i]!)
+    groups.length = 0
     this.#settle()
   }
 
-  /** Keeps, per client id, the matching route of highest granted QoS [MQTT-3.3.5-1]. */
-  readonly #visit: MatchVisitor<Route> = (route) => {
+  /**
+   * Relays a message again to one member of `group` only: an unacknowledged message of a member whose session
+   * ended. `packet` is what that member held (its packet identifier and DUP are not carried over).
+   */
+  runGroup(group: SharedGroup, packet: IPublishPacket, stack: Stack, next: Next): void {
+    this.#source = packet
+    this.#topic = packet.topic
+    this.#payload = packet.payload
+    this.#publisherId = undefined
+    this.#stack = stack
+    this.#next = next
+    this.#pending = 1
+    this.#deliverShared(group)
+    this.#settle()
+  }
+
+  /**
+   * Keeps, per client id, the matching route of highest granted QoS ([MQTT-3.3.5-1], 5.0 [MQTT-3.3.4-2]),
+   * the identifiers of all its matching subscriptions [MQTT-3.3.4-3] and whether one of them asks for the
+   * retain flag as published; a shared subscription is kept apart, for one of its members.
+   */
+  readonly #visit: MatchVisitor<Route | SharedGroup> = (route) => {
+    if (route instanceof SharedGroup) {
+      this.#groups.push(route)
+      return
+    }
+    const clientId = route.clientId
     // MQTT 5.0 No Local: not to the connection that published it [MQTT-3.8.3-3]
-    if (route.subscription.nl === true && route.clientId === this.#publisherId) return
-    const best = this.#matches.get(route.clientId)
-    if (best === undefined || route.qos > best.qos) this.#matches.set(route.clientId, route)
+    if (route.subscription.nl === true && clientId === this.#publisherId) return
+    const best = this.#matches.get(clientId)
+    if (best === undefined || route.qos > best.qos) this.#matches.set(clientId, route)
+    if (route.id !== undefined) {
+      // One copy carries the identifiers of every matching subscription, in no particular order [MQTT-3.3.4-4]
+      const ids = this.#ids.get(clientId)
+      if (ids === undefined) this.#ids.set(clientId, route.id)
+      else if (typeof ids === 'number') this.#ids.set(clientId, [ids, route.id])
+      else ids.push(route.id)
+    }
+    if (route.rap && this.#source!.retain) this.#keepRetain.add(clientId)
   }
 
   readonly #deliver = (route: Route, clientId: string): void => {
-    const source = this.#source!
     // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6]
-    const qos = Math.min(source.qos, route.qos) as QoS
+    const qos = Math.min(this.#source!.qos, route.qos) as QoS
+    const ids = this.#ids.size === 0 ? undefined : this.#ids.get(clientId)
+    const keepRetain = this.#keepRetain.size !== 0 && this.#keepRetain.has(clientId)
+    // The shared packet of its QoS, unless 5.0 subscription options make this delivery different.
+    const packet =
+      ids === undefined && !keepRetain ? this.#packetOf(qos) : this.#own(qos, ids, keepRetain, undefined)
     const client = this.#store.clients.get(clientId)
     if (client !== undefined && !client.closed && client.connackSent) {
-      this.#pending++
-      client.stack.execute(
-        'forwardMessage',
-        { client, packet: this.#packetOf(qos), subscription: route.subscription },
-        new ForwardStore(client),
-        this.#forwarded,
-      )
+      this.#forward(client, packet, route)
       return
     }
     // Disconnected: QoS 1 and 2 messages are queued for a persistent session, QoS 0 ones may be dropped
@@ -96,13 +138,85 @@ export class Relay {
     if (qos === 0) return
     const session = this.#store.sessions.get(clientId)
     if (session === undefined || !session.persistent) return
-    const packet = this.#packetOf(qos)
+    this.#queue(clientId, packet)
+  }
+
+  /**
+   * MQTT 5.0 shared subscription (section 4.8.2): the message goes to one member, the next connected one in
+   * turn (round robin), at the QoS granted to that member [MQTT-4.8.2-3]. When none is connected, a QoS 1/2
+   * message is queued for the next member with a persistent session, in turn; otherwise it is dropped.
+   */
+  #deliverShared(group: SharedGroup): void {
+    const members = group.members
+    const count = members.length
+    if (count === 0) return
+    const clients = this.#store.clients
+    for (let i = 0; i < count; i++) {
+      const at = (group.cursor + i) % count
+      const route = members[at]!
+      const client = clients.get(route.clientId)
+      if (client === undefined || client.closed || !client.connackSent) continue
+      group.cursor = (at + 1) % count
+      this.#forward(client, this.#sharedPacket(group, route), route)
+      return
+    }
+    if (this.#source!.qos === 0) return
+    for (let i = 0; i < count; i++) {
+      const at = (group.cursor + i) % count
+      const route = members[at]!
+      if (Math.min(this.#source!.qos, route.qos) === 0) continue
+      if (this.#store.sessions.get(route.clientId)?.persistent !== true) continue
+      group.cursor = (at + 1) % count
+      this.#queue(route.clientId, this.#sharedPacket(group, route))
+      return
+    }
+  }
+
+  /** The packet for one member of a shared subscription: its own identifier, marked with the group. */
+  #sharedPacket(group: SharedGroup, route: Route): IPublishPacket {
+    const qos = Math.min(this.#source!.qos, route.qos) as QoS
+    const keepRetain = route.rap && this.#source!.retain
+    if (qos === 0 && route.id === undefined && !keepRetain) return this.#packetOf(0)
+    return this.#own(qos, route.id, keepRetain, qos === 0 ? undefined : group.topic)
+  }
+
+  #forward(client: Client, packet: IPublishPacket, route: Route): void {
+    this.#pending++
+    client.stack.execute(
+      'forwardMessage',
+      { client, packet, subscription: route.subscription },
+      new ForwardStore(client),
+      this.#forwarded,
+    )
+  }
+
+  #queue(clientId: string, packet: IPublishPacket): void {
     if (this.#stack === undefined) {
-      this.#store.enqueueOffline(clientId, packet)
+      this.#store.enqueueOffline(clientId, packet, this.#store.relayedAt.get(packet))
       return
     }
     this.#pending++
     this.#stack.execute('storeOfflineMessage', { clientId, packet }, {}, this.#queued)
+  }
+
+  /**
+   * A packet of this delivery only: the subscription identifiers of its subscriber's matching subscriptions
+   * [MQTT-3.3.4-3] [MQTT-3.3.4-4], the retain flag as published under Retain As Published ([MQTT-3.3.1-13],
+   * else 0 [MQTT-3.3.1-12]), and the mark of a shared subscription.
+   */
+  #own(
+    qos: QoS,
+    ids: number | number[] | undefined,
+    keepRetain: boolean,
+    shared: string | undefined,
+  ): IPublishPacket {
+    const base = this.#packetOf(qos)
+    const packet: ForwardedPacket = { ...base, retain: keepRetain }
+    if (ids !== undefined) packet.properties = { ...base.properties, subscriptionIdentifier: ids }
+    if (shared !== undefined) packet[SHARED] = shared
+    const relayedAt = this.#store.relayedAt.get(base)
+    if (relayedAt !== undefined) this.#store.relayedAt.set(packet, relayedAt)
+    return packet
   }
 
   readonly #forwarded: CallbackResult<'forwardMessage'> = (err, store) => {
@@ -145,7 +259,11 @@ export class Relay {
       dup: false,
     }
     const properties = this.#source!.properties
-    if (properties !== undefined) packet.properties = forwardedProperties(properties)
+    if (properties !== undefined) {
+      packet.properties = forwardedProperties(properties)
+      // Its expiry counts from now if it waits to be queued offline [MQTT-3.3.2-6]
+      if (properties.messageExpiryInterval !== undefined) this.#store.relayedAt.set(packet, Date.now())
+    }
     return packet
   }
 
@@ -168,9 +286,11 @@ export class Relay {
 }
 
 /**
- * MQTT 5.0 properties forwarded with a message: a topic alias belongs to the publisher's connection
- * [MQTT-3.3.2-7] and a subscription identifier to a subscriber's subscription (5.0 section 3.3.4), so
- * neither is copied.
+ * MQTT 5.0 properties forwarded with a message, unaltered: payload format indicator [MQTT-3.3.2-4], message
+ * expiry interval, content type [MQTT-3.3.2-20], response topic [MQTT-3.3.2-15], correlation data
+ * [MQTT-3.3.2-16], user properties in their order [MQTT-3.3.2-17] [MQTT-3.3.2-18]. A topic alias belongs to the
+ * publisher's connection [MQTT-3.3.2-7] and a subscription identifier to a subscriber's subscription
+ * (5.0 section 3.3.4), so neither is copied.
  */
 function forwardedProperties(properties: Properties): Properties {
   if (properties.topicAlias === undefined && properties.subscriptionIdentifier === undefined)

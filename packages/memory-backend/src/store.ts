@@ -14,19 +14,100 @@ import {
 import { MemoryBackendErrorCode } from './errors.js'
 import type { MemoryBackendOptions } from './options.js'
 
-/** One subscription of one client id, as the trie holds it. Every field is set here: one V8 shape. */
+/**
+ * Marks a packet forwarded for a shared subscription with the subscription's full filter
+ * (`$share/{group}/{filter}`), so that an unacknowledged one can be relayed again to the group when the
+ * member's session ends. A symbol-keyed property: it survives the `{ ...packet }` copy the outbound side makes
+ * before giving the packet an identifier, and no serialiser reads it.
+ */
+export const SHARED: unique symbol = Symbol('mqtt-stack.memory-backend.shared')
+
+/** A forwarded PUBLISH, marked when it went to a member of a shared subscription. */
+export interface ForwardedPacket extends IPublishPacket {
+  [SHARED]?: string
+}
+
+/** One subscription of one client id. Every field is set here: one V8 shape. */
 export class Route {
+  /** MQTT 5.0 Subscription Identifier, if the SUBSCRIBE had one. */
+  readonly id: number | undefined
+  /** MQTT 5.0 Retain As Published. */
+  readonly rap: boolean
+
   constructor(
     /** The subscribing client id. */
     readonly clientId: string,
     /** Where the route sits in the trie: the filter, or a shared subscription's inner filter. */
     readonly filter: string,
-    /** The route's key in the trie: the client id, with `\0{group}` appended for a shared subscription. */
+    /** The route's key in the trie: the client id (a shared subscription's group has its own key). */
     readonly key: string,
     readonly subscription: Subscription,
     /** The granted QoS. */
     readonly qos: QoS,
+    /** The shared subscription this route is a member of; undefined for an ordinary subscription. */
+    readonly group: SharedGroup | undefined,
+  ) {
+    this.id = subscription.subscriptionIdentifier
+    this.rap = subscription.rap === true
+  }
+}
+
+/**
+ * An MQTT 5.0 shared subscription `$share/{group}/{filter}`: one entry in the trie, whose members take the
+ * matching messages in turn (round robin) [MQTT-4.8.2-3].
+ */
+export class SharedGroup {
+  /** The member routes, in the order they joined. */
+  readonly members: Route[] = []
+  /** The index of the member that gets the next message (if connected). */
+  cursor = 0
+
+  constructor(
+    /** The full filter, `$share/{group}/{filter}`. */
+    readonly topic: string,
+    /** The inner filter, where the group sits in the trie. */
+    readonly filter: string,
+    /** Its key in the trie: `\0{group}`; a client id never contains U+0000 [MQTT-1.5.3-2]. */
+    readonly key: string,
   ) {}
+}
+
+/** A stored message with the time it was stored: its Message Expiry Interval counts from then. */
+export class Held<T extends InflightPacket = IPublishPacket> {
+  /** The copy last handed out with a reduced expiry interval, so that it can be removed by identity. */
+  view: IPublishPacket | undefined = undefined
+
+  constructor(
+    readonly packet: T,
+    /** Epoch ms when it was stored. */
+    readonly storedAt: number,
+  ) {}
+}
+
+/**
+ * MQTT 5.0 Message Expiry: the packet as it may leave now. Without an expiry interval, the packet itself;
+ * once the interval has passed, undefined (the copy for that subscriber is deleted [MQTT-3.3.2-5]); else the
+ * packet, or a copy of it whose interval is the received one minus the whole seconds it has waited here
+ * [MQTT-3.3.2-6]. The stored packet is never changed.
+ */
+export function unexpired<T extends IPublishPacket>(packet: T, storedAt: number, now: number): T | undefined {
+  const interval = packet.properties?.messageExpiryInterval
+  if (interval === undefined) return packet
+  const left = interval - Math.floor((now - storedAt) / 1000)
+  if (left <= 0) return undefined
+  if (left === interval) return packet
+  return withExpiry(packet, left)
+}
+
+/** A copy of `packet` whose Message Expiry Interval is `seconds`. */
+function withExpiry<T extends IPublishPacket>(packet: T, seconds: number): T {
+  return { ...packet, properties: { ...packet.properties, messageExpiryInterval: seconds } }
+}
+
+/** A shared-subscription message to relay again to its group, its member's session having ended. */
+export interface Redelivery {
+  group: SharedGroup
+  packet: IPublishPacket
 }
 
 /** Everything kept for one client id between `storeSession` and `removeSession`. */
@@ -35,9 +116,9 @@ export class Session {
   /** Persisted subscriptions by filter; kept only while the session is persistent. */
   readonly subscriptions = new Map<string, Subscription>()
   /** Messages for the disconnected session, oldest first; kept only while the session is persistent. */
-  offline: IPublishPacket[] = []
+  offline: Held[] = []
   /** Outbound QoS 1/2 state by packet identifier, in the order first sent (a Map keeps insertion order). */
-  readonly inflight = new Map<number, InflightPacket>()
+  readonly inflight = new Map<number, Held<InflightPacket>>()
   /** Inbound QoS 2 messages by packet identifier, held until PUBREL. */
   readonly incoming = new Map<number, IPublishPacket>()
 
@@ -66,13 +147,24 @@ export class MemoryStore {
   readonly sessions = new Map<string, Session>()
   /** Every route, by subscriber: client id -> filter as subscribed -> route. */
   readonly routes = new Map<string, Map<string, Route>>()
-  trie = new SubscriptionTrie<Route>()
-  retained = new RetainedIndex<IPublishPacket>()
+  /** Ordinary routes, and one entry per shared subscription (its members are in the group). */
+  trie = new SubscriptionTrie<Route | SharedGroup>()
+  /** MQTT 5.0 shared subscriptions by full filter (`$share/{group}/{filter}`). */
+  readonly shared = new Map<string, SharedGroup>()
+  /** Routes of all clients, shared members included. */
+  routeCount = 0
+  retained = new RetainedIndex<Held>()
+  /**
+   * When the relay built a packet that carries a Message Expiry Interval: its expiry counts from then when
+   * it is queued offline later (from the outbound side's waiting queue).
+   */
+  readonly relayedAt = new WeakMap<IPublishPacket, number>()
   readonly wills = new Map<string, Will>()
   /** The stack of the first connection installed: where errors without a client are reported. */
   stack: Stack | undefined = undefined
   droppedOfflineMessages = 0
   refusedRetainedMessages = 0
+  expiredMessages = 0
 
   constructor(readonly config: Readonly<MemoryBackendOptions>) {}
 
@@ -108,34 +200,77 @@ export class MemoryStore {
     }
   }
 
-  /** Forgets a session and everything of its client id: routes, queues, inflight state, will. */
-  removeSession(clientId: string): void {
+  /**
+   * Forgets a session and everything of its client id: routes (it leaves its shared subscriptions), queues,
+   * inflight state, will. Returns the shared-subscription messages to relay again to their groups.
+   */
+  removeSession(clientId: string): Redelivery[] | undefined {
+    const session = this.sessions.get(clientId)
+    const again = session !== undefined && this.shared.size > 0 ? this.#sharedLeftovers(session) : undefined
     this.sessions.delete(clientId)
     this.wills.delete(clientId)
     const routes = this.routes.get(clientId)
-    if (routes === undefined) return
-    for (const route of routes.values()) this.trie.remove(route.filter, route.key)
+    if (routes === undefined) return again
+    for (const route of routes.values()) this.#removeRoute(route)
     this.routes.delete(clientId)
+    return again
   }
 
-  /** Adds or replaces the route of (`topic`, `clientId`) [MQTT-3.8.4-3]; returns whether one existed. */
-  subscribe(clientId: string, topic: string, qos: QoS, subscription: Subscription): boolean {
-    let filter = topic
-    let key = clientId
-    const shared = parseSharedFilter(topic)
-    if (shared !== undefined) {
-      filter = shared.filter
-      key = `${clientId}\0${shared.group}`
+  /**
+   * What a departing member still holds for its shared subscriptions: unacknowledged QoS 1 PUBLISHes and
+   * queued messages, unexpired. An unacknowledged QoS 2 PUBLISH is not relayed again: the Server MUST NOT send
+   * it to any other subscribed Client [MQTT-4.8.2-5].
+   */
+  #sharedLeftovers(session: Session): Redelivery[] | undefined {
+    const again: Redelivery[] = []
+    const now = Date.now()
+    const add = (held: Held<InflightPacket>): void => {
+      const packet = held.packet
+      if (packet.cmd !== 'publish') return
+      const topic = (packet as ForwardedPacket)[SHARED]
+      const group = topic === undefined ? undefined : this.shared.get(topic)
+      if (group === undefined) return
+      const view = unexpired(packet, held.storedAt, now)
+      if (view !== undefined) again.push({ group, packet: view })
     }
-    const route = new Route(clientId, filter, key, subscription, qos)
-    const added = this.trie.add(filter, key, route)
+    for (const held of session.inflight.values()) {
+      if (held.packet.cmd === 'publish' && held.packet.qos === 1) add(held)
+    }
+    for (const held of session.offline) add(held)
+    return again.length === 0 ? undefined : again
+  }
+
+  /**
+   * Adds or replaces the route of (`topic`, `clientId`) [MQTT-3.8.4-3]; returns whether one existed. A shared
+   * filter (`$share/{group}/{filter}`) makes the client a member of that shared subscription.
+   */
+  subscribe(clientId: string, topic: string, qos: QoS, subscription: Subscription): boolean {
     let routes = this.routes.get(clientId)
     if (routes === undefined) {
       routes = new Map()
       this.routes.set(clientId, routes)
     }
+    const previous = routes.get(topic)
+    const shared = parseSharedFilter(topic)
+    let route: Route
+    if (shared === undefined) {
+      route = new Route(clientId, topic, clientId, subscription, qos, undefined)
+      this.trie.add(topic, clientId, route)
+    } else {
+      let group = this.shared.get(topic)
+      if (group === undefined) {
+        group = new SharedGroup(topic, shared.filter, `\0${shared.group}`)
+        this.shared.set(topic, group)
+        this.trie.add(group.filter, group.key, group)
+      }
+      route = new Route(clientId, group.filter, group.key, subscription, qos, group)
+      const at = previous === undefined ? -1 : group.members.indexOf(previous)
+      if (at === -1) group.members.push(route)
+      else group.members[at] = route
+    }
     routes.set(topic, route)
-    return !added
+    if (previous === undefined) this.routeCount++
+    return previous !== undefined
   }
 
   /** Removes the route of (`topic`, `clientId`); returns whether there was one. */
@@ -143,22 +278,40 @@ export class MemoryStore {
     const routes = this.routes.get(clientId)
     const route = routes?.get(topic)
     if (routes === undefined || route === undefined) return false
-    this.trie.remove(route.filter, route.key)
+    this.#removeRoute(route)
     routes.delete(topic)
     if (routes.size === 0) this.routes.delete(clientId)
     return true
+  }
+
+  /** Takes a route out of the trie, or out of its shared subscription (the last member removes the group). */
+  #removeRoute(route: Route): void {
+    this.routeCount--
+    const group = route.group
+    if (group === undefined) {
+      this.trie.remove(route.filter, route.key)
+      return
+    }
+    const at = group.members.indexOf(route)
+    if (at === -1) return
+    group.members.splice(at, 1)
+    if (at < group.cursor) group.cursor--
+    if (group.members.length > 0) return
+    this.shared.delete(group.topic)
+    this.trie.remove(group.filter, group.key)
   }
 
   /**
    * Appends a message to the offline queue of a persistent session. Returns true when it was dropped: no
    * such session, a session that is not kept, or a full queue (reported).
    */
-  enqueueOffline(clientId: string, packet: IPublishPacket): boolean {
+  enqueueOffline(clientId: string, packet: IPublishPacket, storedAt = Date.now()): boolean {
     const session = this.sessions.get(clientId)
     if (session === undefined || !session.persistent) return true
     const queue = session.offline
     // The same message handed back (e.g. from a connection's waiting queue) is queued once.
-    if (queue.includes(packet)) return false
+    for (const held of queue) if (held.packet === packet || held.view === packet) return false
+    if (queue.length >= this.config.maxOfflineMessages) this.lookupOffline(session)
     if (queue.length >= this.config.maxOfflineMessages) {
       this.droppedOfflineMessages++
       this.report(
@@ -170,8 +323,66 @@ export class MemoryStore {
       )
       return true
     }
-    queue.push(packet)
+    queue.push(new Held(packet, storedAt))
     return false
+  }
+
+  /**
+   * The queue of a session as it may be delivered now, oldest first: expired messages leave the queue
+   * [MQTT-3.3.2-5], the others are handed out with their remaining expiry interval [MQTT-3.3.2-6].
+   */
+  lookupOffline(session: Session): IPublishPacket[] {
+    const queue = session.offline
+    const out: IPublishPacket[] = []
+    const now = Date.now()
+    let kept = 0
+    for (const held of queue) {
+      const view = unexpired(held.packet, held.storedAt, now)
+      if (view === undefined) {
+        this.expiredMessages++
+        continue
+      }
+      if (view !== held.packet) held.view = view
+      queue[kept++] = held
+      out.push(view)
+    }
+    queue.length = kept
+    return out
+  }
+
+  /** Removes these packets (as stored, or as last handed out) from the queue of a session. */
+  removeOffline(session: Session, packets: IPublishPacket[]): void {
+    if (session.offline.length === 0) return
+    const delivered = new Set(packets)
+    session.offline = session.offline.filter(
+      (held) => !delivered.has(held.packet) && (held.view === undefined || !delivered.has(held.view)),
+    )
+  }
+
+  /**
+   * The unacknowledged packets of a session, in the order first sent. An expired QoS 1 PUBLISH is dropped
+   * [MQTT-3.3.2-5]; an expired QoS 2 one is kept (the client may hold its packet identifier until PUBREL,
+   * 4.3.3) and goes again with an interval of 1; the others go with their remaining interval [MQTT-3.3.2-6].
+   * PUBRELs are kept as they are.
+   */
+  lookupInflight(session: Session): InflightPacket[] {
+    const out: InflightPacket[] = []
+    const now = Date.now()
+    for (const [id, held] of session.inflight) {
+      const packet = held.packet
+      if (packet.cmd !== 'publish') {
+        out.push(packet)
+        continue
+      }
+      const view = unexpired(packet, held.storedAt, now)
+      if (view !== undefined) out.push(view)
+      else if (packet.qos === 2) out.push(withExpiry(packet, 1))
+      else {
+        session.inflight.delete(id)
+        this.expiredMessages++
+      }
+    }
+    return out
   }
 
   /**
@@ -204,8 +415,29 @@ export class MemoryStore {
       dup: false,
     }
     if (packet.properties !== undefined) stored.properties = packet.properties
-    this.retained.set(topic, stored)
+    this.retained.set(topic, new Held(stored, Date.now()))
     return true
+  }
+
+  /**
+   * The retained messages whose topics match `filter`: an expired one is deleted from the index
+   * [MQTT-3.3.2-5], the others come with their remaining expiry interval [MQTT-3.3.2-6].
+   */
+  lookupRetained(filter: string): IPublishPacket[] {
+    const out: IPublishPacket[] = []
+    const now = Date.now()
+    let expired: string[] | undefined
+    this.retained.forEachMatch(filter, (held, topic) => {
+      const view = unexpired(held.packet, held.storedAt, now)
+      if (view !== undefined) out.push(view)
+      else if (expired === undefined) expired = [topic]
+      else expired.push(topic)
+    })
+    if (expired !== undefined) {
+      for (const topic of expired) this.retained.delete(topic)
+      this.expiredMessages += expired.length
+    }
+    return out
   }
 
   /** Remembers an outbound packet until acknowledged; a PUBREL replaces its PUBLISH in place. */
@@ -220,7 +452,7 @@ export class MemoryStore {
         `client ${clientId} has ${inflight.size} unacknowledged messages (maxInflightMessages)`,
       )
     }
-    inflight.set(id, packet)
+    inflight.set(id, new Held<InflightPacket>(packet, Date.now()))
     return undefined
   }
 
@@ -245,6 +477,8 @@ export class MemoryStore {
     this.clients.clear()
     this.sessions.clear()
     this.routes.clear()
+    this.shared.clear()
+    this.routeCount = 0
     this.trie = new SubscriptionTrie()
     this.retained = new RetainedIndex()
     this.wills.clear()

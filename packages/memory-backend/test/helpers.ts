@@ -1,6 +1,7 @@
 import {
   type Client,
   type IPublishPacket,
+  type ISubscribePacket,
   type MiddlewareLike,
   type MqttStackError,
   type Packet,
@@ -93,12 +94,21 @@ export function fakeBroker(): MiddlewareLike & { ended(client: Client): Promise<
               await stack.run('storeSession', { clientId, session }, {})
             }
           }
-          client.write({ cmd: 'connack', returnCode: 0, sessionPresent })
+          client.write(
+            client.protocolVersion === 5
+              ? { cmd: 'connack', reasonCode: 0, sessionPresent }
+              : { cmd: 'connack', returnCode: 0, sessionPresent },
+          )
           break
         }
         case 'subscribe': {
-          for (const { topic, qos } of packet.subscriptions) {
-            const subscription = { topic, qos }
+          const subscriptionIdentifier = packet.properties?.subscriptionIdentifier
+          for (const options of packet.subscriptions) {
+            const { topic, qos } = options
+            // As a subscription manager keeps them: the 5.0 options and the SUBSCRIBE's identifier.
+            const subscription: Subscription = { ...options }
+            if (subscriptionIdentifier !== undefined)
+              subscription.subscriptionIdentifier = subscriptionIdentifier
             await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
             await stack.run(
               'storeSubscription',
@@ -170,6 +180,36 @@ export async function connectClient(
     await t.expect('suback')
   }
   return t
+}
+
+/** An MQTT 5.0 subscription as a SUBSCRIBE carries it. */
+export interface Subscription5 {
+  topic: string
+  qos: QoS
+  nl?: boolean
+  rap?: boolean
+  rh?: number
+}
+
+/** A connected MQTT 5.0 test client; `id` is the Subscription Identifier of its one SUBSCRIBE. */
+export async function connectClient5(
+  stack: Stack,
+  clientId: string,
+  subscriptions: Subscription5[] = [],
+  { clean = true, id }: { clean?: boolean; id?: number } = {},
+): Promise<TestConnection> {
+  const t = connectTestClient(stack, { protocolVersion: 5 })
+  await t.connect({ clientId, clean, protocolVersion: 5 })
+  if (subscriptions.length > 0) await subscribe5(t, subscriptions, id)
+  return t
+}
+
+/** Sends an MQTT 5.0 SUBSCRIBE, with a Subscription Identifier when `id` is given, and awaits the SUBACK. */
+export async function subscribe5(t: TestConnection, subscriptions: Subscription5[], id?: number) {
+  const packet: ISubscribePacket = { cmd: 'subscribe', messageId: 1, subscriptions }
+  if (id !== undefined) packet.properties = { subscriptionIdentifier: id }
+  t.send(packet)
+  await t.expect('suback')
 }
 
 /** Publishes and waits until the broker has processed the PUBLISH (a PINGREQ behind it is answered). */

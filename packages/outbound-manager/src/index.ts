@@ -6,4 +6,4 @@
 export { OutboundErrorCode } from './errors.js'
 export type { OutboundManagerOptions } from './options.js'
 export { OutboundManager } from './outbound-manager.js'
-export type { OutboundManagerState } from './state.js'
+export type { OutboundManagerState, OutboundTopicAlias } from './state.js'

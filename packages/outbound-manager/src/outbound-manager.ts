@@ -18,7 +18,7 @@ import {
 import { OutboundErrorCode } from './errors.js'
 import { Fifo } from './fifo.js'
 import { DEFAULTS, type OutboundManagerOptions } from './options.js'
-import type { OutboundManagerState } from './state.js'
+import type { OutboundManagerState, OutboundTopicAlias } from './state.js'
 
 const MAX_PACKET_ID = 65535
 
@@ -33,6 +33,10 @@ class Delivery {
   authorized?: boolean
   dropped?: boolean
   readonly clientId: string
+  /** MQTT 5.0: the bytes to write, serialised before the packet id was given (size check, topic alias). */
+  bytes: Buffer | undefined = undefined
+  /** MQTT 5.0: the topic alias these bytes set up, marked sent once they are written. */
+  alias: OutboundTopicAlias | undefined = undefined
 
   constructor(
     readonly client: Client,
@@ -99,7 +103,30 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   }
 
   override callbacks(): CallbackHandlers {
-    return { forwardMessage: this.#forwardMessage, resumeSession: this.#resumeSession }
+    return {
+      forwardMessage: this.#forwardMessage,
+      resumeSession: this.#resumeSession,
+      prepareConnack: this.#prepareConnack,
+    }
+  }
+
+  /**
+   * MQTT 5.0: the CONNECT is read here, as `prepareConnack` runs for every 5.0 connection before its CONNACK
+   * (the CONNECT chain ends in session-manager, before this middleware). Nothing is added to the CONNACK.
+   */
+  readonly #prepareConnack: CallbackHandler<'prepareConnack'> = (ctx, _store, next) => {
+    const { client, packet } = ctx
+    if (client.protocolVersion === 5) {
+      const state = this.#stateOf(client)
+      const receiveMaximum = packet.properties?.receiveMaximum
+      // [MQTT-3.3.4-9] no more unacknowledged QoS 1/2 PUBLISH packets than the client's Receive Maximum.
+      if (receiveMaximum !== undefined && receiveMaximum > 0) {
+        state.window = Math.min(this.config.maxInflight, receiveMaximum)
+      }
+      // [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, none when absent or 0.
+      state.topicAliasMaximum = packet.properties?.topicAliasMaximum ?? 0
+    }
+    next()
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
@@ -214,9 +241,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     else if (!fresh && (state.resuming || state.fetching || state.backlog)) {
       // Older messages of this session are offline: this one goes behind them [MQTT-4.6.0-6].
       this.#storeOffline(d)
-    } else if (state.inflight.size < this.config.maxInflight) this.#send(state, d)
+    } else if (state.inflight.size < state.window) this.#send(state, d)
     else if (state.queue.length < this.config.maxQueued) {
       state.queue.push(packet)
+      // The time it starts waiting, for a message that can expire [MQTT-3.3.2-5] [MQTT-3.3.2-6].
+      state.queuedAt.push(packet.properties?.messageExpiryInterval === undefined ? 0 : Date.now())
       done()
     } else this.#storeOffline(d)
   }
@@ -253,13 +282,60 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
 
   /** A new QoS 1/2 message: a packet id of its own, `storeInflightMessage`, then the write. */
   #send(state: OutboundManagerState, delivery: Delivery): void {
-    const id = allocateId(state)
+    const { client } = delivery
+    const id = freeId(state)
     // [MQTT-2.3.1-1] a non-zero packet id, [MQTT-2.3.1-4] unused by this client's other messages; DUP 0 on a
     // first send, whatever the publisher's was [MQTT-3.3.1-3].
     const packet: IPublishPacket = { ...delivery.packet, messageId: id, dup: false }
+    if (client.protocolVersion === 5) {
+      // Serialised now (the size of a packet id does not depend on its value), before the id is taken.
+      try {
+        delivery.bytes = this.#serialize5(state, delivery, packet)
+      } catch (cause) {
+        delivery.next(
+          new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise PUBLISH to ${packet.topic}`, { cause }),
+        )
+        return
+      }
+      if (delivery.bytes.length > client.maxOutgoingPacketSize) {
+        // [MQTT-3.1.2-24] never sent; [MQTT-3.1.2-25] discarded as if delivered: no id, nothing inflight.
+        delivery.bytes = undefined
+        delivery.alias = undefined
+        client.droppedMessages++
+        delivery.done()
+        return
+      }
+    }
+    state.nextId = id === MAX_PACKET_ID ? 1 : id + 1
     delivery.packet = packet
     state.inflight.set(id, packet)
-    delivery.client.stack.execute('storeInflightMessage', delivery, delivery, this.#onInflightStored)
+    client.stack.execute('storeInflightMessage', delivery, delivery, this.#onInflightStored)
+  }
+
+  /**
+   * MQTT 5.0: the bytes of a new QoS 1/2 PUBLISH, with a topic alias when the client accepts them. A topic
+   * gets the next free alias on first use (topic name and alias: this sets it up), and keeps it for the
+   * connection; once a PUBLISH that set it up was written, later ones carry the alias and an empty topic
+   * name. When every alias is taken, other topics are sent in full. The stored packet keeps its topic name
+   * and no alias, as aliases do not outlive the connection [MQTT-3.3.2-7].
+   */
+  #serialize5(state: OutboundManagerState, delivery: Delivery, packet: IPublishPacket): Buffer {
+    const maximum = state.topicAliasMaximum
+    if (maximum === 0) return serializePacket(packet, 5)
+    let alias = state.aliases?.get(packet.topic)
+    if (alias === undefined) {
+      if (state.aliases === undefined) state.aliases = new Map()
+      const aliases = state.aliases
+      if (aliases.size >= maximum) return serializePacket(packet, 5)
+      // [MQTT-3.3.2-8] never 0; [MQTT-3.1.2-26] [MQTT-3.3.2-11] at most the client's Topic Alias Maximum.
+      alias = { alias: aliases.size + 1, sent: false }
+      aliases.set(packet.topic, alias)
+    }
+    const properties = { ...packet.properties, topicAlias: alias.alias }
+    if (alias.sent) return serializePacket({ ...packet, topic: '', properties }, 5)
+    // Not known to be set up yet (its first PUBLISH may still wait for storeInflightMessage): in full.
+    delivery.alias = alias
+    return serializePacket({ ...packet, properties }, 5)
   }
 
   readonly #onInflightStored: CallbackResult<'storeInflightMessage'> = (err, store) => {
@@ -271,7 +347,13 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       delivery.next(err)
       return
     }
-    client.write(packet)
+    const { bytes } = delivery
+    if (bytes === undefined) client.write(packet)
+    else {
+      delivery.bytes = undefined
+      client.writeBuffer(bytes, packet.qos)
+      if (delivery.alias !== undefined) delivery.alias.sent = true
+    }
     delivery.done()
   }
 
@@ -305,8 +387,9 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */
   #drain(client: Client, state: OutboundManagerState): void {
     if (state.resuming || state.closed) return
-    while (state.inflight.size < this.config.maxInflight && state.queue.length > 0) {
-      this.#send(state, new Delivery(client, state.queue.shift()!, state.report, noop, true))
+    while (state.inflight.size < state.window && state.queue.length > 0) {
+      const packet = unexpired(state.queue.shift()!, state.queuedAt.shift()!)
+      if (packet !== undefined) this.#send(state, new Delivery(client, packet, state.report, noop, true))
     }
     if (state.queue.length === 0 && state.backlog && !state.fetching) {
       this.#fetchOffline(client, state, state.report)
@@ -333,7 +416,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       }
       const packets = store.packets ?? []
       const room =
-        Math.max(0, this.config.maxInflight - state.inflight.size) +
+        Math.max(0, state.window - state.inflight.size) +
         Math.max(0, this.config.maxQueued - state.queue.length)
       const taken = packets.length > room ? packets.slice(0, room) : packets
       if (taken.length < packets.length) state.backlog = true
@@ -395,8 +478,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   #onClose(client: Client, state: OutboundManagerState): void {
     state.closed = true
     const waiting = state.queue.takeAll()
+    const queuedAt = state.queuedAt.takeAll()
     // The backend keeps them for a persistent session and drops them for one that is not kept.
-    for (const packet of waiting) {
+    for (let i = 0; i < waiting.length; i++) {
+      const packet = unexpired(waiting[i]!, queuedAt[i] ?? 0)
+      if (packet === undefined) continue
       client.stack.execute('storeOfflineMessage', { clientId: client.id, packet }, {}, (err) => {
         if (err) client.stack.reportError(err, client, packet)
       })
@@ -421,9 +507,13 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       else ackDone()
     }
     const state: OutboundManagerState = {
+      window: this.config.maxInflight,
+      topicAliasMaximum: 0,
+      aliases: undefined,
       nextId: 1,
       inflight: new Map(),
       queue: new Fifo(),
+      queuedAt: new Fifo(),
       resuming: false,
       fetching: false,
       backlog: false,
@@ -459,13 +549,30 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   }
 }
 
-/** The next packet id unused by this client: 1..65535, never 0, wrapping around [MQTT-2.3.1-1]. */
-function allocateId(state: OutboundManagerState): number {
+/**
+ * The next packet id unused by this client: 1..65535, never 0, wrapping around [MQTT-2.3.1-1]. The caller
+ * moves `nextId` past it once the id is taken.
+ */
+function freeId(state: OutboundManagerState): number {
   let id = state.nextId
   // The window is smaller than 65535, so a free id exists.
   while (state.inflight.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1
-  state.nextId = id === MAX_PACKET_ID ? 1 : id + 1
   return id
+}
+
+/**
+ * A message that waited in the queue since `queuedAt` (0: it cannot expire): undefined once its Message
+ * Expiry Interval has passed [MQTT-3.3.2-5], else with the interval minus the time it waited
+ * [MQTT-3.3.2-6] (a copy; rounded up, so that a message still valid never says 0).
+ */
+function unexpired(packet: IPublishPacket, queuedAt: number): IPublishPacket | undefined {
+  const interval = packet.properties?.messageExpiryInterval
+  if (queuedAt === 0 || interval === undefined) return packet
+  const left = interval * 1000 - (Date.now() - queuedAt)
+  if (left <= 0) return undefined
+  const seconds = Math.ceil(left / 1000)
+  if (seconds >= interval) return packet
+  return { ...packet, properties: { ...packet.properties, messageExpiryInterval: seconds } }
 }
 
 /** An unacknowledged message again: PUBLISH with its packet id and DUP set [MQTT-3.3.1-1], or PUBREL. */

@@ -8,14 +8,34 @@ import type {
 } from '@mqtt-stack/core'
 import type { Fifo } from './fifo.js'
 
+/** MQTT 5.0: an outbound topic alias of one topic, and whether a PUBLISH that sets it up was written. */
+export interface OutboundTopicAlias {
+  readonly alias: number
+  sent: boolean
+}
+
 /** What the outbound manager keeps per connection. */
 export interface OutboundManagerState {
+  /**
+   * Most unacknowledged QoS 1/2 messages: `maxInflight`, lowered to an MQTT 5.0 client's Receive Maximum
+   * [MQTT-3.3.4-9].
+   */
+  window: number
+  /** MQTT 5.0: the client's Topic Alias Maximum from its CONNECT; 0 sends no alias [MQTT-3.1.2-27]. */
+  topicAliasMaximum: number
+  /** MQTT 5.0: the outbound topic aliases of this connection by topic, created on first use. */
+  aliases: Map<string, OutboundTopicAlias> | undefined
   /** The next packet identifier to try, 1..65535. */
   nextId: number
   /** Unacknowledged messages by packet identifier, in the order they were sent: PUBLISH, or the PUBREL. */
   readonly inflight: Map<number, InflightPacket>
   /** QoS 1/2 messages waiting for room in the window, oldest first. */
   readonly queue: Fifo<IPublishPacket>
+  /**
+   * Beside `queue`: when each waiting message was queued (`Date.now()`), for a message with a Message Expiry
+   * Interval; 0 for the others.
+   */
+  readonly queuedAt: Fifo<number>
   /** `resumeSession` runs: new messages go behind the stored ones. */
   resuming: boolean
   /** Offline messages are being fetched: new messages go behind them. */

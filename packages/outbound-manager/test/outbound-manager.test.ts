@@ -5,16 +5,18 @@ import {
   type InflightPacket,
   type IPublishPacket,
   type MiddlewareLike,
+  type Packet,
   Stack,
 } from '@mqtt-stack/core'
 import {
   acceptConnections,
   collectErrors,
   connectTestClient,
+  deferred,
   recordWrites,
   type TestConnection,
 } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OutboundErrorCode, OutboundManager, type OutboundManagerOptions } from '../src/index.js'
 
 /** A backend answering what the outbound manager executes, with in-test Maps. */
@@ -497,5 +499,287 @@ describe('OutboundManager', () => {
     })
     expect(t.client.state.outboundManager?.inflight.size).toBe(0)
     expect(await drainUntilPingresp(t)).toEqual([])
+  })
+})
+
+/**
+ * Stands in for a session manager that speaks MQTT 5.0: executes `prepareConnack` with the CONNECT and sends
+ * the resulting properties in the CONNACK; answers PINGREQ.
+ */
+function acceptWithConnack() {
+  const properties: Array<Record<string, unknown>> = []
+  return {
+    name: 'fake-session-manager',
+    packetTypes: ['connect', 'pingreq'] as const,
+    properties,
+    handle(client: Client, packet: Packet, _next: () => void, done: () => void) {
+      if (packet.cmd === 'pingreq') {
+        client.write({ cmd: 'pingresp' })
+        done()
+        return
+      }
+      if (packet.cmd !== 'connect') {
+        done()
+        return
+      }
+      client.id = packet.clientId
+      if (client.protocolVersion !== 5) {
+        client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+        done()
+        return
+      }
+      client.stack.execute('prepareConnack', { client, packet }, { properties: {} }, (_err, store) => {
+        properties.push({ ...store.properties })
+        client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties: store.properties })
+        done()
+      })
+    },
+  }
+}
+
+function setup5(
+  options: Partial<OutboundManagerOptions> = {},
+  extra: MiddlewareLike[] = [],
+  persistent = false,
+) {
+  const backend = fakeBackend({ persistent })
+  const sessions = acceptWithConnack()
+  const stack = new Stack().use(sessions).use(new OutboundManager(options))
+  for (const middleware of extra) stack.use(middleware)
+  stack.use(backend)
+  const errors = collectErrors(stack)
+  open.push(stack)
+  return { stack, backend, errors, sessions }
+}
+
+async function subscriber5(stack: Stack, clientId: string, properties: Record<string, number> = {}) {
+  const t = connectTestClient(stack)
+  await t.connect({ clientId, protocolVersion: 5, properties })
+  return t
+}
+
+describe('OutboundManager, MQTT 5.0', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('reads the CONNECT in prepareConnack and adds nothing to the CONNACK', async () => {
+    const { stack, sessions } = setup5()
+    const t = await subscriber5(stack, 's', { receiveMaximum: 3, topicAliasMaximum: 4 })
+    expect(sessions.properties).toEqual([{}])
+    expect(t.client.state.outboundManager).toMatchObject({ window: 3, topicAliasMaximum: 4 })
+  })
+
+  it("[MQTT-3.3.4-9] sends no more unacknowledged QoS 1/2 PUBLISH packets than the client's Receive Maximum", async () => {
+    const { stack } = setup5({ maxInflight: 10 })
+    const t = await subscriber5(stack, 's', { receiveMaximum: 2 })
+    for (let i = 0; i < 4; i++) await forward(stack, t.client, message(`m/${i}`, i % 2 === 0 ? 1 : 2))
+    const first = await t.expect('publish')
+    const second = await t.expect('publish')
+    expect([first.topic, second.topic]).toEqual(['m/0', 'm/1'])
+    expect(await drainUntilPingresp(t)).toEqual([])
+    t.send({ cmd: 'puback', messageId: first.messageId!, reasonCode: 0 })
+    expect((await t.expect('publish')).topic).toBe('m/2')
+    // A QoS 2 message holds its place until PUBCOMP, not PUBREC.
+    t.send({ cmd: 'pubrec', messageId: second.messageId!, reasonCode: 0 })
+    expect((await t.expect('pubrel')).messageId).toBe(second.messageId)
+    expect(await drainUntilPingresp(t)).toEqual([])
+    t.send({ cmd: 'pubcomp', messageId: second.messageId!, reasonCode: 0 })
+    expect((await t.expect('publish')).topic).toBe('m/3')
+  })
+
+  it("keeps maxInflight when it is below the client's Receive Maximum, and for a 3.1.1 client", async () => {
+    const { stack } = setup5({ maxInflight: 2 })
+    const t = await subscriber5(stack, 's', { receiveMaximum: 50 })
+    const old = connectTestClient(stack)
+    await old.connect({ clientId: 'old' })
+    expect(t.client.state.outboundManager?.window).toBe(2)
+    expect(old.client.state.outboundManager?.window).toBe(2)
+    for (let i = 0; i < 3; i++) await forward(stack, t.client, message(`m/${i}`, 1))
+    expect(t.client.state.outboundManager?.inflight.size).toBe(2)
+    expect(t.client.state.outboundManager?.queue.length).toBe(1)
+  })
+
+  it("[MQTT-4.3.2-1] a PUBACK with a reason code of 0x80 or more ends the message's flow, with no resend", async () => {
+    const { stack, backend } = setup5({ maxInflight: 1 })
+    const t = await subscriber5(stack, 's')
+    await forward(stack, t.client, message('a', 1))
+    await forward(stack, t.client, message('b', 1))
+    const a = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: a.messageId!, reasonCode: 0x80 })
+    const b = await t.expect('publish')
+    expect(b.topic).toBe('b')
+    expect(backend.calls).toContain(`removeInflight ${a.messageId}`)
+    expect([...backend.inflightOf('s').keys()]).toEqual([b.messageId])
+    expect(await drainUntilPingresp(t)).toEqual([]) // a is not sent again
+  })
+
+  it("[MQTT-3.1.2-26] [MQTT-3.3.2-11] assigns topic aliases up to the client's Topic Alias Maximum, and stores full topics", async () => {
+    const { stack, backend } = setup5()
+    const t = await subscriber5(stack, 's', { topicAliasMaximum: 2 })
+    for (const topic of ['a/x', 'a/x', 'b/y', 'c/z', 'b/y', 'c/z'])
+      await forward(stack, t.client, message(topic, 1))
+    const seen: Array<[string, number | undefined]> = []
+    for (let i = 0; i < 6; i++) {
+      const p = await t.expect('publish')
+      seen.push([p.topic, p.properties?.topicAlias])
+      t.send({ cmd: 'puback', messageId: p.messageId!, reasonCode: 0 })
+    }
+    expect(seen).toEqual([
+      ['a/x', 1], // sets up alias 1
+      ['', 1], // uses it
+      ['b/y', 2],
+      ['c/z', undefined], // every alias taken: in full
+      ['', 2],
+      ['c/z', undefined],
+    ])
+    // [MQTT-3.3.2-7] aliases do not outlive the connection: what is kept for a resend has the topic name.
+    const stored = backend.calls.filter((c) => c.startsWith('storeInflight')).length
+    expect(stored).toBe(6)
+    expect(t.client.state.outboundManager?.aliases?.size).toBe(2)
+  })
+
+  it('keeps the topic name and no alias in the packet stored inflight', async () => {
+    const { stack, backend } = setup5()
+    const t = await subscriber5(stack, 's', { topicAliasMaximum: 5 })
+    await forward(stack, t.client, message('a/x', 1))
+    await forward(stack, t.client, message('a/x', 2))
+    const first = await t.expect('publish')
+    const second = await t.expect('publish')
+    expect([first.topic, second.topic]).toEqual(['a/x', ''])
+    for (const packet of backend.inflightOf('s').values()) {
+      expect(packet).toMatchObject({ topic: 'a/x' })
+      expect((packet as IPublishPacket).properties?.topicAlias).toBeUndefined()
+    }
+  })
+
+  it('[MQTT-3.1.2-27] sends no topic alias when the client set no Topic Alias Maximum', async () => {
+    const { stack } = setup5()
+    const t = await subscriber5(stack, 's')
+    await forward(stack, t.client, message('a/x', 1))
+    await forward(stack, t.client, message('a/x', 1))
+    for (let i = 0; i < 2; i++) {
+      const p = await t.expect('publish')
+      expect(p.topic).toBe('a/x')
+      expect(p.properties?.topicAlias).toBeUndefined()
+    }
+  })
+
+  it('uses an alias alone only after the PUBLISH that set it up was written', async () => {
+    const gate = deferred<void>()
+    let held = false
+    const slowStore: MiddlewareLike = {
+      name: 'slow-store',
+      callbacks: (): CallbackHandlers => ({
+        storeInflightMessage(_ctx, _store, next) {
+          if (held) {
+            next()
+            return
+          }
+          held = true // the first store waits for the test
+          gate.promise.then(() => next())
+        },
+      }),
+    }
+    const { stack } = setup5({}, [slowStore])
+    const t = await subscriber5(stack, 's', { topicAliasMaximum: 1 })
+    const first = forward(stack, t.client, message('a/x', 1, { payload: Buffer.from('1') }))
+    await forward(stack, t.client, message('a/x', 1, { payload: Buffer.from('2') }))
+    // The second is written first: it must set the alias up itself.
+    const second = await t.expect('publish')
+    expect([second.payload.toString(), second.topic, second.properties?.topicAlias]).toEqual(['2', 'a/x', 1])
+    gate.resolve()
+    await first
+    const one = await t.expect('publish')
+    expect([one.payload.toString(), one.topic, one.properties?.topicAlias]).toEqual(['1', 'a/x', 1])
+    await forward(stack, t.client, message('a/x', 1, { payload: Buffer.from('3') }))
+    const third = await t.expect('publish')
+    expect([third.payload.toString(), third.topic, third.properties?.topicAlias]).toEqual(['3', '', 1])
+  })
+
+  it('sends QoS 0 to a 5.0 client without an alias, in the bytes shared by the fan-out', async () => {
+    const { stack } = setup5()
+    const subs = [
+      await subscriber5(stack, 'a', { topicAliasMaximum: 5 }),
+      await subscriber5(stack, 'b', { topicAliasMaximum: 5 }),
+    ]
+    const packet = message('fan/out', 0)
+    for (const sub of subs) await forward(stack, sub.client, packet)
+    for (const sub of subs) {
+      const p = await sub.expect('publish')
+      expect(p.topic).toBe('fan/out')
+      expect(p.properties?.topicAlias).toBeUndefined()
+    }
+  })
+
+  it("[MQTT-3.1.2-25] discards a QoS 1/2 PUBLISH over the client's Maximum Packet Size as if delivered: no id, nothing inflight", async () => {
+    const { stack, backend, errors } = setup5()
+    const t = await subscriber5(stack, 's', { maximumPacketSize: 64, receiveMaximum: 1 })
+    const big = Buffer.alloc(100, 0x61)
+    await forward(stack, t.client, message('big/1', 1, { payload: big }))
+    await forward(stack, t.client, message('big/2', 2, { payload: big }))
+    await forward(stack, t.client, message('small', 1))
+    const p = await t.expect('publish')
+    expect(p).toMatchObject({ topic: 'small', messageId: 1 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.calls).toEqual(['storeInflight publish 1'])
+    expect(t.client.droppedMessages).toBe(2)
+    expect(errors).toEqual([])
+  })
+
+  it("[MQTT-3.1.2-24] discards a QoS 0 PUBLISH over the client's Maximum Packet Size", async () => {
+    const { stack, errors } = setup5()
+    const t = await subscriber5(stack, 's', { maximumPacketSize: 64 })
+    await forward(stack, t.client, message('big', 0, { payload: Buffer.alloc(100) }))
+    await forward(stack, t.client, message('small', 0))
+    expect((await t.expect('publish')).topic).toBe('small')
+    expect(errors).toEqual([])
+  })
+
+  it('[MQTT-3.3.2-6] forwards a live message with its Message Expiry Interval as received', async () => {
+    const { stack } = setup5()
+    const t = await subscriber5(stack, 's')
+    await forward(stack, t.client, message('e', 1, { properties: { messageExpiryInterval: 10 } }))
+    expect((await t.expect('publish')).properties?.messageExpiryInterval).toBe(10)
+  })
+
+  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] drops a message that expired while waiting for the window, and sends the remaining interval of the others', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(1_000_000)
+    const { stack } = setup5()
+    const t = await subscriber5(stack, 's', { receiveMaximum: 1 })
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1, { properties: { messageExpiryInterval: 10 } }))
+    await forward(stack, t.client, message('m/2', 2, { properties: { messageExpiryInterval: 3 } }))
+    await forward(stack, t.client, message('m/3', 1))
+    vi.setSystemTime(1_000_000 + 4_500)
+    const m0 = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: m0.messageId!, reasonCode: 0 })
+    const m1 = await t.expect('publish')
+    expect(m1.topic).toBe('m/1')
+    expect(m1.properties?.messageExpiryInterval).toBe(6) // 10 s - 4.5 s waited, rounded up
+    t.send({ cmd: 'puback', messageId: m1.messageId!, reasonCode: 0 })
+    const m3 = await t.expect('publish') // m/2 expired after 3 s
+    expect(m3.topic).toBe('m/3')
+    expect(m3.properties?.messageExpiryInterval).toBeUndefined()
+  })
+
+  it('stores waiting messages offline at close with their remaining interval, and not those expired', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(2_000_000)
+    const { stack, backend } = setup5({}, [], true)
+    const t = await subscriber5(stack, 's', { receiveMaximum: 1 })
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1, { properties: { messageExpiryInterval: 2 } }))
+    await forward(stack, t.client, message('m/2', 1, { properties: { messageExpiryInterval: 60 } }))
+    await forward(stack, t.client, message('m/3', 1))
+    vi.setSystemTime(2_000_000 + 30_000)
+    const closed = new Promise<void>((resolve) => t.client.once('close', () => resolve()))
+    t.end()
+    await closed
+    expect(backend.offlineOf('s').map((p) => [p.topic, p.properties?.messageExpiryInterval])).toEqual([
+      ['m/2', 30],
+      ['m/3', undefined],
+    ])
   })
 })

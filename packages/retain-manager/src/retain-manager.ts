@@ -18,7 +18,8 @@ const SHARE_PREFIX = '$share/'
  * Answers `relayMessage` (whoever answers it before must call `next()`): a PUBLISH with the retain flag is
  * stored with `storeRetainedMessage`, an empty payload deleting what was kept. Answers `subscribeTopic` (after the
  * backend's): a subscription made by a SUBSCRIBE gets the retained messages matching its filter, through
- * `forwardMessage`, with the retain flag set [MQTT-3.3.1-8].
+ * `forwardMessage`, with the retain flag set [MQTT-3.3.1-8]. Answers `prepareConnack`: MQTT 5.0 Retain
+ * Available.
  */
 export class RetainManager extends Middleware {
   override readonly name = 'retain-manager'
@@ -31,7 +32,17 @@ export class RetainManager extends Middleware {
   }
 
   override callbacks(): CallbackHandlers {
-    return { relayMessage: this.#relayMessage, subscribeTopic: this.#subscribeTopic }
+    return {
+      prepareConnack: this.#prepareConnack,
+      relayMessage: this.#relayMessage,
+      subscribeTopic: this.#subscribeTopic,
+    }
+  }
+
+  /** MQTT 5.0: retained messages are available (session-manager starts the property at false). */
+  readonly #prepareConnack: CallbackHandler<'prepareConnack'> = (_ctx, store, next) => {
+    store.properties.retainAvailable = true
+    next()
   }
 
   /** The PUBLISH hot path: nothing is allocated for a message without the retain flag. */
@@ -69,7 +80,7 @@ export class RetainManager extends Middleware {
       if (client.closed) return
       await client.stack.run(
         'forwardMessage',
-        { client, packet: retainedCopy(stored, qos), subscription },
+        { client, packet: retainedCopy(stored, qos, subscription.subscriptionIdentifier), subscription },
         {},
       )
     }
@@ -78,9 +89,10 @@ export class RetainManager extends Middleware {
 
 /**
  * Whether a new subscription gets the retained messages: only one made by a SUBSCRIBE (a subscription
- * restored with its session gets none), never a shared one (MQTT 5.0), and per MQTT 5.0 Retain Handling:
- * 0 always, 1 only when the subscription did not exist, 2 never. A 3.1.1 client gets them on every
- * SUBSCRIBE, also one that replaces a subscription [MQTT-3.8.4-3].
+ * restored with its session gets none), never a shared one (MQTT 5.0 section 3.3.1.3: retained messages go
+ * to a new non-shared subscription), and per MQTT 5.0 Retain Handling: 0 always [MQTT-3.3.1-9]
+ * [MQTT-3.8.4-4], 1 only when the subscription did not exist [MQTT-3.3.1-10], 2 never [MQTT-3.3.1-11]. A
+ * 3.1.1 client gets them on every SUBSCRIBE, also one that replaces a subscription [MQTT-3.8.4-3].
  */
 function wantsRetained(
   ctx: CallbackContext<'subscribeTopic'>,
@@ -97,10 +109,18 @@ function wantsRetained(
 
 /**
  * What is sent for a stored message: delivery QoS min(stored, granted) [MQTT-3.8.4-6], retain flag set
- * [MQTT-3.3.1-8], a fresh delivery (no DUP, no packet identifier: the outbound side assigns one). The
- * stored packet is left as it is.
+ * [MQTT-3.3.1-8], a fresh delivery (no DUP, no packet identifier: the outbound side assigns one). Its MQTT 5.0
+ * properties go as stored (the backend gives the remaining message expiry), plus the Subscription Identifier
+ * of the subscription it is sent for [MQTT-3.3.4-3]. The stored packet is left as it is.
  */
-function retainedCopy(stored: IPublishPacket, granted: QoS): IPublishPacket {
+function retainedCopy(stored: IPublishPacket, granted: QoS, id: number | undefined): IPublishPacket {
   const { messageId: _publisherId, ...rest } = stored
-  return { ...rest, qos: stored.qos < granted ? stored.qos : granted, retain: true, dup: false }
+  const packet: IPublishPacket = {
+    ...rest,
+    qos: stored.qos < granted ? stored.qos : granted,
+    retain: true,
+    dup: false,
+  }
+  if (id !== undefined) packet.properties = { ...stored.properties, subscriptionIdentifier: id }
+  return packet
 }

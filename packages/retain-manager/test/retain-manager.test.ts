@@ -32,14 +32,21 @@ const packets: MiddlewareLike = {
   async handle(client: Client, packet: Packet, next, done) {
     const stack = client.stack
     switch (packet.cmd) {
-      case 'connect':
+      case 'connect': {
         client.id = packet.clientId
-        client.write(
-          client.protocolVersion === 5
-            ? { cmd: 'connack', reasonCode: 0, sessionPresent: false }
-            : { cmd: 'connack', returnCode: 0, sessionPresent: false },
+        if (client.protocolVersion !== 5) {
+          client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+          return done()
+        }
+        // As session-manager does: every optional feature starts "not available".
+        const { properties } = await stack.run(
+          'prepareConnack',
+          { client, packet },
+          { properties: { retainAvailable: false, maximumQoS: 0 } },
         )
+        client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties })
         return done()
+      }
       case 'publish':
         await stack.run('relayMessage', { client, packet, topic: packet.topic, payload: packet.payload }, {})
         return done()
@@ -49,13 +56,12 @@ const packets: MiddlewareLike = {
           messageId: packet.messageId!,
           granted: packet.subscriptions.map((s) => s.qos),
         })
-        for (const subscription of packet.subscriptions) {
-          const { topic, qos } = subscription
-          await stack.run(
-            'subscribeTopic',
-            { client, packet, topic, qos, subscription: { ...subscription } },
-            {},
-          )
+        for (const options of packet.subscriptions) {
+          const { topic, qos } = options
+          const subscription: Subscription = { ...options }
+          const id = packet.properties?.subscriptionIdentifier
+          if (id !== undefined) subscription.subscriptionIdentifier = id
+          await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
         }
         return done()
       case 'pingreq':
@@ -176,8 +182,14 @@ async function retain(messages: Array<[topic: string, payload: string, qos?: QoS
 async function subscribe(
   t: TestConnection,
   subscriptions: Array<{ topic: string; qos: QoS; rh?: number }>,
+  subscriptionIdentifier?: number,
 ): Promise<IPublishPacket[]> {
-  t.send({ cmd: 'subscribe', messageId: 1, subscriptions })
+  t.send({
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions,
+    ...(subscriptionIdentifier === undefined ? {} : { properties: { subscriptionIdentifier } }),
+  })
   await t.expect('suback')
   const received: IPublishPacket[] = []
   t.send({ cmd: 'pingreq' })
@@ -198,6 +210,35 @@ describe('RetainManager: metadata', () => {
   it('fails at start when nothing stores retained messages', () => {
     stack = new Stack().use(new RetainManager())
     expect(() => stack.handler()).toThrow(expect.objectContaining({ code: ErrorCode.MISSING_PROVIDER }))
+  })
+})
+
+describe('RetainManager: MQTT 5.0', () => {
+  it('advertises Retain Available in the CONNACK of a 5.0 client (prepareConnack)', async () => {
+    setup()
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    const connack = await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    expect(connack.properties?.retainAvailable).toBe(true)
+    // Only that property is raised.
+    expect(connack.properties?.maximumQoS).toBe(0)
+  })
+
+  it('[MQTT-3.3.4-3] sends a retained message with the Subscription Identifier of the subscription it is sent for, and its properties as stored', async () => {
+    const { retained } = setup()
+    const stored = publish('a', 'x', 1, true)
+    stored.properties = { messageExpiryInterval: 42, contentType: 'text/plain' }
+    retained.set('a', stored)
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    const [withId] = await subscribe(t, [{ topic: 'a', qos: 1 }], 6)
+    expect(withId?.properties).toEqual({
+      messageExpiryInterval: 42,
+      contentType: 'text/plain',
+      subscriptionIdentifier: 6,
+    })
+    const [without] = await subscribe(t, [{ topic: '+', qos: 1 }])
+    expect(without?.properties).toEqual({ messageExpiryInterval: 42, contentType: 'text/plain' })
+    expect(stored.properties).toEqual({ messageExpiryInterval: 42, contentType: 'text/plain' })
   })
 })
 
@@ -355,7 +396,7 @@ describe('RetainManager: subscribeTopic', () => {
     expect(await subscribe(t, [{ topic: 'a', qos: 0 }])).toHaveLength(1)
   })
 
-  it('follows MQTT 5.0 Retain Handling: 0 always, 1 only for a new subscription, 2 never', async () => {
+  it('[MQTT-3.3.1-9] [MQTT-3.8.4-4] [MQTT-3.3.1-10] [MQTT-3.3.1-11] follows MQTT 5.0 Retain Handling: 0 always, 1 only for a new subscription, 2 never', async () => {
     setup()
     await retain([['a', 'x']])
     const t = connectTestClient(stack)
@@ -367,7 +408,7 @@ describe('RetainManager: subscribeTopic', () => {
     expect(await subscribe(t, [{ topic: '+', qos: 0, rh: 2 }])).toHaveLength(0)
   })
 
-  it('sends nothing for an MQTT 5.0 shared subscription', async () => {
+  it('sends nothing for an MQTT 5.0 shared subscription (5.0 section 3.3.1.3: only a new non-shared subscription gets them)', async () => {
     const { lookups } = setup()
     await retain([['a', 'x']])
     const t = connectTestClient(stack)

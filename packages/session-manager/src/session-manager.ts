@@ -2,10 +2,15 @@ import {
   type CallbackHandlers,
   type Client,
   type Done,
+  ErrorCode,
+  type IConnackPacket,
   type IConnectPacket,
+  type IDisconnectPacket,
   Middleware,
+  MqttStackError,
   type Next,
   type Packet,
+  type Stack,
   toMqttStackError,
 } from '@mqtt-stack/core'
 import { checkOptions, DEFAULTS, type SessionManagerOptions } from './options.js'
@@ -17,8 +22,14 @@ const IDENTIFIER_REJECTED = 0x02
 const SERVER_UNAVAILABLE = 0x03
 /** CONNACK reason code (5.0). */
 const SERVER_UNAVAILABLE_5 = 0x88
+/** MQTT 5.0 reason code "Protocol Error". */
+const PROTOCOL_ERROR_5 = 0x82
 /** The expiry of a 3.1.1 persistent session: it never expires. */
 const NEVER_EXPIRES = 0xffffffff
+/** The largest Maximum Packet Size MQTT can carry (a 4-byte remaining length and its fixed header). */
+const PROTOCOL_MAX_PACKET_SIZE = 268_435_460
+
+type ConnackProperties = NonNullable<IConnackPacket['properties']>
 
 /**
  * Ends the CONNECT chain: settles the client identifier, registers the connection (the backend closes an
@@ -40,13 +51,30 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     'subscribeTopic',
   ] as const
 
+  /** MQTT 5.0: client id → epoch ms when its disconnected session expires (cancelled by a CONNECT). */
+  readonly #expiring = new Map<string, number>()
+  /** The stack whose sessions expire (set with the first session scheduled). */
+  #stack: Stack | undefined = undefined
+  /** One coarse, unref'd sweep over `#expiring`, running only while it is not empty. */
+  #timer: NodeJS.Timeout | undefined = undefined
+
   constructor(options?: Partial<SessionManagerOptions>) {
     super(options, DEFAULTS)
     checkOptions(this.config)
   }
 
+  /** MQTT 5.0: how many disconnected sessions wait for their expiry. */
+  get expiring(): number {
+    return this.#expiring.size
+  }
+
   override callbacks(): CallbackHandlers {
-    return { cleanDisconnect: this.#onEnd, uncleanDisconnect: this.#onEnd }
+    return { cleanDisconnect: this.#onCleanEnd, uncleanDisconnect: this.#onEnd }
+  }
+
+  override close(): void {
+    this.#stopSweep()
+    this.#expiring.clear()
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
@@ -68,9 +96,12 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       assigned = true
     }
     client.id = clientId
+    // MQTT 5.0: an absent Session Expiry Interval is 0 (3.1.2.11.2); 3.1.1 has clean (0) or never expires.
+    const requested = v5 ? (packet.properties?.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES
     const state: SessionManagerState = {
       clientId,
-      expiryInterval: v5 ? (packet.properties?.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES,
+      expiryInterval: v5 ? Math.min(requested, this.config.maxSessionExpiryInterval) : requested,
+      requestedExpiryInterval: requested,
       connecting: true,
       ended: false,
     }
@@ -85,13 +116,16 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     clean: boolean,
     assigned: boolean,
   ): Promise<void> {
+    const v5 = client.protocolVersion === 5
     let sessionPresent: boolean
+    let properties: ConnackProperties | undefined
     try {
       sessionPresent = await this.#open(client, packet, state, clean)
+      if (v5 && !state.ended && !client.closed)
+        properties = await this.#connackProperties(client, packet, state, assigned)
     } catch (err) {
       // The session could not be set up: the server is unavailable, and says so before closing.
       state.connecting = false
-      const v5 = client.protocolVersion === 5
       client.write(
         v5
           ? { cmd: 'connack', reasonCode: SERVER_UNAVAILABLE_5, sessionPresent: false }
@@ -109,13 +143,12 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       return
     }
     if (client.closed) return
-    if (client.protocolVersion === 5) {
-      client.write({
-        cmd: 'connack',
-        reasonCode: ACCEPTED,
-        sessionPresent,
-        ...(assigned ? { properties: { assignedClientIdentifier: state.clientId } } : {}),
-      })
+    if (v5) {
+      client.write(
+        properties === undefined || Object.keys(properties).length === 0
+          ? { cmd: 'connack', reasonCode: ACCEPTED, sessionPresent }
+          : { cmd: 'connack', reasonCode: ACCEPTED, sessionPresent, properties },
+      )
     } else {
       // MQTT 3.1 has no session present flag: its byte is reserved.
       client.write({
@@ -137,14 +170,22 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     const stack = client.stack
     const { clientId, expiryInterval } = state
     const session = { clientId, expiryInterval }
+    // MQTT 5.0: a disconnected session waiting for its expiry is resumed or discarded by this CONNECT, unless
+    // its expiry has passed and the sweep has not yet seen it: then it ends first.
+    const deadline = this.#expiring.get(clientId)
+    if (deadline !== undefined) {
+      this.#expiring.delete(clientId)
+      if (deadline <= Date.now()) await this.#expire(stack, clientId)
+    }
     // The backend closes an earlier connection with this identifier [MQTT-3.1.4-2]
     await stack.run('registerClient', { client, clientId }, {})
     let discard = clean
     if (!clean) {
       const { session: stored } = await stack.run('lookupSession', { clientId }, {})
-      // A stored session with expiry 0 is the clean session of a connection being taken over: it is not
-      // reused [MQTT-3.1.2-6].
-      if (stored && stored.expiryInterval !== 0) {
+      // 3.1.1: a stored session with expiry 0 is the clean session of a connection being taken over: it is
+      // not reused [MQTT-3.1.2-6]. 5.0: a session exists until its connection ends with expiry 0, so Clean
+      // Start 0 resumes it [MQTT-3.1.2-5], whatever the expiry of either connection.
+      if (stored && (client.protocolVersion === 5 || stored.expiryInterval !== 0)) {
         // Resume the session [MQTT-3.1.2-4]: its subscriptions route to this connection again, without a
         // SUBSCRIBE packet (so no retained messages are sent).
         if (stored.expiryInterval !== expiryInterval)
@@ -165,6 +206,35 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     return false
   }
 
+  /**
+   * MQTT 5.0: the DISCONNECT's Session Expiry Interval replaces the CONNECT's; from 0 to non-zero it is a
+   * protocol error (3.14.2.2.2) and the session ends as 0. Then the end of any connection.
+   */
+  readonly #onCleanEnd = (
+    ctx: { client: Client; packet?: IDisconnectPacket },
+    store: unknown,
+    next: Next,
+  ): void => {
+    const state = ctx.client.state.sessionManager
+    const expiry = ctx.packet?.properties?.sessionExpiryInterval
+    if (state !== undefined && !state.ended && expiry !== undefined && ctx.client.protocolVersion === 5) {
+      if (state.requestedExpiryInterval === 0 && expiry !== 0) {
+        ctx.client.stack.reportError(
+          new MqttStackError(
+            ErrorCode.PROTOCOL_ERROR,
+            `DISCONNECT sets Session Expiry Interval ${expiry} after a CONNECT with 0; the session ends`,
+            { reasonCode: PROTOCOL_ERROR_5 },
+          ),
+          ctx.client,
+          ctx.packet,
+        )
+      } else {
+        state.expiryInterval = Math.min(expiry, this.config.maxSessionExpiryInterval)
+      }
+    }
+    this.#onEnd(ctx, store, next)
+  }
+
   /** The connection has gone: unless its CONNECT is still being processed, end its session's connection. */
   readonly #onEnd = (ctx: { client: Client }, _store: unknown, next: Next): void => {
     const state = ctx.client.state.sessionManager
@@ -176,13 +246,107 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
   }
 
   /**
-   * Unregisters the connection; when it was still the current one for its identifier (not taken over) and
-   * its session was clean, the session goes too [MQTT-3.1.2-6].
+   * Unregisters the connection; when it was still the current one for its identifier (not taken over), a
+   * session with expiry 0 goes at once [MQTT-3.1.2-6] (5.0: and `sessionExpired`), and an MQTT 5.0 session
+   * with another expiry is kept [MQTT-3.1.2-23] and removed once its interval has passed.
    */
   async #end(client: Client, state: SessionManagerState): Promise<void> {
-    const { clientId } = state
-    const { removed } = await client.stack.run('unregisterClient', { client, clientId }, {})
-    if (removed === true && state.expiryInterval === 0)
-      await client.stack.run('removeSession', { clientId }, {})
+    const { clientId, expiryInterval } = state
+    const stack = client.stack
+    const { removed } = await stack.run('unregisterClient', { client, clientId }, {})
+    if (removed !== true) return
+    if (expiryInterval === 0) {
+      await stack.run('removeSession', { clientId }, {})
+      // 5.0: the session has ended; a will waiting out its delay is published now [MQTT-3.1.3-9].
+      if (client.protocolVersion === 5) await stack.run('sessionExpired', { clientId }, {})
+      return
+    }
+    if (client.protocolVersion !== 5) return
+    // The expiry in force (the DISCONNECT may have changed it) and when the session was left.
+    const session = { clientId, expiryInterval, disconnectedAt: Date.now() }
+    await stack.run('storeSession', { clientId, session }, {})
+    if (expiryInterval !== NEVER_EXPIRES)
+      this.#schedule(stack, clientId, session.disconnectedAt + expiryInterval * 1000)
   }
+
+  /** MQTT 5.0: the CONNACK's properties, gathered through `prepareConnack`. */
+  async #connackProperties(
+    client: Client,
+    packet: IConnectPacket,
+    state: SessionManagerState,
+    assigned: boolean,
+  ): Promise<ConnackProperties> {
+    const { maxPacketSize, topicAliasMaximum } = client.limits
+    // Optional features start "not available"; each middleware that implements one raises it.
+    const properties: ConnackProperties = {
+      retainAvailable: false,
+      wildcardSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+      maximumQoS: 0,
+      topicAliasMaximum,
+    }
+    if (maxPacketSize < PROTOCOL_MAX_PACKET_SIZE) properties.maximumPacketSize = maxPacketSize
+    // The Session Expiry Interval in force when it is not the one asked for (3.2.2.3.2).
+    if (state.expiryInterval !== state.requestedExpiryInterval)
+      properties.sessionExpiryInterval = state.expiryInterval
+    // [MQTT-3.2.2-16] A server-assigned identifier is returned.
+    if (assigned) properties.assignedClientIdentifier = state.clientId
+    const { responseInformation } = this.config
+    if (packet.properties?.requestResponseInformation === true && responseInformation !== undefined)
+      properties.responseInformation = responseInformation
+    const { properties: prepared } = await client.stack.run(
+      'prepareConnack',
+      { client, packet },
+      { properties },
+    )
+    return withoutDefaults(prepared)
+  }
+
+  #schedule(stack: Stack, clientId: string, deadline: number): void {
+    this.#stack = stack
+    this.#expiring.set(clientId, deadline)
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(this.#sweep, this.config.expiryCheckInterval)
+    this.#timer.unref()
+  }
+
+  readonly #sweep = (): void => {
+    const stack = this.#stack
+    const now = Date.now()
+    for (const [clientId, deadline] of this.#expiring) {
+      if (deadline > now) continue
+      this.#expiring.delete(clientId)
+      if (stack !== undefined)
+        this.#expire(stack, clientId).catch((err: unknown) =>
+          stack.reportError(toMqttStackError(err), undefined, undefined),
+        )
+    }
+    if (this.#expiring.size === 0) this.#stopSweep()
+  }
+
+  /** MQTT 5.0: a disconnected session reached its expiry: removed, then announced. */
+  async #expire(stack: Stack, clientId: string): Promise<void> {
+    await stack.run('removeSession', { clientId }, {})
+    await stack.run('sessionExpired', { clientId }, {})
+  }
+
+  #stopSweep(): void {
+    if (this.#timer === undefined) return
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+/**
+ * The flags raised to the spec's default are left out, to keep the CONNACK small (3.2.2.3); the limits
+ * (receive maximum, topic alias maximum, maximum packet size) stay, so that clients see them stated.
+ */
+function withoutDefaults(properties: ConnackProperties): ConnackProperties {
+  if (properties.retainAvailable === true) delete properties.retainAvailable
+  if (properties.maximumQoS === 2) delete properties.maximumQoS
+  if (properties.wildcardSubscriptionAvailable === true) delete properties.wildcardSubscriptionAvailable
+  if (properties.subscriptionIdentifiersAvailable === true) delete properties.subscriptionIdentifiersAvailable
+  if (properties.sharedSubscriptionAvailable === true) delete properties.sharedSubscriptionAvailable
+  return properties
 }

@@ -1,5 +1,6 @@
 import type {
   Client,
+  IDisconnectPacket,
   MiddlewareLike,
   MqttStackError,
   Stack,
@@ -13,7 +14,7 @@ import type {
  * PINGREQ gets PINGRESP (packets run one at a time, so its answer means earlier chains have ended).
  */
 export function fakeConnection() {
-  const sawDisconnect = new WeakSet<Client>()
+  const sawDisconnect = new WeakMap<Client, IDisconnectPacket>()
   const ends = new WeakMap<Client, Promise<void>>()
   const middleware: MiddlewareLike = {
     name: 'fake-connection',
@@ -23,15 +24,21 @@ export function fakeConnection() {
         client,
         new Promise((resolve) => {
           client.once('close', () => {
-            const name = sawDisconnect.has(client) ? 'cleanDisconnect' : 'uncleanDisconnect'
-            client.stack.execute(name, { client }, {}, () => resolve())
+            const packet = sawDisconnect.get(client)
+            if (packet === undefined) {
+              client.stack.execute('uncleanDisconnect', { client }, {}, () => resolve())
+              return
+            }
+            // As connection does: a 5.0 DISCONNECT goes with cleanDisconnect.
+            const ctx = client.protocolVersion === 5 ? { client, packet } : { client }
+            client.stack.execute('cleanDisconnect', ctx, {}, () => resolve())
           })
         }),
       )
     },
     handle(client, packet, _next, done) {
       if (packet.cmd === 'disconnect') {
-        sawDisconnect.add(client)
+        sawDisconnect.set(client, packet)
         client.close()
       } else {
         client.write({ cmd: 'pingresp' })
@@ -127,6 +134,11 @@ export function fakeBackend() {
           qos: ctx.qos,
           hasPacket: ctx.packet !== undefined,
         })
+        next()
+      },
+      sessionExpired(ctx, _store, next) {
+        // Answered by last-will in a broker; recorded here for the order of calls.
+        record(`sessionExpired ${ctx.clientId}`)
         next()
       },
       resumeSession(ctx, _store, next) {

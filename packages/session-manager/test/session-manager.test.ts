@@ -1,6 +1,13 @@
-import { ErrorCode, type MiddlewareLike, MqttStackError, Stack } from '@mqtt-stack/core'
+import {
+  type CallbackContext,
+  ErrorCode,
+  type MiddlewareLike,
+  MqttStackError,
+  type PacketOf,
+  Stack,
+} from '@mqtt-stack/core'
 import { connectTestClient, type TestConnection } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SessionManager } from '../src/index.js'
 import { collectErrors, fakeBackend, fakeConnection, gate } from './helpers.js'
 
@@ -566,5 +573,330 @@ describe('SessionManager: failures', () => {
     expect(backend.sessions.has('c')).toBe(true)
     t.client.destroy()
     await ended(t.client)
+  })
+})
+
+/** A 5.0 CONNECT with these overrides; returns the connection and its CONNACK. */
+async function connect5(overrides: Partial<PacketOf<'connect'>> = {}) {
+  const t = connectTestClient(stack)
+  const connack = await t.connect({ clientId: 'v5', protocolVersion: 5, clean: false, ...overrides })
+  return { t, connack }
+}
+
+const expiring = (seconds: number) => ({ properties: { sessionExpiryInterval: seconds } })
+
+describe('SessionManager: MQTT 5.0 Clean Start', () => {
+  it('[MQTT-3.1.2-4] Clean Start 1 discards an existing session and starts a new one; sessionPresent 0', async () => {
+    const { backend } = setup()
+    backend.sessions.set('v5', { clientId: 'v5', expiryInterval: 60 })
+    backend.subscriptions.set('v5', [{ topic: 'old', qos: 1 }])
+    const { connack } = await connect5({ clean: true, ...expiring(30) })
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    expect(backend.calls).toEqual(['registerClient v5', 'removeSession v5', 'storeSession v5 30'])
+    expect(backend.restored).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-5] Clean Start 0 resumes an existing session, even with a Session Expiry Interval of 0 now', async () => {
+    const { backend } = setup()
+    backend.sessions.set('v5', { clientId: 'v5', expiryInterval: 60 })
+    backend.subscriptions.set('v5', [{ topic: 't', qos: 1 }])
+    const { connack } = await connect5()
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    expect(backend.restored.map((r) => r.topic)).toEqual(['t'])
+    expect(backend.sessions.get('v5')).toEqual({ clientId: 'v5', expiryInterval: 0 })
+  })
+
+  it('[MQTT-3.1.2-5] Clean Start 0 resumes the expiry-0 session of a connection being taken over (it exists until that connection ends)', async () => {
+    const { backend, ended } = setup()
+    const first = await connect5()
+    backend.subscriptions.set('v5', [{ topic: 't', qos: 0 }])
+    const second = await connect5()
+    expect(second.connack).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    await first.t.closed()
+    await ended(first.t.client)
+    // The taken-over connection's end leaves the resumed session alone.
+    expect(backend.sessions.has('v5')).toBe(true)
+  })
+
+  it('[MQTT-3.1.2-6] Clean Start 0 without a session starts a new one; sessionPresent 0', async () => {
+    const { backend } = setup()
+    const { connack } = await connect5(expiring(60))
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    expect(backend.calls).toEqual(['registerClient v5', 'lookupSession v5', 'storeSession v5 60'])
+  })
+})
+
+describe('SessionManager: MQTT 5.0 session expiry', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('[MQTT-3.1.2-23] keeps a session with an expiry after its connection, and removes it once the interval has passed: removeSession, then sessionExpired', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000 })
+    const { backend, ended } = setup({ manager })
+    const { t } = await connect5(expiring(60))
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient v5', 'storeSession v5 60'])
+    expect(backend.sessions.get('v5')).toMatchObject({ expiryInterval: 60, disconnectedAt: Date.now() })
+    expect(manager.expiring).toBe(1)
+    vi.advanceTimersByTime(59_000)
+    expect(backend.calls).not.toContain('removeSession v5')
+    const expired = backend.nextCall('sessionExpired v5')
+    vi.advanceTimersByTime(2000)
+    await expired
+    expect(backend.calls.slice(-2)).toEqual(['removeSession v5', 'sessionExpired v5'])
+    expect(backend.sessions.has('v5')).toBe(false)
+    expect(manager.expiring).toBe(0)
+    expect(vi.getTimerCount()).toBe(0) // the sweep stops when no session is left to expire
+  })
+
+  it('a session with expiry 0 is removed when its connection ends, and announced with sessionExpired', async () => {
+    const { backend, ended } = setup()
+    const { t } = await connect5()
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient v5', 'removeSession v5', 'sessionExpired v5'])
+  })
+
+  it('a session with expiry 0xFFFFFFFF never expires: nothing is scheduled', async () => {
+    const manager = new SessionManager()
+    const { backend, ended } = setup({ manager })
+    const { t } = await connect5(expiring(0xffffffff))
+    t.client.destroy()
+    await ended(t.client)
+    expect(manager.expiring).toBe(0)
+    expect(backend.sessions.has('v5')).toBe(true)
+  })
+
+  it('a reconnection before the expiry cancels it: the session is resumed and never removed', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000 })
+    const { backend, ended } = setup({ manager })
+    const first = await connect5(expiring(60))
+    first.t.client.destroy()
+    await ended(first.t.client)
+    vi.advanceTimersByTime(30_000)
+    const second = await connect5(expiring(60))
+    expect(second.connack.sessionPresent).toBe(true)
+    expect(manager.expiring).toBe(0)
+    vi.advanceTimersByTime(120_000)
+    expect(backend.calls).not.toContain('removeSession v5')
+    expect(backend.sessions.has('v5')).toBe(true)
+  })
+
+  it('a session whose expiry passed before the sweep saw it ends before the CONNECT that comes for it', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 3_600_000 })
+    const { backend, ended } = setup({ manager })
+    const first = await connect5(expiring(10))
+    first.t.client.destroy()
+    await ended(first.t.client)
+    vi.setSystemTime(Date.now() + 11_000)
+    const second = await connect5(expiring(10))
+    expect(second.connack.sessionPresent).toBe(false)
+    expect(backend.calls.slice(5)).toEqual([
+      'removeSession v5',
+      'sessionExpired v5',
+      'registerClient v5',
+      'lookupSession v5',
+      'storeSession v5 10',
+    ])
+  })
+
+  it('MQTT 5.0 3.14.2.2.2: the Session Expiry Interval of a DISCONNECT replaces the CONNECT one', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 100 })
+    const { backend, ended } = setup({ manager })
+    const { t } = await connect5(expiring(3600))
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 5 } })
+    await t.closed()
+    await ended(t.client)
+    expect(backend.sessions.get('v5')).toMatchObject({ expiryInterval: 5 })
+    const expired = backend.nextCall('sessionExpired v5')
+    vi.advanceTimersByTime(5100)
+    await expired
+    expect(backend.sessions.has('v5')).toBe(false)
+  })
+
+  it('a DISCONNECT with Session Expiry Interval 0 ends a session that had one, at once', async () => {
+    const { backend, ended } = setup()
+    const { t } = await connect5(expiring(3600))
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+    await t.closed()
+    await ended(t.client)
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient v5', 'removeSession v5', 'sessionExpired v5'])
+  })
+
+  it('MQTT 5.0 3.14.2.2.2: a non-zero Session Expiry Interval at DISCONNECT after 0 in CONNECT is a protocol error (0x82); the session ends as 0', async () => {
+    const { backend, ended, errors } = setup()
+    const { t } = await connect5()
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } })
+    await t.closed()
+    await ended(t.client)
+    expect(errors.map((err) => [err.code, err.reasonCode])).toEqual([[ErrorCode.PROTOCOL_ERROR, 0x82]])
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient v5', 'removeSession v5', 'sessionExpired v5'])
+  })
+
+  it('maxSessionExpiryInterval caps the CONNECT and DISCONNECT intervals; the CONNACK tells the interval in force', async () => {
+    const { backend, ended } = setup({ manager: new SessionManager({ maxSessionExpiryInterval: 60 }) })
+    const { t, connack } = await connect5(expiring(3600))
+    expect(connack.properties?.sessionExpiryInterval).toBe(60)
+    expect(backend.sessions.get('v5')).toEqual({ clientId: 'v5', expiryInterval: 60 })
+    t.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 7200 } })
+    await t.closed()
+    await ended(t.client)
+    expect(backend.sessions.get('v5')).toMatchObject({ expiryInterval: 60 })
+    const within = await connect5({ clientId: 'w', ...expiring(30) })
+    expect(within.connack.properties?.sessionExpiryInterval).toBeUndefined()
+  })
+
+  it('close() stops the expiry sweep (no handle left behind)', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 100 })
+    const { ended } = setup({ manager })
+    const { t } = await connect5(expiring(60))
+    t.client.destroy()
+    await ended(t.client)
+    expect(vi.getTimerCount()).toBe(1)
+    manager.close()
+    expect(manager.expiring).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a 3.1.1 persistent session is neither re-stored nor scheduled when its connection ends', async () => {
+    const manager = new SessionManager()
+    const { backend, ended } = setup({ manager })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'p', clean: false })
+    t.client.destroy()
+    await ended(t.client)
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient p'])
+    expect(manager.expiring).toBe(0)
+  })
+})
+
+describe('SessionManager: MQTT 5.0 CONNACK properties', () => {
+  /** A provider of prepareConnack, recording what it saw. */
+  function advertiser(raise: (properties: Record<string, unknown>) => void) {
+    const seen: Array<{ ctx: CallbackContext<'prepareConnack'>; properties: Record<string, unknown> }> = []
+    const middleware: MiddlewareLike = {
+      name: 'advertiser',
+      callbacks: () => ({
+        prepareConnack(ctx, store, next) {
+          seen.push({ ctx, properties: { ...store.properties } })
+          raise(store.properties as Record<string, unknown>)
+          next()
+        },
+      }),
+    }
+    return { middleware, seen }
+  }
+
+  it('executes prepareConnack with everything "not available" plus its own properties, and sends the result', async () => {
+    const ad = advertiser(() => {})
+    setup({ before: [ad.middleware] })
+    const { t, connack } = await connect5()
+    expect(ad.seen).toHaveLength(1)
+    expect(ad.seen[0]!.ctx.client).toBe(t.client)
+    expect(ad.seen[0]!.ctx.packet).toMatchObject({ cmd: 'connect', clientId: 'v5' })
+    const expected = {
+      retainAvailable: false,
+      wildcardSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+      maximumQoS: 0,
+      topicAliasMaximum: 64,
+      maximumPacketSize: 1024 * 1024,
+    }
+    expect(ad.seen[0]!.properties).toEqual(expected)
+    expect(connack.properties).toEqual(expected)
+  })
+
+  it('leaves out the properties a middleware raised to their defaults', async () => {
+    const ad = advertiser((p) => {
+      p.retainAvailable = true
+      p.maximumQoS = 2
+      p.wildcardSubscriptionAvailable = true
+      p.subscriptionIdentifiersAvailable = true
+      p.sharedSubscriptionAvailable = true
+      p.receiveMaximum = 65_535
+      p.serverKeepAlive = 30
+    })
+    setup({ before: [ad.middleware], manager: new SessionManager() })
+    const { connack } = await connect5()
+    expect(connack.properties).toEqual({
+      topicAliasMaximum: 64,
+      maximumPacketSize: 1024 * 1024,
+      receiveMaximum: 65_535,
+      serverKeepAlive: 30,
+    })
+  })
+
+  it('maximumPacketSize and topicAliasMaximum come from client.limits', async () => {
+    const backend = fakeBackend()
+    const connection = fakeConnection()
+    stack = new Stack({ client: { maxPacketSize: 4096, topicAliasMaximum: 0 } })
+      .use(backend.middleware)
+      .use(connection.middleware)
+      .use(new SessionManager())
+    const { connack } = await connect5()
+    expect(connack.properties?.maximumPacketSize).toBe(4096)
+    expect(connack.properties?.topicAliasMaximum).toBe(0)
+  })
+
+  it('[MQTT-3.2.2-16] returns the identifier it assigned in assignedClientIdentifier', async () => {
+    setup()
+    const { t, connack } = await connect5({ clientId: '', clean: true })
+    expect(connack.properties?.assignedClientIdentifier).toBe(t.client.id)
+  })
+
+  it('sends responseInformation only to a client that requests it, when the option is set', async () => {
+    setup({ manager: new SessionManager({ responseInformation: 'replies/' }) })
+    const asked = await connect5({ clientId: 'a', properties: { requestResponseInformation: true } })
+    expect(asked.connack.properties?.responseInformation).toBe('replies/')
+    const notAsked = await connect5({ clientId: 'b' })
+    expect(notAsked.connack.properties).not.toHaveProperty('responseInformation')
+  })
+
+  it('sends no responseInformation when the option is not set', async () => {
+    setup()
+    const { connack } = await connect5({ properties: { requestResponseInformation: true } })
+    expect(connack.properties).not.toHaveProperty('responseInformation')
+  })
+
+  it('does not execute prepareConnack for a 3.1.1 client', async () => {
+    const ad = advertiser(() => {})
+    setup({ before: [ad.middleware] })
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'old' })
+    expect(ad.seen).toEqual([])
+    expect(connack).not.toHaveProperty('properties')
+  })
+
+  it('a prepareConnack failure is a server failure: CONNACK 0x88, reported, closed', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'feature store down')
+    const { errors } = setup({
+      before: [{ name: 'failing', callbacks: () => ({ prepareConnack: (_c, _s, next) => next(failure) }) }],
+    })
+    const { t, connack } = await connect5()
+    expect(connack).toMatchObject({ reasonCode: 0x88, sessionPresent: false })
+    await t.closed()
+    expect(errors).toContain(failure)
+  })
+})
+
+describe('SessionManager: MQTT 5.0 options', () => {
+  it.each([
+    { maxSessionExpiryInterval: -1 },
+    { maxSessionExpiryInterval: 2 ** 32 },
+    { maxSessionExpiryInterval: 1.5 },
+    { expiryCheckInterval: 0 },
+    { responseInformation: 42 as unknown as string },
+  ])('refuses %o at construction', (options) => {
+    expect(() => new SessionManager(options)).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+    )
   })
 })

@@ -1,4 +1,5 @@
 import {
+  type CallbackHandlers,
   type Client,
   type Done,
   ErrorCode,
@@ -24,6 +25,11 @@ const NO_SUBSCRIPTION_EXISTED = 0x11
 const PROTOCOL_ERROR = 0x82
 const NOT_AUTHORIZED = 0x87
 const TOPIC_FILTER_INVALID = 0x8f
+const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e
+const SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xa1
+const WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED = 0xa2
+
+const SHARE_PREFIX = '$share/'
 
 /** 3.1 and 3.1.1 know no shared subscriptions: `$share/...` is an ordinary filter there. */
 const RULES_3: TopicRules = Object.freeze({ shared: false })
@@ -51,6 +57,22 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     checkOptions(this.config)
   }
 
+  override callbacks(): CallbackHandlers {
+    const { wildcardSubscriptionAvailable, subscriptionIdentifiersAvailable, sharedSubscriptionAvailable } =
+      this.config
+    return {
+      // MQTT 5.0: advertise what this manager accepts (CONNACK properties 3.2.2.3.11 to 3.2.2.3.13);
+      // session-manager starts the three flags at false and drops those equal to the default (true).
+      prepareConnack(_ctx, store, next) {
+        const properties = store.properties
+        properties.wildcardSubscriptionAvailable = wildcardSubscriptionAvailable
+        properties.subscriptionIdentifiersAvailable = subscriptionIdentifiersAvailable
+        properties.sharedSubscriptionAvailable = sharedSubscriptionAvailable
+        next()
+      },
+    }
+  }
+
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
     if (packet.cmd === 'subscribe') {
       this.#subscribe(client, packet).then(() => done(), next)
@@ -75,6 +97,18 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     }
     const stack = client.stack
     const v5 = client.protocolVersion === 5
+    if (v5 && sharedWithNoLocal(requests)) {
+      // It is a Protocol Error to set No Local on a shared subscription [MQTT-3.8.3-4]
+      client.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          'SUBSCRIBE with No Local on a shared subscription [MQTT-3.8.3-4]',
+          { reasonCode: PROTOCOL_ERROR },
+        ),
+        packet,
+      )
+      return
+    }
     const rules = v5 ? RULES_5 : RULES_3
     const authorize = stack.provides('authorizeSubscribe')
     const codes: number[] = []
@@ -85,6 +119,13 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
         // An invalid filter is refused, not routed [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3]
         codes.push(v5 ? TOPIC_FILTER_INVALID : FAILURE)
         continue
+      }
+      if (v5) {
+        const refusal = this.#unsupported(request.topic, packet)
+        if (refusal !== undefined) {
+          codes.push(refusal)
+          continue
+        }
       }
       const subscription = toSubscription(request, packet, v5)
       // The grant may be lower than the request [MQTT-3.8.4-6]
@@ -114,6 +155,18 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
       await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
       await stack.run('storeSubscription', { client, clientId: client.id, topic, qos, subscription }, {})
     }
+  }
+
+  /** MQTT 5.0: the SUBACK code of a feature turned off by the options, if the filter uses one. */
+  #unsupported(topic: string, packet: ISubscribePacket): number | undefined {
+    const config = this.config
+    const shared = topic.startsWith(SHARE_PREFIX)
+    if (shared && !config.sharedSubscriptionAvailable) return SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+    if (!config.subscriptionIdentifiersAvailable && packet.properties?.subscriptionIdentifier !== undefined)
+      return SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED
+    if (!config.wildcardSubscriptionAvailable && hasWildcard(topic, shared))
+      return WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+    return undefined
   }
 
   async #unsubscribe(client: Client, packet: IUnsubscribePacket): Promise<void> {
@@ -158,4 +211,20 @@ function toSubscription(request: ISubscription, packet: ISubscribePacket, v5: bo
   const identifier = packet.properties?.subscriptionIdentifier
   if (identifier !== undefined) subscription.subscriptionIdentifier = identifier
   return subscription
+}
+
+/** Whether a (valid) filter holds `+` or `#`; a shared one is looked at past its `$share/{group}/`. */
+function hasWildcard(topic: string, shared: boolean): boolean {
+  const start = shared ? topic.indexOf('/', SHARE_PREFIX.length) + 1 : 0
+  for (let i = start; i < topic.length; i++) {
+    const c = topic.charCodeAt(i)
+    if (c === 0x2b || c === 0x23) return true
+  }
+  return false
+}
+
+function sharedWithNoLocal(requests: readonly ISubscription[]): boolean {
+  for (const request of requests)
+    if (request.nl === true && request.topic.startsWith(SHARE_PREFIX)) return true
+  return false
 }

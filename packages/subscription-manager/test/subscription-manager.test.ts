@@ -412,3 +412,167 @@ describe('SubscriptionManager: MQTT 5.0 clients', () => {
     expect(unsuback.granted).toEqual([0x00, 0x11])
   })
 })
+
+describe('SubscriptionManager: MQTT 5.0 features and options', () => {
+  /** A session-manager stand-in: runs prepareConnack from "not available", as the contract says, then CONNACK. */
+  const connackWithProperties: MiddlewareLike = {
+    name: 'fake-session-manager',
+    packetTypes: ['connect'],
+    handle(client, packet, next, done) {
+      if (packet.cmd !== 'connect') return next()
+      const properties = {
+        wildcardSubscriptionAvailable: false,
+        subscriptionIdentifiersAvailable: false,
+        sharedSubscriptionAvailable: false,
+      }
+      client.stack.execute('prepareConnack', { client, packet }, { properties }, (err, store) => {
+        if (err) return next(err)
+        client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties: store.properties })
+        done()
+      })
+    },
+  }
+
+  async function connackProperties(manager: SubscriptionManager) {
+    stack = new Stack().use(connackWithProperties).use(fakeBackend().middleware).use(manager)
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    return connack.properties
+  }
+
+  it('answers prepareConnack: wildcard, subscription identifiers and shared subscriptions available', async () => {
+    expect(await connackProperties(new SubscriptionManager())).toEqual({
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+    })
+  })
+
+  it('advertises each feature turned off by its option as not available', async () => {
+    const manager = new SubscriptionManager({
+      wildcardSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+    })
+    expect(await connackProperties(manager)).toEqual({
+      wildcardSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+    })
+  })
+
+  it('refuses a non-boolean feature option at construction', () => {
+    expect(
+      () => new SubscriptionManager({ sharedSubscriptionAvailable: 'no' as unknown as boolean }),
+    ).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }))
+  })
+
+  it('refuses wildcard filters with 0xA2 when wildcardSubscriptionAvailable is off (shared ones included)', async () => {
+    const { backend } = setup({ manager: new SubscriptionManager({ wildcardSubscriptionAvailable: false }) })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    t.send({
+      cmd: 'subscribe',
+      messageId: 3,
+      subscriptions: [
+        { topic: 'a/+', qos: 1 },
+        { topic: '#', qos: 0 },
+        { topic: '$share/g+x/t', qos: 0 },
+        { topic: '$share/g/t/#', qos: 0 },
+        { topic: 'a/b', qos: 1 },
+      ],
+    })
+    // '$share/g+x/t' is not a valid shared filter (its share name holds '+'): 0x8F, not 0xA2
+    expect((await t.expect('suback')).granted).toEqual([0xa2, 0xa2, 0x8f, 0xa2, 1])
+    await settled(t)
+    expect(backend.calls.map((c) => `${c.name} ${c.topic}`)).toEqual([
+      'subscribeTopic a/b',
+      'storeSubscription a/b',
+    ])
+  })
+
+  it('refuses every filter of a SUBSCRIBE with a Subscription Identifier with 0xA1 when they are off', async () => {
+    const { backend } = setup({
+      manager: new SubscriptionManager({ subscriptionIdentifiersAvailable: false }),
+    })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    t.send({
+      cmd: 'subscribe',
+      messageId: 4,
+      properties: { subscriptionIdentifier: 7 },
+      subscriptions: [
+        { topic: 'a', qos: 1 },
+        { topic: 'b', qos: 0 },
+      ],
+    })
+    expect((await t.expect('suback')).granted).toEqual([0xa1, 0xa1])
+    t.send({ cmd: 'subscribe', messageId: 5, subscriptions: [{ topic: 'a', qos: 1 }] })
+    expect((await t.expect('suback')).granted).toEqual([1])
+    await settled(t)
+    expect(backend.calls[0]?.subscription).not.toHaveProperty('subscriptionIdentifier')
+  })
+
+  it('refuses shared filters with 0x9E when sharedSubscriptionAvailable is off', async () => {
+    const { backend } = setup({ manager: new SubscriptionManager({ sharedSubscriptionAvailable: false }) })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    t.send({
+      cmd: 'subscribe',
+      messageId: 6,
+      subscriptions: [
+        { topic: '$share/g/t', qos: 1 },
+        { topic: 't', qos: 1 },
+      ],
+    })
+    expect((await t.expect('suback')).granted).toEqual([0x9e, 1])
+    await settled(t)
+    expect(backend.calls.map((c) => c.topic)).toEqual(['t', 't'])
+  })
+
+  it('leaves 3.1.1 clients alone: options that turn 5.0 features off change nothing for them', async () => {
+    setup({
+      manager: new SubscriptionManager({
+        wildcardSubscriptionAvailable: false,
+        sharedSubscriptionAvailable: false,
+      }),
+    })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'v4' })
+    t.send({
+      cmd: 'subscribe',
+      messageId: 7,
+      subscriptions: [
+        { topic: 'a/+', qos: 1 },
+        { topic: '$share/g/t', qos: 0 },
+      ],
+    })
+    expect((await t.expect('suback')).granted).toEqual([1, 0])
+  })
+
+  it('[MQTT-3.8.3-4] closes a client that sets No Local on a shared subscription: DISCONNECT 0x82, no SUBACK, nothing routed', async () => {
+    const { backend, errors } = setup()
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    t.send({
+      cmd: 'subscribe',
+      messageId: 8,
+      subscriptions: [
+        { topic: 'a', qos: 0 },
+        { topic: '$share/g/t', qos: 0, nl: true },
+      ],
+    })
+    expect(await t.expect('disconnect')).toMatchObject({ reasonCode: 0x82 })
+    await t.closed()
+    expect(backend.calls).toEqual([])
+    expect(errors).toEqual([expect.objectContaining({ code: ErrorCode.PROTOCOL_ERROR })])
+  })
+
+  it('accepts No Local on an ordinary filter of a 5.0 client', async () => {
+    setup()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'v5', protocolVersion: 5 })
+    t.send({ cmd: 'subscribe', messageId: 9, subscriptions: [{ topic: 'a', qos: 0, nl: true }] })
+    expect((await t.expect('suback')).granted).toEqual([0])
+  })
+})

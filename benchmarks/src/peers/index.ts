@@ -1,0 +1,186 @@
+/**
+ * Starting each broker under test as a fresh child process on a free port of 127.0.0.1, waiting until it
+ * accepts connections, reading its RSS, and stopping it.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { readRss, sleep, withTimeout } from '../load/stats.js'
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const HERE = fileURLToPath(new URL('./', import.meta.url))
+export const HOST = '127.0.0.1'
+
+export type BrokerName = 'ours' | 'aedes' | 'mosquitto' | 'relay'
+export const BROKER_NAMES: readonly BrokerName[] = ['ours', 'aedes', 'mosquitto', 'relay']
+
+export interface StartOptions {
+  /** Run our broker from its TypeScript sources with tsx instead of examples/basic/dist. */
+  fromSource?: boolean
+}
+
+export interface RunningBroker {
+  readonly name: BrokerName
+  readonly pid: number
+  readonly host: string
+  readonly port: number
+  /** Resident set size of the broker process in bytes. */
+  rss(): number | undefined
+  /** Set when the process exited before `stop()` was called: a crash. */
+  readonly crashed: () => string | undefined
+  /** The last few kilobytes of its stderr (errors it printed). */
+  readonly stderr: () => string
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited. */
+  stop(timeoutMs?: number): Promise<void>
+}
+
+/** Why a broker cannot run here (with how to fix it), or undefined when it can. */
+export function unavailable(name: BrokerName, options: StartOptions = {}): string | undefined {
+  if (name === 'mosquitto') {
+    const found = spawnSync('sh', ['-c', 'command -v mosquitto'], { encoding: 'utf8' })
+    if (found.status !== 0) return 'mosquitto is not on PATH (install it with `apt-get install mosquitto`)'
+  }
+  if (name === 'ours' && !options.fromSource && !existsSync(join(ROOT, 'examples/basic/dist/main.js'))) {
+    return 'examples/basic/dist/main.js is missing (run `pnpm build` first)'
+  }
+  return undefined
+}
+
+/** A port that was free a moment ago (for mosquitto, which cannot listen on port 0 and report it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, HOST, () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Resolves once a TCP connection to host:port succeeds, polling every 20 ms up to `timeoutMs`. */
+async function waitAccepting(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port })
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (performance.now() > deadline) throw new Error(`nothing accepts connections on ${host}:${port}`)
+    await sleep(20)
+  }
+}
+
+const LISTENING = /listening on mqtt:\/\/[^\s]*:(\d+)/
+
+/** Starts `name` as a child process and resolves once it accepts connections. */
+export async function startBroker(name: BrokerName, options: StartOptions = {}): Promise<RunningBroker> {
+  const why = unavailable(name, options)
+  if (why) throw new Error(why)
+  const env = { ...process.env, NODE_ENV: 'production' }
+  let child: ChildProcess
+  let port: number | undefined
+  let cleanup: (() => void) | undefined
+  switch (name) {
+    case 'ours':
+      child = options.fromSource
+        ? spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--port', '0', '--host', HOST], {
+            cwd: join(ROOT, 'examples/basic'),
+            env,
+          })
+        : spawn(
+            process.execPath,
+            [join(ROOT, 'examples/basic/dist/main.js'), '--port', '0', '--host', HOST],
+            {
+              cwd: ROOT,
+              env,
+            },
+          )
+      break
+    case 'aedes':
+      child = spawn(process.execPath, [join(HERE, 'aedes-server.mjs'), '--port', '0', '--host', HOST], {
+        cwd: ROOT,
+        env,
+      })
+      break
+    case 'relay':
+      child = spawn(process.execPath, [join(HERE, 'relay-server.mjs'), '--port', '0', '--host', HOST], {
+        cwd: ROOT,
+        env,
+      })
+      break
+    case 'mosquitto': {
+      port = await freePort()
+      const dir = mkdtempSync(join(tmpdir(), 'mqtt-stack-bench-'))
+      const config = join(dir, 'mosquitto.conf')
+      writeFileSync(
+        config,
+        `listener ${port} ${HOST}\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n`,
+      )
+      cleanup = () => rmSync(dir, { recursive: true, force: true })
+      child = spawn('mosquitto', ['-c', config], { cwd: dir, env })
+      break
+    }
+  }
+  let stderr = ''
+  let stdout = ''
+  let stopping = false
+  let exit: string | undefined
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (!stopping) exit = `exited during the run with ${signal ?? `code ${code}`}`
+      cleanup?.()
+      resolve()
+    })
+  })
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr = (stderr + text).slice(-4096)
+  })
+  const ready = new Promise<number>((resolve, reject) => {
+    if (port !== undefined) return resolve(port)
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      if (stdout.length < 4096) stdout += text
+      const match = LISTENING.exec(stdout)
+      if (match) resolve(Number(match[1]))
+    })
+    child.once('exit', () => reject(new Error(`${name} exited before listening: ${stderr || stdout}`)))
+  })
+  ready.catch(() => {}) // awaited below; a late exit must not become an unhandled rejection
+  // Keep reading stdout so that a chatty broker never blocks on a full pipe.
+  child.stdout?.resume()
+  const stop = async (timeoutMs = 5000): Promise<void> => {
+    stopping = true
+    if (child.exitCode !== null || child.signalCode !== null) return exited
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await exited
+    clearTimeout(timer)
+  }
+  try {
+    const boundPort = await withTimeout(ready, 20_000, `${name} did not start within 20 s`)
+    await waitAccepting(HOST, boundPort, 10_000)
+    const pid = child.pid!
+    return {
+      name,
+      pid,
+      host: HOST,
+      port: boundPort,
+      rss: () => readRss(pid),
+      crashed: () => exit,
+      stderr: () => stderr,
+      stop,
+    }
+  } catch (err) {
+    await stop(1000)
+    throw err
+  }
+}

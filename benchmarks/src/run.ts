@@ -1,0 +1,206 @@
+/**
+ * The broker benchmark: every scenario against each broker, a fresh broker process per run, brokers
+ * interleaved (A, B, A, B...) so they share the machine's noise, each pairing repeated; medians, spreads
+ * and ratios to aedes as a markdown table, appended to benchmarks/RESULTS.md with the raw JSON in
+ * benchmarks/results/.
+ *
+ *   pnpm bench                                  (from the root: builds, then runs everything, ~10 minutes)
+ *   pnpm bench --quick                          (every scenario for about a second, ours only, writes nothing)
+ *   pnpm bench --scenario fan-out --scenario qos1 --repeat 5 --brokers ours,aedes
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { withTimeout } from './load/stats.js'
+import { BROKER_NAMES, type BrokerName, ROOT, startBroker, unavailable } from './peers/index.js'
+import { findings, type Report, type RunRecord, type ScenarioRecord, table } from './report.js'
+import { SCENARIOS, type Scenario } from './scenarios/index.js'
+
+export interface RunOptions {
+  quick?: boolean
+  /** Scenario names; all when empty. */
+  scenarios?: readonly string[]
+  repeat?: number
+  /** Default: ours, aedes, mosquitto where installed, relay (quick: ours only). */
+  brokers?: readonly BrokerName[]
+  /** Start our broker from its sources with tsx (no build needed). */
+  fromSource?: boolean
+  log?: (line: string) => void
+}
+
+function gitCommit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    return dirty ? `${sha} (with uncommitted changes)` : sha
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Runs the scenarios and returns the raw report; prints progress through `log`. */
+export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
+  const log = options.log ?? ((line: string) => console.log(line))
+  const quick = options.quick ?? false
+  const repeat = options.repeat ?? (quick ? 1 : 3)
+  const wanted = options.brokers ?? (quick ? ['ours'] : ['ours', 'aedes', 'mosquitto', 'relay'])
+  const skipped: string[] = []
+  const brokers = wanted.filter((name) => {
+    const why = unavailable(name, options.fromSource ? { fromSource: true } : {})
+    if (why) {
+      skipped.push(`${name}: ${why}`)
+      log(`skipping ${name}: ${why}`)
+    }
+    return !why
+  })
+  const names = options.scenarios ?? []
+  for (const name of names) {
+    if (!SCENARIOS.some((s) => s.name === name)) {
+      throw new Error(`unknown scenario "${name}": one of ${SCENARIOS.map((s) => s.name).join(', ')}`)
+    }
+  }
+  const scenarios = SCENARIOS.filter((s) => names.length === 0 || names.includes(s.name))
+  const report: Report = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    quick,
+    repeat,
+    brokers,
+    skipped,
+    scenarios: [],
+  }
+  for (const scenario of scenarios) {
+    const record: ScenarioRecord = { name: scenario.name, title: scenario.title, runs: [] }
+    report.scenarios.push(record)
+    const peers = brokers.filter((name) => name !== 'relay' || scenario.relay)
+    for (let r = 0; r < repeat; r++) {
+      for (const name of peers) record.runs.push(await runOne(scenario, name, r, quick, options, log))
+    }
+  }
+  return report
+}
+
+async function runOne(
+  scenario: Scenario,
+  name: BrokerName,
+  repeat: number,
+  quick: boolean,
+  options: RunOptions,
+  log: (line: string) => void,
+): Promise<RunRecord> {
+  const run: RunRecord = { broker: name, repeat }
+  const started = performance.now()
+  let broker: Awaited<ReturnType<typeof startBroker>> | undefined
+  try {
+    broker = await startBroker(name, options.fromSource ? { fromSource: true } : {})
+    run.result = await withTimeout(
+      scenario.run({ broker, quick }),
+      quick ? 30_000 : 180_000,
+      `${scenario.name} did not finish in time`,
+    )
+  } catch (err) {
+    run.error = err instanceof Error ? err.message : String(err)
+  } finally {
+    if (broker) {
+      const crashed = broker.crashed()
+      if (crashed) run.crashed = crashed
+      await broker.stop()
+      const stderr = broker.stderr().trim()
+      if (stderr) run.stderr = stderr
+    }
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  const summary = run.result
+    ? `${Object.entries(run.result.metrics)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' ')} lost=${run.result.lost} dup=${run.result.duplicates} cpu=${run.result.generatorCpu}${
+        run.result.generatorBottleneck ? ' (generator-bound)' : ''
+      }`
+    : `failed: ${run.error ?? run.crashed}`
+  log(`${scenario.name} ${name} #${repeat + 1} (${seconds} s): ${summary}`)
+  return run
+}
+
+/** The markdown section appended to RESULTS.md. */
+export function markdown(report: Report): string {
+  const lines = [
+    `## ${report.date}${report.quick ? ' (quick)' : ''}`,
+    '',
+    `Commit ${report.commit}, Node ${report.node}, ${report.cpu} × ${report.cores}; ${report.repeat} repeat(s) per broker, interleaved, a fresh broker process per run. Medians (min–max); ⚠ = every run was generator-bound.`,
+    '',
+    table(report, SCENARIOS),
+    '',
+  ]
+  if (report.skipped.length) lines.push(`Skipped: ${report.skipped.join('; ')}.`, '')
+  const notes = findings(report)
+  if (notes.length) lines.push('Notes:', '', ...notes.map((note) => `- ${note}`), '')
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      write: { type: 'boolean' },
+      scenario: { type: 'string', multiple: true },
+      repeat: { type: 'string' },
+      brokers: { type: 'string' },
+      'from-source': { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  const brokers = values.brokers?.split(',').map((name) => name.trim()) as BrokerName[] | undefined
+  for (const name of brokers ?? []) {
+    if (!BROKER_NAMES.includes(name))
+      throw new Error(`unknown broker "${name}": one of ${BROKER_NAMES.join(', ')}`)
+  }
+  const repeat = values.repeat === undefined ? undefined : Number(values.repeat)
+  if (repeat !== undefined && !(Number.isInteger(repeat) && repeat > 0)) {
+    throw new Error(`--repeat must be a positive whole number, got "${values.repeat}"`)
+  }
+  const report = await runBenchmarks({
+    quick: values.quick,
+    fromSource: values['from-source'],
+    ...(values.scenario ? { scenarios: values.scenario } : {}),
+    ...(repeat !== undefined ? { repeat } : {}),
+    ...(brokers ? { brokers } : {}),
+  })
+  const text = markdown(report)
+  console.log(`\n${text}`)
+  if (values.write ?? !values.quick) {
+    const bench = join(ROOT, 'benchmarks')
+    const results = join(bench, 'results')
+    mkdirSync(results, { recursive: true })
+    const file = join(results, `${report.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`)
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+    const resultsMd = join(bench, 'RESULTS.md')
+    if (!existsSync(resultsMd)) {
+      writeFileSync(
+        resultsMd,
+        '# Broker benchmark results\n\nAppended by `pnpm bench` (see benchmarks/src/run.ts); the raw JSON of each run is in results/.\n\n',
+      )
+    }
+    appendFileSync(resultsMd, `${text}\nRaw: results/${file.slice(results.length + 1)}\n`)
+    // The repository's `pnpm lint` checks these files too: leave them as biome would format them.
+    const biome = join(ROOT, 'node_modules', '.bin', 'biome')
+    if (existsSync(biome))
+      spawnSync(biome, ['format', '--write', resultsMd, file], { cwd: ROOT, stdio: 'ignore' })
+    console.log(`appended to ${resultsMd}, raw JSON in ${file}`)
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err)
+      process.exit(1)
+    },
+  )
+}

@@ -1,0 +1,58 @@
+/** Scenario 5: 5,000 clients connect and subscribe, 100 handshakes at a time; then the broker's RSS. */
+import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
+import { BOTTLENECK_CPU_SHARE, CpuMeter, round, sleep } from '../load/stats.js'
+import type { Scenario } from './types.js'
+
+export const storm: Scenario = {
+  name: 'storm',
+  title: 'connection storm: 5,000 clients connect + subscribe, 100 at a time',
+  relay: false,
+  metrics: [
+    { key: 'throughput', label: 'connect+subscribe/s', unit: 'conn/s', better: 'higher' },
+    { key: 'rssPerConnection', label: 'RSS per connection', unit: 'KiB', better: 'lower' },
+  ],
+  async run(ctx) {
+    const { host, port } = ctx.broker
+    const count = ctx.quick ? 300 : 5000
+    const notes: string[] = []
+    await sleep(100)
+    const rssBefore = ctx.broker.rss() ?? 0
+    let granted = 0
+    let conns: MqttConnection[] = []
+    try {
+      const cpu = new CpuMeter()
+      const start = performance.now()
+      conns = await openMany(
+        count,
+        100,
+        (i) => ({ host, port, clientId: `storm-${i}` }),
+        async (conn, i) => {
+          const qos = await conn.subscribe([`storm/${i}/+`], 0)
+          if (qos === 0) granted++
+        },
+      )
+      const elapsed = performance.now() - start
+      const generatorCpu = cpu.share()
+      await sleep(200)
+      const rssAfter = ctx.broker.rss() ?? 0
+      const closedByBroker = conns.filter((conn) => conn.closed).length
+      if (closedByBroker > 0) notes.push(`${closedByBroker} connections closed by the broker`)
+      const throughput = round((count / elapsed) * 1000, 0)
+      const rssPerConnection = round((rssAfter - rssBefore) / count / 1024, 2)
+      return {
+        throughput,
+        rss: rssAfter,
+        sent: count,
+        received: granted,
+        lost: count - granted,
+        duplicates: 0,
+        generatorCpu: round(generatorCpu),
+        generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+        metrics: { throughput, rssPerConnection, rssBeforeMiB: round(rssBefore / 2 ** 20, 1) },
+        notes,
+      }
+    } finally {
+      await closeAll(conns)
+    }
+  },
+}

@@ -1,0 +1,162 @@
+/**
+ * The shape shared by fan-in, fan-out, QoS 1 and QoS 2: publishers and subscribers in this one process (so
+ * the time stamps in the payloads share a clock), each publisher sending as fast as its window allows.
+ *
+ * The window of a QoS 1/2 publisher is its unacknowledged PUBLISH packets (until PUBACK or PUBCOMP). A QoS 0
+ * publisher has no acknowledgement, so its window is the messages it sent that have not yet reached every
+ * subscriber: the load stays closed-loop, the broker is kept busy without building queues that would turn
+ * a throughput figure into a measure of a drop policy.
+ */
+import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
+import {
+  BOTTLENECK_CPU_SHARE,
+  CpuMeter,
+  DeliveryTracker,
+  LatencyRecorder,
+  round,
+  waitFor,
+} from '../load/stats.js'
+import type { ScenarioContext, ScenarioResult } from './types.js'
+
+export interface StreamOptions {
+  /** Prefix of client ids and topics. */
+  name: string
+  publishers: number
+  subscribers: number
+  /** Topic of publisher `i`. */
+  topic: (publisher: number) => string
+  /** What every subscriber subscribes to. */
+  filter: string
+  qos: 0 | 1 | 2
+  payload: number
+  /** Messages in flight per publisher (see above). */
+  window: number
+  durationMs: number
+}
+
+export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise<ScenarioResult> {
+  const { host, port } = ctx.broker
+  const notes: string[] = []
+  const tracker = new DeliveryTracker(o.subscribers, o.publishers)
+  const latency = new LatencyRecorder()
+  const deliveredFrom = new Float64Array(o.publishers)
+  const sent = new Float64Array(o.publishers)
+  const inflight = new Float64Array(o.publishers)
+  const topics = Array.from({ length: o.publishers }, (_, i) => Buffer.from(o.topic(i)))
+  let running = false
+  let scheduled = false
+  let lastDelivery = 0
+  let pubs: MqttConnection[] = []
+  let subs: MqttConnection[] = []
+
+  const pump = (): void => {
+    scheduled = false
+    if (!running) return
+    for (let p = 0; p < o.publishers; p++) {
+      const pub = pubs[p]!
+      if (pub.closed) continue
+      pub.socket.cork()
+      if (o.qos === 0) {
+        const floor = deliveredFrom[p]! / o.subscribers
+        while (sent[p]! - floor < o.window) pub.publish(topics[p]!, 0, o.payload, p, sent[p]!++)
+      } else {
+        while (inflight[p]! < o.window) {
+          pub.publish(topics[p]!, o.qos, o.payload, p, sent[p]!++)
+          inflight[p]!++
+        }
+      }
+      pub.socket.uncork()
+    }
+  }
+  const schedule = (): void => {
+    if (scheduled || !running) return
+    scheduled = true
+    setImmediate(pump)
+  }
+
+  try {
+    subs = await openMany(
+      o.subscribers,
+      50,
+      (s) => ({
+        host,
+        port,
+        clientId: `${o.name}-sub-${s}`,
+        onMessage: (buf, start, end) => {
+          tracker.record(s, buf, start, end)
+          latency.record(buf, start, end)
+          if (end - start >= 16) {
+            const from = buf.readUInt32LE(start + 8)
+            if (from < o.publishers) deliveredFrom[from]!++
+          }
+          lastDelivery = performance.now()
+          if (o.qos === 0) schedule()
+        },
+      }),
+      async (conn) => {
+        const granted = await conn.subscribe([o.filter], o.qos)
+        if (granted !== o.qos) notes.push(`SUBACK granted ${granted} for QoS ${o.qos}`)
+      },
+    )
+    pubs = await openMany(o.publishers, 50, (p) => ({ host, port, clientId: `${o.name}-pub-${p}` }))
+    for (const [p, pub] of pubs.entries()) {
+      pub.onAck = () => {
+        inflight[p]!--
+        schedule()
+      }
+    }
+
+    const cpu = new CpuMeter()
+    const start = performance.now()
+    running = true
+    pump()
+    // Deliveries and acknowledgements drive the pump; the tick is a safety net should one be missed.
+    const tick = setInterval(schedule, 50)
+    await new Promise((resolve) => setTimeout(resolve, o.durationMs))
+    running = false
+    clearInterval(tick)
+    const generatorCpu = cpu.share()
+    const published = sent.reduce((a, b) => a + b, 0)
+    const expected = published * o.subscribers
+    const drained = await waitFor(
+      () => tracker.unique >= expected && inflight.every((n) => n === 0),
+      () => tracker.unique + tracker.duplicates + inflight.reduce((a, b) => a + b, 0),
+      1500,
+    )
+    if (!drained) {
+      const unacked = inflight.reduce((a, b) => a + b, 0)
+      notes.push(
+        `drain incomplete: ${expected - tracker.unique} deliveries missing, ${unacked} unacknowledged`,
+      )
+    }
+    for (const conn of [...pubs, ...subs]) {
+      if (conn.closeError) notes.push(`connection closed by the broker: ${conn.closeError.message}`)
+    }
+    const elapsed = Math.max(lastDelivery, start + 1) - start
+    const throughput = round((tracker.unique / elapsed) * 1000, 0)
+    const percentiles = latency.percentiles()
+    const metrics: Record<string, number> = { throughput }
+    if (percentiles) {
+      metrics.p50 = percentiles.p50
+      metrics.p99 = percentiles.p99
+      metrics.p999 = percentiles.p999
+    }
+    const rss = ctx.broker.rss()
+    return {
+      throughput,
+      ...(percentiles ? { latency: percentiles } : {}),
+      ...(rss !== undefined ? { rss } : {}),
+      sent: expected,
+      received: tracker.unique + tracker.duplicates,
+      lost: expected - tracker.unique,
+      duplicates: tracker.duplicates,
+      generatorCpu: round(generatorCpu),
+      generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+      metrics,
+      notes: [...new Set(notes)],
+    }
+  } finally {
+    running = false
+    await closeAll([...pubs, ...subs])
+  }
+}

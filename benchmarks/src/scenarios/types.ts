@@ -1,0 +1,52 @@
+import type { RunningBroker } from '../peers/index.js'
+
+export interface ScenarioContext {
+  readonly broker: RunningBroker
+  /** About a second of traffic and small counts, to check that the harness and the broker still work. */
+  readonly quick: boolean
+}
+
+export interface Percentiles {
+  p50: number
+  p99: number
+  p999: number
+}
+
+/** What one run of a scenario against one broker measured. */
+export interface ScenarioResult {
+  /** The scenario's main rate (its unit is the first metric's). */
+  throughput: number
+  /** End-to-end latency in milliseconds, where the scenario measures it. */
+  latency?: Percentiles
+  /** Broker RSS in bytes at the point the scenario says. */
+  rss?: number
+  /** Deliveries (or handshakes) expected, received in all, never received, and received more than once. */
+  sent: number
+  received: number
+  lost: number
+  duplicates: number
+  /** The generator's CPU over wall time while it was loading the broker (1 = one full core). */
+  generatorCpu: number
+  /** Over BOTTLENECK_CPU_SHARE: the generator, not the broker, limited this run; it does not count. */
+  generatorBottleneck: boolean
+  /** Every figure the report may show, by metric key. */
+  metrics: Record<string, number>
+  /** Anything odd seen during the run (a connection closed by the broker, an incomplete drain...). */
+  notes: string[]
+}
+
+export interface Metric {
+  key: string
+  label: string
+  unit: 'msg/s' | 'conn/s' | 'ms' | 'KiB' | 'MiB' | 'B' | '%'
+  better: 'higher' | 'lower'
+}
+
+export interface Scenario {
+  name: string
+  title: string
+  /** Peers that apply besides ours, aedes and mosquitto: the relay only does QoS 0 routing. */
+  relay: boolean
+  metrics: readonly Metric[]
+  run(ctx: ScenarioContext): Promise<ScenarioResult>
+}
