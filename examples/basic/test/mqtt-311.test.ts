@@ -377,6 +377,28 @@ describe('retained messages', () => {
     expect(messages).toEqual([])
   })
 
+  it('delivers a retained set larger than the QoS 0 drop threshold completely to a new subscriber', async () => {
+    const { raw } = await startBroker()
+    const publisher = await raw()
+    publisher.send({ ...CONNECT_311, clientId: 'filler' })
+    await publisher.expect('connack')
+    const payload = Buffer.alloc(1024, 1)
+    const count = 3000 // 3 MB, three times the 1 MiB past which QoS 0 messages to a slow reader are dropped
+    for (let i = 0; i < count; i++) {
+      publisher.send({ cmd: 'publish', topic: `big/${i}`, payload, qos: 0, dup: false, retain: true })
+    }
+    publisher.send({ cmd: 'pingreq' })
+    await publisher.expect('pingresp')
+    const subscriber = await raw({ timeout: 10_000 })
+    subscriber.send({ ...CONNECT_311, clientId: 'reader' })
+    await subscriber.expect('connack')
+    subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'big/#', qos: 0 }] })
+    await subscriber.expect('suback')
+    const topics = new Set<string>()
+    for (let i = 0; i < count; i++) topics.add((await subscriber.expect('publish')).topic)
+    expect(topics.size).toBe(count)
+  })
+
   it('[MQTT-3.3.1-9] forwards a retained publish to existing subscribers with retain 0', async () => {
     const { client } = await startBroker()
     const subscriber = await client()

@@ -172,6 +172,25 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /**
+   * Resolves once the stream has flushed below its high-water mark (at once if it has not reached it), or
+   * when the client closes. A middleware that writes a burst (retained messages on subscribe, a resumed
+   * queue) awaits it between writes, so the burst is paced by the reader instead of filling the buffer
+   * until the overflow policy drops messages.
+   */
+  drained(): Promise<void> {
+    if (this.closed || !this.stream.writableNeedDrain) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done)
+        this.off('close', done)
+        resolve()
+      }
+      this.stream.once('drain', done)
+      this.once('close', done)
+    })
+  }
+
+  /**
    * Ends the connection: flushes what is buffered, then closes the stream (destroying it after
    * `closeTimeout`). An MQTT 5.0 client that received a CONNACK first gets a DISCONNECT with `reasonCode`.
    * Idempotent.

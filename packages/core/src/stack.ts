@@ -21,6 +21,8 @@ export interface StackEvents {
   client: [client: Client]
 }
 
+const PRINT_INTERVAL_MS = 10_000
+
 /** Where `strict` is on by default: the checks cost a closure per middleware per packet. */
 const STRICT_ENVIRONMENTS = new Set(['development', 'test'])
 
@@ -41,6 +43,7 @@ export class Stack extends EventEmitter<StackEvents> {
   #packetLists = new Map<PacketType, HandlerList>()
   #callbackLists = new Map<string, HandlerList>()
   #closing: Promise<void> | undefined = undefined
+  readonly #printed = new Map<string, { at: number; suppressed: number }>()
 
   constructor(options: StackOptions = {}) {
     super()
@@ -152,7 +155,23 @@ export class Stack extends EventEmitter<StackEvents> {
       }
     }
     if (this.listenerCount('error') > 0) this.emit('error', err, client, packet)
-    else if (!onError) console.error(`[mqtt-stack] ${err.code}: ${err.message}`)
+    else if (!onError) this.#print(err)
+  }
+
+  /**
+   * The default sink: stderr, at most one line per error code every 10 s with a count of the others, so a
+   * flood of one error (a slow consumer dropping thousands of messages) cannot slow the broker down.
+   */
+  #print(err: MqttStackError): void {
+    const now = Date.now()
+    const seen = this.#printed.get(err.code)
+    if (seen !== undefined && now - seen.at < PRINT_INTERVAL_MS) {
+      seen.suppressed++
+      return
+    }
+    const more = seen?.suppressed ? ` (and ${seen.suppressed} more since the last one)` : ''
+    console.error(`[mqtt-stack] ${err.code}: ${err.message}${more}`)
+    this.#printed.set(err.code, { at: now, suppressed: 0 })
   }
 
   /** Closes every client, then lets each middleware release what it holds (last used, first closed). */

@@ -275,6 +275,45 @@ describe('Client: writing', () => {
     await stack.close()
   })
 
+  it('drained() waits while the stream is over its high-water mark, and ends when the client closes', async () => {
+    const stack = new Stack()
+    const stream = new StalledStream({ highWaterMark: 64 })
+    const client = stack.handler()(stream)
+    await client.drained() // nothing buffered: at once
+    client.write(publish(0, 100))
+    expect(stream.writableNeedDrain).toBe(true)
+    let drained = false
+    const waiting = client.drained().then(() => {
+      drained = true
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(drained).toBe(false)
+    client.destroy()
+    await waiting
+    await stack.close()
+  })
+
+  it('drained() resolves when the stream drains', async () => {
+    const stack = new Stack()
+    const held: Array<() => void> = []
+    const stream = new Duplex({
+      highWaterMark: 64,
+      read() {},
+      write(_chunk, _encoding, callback) {
+        held.push(callback)
+      },
+    })
+    const client = stack.handler()(stream)
+    client.write(publish(0, 100))
+    const waiting = client.drained()
+    await new Promise((resolve) => setImmediate(resolve)) // the tick's cork is released
+    while (held.length > 0) held.shift()?.()
+    await waiting
+    expect(client.closed).toBe(false)
+    client.destroy()
+    await stack.close()
+  })
+
   it('batches the writes of one tick into one write to the stream', async () => {
     const stack = new Stack()
     const stream = new BatchRecorder()

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   type CallbackHandler,
   type CallbackHandlers,
@@ -6,7 +6,7 @@ import {
   type Done,
   ErrorCode,
   Middleware,
-  type MqttStackError,
+  MqttStackError,
   type Next,
   Stack,
 } from '../src/index.js'
@@ -151,6 +151,24 @@ describe('execute', () => {
     stack.execute('clearSubscriptions', { clientId: 'c' }, {}, () => calls++)
     expect(calls).toBe(1)
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.NEXT_TWICE])
+  })
+
+  it('prints reported errors to stderr when nobody listens, one line per code every 10 s', () => {
+    const stack = new Stack()
+    const lines: string[] = []
+    const spy = vi.spyOn(console, 'error').mockImplementation((line: string) => void lines.push(line))
+    try {
+      for (let i = 0; i < 1000; i++) {
+        stack.reportError(new MqttStackError(ErrorCode.MESSAGE_DROPPED, `drop ${i}`), undefined, undefined)
+      }
+      stack.reportError(new MqttStackError(ErrorCode.SLOW_CONSUMER, 'slow'), undefined, undefined)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(lines).toEqual([
+      '[mqtt-stack] MQS_ERR_MESSAGE_DROPPED: drop 0',
+      '[mqtt-stack] MQS_ERR_SLOW_CONSUMER: slow',
+    ])
   })
 
   it('a callback that throws is reported, not propagated into the chain', () => {

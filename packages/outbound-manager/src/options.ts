@@ -5,11 +5,22 @@ export interface OutboundManagerOptions {
    * 5.0 client's Receive Maximum lowers it for that client.
    */
   maxInflight: number
-  /** Most messages waiting per client while its window is full; past it they go to `storeOfflineMessage`. */
+  /**
+   * Most messages waiting per client while its window is full. Past it, a forward waits (it completes, and
+   * the publisher gets its acknowledgement, only when the message finds room): publishers are slowed down to
+   * the pace of their slowest subscriber instead of losing messages.
+   */
   maxQueued: number
+  /**
+   * Milliseconds a forward may wait for room before the client is disconnected as a slow consumer
+   * (`MQS_ERR_SLOW_CONSUMER`, MQTT 5.0 reason 0x97); its waiting messages then go to `storeOfflineMessage`
+   * (kept for a persistent session, dropped with a session that ends).
+   */
+  slowConsumerTimeout: number
 }
 
 export const DEFAULTS: Readonly<OutboundManagerOptions> = Object.freeze({
   maxInflight: 100,
   maxQueued: 1000,
+  slowConsumerTimeout: 2000,
 })

@@ -94,6 +94,12 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
         `outbound-manager: maxQueued must be an integer of at least 0, got ${String(maxQueued)}`,
       )
     }
+    if (!(this.config.slowConsumerTimeout > 0)) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `outbound-manager: slowConsumerTimeout must be a positive number of ms, got ${String(this.config.slowConsumerTimeout)}`,
+      )
+    }
   }
 
   override install(client: Client): void {
@@ -243,11 +249,50 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       this.#storeOffline(d)
     } else if (state.inflight.size < state.window) this.#send(state, d)
     else if (state.queue.length < this.config.maxQueued) {
-      state.queue.push(packet)
-      // The time it starts waiting, for a message that can expire [MQTT-3.3.2-5] [MQTT-3.3.2-6].
-      state.queuedAt.push(packet.properties?.messageExpiryInterval === undefined ? 0 : Date.now())
+      enqueue(state, packet)
       done()
-    } else this.#storeOffline(d)
+    } else this.#park(client, state, packet, done)
+  }
+
+  /**
+   * The queue is full: the forward completes only when its message finds room, so the relay, and with it
+   * the publisher's acknowledgement and its next packets, waits. Nothing accepted is dropped; a subscriber
+   * that makes no progress for `slowConsumerTimeout` is disconnected instead.
+   */
+  #park(client: Client, state: OutboundManagerState, packet: IPublishPacket, done: Done): void {
+    state.parked.push({ packet, done })
+    if (state.parkTimer === undefined) {
+      state.parkTimer = setTimeout(() => this.#slowConsumer(client, state), this.config.slowConsumerTimeout)
+      state.parkTimer.unref()
+    }
+  }
+
+  #slowConsumer(client: Client, state: OutboundManagerState): void {
+    state.parkTimer = undefined
+    if (state.parked.length === 0 || state.closed) return
+    const err = new MqttStackError(
+      ErrorCode.SLOW_CONSUMER,
+      `client ${client.id} acknowledged nothing for ${this.config.slowConsumerTimeout} ms with ${state.parked.length} forwards waiting`,
+      { reasonCode: 0x97 },
+    )
+    client.stack.reportError(err, client, undefined)
+    client.close(err.reasonCode, err) // #onClose stores what waits and completes the parked forwards
+  }
+
+  /** Moves parked forwards into the queue while it has room, completing them; the slow-consumer clock restarts. */
+  #unpark(client: Client, state: OutboundManagerState): void {
+    if (state.parked.length === 0) return
+    while (state.parked.length > 0 && state.queue.length < this.config.maxQueued) {
+      const { packet, done } = state.parked.shift()!
+      enqueue(state, packet)
+      done()
+    }
+    if (state.parkTimer !== undefined) clearTimeout(state.parkTimer)
+    state.parkTimer = undefined
+    if (state.parked.length > 0) {
+      state.parkTimer = setTimeout(() => this.#slowConsumer(client, state), this.config.slowConsumerTimeout)
+      state.parkTimer.unref()
+    }
   }
 
   /** Serialised once per fan-out and protocol version; the same bytes are written to every subscriber. */
@@ -387,12 +432,20 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */
   #drain(client: Client, state: OutboundManagerState): void {
     if (state.resuming || state.closed) return
-    while (state.inflight.size < state.window && state.queue.length > 0) {
-      const packet = unexpired(state.queue.shift()!, state.queuedAt.shift()!)
-      if (packet !== undefined) this.#send(state, new Delivery(client, packet, state.report, noop, true))
+    this.#sendQueued(client, state)
+    if (state.parked.length > 0) {
+      this.#unpark(client, state)
+      this.#sendQueued(client, state)
     }
     if (state.queue.length === 0 && state.backlog && !state.fetching) {
       this.#fetchOffline(client, state, state.report)
+    }
+  }
+
+  #sendQueued(client: Client, state: OutboundManagerState): void {
+    while (state.inflight.size < state.window && state.queue.length > 0) {
+      const packet = unexpired(state.queue.shift()!, state.queuedAt.shift()!)
+      if (packet !== undefined) this.#send(state, new Delivery(client, packet, state.report, noop, true))
     }
   }
 
@@ -477,6 +530,13 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
 
   #onClose(client: Client, state: OutboundManagerState): void {
     state.closed = true
+    if (state.parkTimer !== undefined) clearTimeout(state.parkTimer)
+    state.parkTimer = undefined
+    // Parked forwards join the waiting messages, and their chains go on: publishers are not held up.
+    for (const { packet, done } of state.parked.takeAll()) {
+      enqueue(state, packet)
+      done()
+    }
     const waiting = state.queue.takeAll()
     const queuedAt = state.queuedAt.takeAll()
     // The backend keeps them for a persistent session and drops them for one that is not kept.
@@ -514,6 +574,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       inflight: new Map(),
       queue: new Fifo(),
       queuedAt: new Fifo(),
+      parked: new Fifo(),
+      parkTimer: undefined,
       resuming: false,
       fetching: false,
       backlog: false,
@@ -565,6 +627,13 @@ function freeId(state: OutboundManagerState): number {
  * Expiry Interval has passed [MQTT-3.3.2-5], else with the interval minus the time it waited
  * [MQTT-3.3.2-6] (a copy; rounded up, so that a message still valid never says 0).
  */
+/** Queues a message for room in the window, noting when it started to wait if it can expire. */
+function enqueue(state: OutboundManagerState, packet: IPublishPacket): void {
+  state.queue.push(packet)
+  // [MQTT-3.3.2-5] [MQTT-3.3.2-6]
+  state.queuedAt.push(packet.properties?.messageExpiryInterval === undefined ? 0 : Date.now())
+}
+
 function unexpired(packet: IPublishPacket, queuedAt: number): IPublishPacket | undefined {
   const interval = packet.properties?.messageExpiryInterval
   if (queuedAt === 0 || interval === undefined) return packet

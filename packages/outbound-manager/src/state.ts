@@ -14,6 +14,12 @@ export interface OutboundTopicAlias {
   sent: boolean
 }
 
+/** A forward waiting for room: its message and the end of its chain. */
+export interface ParkedForward {
+  readonly packet: IPublishPacket
+  readonly done: Done
+}
+
 /** What the outbound manager keeps per connection. */
 export interface OutboundManagerState {
   /**
@@ -36,6 +42,10 @@ export interface OutboundManagerState {
    * Interval; 0 for the others.
    */
   readonly queuedAt: Fifo<number>
+  /** Forwards waiting for room in a full queue, oldest first; each completes when its message is queued. */
+  readonly parked: Fifo<ParkedForward>
+  /** Disconnects the client as a slow consumer if the parked forwards make no progress in time. */
+  parkTimer: NodeJS.Timeout | undefined
   /** `resumeSession` runs: new messages go behind the stored ones. */
   resuming: boolean
   /** Offline messages are being fetched: new messages go behind them. */

@@ -17,7 +17,7 @@ import {
   type TestConnection,
 } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { OutboundErrorCode, OutboundManager, type OutboundManagerOptions } from '../src/index.js'
+import { OutboundManager, type OutboundManagerOptions } from '../src/index.js'
 
 /** A backend answering what the outbound manager executes, with in-test Maps. */
 function fakeBackend(options: { persistent?: boolean } = {}) {
@@ -142,7 +142,7 @@ describe('OutboundManager', () => {
       'storeInflightMessage',
       'storeOfflineMessage',
     ])
-    expect(outbound.config).toEqual({ maxInflight: 100, maxQueued: 1000 })
+    expect(outbound.config).toEqual({ maxInflight: 100, maxQueued: 1000, slowConsumerTimeout: 2000 })
     expect(new Stack().use(outbound).provides('forwardMessage')).toBe(true)
   })
 
@@ -372,29 +372,29 @@ describe('OutboundManager', () => {
     expect(await t.expect('publish')).toMatchObject({ topic: 'zero', qos: 0, dup: false })
   })
 
-  it('[MQTT-4.6.0-6] stores a message offline when the queue is full, and delivers the backlog in order once the queue has drained', async () => {
-    const { stack, backend } = setup({ maxInflight: 1, maxQueued: 2 }, [], true)
+  it('[MQTT-4.6.0-6] a forward to a full queue waits for room: nothing is dropped and the order is kept', async () => {
+    const { stack, backend, errors } = setup({ maxInflight: 1, maxQueued: 2 })
     const t = await subscriber(stack, 's')
-    for (const topic of ['m/0', 'm/1', 'm/2', 'm/3']) await forward(stack, t.client, message(topic, 1))
-    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/3'])
+    for (const topic of ['m/0', 'm/1', 'm/2']) await forward(stack, t.client, message(topic, 1))
+    let parkedDone = false
+    const parked = forward(stack, t.client, message('m/3', 1)).then(() => {
+      parkedDone = true
+    })
     const first = await t.expect('publish')
+    expect(first.topic).toBe('m/0')
+    expect(parkedDone).toBe(false) // the relay, and so the publisher's PUBACK, waits
     t.send({ cmd: 'puback', messageId: first.messageId! })
-    const second = await t.expect('publish')
-    expect(second.topic).toBe('m/1')
-    // The queue has room again, but m/3 is offline: m/4 goes behind it, not before it.
-    await forward(stack, t.client, message('m/4', 1))
-    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/3', 'm/4'])
-    const topics = [first.topic, second.topic]
-    t.send({ cmd: 'puback', messageId: second.messageId! })
+    await parked // room in the queue: the forward completes
+    const topics = [first.topic]
     for (let i = 0; i < 3; i++) {
       const publish = await t.expect('publish')
       topics.push(publish.topic)
       t.send({ cmd: 'puback', messageId: publish.messageId! })
     }
-    expect(topics).toEqual(['m/0', 'm/1', 'm/2', 'm/3', 'm/4'])
+    expect(topics).toEqual(['m/0', 'm/1', 'm/2', 'm/3'])
     expect(await drainUntilPingresp(t)).toEqual([])
-    expect(backend.offlineOf('s')).toEqual([])
-    expect(backend.calls.filter((c) => c.startsWith('removeOffline'))).toEqual(['removeOffline 2'])
+    expect(backend.calls.filter((c) => c.startsWith('storeOffline'))).toEqual([])
+    expect(errors).toEqual([])
   })
 
   it('puts messages forwarded while a session resumes behind its offline messages', async () => {
@@ -427,16 +427,21 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('p')).toEqual([])
   })
 
-  it('reports a message dropped because the queue is full and the session is not kept', async () => {
-    const { stack, backend, errors } = setup({ maxInflight: 1, maxQueued: 0 })
+  it('disconnects a consumer that makes no room for slowConsumerTimeout; its waiting forwards complete and go offline', async () => {
+    const { stack, backend, errors } = setup(
+      { maxInflight: 1, maxQueued: 1, slowConsumerTimeout: 20 },
+      [],
+      true,
+    )
     const t = await subscriber(stack, 's')
     await forward(stack, t.client, message('m/0', 1))
     await forward(stack, t.client, message('m/1', 1))
-    expect(backend.calls).toContain('storeOffline m/1')
-    expect(errors.map((e) => e.code)).toEqual([OutboundErrorCode.QUEUE_FULL])
-    const first = await t.expect('publish')
-    t.send({ cmd: 'puback', messageId: first.messageId! })
-    expect(await drainUntilPingresp(t)).toEqual([])
+    const parked = forward(stack, t.client, message('m/2', 1))
+    await t.closed()
+    await parked
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.SLOW_CONSUMER])
+    expect(t.client.error).toMatchObject({ code: ErrorCode.SLOW_CONSUMER, reasonCode: 0x97 })
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
   })
 
   it('stores the waiting messages offline when the connection closes', async () => {

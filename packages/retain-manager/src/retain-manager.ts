@@ -83,6 +83,8 @@ export class RetainManager extends Middleware {
         { client, packet: retainedCopy(stored, qos, subscription.subscriptionIdentifier), subscription },
         {},
       )
+      // A large retained set is paced by the reader, not dropped by the overflow policy for QoS 0.
+      await client.drained()
     }
   }
 }
