@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net'
-import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
+import { Authentication, ScramSha256, StaticCredentials } from '@mqtt-stack/authentication'
 import { Authorize, TopicAcl, type TopicAclRule } from '@mqtt-stack/authorize'
 import { Connection } from '@mqtt-stack/connection'
 import { Stack, type StackOptions } from '@mqtt-stack/core'
@@ -27,6 +27,18 @@ export interface BrokerOptions {
   keepaliveCheckInterval?: number
   /** Receives every packet and connection, for applications that embed the broker. */
   emitter?: PacketEventTarget
+  /** MQTT 5.0 enhanced authentication: users who may connect with SCRAM-SHA-256. */
+  scramUsers?: Readonly<Record<string, string>>
+  /** MQTT 5.0: unacknowledged QoS 2 PUBLISH packets a client may have towards the broker. */
+  receiveMaximum?: number
+  /** The highest QoS the broker accepts and grants. */
+  maximumQoS?: 0 | 1 | 2
+  /** Longest keepalive accepted, in seconds; MQTT 5.0 clients asking for more are told the server's. */
+  maxKeepalive?: number
+  /** MQTT 5.0: the Response Information given to clients that ask for it. */
+  responseInformation?: string
+  /** Milliseconds between checks for expired MQTT 5.0 sessions. */
+  sessionExpiryCheckInterval?: number
 }
 
 export interface Broker {
@@ -46,8 +58,15 @@ export function createStack(options: BrokerOptions = {}): Stack {
   if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
   stack
     .use(new Connection(defined({ connectTimeout: options.connectTimeout })))
-    .use(new KeepAlive(defined({ checkInterval: options.keepaliveCheckInterval })))
+    .use(
+      new KeepAlive(
+        defined({ checkInterval: options.keepaliveCheckInterval, maxKeepalive: options.maxKeepalive }),
+      ),
+    )
     .use(new Authentication())
+  // SCRAM answers only CONNECTs that ask for it, so it goes before the username/password provider.
+  if (options.scramUsers) stack.use(new ScramSha256({ users: options.scramUsers }))
+  stack
     .use(
       options.users
         ? new StaticCredentials({ users: options.users })
@@ -57,11 +76,18 @@ export function createStack(options: BrokerOptions = {}): Stack {
   if (options.acl) stack.use(new TopicAcl({ rules: options.acl, default: 'deny' }))
   stack
     .use(new LastWill())
-    .use(new SessionManager())
+    .use(
+      new SessionManager(
+        defined({
+          responseInformation: options.responseInformation,
+          expiryCheckInterval: options.sessionExpiryCheckInterval,
+        }),
+      ),
+    )
     .use(new RetainManager())
-    .use(new InboundManager())
+    .use(new InboundManager(defined({ receiveMaximum: options.receiveMaximum, maxQoS: options.maximumQoS })))
     .use(new OutboundManager())
-    .use(new SubscriptionManager())
+    .use(new SubscriptionManager(defined({ maxQoS: options.maximumQoS })))
   return stack
 }
 

@@ -1,5 +1,7 @@
 import type { IPublishPacket } from '@mqtt-stack/core'
 import { describe, expect, it } from 'vitest'
+// An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
+import { scramClient } from '../../../packages/authentication/test/scram-client.js'
 import { collect, flush, nextMessage, startBroker } from './support.js'
 
 const V5 = { protocolVersion: 5 } as const
@@ -361,5 +363,204 @@ describe('MQTT 5.0: wills', () => {
     const { payload, packet } = await arrived
     expect(payload).toBe('bye')
     expect((packet as unknown as IPublishPacket).properties?.contentType).toBe('text/plain')
+  })
+})
+
+describe('MQTT 5.0: limits the broker enforces', () => {
+  it('[MQTT-3.3.4-8] closes with 0x93 a client that exceeds the receive maximum', async () => {
+    const { raw } = await startBroker({ receiveMaximum: 2 })
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'greedy' })
+    expect((await peer.expect('connack')).properties?.receiveMaximum).toBe(2)
+    for (const messageId of [1, 2, 3]) {
+      peer.send({ cmd: 'publish', topic: 'rm', payload: 'x', qos: 2, messageId, dup: false, retain: false })
+    }
+    await peer.expect('pubrec')
+    await peer.expect('pubrec')
+    expect(await peer.expect('disconnect')).toMatchObject({ reasonCode: 0x93 })
+  })
+
+  it('[MQTT-3.2.2-11] closes with 0x9B a client that publishes above the maximum QoS', async () => {
+    const { raw } = await startBroker({ maximumQoS: 1 })
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'too-high' })
+    expect((await peer.expect('connack')).properties?.maximumQoS).toBe(1)
+    peer.send({ cmd: 'publish', topic: 'q', payload: 'x', qos: 2, messageId: 1, dup: false, retain: false })
+    expect(await peer.expect('disconnect')).toMatchObject({ reasonCode: 0x9b })
+  })
+
+  it('[MQTT-3.2.2-21] tells a client asking for too long a keepalive the Server Keep Alive', async () => {
+    const { raw } = await startBroker({ maxKeepalive: 60 })
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'sleepy', keepalive: 600 })
+    expect((await peer.expect('connack')).properties?.serverKeepAlive).toBe(60)
+  })
+
+  it('gives Response Information to a client that asks for it', async () => {
+    const { raw } = await startBroker({ responseInformation: 'replies/' })
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'asker', properties: { requestResponseInformation: true } })
+    expect((await peer.expect('connack')).properties?.responseInformation).toBe('replies/')
+  })
+})
+
+describe('MQTT 5.0: expiry', () => {
+  it('[MQTT-3.1.2-23] removes a session once its expiry interval has passed', async () => {
+    const { broker, client, connect } = await startBroker({ sessionExpiryCheckInterval: 20 })
+    const expired = new Promise<string>((resolve) =>
+      broker.stack.use({
+        name: 'watch-expiry',
+        sessionExpired(ctx: { clientId: string }, _store: object, next: () => void) {
+          if (ctx.clientId === 'brief') resolve(ctx.clientId)
+          next()
+        },
+      } as object),
+    )
+    const first = await client({
+      ...V5,
+      clientId: 'brief',
+      clean: false,
+      properties: { sessionExpiryInterval: 1 },
+    })
+    await first.subscribeAsync('brief/#', { qos: 1 })
+    await first.endAsync()
+    await expired
+    const { connack } = await connect({ ...V5, clientId: 'brief', clean: false })
+    expect(connack.sessionPresent).toBe(false)
+  })
+
+  it('[MQTT-3.3.2-5] does not deliver a queued message whose expiry interval has passed', async () => {
+    const { client, connect } = await startBroker()
+    const first = await client({
+      ...V5,
+      clientId: 'late',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    })
+    await first.subscribeAsync('late/#', { qos: 1 })
+    await first.endAsync()
+    const publisher = await client(V5)
+    await publisher.publishAsync('late/expired', 'too late', {
+      qos: 1,
+      properties: { messageExpiryInterval: 1 },
+    })
+    await publisher.publishAsync('late/kept', 'in time', {
+      qos: 1,
+      properties: { messageExpiryInterval: 60 },
+    })
+    // The feature under test is time itself: let the first message's one second run out.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const { client: back, messages, connack } = await connect({ ...V5, clientId: 'late', clean: false })
+    expect(connack.sessionPresent).toBe(true)
+    await flush(back)
+    expect(messages.map((m) => m.payload)).toEqual(['in time'])
+  })
+})
+
+describe('MQTT 5.0: outbound topic aliases', () => {
+  it('[MQTT-3.3.2-12] sends a repeated topic as an alias when the client allows aliases', async () => {
+    const { client, raw } = await startBroker()
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'short-topics', properties: { topicAliasMaximum: 4 } })
+    await peer.expect('connack')
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'long/topic/name', qos: 1 }] })
+    await peer.expect('suback')
+    const publisher = await client(V5)
+    await publisher.publishAsync('long/topic/name', 'one', { qos: 1 })
+    const first = await peer.expect('publish')
+    peer.send({ cmd: 'puback', messageId: first.messageId!, reasonCode: 0 })
+    await publisher.publishAsync('long/topic/name', 'two', { qos: 1 })
+    const second = await peer.expect('publish')
+    expect(first).toMatchObject({ topic: 'long/topic/name', properties: { topicAlias: 1 } })
+    expect(second).toMatchObject({ topic: '', properties: { topicAlias: 1 } })
+  })
+})
+
+describe('MQTT 5.0: shared subscriptions and wills over time', () => {
+  it('[MQTT-4.8.2-5] relays a QoS 1 message unacknowledged by a member that leaves to another member', async () => {
+    const { client, raw } = await startBroker()
+    const silent = await raw(V5)
+    silent.send({ ...CONNECT_5, clientId: 'silent-member' })
+    await silent.expect('connack')
+    silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/work', qos: 1 }] })
+    await silent.expect('suback')
+    const publisher = await client(V5)
+    await publisher.publishAsync('work', 'job', { qos: 1 })
+    await silent.expect('publish') // received, never acknowledged
+    const other = await client(V5)
+    const arrived = nextMessage(other, 'work')
+    await other.subscribeAsync('$share/g/work', { qos: 1 })
+    silent.destroy()
+    expect((await arrived).payload).toBe('job')
+  })
+
+  it('[MQTT-3.1.3-9] publishes a delayed will once its delay has passed', async () => {
+    const { client, raw } = await startBroker()
+    const watcher = await client(V5)
+    await watcher.subscribeAsync('will5/later')
+    const arrived = nextMessage(watcher, 'will5/later')
+    const peer = await raw(V5)
+    peer.send({
+      ...CONNECT_5,
+      clientId: 'delayed',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+      will: {
+        topic: 'will5/later',
+        payload: Buffer.from('late'),
+        qos: 0,
+        retain: false,
+        properties: { willDelayInterval: 1 },
+      },
+    })
+    await peer.expect('connack')
+    const dropped = Date.now()
+    peer.destroy()
+    expect((await arrived).payload).toBe('late')
+    expect(Date.now() - dropped).toBeGreaterThanOrEqual(900)
+  })
+})
+
+describe('MQTT 5.0: enhanced authentication', () => {
+  it('[MQTT-4.12.0-1] authenticates with SCRAM-SHA-256 through AUTH packets', async () => {
+    const { raw } = await startBroker({ scramUsers: { alice: 'wonderland' } })
+    const peer = await raw(V5)
+    const scram = scramClient('alice', 'wonderland')
+    peer.send({
+      ...CONNECT_5,
+      clientId: 'scram',
+      properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: scram.first },
+    })
+    const challenge = await peer.expect('auth')
+    expect(challenge.reasonCode).toBe(0x18)
+    const { message, expectedServerFinal } = scram.final(challenge.properties!.authenticationData!.toString())
+    peer.send({
+      cmd: 'auth',
+      reasonCode: 0x18,
+      properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: message },
+    })
+    const connack = await peer.expect('connack')
+    expect(connack.reasonCode).toBe(0)
+    expect(connack.properties?.authenticationData?.toString()).toBe(expectedServerFinal)
+  })
+
+  it('refuses a wrong SCRAM password with 0x86', async () => {
+    const { raw } = await startBroker({ scramUsers: { alice: 'wonderland' } })
+    const peer = await raw(V5)
+    const scram = scramClient('alice', 'looking-glass')
+    peer.send({
+      ...CONNECT_5,
+      clientId: 'scram-bad',
+      properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: scram.first },
+    })
+    const challenge = await peer.expect('auth')
+    const { message } = scram.final(challenge.properties!.authenticationData!.toString())
+    peer.send({
+      cmd: 'auth',
+      reasonCode: 0x18,
+      properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: message },
+    })
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86 })
+    await peer.closed()
   })
 })

@@ -172,13 +172,13 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Resolves once the stream has flushed below its high-water mark (at once if it has not reached it), or
-   * when the client closes. A middleware that writes a burst (retained messages on subscribe, a resumed
-   * queue) awaits it between writes, so the burst is paced by the reader instead of filling the buffer
-   * until the overflow policy drops messages.
+   * Resolves at once while less than half of `dropQoS0Above` waits to be written, otherwise when the stream
+   * has drained (or the client closes). A middleware that writes a burst (retained messages on subscribe, a
+   * resumed queue) awaits it between writes, so the burst is paced by the reader and never reaches the
+   * overflow policy that drops messages.
    */
   drained(): Promise<void> {
-    if (this.closed || !this.stream.writableNeedDrain) return Promise.resolve()
+    if (this.closed || this.stream.writableLength < this.#options.dropQoS0Above / 2) return Promise.resolve()
     return new Promise((resolve) => {
       const done = (): void => {
         this.stream.off('drain', done)

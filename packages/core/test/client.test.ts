@@ -275,13 +275,14 @@ describe('Client: writing', () => {
     await stack.close()
   })
 
-  it('drained() waits while the stream is over its high-water mark, and ends when the client closes', async () => {
-    const stack = new Stack()
+  it('drained() waits while half of dropQoS0Above is buffered, and ends when the client closes', async () => {
+    const stack = new Stack({ client: { dropQoS0Above: 200 } })
     const stream = new StalledStream({ highWaterMark: 64 })
     const client = stack.handler()(stream)
-    await client.drained() // nothing buffered: at once
+    client.write(publish(0, 50))
+    await client.drained() // under half of 200 bytes: at once
     client.write(publish(0, 100))
-    expect(stream.writableNeedDrain).toBe(true)
+    expect(stream.writableLength).toBeGreaterThan(100)
     let drained = false
     const waiting = client.drained().then(() => {
       drained = true
@@ -294,7 +295,7 @@ describe('Client: writing', () => {
   })
 
   it('drained() resolves when the stream drains', async () => {
-    const stack = new Stack()
+    const stack = new Stack({ client: { dropQoS0Above: 100 } })
     const held: Array<() => void> = []
     const stream = new Duplex({
       highWaterMark: 64,

@@ -192,12 +192,9 @@ export class MemoryStore {
       this.sessions.set(clientId, new Session(stored))
       return
     }
+    // A resumed session whose new expiry is 0 still delivers what it holds now; it is removed, with
+    // everything it holds, when its connection ends [MQTT-3.1.2-23].
     session.stored = { ...stored }
-    if (!session.persistent) {
-      // A session that will not outlive its connection keeps no persisted subscriptions or queue.
-      session.subscriptions.clear()
-      session.offline = []
-    }
   }
 
   /**

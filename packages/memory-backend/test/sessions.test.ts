@@ -318,13 +318,17 @@ describe('offline queue', () => {
     expect(b.errors).toEqual([])
   })
 
-  it('a session turned clean by storeSession drops its persisted subscriptions and queue', async () => {
+  it('[MQTT-3.1.2-23] a resumed session given expiry 0 still hands out its queue; it ends with its connection', async () => {
     b = createBroker()
     await offlineSubscriber(b)
     const { stack } = b
     await relay(stack, 'q', 1)
     await stack.run('storeSession', { clientId: 'off', session: { clientId: 'off', expiryInterval: 0 } }, {})
-    expect((await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets).toEqual([])
-    expect((await stack.run('lookupSubscriptions', { clientId: 'off' }, {})).subscriptions).toEqual([])
+    expect(
+      (await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets?.map((p) => p.topic),
+    ).toEqual(['q'])
+    await stack.run('removeSession', { clientId: 'off' }, {})
+    expect((await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets ?? []).toEqual([])
+    expect((await stack.run('lookupSubscriptions', { clientId: 'off' }, {})).subscriptions ?? []).toEqual([])
   })
 })
