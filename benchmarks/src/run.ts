@@ -144,7 +144,10 @@ export function markdown(report: Report): string {
 }
 
 async function main(): Promise<void> {
+  // `pnpm bench -- --quick` hands the separator on; it is not an argument.
+  const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'))
   const { values } = parseArgs({
+    args,
     options: {
       quick: { type: 'boolean', default: false },
       write: { type: 'boolean' },

@@ -150,7 +150,31 @@ describe('MQTT 5.0: publish properties', () => {
       retain: false,
       properties: { payloadFormatIndicator: true },
     })
-    expect(await peer.expect('puback')).toMatchObject({ messageId: 3, reasonCode: 0x99 })
+    expect(await peer.expect('puback')).toMatchObject({
+      messageId: 3,
+      reasonCode: 0x99,
+      properties: { reasonString: 'payload is not valid UTF-8' },
+    })
+  })
+
+  it('[MQTT-3.1.2-29] sends no Reason String on an acknowledgement to a client that asked for none', async () => {
+    const { raw } = await startBroker()
+    const peer = await raw(V5)
+    peer.send({ ...CONNECT_5, clientId: 'terse', properties: { requestProblemInformation: false } })
+    await peer.expect('connack')
+    peer.send({
+      cmd: 'publish',
+      topic: 'utf8',
+      payload: Buffer.from([0xff]),
+      qos: 1,
+      messageId: 4,
+      dup: false,
+      retain: false,
+      properties: { payloadFormatIndicator: true },
+    })
+    const puback = await peer.expect('puback')
+    expect(puback.reasonCode).toBe(0x99)
+    expect(puback.properties?.reasonString).toBeUndefined()
   })
 
   it('3.1.1 and 5.0 clients exchange messages; 5.0 properties are dropped for the 3.1.1 subscriber', async () => {

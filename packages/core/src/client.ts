@@ -47,6 +47,11 @@ export class Client extends EventEmitter<ClientEvents> {
   protocolVersion: ProtocolVersion = 4
   /** True once a CONNECT has been parsed. */
   connectReceived = false
+  /**
+   * MQTT 5.0: whether the client accepts Reason Strings and User Properties on packets other than PUBLISH,
+   * CONNACK and DISCONNECT (its CONNECT's Request Problem Information, 1 when absent) [MQTT-3.1.2-29].
+   */
+  problemInformation = true
   /** True once a successful CONNACK has been written. */
   connackSent = false
   /** Typed per-connection state of the middlewares. */
@@ -199,7 +204,12 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.closed) return
     if (error && !this.error) this.error = error
     if (reasonCode !== undefined && this.protocolVersion === 5 && this.connackSent) {
-      this.write({ cmd: 'disconnect', reasonCode })
+      // A Reason String is allowed on DISCONNECT whatever Request Problem Information says [MQTT-3.1.2-29]
+      this.write(
+        error === undefined
+          ? { cmd: 'disconnect', reasonCode }
+          : { cmd: 'disconnect', reasonCode, properties: { reasonString: reasonString(error.message) } },
+      )
     }
     this.closed = true
     this.#inbox.length = 0
@@ -293,6 +303,7 @@ export class Client extends EventEmitter<ClientEvents> {
       this.connectReceived = true
       this.protocolVersion = packet.protocolVersion ?? 4
       this.#settings.protocolVersion = this.protocolVersion
+      if (packet.properties?.requestProblemInformation === false) this.problemInformation = false
       const maximumPacketSize = packet.properties?.maximumPacketSize
       if (this.protocolVersion === 5 && maximumPacketSize) this.maxOutgoingPacketSize = maximumPacketSize
     } else if (packet.cmd === 'publish' && packet.properties?.topicAlias !== undefined) {
@@ -393,6 +404,11 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#emittedClose = true
     this.emit('close', this.error)
   }
+}
+
+/** A Reason String short enough never to make a DISCONNECT too large on its own. */
+function reasonString(message: string): string {
+  return message.length > 200 ? `${message.slice(0, 199)}…` : message
 }
 
 /** Return code 0 accepts a 3.1/3.1.1 connection; a 5.0 reason code below 0x80 does. */

@@ -362,9 +362,22 @@ describe('Client: close', () => {
     const t = connectTestClient(stack)
     t.send(CONNECT_V5)
     await t.expect('connack')
-    t.client.close(0x8e)
-    expect(await t.expect('disconnect')).toMatchObject({ reasonCode: 0x8e })
+    t.client.close(0x8e, new Error('another connection took this client id'))
+    expect(await t.expect('disconnect')).toMatchObject({
+      reasonCode: 0x8e,
+      properties: { reasonString: 'another connection took this client id' },
+    })
+    expect(t.client.problemInformation).toBe(true)
     await t.closed()
+    await stack.close()
+  })
+
+  it('[MQTT-3.1.2-29] remembers a client that asks for no problem information', async () => {
+    const { stack } = echoBroker()
+    const t = connectTestClient(stack)
+    t.send({ ...CONNECT_V5, properties: { requestProblemInformation: false } })
+    await t.expect('connack')
+    expect(t.client.problemInformation).toBe(false)
     await stack.close()
   })
 

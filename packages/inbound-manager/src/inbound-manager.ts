@@ -197,12 +197,13 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     if (this.#payloadFormatInvalid(packet)) {
       // MQTT 5.0, 3.3.2.3.2: PUBACK or PUBREC with 0x99, and the message is not relayed; a PUBREC with a
       // reason code of 0x80 or more ends the QoS 2 exchange, so nothing is held.
-      writeAck(
-        client,
-        qos === 1 ? state.puback : state.pubrec,
-        packet.messageId ?? 0,
-        REASON_PAYLOAD_FORMAT_INVALID,
-      )
+      // A rare path: its own packet, with a Reason String unless the client asked for none [MQTT-3.1.2-29].
+      client.write({
+        cmd: qos === 1 ? 'puback' : 'pubrec',
+        messageId: packet.messageId ?? 0,
+        reasonCode: REASON_PAYLOAD_FORMAT_INVALID,
+        ...(client.problemInformation ? { properties: { reasonString: 'payload is not valid UTF-8' } } : {}),
+      })
       return false
     }
     return true
