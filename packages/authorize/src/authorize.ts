@@ -6,7 +6,9 @@ import {
   Middleware,
   MqttStackError,
   type Next,
+  PACKET_TYPES,
   type Packet,
+  type PacketType,
 } from '@mqtt-stack/core'
 import { AuthorizeErrorCode } from './errors.js'
 import { AUTHORIZE_DEFAULTS, type AuthorizeOptions } from './options.js'
@@ -123,26 +125,16 @@ function notAuthorized(packet: Packet): MqttStackError {
   })
 }
 
+const UNCHECKED: ReadonlySet<PacketType> = new Set(['connect', 'pingreq', 'disconnect'])
+
 /**
  * Authorises every packet after CONNECT through `authorizePacket`, and every PUBLISH through
  * `authorizePublish`, each only when some middleware answers it. With no provider everything is allowed.
  */
 export class Authorize extends Middleware<AuthorizeOptions> {
   override readonly name = 'authorize'
-  override readonly packetTypes = [
-    'connack',
-    'publish',
-    'puback',
-    'pubrec',
-    'pubrel',
-    'pubcomp',
-    'subscribe',
-    'suback',
-    'unsubscribe',
-    'unsuback',
-    'pingresp',
-    'auth',
-  ] as const
+  /** Every packet type but those that come before (CONNECT) or need no permission (PINGREQ, DISCONNECT). */
+  override readonly packetTypes = PACKET_TYPES.filter((type) => !UNCHECKED.has(type))
 
   constructor(config: Partial<AuthorizeOptions> = {}) {
     super(config, AUTHORIZE_DEFAULTS)

@@ -85,16 +85,9 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
 
   async #subscribe(client: Client, packet: ISubscribePacket): Promise<void> {
     const requests = packet.subscriptions
-    if (requests.length === 0) {
-      // The payload of a SUBSCRIBE must hold at least one topic filter [MQTT-3.8.3-3]
-      client.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'SUBSCRIBE without a topic filter [MQTT-3.8.3-3]', {
-          reasonCode: PROTOCOL_ERROR,
-        }),
-        packet,
-      )
-      return
-    }
+    // The payload of a SUBSCRIBE must hold at least one topic filter [MQTT-3.8.3-3]
+    if (requests.length === 0)
+      return noFilter(client, packet, 'SUBSCRIBE without a topic filter [MQTT-3.8.3-3]')
     const stack = client.stack
     const v5 = client.protocolVersion === 5
     if (v5 && sharedWithNoLocal(requests)) {
@@ -171,16 +164,9 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
 
   async #unsubscribe(client: Client, packet: IUnsubscribePacket): Promise<void> {
     const filters = packet.unsubscriptions
-    if (filters.length === 0) {
-      // The payload of an UNSUBSCRIBE must hold at least one topic filter [MQTT-3.10.3-2]
-      client.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]', {
-          reasonCode: PROTOCOL_ERROR,
-        }),
-        packet,
-      )
-      return
-    }
+    // The payload of an UNSUBSCRIBE must hold at least one topic filter [MQTT-3.10.3-2]
+    if (filters.length === 0)
+      return noFilter(client, packet, 'UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]')
     const stack = client.stack
     const rules = client.protocolVersion === 5 ? RULES_5 : RULES_3
     const codes: number[] = []
@@ -227,4 +213,12 @@ function sharedWithNoLocal(requests: readonly ISubscription[]): boolean {
   for (const request of requests)
     if (request.nl === true && request.topic.startsWith(SHARE_PREFIX)) return true
   return false
+}
+
+/** A SUBSCRIBE or UNSUBSCRIBE with no filter is a protocol violation: the client is closed. */
+function noFilter(client: Client, packet: ISubscribePacket | IUnsubscribePacket, message: string): void {
+  client.protocolViolation(
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: PROTOCOL_ERROR }),
+    packet,
+  )
 }
