@@ -80,6 +80,11 @@ async function waitAccepting(host: string, port: number, timeoutMs: number): Pro
   }
 }
 
+/** Extra Node flags for our broker, to profile it in a real scenario: BENCH_OURS_NODE_ARGS="--cpu-prof". */
+function oursNodeArgs(): string[] {
+  return (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean)
+}
+
 const LISTENING = /listening on mqtt:\/\/[^\s]*:(\d+)/
 
 /** Starts `name` as a child process and resolves once it accepts connections. */
@@ -99,7 +104,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
           })
         : spawn(
             process.execPath,
-            [join(ROOT, 'examples/basic/dist/main.js'), '--port', '0', '--host', HOST],
+            [...oursNodeArgs(), join(ROOT, 'examples/basic/dist/main.js'), '--port', '0', '--host', HOST],
             {
               cwd: ROOT,
               env,

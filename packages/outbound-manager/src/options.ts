@@ -20,7 +20,7 @@ export interface OutboundManagerOptions {
 }
 
 export const DEFAULTS: Readonly<OutboundManagerOptions> = Object.freeze({
-  maxInflight: 100,
+  maxInflight: 1000,
   maxQueued: 1000,
   slowConsumerTimeout: 2000,
 })

@@ -622,11 +622,6 @@ function freeId(state: OutboundManagerState): number {
   return id
 }
 
-/**
- * A message that waited in the queue since `queuedAt` (0: it cannot expire): undefined once its Message
- * Expiry Interval has passed [MQTT-3.3.2-5], else with the interval minus the time it waited
- * [MQTT-3.3.2-6] (a copy; rounded up, so that a message still valid never says 0).
- */
 /** Queues a message for room in the window, noting when it started to wait if it can expire. */
 function enqueue(state: OutboundManagerState, packet: IPublishPacket): void {
   state.queue.push(packet)
@@ -634,6 +629,11 @@ function enqueue(state: OutboundManagerState, packet: IPublishPacket): void {
   state.queuedAt.push(packet.properties?.messageExpiryInterval === undefined ? 0 : Date.now())
 }
 
+/**
+ * A message that waited in the queue since `queuedAt` (0: it cannot expire): undefined once its Message
+ * Expiry Interval has passed [MQTT-3.3.2-5], else with the interval minus the time it waited
+ * [MQTT-3.3.2-6] (a copy; rounded up, so that a message still valid never says 0).
+ */
 function unexpired(packet: IPublishPacket, queuedAt: number): IPublishPacket | undefined {
   const interval = packet.properties?.messageExpiryInterval
   if (queuedAt === 0 || interval === undefined) return packet

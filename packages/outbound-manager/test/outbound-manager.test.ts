@@ -142,7 +142,7 @@ describe('OutboundManager', () => {
       'storeInflightMessage',
       'storeOfflineMessage',
     ])
-    expect(outbound.config).toEqual({ maxInflight: 100, maxQueued: 1000, slowConsumerTimeout: 2000 })
+    expect(outbound.config).toEqual({ maxInflight: 1000, maxQueued: 1000, slowConsumerTimeout: 2000 })
     expect(new Stack().use(outbound).provides('forwardMessage')).toBe(true)
   })
 
