@@ -75,6 +75,22 @@ describe('MQTT 5.0: sessions', () => {
     expect(messages.map((m) => m.payload)).toEqual(['queued'])
   })
 
+  it('(MQTT 5.0 3.14.2.2.2) a DISCONNECT may shorten the session expiry: 0 ends the session with the connection', async () => {
+    const { raw, connect } = await startBroker()
+    const peer = await raw(V5)
+    peer.send({
+      ...CONNECT_5,
+      clientId: 'shortened',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    })
+    await peer.expect('connack')
+    peer.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+    await peer.closed()
+    const { connack } = await connect({ ...V5, clientId: 'shortened', clean: false })
+    expect(connack.sessionPresent).toBe(false)
+  })
+
   it('[MQTT-3.1.2-4] Clean Start discards the session; expiry 0 ends it with the connection', async () => {
     const { connect, client } = await startBroker()
     const first = await client({ ...V5, clientId: 'short', clean: false })
@@ -566,6 +582,38 @@ describe('MQTT 5.0: enhanced authentication', () => {
     const connack = await peer.expect('connack')
     expect(connack.reasonCode).toBe(0)
     expect(connack.properties?.authenticationData?.toString()).toBe(expectedServerFinal)
+  })
+
+  it('[MQTT-4.12.1-1] re-authenticates a connected client with AUTH 0x19', async () => {
+    const { raw } = await startBroker({ scramUsers: { alice: 'wonderland' } })
+    const peer = await raw(V5)
+    const exchange = async (first: 'connect' | 'reauth') => {
+      const scram = scramClient('alice', 'wonderland')
+      const method = { authenticationMethod: 'SCRAM-SHA-256' }
+      if (first === 'connect') {
+        peer.send({
+          ...CONNECT_5,
+          clientId: 'reauth',
+          properties: { ...method, authenticationData: scram.first },
+        })
+      } else {
+        peer.send({
+          cmd: 'auth',
+          reasonCode: 0x19,
+          properties: { ...method, authenticationData: scram.first },
+        })
+      }
+      const challenge = await peer.expect('auth')
+      expect(challenge.reasonCode).toBe(0x18)
+      const { message } = scram.final(challenge.properties!.authenticationData!.toString())
+      peer.send({ cmd: 'auth', reasonCode: 0x18, properties: { ...method, authenticationData: message } })
+    }
+    await exchange('connect')
+    expect((await peer.expect('connack')).reasonCode).toBe(0)
+    await exchange('reauth')
+    expect(await peer.expect('auth')).toMatchObject({ reasonCode: 0 })
+    peer.send({ cmd: 'pingreq' })
+    await peer.expect('pingresp')
   })
 
   it('refuses a wrong SCRAM password with 0x86', async () => {
