@@ -9,7 +9,6 @@ import {
   type MiddlewareLike,
   type MqttStackError,
   type Next,
-  type Packet,
   Stack,
 } from '@mqtt-stack/core'
 import {
@@ -333,48 +332,12 @@ describe('InboundManager', () => {
   })
 })
 
-/**
- * Stands in for a session manager that speaks MQTT 5.0: executes `prepareConnack` with the properties
- * session-manager starts from, and sends them in the CONNACK.
- */
-function acceptWithConnack() {
-  const prepared: Array<Record<string, unknown>> = []
-  const handle = (client: Client, packet: Packet, _next: Next, done: Done) => {
-    if (packet.cmd === 'pingreq') {
-      client.write({ cmd: 'pingresp' })
-      done()
-      return
-    }
-    if (packet.cmd !== 'connect') {
-      done()
-      return
-    }
-    client.id = packet.clientId
-    if (client.protocolVersion !== 5) {
-      client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
-      done()
-      return
-    }
-    client.stack.execute(
-      'prepareConnack',
-      { client, packet },
-      { properties: { maximumQoS: 0, retainAvailable: false } },
-      (err, store) => {
-        prepared.push({ ...store.properties })
-        // Spec defaults are left out, as session-manager does.
-        const properties = { ...store.properties }
-        if (properties.maximumQoS === 2) delete properties.maximumQoS
-        client.write({ cmd: 'connack', reasonCode: err ? 0x80 : 0, sessionPresent: false, properties })
-        done()
-      },
-    )
-  }
-  return { name: 'fake-session-manager', packetTypes: ['connect', 'pingreq'] as const, prepared, handle }
-}
-
 function setup5(inbound = new InboundManager()) {
   const backend = fakeBackend()
-  const sessions = acceptWithConnack()
+  const sessions = acceptConnections({
+    answerPings: true,
+    connackProperties: { maximumQoS: 0, retainAvailable: false },
+  })
   const stack = new Stack().use(sessions).use(inbound).use(backend)
   const errors = collectErrors(stack)
   open.push(stack)
@@ -605,7 +568,16 @@ describe('InboundManager, MQTT 5.0', () => {
       }),
     }
     const backend = fakeBackend()
-    const stack = new Stack().use(acceptWithConnack()).use(new InboundManager()).use(silent).use(backend)
+    const stack = new Stack()
+      .use(
+        acceptConnections({
+          answerPings: true,
+          connackProperties: { maximumQoS: 0, retainAvailable: false },
+        }),
+      )
+      .use(new InboundManager())
+      .use(silent)
+      .use(backend)
     open.push(stack)
     const { t } = await client5(stack)
     t.send(publish('a/b', 2, 4))

@@ -5,7 +5,6 @@ import {
   type InflightPacket,
   type IPublishPacket,
   type MiddlewareLike,
-  type Packet,
   Stack,
 } from '@mqtt-stack/core'
 import {
@@ -507,48 +506,13 @@ describe('OutboundManager', () => {
   })
 })
 
-/**
- * Stands in for a session manager that speaks MQTT 5.0: executes `prepareConnack` with the CONNECT and sends
- * the resulting properties in the CONNACK; answers PINGREQ.
- */
-function acceptWithConnack() {
-  const properties: Array<Record<string, unknown>> = []
-  return {
-    name: 'fake-session-manager',
-    packetTypes: ['connect', 'pingreq'] as const,
-    properties,
-    handle(client: Client, packet: Packet, _next: () => void, done: () => void) {
-      if (packet.cmd === 'pingreq') {
-        client.write({ cmd: 'pingresp' })
-        done()
-        return
-      }
-      if (packet.cmd !== 'connect') {
-        done()
-        return
-      }
-      client.id = packet.clientId
-      if (client.protocolVersion !== 5) {
-        client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
-        done()
-        return
-      }
-      client.stack.execute('prepareConnack', { client, packet }, { properties: {} }, (_err, store) => {
-        properties.push({ ...store.properties })
-        client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false, properties: store.properties })
-        done()
-      })
-    },
-  }
-}
-
 function setup5(
   options: Partial<OutboundManagerOptions> = {},
   extra: MiddlewareLike[] = [],
   persistent = false,
 ) {
   const backend = fakeBackend({ persistent })
-  const sessions = acceptWithConnack()
+  const sessions = acceptConnections({ answerPings: true })
   const stack = new Stack().use(sessions).use(new OutboundManager(options))
   for (const middleware of extra) stack.use(middleware)
   stack.use(backend)
@@ -571,7 +535,7 @@ describe('OutboundManager, MQTT 5.0', () => {
   it('reads the CONNECT in prepareConnack and adds nothing to the CONNACK', async () => {
     const { stack, sessions } = setup5()
     const t = await subscriber5(stack, 's', { receiveMaximum: 3, topicAliasMaximum: 4 })
-    expect(sessions.properties).toEqual([{}])
+    expect(sessions.prepared).toEqual([{}])
     expect(t.client.state.outboundManager).toMatchObject({ window: 3, topicAliasMaximum: 4 })
   })
 
