@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import mqtt from 'mqtt-packet'
+import { type DecodeProblem, PacketDecoder } from './decoder.js'
 import { ErrorCode, MqttStackError } from './errors.js'
-import { FrameScanner } from './frame-scanner.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
 import type { IConnackPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
+import { serializePacket } from './serialize.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
@@ -35,8 +35,8 @@ const REASON_PROTOCOL_ERROR = 0x82
 const REASON_TOPIC_ALIAS_INVALID = 0x94
 
 /**
- * One connection: a duplex stream, an mqtt-packet parser that follows the protocol level of CONNECT, and
- * a bounded writer. Packets of one client are processed one at a time, in order.
+ * One connection: a duplex stream, a decoder that follows the protocol level of CONNECT, and a bounded
+ * writer. Packets of one client are processed one at a time, in order.
  */
 export class Client extends EventEmitter<ClientEvents> {
   readonly stack: Stack
@@ -69,9 +69,7 @@ export class Client extends EventEmitter<ClientEvents> {
   maxOutgoingPacketSize = Number.POSITIVE_INFINITY
 
   readonly #options: Readonly<Required<ClientOptions>>
-  readonly #parser: ReturnType<typeof mqtt.parser>
-  readonly #scanner: FrameScanner
-  readonly #settings: { protocolVersion: ProtocolVersion } = { protocolVersion: 4 }
+  readonly #decoder: PacketDecoder
   readonly #inbox: Packet[] = []
   #busy = false
   #pumping = false
@@ -87,10 +85,12 @@ export class Client extends EventEmitter<ClientEvents> {
     this.stack = stack
     this.stream = stream
     this.#options = withDefaults(CLIENT_DEFAULTS, options)
-    this.#scanner = new FrameScanner(this.#options.maxPacketSize)
-    this.#parser = mqtt.parser(this.#settings)
-    this.#parser.on('packet', this.#onPacket)
-    this.#parser.on('error', this.#onParseError)
+    this.#decoder = new PacketDecoder(
+      this,
+      this.#onPacket,
+      this.#onDecodeProblem,
+      this.#options.maxPacketSize,
+    )
     stream.on('data', this.#onData)
     stream.on('end', this.#onEnd)
     stream.on('error', this.#onStreamError)
@@ -106,7 +106,7 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.closed) return this.#refuse(cb)
     let bytes: Buffer
     try {
-      bytes = mqtt.generate(packet, this.#settings)
+      bytes = serializePacket(packet, this.protocolVersion)
     } catch (cause) {
       const err = new MqttStackError(
         ErrorCode.SERIALIZE,
@@ -256,58 +256,42 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.closed) return
-    const problem = this.#scanner.scan(chunk)
-    if (problem === 'too-large') {
-      this.protocolViolation(
-        new MqttStackError(
-          ErrorCode.PACKET_TOO_LARGE,
-          `packet larger than maxPacketSize (${this.#options.maxPacketSize} bytes)`,
-          { reasonCode: REASON_PACKET_TOO_LARGE },
-        ),
-      )
-      return
-    }
-    if (problem === 'malformed-length') {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.MALFORMED_PACKET, 'remaining length longer than four bytes', {
-          reasonCode: REASON_MALFORMED_PACKET,
-        }),
-      )
-      return
-    }
-    this.#parser.parse(chunk)
+    if (!this.closed) this.#decoder.push(chunk)
   }
 
-  readonly #onParseError = (cause: Error): void => {
-    if (!this.connectReceived && cause.message === 'Invalid protocol version') {
+  readonly #onDecodeProblem = (problem: DecodeProblem, message: string, cause: Error | undefined): void => {
+    if (problem === 'too-large') {
+      this.protocolViolation(
+        new MqttStackError(ErrorCode.PACKET_TOO_LARGE, message, { reasonCode: REASON_PACKET_TOO_LARGE }),
+      )
+    } else if (!this.connectReceived && cause?.message === 'Invalid protocol version') {
       // An unsupported protocol level gets CONNACK 0x01, then the connection closes [MQTT-3.1.2-2]
       this.write({ cmd: 'connack', returnCode: 0x01, sessionPresent: false })
       this.protocolViolation(
         new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'CONNECT with an unsupported protocol level', { cause }),
       )
-      return
+    } else {
+      this.protocolViolation(
+        new MqttStackError(ErrorCode.MALFORMED_PACKET, message, {
+          reasonCode: REASON_MALFORMED_PACKET,
+          cause,
+        }),
+      )
     }
-    this.protocolViolation(
-      new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed packet: ${cause.message}`, {
-        reasonCode: REASON_MALFORMED_PACKET,
-        cause,
-      }),
-    )
   }
 
-  readonly #onPacket = (packet: Packet): void => {
-    if (this.closed) return
+  /** Queues a decoded packet for the stack; false once the client is closed, which stops the decoder. */
+  readonly #onPacket = (packet: Packet): boolean => {
+    if (this.closed) return false
     if (packet.cmd === 'connect' && !this.connectReceived) {
-      // The parser switched to this version on its own; writes follow it from now on.
+      // Later packets are decoded, and writes serialised, for this version.
       this.connectReceived = true
       this.protocolVersion = packet.protocolVersion ?? 4
-      this.#settings.protocolVersion = this.protocolVersion
       if (packet.properties?.requestProblemInformation === false) this.problemInformation = false
       const maximumPacketSize = packet.properties?.maximumPacketSize
       if (this.protocolVersion === 5 && maximumPacketSize) this.maxOutgoingPacketSize = maximumPacketSize
     } else if (packet.cmd === 'publish' && packet.properties?.topicAlias !== undefined) {
-      if (!this.#resolveTopicAlias(packet)) return
+      if (!this.#resolveTopicAlias(packet)) return false
     }
     this.#inbox.push(packet)
     if (this.#inbox.length >= this.#options.maxQueuedPackets && !this.#paused) {
@@ -315,6 +299,7 @@ export class Client extends EventEmitter<ClientEvents> {
       this.stream.pause()
     }
     this.#pump()
+    return !this.closed
   }
 
   /**

@@ -1,5 +1,5 @@
 import mqtt from 'mqtt-packet'
-import type { Packet, ProtocolVersion } from './packets.js'
+import type { IPublishPacket, Packet, ProtocolVersion } from './packets.js'
 
 const SETTINGS: Readonly<Record<ProtocolVersion, { protocolVersion: ProtocolVersion }>> = Object.freeze({
   3: Object.freeze({ protocolVersion: 3 }),
@@ -7,10 +7,83 @@ const SETTINGS: Readonly<Record<ProtocolVersion, { protocolVersion: ProtocolVers
   5: Object.freeze({ protocolVersion: 5 }),
 })
 
+/** First byte of PUBACK, PUBREC, PUBREL (its reserved flags are 0010) and PUBCOMP. */
+const ACK_HEADERS: Readonly<Record<string, number>> = Object.freeze({
+  puback: 0x40,
+  pubrec: 0x50,
+  pubrel: 0x62,
+  pubcomp: 0x70,
+})
+
 /**
  * Serialises a packet for one protocol version, to write the same bytes to many clients with
- * `client.writeBuffer`. Throws when the packet is not valid for that version.
+ * `client.writeBuffer`. Throws when the packet is not valid for that version. PUBLISH and its
+ * acknowledgements are written here in one allocation; other packets by mqtt-packet.
  */
 export function serializePacket(packet: Packet, protocolVersion: ProtocolVersion): Buffer {
+  switch (packet.cmd) {
+    case 'publish':
+      if (protocolVersion !== 5 || packet.properties === undefined) {
+        const bytes = encodePublish(packet, protocolVersion)
+        if (bytes !== undefined) return bytes
+      }
+      break
+    case 'puback':
+    case 'pubrec':
+    case 'pubrel':
+    case 'pubcomp': {
+      const id = packet.messageId
+      // MQTT 5.0: reason code 0 with no properties may be left out [MQTT-3.4.2-1] (and likewise for the others).
+      if (
+        typeof id === 'number' &&
+        id >= 0 &&
+        id <= 0xffff &&
+        (protocolVersion !== 5 || (!packet.reasonCode && packet.properties === undefined))
+      ) {
+        const bytes = Buffer.allocUnsafe(4)
+        bytes[0] = ACK_HEADERS[packet.cmd]!
+        bytes[1] = 2
+        bytes.writeUInt16BE(id, 2)
+        return bytes
+      }
+      break
+    }
+  }
   return mqtt.generate(packet, SETTINGS[protocolVersion])
+}
+
+/** A PUBLISH without properties, or undefined to let mqtt-packet write it (or say why it cannot). */
+function encodePublish(packet: IPublishPacket, protocolVersion: ProtocolVersion): Buffer | undefined {
+  const { topic, qos, messageId } = packet
+  const payload = packet.payload ?? ''
+  if (typeof topic !== 'string' || (qos !== 0 && qos !== 1 && qos !== 2)) return undefined
+  if (qos > 0 && (typeof messageId !== 'number' || messageId < 0 || messageId > 0xffff)) return undefined
+  const topicLength = Buffer.byteLength(topic)
+  if (topicLength > 0xffff) return undefined
+  const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  const length = 2 + topicLength + (qos > 0 ? 2 : 0) + (protocolVersion === 5 ? 1 : 0) + payloadLength
+  // A remaining length needs at most four bytes; larger is mqtt-packet's error to report.
+  if (length > 268_435_455) return undefined
+  const header = length < 0x80 ? 2 : length < 0x4000 ? 3 : length < 0x200000 ? 4 : 5
+  const bytes = Buffer.allocUnsafe(header + length)
+  bytes[0] = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0)
+  let pos = 1
+  let rest = length
+  do {
+    let byte = rest % 128
+    rest = Math.floor(rest / 128)
+    if (rest > 0) byte |= 0x80
+    bytes[pos++] = byte
+  } while (rest > 0)
+  bytes.writeUInt16BE(topicLength, pos)
+  pos += 2
+  pos += bytes.write(topic, pos, 'utf8')
+  if (qos > 0) {
+    bytes.writeUInt16BE(messageId!, pos)
+    pos += 2
+  }
+  if (protocolVersion === 5) bytes[pos++] = 0 // no properties
+  if (typeof payload === 'string') bytes.write(payload, pos, 'utf8')
+  else bytes.set(payload, pos)
+  return bytes
 }

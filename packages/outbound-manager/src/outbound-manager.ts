@@ -331,7 +331,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const id = freeId(state)
     // [MQTT-2.3.1-1] a non-zero packet id, [MQTT-2.3.1-4] unused by this client's other messages; DUP 0 on a
     // first send, whatever the publisher's was [MQTT-3.3.1-3].
-    const packet: IPublishPacket = { ...delivery.packet, messageId: id, dup: false }
+    const packet = withPacketId(delivery.packet, id)
     if (client.protocolVersion === 5) {
       // Serialised now (the size of a packet id does not depend on its value), before the id is taken.
       try {
@@ -620,6 +620,28 @@ function freeId(state: OutboundManagerState): number {
   // The window is smaller than 65535, so a free id exists.
   while (state.inflight.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1
   return id
+}
+
+/**
+ * The forwarded message with a packet identifier of its own and DUP 0. Built field by field rather than
+ * spread: this runs once per QoS 1/2 delivery, and a spread's generic copy showed as a sixth of the CPU in
+ * the QoS 1 benchmark. Symbol-keyed marks of other middlewares (a shared subscription's) are kept.
+ */
+function withPacketId(packet: IPublishPacket, messageId: number): IPublishPacket {
+  const copy: IPublishPacket = {
+    cmd: 'publish',
+    topic: packet.topic,
+    payload: packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    dup: false,
+    messageId,
+  }
+  if (packet.properties !== undefined) copy.properties = packet.properties
+  for (const key of Object.getOwnPropertySymbols(packet)) {
+    ;(copy as unknown as Record<symbol, unknown>)[key] = (packet as unknown as Record<symbol, unknown>)[key]
+  }
+  return copy
 }
 
 /** Queues a message for room in the window, noting when it started to wait if it can expire. */

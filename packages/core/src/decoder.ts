@@ -1,0 +1,285 @@
+/**
+ * Turns a client's byte stream into packets. Frames are cut from the fixed header alone, so an oversized
+ * or malformed length is refused before any body is buffered (a hostile client cannot make the broker hold
+ * 256 MB by announcing it). The packets of the message flow (PUBLISH and its acknowledgements) are decoded
+ * here, straight from the frame; every other packet goes to one mqtt-packet parser shared by all clients,
+ * fed a whole frame at a time, which keeps per-connection memory and per-message work small.
+ */
+import { isUtf8 } from 'node:buffer'
+import mqtt from 'mqtt-packet'
+import type { Packet, ProtocolVersion } from './packets.js'
+
+/** Why a frame was refused: a remaining length over the limit or longer than four bytes, or a bad body. */
+export type DecodeProblem = 'too-large' | 'malformed-length' | 'malformed'
+
+/** A packet was decoded. Returns false to stop decoding (the connection is closing). */
+export type OnPacket = (packet: Packet) => boolean
+
+/** The stream cannot be decoded further; nothing more is delivered. */
+export type OnProblem = (problem: DecodeProblem, message: string, cause: Error | undefined) => void
+
+const PUBLISH = 3
+const PUBACK = 4
+const PUBREL = 6
+const PUBCOMP = 7
+const TYPES = ['reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp'] as const
+
+/** The largest fixed header: one type byte and four length bytes [MQTT-1.5.5-1] / 3.1.1 §2.2.3. */
+const MAX_HEADER = 5
+
+export class PacketDecoder {
+  /** A frame that began in an earlier chunk, and how much of it has arrived. */
+  #frame: Buffer | undefined = undefined
+  #filled = 0
+  /** A fixed header split across chunks. */
+  #head: Buffer | undefined = undefined
+  #headLength = 0
+  #stopped = false
+
+  /**
+   * @param connection whose protocol version decodes each frame (4 until its CONNECT is known)
+   * @param maxPacketSize the largest whole packet accepted, fixed header included (as MQTT 5.0 counts it)
+   */
+  constructor(
+    private readonly connection: { readonly protocolVersion: ProtocolVersion },
+    private readonly onPacket: OnPacket,
+    private readonly onProblem: OnProblem,
+    private readonly maxPacketSize: number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.#stopped) return
+    const size = chunk.length
+    let i = 0
+    if (this.#headLength > 0) {
+      i = this.#completeHead(chunk)
+      if (i < 0) return
+    }
+    if (this.#frame !== undefined) {
+      const frame = this.#frame
+      const take = Math.min(frame.length - this.#filled, size - i)
+      chunk.copy(frame, this.#filled, i, i + take)
+      this.#filled += take
+      i += take
+      if (this.#filled < frame.length) return
+      this.#frame = undefined
+      if (!this.#decode(frame, 0, frame.length)) return
+    }
+    while (i < size) {
+      // The fixed header: a type byte, then one to four bytes of remaining length.
+      let length = 0
+      let multiplier = 1
+      let j = i + 1
+      for (;;) {
+        if (j >= size) {
+          this.#keepHead(chunk, i)
+          return
+        }
+        const byte = chunk[j++]!
+        length += (byte & 0x7f) * multiplier
+        if ((byte & 0x80) === 0) break
+        multiplier *= 128
+        if (j - i > 4) {
+          this.#stop('malformed-length', 'remaining length longer than four bytes')
+          return
+        }
+      }
+      const total = j - i + length
+      if (total > this.maxPacketSize) {
+        this.#stop('too-large', `packet larger than maxPacketSize (${this.maxPacketSize} bytes)`)
+        return
+      }
+      if (i + total > size) {
+        this.#frame = Buffer.allocUnsafe(total)
+        this.#filled = chunk.copy(this.#frame, 0, i, size)
+        return
+      }
+      if (!this.#decode(chunk, i, total)) return
+      i += total
+    }
+  }
+
+  /** Keeps the start of a fixed header that the chunk cut off. */
+  #keepHead(chunk: Buffer, from: number): void {
+    this.#head ??= Buffer.allocUnsafe(MAX_HEADER)
+    this.#headLength = chunk.copy(this.#head, 0, from, chunk.length)
+  }
+
+  /**
+   * Completes a split fixed header with the first bytes of `chunk`, then starts its frame. Returns where
+   * the frame's body starts in `chunk`, or -1 when the chunk ended first or the stream was refused.
+   */
+  #completeHead(chunk: Buffer): number {
+    const head = this.#head!
+    let i = 0
+    for (;;) {
+      if (this.#headLength > 1 && (head[this.#headLength - 1]! & 0x80) === 0) break
+      if (this.#headLength === MAX_HEADER) {
+        this.#stop('malformed-length', 'remaining length longer than four bytes')
+        return -1
+      }
+      if (i >= chunk.length) return -1
+      head[this.#headLength++] = chunk[i++]!
+    }
+    let length = 0
+    let multiplier = 1
+    for (let k = 1; k < this.#headLength; k++) {
+      length += (head[k]! & 0x7f) * multiplier
+      multiplier *= 128
+    }
+    const total = this.#headLength + length
+    if (total > this.maxPacketSize) {
+      this.#stop('too-large', `packet larger than maxPacketSize (${this.maxPacketSize} bytes)`)
+      return -1
+    }
+    this.#frame = Buffer.allocUnsafe(total)
+    this.#filled = head.copy(this.#frame, 0, 0, this.#headLength)
+    this.#headLength = 0
+    return i
+  }
+
+  #stop(problem: DecodeProblem, message: string, cause?: Error): void {
+    this.#stopped = true
+    this.#frame = undefined
+    this.onProblem(problem, message, cause)
+  }
+
+  /** Decodes one whole frame at `start`; false when decoding must stop. */
+  #decode(buf: Buffer, start: number, total: number): boolean {
+    const first = buf[start]!
+    const type = first >> 4
+    const version = this.connection.protocolVersion
+    let body = start + 2
+    while (buf[body - 1]! & 0x80) body++
+    const end = start + total
+    let packet: Packet | string | undefined
+    if (type === PUBLISH) {
+      // [MQTT-1.5.3-1] a topic of ill-formed UTF-8 closes the connection: checked on the bytes, as
+      // decoding would replace it.
+      const topicEnd = body + 2 + (end - body >= 2 ? buf.readUInt16BE(body) : 0)
+      const propertiesAt = topicEnd + ((first & 0x06) === 0 ? 0 : 2)
+      if (topicEnd <= end && !isUtf8(buf.subarray(body + 2, topicEnd))) packet = 'topic is not valid UTF-8'
+      else if (version !== 5 || (propertiesAt < end && buf[propertiesAt] === 0))
+        packet = decodePublish(buf, first, body, end, version)
+    } else if (type >= PUBACK && type <= PUBCOMP && (version !== 5 || end - body <= 2)) {
+      packet = decodeAck(buf, first, type, body, end, version)
+    }
+    if (packet === undefined) packet = parseFrame(buf.subarray(start, end), version)
+    if (typeof packet === 'string') {
+      this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
+      return false
+    }
+    if (this.onPacket(packet)) return true
+    this.#stopped = true
+    return false
+  }
+}
+
+/** mqtt-packet's packet class, so packets decoded here have the same shape as those it decodes. */
+type PacketClass = new () => Record<string, unknown>
+
+type Parser = ReturnType<typeof mqtt.parser> & { settings: { protocolVersion: ProtocolVersion } }
+
+let shared: Parser | undefined
+const PacketOfMqttPacket = (mqtt.parser() as unknown as { packet: { constructor: PacketClass } }).packet
+  .constructor
+let parsed: Packet | undefined
+let failure: Error | undefined
+/** Its settings, given before each frame: it replaces them with the CONNECT it has just parsed. */
+const SETTINGS: Readonly<Record<ProtocolVersion, { readonly protocolVersion: ProtocolVersion }>> = {
+  3: Object.freeze({ protocolVersion: 3 }),
+  4: Object.freeze({ protocolVersion: 4 }),
+  5: Object.freeze({ protocolVersion: 5 }),
+}
+
+function sharedParser(): Parser {
+  if (shared === undefined) {
+    shared = mqtt.parser() as Parser
+    // Only recorded: no broker code runs inside the parser, so it can never be entered twice.
+    shared.on('packet', (packet: Packet) => {
+      parsed = packet
+    })
+    shared.on('error', (err: Error) => {
+      failure = err
+    })
+  }
+  return shared
+}
+
+/** Any packet, through mqtt-packet: a whole frame in, the packet (or why it is malformed) out. */
+function parseFrame(frame: Buffer, version: ProtocolVersion): Packet | string {
+  const parser = sharedParser()
+  parser.settings = SETTINGS[version]
+  parsed = undefined
+  failure = undefined
+  parser.parse(frame)
+  const packet = parsed
+  parsed = undefined
+  if (failure !== undefined) {
+    const { message } = failure
+    failure = undefined
+    // Its state is reset by its next parse; nothing of this frame may be left for the next client.
+    shared = undefined
+    return message
+  }
+  if (packet === undefined) {
+    shared = undefined
+    return 'incomplete packet'
+  }
+  return packet
+}
+
+function newPacket(cmd: string, first: number, length: number): Record<string, unknown> {
+  const packet = new PacketOfMqttPacket()
+  packet.cmd = cmd
+  packet.retain = (first & 0x01) !== 0
+  packet.qos = (first >> 1) & 0x03
+  packet.dup = (first & 0x08) !== 0
+  packet.length = length
+  return packet
+}
+
+/** A PUBLISH without MQTT 5.0 properties; undefined sends it to mqtt-packet (for its error message). */
+function decodePublish(
+  buf: Buffer,
+  first: number,
+  body: number,
+  end: number,
+  version: ProtocolVersion,
+): Packet | string | undefined {
+  const qos = (first >> 1) & 0x03
+  if (qos === 3) return 'Packet must not have both QoS bits set to 1'
+  if (end - body < 2) return 'Cannot parse topic'
+  let pos = body + 2 + buf.readUInt16BE(body)
+  if (pos > end) return 'Cannot parse topic'
+  const packet = newPacket('publish', first, end - body)
+  packet.topic = buf.toString('utf8', body + 2, pos)
+  if (qos > 0) {
+    if (end - pos < 2) return 'Cannot parse messageId'
+    packet.messageId = buf.readUInt16BE(pos)
+    pos += 2
+  }
+  if (version === 5) pos++ // a property length of 0, checked by the caller
+  packet.payload = buf.subarray(pos, end)
+  return packet as unknown as Packet
+}
+
+/** PUBACK, PUBREC, PUBREL or PUBCOMP with a packet identifier only. */
+function decodeAck(
+  buf: Buffer,
+  first: number,
+  type: number,
+  body: number,
+  end: number,
+  version: ProtocolVersion,
+): Packet | string {
+  const flags = first & 0x0f
+  const required = type === PUBREL ? 2 : 0
+  if (flags !== required) return `Invalid header flag bits, must be 0x${required} for ${TYPES[type]} packet`
+  // 3.1.1: the remaining length of these packets is 2.
+  if (end - body !== 2) return `${TYPES[type]} must have a remaining length of 2`
+  const packet = newPacket(TYPES[type]!, first, 2)
+  packet.messageId = buf.readUInt16BE(body)
+  if (version === 5) packet.reasonCode = 0
+  return packet as unknown as Packet
+}

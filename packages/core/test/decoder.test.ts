@@ -1,0 +1,316 @@
+import fc from 'fast-check'
+import mqtt from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import { type DecodeProblem, PacketDecoder } from '../src/decoder.js'
+import type { Packet, ProtocolVersion } from '../src/packets.js'
+import { serializePacket } from '../src/serialize.js'
+
+interface Decoded {
+  packets: Packet[]
+  problems: { problem: DecodeProblem; message: string }[]
+  decoder: PacketDecoder
+}
+
+function decoder(protocolVersion: ProtocolVersion, maxPacketSize = 1 << 20, stopAfter = Infinity): Decoded {
+  const decoded: Decoded = {
+    packets: [],
+    problems: [],
+    decoder: new PacketDecoder(
+      { protocolVersion },
+      (packet) => {
+        decoded.packets.push(packet)
+        return decoded.packets.length < stopAfter
+      },
+      (problem, message) => decoded.problems.push({ problem, message }),
+      maxPacketSize,
+    ),
+  }
+  return decoded
+}
+
+/** What mqtt-packet's own parser makes of the same bytes. */
+function reference(bytes: Buffer, protocolVersion: ProtocolVersion): Packet[] {
+  const packets: Packet[] = []
+  const parser = mqtt.parser({ protocolVersion })
+  parser.on('packet', (packet: Packet) => packets.push(packet))
+  parser.on('error', (err: Error) => {
+    throw err
+  })
+  parser.parse(bytes)
+  return packets
+}
+
+/** Plain data: mqtt-packet's packets and ours compared field by field, payloads by content. */
+function plain(packets: Packet[]): unknown[] {
+  return packets.map((packet) => ({ ...packet }))
+}
+
+const topic = fc.stringMatching(/^[a-z/+é€😀]{1,20}$/u)
+const messageId = fc.integer({ min: 1, max: 0xffff })
+const payload = fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes))
+
+function packetArbitrary(protocolVersion: ProtocolVersion): fc.Arbitrary<Packet> {
+  const properties =
+    protocolVersion === 5
+      ? fc.option(
+          fc.record({ contentType: fc.string({ maxLength: 10 }), messageExpiryInterval: fc.nat(1000) }),
+          { nil: undefined },
+        )
+      : fc.constant(undefined)
+  const publish = fc
+    .record({
+      topic,
+      payload,
+      qos: fc.constantFrom(0, 1, 2),
+      retain: fc.boolean(),
+      dup: fc.boolean(),
+      messageId,
+      properties,
+    })
+    .map(
+      ({ qos, messageId, dup, properties, ...rest }): Packet => ({
+        cmd: 'publish',
+        qos: qos as 0 | 1 | 2,
+        dup: qos > 0 && dup,
+        ...(qos > 0 ? { messageId } : {}),
+        ...(properties ? { properties } : {}),
+        ...rest,
+      }),
+    )
+  const ack = fc
+    .record({
+      cmd: fc.constantFrom('puback', 'pubrec', 'pubrel', 'pubcomp'),
+      messageId,
+      // 0x80 is an error of PUBACK and PUBREC; PUBREL and PUBCOMP have 0x92 instead.
+      reasonCode: protocolVersion === 5 ? fc.constantFrom(0, 0x80, undefined) : fc.constant(undefined),
+    })
+    .map(({ cmd, reasonCode, ...rest }) => {
+      const code = reasonCode === 0x80 && (cmd === 'pubrel' || cmd === 'pubcomp') ? 0x92 : reasonCode
+      return { cmd, ...rest, ...(code === undefined ? {} : { reasonCode: code }) } as Packet
+    })
+  const other = fc.oneof(
+    fc.constant({ cmd: 'pingreq' } as Packet),
+    fc.record({ messageId, topic }).map(
+      ({ messageId, topic }): Packet => ({
+        cmd: 'subscribe',
+        messageId,
+        subscriptions: [{ topic, qos: 1 }],
+      }),
+    ),
+    fc
+      .record({ messageId, topic })
+      .map(({ messageId, topic }): Packet => ({ cmd: 'unsubscribe', messageId, unsubscriptions: [topic] })),
+  )
+  return fc.oneof(
+    { weight: 3, arbitrary: publish },
+    { weight: 2, arbitrary: ack },
+    { weight: 1, arbitrary: other },
+  )
+}
+
+/** Cuts `bytes` at the given offsets, as a socket may deliver them. */
+function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b)
+  const out: Buffer[] = []
+  let from = 0
+  for (const cut of at) {
+    out.push(bytes.subarray(from, cut))
+    from = cut
+  }
+  out.push(bytes.subarray(from))
+  return out.filter((chunk) => chunk.length > 0)
+}
+
+describe('PacketDecoder', () => {
+  for (const protocolVersion of [4, 5] as const) {
+    it(`decodes any stream of MQTT ${protocolVersion === 5 ? '5.0' : '3.1.1'} packets, however it is cut, as mqtt-packet does`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(packetArbitrary(protocolVersion), { minLength: 1, maxLength: 8 }),
+          fc.array(fc.nat(4000), { maxLength: 12 }),
+          (packets, cuts) => {
+            const bytes = Buffer.concat(packets.map((packet) => mqtt.generate(packet, { protocolVersion })))
+            const decoded = decoder(protocolVersion)
+            for (const chunk of chunks(bytes, cuts)) decoded.decoder.push(chunk)
+            expect(decoded.problems).toEqual([])
+            expect(plain(decoded.packets)).toEqual(plain(reference(bytes, protocolVersion)))
+          },
+        ),
+        { numRuns: 300 },
+      )
+    })
+  }
+
+  it('delivers a stream cut into single bytes', () => {
+    const packets: Packet[] = [
+      {
+        cmd: 'publish',
+        topic: 'a/b',
+        payload: Buffer.alloc(200, 7),
+        qos: 1,
+        messageId: 9,
+        retain: false,
+        dup: false,
+      },
+      { cmd: 'puback', messageId: 9 },
+      { cmd: 'pingreq' },
+    ]
+    const bytes = Buffer.concat(packets.map((packet) => mqtt.generate(packet)))
+    const decoded = decoder(4)
+    for (let i = 0; i < bytes.length; i++) decoded.decoder.push(bytes.subarray(i, i + 1))
+    expect(decoded.packets.map((packet) => packet.cmd)).toEqual(['publish', 'puback', 'pingreq'])
+    expect(plain(decoded.packets)).toEqual(plain(reference(bytes, 4)))
+  })
+
+  it('uses the protocol version of the connection as it is when each frame is decoded', () => {
+    const connection: { protocolVersion: ProtocolVersion } = { protocolVersion: 4 }
+    const seen: Packet[] = []
+    const decoder = new PacketDecoder(
+      connection,
+      (packet) => {
+        seen.push(packet)
+        if (packet.cmd === 'connect') connection.protocolVersion = 5
+        return true
+      },
+      () => {},
+      1 << 20,
+    )
+    const connect = mqtt.generate(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: 'c',
+        protocolId: 'MQTT',
+        clean: true,
+        keepalive: 0,
+      } as Packet,
+      { protocolVersion: 5 },
+    )
+    const publish = mqtt.generate(
+      {
+        cmd: 'publish',
+        topic: 't',
+        payload: 'x',
+        qos: 0,
+        retain: false,
+        dup: false,
+        properties: { contentType: 'text' },
+      },
+      { protocolVersion: 5 },
+    )
+    decoder.push(Buffer.concat([connect, publish]))
+    expect(seen.map((packet) => packet.cmd)).toEqual(['connect', 'publish'])
+    expect(seen[1]).toMatchObject({ topic: 't', properties: { contentType: 'text' } })
+  })
+
+  it('stops when the packet callback says the connection is closing', () => {
+    const decoded = decoder(4, 1 << 20, 1)
+    decoded.decoder.push(
+      Buffer.concat([mqtt.generate({ cmd: 'pingreq' }), mqtt.generate({ cmd: 'pingreq' })]),
+    )
+    decoded.decoder.push(mqtt.generate({ cmd: 'pingreq' }))
+    expect(decoded.packets).toHaveLength(1)
+  })
+
+  describe('refuses', () => {
+    function refused(
+      bytes: number[],
+      protocolVersion: ProtocolVersion = 4,
+      maxPacketSize = 1 << 20,
+    ): Decoded {
+      const decoded = decoder(protocolVersion, maxPacketSize)
+      decoded.decoder.push(Buffer.from(bytes))
+      // Nothing after a refusal is decoded.
+      decoded.decoder.push(mqtt.generate({ cmd: 'pingreq' }))
+      expect(decoded.packets).toEqual([])
+      expect(decoded.problems).toHaveLength(1)
+      return decoded
+    }
+
+    it('a remaining length longer than four bytes [MQTT-1.5.5-1], even when it arrives byte by byte', () => {
+      expect(refused([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).problems[0]!.problem).toBe('malformed-length')
+      const decoded = decoder(4)
+      for (const byte of [0x30, 0xff, 0xff, 0xff, 0xff, 0x01]) decoded.decoder.push(Buffer.from([byte]))
+      expect(decoded.problems.map((p) => p.problem)).toEqual(['malformed-length'])
+    })
+
+    it('a packet over the maximum size from its header alone, before its body arrives', () => {
+      // 1 MiB announced; only the header is sent.
+      expect(refused([0x30, 0x80, 0x80, 0x40], 4, 1024).problems[0]!.problem).toBe('too-large')
+      const decoded = decoder(4, 1024)
+      decoded.decoder.push(Buffer.from([0x30, 0x80]))
+      decoded.decoder.push(Buffer.from([0x80, 0x40]))
+      expect(decoded.problems.map((p) => p.problem)).toEqual(['too-large'])
+    })
+
+    it('a PUBLISH with both QoS bits set [MQTT-3.3.1-4]', () => {
+      expect(refused([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01]).problems[0]!.problem).toBe('malformed')
+    })
+
+    it('a PUBLISH whose topic is not well-formed UTF-8 [MQTT-1.5.3-1], in 3.1.1 and in MQTT 5.0 with properties', () => {
+      refused([0x30, 0x04, 0x00, 0x02, 0xc3, 0x28])
+      // MQTT 5.0, property length 2: Payload Format Indicator 1.
+      refused([0x30, 0x07, 0x00, 0x02, 0xed, 0xa0, 0x02, 0x01, 0x01], 5)
+    })
+
+    it('acknowledgements with reserved flag bits set [MQTT-2.2.2-2]', () => {
+      for (const first of [0x41, 0x52, 0x60, 0x72]) {
+        expect(refused([first, 0x02, 0x00, 0x01]).problems[0]!.message).toMatch(/flag bits/)
+      }
+    })
+
+    it('a 3.1.1 acknowledgement whose remaining length is not 2', () => {
+      refused([0x40, 0x03, 0x00, 0x01, 0x00])
+      refused([0x40, 0x01, 0x00])
+    })
+
+    it('a frame mqtt-packet cannot parse (unknown packet type 0)', () => {
+      expect(refused([0x00, 0x00]).problems[0]!.problem).toBe('malformed')
+    })
+  })
+})
+
+describe('serializePacket', () => {
+  for (const protocolVersion of [3, 4] as const) {
+    it(`writes PUBLISH and acknowledgements byte for byte as mqtt-packet does (protocol level ${protocolVersion})`, () => {
+      fc.assert(
+        fc.property(packetArbitrary(protocolVersion), (packet) => {
+          expect(serializePacket(packet, protocolVersion)).toEqual(mqtt.generate(packet, { protocolVersion }))
+        }),
+        { numRuns: 300 },
+      )
+    })
+  }
+
+  it('writes MQTT 5.0 packets that decode to what was written', () => {
+    fc.assert(
+      fc.property(packetArbitrary(5), (packet) => {
+        const [decoded] = reference(serializePacket(packet, 5), 5)
+        const expected = reference(mqtt.generate(packet, { protocolVersion: 5 }), 5)[0]!
+        expect({ ...decoded, length: 0 }).toEqual({ ...expected, length: 0 })
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('writes a string payload and remaining lengths of every size class', () => {
+    for (const size of [0, 100, 200, 20_000, 3_000_000]) {
+      const packet: Packet = {
+        cmd: 'publish',
+        topic: 'size',
+        payload: 'x'.repeat(size),
+        qos: 0,
+        retain: true,
+        dup: false,
+      }
+      // Buffer.equals: a deep comparison of megabytes takes seconds.
+      expect(serializePacket(packet, 4).equals(mqtt.generate(packet))).toBe(true)
+    }
+  })
+
+  it('leaves invalid packets to mqtt-packet, which says what is wrong', () => {
+    expect(() =>
+      serializePacket({ cmd: 'publish', topic: 't', payload: '', qos: 1, retain: false, dup: false }, 4),
+    ).toThrow(/messageId/)
+  })
+})
