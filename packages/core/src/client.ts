@@ -171,7 +171,7 @@ export class Client extends EventEmitter<ClientEvents> {
       // Batch every write of this tick into one syscall.
       this.#corked = true
       this.stream.cork()
-      process.nextTick(this.#uncork)
+      process.nextTick(Client.#uncork, this)
     }
     return cb ? this.stream.write(bytes, cb) : this.stream.write(bytes)
   }
@@ -214,7 +214,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.closed = true
     this.#inbox.length = 0
     this.stream.end()
-    this.#closeTimer = setTimeout(this.#forceClose, this.#options.closeTimeout)
+    this.#closeTimer = setTimeout(forceClose, this.#options.closeTimeout, this.stream)
     this.#closeTimer.unref()
   }
 
@@ -246,13 +246,10 @@ export class Client extends EventEmitter<ClientEvents> {
     return false
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false
-    this.stream.uncork()
-  }
-
-  readonly #forceClose = (): void => {
-    this.stream.destroy()
+  /** Ends the batch of writes of a tick (see `writeBuffer`); static, so no closure per connection. */
+  static #uncork(client: Client): void {
+    client.#corked = false
+    client.stream.uncork()
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -389,6 +386,11 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#emittedClose = true
     this.emit('close', this.error)
   }
+}
+
+/** A function with an argument rather than a closure: nothing per connection. */
+function forceClose(stream: Duplex): void {
+  stream.destroy()
 }
 
 /** A Reason String short enough never to make a DISCONNECT too large on its own. */

@@ -201,6 +201,10 @@ export class Stack extends EventEmitter<StackEvents> {
     }
   }
 
+  readonly #forget = function (this: Client): void {
+    this.stack.#clients.delete(this)
+  }
+
   #accept(stream: Duplex): Client {
     const client = new Client(this, stream, this.options.client)
     if (this.#closing) {
@@ -208,7 +212,8 @@ export class Stack extends EventEmitter<StackEvents> {
       return client
     }
     this.#clients.add(client)
-    client.once('close', () => this.#clients.delete(client))
+    // `close` is emitted once; `this` of the listener is the client: no closure per connection.
+    client.on('close', this.#forget)
     for (const middleware of this.#middlewares) {
       if (!middleware.install) continue
       try {

@@ -98,7 +98,7 @@ describe('Client: parsing', () => {
     await stack.close()
   })
 
-  it('[MQTT-2.2.2-2] a malformed packet closes that client only, and is reported', async () => {
+  it('[MQTT-2.2.2-2] [MQTT-3.8.1-1] a malformed packet closes that client only, and is reported', async () => {
     const { stack, errors, contexts } = echoBroker()
     const bad = connectTestClient(stack)
     const good = connectTestClient(stack)
@@ -127,7 +127,7 @@ describe('Client: parsing', () => {
     await stack.close()
   })
 
-  it('[MQTT-1.5.5-1] a remaining length of more than four bytes is malformed', async () => {
+  it('[MQTT-4.8.0-1] a remaining length of more than four bytes is malformed', async () => {
     const { stack, errors } = echoBroker()
     const t = connectTestClient(stack)
     await t.connect()
@@ -198,7 +198,7 @@ describe('Client: MQTT 5.0 topic aliases and maximum packet size', () => {
   const aliased = (topic: string, topicAlias: number): Packet =>
     ({ ...publish(0, 1), topic, properties: { topicAlias } }) as Packet
 
-  it('[MQTT-3.3.2-7] resolves inbound topic aliases before any middleware sees the packet, and drops the alias', async () => {
+  it('[MQTT-3.3.2-12] resolves inbound topic aliases before any middleware sees the packet, and drops the alias', async () => {
     const { stack, seen } = echoBroker()
     const t = connectTestClient(stack)
     t.send(CONNECT_V5)
@@ -372,7 +372,7 @@ describe('Client: close', () => {
     await stack.close()
   })
 
-  it('[MQTT-3.1.2-29] remembers a client that asks for no problem information', async () => {
+  it('[MQTT-3.1.2-29] remembers an MQTT 5.0 client that asks for no problem information', async () => {
     const { stack } = echoBroker()
     const t = connectTestClient(stack)
     t.send({ ...CONNECT_V5, properties: { requestProblemInformation: false } })
@@ -381,7 +381,7 @@ describe('Client: close', () => {
     await stack.close()
   })
 
-  it('sends no DISCONNECT to an MQTT 5.0 client before its CONNACK', async () => {
+  it('[MQTT-3.14.0-1] sends no DISCONNECT to an MQTT 5.0 client before its CONNACK', async () => {
     const stack = new Stack()
     const t = connectTestClient(stack, { protocolVersion: 5 })
     t.send(CONNECT_V5)

@@ -227,7 +227,7 @@ describe('PacketDecoder', () => {
       return decoded
     }
 
-    it('a remaining length longer than four bytes [MQTT-1.5.5-1], even when it arrives byte by byte', () => {
+    it('a remaining length longer than four bytes (3.1.1 section 2.2.3, 5.0 section 1.5.5), even when it arrives byte by byte', () => {
       expect(refused([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).problems[0]!.problem).toBe('malformed-length')
       const decoded = decoder(4)
       for (const byte of [0x30, 0xff, 0xff, 0xff, 0xff, 0x01]) decoded.decoder.push(Buffer.from([byte]))
@@ -247,7 +247,7 @@ describe('PacketDecoder', () => {
       expect(refused([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01]).problems[0]!.problem).toBe('malformed')
     })
 
-    it('a PUBLISH whose topic is not well-formed UTF-8 [MQTT-1.5.3-1], in 3.1.1 and in MQTT 5.0 with properties', () => {
+    it('a PUBLISH whose topic is not well-formed UTF-8 [MQTT-1.5.3-1] [MQTT-1.5.4-1], in 3.1.1 and in MQTT 5.0 with properties', () => {
       refused([0x30, 0x04, 0x00, 0x02, 0xc3, 0x28])
       // MQTT 5.0, property length 2: Payload Format Indicator 1.
       refused([0x30, 0x07, 0x00, 0x02, 0xed, 0xa0, 0x02, 0x01, 0x01], 5)

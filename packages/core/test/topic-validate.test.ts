@@ -147,7 +147,7 @@ describe('validateTopicFilter', () => {
     expect(validateTopicFilter('+/+/+/#', { maxLevels: 3 })).toBe('too-many-levels')
   })
 
-  describe('shared subscriptions', () => {
+  describe('MQTT 5.0 shared subscriptions', () => {
     it('[MQTT-4.8.2-1] accepts $share/{group}/{filter}', () => {
       for (const filter of [
         '$share/g/a',

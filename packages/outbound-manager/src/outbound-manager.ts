@@ -102,11 +102,20 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     }
   }
 
+  /**
+   * The state of a connection is made when it first carries a QoS 1/2 message (most subscribers of a
+   * connection storm never do): only a `close` listener is added here, shared by every client (`this` is
+   * the client), and `close` is emitted once.
+   */
   override install(client: Client): void {
-    const state = this.#createState(client)
-    client.state.outboundManager = state
-    client.once('close', () => this.#onClose(client, state))
+    client.on('close', this.#onClientClose)
   }
+
+  readonly #onClientClose = ((manager: OutboundManager) =>
+    function (this: Client): void {
+      const state = this.state.outboundManager
+      if (state !== undefined) manager.#onClose(this, state)
+    })(this)
 
   override callbacks(): CallbackHandlers {
     return {
@@ -122,15 +131,15 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
    */
   readonly #prepareConnack: CallbackHandler<'prepareConnack'> = (ctx, _store, next) => {
     const { client, packet } = ctx
-    if (client.protocolVersion === 5) {
+    const receiveMaximum = packet.properties?.receiveMaximum ?? 0
+    // [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, none when absent or 0.
+    const topicAliasMaximum = packet.properties?.topicAliasMaximum ?? 0
+    // Without either, the defaults of a state made later are right.
+    if (client.protocolVersion === 5 && (receiveMaximum > 0 || topicAliasMaximum > 0)) {
       const state = this.#stateOf(client)
-      const receiveMaximum = packet.properties?.receiveMaximum
       // [MQTT-3.3.4-9] no more unacknowledged QoS 1/2 PUBLISH packets than the client's Receive Maximum.
-      if (receiveMaximum !== undefined && receiveMaximum > 0) {
-        state.window = Math.min(this.config.maxInflight, receiveMaximum)
-      }
-      // [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, none when absent or 0.
-      state.topicAliasMaximum = packet.properties?.topicAliasMaximum ?? 0
+      if (receiveMaximum > 0) state.window = Math.min(this.config.maxInflight, receiveMaximum)
+      state.topicAliasMaximum = topicAliasMaximum
     }
     next()
   }
@@ -579,7 +588,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       resuming: false,
       fetching: false,
       backlog: false,
-      closed: false,
+      // Made after its connection closed (a message forwarded meanwhile): messages are stored offline.
+      closed: client.closed,
       ackId: 0,
       ackNext: noop,
       ackDone: noop,

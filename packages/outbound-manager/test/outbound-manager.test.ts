@@ -557,19 +557,31 @@ describe('OutboundManager, MQTT 5.0', () => {
     expect((await t.expect('publish')).topic).toBe('m/3')
   })
 
+  it('keeps no state for a connection until it carries a QoS 1/2 message (memory per connection)', async () => {
+    const { stack } = setup5({ maxInflight: 2 })
+    const t = await subscriber5(stack, 's')
+    await forward(stack, t.client, message('zero', 0))
+    expect((await t.expect('publish')).topic).toBe('zero')
+    expect(t.client.state.outboundManager).toBeUndefined()
+    await forward(stack, t.client, message('one', 1))
+    expect(t.client.state.outboundManager?.inflight.size).toBe(1)
+  })
+
   it("keeps maxInflight when it is below the client's Receive Maximum, and for a 3.1.1 client", async () => {
     const { stack } = setup5({ maxInflight: 2 })
     const t = await subscriber5(stack, 's', { receiveMaximum: 50 })
     const old = connectTestClient(stack)
     await old.connect({ clientId: 'old' })
     expect(t.client.state.outboundManager?.window).toBe(2)
-    expect(old.client.state.outboundManager?.window).toBe(2)
-    for (let i = 0; i < 3; i++) await forward(stack, t.client, message(`m/${i}`, 1))
-    expect(t.client.state.outboundManager?.inflight.size).toBe(2)
-    expect(t.client.state.outboundManager?.queue.length).toBe(1)
+    for (const client of [t.client, old.client]) {
+      for (let i = 0; i < 3; i++) await forward(stack, client, message(`m/${i}`, 1))
+      expect(client.state.outboundManager?.window).toBe(2)
+      expect(client.state.outboundManager?.inflight.size).toBe(2)
+      expect(client.state.outboundManager?.queue.length).toBe(1)
+    }
   })
 
-  it("[MQTT-4.3.2-1] a PUBACK with a reason code of 0x80 or more ends the message's flow, with no resend", async () => {
+  it("[MQTT-4.4.0-2] a PUBACK with a reason code of 0x80 or more ends the message's flow, with no resend", async () => {
     const { stack, backend } = setup5({ maxInflight: 1 })
     const t = await subscriber5(stack, 's')
     await forward(stack, t.client, message('a', 1))
