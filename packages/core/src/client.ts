@@ -80,11 +80,11 @@ export class Client extends EventEmitter<ClientEvents> {
   /** MQTT 5.0 inbound topic aliases of this connection, created on first use. */
   #topicAliases: Map<number, string> | undefined = undefined
 
-  constructor(stack: Stack, stream: Duplex, options: ClientOptions = {}) {
+  constructor(stack: Stack, stream: Duplex, options?: ClientOptions) {
     super()
     this.stack = stack
     this.stream = stream
-    this.#options = withDefaults(CLIENT_DEFAULTS, options)
+    this.#options = clientOptions(options)
     this.#decoder = new PacketDecoder(
       this,
       this.#onPacket,
@@ -386,6 +386,19 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#emittedClose = true
     this.emit('close', this.error)
   }
+}
+
+/** Merged options, shared by every client made with the same options object (a stack's `client`). */
+const merged = new WeakMap<ClientOptions, Readonly<Required<ClientOptions>>>()
+
+function clientOptions(options: ClientOptions | undefined): Readonly<Required<ClientOptions>> {
+  if (options === undefined) return CLIENT_DEFAULTS
+  let result = merged.get(options)
+  if (result === undefined) {
+    result = Object.freeze(withDefaults(CLIENT_DEFAULTS, options))
+    merged.set(options, result)
+  }
+  return result
 }
 
 /** A function with an argument rather than a closure: nothing per connection. */

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import mqtt from 'mqtt-packet'
+import { illFormedStrings } from './frame-strings.js'
 import type { Packet, ProtocolVersion } from './packets.js'
 
 /** Why a frame was refused: a remaining length over the limit or longer than four bytes, or a bad body. */
@@ -23,6 +24,9 @@ const PUBACK = 4
 const PUBREL = 6
 const PUBCOMP = 7
 const TYPES = ['reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp'] as const
+
+/** Why a remaining length such as 0x80 0x00 (0 in two bytes) is refused. */
+const NOT_SHORTEST = 'remaining length not encoded in the fewest bytes'
 
 /** The largest fixed header: one type byte and four length bytes [MQTT-1.5.5-1] / 3.1.1 §2.2.3. */
 const MAX_HEADER = 5
@@ -77,7 +81,14 @@ export class PacketDecoder {
         }
         const byte = chunk[j++]!
         length += (byte & 0x7f) * multiplier
-        if ((byte & 0x80) === 0) break
+        if ((byte & 0x80) === 0) {
+          // [MQTT-1.5.5-1] The fewest bytes: a last length byte of 0 after another one is not.
+          if (byte === 0 && j - i > 2) {
+            this.#stop('malformed-length', NOT_SHORTEST)
+            return
+          }
+          break
+        }
         multiplier *= 128
         if (j - i > 4) {
           this.#stop('malformed-length', 'remaining length longer than four bytes')
@@ -120,6 +131,10 @@ export class PacketDecoder {
       }
       if (i >= chunk.length) return -1
       head[this.#headLength++] = chunk[i++]!
+    }
+    if (this.#headLength > 2 && head[this.#headLength - 1] === 0) {
+      this.#stop('malformed-length', NOT_SHORTEST) // [MQTT-1.5.5-1]
+      return -1
     }
     let length = 0
     let multiplier = 1
@@ -164,7 +179,9 @@ export class PacketDecoder {
     } else if (type >= PUBACK && type <= PUBCOMP && (version !== 5 || end - body <= 2)) {
       packet = decodeAck(buf, first, type, body, end, version)
     }
-    if (packet === undefined) packet = parseFrame(buf.subarray(start, end), version)
+    if (packet === undefined)
+      packet =
+        illFormedStrings(buf, type, body, end, version) ?? parseFrame(buf.subarray(start, end), version)
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
       return false
@@ -226,6 +243,8 @@ function parseFrame(frame: Buffer, version: ProtocolVersion): Packet | string {
     shared = undefined
     return 'incomplete packet'
   }
+  // mqtt-packet reads a packet identifier cut off by the end of the frame as -1 instead of failing.
+  if ((packet as { messageId?: number }).messageId === -1) return 'Cannot parse messageId'
   return packet
 }
 

@@ -253,6 +253,75 @@ describe('PacketDecoder', () => {
       refused([0x30, 0x07, 0x00, 0x02, 0xed, 0xa0, 0x02, 0x01, 0x01], 5)
     })
 
+    /** A valid frame of `packet` with the bytes of `marker` (found in it) replaced by `bytes`. */
+    function corrupt(
+      packet: Packet,
+      protocolVersion: ProtocolVersion,
+      marker: string,
+      bytes: number[],
+    ): number[] {
+      const frame = mqtt.generate(packet, { protocolVersion })
+      const at = frame.indexOf(marker)
+      expect(at).toBeGreaterThan(0)
+      frame.set(bytes, at)
+      return [...frame]
+    }
+
+    const connect = (protocolVersion: 4 | 5): Packet => ({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion,
+      clean: true,
+      keepalive: 0,
+      clientId: 'client-ok',
+      will: { topic: 'will-topic', payload: Buffer.from([0xff, 0xfe]), qos: 1, retain: false },
+      username: 'user-ok',
+      password: Buffer.from([0xff]),
+    })
+
+    for (const protocolVersion of [4, 5] as const) {
+      const version = protocolVersion === 5 ? 'MQTT 5.0 [MQTT-1.5.4-1]' : 'MQTT 3.1.1 [MQTT-1.5.3-1]'
+      it(`ill-formed UTF-8 in a CONNECT's client id, will topic or user name, and in (UN)SUBSCRIBE filters (${version})`, () => {
+        // Binary will payload and password may hold any bytes: the valid CONNECT decodes.
+        const valid = decoder(protocolVersion)
+        valid.decoder.push(mqtt.generate(connect(protocolVersion), { protocolVersion }))
+        expect(valid.packets).toHaveLength(1)
+        for (const marker of ['client-ok', 'will-topic', 'user-ok']) {
+          const { problems } = refused(
+            corrupt(connect(protocolVersion), protocolVersion, marker, [0xc3, 0x28]),
+            protocolVersion,
+          )
+          expect(problems[0]!.message).toMatch(/not valid UTF-8/)
+        }
+        const subscribe: Packet = {
+          cmd: 'subscribe',
+          messageId: 1,
+          subscriptions: [
+            { topic: 'ok/x', qos: 0 },
+            { topic: 'bad/x', qos: 1 },
+          ],
+        }
+        refused(corrupt(subscribe, protocolVersion, 'bad', [0xed, 0xa0, 0x80]), protocolVersion)
+        const unsubscribe: Packet = { cmd: 'unsubscribe', messageId: 1, unsubscriptions: ['ok/x', 'bad/x'] }
+        refused(corrupt(unsubscribe, protocolVersion, 'bad', [0xff]), protocolVersion)
+      })
+    }
+
+    it('[MQTT-3.1.4-1] a CONNECT with bytes after the payload its flags announce', () => {
+      const frame = mqtt.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        keepalive: 0,
+        clientId: 'c',
+      })
+      // One more byte in the body, and one more in the remaining length.
+      const bytes = [...frame, 0x00]
+      bytes[1]! += 1
+      expect(refused(bytes).problems[0]!.message).toMatch(/after the end of the CONNECT payload/)
+    })
+
     it('acknowledgements with reserved flag bits set [MQTT-2.2.2-2]', () => {
       for (const first of [0x41, 0x52, 0x60, 0x72]) {
         expect(refused([first, 0x02, 0x00, 0x01]).problems[0]!.message).toMatch(/flag bits/)
