@@ -9,12 +9,15 @@ import {
   type Next,
   PACKET_TYPES,
   type Packet,
+  type ProtocolVersion,
+  validateTopicName,
 } from '@mqtt-stack/core'
 import { ConnectionErrorCode } from './errors.js'
 import { type ConnectionOptions, checkOptions, DEFAULTS } from './options.js'
 import { ConnectionState } from './state.js'
 
 /** MQTT 5.0 reason codes used here. */
+const REASON_MALFORMED_PACKET = 0x81
 const REASON_PROTOCOL_ERROR = 0x82
 const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
 /** MQTT 3.1 and 3.1.1 CONNACK return code "unacceptable protocol version". */
@@ -49,7 +52,7 @@ export class Connection extends Middleware<ConnectionOptions> {
       state.connectTimer.unref()
     }
     // `this` of a listener is the emitter: no closure per connection.
-    client.once('close', onClientClose)
+    client.on('close', onClientClose) // emitted once
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
@@ -61,6 +64,12 @@ export class Connection extends Middleware<ConnectionOptions> {
     if (!state.connected) {
       // [MQTT-3.1.0-1] The first packet from a client must be CONNECT.
       violation(client, packet, `the first packet must be CONNECT, not ${packet.cmd}`)
+      done()
+      return
+    }
+    if (SERVER_ONLY.has(packet.cmd)) {
+      // [MQTT-4.8.0-1] A packet that only a server sends is a protocol violation from a client.
+      violation(client, packet, `a client sent ${packet.cmd}, which only a server sends`)
       done()
       return
     }
@@ -135,8 +144,45 @@ export class Connection extends Middleware<ConnectionOptions> {
       done()
       return
     }
+    const malformed = malformedConnect(packet, version)
+    if (malformed !== undefined) {
+      // [MQTT-3.1.4-1] A CONNECT that breaks the rules of section 3.1 closes the connection without CONNACK.
+      client.protocolViolation(
+        new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed CONNECT: ${malformed}`, {
+          reasonCode: REASON_MALFORMED_PACKET,
+        }),
+        packet,
+      )
+      done()
+      return
+    }
     next()
   }
+}
+
+/** Packets that flow from server to client only (the others of 3.1.1 go both ways or client to server). */
+const SERVER_ONLY: ReadonlySet<string> = new Set(['connack', 'suback', 'unsuback', 'pingresp'])
+
+/** The will topic is a topic name, checked here without a limit on its levels. */
+const WILL_TOPIC_RULES = Object.freeze({ maxLevels: Number.POSITIVE_INFINITY })
+
+/** What makes a parsed CONNECT malformed, if anything (the parser has checked the rest of the format). */
+function malformedConnect(packet: IConnectPacket, version: ProtocolVersion): string | undefined {
+  // [MQTT-1.5.3-2] (5.0 [MQTT-1.5.4-2]) no UTF-8 string holds U+0000
+  if (packet.clientId.includes('\u0000')) return 'U+0000 in the client identifier'
+  if (packet.username?.includes('\u0000')) return 'U+0000 in the user name'
+  // [MQTT-3.1.2-22] 3.1.1 (and 3.1): no password without a user name; 5.0 allows it
+  if (version !== 5 && packet.password !== undefined && packet.username === undefined)
+    return 'a password without a user name'
+  const will = packet.will
+  if (will) {
+    // [MQTT-3.1.2-14] a will QoS of 3
+    if ((will.qos ?? 0) > 2) return 'will QoS 3'
+    // The will topic is a topic name: not empty, no wildcard, no U+0000 [MQTT-4.7.1-1] [MQTT-4.7.3-1]
+    const problem = validateTopicName(will.topic, WILL_TOPIC_RULES)
+    if (problem !== undefined) return `an invalid will topic (${problem})`
+  }
+  return undefined
 }
 
 /** A client installed before this middleware was used (or by hand) gets its state on first sight. */

@@ -22,11 +22,20 @@ import type { InboundManagerState } from './state.js'
 
 /** MQTT 5.0 reason codes. */
 const REASON_SUCCESS = 0x00
+const REASON_MALFORMED_PACKET = 0x81
+const REASON_PROTOCOL_ERROR = 0x82
 const REASON_TOPIC_NAME_INVALID = 0x90
 const REASON_PACKET_ID_NOT_FOUND = 0x92
 const REASON_RECEIVE_MAXIMUM_EXCEEDED = 0x93
 const REASON_PAYLOAD_FORMAT_INVALID = 0x99
 const REASON_QOS_NOT_SUPPORTED = 0x9b
+/** The Reason String of a PUBACK or PUBREC 0x99. */
+const PAYLOAD_INVALID_REASON = 'payload is not valid UTF-8'
+/**
+ * The size of that PUBACK or PUBREC: fixed header (2), packet identifier (2), reason code (1), Property Length
+ * (1), then the Reason String property: identifier (1), length (2) and the string.
+ */
+const PAYLOAD_INVALID_ACK_SIZE = 9 + Buffer.byteLength(PAYLOAD_INVALID_REASON)
 /** The Receive Maximum a CONNACK without the property means [MQTT 5.0, 3.2.2.3.3]. */
 const SPEC_RECEIVE_MAXIMUM = 65535
 
@@ -98,18 +107,15 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     next()
   }
 
-  override install(client: Client): void {
-    client.state.inboundManager = createState(client)
-  }
-
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
-    const state = client.state.inboundManager ?? this.#installLate(client)
+    // Made on the first PUBLISH: a connection that only subscribes never holds it.
+    const state = client.state.inboundManager ?? this.#createState(client)
     if (packet.cmd === 'publish') this.#publish(client, state, packet, next, done)
     else if (packet.cmd === 'pubrel') this.#pubrel(client, state, packet, next, done)
     else next()
   }
 
-  #installLate(client: Client): InboundManagerState {
+  #createState(client: Client): InboundManagerState {
     const state = createState(client)
     client.state.inboundManager = state
     return state
@@ -120,9 +126,25 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     // well-formed UTF-8 without U+0000.
     const problem = validateTopicName(packet.topic, this.#rules)
     if (problem !== undefined) {
+      // MQTT 5.0: a string holding U+0000 (or no UTF-8 at all) is a Malformed Packet [MQTT-1.5.4-1]
+      // [MQTT-1.5.4-2]; 0x90 says the name is well formed but not accepted.
+      const malformed = problem === 'null-character' || problem === 'invalid-utf8'
       client.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, `PUBLISH with an invalid topic name (${problem})`, {
-          reasonCode: REASON_TOPIC_NAME_INVALID,
+        new MqttStackError(
+          malformed ? ErrorCode.MALFORMED_PACKET : ErrorCode.PROTOCOL_ERROR,
+          `PUBLISH with an invalid topic name (${problem})`,
+          { reasonCode: malformed ? REASON_MALFORMED_PACKET : REASON_TOPIC_NAME_INVALID },
+        ),
+        packet,
+      )
+      done()
+      return
+    }
+    if (packet.qos !== 0 && packet.messageId === 0) {
+      // [MQTT-2.3.1-1] A QoS 1 or 2 PUBLISH carries a non-zero packet identifier.
+      client.protocolViolation(
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'PUBLISH with packet identifier 0', {
+          reasonCode: REASON_PROTOCOL_ERROR,
         }),
         packet,
       )
@@ -197,12 +219,14 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     if (this.#payloadFormatInvalid(packet)) {
       // MQTT 5.0, 3.3.2.3.2: PUBACK or PUBREC with 0x99, and the message is not relayed; a PUBREC with a
       // reason code of 0x80 or more ends the QoS 2 exchange, so nothing is held.
-      // A rare path: its own packet, with a Reason String unless the client asked for none [MQTT-3.1.2-29].
+      // A rare path: its own packet, with a Reason String unless the client asked for none [MQTT-3.1.2-29]
+      // or it would make the packet larger than the client's Maximum Packet Size [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+      const explain = client.problemInformation && PAYLOAD_INVALID_ACK_SIZE <= client.maxOutgoingPacketSize
       client.write({
         cmd: qos === 1 ? 'puback' : 'pubrec',
         messageId: packet.messageId ?? 0,
         reasonCode: REASON_PAYLOAD_FORMAT_INVALID,
-        ...(client.problemInformation ? { properties: { reasonString: 'payload is not valid UTF-8' } } : {}),
+        ...(explain ? { properties: { reasonString: PAYLOAD_INVALID_REASON } } : {}),
       })
       return false
     }

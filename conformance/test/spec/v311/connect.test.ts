@@ -1,0 +1,589 @@
+import mqtt from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import { startBroker } from '../../support/broker.js'
+import {
+  connected,
+  controlPacket,
+  expectClosedWithoutAnswer,
+  MARKER_TOPIC,
+  mqttString,
+  PINGREQ,
+  publishesBeforeMarker,
+  rawConnect,
+  startWatchedBroker,
+  subscribe,
+  u16,
+} from './support.js'
+
+describe('MQTT 3.1.1 CONNECT: the first packet (3.1.0)', () => {
+  const early: readonly [string, Buffer][] = [
+    ['PUBLISH (QoS 0)', controlPacket(0x30, mqttString('early/t'), Buffer.from('x'))],
+    ['PUBLISH (QoS 1)', controlPacket(0x32, mqttString('early/t'), u16(1), Buffer.from('x'))],
+    ['SUBSCRIBE', controlPacket(0x82, u16(1), mqttString('early/t'), Buffer.from([0]))],
+    ['UNSUBSCRIBE', controlPacket(0xa2, u16(1), mqttString('early/t'))],
+    ['PUBREL', controlPacket(0x62, u16(1))],
+    ['PINGREQ', PINGREQ],
+  ]
+  it.each(early)(
+    '[MQTT-3.1.0-1] [MQTT-4.8.0-1] closes a connection whose first packet is %s, answering nothing',
+    async (_, bytes) => {
+      const { raw } = await startBroker()
+      await expectClosedWithoutAnswer(await raw(), bytes)
+    },
+  )
+
+  it('[MQTT-3.1.0-1] [MQTT-4.8.0-1] relays nothing a client published before its CONNECT', async () => {
+    const broker = await startBroker()
+    const subscriber = await connected(broker, 'early-sub')
+    await subscribe(subscriber, [
+      ['early/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    const early = await broker.raw()
+    early.sendRaw(controlPacket(0x33, mqttString('early/t'), u16(1), Buffer.from('x')))
+    early.sendRaw(
+      mqtt.generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 4,
+          clean: true,
+          clientId: 'early',
+          keepalive: 0,
+        },
+        { protocolVersion: 4 },
+      ),
+    )
+    await early.closed()
+    expect(early.received).toEqual([])
+    const publisher = await connected(broker, 'early-marker')
+    expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
+    // Nor was it kept as a retained message.
+    const late = await connected(broker, 'early-late')
+    await subscribe(late, [
+      ['early/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    expect(await publishesBeforeMarker(publisher, late)).toEqual([])
+  })
+
+  it('[MQTT-3.1.0-2] closes a client that sends a second CONNECT, and processes nothing after it', async () => {
+    const broker = await startBroker()
+    const peer = await connected(broker, 'twice')
+    peer.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'twice-again',
+      keepalive: 0,
+    })
+    peer.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'twice/t',
+      payload: 'x',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    peer.sendRaw(PINGREQ)
+    await peer.closed()
+    expect(peer.received.map((packet) => packet.cmd)).toEqual(['connack'])
+  })
+})
+
+describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
+  const names: readonly [string, Buffer][] = [
+    ['MQTX', rawConnect({ protocolName: 'MQTX' })],
+    ['mqtt (lower case)', rawConnect({ protocolName: 'mqtt' })],
+    ['MQIsdp (the 3.1 name) with level 4', rawConnect({ protocolName: 'MQIsdp' })],
+  ]
+  it.each(names)(
+    '[MQTT-3.1.2-1] does not accept a CONNECT whose protocol name is %s: no CONNACK 0, the connection closed',
+    async (_, bytes) => {
+      const { raw } = await startBroker()
+      const peer = await raw()
+      peer.sendRaw(bytes)
+      peer.sendRaw(PINGREQ)
+      await peer.closed()
+      // Closing at once or after a refusal (CONNACK 0x01) both end the connection; accepting it does not.
+      const cmds = peer.received.map((packet) =>
+        packet.cmd === 'connack' ? `connack ${packet.returnCode}` : packet.cmd,
+      )
+      expect(cmds.length === 0 || (cmds.length === 1 && cmds[0] !== 'connack 0')).toBe(true)
+    },
+  )
+
+  it.each([0, 2, 3, 6, 255])(
+    '[MQTT-3.1.2-2] answers protocol level %i with CONNACK 0x01, then closes',
+    async (level) => {
+      const { raw } = await startBroker()
+      const peer = await raw()
+      peer.sendRaw(rawConnect({ level }))
+      peer.sendRaw(PINGREQ)
+      await peer.closed()
+      expect(peer.received).toEqual([
+        expect.objectContaining({ cmd: 'connack', returnCode: 1, sessionPresent: false }),
+      ])
+    },
+  )
+
+  it('[MQTT-3.1.2-3] closes without CONNACK a CONNECT whose reserved connect flag is 1', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(await raw(), rawConnect({ flags: 0x03 }))
+  })
+
+  it('[MQTT-3.1.2-4] [MQTT-3.2.2-2] [MQTT-4.1.0-1] resumes a persistent session: session present 1, and its subscriptions still deliver', async () => {
+    const broker = await startWatchedBroker()
+    const first = await connected(broker, 'resume', { clean: false })
+    await subscribe(first, [['resume/t', 1]])
+    first.send({ cmd: 'disconnect' })
+    await broker.ended('resume')
+    const again = await broker.raw()
+    const connack = await again.connect({ clientId: 'resume', clean: false })
+    expect([connack.returnCode, connack.sessionPresent]).toEqual([0, true])
+    const publisher = await connected(broker, 'resume-pub')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'resume/t',
+      payload: 'kept',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    const delivered = await again.expect('publish')
+    expect([delivered.topic, String(delivered.payload), delivered.qos]).toEqual(['resume/t', 'kept', 1])
+  })
+
+  it('[MQTT-3.1.2-5] [MQTT-4.5.0-1] keeps the QoS 1 and 2 messages of a disconnected persistent session and delivers them when it returns', async () => {
+    const broker = await startWatchedBroker()
+    const subscriber = await connected(broker, 'offline', { clean: false })
+    await subscribe(subscriber, [['offline/t', 2]])
+    subscriber.destroy()
+    await broker.ended('offline')
+    const publisher = await connected(broker, 'offline-pub')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'offline/t',
+      payload: 'one',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    await publisher.expect('puback')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 2,
+      topic: 'offline/t',
+      payload: 'two',
+      qos: 2,
+      retain: false,
+      dup: false,
+    })
+    await publisher.expect('pubrec')
+    publisher.send({ cmd: 'pubrel', messageId: 2 })
+    await publisher.expect('pubcomp')
+    const back = await broker.raw()
+    expect((await back.connect({ clientId: 'offline', clean: false })).sessionPresent).toBe(true)
+    const first = await back.expect('publish')
+    const second = await back.expect('publish')
+    expect([first, second].map((packet) => [String(packet.payload), packet.qos])).toEqual([
+      ['one', 1],
+      ['two', 2],
+    ])
+  })
+
+  it('[MQTT-3.1.2-6] [MQTT-3.2.2-1] discards the previous session for a clean session: session present 0, no subscription, no stored message, nothing reused later', async () => {
+    const broker = await startWatchedBroker()
+    const persistent = await connected(broker, 'cleaned', { clean: false })
+    await subscribe(persistent, [['cleaned/t', 1]])
+    persistent.destroy()
+    await broker.ended('cleaned')
+    const publisher = await connected(broker, 'cleaned-pub')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'cleaned/t',
+      payload: 'stored',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    await publisher.expect('puback')
+
+    const clean = await broker.raw()
+    expect(await clean.connect({ clientId: 'cleaned', clean: true })).toMatchObject({
+      returnCode: 0,
+      sessionPresent: false,
+    })
+    await subscribe(clean, [[MARKER_TOPIC, 0]])
+    publisher.send({
+      cmd: 'publish',
+      messageId: 2,
+      topic: 'cleaned/t',
+      payload: 'live',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    // Neither the stored message nor the live one: the subscription went with the old session.
+    expect(await publishesBeforeMarker(publisher, clean)).toEqual([])
+    clean.send({ cmd: 'disconnect' })
+    await broker.ended('cleaned')
+
+    // The clean session left nothing behind either.
+    const later = await broker.raw()
+    expect(await later.connect({ clientId: 'cleaned', clean: false })).toMatchObject({
+      returnCode: 0,
+      sessionPresent: false,
+    })
+  })
+
+  it('[MQTT-3.1.2-7] keeps retained messages when the session that published them ends', async () => {
+    const broker = await startWatchedBroker()
+    const publisher = await connected(broker, 'retainer')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'retained/by-gone',
+      payload: 'still',
+      qos: 1,
+      retain: true,
+      dup: false,
+    })
+    await publisher.expect('puback')
+    publisher.send({ cmd: 'disconnect' })
+    await broker.ended('retainer')
+    const subscriber = await connected(broker, 'retained-reader')
+    await subscribe(subscriber, [['retained/by-gone', 1]])
+    const packet = await subscriber.expect('publish')
+    expect([packet.topic, String(packet.payload), packet.retain]).toEqual(['retained/by-gone', 'still', true])
+  })
+
+  it('[MQTT-3.1.2-8] [MQTT-3.1.2-16] publishes the will, as a non-retained message, when the connection ends without DISCONNECT', async () => {
+    const broker = await startWatchedBroker()
+    const subscriber = await connected(broker, 'will-watch')
+    await subscribe(subscriber, [
+      ['will/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    const doomed = await connected(broker, 'will-plain', {
+      will: { topic: 'will/plain', payload: Buffer.from('gone'), qos: 1, retain: false },
+    })
+    doomed.destroy()
+    const will = await subscriber.expect('publish')
+    expect([will.topic, String(will.payload), will.qos, will.retain]).toEqual([
+      'will/plain',
+      'gone',
+      1,
+      false,
+    ])
+    await broker.ended('will-plain')
+    // Not retained: a new subscriber gets nothing.
+    const late = await connected(broker, 'will-late')
+    await subscribe(late, [
+      ['will/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    const publisher = await connected(broker, 'will-marker')
+    expect(await publishesBeforeMarker(publisher, late)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-17] publishes a will with the will retain flag as a retained message', async () => {
+    const broker = await startWatchedBroker()
+    const doomed = await connected(broker, 'will-retained', {
+      will: { topic: 'will/retained', payload: Buffer.from('last'), qos: 1, retain: true },
+    })
+    doomed.destroy()
+    await broker.ended('will-retained')
+    const late = await connected(broker, 'will-retained-late')
+    await subscribe(late, [['will/retained', 1]])
+    const will = await late.expect('publish')
+    expect([will.topic, String(will.payload), will.retain]).toEqual(['will/retained', 'last', true])
+  })
+
+  it('[MQTT-3.1.2-9] [MQTT-3.1.4-1] closes without CONNACK a CONNECT with the will flag but no will topic and message', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(
+      await raw(),
+      rawConnect({ flags: 0x06, payload: [mqttString('no-will-fields')] }),
+    )
+  })
+
+  it.each([
+    ['1', 0x0a],
+    ['2', 0x12],
+  ])(
+    '[MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.4-1] closes without CONNACK a CONNECT whose will flag is 0 but whose will QoS is %s',
+    async (_, flags) => {
+      const { raw } = await startBroker()
+      await expectClosedWithoutAnswer(await raw(), rawConnect({ flags }))
+    },
+  )
+
+  it('[MQTT-3.1.2-11] [MQTT-3.1.2-15] [MQTT-3.1.4-1] closes without CONNACK a CONNECT whose will flag is 0 but whose will retain flag is 1', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(await raw(), rawConnect({ flags: 0x22 }))
+  })
+
+  it('[MQTT-3.1.2-12] publishes no will for a connection whose CONNECT had none, even if an earlier connection of its client id had one', async () => {
+    const broker = await startWatchedBroker()
+    const subscriber = await connected(broker, 'no-will-watch')
+    await subscribe(subscriber, [
+      ['#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    const withWill = await connected(broker, 'no-will', {
+      will: { topic: 'no-will/earlier', payload: Buffer.from('earlier'), qos: 1, retain: false },
+    })
+    withWill.send({ cmd: 'disconnect' })
+    await broker.ended('no-will')
+    const without = await connected(broker, 'no-will')
+    without.destroy()
+    await broker.ended('no-will')
+    const publisher = await connected(broker, 'no-will-marker')
+    expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-14] [MQTT-3.1.4-1] closes without CONNACK a CONNECT whose will QoS is 3', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(
+      await raw(),
+      rawConnect({ flags: 0x1e, payload: [mqttString('will-qos3'), mqttString('will/t'), mqttString('x')] }),
+    )
+  })
+
+  it('[MQTT-3.1.2-19] [MQTT-3.1.4-1] closes without CONNACK a CONNECT whose user name flag is set but whose payload ends before the user name', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(
+      await raw(),
+      rawConnect({ flags: 0x82, payload: [mqttString('missing')] }),
+    )
+  })
+
+  it('[MQTT-3.1.2-21] [MQTT-3.1.4-1] closes without CONNACK a CONNECT whose password flag is set but whose payload ends before the password', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(
+      await raw(),
+      rawConnect({ flags: 0xc2, payload: [mqttString('missing'), mqttString('user')] }),
+    )
+  })
+
+  it('[MQTT-3.1.2-22] [MQTT-3.1.4-1] closes without CONNACK a CONNECT with the password flag but not the user name flag', async () => {
+    const { raw } = await startBroker()
+    await expectClosedWithoutAnswer(
+      await raw(),
+      rawConnect({ flags: 0x42, payload: [mqttString('pw-only'), mqttString('secret')] }),
+    )
+  })
+})
+
+describe('MQTT 3.1.1 CONNECT: payload and client identifier (3.1.3)', () => {
+  it('[MQTT-3.1.3-2] identifies a session by its client identifier: another identifier does not resume it', async () => {
+    const broker = await startWatchedBroker()
+    const owner = await connected(broker, 'owner-a', { clean: false })
+    await subscribe(owner, [['owner/t', 1]])
+    owner.send({ cmd: 'disconnect' })
+    await broker.ended('owner-a')
+    const other = await broker.raw()
+    expect((await other.connect({ clientId: 'owner-b', clean: false })).sessionPresent).toBe(false)
+    const back = await broker.raw()
+    expect((await back.connect({ clientId: 'owner-a', clean: false })).sessionPresent).toBe(true)
+  })
+
+  it.each(['0', 'z', 'Z', '0123456789abcdefghijKLM', 'ABCDEFGHIJKLMNOPQRSTUVW'])(
+    '[MQTT-3.1.3-5] accepts the client identifier %s (1 to 23 of 0-9, a-z, A-Z)',
+    async (clientId) => {
+      const broker = await startBroker()
+      const peer = await connected(broker, clientId)
+      peer.sendRaw(PINGREQ)
+      await peer.expect('pingresp')
+    },
+  )
+
+  it('[MQTT-3.1.3-6] accepts an empty client identifier with a clean session as a client of its own', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, '')
+    await subscribe(first, [['anon/t', 0]])
+    const second = await connected(broker, '')
+    // Two identifiers were assigned: the second connection did not take over the first.
+    second.send({ cmd: 'publish', topic: 'anon/t', payload: 'hello', qos: 0, retain: false, dup: false })
+    expect(String((await first.expect('publish')).payload)).toBe('hello')
+    expect(first.isClosed).toBe(false)
+  })
+
+  it('[MQTT-3.1.3-8] [MQTT-3.1.3-9] [MQTT-3.2.2-4] [MQTT-3.2.2-5] refuses an empty client identifier with clean session 0: CONNACK 0x02 with session present 0, then close', async () => {
+    const { raw } = await startBroker()
+    const peer = await raw()
+    // mqtt-packet will not write this CONNECT: flags 0x00 (clean session 0), client identifier "".
+    peer.sendRaw(rawConnect({ flags: 0x00, payload: [mqttString('')] }))
+    peer.sendRaw(PINGREQ)
+    await peer.closed()
+    expect(peer.received).toEqual([
+      expect.objectContaining({ cmd: 'connack', returnCode: 2, sessionPresent: false }),
+    ])
+  })
+})
+
+describe('MQTT 3.1.1 CONNECT: response (3.1.4) and CONNACK (3.2)', () => {
+  const malformed: readonly [string, Buffer][] = [
+    ['no client identifier', controlPacket(0x10, mqttString('MQTT'), Buffer.from([4, 0x02]), u16(0))],
+    [
+      'a client identifier longer than the packet',
+      controlPacket(0x10, mqttString('MQTT'), Buffer.from([4, 0x02]), u16(0), u16(10), Buffer.from('abc')),
+    ],
+    ['no keep alive', controlPacket(0x10, mqttString('MQTT'), Buffer.from([4, 0x02]))],
+    ['a protocol name cut short', controlPacket(0x10, u16(4), Buffer.from('MQ'))],
+  ]
+  it.each(malformed)(
+    '[MQTT-3.1.4-1] [MQTT-3.2.2-6] closes without CONNACK a CONNECT with %s',
+    async (_, bytes) => {
+      const { raw } = await startBroker()
+      await expectClosedWithoutAnswer(await raw(), bytes)
+    },
+  )
+
+  it('[MQTT-3.1.4-2] closes the existing connection of a client identifier that connects again', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'taken')
+    const second = await connected(broker, 'taken')
+    await first.closed()
+    second.sendRaw(PINGREQ)
+    await second.expect('pingresp')
+  })
+
+  it('[MQTT-3.1.4-3] [MQTT-3.1.4-4] [MQTT-3.2.2-3] accepts a valid CONNECT with CONNACK 0, session present 0 when no session was stored', async () => {
+    const { raw } = await startBroker()
+    const peer = await raw()
+    expect(await peer.connect({ clientId: 'fresh', clean: false })).toMatchObject({
+      returnCode: 0,
+      sessionPresent: false,
+    })
+  })
+
+  it('[MQTT-3.1.4-5] processes nothing a client sent after a CONNECT it refused', async () => {
+    const broker = await startBroker({ users: { alice: 'right' } })
+    const subscriber = await connected(broker, 'refuse-watch', {
+      username: 'alice',
+      password: Buffer.from('right'),
+    })
+    await subscribe(subscriber, [
+      ['refused/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    const refused = await broker.raw()
+    const v4 = { protocolVersion: 4 } as const
+    refused.sendRaw(
+      Buffer.concat([
+        mqtt.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: true,
+            clientId: 'intruder',
+            keepalive: 0,
+            username: 'alice',
+            password: Buffer.from('wrong'),
+          },
+          v4,
+        ),
+        mqtt.generate(
+          {
+            cmd: 'publish',
+            messageId: 1,
+            topic: 'refused/t',
+            payload: 'sneaked',
+            qos: 1,
+            retain: true,
+            dup: false,
+          },
+          v4,
+        ),
+        mqtt.generate(
+          { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'refused/#', qos: 0 }] },
+          v4,
+        ),
+        PINGREQ,
+      ]),
+    )
+    await refused.closed()
+    expect(refused.received).toEqual([
+      expect.objectContaining({ cmd: 'connack', returnCode: 4, sessionPresent: false }),
+    ])
+    const publisher = await connected(broker, 'refuse-marker', {
+      username: 'alice',
+      password: Buffer.from('right'),
+    })
+    expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
+    const late = await connected(broker, 'refuse-late', { username: 'alice', password: Buffer.from('right') })
+    await subscribe(late, [
+      ['refused/#', 1],
+      [MARKER_TOPIC, 0],
+    ])
+    expect(await publishesBeforeMarker(publisher, late)).toEqual([])
+  })
+
+  it('[MQTT-3.2.0-1] sends CONNACK before anything else, to a client that sends packets right behind its CONNECT and to a resumed session with messages waiting', async () => {
+    const broker = await startWatchedBroker()
+    const v4 = { protocolVersion: 4 } as const
+    const eager = await broker.raw()
+    eager.sendRaw(
+      Buffer.concat([
+        mqtt.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: false,
+            clientId: 'eager',
+            keepalive: 0,
+          },
+          v4,
+        ),
+        mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'eager/t', qos: 1 }] }, v4),
+        PINGREQ,
+      ]),
+    )
+    expect((await eager.next()).cmd).toBe('connack')
+    await eager.expect('suback')
+    await eager.expect('pingresp')
+    eager.destroy()
+    await broker.ended('eager')
+    const publisher = await connected(broker, 'eager-pub')
+    publisher.send({
+      cmd: 'publish',
+      messageId: 1,
+      topic: 'eager/t',
+      payload: 'waiting',
+      qos: 1,
+      retain: false,
+      dup: false,
+    })
+    await publisher.expect('puback')
+    const back = await broker.raw()
+    back.sendRaw(
+      Buffer.concat([
+        mqtt.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: false,
+            clientId: 'eager',
+            keepalive: 0,
+          },
+          v4,
+        ),
+        PINGREQ,
+      ]),
+    )
+    const first = await back.next()
+    expect(first).toMatchObject({ cmd: 'connack', returnCode: 0, sessionPresent: true })
+    const rest = [await back.next(), await back.next()].map((packet) => packet.cmd).sort()
+    expect(rest).toEqual(['pingresp', 'publish'])
+  })
+})
