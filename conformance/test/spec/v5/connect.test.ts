@@ -1,0 +1,520 @@
+import type { Packet } from '@mqtt-stack/core'
+import { describe, expect, it } from 'vitest'
+// An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
+import { scramClient } from '../../../../packages/authentication/test/scram-client.js'
+import { startBroker } from '../../support/broker.js'
+import {
+  barrier,
+  bytes5,
+  connect5,
+  connected,
+  expectDisconnect,
+  expectRefused,
+  expectSilentClose,
+  frame,
+  lengthPrefixed,
+  nextPublish,
+  patch,
+  publish1,
+  rawPeer,
+  subscribe,
+  TIMEOUT,
+  WirePeer,
+} from './support.js'
+
+/** A persistent 5.0 session: Clean Start 0 and a Session Expiry Interval of a minute. */
+const PERSISTENT = { clean: false, properties: { sessionExpiryInterval: 60 } } as const
+
+/** The byte of the Connect Flags in a serialised 5.0 CONNECT with a one-byte Remaining Length. */
+const CONNECT_FLAGS = 9
+
+function withConnectFlags(packet: Buffer, set: number): Buffer {
+  const out = Buffer.from(packet)
+  out[CONNECT_FLAGS] = out[CONNECT_FLAGS]! | set
+  return out
+}
+
+describe('MQTT 5.0 CONNECT: the first packet, and only one (3.1.0)', () => {
+  it.each<[string, Packet]>([
+    ['PINGREQ', { cmd: 'pingreq' }],
+    ['SUBSCRIBE', { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] }],
+    ['PUBLISH', { cmd: 'publish', topic: 't', payload: 'p', qos: 0, dup: false, retain: false }],
+  ])(
+    '[MQTT-3.1.0-1] [MQTT-3.14.0-1] closes a connection whose first packet is %s, answering nothing',
+    async (_name, packet) => {
+      const broker = await startBroker()
+      const peer = await rawPeer(broker)
+      peer.send(packet)
+      await expectSilentClose(peer)
+    },
+  )
+
+  it('[MQTT-3.1.0-2] [MQTT-3.2.0-2] a second CONNECT is a Protocol Error: DISCONNECT 0x82, no second CONNACK, close', async () => {
+    const broker = await startBroker()
+    const peer = await connected(broker, 'twice')
+    peer.send(connect5('twice'))
+    await expectDisconnect(peer, 0x82)
+    expect(peer.received.map((packet) => packet.cmd)).toEqual(['connack', 'disconnect'])
+  })
+})
+
+describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
+  it('[MQTT-3.1.2-1] closes on a protocol name other than "MQTT", with no successful CONNACK', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(patch(bytes5(connect5('name')), 'MQTT', Buffer.from('MQTX')))
+    await expectRefused(peer)
+  })
+
+  it.each([6, 2, 0])(
+    '[MQTT-3.1.2-2] closes on protocol version %i, after at most a CONNACK refusing it',
+    async (level) => {
+      const broker = await startBroker()
+      const peer = await rawPeer(broker)
+      const packet = bytes5(connect5('level'))
+      packet[8] = level // after the fixed header (2 bytes) and the protocol name (6 bytes)
+      peer.sendRaw(packet)
+      await peer.closed()
+      // 0x84 (Unsupported Protocol Version) in a 5.0 CONNACK, or 0x01 in the form of earlier versions.
+      for (const received of peer.received) expect(received).toMatchObject({ cmd: 'connack' })
+      for (const received of peer.received)
+        if (received.cmd === 'connack') expect([0x01, 0x84]).toContain(received.reasonCode)
+    },
+  )
+
+  it('[MQTT-3.1.2-3] closes on a CONNECT whose reserved flag is 1, with no successful CONNACK', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(withConnectFlags(bytes5(connect5('reserved')), 0x01))
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-4] [MQTT-3.1.4-4] [MQTT-3.2.2-2] Clean Start 1 discards the session: Session Present 0, its subscriptions gone', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'cleaned', PERSISTENT)
+    await subscribe(first, 't', 1)
+    first.send({ cmd: 'disconnect', reasonCode: 0 })
+    await first.closed()
+    const again = await rawPeer(broker)
+    again.send(connect5('cleaned', { clean: true, properties: { sessionExpiryInterval: 60 } }))
+    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const publisher = await connected(broker, 'publisher')
+    await publish1(publisher, 't', 'lost', 1)
+    expect(await barrier(again)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-5] [MQTT-3.2.2-3] Clean Start 0 resumes the session: Session Present 1, its subscriptions deliver', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'resumed', PERSISTENT)
+    await subscribe(first, 't', 1)
+    first.send({ cmd: 'disconnect', reasonCode: 0 })
+    await first.closed()
+    const again = await rawPeer(broker)
+    again.send(connect5('resumed', PERSISTENT))
+    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    const publisher = await connected(broker, 'publisher')
+    await publish1(publisher, 't', 'kept', 1)
+    expect((await nextPublish(again)).text).toBe('kept')
+  })
+
+  it('[MQTT-3.1.2-6] [MQTT-3.2.2-3] Clean Start 0 without a session creates one: Session Present 0, then 1', async () => {
+    const broker = await startBroker()
+    const first = await rawPeer(broker)
+    first.send(connect5('created', PERSISTENT))
+    expect(await first.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    first.send({ cmd: 'disconnect', reasonCode: 0 })
+    await first.closed()
+    const again = await rawPeer(broker)
+    again.send(connect5('created', PERSISTENT))
+    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+  })
+
+  it('[MQTT-3.1.2-7] [MQTT-3.1.2-14] stores the will and publishes it, not retained, when the connection drops', async () => {
+    const broker = await startBroker()
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, 'will/#', 1)
+    const dying = await connected(broker, 'dying', {
+      will: { topic: 'will/dying', payload: Buffer.from('gone'), qos: 1, retain: false },
+    })
+    dying.destroy()
+    const will = await nextPublish(watcher)
+    expect(will).toMatchObject({ topic: 'will/dying', text: 'gone', qos: 1, retain: false })
+    watcher.send({ cmd: 'puback', messageId: will.messageId!, reasonCode: 0 })
+    // Not retained: a new subscription gets nothing.
+    const late = await connected(broker, 'late')
+    await subscribe(late, 'will/#')
+    expect(await barrier(late)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-15] publishes a will with Will Retain 1 as a retained message', async () => {
+    const broker = await startBroker()
+    const dying = await connected(broker, 'dying', {
+      will: { topic: 'will/kept', payload: Buffer.from('gone'), qos: 0, retain: true },
+    })
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, 'will/#')
+    dying.destroy()
+    expect(await nextPublish(watcher)).toMatchObject({ topic: 'will/kept', text: 'gone' })
+    const late = await connected(broker, 'late')
+    await subscribe(late, 'will/#')
+    expect(await nextPublish(late)).toMatchObject({ topic: 'will/kept', text: 'gone', retain: true })
+  })
+
+  it('[MQTT-3.1.2-10] removes the will once published: it is not published again when the session ends', async () => {
+    const broker = await startBroker({ sessionExpiryCheckInterval: 20 })
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, 'will/#')
+    const session = { clean: false, properties: { sessionExpiryInterval: 1 } }
+    const dying = await connected(broker, 'dying', {
+      ...session,
+      will: { topic: 'will/dying', payload: Buffer.from('once'), qos: 0, retain: false },
+    })
+    dying.destroy()
+    expect(await nextPublish(watcher)).toMatchObject({ topic: 'will/dying', text: 'once' })
+    // A second session ends after the first one: its delayed will is published when its session ends
+    // [MQTT-3.1.3-9], which tells the test that the first session has ended too.
+    const later = await connected(broker, 'later', {
+      ...session,
+      will: {
+        topic: 'will/later',
+        payload: Buffer.from('session over'),
+        qos: 0,
+        retain: false,
+        properties: { willDelayInterval: 3600 },
+      },
+    })
+    later.destroy()
+    const next = await watcher.next()
+    expect(next).toMatchObject({ cmd: 'publish', topic: 'will/later' })
+    expect(await barrier(watcher)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-9] [MQTT-3.1.4-1] closes on a Will Flag of 1 without will properties, topic and payload', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(withConnectFlags(bytes5(connect5('no-will')), 0x04))
+    await expectRefused(peer)
+  })
+
+  it.each([
+    ['[MQTT-3.1.2-11] a Will QoS of 1 with Will Flag 0', 0x08],
+    ['[MQTT-3.1.2-11] a Will QoS of 2 with Will Flag 0', 0x10],
+    ['[MQTT-3.1.2-13] Will Retain 1 with Will Flag 0', 0x20],
+  ])('%s is malformed: closed with no successful CONNACK', async (_name, flags) => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(withConnectFlags(bytes5(connect5('will-flags')), flags))
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-12] a Will QoS of 3 is malformed: closed with no successful CONNACK, and no will', async () => {
+    const broker = await startBroker()
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, 'will/#')
+    const peer = await rawPeer(broker)
+    const will = { topic: 'will/q3', payload: Buffer.from('gone'), qos: 0 as const, retain: false }
+    peer.sendRaw(withConnectFlags(bytes5(connect5('qos3', { will })), 0x18))
+    await expectRefused(peer)
+    expect(await barrier(watcher)).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-16] [MQTT-3.1.4-1] closes on a User Name in the payload while the User Name Flag is 0', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    // Flags: Clean Start only; Property Length 0; client id; then a user name nobody announced.
+    peer.sendRaw(
+      frame(
+        0x10,
+        lengthPrefixed('MQTT'),
+        Buffer.from([5, 0x02, 0, 0, 0]),
+        lengthPrefixed('c'),
+        lengthPrefixed('u'),
+      ),
+    )
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-18] [MQTT-3.1.4-1] closes on a Password in the payload while the Password Flag is 0', async () => {
+    // Anonymous clients are welcome: only the unannounced password makes this CONNECT malformed.
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    // Flags: Clean Start only; Property Length 0; client id; then binary password data.
+    const password = Buffer.from([0xff, 0xfe, 0x00])
+    peer.sendRaw(
+      frame(
+        0x10,
+        lengthPrefixed('MQTT'),
+        Buffer.from([5, 0x02, 0, 0, 0]),
+        lengthPrefixed('c'),
+        lengthPrefixed(password),
+      ),
+    )
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-17] [MQTT-3.1.4-1] closes on a User Name Flag of 1 without a User Name', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(withConnectFlags(bytes5(connect5('anonymous')), 0x80))
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-19] [MQTT-3.1.4-1] closes on a Password Flag of 1 without a Password', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(withConnectFlags(bytes5(connect5('no-password', { username: 'u' })), 0x40))
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.2-22] closes a client silent for one and a half times its Keep Alive, not sooner', async () => {
+    const broker = await startBroker({ keepaliveCheckInterval: 50 })
+    const peer = await broker.raw({ protocolVersion: 5, timeout: 1500 + TIMEOUT })
+    const start = Date.now()
+    peer.send(connect5('silent', { keepalive: 1 }))
+    await peer.expect('connack')
+    await peer.closed()
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1500)
+    // A 5.0 client may be told why: 0x8D Keep Alive timeout.
+    for (const packet of peer.received.slice(1))
+      expect(packet).toMatchObject({ cmd: 'disconnect', reasonCode: 0x8d })
+  })
+
+  it('[MQTT-3.1.2-28] returns Response Information only to a client that asked for it', async () => {
+    const broker = await startBroker({ responseInformation: 'replies/' })
+    for (const [clientId, request] of [
+      ['absent', undefined],
+      ['zero', false],
+    ] as const) {
+      const peer = await rawPeer(broker)
+      peer.send(
+        connect5(
+          clientId,
+          request === undefined ? {} : { properties: { requestResponseInformation: request } },
+        ),
+      )
+      const connack = await peer.expect('connack')
+      expect(connack.reasonCode).toBe(0)
+      expect(connack.properties?.responseInformation).toBeUndefined()
+    }
+    const asking = await rawPeer(broker)
+    asking.send(connect5('one', { properties: { requestResponseInformation: true } }))
+    expect((await asking.expect('connack')).properties?.responseInformation).toBe('replies/')
+  })
+})
+
+describe('MQTT 5.0 CONNECT: payload (3.1.3)', () => {
+  it('[MQTT-3.1.3-2] keeps the session state of each Client Identifier apart', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'first', PERSISTENT)
+    await subscribe(first, 't', 1)
+    first.destroy()
+    const other = await rawPeer(broker)
+    other.send(connect5('other', PERSISTENT))
+    expect(await other.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const back = await rawPeer(broker)
+    back.send(connect5('first', PERSISTENT))
+    expect(await back.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+  })
+
+  it('[MQTT-3.1.3-5] accepts Client Identifiers of 1 to 23 characters from 0-9, a-z and A-Z', async () => {
+    const broker = await startBroker()
+    for (const clientId of ['0', 'Z', 'abcdefghijklmnopqrstuvw', '0123456789ABCDEFGHIJKLM']) {
+      const peer = await rawPeer(broker)
+      peer.send(connect5(clientId))
+      expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0 })
+    }
+  })
+
+  it('[MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.2.2-16] assigns a new Client Identifier to an empty one, returns it and uses it', async () => {
+    const broker = await startBroker()
+    const first = await rawPeer(broker)
+    first.send(connect5(''))
+    const assigned = (await first.expect('connack')).properties?.assignedClientIdentifier
+    expect(assigned).toMatch(/.+/)
+    const second = await rawPeer(broker)
+    second.send(connect5(''))
+    const other = (await second.expect('connack')).properties?.assignedClientIdentifier
+    expect(other).toMatch(/.+/)
+    expect(other).not.toBe(assigned)
+    // The first connection holds the assigned identifier: connecting with it takes the connection over.
+    const third = await rawPeer(broker)
+    third.send(connect5(assigned!))
+    expect(await third.expect('connack')).toMatchObject({ reasonCode: 0 })
+    expect(third.received[0]).not.toHaveProperty('properties.assignedClientIdentifier')
+    await expectDisconnect(first, 0x8e)
+    expect(await barrier(second)).toEqual([])
+  })
+
+  it('[MQTT-3.1.3-3] [MQTT-3.1.4-1] closes on a CONNECT without a Client Identifier field', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    // Protocol name, level 5, Clean Start, keepalive 0, Property Length 0, and nothing after.
+    peer.sendRaw(frame(0x10, lengthPrefixed('MQTT'), Buffer.from([5, 0x02, 0, 0, 0])))
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.3-11] refuses a will topic that is not a valid topic name: no successful CONNACK, close', async () => {
+    const broker = await startBroker()
+    for (const topic of ['will/#', 'will/+/x', '']) {
+      const peer = await rawPeer(broker)
+      // Flags: Will Flag and Clean Start; Property Length 0; client id; Will Property Length 0; topic; payload.
+      peer.sendRaw(
+        frame(
+          0x10,
+          lengthPrefixed('MQTT'),
+          Buffer.from([5, 0x06, 0, 0, 0]),
+          lengthPrefixed('bad-will'),
+          Buffer.from([0]),
+          lengthPrefixed(topic),
+          lengthPrefixed('p'),
+        ),
+      )
+      await expectRefused(peer)
+    }
+  })
+})
+
+describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
+  it('[MQTT-3.1.4-1] closes on a CONNECT whose properties are malformed (an unknown property)', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    // Protocol name, level 5, flags (Clean Start), keepalive 0, Property Length 2: property 0x7F, then a
+    // client identifier.
+    peer.sendRaw(
+      frame(0x10, lengthPrefixed('MQTT'), Buffer.from([5, 0x02, 0, 0, 2, 0x7f, 0]), lengthPrefixed('x')),
+    )
+    await expectRefused(peer)
+  })
+
+  it('[MQTT-3.1.4-2] [MQTT-3.2.2-6] [MQTT-3.2.2-7] [MQTT-3.2.2-8] refuses bad credentials with CONNACK 0x86, Session Present 0, then closes', async () => {
+    const broker = await startBroker({ users: { alice: 'secret' } })
+    const owner = await connected(broker, 'kept', {
+      ...PERSISTENT,
+      username: 'alice',
+      password: Buffer.from('secret'),
+    })
+    owner.destroy()
+    const peer = await rawPeer(broker)
+    peer.send(connect5('kept', { ...PERSISTENT, username: 'alice', password: Buffer.from('wrong') }))
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86, sessionPresent: false })
+    await expectSilentClose(peer)
+  })
+
+  it('[MQTT-3.1.4-5] [MQTT-3.2.2-8] acknowledges an accepted CONNECT with CONNACK 0x00', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.send(connect5('accepted'))
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+  })
+
+  it('[MQTT-3.1.4-6] processes nothing sent after a CONNECT it refuses', async () => {
+    const broker = await startBroker({ users: { alice: 'secret' } })
+    const peer = await rawPeer(broker)
+    peer.sendRaw(
+      Buffer.concat([
+        bytes5(connect5('intruder', { username: 'alice', password: Buffer.from('wrong') })),
+        bytes5({
+          cmd: 'publish',
+          topic: 'leak',
+          payload: 'kept?',
+          qos: 1,
+          messageId: 1,
+          retain: true,
+          dup: false,
+        }),
+        bytes5({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '#', qos: 0 }] }),
+        frame(0xc0),
+      ]),
+    )
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86 })
+    await expectSilentClose(peer)
+    const checker = await connected(broker, 'checker', { username: 'alice', password: Buffer.from('secret') })
+    await subscribe(checker, 'leak')
+    expect(await barrier(checker)).toEqual([])
+  })
+
+  it('[MQTT-3.2.0-1] sends CONNACK before any other packet, even when the client does not wait for it', async () => {
+    const broker = await startBroker()
+    const peer = await rawPeer(broker)
+    peer.sendRaw(
+      Buffer.concat([
+        bytes5(connect5('eager')),
+        frame(0xc0),
+        bytes5({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] }),
+      ]),
+    )
+    expect((await peer.next()).cmd).toBe('connack')
+    expect((await peer.next()).cmd).toBe('pingresp')
+    expect((await peer.next()).cmd).toBe('suback')
+  })
+
+  it('[MQTT-3.2.2-1] writes the CONNACK Acknowledge Flags with bits 7-1 at 0', async () => {
+    const broker = await startBroker()
+    for (const sessionPresent of [0, 1]) {
+      const wire = await WirePeer.connect(broker.port)
+      wire.send(connect5('flags', PERSISTENT))
+      const { bytes } = await wire.expect('connack')
+      // Fixed header (2 bytes with this length), then the flags: Session Present alone.
+      expect(bytes[2]).toBe(sessionPresent)
+      wire.destroy()
+    }
+  })
+
+  it('[MQTT-3.2.2-10] [MQTT-3.2.2-9] with Maximum QoS 0, still accepts SUBSCRIBE at QoS 0, 1 and 2 (granting QoS 0)', async () => {
+    const broker = await startBroker({ maximumQoS: 0 })
+    const peer = await rawPeer(broker)
+    peer.send(connect5('limited'))
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0, properties: { maximumQoS: 0 } })
+    peer.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'a', qos: 0 },
+        { topic: 'b', qos: 1 },
+        { topic: 'c', qos: 2 },
+      ],
+    })
+    expect(await peer.expect('suback')).toMatchObject({ messageId: 1, granted: [0, 0, 0] })
+  })
+
+  it('[MQTT-3.2.2-19] [MQTT-3.2.2-20] keeps a CONNACK within the Maximum Packet Size the client set', async () => {
+    const broker = await startBroker({ users: { alice: 'secret' } })
+    for (const password of ['secret', 'wrong']) {
+      const wire = await WirePeer.connect(broker.port)
+      wire.send(
+        connect5(`small-${password}`, {
+          username: 'alice',
+          password: Buffer.from(password),
+          properties: { maximumPacketSize: 32 },
+        }),
+      )
+      const { bytes, packet } = await wire.expect('connack')
+      expect(bytes.length).toBeLessThanOrEqual(32)
+      expect(packet).toMatchObject({ reasonCode: password === 'secret' ? 0 : 0x86 })
+    }
+  })
+})
+
+describe('MQTT 5.0 AUTH (3.15)', () => {
+  it('[MQTT-3.15.2-1] sends AUTH during enhanced authentication only with an Authenticate Reason Code (0x18), then CONNACK 0x00', async () => {
+    const broker = await startBroker({ scramUsers: { alice: 'wonderland' } })
+    const peer = await rawPeer(broker)
+    const scram = scramClient('alice', 'wonderland')
+    const method = 'SCRAM-SHA-256'
+    peer.send(
+      connect5('scram', { properties: { authenticationMethod: method, authenticationData: scram.first } }),
+    )
+    const challenge = await peer.expect('auth')
+    expect(challenge.reasonCode).toBe(0x18)
+    expect(challenge.properties?.authenticationMethod).toBe(method)
+    const { message, expectedServerFinal } = scram.final(challenge.properties!.authenticationData!.toString())
+    peer.send({
+      cmd: 'auth',
+      reasonCode: 0x18,
+      properties: { authenticationMethod: method, authenticationData: message },
+    })
+    const connack = await peer.expect('connack')
+    expect(connack).toMatchObject({ reasonCode: 0, properties: { authenticationMethod: method } })
+    expect(connack.properties?.authenticationData?.toString()).toBe(expectedServerFinal)
+  })
+})

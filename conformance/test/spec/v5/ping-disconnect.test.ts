@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest'
+import { startBroker } from '../../support/broker.js'
+import {
+  brokerWithPeer,
+  bytes5,
+  connect5,
+  connected,
+  expectDisconnect,
+  expectSilentClose,
+  frame,
+  rawPeer,
+  wireConnected,
+} from './support.js'
+
+/** DISCONNECT Reason Codes of MQTT 5.0 (3.14.2.1). */
+const DISCONNECT_CODES = [
+  0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97,
+  0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+]
+
+describe('MQTT 5.0 PINGREQ (3.12)', () => {
+  it('[MQTT-3.12.4-1] answers every PINGREQ with a PINGRESP', async () => {
+    const { peer } = await brokerWithPeer()
+    for (let i = 0; i < 3; i++) peer.send({ cmd: 'pingreq' })
+    for (let i = 0; i < 3; i++) await peer.expect('pingresp')
+  })
+})
+
+describe('MQTT 5.0 DISCONNECT (3.14)', () => {
+  it('[MQTT-3.14.0-1] sends no DISCONNECT to a connection whose CONNECT was refused or never came', async () => {
+    const broker = await startBroker({ users: { alice: 'secret' }, connectTimeout: 100 })
+    const refused = await rawPeer(broker)
+    refused.send(connect5('refused', { username: 'alice', password: Buffer.from('wrong') }))
+    expect(await refused.expect('connack')).toMatchObject({ reasonCode: 0x86 })
+    await expectSilentClose(refused)
+    const malformed = await rawPeer(broker)
+    malformed.sendRaw(frame(0x10, Buffer.from([0, 4])))
+    await expectSilentClose(malformed)
+    // No CONNECT within the connect timeout.
+    const idle = await rawPeer(broker)
+    await expectSilentClose(idle)
+  })
+
+  it('[MQTT-3.14.1-1] [MQTT-4.13.1-1] a DISCONNECT with reserved flags set is a Malformed Packet: DISCONNECT 0x81, close', async () => {
+    const { peer } = await brokerWithPeer()
+    peer.sendRaw(frame(0xe8))
+    await expectDisconnect(peer, 0x81)
+  })
+
+  it('[MQTT-3.14.2-1] [MQTT-3.14.2-2] on a takeover, sends DISCONNECT 0x8E, a DISCONNECT Reason Code, without a Session Expiry Interval', async () => {
+    const broker = await startBroker()
+    const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } }
+    const first = await connected(broker, 'twin', persistent)
+    await connected(broker, 'twin', persistent)
+    const disconnect = await first.expect('disconnect')
+    expect(disconnect.reasonCode).toBe(0x8e)
+    expect(DISCONNECT_CODES).toContain(disconnect.reasonCode)
+    expect(disconnect.properties?.sessionExpiryInterval).toBeUndefined()
+    await first.closed()
+  })
+
+  it('[MQTT-3.14.2-1] [MQTT-3.14.2-2] on a protocol violation, sends a DISCONNECT Reason Code without a Session Expiry Interval', async () => {
+    const broker = await startBroker()
+    const peer = await connected(broker, 'violating', {
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    })
+    peer.send(connect5('violating'))
+    const disconnect = await peer.expect('disconnect')
+    expect(DISCONNECT_CODES).toContain(disconnect.reasonCode)
+    expect(disconnect.properties?.sessionExpiryInterval).toBeUndefined()
+    await peer.closed()
+  })
+
+  it('[MQTT-3.14.2-3] [MQTT-3.14.2-4] sends no DISCONNECT larger than the client Maximum Packet Size, and still closes', async () => {
+    const broker = await startBroker()
+    const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
+    // A second CONNECT: a Protocol Error whose DISCONNECT would carry a long Reason String.
+    wire.send(connect5('small'))
+    const frames = []
+    for (;;) {
+      try {
+        frames.push(await wire.next())
+      } catch (err) {
+        expect((err as Error).message).toMatch(/closed/)
+        break
+      }
+    }
+    for (const { bytes, packet } of frames) {
+      expect(packet.cmd).toBe('disconnect')
+      expect(bytes.length).toBeLessThanOrEqual(16)
+    }
+  })
+
+  it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.2-1] sends nothing after its DISCONNECT and closes the connection', async () => {
+    const { peer } = await brokerWithPeer()
+    // The protocol violation and a PINGREQ in one write: the PINGREQ must not be answered.
+    peer.sendRaw(Buffer.concat([bytes5(connect5('again')), frame(0xc0), frame(0xc0)]))
+    await expectDisconnect(peer, 0x82)
+    expect(peer.received.map((packet) => packet.cmd)).toEqual(['connack', 'disconnect'])
+  })
+
+  it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] a connection taken over gets nothing after its DISCONNECT 0x8E, not even messages', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'twin')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] })
+    await first.expect('suback')
+    const second = await connected(broker, 'twin')
+    second.send({ cmd: 'publish', topic: 't', payload: 'p', qos: 1, messageId: 1, dup: false, retain: false })
+    await second.expect('puback')
+    await expectDisconnect(first, 0x8e)
+    expect(first.received.map((packet) => packet.cmd)).toEqual(['connack', 'suback', 'disconnect'])
+  })
+})

@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest'
+import { startBroker } from '../../support/broker.js'
+import {
+  barrier,
+  brokerWithPeer,
+  connected,
+  expectDisconnect,
+  frame,
+  lengthPrefixed,
+  nextPublish,
+  publish0,
+  publish1,
+  subscribe,
+  u16,
+  wireConnected,
+} from './support.js'
+
+/** PUBACK and PUBREC Reason Codes of MQTT 5.0 (3.4.2.1, 3.5.2.1). */
+const PUBACK_CODES = [0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
+/** PUBREL and PUBCOMP Reason Codes of MQTT 5.0 (3.6.2.1, 3.7.2.1). */
+const PUBREL_CODES = [0x00, 0x92]
+
+describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
+  it('[MQTT-3.3.1-1] [MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscribers = []
+    for (const qos of [0, 1, 2] as const) {
+      const subscriber = await connected(broker, `qos-${qos}`)
+      await subscribe(subscriber, 't', qos)
+      subscribers.push(subscriber)
+    }
+    // A resent PUBLISH (DUP 1) whose first copy never reached the broker.
+    publisher.send({
+      cmd: 'publish',
+      topic: 't',
+      payload: 'again',
+      qos: 2,
+      messageId: 9,
+      dup: true,
+      retain: false,
+    })
+    await publisher.expect('pubrec')
+    for (const [qos, subscriber] of subscribers.entries()) {
+      expect(await nextPublish(subscriber)).toMatchObject({ qos, dup: false, text: 'again' })
+    }
+  })
+
+  it('[MQTT-3.3.1-4] [MQTT-4.13.1-1] a PUBLISH with both QoS bits set is a Malformed Packet: DISCONNECT 0x81, nothing relayed', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, 't')
+    peer.sendRaw(frame(0x36, lengthPrefixed('t'), u16(1), Buffer.from([0]), Buffer.from('three')))
+    await expectDisconnect(peer, 0x81)
+    expect(await barrier(watcher)).toEqual([])
+  })
+
+  it('[MQTT-3.3.1-5] stores a retained message, replacing the one before it on that topic', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    await publish1(peer, 'r/t', 'first', 1, { retain: true })
+    await publish1(peer, 'r/t', 'second', 2, { retain: true })
+    const late = await connected(broker, 'late')
+    await subscribe(late, 'r/t')
+    expect(await nextPublish(late)).toMatchObject({ topic: 'r/t', text: 'second', retain: true })
+    expect(await barrier(late)).toEqual([])
+  })
+
+  it('[MQTT-3.3.1-6] [MQTT-3.3.1-7] a retained PUBLISH with an empty payload is delivered, removes the retained message and is not stored', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    await publish1(peer, 'r/t', 'kept', 1, { retain: true })
+    const live = await connected(broker, 'live')
+    await subscribe(live, 'r/t')
+    expect((await nextPublish(live)).text).toBe('kept')
+    await publish1(peer, 'r/t', '', 2, { retain: true })
+    // Processed normally: the live subscriber receives the empty message.
+    expect(await nextPublish(live)).toMatchObject({ topic: 'r/t', text: '' })
+    const late = await connected(broker, 'late')
+    await subscribe(late, 'r/#')
+    expect(await barrier(late)).toEqual([])
+  })
+
+  it('[MQTT-3.3.1-8] a PUBLISH with RETAIN 0 is neither stored nor replaces the retained message', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    await publish1(peer, 'r/kept', 'retained', 1, { retain: true })
+    await publish1(peer, 'r/kept', 'live only', 2)
+    await publish1(peer, 'r/none', 'live only', 3)
+    const late = await connected(broker, 'late')
+    await subscribe(late, 'r/#')
+    expect(await nextPublish(late)).toMatchObject({ topic: 'r/kept', text: 'retained', retain: true })
+    expect(await barrier(late)).toEqual([])
+  })
+})
+
+describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
+  it('[MQTT-3.3.2-3] sends a PUBLISH whose Topic Name is the published one, matching the subscription filter', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribe(subscriber, ['a/+/c', 'x/#'])
+    await publish0(peer, 'a/b/c', 'one')
+    await publish0(peer, 'x/y/z', 'two')
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'a/b/c', text: 'one' })
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'x/y/z', text: 'two' })
+  })
+
+  it('[MQTT-3.3.2-7] does not carry a Topic Alias over to a new connection: using it unset there is a Protocol Error (0x82)', async () => {
+    const broker = await startBroker()
+    const first = await connected(broker, 'aliased')
+    await publish0(first, 'long/topic/name', 'set', { properties: { topicAlias: 1 } })
+    first.send({ cmd: 'disconnect', reasonCode: 0 })
+    await first.closed()
+    const second = await connected(broker, 'aliased')
+    second.send({
+      cmd: 'publish',
+      topic: '',
+      payload: 'use',
+      qos: 0,
+      dup: false,
+      retain: false,
+      properties: { topicAlias: 1 },
+    })
+    await expectDisconnect(second, 0x82)
+  })
+
+  it('[MQTT-3.3.2-8] [MQTT-3.3.2-11] sends Topic Aliases from 1 up to the Topic Alias Maximum of the client, never 0', async () => {
+    const broker = await startBroker()
+    const subscriber = await connected(broker, 'subscriber', { properties: { topicAliasMaximum: 2 } })
+    await subscribe(subscriber, 'alias/#', 1)
+    const publisher = await connected(broker, 'publisher')
+    let id = 0
+    for (let round = 0; round < 2; round++)
+      for (const topic of ['alias/a', 'alias/b', 'alias/c']) await publish1(publisher, topic, topic, ++id)
+    // The client's view: an alias stands for the topic name it was last sent with.
+    const known = new Map<number, string>()
+    for (let i = 0; i < 6; i++) {
+      const publish = await nextPublish(subscriber)
+      subscriber.send({ cmd: 'puback', messageId: publish.messageId!, reasonCode: 0 })
+      const alias = publish.properties?.topicAlias
+      if (alias !== undefined) {
+        expect(alias).toBeGreaterThanOrEqual(1)
+        expect(alias).toBeLessThanOrEqual(2)
+        if (publish.topic !== '') known.set(alias, publish.topic)
+      }
+      const topic = publish.topic === '' && alias !== undefined ? known.get(alias) : publish.topic
+      expect(topic).toBe(publish.text)
+    }
+    expect([...known.keys()].sort()).toEqual([1, 2])
+  })
+
+  it('[MQTT-3.3.2-8] [MQTT-4.13.1-1] a Topic Alias of 0 from the client is a Topic Alias invalid error: DISCONNECT 0x94', async () => {
+    const { peer } = await brokerWithPeer()
+    peer.send({
+      cmd: 'publish',
+      topic: 't',
+      payload: 'zero',
+      qos: 0,
+      dup: false,
+      retain: false,
+      properties: { topicAlias: 0 },
+    })
+    await expectDisconnect(peer, 0x94)
+  })
+})
+
+describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)', () => {
+  it('[MQTT-3.3.4-1] answers QoS 0 with nothing, QoS 1 with PUBACK and QoS 2 with PUBREC', async () => {
+    const { peer } = await brokerWithPeer()
+    await publish0(peer, 't', 'zero')
+    peer.send({ cmd: 'publish', topic: 't', payload: 'one', qos: 1, messageId: 1, dup: false, retain: false })
+    peer.send({ cmd: 'publish', topic: 't', payload: 'two', qos: 2, messageId: 2, dup: false, retain: false })
+    expect(await barrier(peer)).toMatchObject([
+      { cmd: 'puback', messageId: 1 },
+      { cmd: 'pubrec', messageId: 2 },
+    ])
+  })
+
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1] uses only the Reason Codes of each acknowledgement', async () => {
+    const { broker, peer } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribe(subscriber, 't', 2)
+    const acks = []
+    acks.push(await publish1(peer, 't', 'one', 1))
+    // A payload announced as UTF-8 that is not: refused with a Reason Code of its own (0x99).
+    acks.push(
+      await publish1(peer, 't', Buffer.from([0xff]), 2, { properties: { payloadFormatIndicator: true } }),
+    )
+    peer.send({ cmd: 'publish', topic: 't', payload: 'two', qos: 2, messageId: 3, dup: false, retain: false })
+    acks.push(await peer.expect('pubrec'))
+    peer.send({
+      cmd: 'publish',
+      topic: 't',
+      payload: Buffer.from([0xc3]),
+      qos: 2,
+      messageId: 4,
+      dup: false,
+      retain: false,
+      properties: { payloadFormatIndicator: true },
+    })
+    acks.push(await peer.expect('pubrec'))
+    for (const ack of acks) expect(PUBACK_CODES).toContain(ack.reasonCode ?? 0)
+    expect(acks.map((ack) => ack.reasonCode ?? 0)).toEqual([0, 0x99, 0, 0x99])
+    peer.send({ cmd: 'pubrel', messageId: 3 })
+    // An identifier nobody holds.
+    peer.send({ cmd: 'pubrel', messageId: 77 })
+    const completions = [await peer.expect('pubcomp'), await peer.expect('pubcomp')]
+    for (const pubcomp of completions) expect(PUBREL_CODES).toContain(pubcomp.reasonCode ?? 0)
+    expect(completions.map((pubcomp) => pubcomp.reasonCode ?? 0)).toEqual([0, 0x92])
+    // The broker's PUBREL, towards the subscriber.
+    await nextPublish(subscriber)
+    const publish = await nextPublish(subscriber)
+    subscriber.send({ cmd: 'pubrec', messageId: publish.messageId!, reasonCode: 0 })
+    const pubrel = await subscriber.expect('pubrel')
+    expect(PUBREL_CODES).toContain(pubrel.reasonCode ?? 0)
+  })
+
+  it('[MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] keeps PUBACK and PUBREC within the client Maximum Packet Size, dropping a Reason String rather than the acknowledgement', async () => {
+    const broker = await startBroker()
+    const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
+    const invalid = { payloadFormatIndicator: true }
+    wire.send({
+      cmd: 'publish',
+      topic: 't',
+      payload: Buffer.from([0xff]),
+      qos: 1,
+      messageId: 1,
+      dup: false,
+      retain: false,
+      properties: invalid,
+    })
+    wire.send({
+      cmd: 'publish',
+      topic: 't',
+      payload: Buffer.from([0xff]),
+      qos: 2,
+      messageId: 2,
+      dup: false,
+      retain: false,
+      properties: invalid,
+    })
+    for (const cmd of ['puback', 'pubrec'] as const) {
+      const { bytes, packet } = await wire.expect(cmd)
+      expect(bytes.length).toBeLessThanOrEqual(16)
+      expect(packet).toMatchObject({ reasonCode: 0x99 })
+    }
+  })
+
+  it('[MQTT-3.6.2-2] [MQTT-3.6.2-3] [MQTT-3.7.2-2] [MQTT-3.7.2-3] keeps PUBREL and PUBCOMP within the client Maximum Packet Size', async () => {
+    const broker = await startBroker()
+    const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
+    wire.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 2 }] })
+    await wire.expect('suback')
+    wire.send({ cmd: 'publish', topic: 't', payload: 'm', qos: 2, messageId: 5, dup: false, retain: false })
+    // The broker's PUBLISH to this client (it is subscribed) is written before the PUBREC for it.
+    const publish = await wire.expect('publish')
+    const frames = [publish, await wire.expect('pubrec')]
+    wire.send({ cmd: 'pubrel', messageId: 5 })
+    frames.push(await wire.expect('pubcomp'))
+    wire.send({ cmd: 'pubrel', messageId: 6 })
+    frames.push(await wire.expect('pubcomp'))
+    if (publish.packet.cmd !== 'publish') throw new Error('no PUBLISH')
+    wire.send({ cmd: 'pubrec', messageId: publish.packet.messageId!, reasonCode: 0 })
+    frames.push(await wire.expect('pubrel'))
+    expect(frames.slice(2).map((f) => f.packet)).toMatchObject([
+      { cmd: 'pubcomp', messageId: 5, reasonCode: 0 },
+      { cmd: 'pubcomp', messageId: 6, reasonCode: 0x92 },
+      { cmd: 'pubrel', messageId: publish.packet.messageId, reasonCode: 0 },
+    ])
+    for (const f of frames) expect(f.bytes.length).toBeLessThanOrEqual(16)
+  })
+})

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest'
+import {
+  barrier,
+  brokerWithPeer,
+  connected,
+  expectDisconnect,
+  frame,
+  lengthPrefixed,
+  nextPublish,
+  publish0,
+  subscribe,
+} from './support.js'
+
+describe('MQTT 5.0 topic names and filters: wildcards (4.7.0, 4.7.1)', () => {
+  it.each(['a/+', '+', 'a/#', '#', 'a+b', 'a/b#'])(
+    '[MQTT-4.7.0-1] [MQTT-3.3.2-2] a PUBLISH to the Topic Name "%s" is refused: DISCONNECT 0x90, nothing relayed',
+    async (topic) => {
+      const { broker, peer } = await brokerWithPeer()
+      const watcher = await connected(broker, 'watcher')
+      await subscribe(watcher, '#')
+      peer.send({ cmd: 'publish', topic, payload: 'wild', qos: 0, dup: false, retain: false })
+      await expectDisconnect(peer, 0x90)
+      expect(await barrier(watcher)).toEqual([])
+    },
+  )
+
+  it('[MQTT-4.7.1-1] accepts "#" alone or after "/" as the last level, refuses it anywhere else with 0x8F', async () => {
+    const { peer } = await brokerWithPeer()
+    const filters = ['#', 'a/#', 'a/b/#', '/#', 'a#', 'a/#/b', '#/a', 'a/b#', '##']
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    expect((await peer.expect('suback')).granted).toEqual([0, 0, 0, 0, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f])
+  })
+
+  it('[MQTT-4.7.1-2] accepts "+" occupying a whole level anywhere, refuses it inside a level with 0x8F', async () => {
+    const { peer } = await brokerWithPeer()
+    const filters = ['+', '+/+', 'a/+/b', '+/a/#', '/+', 'a+', '+a', 'a/b+/c', '++']
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    expect((await peer.expect('suback')).granted).toEqual([0, 0, 0, 0, 0, 0x8f, 0x8f, 0x8f, 0x8f])
+  })
+
+  it('[MQTT-4.7.1-1] [MQTT-4.7.1-2] matches "#" on the parent level and any below, "+" on exactly one level', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const multi = await connected(broker, 'multi')
+    await subscribe(multi, 'a/#')
+    const single = await connected(broker, 'single')
+    await subscribe(single, 'a/+')
+    for (const topic of ['a', 'a/b', 'a/b/c', 'b/a']) await publish0(publisher, topic, topic)
+    for (const topic of ['a', 'a/b', 'a/b/c']) expect((await nextPublish(multi)).topic).toBe(topic)
+    expect(await barrier(multi)).toEqual([])
+    expect((await nextPublish(single)).topic).toBe('a/b')
+    expect(await barrier(single)).toEqual([])
+  })
+})
+
+describe('MQTT 5.0 topic names and filters: topics beginning with $ (4.7.2)', () => {
+  it('[MQTT-4.7.2-1] does not match filters starting with a wildcard against topic names starting with "$"', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const wildcards = await connected(broker, 'wildcards')
+    await subscribe(wildcards, ['#', '+/info', '+/+'])
+    const dollar = await connected(broker, 'dollar')
+    await subscribe(dollar, ['$app/#', '$app/+'])
+    await publish0(publisher, '$app/info', 'dollar')
+    expect(await nextPublish(dollar)).toMatchObject({ topic: '$app/info', text: 'dollar' })
+    expect(await barrier(dollar)).toEqual([])
+    expect(await barrier(wildcards)).toEqual([])
+    // The same filters do match the topic without its "$".
+    await publish0(publisher, 'app/info', 'plain')
+    expect(await nextPublish(wildcards)).toMatchObject({ topic: 'app/info', text: 'plain' })
+    expect(await barrier(wildcards)).toEqual([])
+  })
+})
+
+describe('MQTT 5.0 topic names and filters: semantics (4.7.3)', () => {
+  it('[MQTT-4.7.3-1] refuses an empty Topic Filter with 0x8F', async () => {
+    const { peer } = await brokerWithPeer()
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '', qos: 0 }] })
+    expect((await peer.expect('suback')).granted).toEqual([0x8f])
+  })
+
+  it('[MQTT-4.7.3-1] [MQTT-4.13.1-1] an empty Topic Name without a Topic Alias closes the connection (0x82 or 0x90)', async () => {
+    const { peer } = await brokerWithPeer()
+    peer.sendRaw(frame(0x30, lengthPrefixed(''), Buffer.from([0]), Buffer.from('nameless')))
+    const disconnect = await peer.expect('disconnect')
+    // 3.3.2.1 calls it a Protocol Error; 0x90 (Topic Name invalid) says as much.
+    expect([0x82, 0x90]).toContain(disconnect.reasonCode)
+    await peer.closed()
+  })
+
+  it('[MQTT-4.7.3-4] matches without normalising: case, Unicode forms and empty levels all count', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    // "café" with a precomposed é (NFC), "Case", and "a/b".
+    await subscribe(subscriber, ['caf\u00e9', 'Case', 'a/b'])
+    // The same café decomposed (NFD), other cases, and "a/b" with an empty level or a trailing "/".
+    for (const topic of ['cafe\u0301', 'case', 'CASE', 'a//b', 'a/b/', '/a/b'])
+      await publish0(publisher, topic, topic)
+    expect(await barrier(subscriber)).toEqual([])
+    for (const topic of ['caf\u00e9', 'Case', 'a/b']) await publish0(publisher, topic, topic)
+    for (const topic of ['caf\u00e9', 'Case', 'a/b'])
+      expect((await nextPublish(subscriber)).topic).toBe(topic)
+  })
+})
+
+describe('MQTT 5.0 shared subscriptions (4.8.2)', () => {
+  it('[MQTT-4.8.2-1] [MQTT-4.8.2-2] accepts $share/{ShareName}/{filter} only with a ShareName of one or more characters free of "/", "+" and "#"', async () => {
+    const { peer } = await brokerWithPeer()
+    const filters = [
+      '$share/g/t',
+      '$share/group/a/+/#',
+      '$share//t',
+      '$share/g',
+      '$share/g/',
+      '$share/g+/t',
+      '$share/g#/t',
+      '$share/+/t',
+      '$share/#',
+    ]
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    expect((await peer.expect('suback')).granted).toEqual([0, 0, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f])
+  })
+})
