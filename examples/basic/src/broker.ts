@@ -57,7 +57,7 @@ export function createStack(options: BrokerOptions = {}): Stack {
   // First among the packet handlers, so the application sees every packet before any chain ends.
   if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
   stack
-    .use(new Connection(defined({ connectTimeout: options.connectTimeout })))
+    .use(new Connection(defined({ connectTimeout: options.connectTimeout, maximumQoS: options.maximumQoS })))
     .use(
       new KeepAlive(
         defined({ checkInterval: options.keepaliveCheckInterval, maxKeepalive: options.maxKeepalive }),

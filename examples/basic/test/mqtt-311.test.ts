@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { CONNECT_311, collect, flush, nextMessage, startBroker } from './support.js'
 
 describe('CONNECT', () => {
-  it('[MQTT-3.1.0-1] closes a connection whose first packet is not CONNECT', async () => {
+  it('[MQTT-3.1.0-1] [MQTT-4.8.0-1] closes a connection whose first packet is not CONNECT', async () => {
     const { raw } = await startBroker()
     const peer = await raw()
     peer.send({ cmd: 'pingreq' })
@@ -119,7 +119,7 @@ describe('session takeover', () => {
 })
 
 describe('persistent sessions', () => {
-  it('[MQTT-3.2.2-2] keeps subscriptions and queues QoS 1 messages while offline, delivered in order', async () => {
+  it('[MQTT-3.1.2-5] [MQTT-3.2.2-2] keeps subscriptions and queues QoS 1 messages while offline, delivered in order', async () => {
     const { client, connect } = await startBroker()
     const subscriber = await client({ clientId: 'persistent', clean: false })
     await subscriber.subscribeAsync('queue/#', { qos: 1 })
@@ -311,7 +311,7 @@ describe('subscriptions', () => {
     expect(messages.map((m) => [m.payload, m.qos])).toEqual([['once', 1]])
   })
 
-  it('[MQTT-3.10.4-4] answers UNSUBSCRIBE with UNSUBACK even for filters it never had (LESSONS 9)', async () => {
+  it('[MQTT-3.10.4-4] [MQTT-3.10.4-5] answers UNSUBSCRIBE with UNSUBACK even for filters it never had (LESSONS 9)', async () => {
     const { raw } = await startBroker()
     const peer = await raw()
     peer.send({ ...CONNECT_311, clientId: 'never-subscribed', clean: false })
@@ -349,7 +349,7 @@ describe('subscriptions', () => {
 })
 
 describe('retained messages', () => {
-  it('[MQTT-3.3.1-8] stores, replaces and delivers on subscribe with the retain flag, also to wildcards (LESSONS 1)', async () => {
+  it('[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] stores, replaces and delivers on subscribe with the retain flag, also to wildcards (LESSONS 1)', async () => {
     const { client } = await startBroker()
     const publisher = await client()
     await publisher.publishAsync('retain/a', 'first', { qos: 1, retain: true })

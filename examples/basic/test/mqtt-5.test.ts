@@ -113,7 +113,7 @@ describe('MQTT 5.0: sessions', () => {
 })
 
 describe('MQTT 5.0: publish properties', () => {
-  it('[MQTT-3.3.2-20] forwards response topic, correlation data, content type, payload format and user properties', async () => {
+  it('[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20] forwards response topic, correlation data, content type, payload format and user properties', async () => {
     const { client } = await startBroker()
     const subscriber = await client(V5)
     await subscriber.subscribeAsync('req/res')
@@ -151,7 +151,7 @@ describe('MQTT 5.0: publish properties', () => {
     expect(interval).toBeLessThanOrEqual(100)
   })
 
-  it('[MQTT-3.3.2-4] answers a payload that is not UTF-8 although its format indicator says so with 0x99', async () => {
+  it('answers a payload that is not UTF-8 although its format indicator says so with 0x99 (3.3.2.3.2, no statement id)', async () => {
     const { raw } = await startBroker()
     const peer = await raw(V5)
     peer.send({ ...CONNECT_5, clientId: 'bad-utf8' })
@@ -232,7 +232,7 @@ describe('MQTT 5.0: topic aliases', () => {
 })
 
 describe('MQTT 5.0: flow control and sizes', () => {
-  it("[MQTT-3.3.4-7] sends no more unacknowledged QoS 1 messages than the client's receive maximum", async () => {
+  it("[MQTT-3.3.4-9] [MQTT-3.3.4-10] sends no more unacknowledged QoS 1 messages than the client's receive maximum", async () => {
     const { client, raw } = await startBroker()
     const slow = await raw(V5)
     slow.send({ ...CONNECT_5, clientId: 'slow', properties: { receiveMaximum: 2 } })
@@ -279,7 +279,7 @@ describe('MQTT 5.0: subscription options', () => {
     expect(messages.map((m) => m.topic)).toEqual(['nl/fence'])
   })
 
-  it('[MQTT-3.3.1-12] Retain As Published keeps the retain flag on live messages', async () => {
+  it('[MQTT-3.3.1-12] [MQTT-3.3.1-13] Retain As Published keeps the retain flag on live messages', async () => {
     const { client } = await startBroker()
     const c = await client(V5)
     await c.subscribeAsync('rap/kept', { qos: 1, rap: true })
@@ -293,7 +293,7 @@ describe('MQTT 5.0: subscription options', () => {
     expect((await cleared).packet.retain).toBe(false)
   })
 
-  it('[MQTT-3.3.1-10] Retain Handling 2 sends no retained messages on subscribe', async () => {
+  it('[MQTT-3.3.1-11] Retain Handling 2 sends no retained messages on subscribe', async () => {
     const { client } = await startBroker()
     const publisher = await client(V5)
     await publisher.publishAsync('rh/x', 'retained', { qos: 1, retain: true })
@@ -304,7 +304,7 @@ describe('MQTT 5.0: subscription options', () => {
     expect(messages).toEqual([])
   })
 
-  it('[MQTT-3.3.4-3] delivers every matching subscription identifier', async () => {
+  it('[MQTT-3.3.4-3] [MQTT-3.3.4-4] delivers every matching subscription identifier', async () => {
     const { client } = await startBroker()
     const c = await client(V5)
     await c.subscribeAsync('ids/+', { qos: 1, properties: { subscriptionIdentifier: 7 } })
@@ -318,7 +318,7 @@ describe('MQTT 5.0: subscription options', () => {
 })
 
 describe('MQTT 5.0: shared subscriptions', () => {
-  it('[MQTT-4.8.2-3] delivers each message to one member of the group', async () => {
+  it('delivers each message to one member of the group (4.8.2, no statement id)', async () => {
     const { client } = await startBroker()
     const a = await client(V5)
     const b = await client(V5)
@@ -381,7 +381,7 @@ describe('MQTT 5.0: wills', () => {
     expect(messages).toEqual([])
   })
 
-  it('[MQTT-3.14.4-3] publishes the will after DISCONNECT with reason 0x04, with its properties', async () => {
+  it('[MQTT-3.1.2-8] publishes the will after DISCONNECT with reason 0x04, with its properties', async () => {
     const { client, raw } = await startBroker()
     const watcher = await client(V5)
     await watcher.subscribeAsync('will5/props')
@@ -407,7 +407,7 @@ describe('MQTT 5.0: wills', () => {
 })
 
 describe('MQTT 5.0: limits the broker enforces', () => {
-  it('[MQTT-3.3.4-8] closes with 0x93 a client that exceeds the receive maximum', async () => {
+  it('[MQTT-3.3.4-7] closes with 0x93 a client that exceeds the receive maximum', async () => {
     const { raw } = await startBroker({ receiveMaximum: 2 })
     const peer = await raw(V5)
     peer.send({ ...CONNECT_5, clientId: 'greedy' })
@@ -445,7 +445,7 @@ describe('MQTT 5.0: limits the broker enforces', () => {
 })
 
 describe('MQTT 5.0: expiry', () => {
-  it('[MQTT-3.1.2-23] removes a session once its expiry interval has passed', async () => {
+  it('[MQTT-3.1.2-23] [MQTT-4.1.0-2] removes a session once its expiry interval has passed', async () => {
     const { broker, client, connect } = await startBroker({ sessionExpiryCheckInterval: 20 })
     const expired = new Promise<string>((resolve) =>
       broker.stack.use({
@@ -498,7 +498,7 @@ describe('MQTT 5.0: expiry', () => {
 })
 
 describe('MQTT 5.0: outbound topic aliases', () => {
-  it('[MQTT-3.3.2-12] sends a repeated topic as an alias when the client allows aliases', async () => {
+  it('[MQTT-3.1.2-26] [MQTT-3.3.2-11] sends a repeated topic as an alias when the client allows aliases', async () => {
     const { client, raw } = await startBroker()
     const peer = await raw(V5)
     peer.send({ ...CONNECT_5, clientId: 'short-topics', properties: { topicAliasMaximum: 4 } })
@@ -517,7 +517,7 @@ describe('MQTT 5.0: outbound topic aliases', () => {
 })
 
 describe('MQTT 5.0: shared subscriptions and wills over time', () => {
-  it('[MQTT-4.8.2-5] relays a QoS 1 message unacknowledged by a member that leaves to another member', async () => {
+  it('relays a QoS 1 message unacknowledged by a member that leaves to another member (4.8.2, a SHOULD with no statement id)', async () => {
     const { client, raw } = await startBroker()
     const silent = await raw(V5)
     silent.send({ ...CONNECT_5, clientId: 'silent-member' })
@@ -534,7 +534,7 @@ describe('MQTT 5.0: shared subscriptions and wills over time', () => {
     expect((await arrived).payload).toBe('job')
   })
 
-  it('[MQTT-3.1.3-9] publishes a delayed will once its delay has passed', async () => {
+  it('[MQTT-3.1.2-8] publishes a delayed will once its delay has passed', async () => {
     const { client, raw } = await startBroker()
     const watcher = await client(V5)
     await watcher.subscribeAsync('will5/later')
@@ -562,7 +562,7 @@ describe('MQTT 5.0: shared subscriptions and wills over time', () => {
 })
 
 describe('MQTT 5.0: enhanced authentication', () => {
-  it('[MQTT-4.12.0-1] authenticates with SCRAM-SHA-256 through AUTH packets', async () => {
+  it('[MQTT-4.12.0-2] [MQTT-4.12.0-5] authenticates with SCRAM-SHA-256 through AUTH packets', async () => {
     const { raw } = await startBroker({ scramUsers: { alice: 'wonderland' } })
     const peer = await raw(V5)
     const scram = scramClient('alice', 'wonderland')

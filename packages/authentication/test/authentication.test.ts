@@ -125,7 +125,7 @@ describe('Authentication', () => {
       { version: 'MQTT 5.0', connect: V5, credentials: false, code: { reasonCode: 0x87 } },
     ]
     for (const { version, connect, credentials, code } of cases) {
-      it(`[MQTT-3.2.2-5] ${version}, credentials ${credentials ? 'given' : 'absent'}: CONNACK ${JSON.stringify(code)}, Session Present 0, then close`, async () => {
+      it(`[MQTT-3.2.2-4] [MQTT-3.2.2-5] ${version}, credentials ${credentials ? 'given' : 'absent'}: CONNACK ${JSON.stringify(code)}, Session Present 0, then close`, async () => {
         const { stack, session } = broker({ authenticated: false })
         const t = connectTestClient(stack)
         const connack = await t.connect({

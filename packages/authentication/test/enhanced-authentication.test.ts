@@ -474,7 +474,7 @@ describe('authenticationTimeout', () => {
     expect(t.client.error).toMatchObject({ code: AuthenticationErrorCode.AUTHENTICATION_TIMEOUT })
   })
 
-  it('[MQTT-4.12.1-2] ends an unanswered re-authentication with DISCONNECT 0x87', async () => {
+  it('[MQTT-4.12.1-2] ends an unanswered MQTT 5.0 re-authentication with DISCONNECT 0x87', async () => {
     const { stack } = broker(undefined, undefined, new Authentication({ authenticationTimeout: 50 }))
     const t = connectTestClient(stack)
     await scramLogin(t, 'alice', 'secret')

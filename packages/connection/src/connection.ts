@@ -20,6 +20,7 @@ import { ConnectionState } from './state.js'
 const REASON_MALFORMED_PACKET = 0x81
 const REASON_PROTOCOL_ERROR = 0x82
 const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
+const REASON_QOS_NOT_SUPPORTED = 0x9b
 /** MQTT 3.1 and 3.1.1 CONNACK return code "unacceptable protocol version". */
 const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
 
@@ -151,6 +152,21 @@ export class Connection extends Middleware<ConnectionOptions> {
         new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed CONNECT: ${malformed}`, {
           reasonCode: REASON_MALFORMED_PACKET,
         }),
+        packet,
+      )
+      done()
+      return
+    }
+    const willQoS = packet.will?.qos ?? 0
+    if (version === 5 && willQoS > this.config.maximumQoS) {
+      // [MQTT-3.2.2-12] a Will QoS the server does not support: CONNACK 0x9B, then close.
+      client.write({ cmd: 'connack', reasonCode: REASON_QOS_NOT_SUPPORTED, sessionPresent: false })
+      client.protocolViolation(
+        new MqttStackError(
+          ErrorCode.PROTOCOL_ERROR,
+          `Will QoS ${willQoS} above the Maximum QoS ${this.config.maximumQoS}`,
+          { reasonCode: REASON_QOS_NOT_SUPPORTED },
+        ),
         packet,
       )
       done()

@@ -67,7 +67,7 @@ afterEach(async () => {
 })
 
 describe('connection: CONNECT', () => {
-  it('[MQTT-3.1.0-1] closes a connection whose first packet is not CONNECT, and passes that packet on to nobody', async () => {
+  it('[MQTT-3.1.0-1] [MQTT-4.8.0-1] closes a connection whose first packet is not CONNECT, and passes that packet on to nobody', async () => {
     const { stack, errors, passed, unclean } = track(broker())
     const t = connectTestClient(stack)
     t.send({ cmd: 'pingreq' })
@@ -79,7 +79,7 @@ describe('connection: CONNECT', () => {
     expect(unclean[0]!.error).toBe(errors[0])
   })
 
-  it('[MQTT-3.1.0-1] a SUBSCRIBE before CONNECT is a protocol violation too', async () => {
+  it('[MQTT-3.1.0-1] [MQTT-4.8.0-1] a SUBSCRIBE before CONNECT is a protocol violation too', async () => {
     const { stack, errors, passed } = track(broker())
     const t = connectTestClient(stack)
     t.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 0 }] })
@@ -125,7 +125,7 @@ describe('connection: CONNECT', () => {
     },
   )
 
-  it('[MQTT-3.1.2-2] a 5.0 CONNECT named MQIsdp gets CONNACK with reason code 0x84', async () => {
+  it('[MQTT-3.1.2-1] a 5.0 CONNECT named MQIsdp gets CONNACK with reason code 0x84', async () => {
     const { stack, passed } = track(broker())
     const t = connectTestClient(stack)
     t.send({
@@ -224,6 +224,32 @@ describe('connection: connect timeout', () => {
   })
 })
 
+describe('connection: MQTT 5.0 Will QoS and the Maximum QoS', () => {
+  const will = (qos: 0 | 1 | 2) => ({ topic: 'w', payload: Buffer.from('x'), qos, retain: false })
+
+  it('[MQTT-3.2.2-12] refuses a Will QoS above maximumQoS with CONNACK 0x9B, then closes', async () => {
+    const { stack, passed } = track(broker({ maximumQoS: 1 }))
+    const t = connectTestClient(stack)
+    const connack = await t.connect({ protocolVersion: 5, will: will(2) })
+    expect(connack.reasonCode).toBe(0x9b)
+    await t.closed()
+    expect(passed).toEqual([])
+  })
+
+  it('accepts a Will QoS at or below maximumQoS, and any Will QoS of a 3.1.1 client', async () => {
+    const { stack, passed } = track(broker({ maximumQoS: 1 }))
+    const v5 = connectTestClient(stack)
+    expect((await v5.connect({ protocolVersion: 5, clientId: 'a', will: will(1) })).reasonCode).toBe(0)
+    const v4 = connectTestClient(stack)
+    expect((await v4.connect({ clientId: 'b', will: will(2) })).returnCode).toBe(0)
+    expect(passed.map((p) => p.cmd)).toEqual(['connect', 'connect'])
+  })
+
+  it('refuses a maximumQoS that is not 0, 1 or 2', () => {
+    expect(() => new Connection({ maximumQoS: 3 as 2 })).toThrow(/maximumQoS/)
+  })
+})
+
 describe('connection: the end of a connection', () => {
   it('[MQTT-3.14.4-3] DISCONNECT closes the connection and executes cleanDisconnect, never uncleanDisconnect', async () => {
     const { stack, passed, clean, unclean, errors } = track(broker())
@@ -298,7 +324,7 @@ describe('connection: MQTT 5.0 DISCONNECT', () => {
     { reasonCode: 0x80, hex: '80' },
     { reasonCode: 0x83, hex: '83' },
   ])(
-    '[MQTT-3.14.4-3] a DISCONNECT with reason 0x$hex is a clean end whose packet tells last-will to publish the will',
+    '[MQTT-3.1.2-8] a DISCONNECT with reason 0x$hex is a clean end whose packet tells last-will to publish the will',
     async ({ reasonCode }) => {
       const { stack, clean, unclean } = track(broker())
       const t = connectTestClient(stack)

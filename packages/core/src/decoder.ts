@@ -181,7 +181,7 @@ export class PacketDecoder {
     }
     if (packet === undefined)
       packet =
-        illFormedStrings(buf, type, body, end, version) ?? parseFrame(buf.subarray(start, end), version)
+        illFormedStrings(buf, first, body, end, version) ?? parseFrame(buf.subarray(start, end), version)
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
       return false
@@ -245,7 +245,21 @@ function parseFrame(frame: Buffer, version: ProtocolVersion): Packet | string {
   }
   // mqtt-packet reads a packet identifier cut off by the end of the frame as -1 instead of failing.
   if ((packet as { messageId?: number }).messageId === -1) return 'Cannot parse messageId'
+  // Likewise a property value cut off (-1 for a number, null for a string or binary).
+  const { properties, will } = packet as { properties?: object; will?: { properties?: object } }
+  if (cutOff(properties) || cutOff(will?.properties))
+    return 'a property value runs past the end of the packet'
   return packet
+}
+
+function cutOff(properties: object | undefined): boolean {
+  if (properties === undefined) return false
+  for (const value of Object.values(properties)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item === -1 || item === null || item === undefined) return true
+    }
+  }
+  return false
 }
 
 function newPacket(cmd: string, first: number, length: number): Record<string, unknown> {

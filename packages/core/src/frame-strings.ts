@@ -1,16 +1,22 @@
 /**
- * Checks the UTF-8 strings of CONNECT, SUBSCRIBE and UNSUBSCRIBE frames on their bytes, before mqtt-packet
- * decodes them: its decoding replaces ill-formed UTF-8 with U+FFFD, after which nobody can tell
- * [MQTT-1.5.3-1] (5.0: [MQTT-1.5.4-1]). A CONNECT is also walked to its end: bytes left after the payload
- * its flags announce make it malformed [MQTT-3.1.4-1]. A frame too short for what it announces is left to
- * mqtt-packet, which says what is missing.
+ * Checks the UTF-8 strings of the frames mqtt-packet decodes on their bytes, before it decodes them: its
+ * decoding replaces ill-formed UTF-8 with U+FFFD, after which nobody can tell [MQTT-1.5.3-1] (5.0:
+ * [MQTT-1.5.4-1]). That is the strings of CONNECT, SUBSCRIBE and UNSUBSCRIBE, and in MQTT 5.0 the string
+ * properties of every packet, which must not hold U+0000 either [MQTT-1.5.4-2] [MQTT-1.5.7-1]. A CONNECT is
+ * also walked to its end: bytes left after the payload its flags announce make it malformed [MQTT-3.1.4-1].
+ * A frame too short for what it announces is left to mqtt-packet, which says what is missing.
  */
 import { isUtf8 } from 'node:buffer'
 import type { ProtocolVersion } from './packets.js'
 
 const CONNECT = 1
+const PUBLISH = 3
+const PUBACK = 4
+const PUBCOMP = 7
 const SUBSCRIBE = 8
 const UNSUBSCRIBE = 10
+const DISCONNECT = 14
+const AUTH = 15
 
 /** Flags of the CONNECT variable header. */
 const USERNAME = 0x80
@@ -20,12 +26,27 @@ const WILL = 0x04
 /** Why the frame is malformed, or undefined when its strings are well formed (or it is not checked here). */
 export function illFormedStrings(
   buf: Buffer,
-  type: number,
+  first: number,
   body: number,
   end: number,
   version: ProtocolVersion,
 ): string | undefined {
+  const type = first >> 4
   if (type === CONNECT) return connect(buf, body, end)
+  if (version === 5) {
+    // Where the properties start: after the packet identifier and reason code, when there are any.
+    let at = -1
+    if (type === PUBLISH) {
+      at = stringEnd(buf, body, end)
+      if (at >= 0 && (first & 0x06) !== 0) at += 2
+    } else if (type >= PUBACK && type <= PUBCOMP && end - body > 3) at = body + 3
+    else if ((type === DISCONNECT || type === AUTH) && end - body > 1) at = body + 1
+    else if (type === SUBSCRIBE || type === UNSUBSCRIBE) at = body + 2
+    if (at >= 0) {
+      const problem = propertyStrings(buf, at, end)
+      if (problem !== undefined) return problem
+    }
+  }
   if (type !== SUBSCRIBE && type !== UNSUBSCRIBE) return undefined
   let pos = body + 2 // packet identifier
   if (version === 5) pos = skipProperties(buf, pos, end)
@@ -44,13 +65,21 @@ function connect(buf: Buffer, body: number, end: number): string | undefined {
   const level = buf[pos]! & 0x7f
   const flags = buf[pos + 1]!
   pos += 4 // level, flags, keep alive
-  if (level === 5) pos = skipProperties(buf, pos, end)
+  if (level === 5) {
+    const problem = propertyStrings(buf, pos, end)
+    if (problem !== undefined) return problem
+    pos = skipProperties(buf, pos, end)
+  }
   const clientIdAt = pos
   pos = stringEnd(buf, pos, end)
   if (pos < 0) return undefined
   if (!isUtf8(buf.subarray(clientIdAt + 2, pos))) return 'client identifier is not valid UTF-8'
   if (flags & WILL) {
-    if (level === 5) pos = skipProperties(buf, pos, end)
+    if (level === 5) {
+      const problem = propertyStrings(buf, pos, end)
+      if (problem !== undefined) return problem
+      pos = skipProperties(buf, pos, end)
+    }
     const topicAt = pos
     pos = stringEnd(buf, pos, end)
     if (pos < 0) return undefined
@@ -91,4 +120,74 @@ function skipProperties(buf: Buffer, pos: number, end: number): number {
     multiplier *= 128
   }
   return -1
+}
+
+/** What each MQTT 5.0 property identifier is followed by (section 2.2.2.2). */
+const BYTE = 1
+const TWO_BYTES = 2
+const FOUR_BYTES = 4
+const VARIABLE = 5
+const BINARY = 6
+const STRING = 7
+const STRING_PAIR = 8
+const PROPERTY_KINDS: Readonly<Record<number, number>> = {
+  1: BYTE,
+  2: FOUR_BYTES,
+  3: STRING,
+  8: STRING,
+  9: BINARY,
+  11: VARIABLE,
+  17: FOUR_BYTES,
+  18: STRING,
+  19: TWO_BYTES,
+  21: STRING,
+  22: BINARY,
+  23: BYTE,
+  24: FOUR_BYTES,
+  25: BYTE,
+  26: STRING,
+  28: STRING,
+  31: STRING,
+  33: TWO_BYTES,
+  34: TWO_BYTES,
+  35: TWO_BYTES,
+  36: BYTE,
+  37: BYTE,
+  38: STRING_PAIR,
+  39: FOUR_BYTES,
+  40: BYTE,
+  41: BYTE,
+  42: BYTE,
+}
+
+/**
+ * The problem of the first string property at `pos` (a property block) that is not well-formed UTF-8 or
+ * holds U+0000; undefined when none, or when the block is not well formed (mqtt-packet says why).
+ */
+function propertyStrings(buf: Buffer, pos: number, end: number): string | undefined {
+  const blockEnd = skipProperties(buf, pos, end)
+  if (blockEnd < 0) return undefined
+  while (pos < end && buf[pos]! & 0x80) pos++
+  pos++ // the last byte of the property length
+  while (pos < blockEnd) {
+    const kind = PROPERTY_KINDS[buf[pos++]!]
+    if (kind === undefined) return undefined
+    if (kind <= FOUR_BYTES) pos += kind
+    else if (kind === VARIABLE) {
+      while (pos < blockEnd && buf[pos]! & 0x80) pos++
+      pos++
+    } else {
+      for (let i = kind === STRING_PAIR ? 2 : 1; i > 0; i--) {
+        const next = stringEnd(buf, pos, blockEnd)
+        if (next < 0) return undefined
+        if (kind !== BINARY) {
+          const text = buf.subarray(pos + 2, next)
+          if (!isUtf8(text)) return 'a string property is not valid UTF-8'
+          if (text.includes(0)) return 'U+0000 in a string property'
+        }
+        pos = next
+      }
+    }
+  }
+  return undefined
 }

@@ -122,24 +122,32 @@ function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
 }
 
 describe('PacketDecoder', () => {
-  for (const protocolVersion of [4, 5] as const) {
-    it(`decodes any stream of MQTT ${protocolVersion === 5 ? '5.0' : '3.1.1'} packets, however it is cut, as mqtt-packet does`, () => {
-      fc.assert(
-        fc.property(
-          fc.array(packetArbitrary(protocolVersion), { minLength: 1, maxLength: 8 }),
-          fc.array(fc.nat(4000), { maxLength: 12 }),
-          (packets, cuts) => {
-            const bytes = Buffer.concat(packets.map((packet) => mqtt.generate(packet, { protocolVersion })))
-            const decoded = decoder(protocolVersion)
-            for (const chunk of chunks(bytes, cuts)) decoded.decoder.push(chunk)
-            expect(decoded.problems).toEqual([])
-            expect(plain(decoded.packets)).toEqual(plain(reference(bytes, protocolVersion)))
-          },
-        ),
-        { numRuns: 300 },
-      )
-    })
+  /** Any stream of valid packets, cut anywhere, decodes to what mqtt-packet's own parser makes of it. */
+  function decodesAsMqttPacket(protocolVersion: 4 | 5): void {
+    fc.assert(
+      fc.property(
+        fc.array(packetArbitrary(protocolVersion), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(4000), { maxLength: 12 }),
+        (packets, cuts) => {
+          const bytes = Buffer.concat(packets.map((packet) => mqtt.generate(packet, { protocolVersion })))
+          const decoded = decoder(protocolVersion)
+          for (const chunk of chunks(bytes, cuts)) decoded.decoder.push(chunk)
+          expect(decoded.problems).toEqual([])
+          expect(plain(decoded.packets)).toEqual(plain(reference(bytes, protocolVersion)))
+        },
+      ),
+      { numRuns: 300 },
+    )
   }
+
+  // Chunks of a byte stream need not line up with packets, as WebSocket frames need not [MQTT-6.0.0-2].
+  it('[MQTT-6.0.0-2] decodes any stream of MQTT 3.1.1 packets, however it is cut, as mqtt-packet does', () => {
+    decodesAsMqttPacket(4)
+  })
+
+  it('[MQTT-6.0.0-2] decodes any stream of MQTT 5.0 packets, however it is cut, as mqtt-packet does', () => {
+    decodesAsMqttPacket(5)
+  })
 
   it('delivers a stream cut into single bytes', () => {
     const packets: Packet[] = [
@@ -306,6 +314,43 @@ describe('PacketDecoder', () => {
         refused(corrupt(unsubscribe, protocolVersion, 'bad', [0xff]), protocolVersion)
       })
     }
+
+    it('MQTT 5.0: string properties of ill-formed UTF-8 or holding U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2] [MQTT-1.5.7-1]', () => {
+      const publish = (properties: Record<string, unknown>): Packet =>
+        ({
+          cmd: 'publish',
+          topic: 't',
+          payload: 'p',
+          qos: 1,
+          messageId: 3,
+          retain: false,
+          dup: false,
+          properties,
+        }) as Packet
+      // Binary properties may hold any bytes.
+      const valid = decoder(5)
+      valid.decoder.push(
+        mqtt.generate(publish({ correlationData: Buffer.from([0xff, 0]), contentType: 'ok' }), {
+          protocolVersion: 5,
+        }),
+      )
+      expect(valid.packets).toHaveLength(1)
+      refused(corrupt(publish({ contentType: 'type-x' }), 5, 'type-x', [0xc3, 0x28]), 5)
+      refused(corrupt(publish({ userProperties: { name: 'value-x' } }), 5, 'value-x', [0x00]), 5)
+      refused(corrupt(publish({ responseTopic: 'reply-x' }), 5, 'reply-x', [0xff]), 5)
+      const puback = {
+        cmd: 'puback',
+        messageId: 1,
+        reasonCode: 0x80,
+        properties: { reasonString: 'why-x' },
+      } as Packet
+      refused(corrupt(puback, 5, 'why-x', [0xed, 0xa0, 0x80]), 5)
+      const withProperties = { ...connect(5), properties: { userProperties: { key: 'conn-x' } } } as Packet
+      refused(corrupt(withProperties, 5, 'conn-x', [0xff]), 5)
+      const willProperties = connect(5) as Packet & { will: { properties?: object } }
+      willProperties.will.properties = { contentType: 'will-x' }
+      refused(corrupt(willProperties, 5, 'will-x', [0x00]), 5)
+    })
 
     it('[MQTT-3.1.4-1] a CONNECT with bytes after the payload its flags announce', () => {
       const frame = mqtt.generate({

@@ -229,7 +229,7 @@ describe('per-client processing', () => {
     await t.closed()
   })
 
-  it('an error in a chain is reported with the client and packet, and closes that client only', async () => {
+  it('[MQTT-4.8.0-2] an error in a chain (a transient error) is reported with the client and packet, and closes that client only', async () => {
     const { stack, errors, contexts } = collectErrors(new Stack())
     stack.use({
       handle(client: Client, packet: Packet, next: Next) {

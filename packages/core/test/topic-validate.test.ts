@@ -53,7 +53,7 @@ describe('validateTopicName', () => {
     expect(validateTopicName('\ud83d\ude00')).toBeUndefined()
   })
 
-  it('[MQTT-4.7.3-3] rejects more than 65535 UTF-8 bytes, counting bytes not code units', () => {
+  it('[MQTT-4.7.3-3] rejects more than 65535 UTF-8 bytes, counting bytes not code units (MQTT 3.1.1 and 5.0)', () => {
     expect(validateTopicName('a'.repeat(65535))).toBeUndefined()
     expect(validateTopicName('a'.repeat(65536))).toBe('too-long')
     // '€' is one UTF-16 code unit and three UTF-8 bytes

@@ -436,7 +436,7 @@ describe('last-will: MQTT 5.0 Will Delay Interval', () => {
     expect(lastWill.pending).toBe(0)
   })
 
-  it('[MQTT-3.1.3-9] the session ending first (sessionExpired) publishes the will at once', async () => {
+  it('[MQTT-3.1.2-8] the session ending first (sessionExpired) publishes the will at once', async () => {
     vi.useFakeTimers()
     const { stack, relayed, lastWill } = broker()
     const t = await connected(stack, { protocolVersion: 5, will: delayedWill(3600) })

@@ -344,7 +344,7 @@ describe('MQTT 5.0: message expiry in storage', () => {
 })
 
 describe('MQTT 5.0: takeover', () => {
-  it('[MQTT-3.1.4-2] closes the earlier 5.0 connection with DISCONNECT 0x8E (Session taken over)', async () => {
+  it('[MQTT-3.1.4-3] closes the earlier 5.0 connection with DISCONNECT 0x8E (Session taken over)', async () => {
     b = createBroker()
     const first = await connectClient5(b.stack, 'same')
     const second = connectTestClient(b.stack, { protocolVersion: 5 })

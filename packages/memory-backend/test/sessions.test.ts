@@ -318,7 +318,7 @@ describe('offline queue', () => {
     expect(b.errors).toEqual([])
   })
 
-  it('[MQTT-3.1.2-23] a resumed session given expiry 0 still hands out its queue; it ends with its connection', async () => {
+  it('[MQTT-3.1.2-23] an MQTT 5.0 resumed session given expiry 0 still hands out its queue; it ends with its connection', async () => {
     b = createBroker()
     await offlineSubscriber(b)
     const { stack } = b

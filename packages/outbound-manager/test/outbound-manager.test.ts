@@ -708,6 +708,23 @@ describe('OutboundManager, MQTT 5.0', () => {
     expect(errors).toEqual([])
   })
 
+  it("[MQTT-3.1.2-25] a resumed session's unacknowledged PUBLISH over the new Maximum Packet Size is discarded as if delivered", async () => {
+    const { stack, backend, errors } = setup5({}, [], true)
+    const held = backend.inflightOf('p')
+    held.set(7, message('big/7', 1, { messageId: 7, payload: Buffer.alloc(100, 0x61) }))
+    held.set(8, message('small/8', 1, { messageId: 8 }))
+    const t = await subscriber5(stack, 'p', { maximumPacketSize: 64, receiveMaximum: 1 })
+    await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+    expect(await t.expect('publish')).toMatchObject({ topic: 'small/8', messageId: 8, dup: true })
+    expect(t.client.droppedMessages).toBe(1)
+    expect([...backend.inflightOf('p').keys()]).toEqual([8])
+    // Its place in the window is free again: once 8 is acknowledged, a new message goes out.
+    t.send({ cmd: 'puback', messageId: 8 })
+    await forward(stack, t.client, message('next', 1))
+    expect((await t.expect('publish')).topic).toBe('next')
+    expect(errors).toEqual([])
+  })
+
   it("[MQTT-3.1.2-24] discards a QoS 0 PUBLISH over the client's Maximum Packet Size", async () => {
     const { stack, errors } = setup5()
     const t = await subscriber5(stack, 's', { maximumPacketSize: 64 })
