@@ -60,44 +60,52 @@ export function illFormedStrings(
 }
 
 function connect(buf: Buffer, body: number, end: number): string | undefined {
-  let pos = stringEnd(buf, body, end) // protocol name
-  if (pos < 0 || pos + 4 > end) return undefined
-  const level = buf[pos]! & 0x7f
-  const flags = buf[pos + 1]!
-  pos += 4 // level, flags, keep alive
-  if (level === 5) {
-    const problem = propertyStrings(buf, pos, end)
-    if (problem !== undefined) return problem
-    pos = skipProperties(buf, pos, end)
-  }
-  const clientIdAt = pos
-  pos = stringEnd(buf, pos, end)
-  if (pos < 0) return undefined
-  if (!isUtf8(buf.subarray(clientIdAt + 2, pos))) return 'client identifier is not valid UTF-8'
-  if (flags & WILL) {
-    if (level === 5) {
-      const problem = propertyStrings(buf, pos, end)
-      if (problem !== undefined) return problem
-      pos = skipProperties(buf, pos, end)
+  const fields = new Fields(buf, body, end)
+  if (!fields.next() || fields.pos + 4 > end) return undefined // protocol name
+  const level = buf[fields.pos]! & 0x7f
+  const flags = buf[fields.pos + 1]!
+  fields.pos += 4 // level, flags, keep alive
+  const v5 = level === 5
+  const walked =
+    (!v5 || fields.properties()) &&
+    fields.next('client identifier') &&
+    (!(flags & WILL) || ((!v5 || fields.properties()) && fields.next('will topic') && fields.next())) &&
+    (!(flags & USERNAME) || fields.next('user name')) &&
+    (!(flags & PASSWORD) || fields.next())
+  if (!walked) return fields.problem
+  return fields.pos === end ? undefined : 'bytes after the end of the CONNECT payload'
+}
+
+/** A walk over the fields of a frame: stops at the first ill-formed string, or where a field does not fit. */
+class Fields {
+  /** Why the walk stopped at an ill-formed string; undefined when it stopped because a field did not fit. */
+  problem: string | undefined = undefined
+
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  /** Past a two-byte-length field; a string (named by `what`, unlike binary data) must be well-formed UTF-8. */
+  next(what?: string): boolean {
+    const next = stringEnd(this.buf, this.pos, this.end)
+    if (next < 0) return false
+    if (what !== undefined && !isUtf8(this.buf.subarray(this.pos + 2, next))) {
+      this.problem = `${what} is not valid UTF-8`
+      return false
     }
-    const topicAt = pos
-    pos = stringEnd(buf, pos, end)
-    if (pos < 0) return undefined
-    if (!isUtf8(buf.subarray(topicAt + 2, pos))) return 'will topic is not valid UTF-8'
-    pos = stringEnd(buf, pos, end) // will payload: binary data, any bytes
-    if (pos < 0) return undefined
+    this.pos = next
+    return true
   }
-  if (flags & USERNAME) {
-    const usernameAt = pos
-    pos = stringEnd(buf, pos, end)
-    if (pos < 0) return undefined
-    if (!isUtf8(buf.subarray(usernameAt + 2, pos))) return 'user name is not valid UTF-8'
+
+  /** Past an MQTT 5.0 property block, whose strings must be well formed. */
+  properties(): boolean {
+    this.problem = propertyStrings(this.buf, this.pos, this.end)
+    if (this.problem !== undefined) return false
+    this.pos = skipProperties(this.buf, this.pos, this.end)
+    return this.pos >= 0
   }
-  if (flags & PASSWORD) {
-    pos = stringEnd(buf, pos, end) // binary data
-    if (pos < 0) return undefined
-  }
-  return pos === end ? undefined : 'bytes after the end of the CONNECT payload'
 }
 
 /** The end of the two-byte-length field at `pos`, or -1 when it does not fit before `end`. */
