@@ -257,6 +257,8 @@ function cutOff(properties: object | undefined): boolean {
   for (const value of Object.values(properties)) {
     for (const item of Array.isArray(value) ? value : [value]) {
       if (item === -1 || item === null || item === undefined) return true
+      // User Properties: name -> value(s); a pair cut off has a null value.
+      if (typeof item === 'object' && !Buffer.isBuffer(item) && cutOff(item)) return true
     }
   }
   return false
