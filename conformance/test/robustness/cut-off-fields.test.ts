@@ -30,10 +30,6 @@ const CASES: [string, Buffer][] = [
  */
 const PROPERTY_CASES: [string, Buffer][] = [
   ['a PUBLISH whose Message Expiry Interval is cut off', frame(0x30, [...topicOnly, 1, 0x02, 0x7a, 0x7a])],
-  [
-    'a PUBLISH whose Maximum Packet Size (out of place) is cut off',
-    frame(0x34, [...topicOnly, 0, 10, 1, 0x27, 0x7a]),
-  ],
   ['a PUBLISH whose Content Type is cut off', frame(0x30, [...topicOnly, 1, 0x03, 0x00])],
   ['a PUBLISH whose User Property value is cut off', frame(0x30, [...topicOnly, 1, 0x26, 0x00, 0x01, 0x61])],
 ]

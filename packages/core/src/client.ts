@@ -267,6 +267,10 @@ export class Client extends EventEmitter<ClientEvents> {
       this.protocolViolation(
         new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'CONNECT with an unsupported protocol level', { cause }),
       )
+    } else if (problem === 'protocol-error') {
+      this.protocolViolation(
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+      )
     } else {
       this.protocolViolation(
         new MqttStackError(ErrorCode.MALFORMED_PACKET, message, {

@@ -7,11 +7,14 @@
  */
 import { isUtf8 } from 'node:buffer'
 import mqtt from 'mqtt-packet'
-import { illFormedStrings } from './frame-strings.js'
+import { checkFrame } from './frame-checks.js'
 import type { Packet, ProtocolVersion } from './packets.js'
 
-/** Why a frame was refused: a remaining length over the limit or longer than four bytes, or a bad body. */
-export type DecodeProblem = 'too-large' | 'malformed-length' | 'malformed'
+/**
+ * Why a frame was refused: a remaining length over the limit or longer than four bytes, a malformed body, or
+ * (MQTT 5.0) a Protocol Error in its properties.
+ */
+export type DecodeProblem = 'too-large' | 'malformed-length' | 'malformed' | 'protocol-error'
 
 /** A packet was decoded. Returns false to stop decoding (the connection is closing). */
 export type OnPacket = (packet: Packet) => boolean
@@ -179,9 +182,18 @@ export class PacketDecoder {
     } else if (type >= PUBACK && type <= PUBCOMP && (version !== 5 || end - body <= 2)) {
       packet = decodeAck(buf, first, type, body, end, version)
     }
-    if (packet === undefined)
-      packet =
-        illFormedStrings(buf, first, body, end, version) ?? parseFrame(buf.subarray(start, end), version)
+    if (packet === undefined) {
+      const problem = checkFrame(buf, first, body, end, version)
+      if (problem !== undefined) {
+        const kind = problem.protocolError ? 'protocol-error' : 'malformed'
+        this.#stop(
+          kind,
+          `${problem.protocolError ? 'protocol error' : 'malformed packet'}: ${problem.message}`,
+        )
+        return false
+      }
+      packet = parseFrame(buf.subarray(start, end), version)
+    }
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
       return false

@@ -352,6 +352,41 @@ describe('PacketDecoder', () => {
       refused(corrupt(willProperties, 5, 'will-x', [0x00]), 5)
     })
 
+    it('MQTT 5.0: a property that does not belong in its packet, or is given twice, is a Protocol Error', () => {
+      /** A QoS 1 PUBLISH to `t` with packet id 1 and these property bytes. */
+      const publish = (properties: number[]): number[] => {
+        const body = [0, 1, 0x74, 0, 1, properties.length, ...properties, 0x70]
+        return [0x32, body.length, ...body]
+      }
+      const protocolError = (bytes: number[]) =>
+        expect(refused(bytes, 5).problems[0]!.problem).toBe('protocol-error')
+      protocolError(publish([39, 0, 0, 1, 0])) // Maximum Packet Size: a CONNECT property
+      protocolError(publish([11, 1])) // Subscription Identifier: not from a client [MQTT-3.3.4-6]
+      protocolError(publish([35, 0, 1, 35, 0, 2])) // Topic Alias twice
+      protocolError(publish([1, 0, 1, 1])) // Payload Format Indicator twice
+      // A SUBSCRIBE with two Subscription Identifiers.
+      protocolError([0x82, 11, 0, 1, 4, 11, 1, 11, 2, 0, 1, 0x74, 0])
+      // A PUBACK with a Reason String twice.
+      protocolError([0x40, 11, 0, 1, 0x80, 6, 31, 0, 1, 0x61, 31, 0, 0])
+      // User Properties may repeat.
+      const valid = decoder(5)
+      valid.decoder.push(Buffer.from(publish([38, 0, 1, 0x61, 0, 1, 0x62, 38, 0, 1, 0x61, 0, 1, 0x63])))
+      expect(valid.problems).toEqual([])
+      expect(valid.packets[0]).toMatchObject({ properties: { userProperties: { a: ['b', 'c'] } } })
+    })
+
+    it('MQTT 5.0: a CONNECT or will property that does not belong there is a Protocol Error', () => {
+      const withTopicAlias = { ...connect(5), properties: { topicAlias: 1 } } as unknown as Packet
+      expect(
+        refused([...mqtt.generate(withTopicAlias, { protocolVersion: 5 })], 5).problems[0]!.problem,
+      ).toBe('protocol-error')
+      const will = connect(5) as Packet & { will: { properties?: object } }
+      will.will.properties = { sessionExpiryInterval: 10 }
+      expect(refused([...mqtt.generate(will, { protocolVersion: 5 })], 5).problems[0]!.problem).toBe(
+        'protocol-error',
+      )
+    })
+
     it('[MQTT-3.1.4-1] a CONNECT with bytes after the payload its flags announce', () => {
       const frame = mqtt.generate({
         cmd: 'connect',
