@@ -285,7 +285,10 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       { reasonCode: 0x97 },
     )
     client.stack.reportError(err, client, undefined)
-    client.close(err.reasonCode, err) // #onClose stores what waits and completes the parked forwards
+    client.close(err.reasonCode, err)
+    // Now, not when the stream has closed: a peer that reads nothing keeps it open until closeTimeout,
+    // and the publishers behind the parked forwards would wait that long too. (Again on close: a no-op.)
+    this.#onClose(client, state)
   }
 
   /** Moves parked forwards into the queue while it has room, completing them; the slow-consumer clock restarts. */

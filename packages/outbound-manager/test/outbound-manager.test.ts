@@ -443,6 +443,21 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
   })
 
+  it('completes the parked forwards as it disconnects a slow consumer, not when its stream has closed', async () => {
+    const { stack } = setup({ maxInflight: 1, maxQueued: 1, slowConsumerTimeout: 20 }, [], true)
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1))
+    const order: string[] = []
+    t.client.once('close', () => order.push('stream closed'))
+    // A peer that reads nothing never lets the stream finish: it closes only at closeTimeout (1 s), when it
+    // is destroyed. The publisher behind the parked forward must not wait that long.
+    t.client.stream.end = () => t.client.stream
+    await forward(stack, t.client, message('m/2', 1)).then(() => order.push('parked forward done'))
+    await t.closed()
+    expect(order).toEqual(['parked forward done', 'stream closed'])
+  })
+
   it('stores the waiting messages offline when the connection closes', async () => {
     const { stack, backend } = setup({ maxInflight: 1 }, [], true)
     const t = await subscriber(stack, 's')
