@@ -3,9 +3,9 @@
  */
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { EVENT_TIMEOUT, Inbox } from './support/inbox.js'
+import { EVENT_TIMEOUT, Inbox } from '../support/inbox.js'
+import { startWatchedBroker } from '../support/watch.js'
 import { SCENARIOS, VERSIONS } from './support/spec.js'
-import { startWatchedBroker } from './support/watch.js'
 
 interface Received {
   topic: string
@@ -31,7 +31,7 @@ afterEach(async () => {
  * An MQTT.js client that never reconnects on its own. Its message listener is in place before the CONNACK,
  * so messages a resumed session sends right after it are not missed.
  */
-async function connect(url: string, options: IClientOptions): Promise<Connected> {
+async function connectClient(url: string, options: IClientOptions): Promise<Connected> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: EVENT_TIMEOUT, ...options })
   clients.push(client)
   const messages: Inbox<Received> = new Inbox((): string => JSON.stringify(messages.items))
@@ -66,10 +66,16 @@ for (const version of VERSIONS) {
   const persistent: IClientOptions =
     version === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false }
 
+  /** A watched broker, and a way to connect MQTT.js clients of this version to it. */
+  const start = async () => {
+    const { broker, watch } = await startWatchedBroker()
+    return { watch, connect: (options: IClientOptions) => connectClient(broker.url, { ...base, ...options }) }
+  }
+
   describe(`interop: MQTT.js, ${spec.title}`, () => {
     it(`${spec.connect} ${spec.cleanStart} connects: CONNACK success, no session present`, async () => {
-      const { broker, watch } = await startWatchedBroker()
-      const { connack } = await connect(broker.url, { ...base, clientId: 'js-connect' })
+      const { connect, watch } = await start()
+      const { connack } = await connect({ clientId: 'js-connect' })
       expect(version === 5 ? connack.reasonCode : connack.returnCode).toBe(0)
       expect(connack.sessionPresent).toBe(false)
       const packet = await watch.connect('js-connect')
@@ -78,12 +84,12 @@ for (const version of VERSIONS) {
     })
 
     it.each([0, 1, 2] as const)(`${spec.qos} round trip at QoS %i to a QoS 2 subscription`, async (qos) => {
-      const { broker } = await startWatchedBroker()
+      const { connect } = await start()
       const topic = `interop/js/qos${qos}`
-      const subscriber = await connect(broker.url, { ...base, clientId: 'js-sub' })
+      const subscriber = await connect({ clientId: 'js-sub' })
       const granted = await subscriber.client.subscribeAsync(topic, { qos: 2 })
       expect(granted.map((grant) => grant.qos)).toEqual([2])
-      const publisher = await connect(broker.url, { ...base, clientId: 'js-pub' })
+      const publisher = await connect({ clientId: 'js-pub' })
       // Resolves once the flow is complete, with MQTT.js's last packet of it: the PUBLISH a PUBACK answered
       // (QoS 1), the PUBREL a PUBCOMP answered (QoS 2).
       const last = await publisher.client.publishAsync(topic, `hello at QoS ${qos}`, { qos })
@@ -93,25 +99,25 @@ for (const version of VERSIONS) {
     })
 
     it(`${spec.retained} a retained message reaches a new subscriber with the retain flag`, async () => {
-      const { broker } = await startWatchedBroker()
+      const { connect } = await start()
       const topic = 'interop/js/retained'
-      const publisher = await connect(broker.url, { ...base, clientId: 'js-retainer' })
+      const publisher = await connect({ clientId: 'js-retainer' })
       await publisher.client.publishAsync(topic, 'kept', { qos: 1, retain: true })
-      const subscriber = await connect(broker.url, { ...base, clientId: 'js-late' })
+      const subscriber = await connect({ clientId: 'js-late' })
       await subscriber.client.subscribeAsync(topic, { qos: 1 })
       const message = await subscriber.messages.waitFor(() => true, 'retained message')
       expect(message).toEqual({ topic, payload: 'kept', qos: 1, retain: true })
     })
 
     it(`${spec.clearRetained} an empty retained message clears the retained message`, async () => {
-      const { broker } = await startWatchedBroker()
+      const { connect } = await start()
       const topic = 'interop/js/cleared'
-      const publisher = await connect(broker.url, { ...base, clientId: 'js-retainer' })
+      const publisher = await connect({ clientId: 'js-retainer' })
       await publisher.client.publishAsync(topic, 'kept', { qos: 1, retain: true })
       await publisher.client.publishAsync(topic, '', { qos: 1, retain: true })
       // The broker sends retained messages while it handles the SUBSCRIBE, before it reads the client's
       // next packet: the marker published after the SUBACK comes first only when nothing is retained.
-      const subscriber = await connect(broker.url, { ...base, clientId: 'js-late' })
+      const subscriber = await connect({ clientId: 'js-late' })
       await subscriber.client.subscribeAsync(topic, { qos: 1 })
       await subscriber.client.publishAsync(topic, 'marker', { qos: 1 })
       await subscriber.messages.waitFor((message) => message.payload === 'marker', 'marker')
@@ -119,12 +125,11 @@ for (const version of VERSIONS) {
     })
 
     it(`${spec.will} the will is published when the connection drops without DISCONNECT`, async () => {
-      const { broker } = await startWatchedBroker()
+      const { connect } = await start()
       const topic = 'interop/js/will'
-      const subscriber = await connect(broker.url, { ...base, clientId: 'js-watcher' })
+      const subscriber = await connect({ clientId: 'js-watcher' })
       await subscriber.client.subscribeAsync(topic, { qos: 1 })
-      const dying = await connect(broker.url, {
-        ...base,
+      const dying = await connect({
         clientId: 'js-dying',
         will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false },
       })
@@ -136,20 +141,20 @@ for (const version of VERSIONS) {
 
     const resumed = 'a resumed session gets the QoS 1 messages published while away'
     it(`${spec.session} ${spec.sessionPresent} ${resumed}`, async () => {
-      const { broker, watch } = await startWatchedBroker()
+      const { connect, watch } = await start()
       const topic = 'interop/js/session'
-      const first = await connect(broker.url, { ...base, ...persistent, clientId: 'js-session' })
+      const first = await connect({ ...persistent, clientId: 'js-session' })
       expect(first.connack.sessionPresent).toBe(false)
       await first.client.subscribeAsync(topic, { qos: 1 })
       await first.client.endAsync()
       await watch.closed('js-session')
 
-      const publisher = await connect(broker.url, { ...base, clientId: 'js-pub' })
+      const publisher = await connect({ clientId: 'js-pub' })
       await publisher.client.publishAsync(topic, 'while away 1', { qos: 1 })
       await publisher.client.publishAsync(topic, 'while away 2', { qos: 1 })
 
       // No SUBSCRIBE this time: only the session's subscription can route these messages here.
-      const again = await connect(broker.url, { ...base, ...persistent, clientId: 'js-session' })
+      const again = await connect({ ...persistent, clientId: 'js-session' })
       expect(again.connack.sessionPresent).toBe(true)
       await again.messages.waitFor((message) => message.payload === 'while away 2', 'second queued message')
       expect(again.messages.items).toEqual([

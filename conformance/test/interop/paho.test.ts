@@ -3,22 +3,28 @@
  * MQTT 3.1.1 and MQTT 5.0. Every client is a separate process (paho/client.py) whose events the test reads.
  */
 import { expect, it } from 'vitest'
-import { type PahoCommand, startPaho } from './support/paho.js'
+import { startWatchedBroker } from '../support/watch.js'
+import { type PahoOptions, startPaho } from './support/paho.js'
 import { SCENARIOS, VERSIONS } from './support/spec.js'
 import { describeWithClient, pahoMissing } from './support/tools.js'
-import { startWatchedBroker } from './support/watch.js'
 
 const missing = pahoMissing()
 
 for (const version of VERSIONS) {
   const spec = SCENARIOS[version]
-  const persistent: Partial<PahoCommand> =
+  const persistent: Partial<PahoOptions> =
     version === 5 ? { clean: false, sessionExpiry: 60 } : { clean: false }
+
+  /** A watched broker, and a starter of Paho clients of this version connected to it. */
+  const start = async () => {
+    const { broker, watch } = await startWatchedBroker()
+    return { watch, paho: (options: PahoOptions) => startPaho({ ...options, port: broker.port, version }) }
+  }
 
   describeWithClient(`interop: Paho Python client, ${spec.title}`, missing, () => {
     it(`${spec.connect} ${spec.cleanStart} connects: CONNACK success, no session present`, async () => {
-      const { broker, watch } = await startWatchedBroker()
-      const client = startPaho({ port: broker.port, version, clientId: 'paho-connect' })
+      const { paho, watch } = await start()
+      const client = paho({ clientId: 'paho-connect' })
       expect(await client.event('connected')).toEqual({
         event: 'connected',
         reasonCode: 0,
@@ -31,138 +37,78 @@ for (const version of VERSIONS) {
     })
 
     it.each([0, 1, 2])(`${spec.qos} round trip at QoS %i to a QoS 2 subscription`, async (qos) => {
-      const { broker } = await startWatchedBroker()
-      const { port } = broker
+      const { paho } = await start()
       const topic = `interop/paho/qos${qos}`
-      const subscriber = startPaho({
-        port,
-        version,
-        clientId: 'paho-sub',
-        subscribe: [{ topic, qos: 2 }],
-        messages: 1,
-      })
+      const subscriber = paho({ clientId: 'paho-sub', subscribe: [{ topic, qos: 2 }], messages: 1 })
       expect(await subscriber.event('subscribed')).toEqual({ event: 'subscribed', granted: [2] })
-      const publisher = startPaho({
-        port,
-        version,
-        clientId: 'paho-pub',
-        publish: [{ topic, payload: `hello at QoS ${qos}`, qos, retain: false }],
-      })
+      const message = { topic, payload: `hello at QoS ${qos}`, qos, retain: false }
+      const publisher = paho({ clientId: 'paho-pub', publish: [message] })
       // The script leaves only once its PUBLISH is complete: PUBACK for QoS 1, PUBCOMP for QoS 2.
       await publisher.succeeded()
       expect(publisher.events('published')).toHaveLength(1)
       await subscriber.succeeded()
-      expect(subscriber.messages()).toEqual([{ topic, payload: `hello at QoS ${qos}`, qos, retain: false }])
+      expect(subscriber.messages()).toEqual([message])
     })
 
     it(`${spec.retained} a retained message reaches a new subscriber with the retain flag`, async () => {
-      const { broker } = await startWatchedBroker()
-      const { port } = broker
+      const { paho } = await start()
       const topic = 'interop/paho/retained'
-      await startPaho({
-        port,
-        version,
-        clientId: 'paho-retainer',
-        publish: [{ topic, payload: 'kept', qos: 1, retain: true }],
-      }).succeeded()
-      const subscriber = startPaho({
-        port,
-        version,
-        clientId: 'paho-late',
-        subscribe: [{ topic, qos: 1 }],
-        messages: 1,
-      })
+      const kept = { topic, payload: 'kept', qos: 1, retain: true }
+      await paho({ clientId: 'paho-retainer', publish: [kept] }).succeeded()
+      const subscriber = paho({ clientId: 'paho-late', subscribe: [{ topic, qos: 1 }], messages: 1 })
       await subscriber.succeeded()
-      expect(subscriber.messages()).toEqual([{ topic, payload: 'kept', qos: 1, retain: true }])
+      expect(subscriber.messages()).toEqual([kept])
     })
 
     it(`${spec.clearRetained} an empty retained message clears the retained message`, async () => {
-      const { broker } = await startWatchedBroker()
-      const { port } = broker
+      const { paho } = await start()
       const topic = 'interop/paho/cleared'
-      await startPaho({
-        port,
-        version,
-        clientId: 'paho-retainer',
-        publish: [
-          { topic, payload: 'kept', qos: 1, retain: true },
-          { topic, payload: '', qos: 1, retain: true },
-        ],
-      }).succeeded()
+      const kept = { topic, payload: 'kept', qos: 1, retain: true }
+      await paho({ clientId: 'paho-retainer', publish: [kept, { ...kept, payload: '' }] }).succeeded()
       // The broker sends retained messages while it handles the SUBSCRIBE, before it reads the client's
       // next packet: the marker published after the SUBACK comes first only when nothing is retained.
-      const subscriber = startPaho({
-        port,
-        version,
+      const marker = { topic, payload: 'marker', qos: 1, retain: false }
+      const subscriber = paho({
         clientId: 'paho-late',
         subscribe: [{ topic, qos: 1 }],
-        publish: [{ topic, payload: 'marker', qos: 1, retain: false }],
+        publish: [marker],
         messages: 1,
       })
       await subscriber.succeeded()
-      expect(subscriber.messages()).toEqual([{ topic, payload: 'marker', qos: 1, retain: false }])
+      expect(subscriber.messages()).toEqual([marker])
     })
 
     it(`${spec.will} the will is published when the connection drops without DISCONNECT`, async () => {
-      const { broker } = await startWatchedBroker()
-      const { port } = broker
+      const { paho } = await start()
       const topic = 'interop/paho/will'
-      const subscriber = startPaho({
-        port,
-        version,
-        clientId: 'paho-watcher',
-        subscribe: [{ topic, qos: 1 }],
-        messages: 1,
-      })
+      const subscriber = paho({ clientId: 'paho-watcher', subscribe: [{ topic, qos: 1 }], messages: 1 })
       await subscriber.event('subscribed')
-      const dying = startPaho({
-        port,
-        version,
-        clientId: 'paho-dying',
-        will: { topic, payload: 'gone', qos: 1, retain: false },
-        stay: true,
-      })
+      const will = { topic, payload: 'gone', qos: 1, retain: false }
+      const dying = paho({ clientId: 'paho-dying', will, stay: true })
       expect(await dying.event('connected')).toMatchObject({ reasonCode: 0 })
       // SIGKILL: the process cannot send DISCONNECT; the kernel closes its socket.
       await dying.process.kill('SIGKILL')
       await subscriber.succeeded()
-      expect(subscriber.messages()).toEqual([{ topic, payload: 'gone', qos: 1, retain: false }])
+      expect(subscriber.messages()).toEqual([will])
     })
 
     const resumed = 'a resumed session gets the QoS 1 messages published while away'
     it(`${spec.session} ${spec.sessionPresent} ${resumed}`, async () => {
-      const { broker, watch } = await startWatchedBroker()
-      const { port } = broker
+      const { paho, watch } = await start()
       const topic = 'interop/paho/session'
-      const first = startPaho({
-        port,
-        version,
-        clientId: 'paho-session',
-        ...persistent,
-        subscribe: [{ topic, qos: 1 }],
-      })
+      const first = paho({ clientId: 'paho-session', ...persistent, subscribe: [{ topic, qos: 1 }] })
       expect(await first.event('connected')).toMatchObject({ reasonCode: 0, sessionPresent: false })
       await first.succeeded()
       await watch.closed('paho-session')
 
-      await startPaho({
-        port,
-        version,
-        clientId: 'paho-pub',
-        publish: [
-          { topic, payload: 'while away 1', qos: 1, retain: false },
-          { topic, payload: 'while away 2', qos: 1, retain: false },
-        ],
-      }).succeeded()
+      const away = [1, 2].map((n) => ({ topic, payload: `while away ${n}`, qos: 1, retain: false }))
+      await paho({ clientId: 'paho-pub', publish: away }).succeeded()
 
       // No SUBSCRIBE this time: only the session's subscription can route these messages here.
-      const again = startPaho({ port, version, clientId: 'paho-session', ...persistent, messages: 2 })
+      const again = paho({ clientId: 'paho-session', ...persistent, messages: 2 })
       expect(await again.event('connected')).toMatchObject({ reasonCode: 0, sessionPresent: true })
       await again.succeeded()
-      expect(again.messages()).toEqual([
-        { topic, payload: 'while away 1', qos: 1, retain: false },
-        { topic, payload: 'while away 2', qos: 1, retain: false },
-      ])
+      expect(again.messages()).toEqual(away)
     })
   })
 }

@@ -30,6 +30,9 @@ export interface PahoCommand {
   timeout?: number
 }
 
+/** A command without the broker's address and the protocol version, which a test gives once for all. */
+export type PahoOptions = Omit<PahoCommand, 'port' | 'version'>
+
 export type PahoEvent =
   | { event: 'connected'; reasonCode: number; sessionPresent: boolean }
   | { event: 'subscribed'; granted: number[] }

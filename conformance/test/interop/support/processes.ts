@@ -6,7 +6,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { afterEach } from 'vitest'
-import { EVENT_TIMEOUT, Inbox } from './inbox.js'
+import { EVENT_TIMEOUT, Inbox } from '../../support/inbox.js'
 
 export interface Exit {
   code: number | null

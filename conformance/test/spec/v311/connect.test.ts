@@ -1,18 +1,21 @@
-import mqtt from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, PINGREQ, u16 } from '../../support/bytes.js'
+import { publish1, publish2, release } from '../../support/exchanges.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
+import { startWatchedBroker } from '../../support/watch.js'
 import {
+  bytes4,
+  connect4,
   connected,
-  controlPacket,
   expectClosedWithoutAnswer,
   MARKER_TOPIC,
-  mqttString,
-  PINGREQ,
   publishesBeforeMarker,
   rawConnect,
-  startWatchedBroker,
+  resumed,
   subscribe,
-  u16,
+  subscribed,
+  subscribedWithMarker,
 } from './support.js'
 
 describe('MQTT 3.1.1 CONNECT: the first packet (3.1.0)', () => {
@@ -34,59 +37,24 @@ describe('MQTT 3.1.1 CONNECT: the first packet (3.1.0)', () => {
 
   it('[MQTT-3.1.0-1] [MQTT-4.8.0-1] relays nothing a client published before its CONNECT', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'early-sub')
-    await subscribe(subscriber, [
-      ['early/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const subscriber = await subscribedWithMarker(broker, 'early-sub', [['early/#', 1]])
     const early = await broker.raw()
     early.sendRaw(controlPacket(0x33, mqttString('early/t'), u16(1), Buffer.from('x')))
-    early.sendRaw(
-      mqtt.generate(
-        {
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clean: true,
-          clientId: 'early',
-          keepalive: 0,
-        },
-        { protocolVersion: 4 },
-      ),
-    )
+    early.sendRaw(bytes4(connect4('early')))
     await early.closed()
     expect(early.received).toEqual([])
     const publisher = await connected(broker, 'early-marker')
     expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
     // Nor was it kept as a retained message.
-    const late = await connected(broker, 'early-late')
-    await subscribe(late, [
-      ['early/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const late = await subscribedWithMarker(broker, 'early-late', [['early/#', 1]])
     expect(await publishesBeforeMarker(publisher, late)).toEqual([])
   })
 
   it('[MQTT-3.1.0-2] closes a client that sends a second CONNECT, and processes nothing after it', async () => {
     const broker = await startBroker()
     const peer = await connected(broker, 'twice')
-    peer.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: 'twice-again',
-      keepalive: 0,
-    })
-    peer.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'twice/t',
-      payload: 'x',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
+    peer.send(connect4('twice-again'))
+    peer.send(publishPacket('twice/t', 'x', { qos: 1, messageId: 1 }))
     peer.sendRaw(PINGREQ)
     await peer.closed()
     expect(peer.received.map((packet) => packet.cmd)).toEqual(['connack'])
@@ -135,59 +103,29 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-4] [MQTT-3.2.2-2] [MQTT-4.1.0-1] resumes a persistent session: session present 1, and its subscriptions still deliver', async () => {
-    const broker = await startWatchedBroker()
-    const first = await connected(broker, 'resume', { clean: false })
-    await subscribe(first, [['resume/t', 1]])
+    const { broker, watch } = await startWatchedBroker()
+    const first = await subscribed(broker, 'resume', [['resume/t', 1]], { clean: false })
     first.send({ cmd: 'disconnect' })
-    await broker.ended('resume')
+    await watch.closed('resume')
     const again = await broker.raw()
     const connack = await again.connect({ clientId: 'resume', clean: false })
     expect([connack.returnCode, connack.sessionPresent]).toEqual([0, true])
     const publisher = await connected(broker, 'resume-pub')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'resume/t',
-      payload: 'kept',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
+    publisher.send(publishPacket('resume/t', 'kept', { qos: 1, messageId: 1 }))
     const delivered = await again.expect('publish')
     expect([delivered.topic, String(delivered.payload), delivered.qos]).toEqual(['resume/t', 'kept', 1])
   })
 
   it('[MQTT-3.1.2-5] [MQTT-4.5.0-1] keeps the QoS 1 and 2 messages of a disconnected persistent session and delivers them when it returns', async () => {
-    const broker = await startWatchedBroker()
-    const subscriber = await connected(broker, 'offline', { clean: false })
-    await subscribe(subscriber, [['offline/t', 2]])
+    const { broker, watch } = await startWatchedBroker()
+    const subscriber = await subscribed(broker, 'offline', [['offline/t', 2]], { clean: false })
     subscriber.destroy()
-    await broker.ended('offline')
+    await watch.closed('offline')
     const publisher = await connected(broker, 'offline-pub')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'offline/t',
-      payload: 'one',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
-    await publisher.expect('puback')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 2,
-      topic: 'offline/t',
-      payload: 'two',
-      qos: 2,
-      retain: false,
-      dup: false,
-    })
-    await publisher.expect('pubrec')
-    publisher.send({ cmd: 'pubrel', messageId: 2 })
-    await publisher.expect('pubcomp')
-    const back = await broker.raw()
-    expect((await back.connect({ clientId: 'offline', clean: false })).sessionPresent).toBe(true)
+    await publish1(publisher, 'offline/t', 'one', 1)
+    await publish2(publisher, 'offline/t', 'two', 2)
+    await release(publisher, 2)
+    const back = await resumed(broker, 'offline')
     const first = await back.expect('publish')
     const second = await back.expect('publish')
     expect([first, second].map((packet) => [String(packet.payload), packet.qos])).toEqual([
@@ -197,22 +135,12 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-6] [MQTT-3.2.2-1] discards the previous session for a clean session: session present 0, no subscription, no stored message, nothing reused later', async () => {
-    const broker = await startWatchedBroker()
-    const persistent = await connected(broker, 'cleaned', { clean: false })
-    await subscribe(persistent, [['cleaned/t', 1]])
+    const { broker, watch } = await startWatchedBroker()
+    const persistent = await subscribed(broker, 'cleaned', [['cleaned/t', 1]], { clean: false })
     persistent.destroy()
-    await broker.ended('cleaned')
+    await watch.closed('cleaned')
     const publisher = await connected(broker, 'cleaned-pub')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'cleaned/t',
-      payload: 'stored',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
-    await publisher.expect('puback')
+    await publish1(publisher, 'cleaned/t', 'stored', 1)
 
     const clean = await broker.raw()
     expect(await clean.connect({ clientId: 'cleaned', clean: true })).toMatchObject({
@@ -220,19 +148,11 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
       sessionPresent: false,
     })
     await subscribe(clean, [[MARKER_TOPIC, 0]])
-    publisher.send({
-      cmd: 'publish',
-      messageId: 2,
-      topic: 'cleaned/t',
-      payload: 'live',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
+    publisher.send(publishPacket('cleaned/t', 'live', { qos: 1, messageId: 2 }))
     // Neither the stored message nor the live one: the subscription went with the old session.
     expect(await publishesBeforeMarker(publisher, clean)).toEqual([])
     clean.send({ cmd: 'disconnect' })
-    await broker.ended('cleaned')
+    await watch.closed('cleaned')
 
     // The clean session left nothing behind either.
     const later = await broker.raw()
@@ -243,33 +163,19 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-7] keeps retained messages when the session that published them ends', async () => {
-    const broker = await startWatchedBroker()
+    const { broker, watch } = await startWatchedBroker()
     const publisher = await connected(broker, 'retainer')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'retained/by-gone',
-      payload: 'still',
-      qos: 1,
-      retain: true,
-      dup: false,
-    })
-    await publisher.expect('puback')
+    await publish1(publisher, 'retained/by-gone', 'still', 1, { retain: true })
     publisher.send({ cmd: 'disconnect' })
-    await broker.ended('retainer')
-    const subscriber = await connected(broker, 'retained-reader')
-    await subscribe(subscriber, [['retained/by-gone', 1]])
+    await watch.closed('retainer')
+    const subscriber = await subscribed(broker, 'retained-reader', [['retained/by-gone', 1]])
     const packet = await subscriber.expect('publish')
     expect([packet.topic, String(packet.payload), packet.retain]).toEqual(['retained/by-gone', 'still', true])
   })
 
   it('[MQTT-3.1.2-8] [MQTT-3.1.2-16] publishes the will, as a non-retained message, when the connection ends without DISCONNECT', async () => {
-    const broker = await startWatchedBroker()
-    const subscriber = await connected(broker, 'will-watch')
-    await subscribe(subscriber, [
-      ['will/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const { broker, watch } = await startWatchedBroker()
+    const subscriber = await subscribedWithMarker(broker, 'will-watch', [['will/#', 1]])
     const doomed = await connected(broker, 'will-plain', {
       will: { topic: 'will/plain', payload: Buffer.from('gone'), qos: 1, retain: false },
     })
@@ -281,26 +187,21 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
       1,
       false,
     ])
-    await broker.ended('will-plain')
+    await watch.closed('will-plain')
     // Not retained: a new subscriber gets nothing.
-    const late = await connected(broker, 'will-late')
-    await subscribe(late, [
-      ['will/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const late = await subscribedWithMarker(broker, 'will-late', [['will/#', 1]])
     const publisher = await connected(broker, 'will-marker')
     expect(await publishesBeforeMarker(publisher, late)).toEqual([])
   })
 
   it('[MQTT-3.1.2-17] publishes a will with the will retain flag as a retained message', async () => {
-    const broker = await startWatchedBroker()
+    const { broker, watch } = await startWatchedBroker()
     const doomed = await connected(broker, 'will-retained', {
       will: { topic: 'will/retained', payload: Buffer.from('last'), qos: 1, retain: true },
     })
     doomed.destroy()
-    await broker.ended('will-retained')
-    const late = await connected(broker, 'will-retained-late')
-    await subscribe(late, [['will/retained', 1]])
+    await watch.closed('will-retained')
+    const late = await subscribed(broker, 'will-retained-late', [['will/retained', 1]])
     const will = await late.expect('publish')
     expect([will.topic, String(will.payload), will.retain]).toEqual(['will/retained', 'last', true])
   })
@@ -330,20 +231,16 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-12] publishes no will for a connection whose CONNECT had none, even if an earlier connection of its client id had one', async () => {
-    const broker = await startWatchedBroker()
-    const subscriber = await connected(broker, 'no-will-watch')
-    await subscribe(subscriber, [
-      ['#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const { broker, watch } = await startWatchedBroker()
+    const subscriber = await subscribedWithMarker(broker, 'no-will-watch', [['#', 1]])
     const withWill = await connected(broker, 'no-will', {
       will: { topic: 'no-will/earlier', payload: Buffer.from('earlier'), qos: 1, retain: false },
     })
     withWill.send({ cmd: 'disconnect' })
-    await broker.ended('no-will')
+    await watch.closed('no-will')
     const without = await connected(broker, 'no-will')
     without.destroy()
-    await broker.ended('no-will')
+    await watch.closed('no-will')
     const publisher = await connected(broker, 'no-will-marker')
     expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
   })
@@ -383,11 +280,10 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
 
 describe('MQTT 3.1.1 CONNECT: payload and client identifier (3.1.3)', () => {
   it('[MQTT-3.1.3-2] identifies a session by its client identifier: another identifier does not resume it', async () => {
-    const broker = await startWatchedBroker()
-    const owner = await connected(broker, 'owner-a', { clean: false })
-    await subscribe(owner, [['owner/t', 1]])
+    const { broker, watch } = await startWatchedBroker()
+    const owner = await subscribed(broker, 'owner-a', [['owner/t', 1]], { clean: false })
     owner.send({ cmd: 'disconnect' })
-    await broker.ended('owner-a')
+    await watch.closed('owner-a')
     const other = await broker.raw()
     expect((await other.connect({ clientId: 'owner-b', clean: false })).sessionPresent).toBe(false)
     const back = await broker.raw()
@@ -406,11 +302,10 @@ describe('MQTT 3.1.1 CONNECT: payload and client identifier (3.1.3)', () => {
 
   it('[MQTT-3.1.3-6] accepts an empty client identifier with a clean session as a client of its own', async () => {
     const broker = await startBroker()
-    const first = await connected(broker, '')
-    await subscribe(first, [['anon/t', 0]])
+    const first = await subscribed(broker, '', [['anon/t', 0]])
     const second = await connected(broker, '')
     // Two identifiers were assigned: the second connection did not take over the first.
-    second.send({ cmd: 'publish', topic: 'anon/t', payload: 'hello', qos: 0, retain: false, dup: false })
+    second.send(publishPacket('anon/t', 'hello'))
     expect(String((await first.expect('publish')).payload)).toBe('hello')
     expect(first.isClosed).toBe(false)
   })
@@ -466,47 +361,14 @@ describe('MQTT 3.1.1 CONNECT: response (3.1.4) and CONNACK (3.2)', () => {
 
   it('[MQTT-3.1.4-5] processes nothing a client sent after a CONNECT it refused', async () => {
     const broker = await startBroker({ users: { alice: 'right' } })
-    const subscriber = await connected(broker, 'refuse-watch', {
-      username: 'alice',
-      password: Buffer.from('right'),
-    })
-    await subscribe(subscriber, [
-      ['refused/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const alice = { username: 'alice', password: Buffer.from('right') }
+    const subscriber = await subscribedWithMarker(broker, 'refuse-watch', [['refused/#', 1]], alice)
     const refused = await broker.raw()
-    const v4 = { protocolVersion: 4 } as const
     refused.sendRaw(
       Buffer.concat([
-        mqtt.generate(
-          {
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: true,
-            clientId: 'intruder',
-            keepalive: 0,
-            username: 'alice',
-            password: Buffer.from('wrong'),
-          },
-          v4,
-        ),
-        mqtt.generate(
-          {
-            cmd: 'publish',
-            messageId: 1,
-            topic: 'refused/t',
-            payload: 'sneaked',
-            qos: 1,
-            retain: true,
-            dup: false,
-          },
-          v4,
-        ),
-        mqtt.generate(
-          { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'refused/#', qos: 0 }] },
-          v4,
-        ),
+        bytes4(connect4('intruder', { username: 'alice', password: Buffer.from('wrong') })),
+        bytes4(publishPacket('refused/t', 'sneaked', { qos: 1, messageId: 1, retain: true })),
+        bytes4(subscribePacket(2, [['refused/#', 0]])),
         PINGREQ,
       ]),
     )
@@ -514,73 +376,26 @@ describe('MQTT 3.1.1 CONNECT: response (3.1.4) and CONNACK (3.2)', () => {
     expect(refused.received).toEqual([
       expect.objectContaining({ cmd: 'connack', returnCode: 4, sessionPresent: false }),
     ])
-    const publisher = await connected(broker, 'refuse-marker', {
-      username: 'alice',
-      password: Buffer.from('right'),
-    })
+    const publisher = await connected(broker, 'refuse-marker', alice)
     expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
-    const late = await connected(broker, 'refuse-late', { username: 'alice', password: Buffer.from('right') })
-    await subscribe(late, [
-      ['refused/#', 1],
-      [MARKER_TOPIC, 0],
-    ])
+    const late = await subscribedWithMarker(broker, 'refuse-late', [['refused/#', 1]], alice)
     expect(await publishesBeforeMarker(publisher, late)).toEqual([])
   })
 
   it('[MQTT-3.2.0-1] sends CONNACK before anything else, to a client that sends packets right behind its CONNECT and to a resumed session with messages waiting', async () => {
-    const broker = await startWatchedBroker()
-    const v4 = { protocolVersion: 4 } as const
+    const { broker, watch } = await startWatchedBroker()
+    const resume = bytes4(connect4('eager', { clean: false }))
     const eager = await broker.raw()
-    eager.sendRaw(
-      Buffer.concat([
-        mqtt.generate(
-          {
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: false,
-            clientId: 'eager',
-            keepalive: 0,
-          },
-          v4,
-        ),
-        mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'eager/t', qos: 1 }] }, v4),
-        PINGREQ,
-      ]),
-    )
+    eager.sendRaw(Buffer.concat([resume, bytes4(subscribePacket(1, [['eager/t', 1]])), PINGREQ]))
     expect((await eager.next()).cmd).toBe('connack')
     await eager.expect('suback')
     await eager.expect('pingresp')
     eager.destroy()
-    await broker.ended('eager')
+    await watch.closed('eager')
     const publisher = await connected(broker, 'eager-pub')
-    publisher.send({
-      cmd: 'publish',
-      messageId: 1,
-      topic: 'eager/t',
-      payload: 'waiting',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
-    await publisher.expect('puback')
+    await publish1(publisher, 'eager/t', 'waiting', 1)
     const back = await broker.raw()
-    back.sendRaw(
-      Buffer.concat([
-        mqtt.generate(
-          {
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: false,
-            clientId: 'eager',
-            keepalive: 0,
-          },
-          v4,
-        ),
-        PINGREQ,
-      ]),
-    )
+    back.sendRaw(Buffer.concat([resume, PINGREQ]))
     const first = await back.next()
     expect(first).toMatchObject({ cmd: 'connack', returnCode: 0, sessionPresent: true })
     const rest = [await back.next(), await back.next()].map((packet) => packet.cmd).sort()

@@ -1,75 +1,43 @@
-import mqtt from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
-import {
-  connected,
-  controlPacket,
-  expectClosedWithoutAnswer,
-  FrameReader,
-  mqttString,
-  subscribe,
-  u16,
-} from './support.js'
-
-const V4 = { protocolVersion: 4 } as const
+import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
+import { WirePeer } from '../../support/wire.js'
+import { bytes4, connect4, connected, expectClosedWithoutAnswer, nextAnswers, subscribed } from './support.js'
 
 describe('MQTT 3.1.1 control packet format: fixed header flags (2.2.2)', () => {
   it('[MQTT-2.2.2-1] sends every packet with the flag bits that Table 2.2 lists for its type', async () => {
     const { port } = await startBroker()
-    const client = await FrameReader.connect(port)
-    const send = (packet: mqtt.Packet) => client.write(mqtt.generate(packet, V4))
-    send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: 'flags',
-      keepalive: 0,
-    })
+    const client = await WirePeer.connect(port, 4)
+    client.send(connect4('flags'))
     const firstBytes: Record<string, number> = {}
     const take = async (name: string) => {
-      const frame = await client.next()
-      firstBytes[name] = frame[0]!
-      return frame
+      const { bytes } = await client.next()
+      firstBytes[name] = bytes[0]!
+      return bytes
     }
     await take('connack')
-    send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flags/q2', qos: 2 }] })
+    client.send(subscribePacket(1, [['flags/q2', 2]]))
     await take('suback')
-    send({
-      cmd: 'publish',
-      messageId: 2,
-      topic: 'flags/none',
-      payload: 'x',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
+    client.send(publishPacket('flags/none', 'x', { qos: 1, messageId: 2 }))
     await take('puback')
-    send({
-      cmd: 'publish',
-      messageId: 3,
-      topic: 'flags/none',
-      payload: 'x',
-      qos: 2,
-      retain: false,
-      dup: false,
-    })
+    client.send(publishPacket('flags/none', 'x', { qos: 2, messageId: 3 }))
     await take('pubrec')
-    send({ cmd: 'pubrel', messageId: 3 })
+    client.send({ cmd: 'pubrel', messageId: 3 })
     await take('pubcomp')
     // A QoS 2 message to its own subscription: the broker's PUBLISH, then (our PUBREC) its PUBREL.
-    send({ cmd: 'publish', messageId: 4, topic: 'flags/q2', payload: 'x', qos: 2, retain: false, dup: false })
-    const frames = [await client.next(), await client.next()]
+    client.send(publishPacket('flags/q2', 'x', { qos: 2, messageId: 4 }))
+    const frames = [(await client.next()).bytes, (await client.next()).bytes]
     const publish = frames.find((frame) => frame[0]! >> 4 === 3)!
     expect(publish).toBeDefined()
     firstBytes.publish = publish[0]!
     const id = publish.readUInt16BE(2 + 2 + 'flags/q2'.length)
-    send({ cmd: 'pubrec', messageId: id })
+    client.send({ cmd: 'pubrec', messageId: id })
     await take('pubrel')
-    send({ cmd: 'pubcomp', messageId: id })
-    send({ cmd: 'unsubscribe', messageId: 5, unsubscriptions: ['flags/q2'] })
+    client.send({ cmd: 'pubcomp', messageId: id })
+    client.send({ cmd: 'unsubscribe', messageId: 5, unsubscriptions: ['flags/q2'] })
     await take('unsuback')
-    send({ cmd: 'pingreq' })
+    client.send({ cmd: 'pingreq' })
     await take('pingresp')
     expect(firstBytes).toEqual({
       connack: 0x20,
@@ -92,23 +60,12 @@ describe('MQTT 3.1.1 control packet format: fixed header flags (2.2.2)', () => {
     ['PINGREQ with flags 0001', Buffer.from([0xc1, 0x00])],
   ]
   it.each(badFlags)('[MQTT-2.2.2-2] closes a client that sends %s', async (_, bytes) => {
-    const broker = await startBroker()
-    await expectClosedWithoutAnswer(await connected(broker, 'bad-flags'), bytes)
+    await expectClosedWithoutAnswer(await connected(await startBroker(), 'bad-flags'), bytes)
   })
 
   it('[MQTT-2.2.2-2] [MQTT-3.1.0-1] closes a connection whose CONNECT has flags other than 0000', async () => {
     const { raw } = await startBroker()
-    const connect = mqtt.generate(
-      {
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: 4,
-        clean: true,
-        clientId: 'bad-connect',
-        keepalive: 0,
-      },
-      V4,
-    )
+    const connect = bytes4(connect4('bad-connect'))
     connect[0] = 0x12
     await expectClosedWithoutAnswer(await raw(), connect)
   })
@@ -124,26 +81,16 @@ describe('MQTT 3.1.1 control packet format: packet identifiers (2.3.1)', () => {
   it.each(zeroIds)(
     '[MQTT-2.3.1-1] closes a client that sends %s with packet identifier 0',
     async (_, bytes) => {
-      const broker = await startBroker()
-      await expectClosedWithoutAnswer(await connected(broker, 'zero-id'), bytes)
+      await expectClosedWithoutAnswer(await connected(await startBroker(), 'zero-id'), bytes)
     },
   )
 
   it('[MQTT-2.3.1-4] [MQTT-2.3.1-6] gives each QoS 1 and 2 message a non-zero identifier no unacknowledged one holds, and sends PUBREL with the identifier of its PUBLISH', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'ids-sub')
-    await subscribe(subscriber, [['ids/#', 2]])
+    const subscriber = await subscribed(broker, 'ids-sub', [['ids/#', 2]])
     const publisher = await connected(broker, 'ids-pub')
     for (let i = 0; i < 10; i++) {
-      publisher.send({
-        cmd: 'publish',
-        messageId: 100 + i,
-        topic: `ids/${i}`,
-        payload: String(i),
-        qos: i % 2 === 0 ? 1 : 2,
-        retain: false,
-        dup: false,
-      })
+      publisher.send(publishPacket(`ids/${i}`, String(i), { qos: i % 2 === 0 ? 1 : 2, messageId: 100 + i }))
     }
     const received = []
     for (let i = 0; i < 10; i++) received.push(await subscriber.expect('publish'))
@@ -160,62 +107,24 @@ describe('MQTT 3.1.1 control packet format: packet identifiers (2.3.1)', () => {
 
   it('[MQTT-2.3.1-5] sends a QoS 0 PUBLISH without a packet identifier', async () => {
     const broker = await startBroker()
-    const subscriber = await FrameReader.connect(broker.port)
-    subscriber.write(
-      mqtt.generate(
-        {
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clean: true,
-          clientId: 'q0-raw',
-          keepalive: 0,
-        },
-        V4,
-      ),
-    )
-    expect((await subscriber.next())[0]).toBe(0x20)
-    subscriber.write(
-      mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q0/t', qos: 0 }] }, V4),
-    )
-    expect((await subscriber.next())[0]).toBe(0x90)
+    const subscriber = await WirePeer.connect(broker.port, 4)
+    subscriber.send(connect4('q0-raw'))
+    expect((await subscriber.next()).bytes[0]).toBe(0x20)
+    subscriber.send(subscribePacket(1, [['q0/t', 0]]))
+    expect((await subscriber.next()).bytes[0]).toBe(0x90)
     const publisher = await connected(broker, 'q0-pub')
     // Published at QoS 1, delivered at the granted QoS 0.
-    publisher.send({
-      cmd: 'publish',
-      messageId: 7,
-      topic: 'q0/t',
-      payload: 'payload',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
-    const frame = await subscriber.next()
+    publisher.send(publishPacket('q0/t', 'payload', { qos: 1, messageId: 7 }))
+    const { bytes } = await subscriber.next()
     // Fixed header, then the topic, then the payload: nothing between them.
-    expect(frame).toEqual(controlPacket(0x30, mqttString('q0/t'), Buffer.from('payload')))
+    expect(bytes).toEqual(controlPacket(0x30, mqttString('q0/t'), Buffer.from('payload')))
   })
 
   it('[MQTT-2.3.1-6] acknowledges a PUBLISH with its packet identifier (PUBACK, PUBREC) and a PUBREL with its own (PUBCOMP)', async () => {
     const broker = await startBroker()
     const peer = await connected(broker, 'ack-ids')
-    peer.send({
-      cmd: 'publish',
-      messageId: 1234,
-      topic: 'ack/t',
-      payload: 'x',
-      qos: 1,
-      retain: false,
-      dup: false,
-    })
-    peer.send({
-      cmd: 'publish',
-      messageId: 65535,
-      topic: 'ack/t',
-      payload: 'x',
-      qos: 2,
-      retain: false,
-      dup: false,
-    })
+    peer.send(publishPacket('ack/t', 'x', { qos: 1, messageId: 1234 }))
+    peer.send(publishPacket('ack/t', 'x', { qos: 2, messageId: 65535 }))
     expect((await peer.expect('puback')).messageId).toBe(1234)
     expect((await peer.expect('pubrec')).messageId).toBe(65535)
     peer.send({ cmd: 'pubrel', messageId: 65535 })
@@ -225,16 +134,11 @@ describe('MQTT 3.1.1 control packet format: packet identifiers (2.3.1)', () => {
   it('[MQTT-2.3.1-7] answers each SUBSCRIBE and UNSUBSCRIBE with the packet identifier it carried', async () => {
     const broker = await startBroker()
     const peer = await connected(broker, 'sub-ids')
-    peer.send({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'a', qos: 0 }] })
+    peer.send(subscribePacket(7, [['a', 0]]))
     peer.send({ cmd: 'unsubscribe', messageId: 8, unsubscriptions: ['a'] })
-    peer.send({ cmd: 'subscribe', messageId: 65535, subscriptions: [{ topic: 'b', qos: 1 }] })
+    peer.send(subscribePacket(65535, [['b', 1]]))
     peer.send({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: ['b'] })
-    const answers = []
-    for (let i = 0; i < 4; i++) {
-      const packet = await peer.next()
-      answers.push([packet.cmd, 'messageId' in packet ? packet.messageId : undefined])
-    }
-    expect(answers).toEqual([
+    expect(await nextAnswers(peer, 4)).toEqual([
       ['suback', 7],
       ['unsuback', 8],
       ['suback', 65535],
@@ -251,8 +155,7 @@ describe('MQTT 3.1.1 control packet format: packet types (2.2.1)', () => {
   it.each(reserved)(
     '[MQTT-4.8.0-1] closes a client that sends a packet of the reserved type %s',
     async (_, bytes) => {
-      const broker = await startBroker()
-      await expectClosedWithoutAnswer(await connected(broker, 'reserved-type'), bytes)
+      await expectClosedWithoutAnswer(await connected(await startBroker(), 'reserved-type'), bytes)
     },
   )
 
@@ -265,8 +168,7 @@ describe('MQTT 3.1.1 control packet format: packet types (2.2.1)', () => {
   it.each(serverOnly)(
     '[MQTT-4.8.0-1] closes a client that sends %s, which only a server sends',
     async (_, bytes) => {
-      const broker = await startBroker()
-      await expectClosedWithoutAnswer(await connected(broker, 'server-only'), bytes)
+      await expectClosedWithoutAnswer(await connected(await startBroker(), 'server-only'), bytes)
     },
   )
 })

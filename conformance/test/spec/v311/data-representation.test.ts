@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
+import { publishPacket } from '../../support/packets.js'
 import {
   connected,
-  controlPacket,
   expectClosedWithoutAnswer,
-  MARKER_TOPIC,
-  mqttString,
   publishesBeforeMarker,
   rawConnect,
-  subscribe,
-  u16,
+  subscribed,
+  subscribedWithMarker,
+  subscribeWithMarker,
 } from './support.js'
 
 /** "a", an ill-formed sequence, "b". */
@@ -30,11 +30,7 @@ describe('MQTT 3.1.1 data representation: UTF-8 encoded strings (1.5.3)', () => 
     '[MQTT-1.5.3-1] [MQTT-3.3.2-1] closes a client whose PUBLISH topic holds %s',
     async (_, bytes) => {
       const broker = await startBroker()
-      const subscriber = await connected(broker, 'utf8-sub')
-      await subscribe(subscriber, [
-        ['#', 0],
-        [MARKER_TOPIC, 0],
-      ])
+      const subscriber = await subscribedWithMarker(broker, 'utf8-sub', [['#', 0]])
       const peer = await connected(broker, 'utf8-pub')
       await expectClosedWithoutAnswer(
         peer,
@@ -55,9 +51,7 @@ describe('MQTT 3.1.1 data representation: UTF-8 encoded strings (1.5.3)', () => 
   it.each(afterConnack)(
     '[MQTT-1.5.3-2] [MQTT-4.7.3-2] closes a client that sends U+0000 in %s',
     async (_, bytes) => {
-      const broker = await startBroker()
-      const peer = await connected(broker, 'nul')
-      await expectClosedWithoutAnswer(peer, bytes)
+      await expectClosedWithoutAnswer(await connected(await startBroker(), 'nul'), bytes)
     },
   )
 
@@ -80,15 +74,10 @@ describe('MQTT 3.1.1 data representation: UTF-8 encoded strings (1.5.3)', () => 
   it('[MQTT-1.5.3-3] keeps U+FEFF where it appears in a topic: neither skipped nor stripped', async () => {
     const broker = await startBroker()
     const subscriber = await connected(broker, 'bom-sub')
-    expect(
-      await subscribe(subscriber, [
-        ['\uFEFFbom/t', 1],
-        [MARKER_TOPIC, 0],
-      ]),
-    ).toEqual([1, 0])
+    expect(await subscribeWithMarker(subscriber, [['\uFEFFbom/t', 1]])).toEqual([1])
     const publisher = await connected(broker, 'bom-pub')
     // Only the topic that has U+FEFF matches the filter that has it.
-    publisher.send({ cmd: 'publish', topic: 'bom/t', payload: 'plain', qos: 0, retain: false, dup: false })
+    publisher.send(publishPacket('bom/t', 'plain'))
     publisher.sendRaw(
       controlPacket(
         0x30,
@@ -105,15 +94,13 @@ describe('MQTT 3.1.1 data representation: UTF-8 encoded strings (1.5.3)', () => 
 
 describe('MQTT 3.1.1 data representation: the remaining length (2.2.3)', () => {
   it('[MQTT-4.8.0-1] closes a client whose remaining length runs past four bytes', async () => {
-    const broker = await startBroker()
-    const peer = await connected(broker, 'long-length')
+    const peer = await connected(await startBroker(), 'long-length')
     await expectClosedWithoutAnswer(peer, Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))
   })
 
   it('[MQTT-6.0.0-2] decodes remaining lengths of one, two and three bytes, packets split across writes and packets joined in one', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'length-sub')
-    await subscribe(subscriber, [['len/#', 0]])
+    const subscriber = await subscribed(broker, 'length-sub', [['len/#', 0]])
     const publisher = await connected(broker, 'length-pub')
     const sizes = [10, 200, 20000]
     const frames = sizes.map((size) =>

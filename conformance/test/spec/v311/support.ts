@@ -1,91 +1,29 @@
 /**
- * Helpers for the MQTT 3.1.1 conformance tests: packets built byte by byte (for what mqtt-packet refuses to
- * generate), raw peers connected with CONNACK 0, a reader of the broker's raw frames (for header bits a
- * parser hides), and the "marker" barrier that proves a message was not delivered without waiting a time.
+ * Helpers for the MQTT 3.1.1 conformance tests: CONNECT packets built byte by byte (for what mqtt-packet
+ * refuses to generate), raw peers connected with CONNACK 0, and the "marker" barrier that proves a message
+ * was not delivered without waiting a time.
  */
-import { once } from 'node:events'
-import { connect, type Socket } from 'node:net'
-import type { Client, Packet, PacketOf } from '@mqtt-stack/core'
+import type { Packet, PacketOf } from '@mqtt-stack/core'
 import type { PacketPeer } from '@mqtt-stack/core/testing'
-import type { BrokerOptions } from '@mqtt-stack/example-basic'
-import { afterEach, expect } from 'vitest'
-import { type RunningBroker, startBroker } from '../../support/broker.js'
+import { expect } from 'vitest'
+import type { RunningBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, PINGREQ, u16 } from '../../support/bytes.js'
+import { connectPacket, publishPacket, type QoS, serialise, subscribePacket } from '../../support/packets.js'
 
-export interface WatchedBroker extends RunningBroker {
-  /**
-   * Resolves when the broker has seen a connection of `clientId` end (one end per call, counted from the
-   * start), so a test knows the broker handled a close before it goes on; fails after two seconds.
-   */
-  ended(clientId: string): Promise<void>
+/** The topic every marker is published to; a subscriber that waits for markers subscribes to it. */
+export const MARKER_TOPIC = 'marker'
+
+/** A 3.1.1 CONNECT with a clean session and no keepalive; `overrides` replace its fields. */
+export function connect4(
+  clientId: string,
+  overrides: Partial<PacketOf<'connect'>> = {},
+): PacketOf<'connect'> {
+  return connectPacket(4, clientId, overrides)
 }
 
-/** The default example broker with a packet emitter that tells the test when connections end. */
-export async function startWatchedBroker(options: BrokerOptions = {}): Promise<WatchedBroker> {
-  const ends = new Map<string, number>()
-  const taken = new Map<string, number>()
-  const waiters = new Set<{ clientId: string; wake: () => void }>()
-  const emitter = {
-    emit(event: string, ...args: unknown[]): boolean {
-      if (event !== 'close') return true
-      const { id } = args[0] as Client
-      ends.set(id, (ends.get(id) ?? 0) + 1)
-      for (const waiter of waiters) if (waiter.clientId === id) waiter.wake()
-      return true
-    },
-  }
-  const broker = await startBroker({ ...options, emitter })
-  const ended = async (clientId: string): Promise<void> => {
-    const wanted = (taken.get(clientId) ?? 0) + 1
-    taken.set(clientId, wanted)
-    if ((ends.get(clientId) ?? 0) >= wanted) return
-    await new Promise<void>((resolve, reject) => {
-      const waiter = {
-        clientId,
-        wake: () => {
-          if ((ends.get(clientId) ?? 0) < wanted) return
-          waiters.delete(waiter)
-          clearTimeout(timer)
-          resolve()
-        },
-      }
-      const timer = setTimeout(() => {
-        waiters.delete(waiter)
-        reject(new Error(`the broker saw no end of the connection of ${clientId} within 2000 ms`))
-      }, 2000)
-      waiters.add(waiter)
-    })
-  }
-  return { ...broker, ended }
-}
-
-/** PINGREQ: sent after a bad packet, so a broker that ignores the bad packet answers and fails the test. */
-export const PINGREQ = Buffer.from([0xc0, 0x00])
-
-/** Two bytes, most significant first. */
-export function u16(value: number): Buffer {
-  const bytes = Buffer.alloc(2)
-  bytes.writeUInt16BE(value)
-  return bytes
-}
-
-/** An MQTT UTF-8 encoded string: a two-byte length, then the bytes as given (they may be ill-formed). */
-export function mqttString(value: string | Uint8Array): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value)
-  return Buffer.concat([u16(bytes.length), bytes])
-}
-
-/** A control packet: its first byte, the minimal remaining length, then the body parts. */
-export function controlPacket(first: number, ...body: Uint8Array[]): Buffer {
-  const rest = Buffer.concat(body)
-  const length: number[] = []
-  let value = rest.length
-  do {
-    let digit = value % 128
-    value = Math.floor(value / 128)
-    if (value > 0) digit |= 0x80
-    length.push(digit)
-  } while (value > 0)
-  return Buffer.concat([Buffer.from([first, ...length]), rest])
+/** Serialises a 3.1.1 packet. */
+export function bytes4(packet: Packet): Buffer {
+  return serialise(packet, 4)
 }
 
 export interface RawConnect {
@@ -119,20 +57,70 @@ export async function connected(
   return peer
 }
 
+/** A raw peer whose CONNECT (clean session 0) resumed the session of `clientId`: CONNACK 0, session present. */
+export async function resumed(broker: RunningBroker, clientId: string): Promise<PacketPeer> {
+  const peer = await broker.raw()
+  const connack = await peer.connect({ clientId, clean: false })
+  expect(connack).toMatchObject({ returnCode: 0, sessionPresent: true })
+  return peer
+}
+
 /** Subscribes `peer` to `filters` (topic, requested QoS) and returns the SUBACK's return codes. */
 export async function subscribe(
   peer: PacketPeer,
-  filters: readonly [string, 0 | 1 | 2][],
+  filters: readonly (readonly [string, QoS])[],
   messageId = 1,
 ): Promise<number[]> {
-  peer.send({
-    cmd: 'subscribe',
-    messageId,
-    subscriptions: filters.map(([topic, qos]) => ({ topic, qos })),
-  })
+  peer.send(subscribePacket(messageId, filters))
   const suback = await peer.expect('suback')
   expect(suback.messageId).toBe(messageId)
   return suback.granted as number[]
+}
+
+/**
+ * Subscribes `peer` to `filters` and, in the same SUBSCRIBE, to the marker topic at QoS 0, which must be
+ * granted; returns the return codes of `filters`.
+ */
+export async function subscribeWithMarker(
+  peer: PacketPeer,
+  filters: readonly (readonly [string, QoS])[],
+  messageId = 1,
+): Promise<number[]> {
+  const granted = await subscribe(peer, [...filters, [MARKER_TOPIC, 0]], messageId)
+  expect(granted.at(-1)).toBe(0)
+  return granted.slice(0, -1)
+}
+
+/** A raw peer, connected as `connected` does, subscribed to `filters` as `subscribe` does. */
+export async function subscribed(
+  broker: RunningBroker,
+  clientId: string,
+  filters: readonly (readonly [string, QoS])[],
+  overrides: Partial<PacketOf<'connect'>> = {},
+): Promise<PacketPeer> {
+  const peer = await connected(broker, clientId, overrides)
+  await subscribe(peer, filters)
+  return peer
+}
+
+/** A raw peer subscribed, as `subscribed` does, to `filters` and to the marker topic at QoS 0. */
+export function subscribedWithMarker(
+  broker: RunningBroker,
+  clientId: string,
+  filters: readonly (readonly [string, QoS])[],
+  overrides: Partial<PacketOf<'connect'>> = {},
+): Promise<PacketPeer> {
+  return subscribed(broker, clientId, [...filters, [MARKER_TOPIC, 0]], overrides)
+}
+
+/** The next `count` packets, each as its type and its packet identifier (undefined where it has none). */
+export async function nextAnswers(peer: PacketPeer, count: number): Promise<[string, number | undefined][]> {
+  const answers: [string, number | undefined][] = []
+  for (let i = 0; i < count; i++) {
+    const packet = await peer.next()
+    answers.push([packet.cmd, 'messageId' in packet ? packet.messageId : undefined])
+  }
+  return answers
 }
 
 /**
@@ -147,9 +135,6 @@ export async function expectClosedWithoutAnswer(peer: PacketPeer, bytes: Uint8Ar
   expect(peer.received.slice(before).map((packet) => packet.cmd)).toEqual([])
 }
 
-/** The topic every marker is published to; a subscriber that waits for markers subscribes to it. */
-export const MARKER_TOPIC = 'marker'
-
 /**
  * A barrier: `publisher` publishes a QoS 0 marker after whatever it sent before, and this resolves with the
  * PUBLISH packets `subscriber` received before the marker (markers excluded). The broker handles one
@@ -160,7 +145,7 @@ export async function publishesBeforeMarker(
   subscriber: PacketPeer,
 ): Promise<PacketOf<'publish'>[]> {
   const payload = `marker-${++markers}`
-  publisher.send({ cmd: 'publish', topic: MARKER_TOPIC, payload, qos: 0, retain: false, dup: false })
+  publisher.send(publishPacket(MARKER_TOPIC, payload))
   const before: PacketOf<'publish'>[] = []
   for (let i = 0; i < 100; i++) {
     const packet = await subscriber.next()
@@ -178,92 +163,4 @@ let markers = 0
 /** The PUBLISH packets among `packets`. */
 export function publishes(packets: readonly Packet[]): PacketOf<'publish'>[] {
   return packets.filter((packet): packet is PacketOf<'publish'> => packet.cmd === 'publish')
-}
-
-const readers: FrameReader[] = []
-
-afterEach(() => {
-  for (const reader of readers.splice(0)) reader.destroy()
-})
-
-/**
- * A TCP client that keeps the broker's packets as raw frames (fixed header included), for the header bits
- * and field layout that a parser would normalise away. Destroyed after each test.
- */
-export class FrameReader {
-  readonly frames: Buffer[] = []
-  readonly #socket: Socket
-  #pending = Buffer.alloc(0)
-  #read = 0
-  #waiter: (() => void) | undefined = undefined
-  #closed = false
-
-  private constructor(socket: Socket) {
-    this.#socket = socket
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk))
-    socket.on('error', () => {})
-    socket.on('close', () => {
-      this.#closed = true
-      this.#waiter?.()
-    })
-  }
-
-  static async connect(port: number): Promise<FrameReader> {
-    const socket = connect(port, '127.0.0.1')
-    await once(socket, 'connect')
-    const reader = new FrameReader(socket)
-    readers.push(reader)
-    return reader
-  }
-
-  write(bytes: Uint8Array): void {
-    this.#socket.write(bytes)
-  }
-
-  /** The next frame the broker sent; fails after `timeout` ms or when the connection closes first. */
-  async next(timeout = 2000): Promise<Buffer> {
-    let timedOut = false
-    const deadline = setTimeout(() => {
-      timedOut = true
-      this.#waiter?.()
-    }, timeout)
-    try {
-      while (this.#read >= this.frames.length) {
-        if (this.#closed) throw new Error('the broker closed the connection')
-        if (timedOut) throw new Error(`no frame from the broker within ${timeout} ms`)
-        await new Promise<void>((resolve) => {
-          this.#waiter = resolve
-        })
-      }
-      return this.frames[this.#read++]!
-    } finally {
-      clearTimeout(deadline)
-      this.#waiter = undefined
-    }
-  }
-
-  destroy(): void {
-    this.#socket.destroy()
-  }
-
-  #receive(chunk: Buffer): void {
-    this.#pending = Buffer.concat([this.#pending, chunk])
-    for (;;) {
-      let length = 0
-      let multiplier = 1
-      let i = 1
-      for (; i < this.#pending.length && i <= 4; i++) {
-        const byte = this.#pending[i]!
-        length += (byte & 0x7f) * multiplier
-        multiplier *= 128
-        if ((byte & 0x80) === 0) break
-      }
-      if (i >= this.#pending.length) break
-      const total = i + 1 + length
-      if (this.#pending.length < total) break
-      this.frames.push(this.#pending.subarray(0, total))
-      this.#pending = this.#pending.subarray(total)
-    }
-    this.#waiter?.()
-  }
 }

@@ -1,32 +1,28 @@
 import type { PacketPeer } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString } from '../../support/bytes.js'
+import { publishPacket } from '../../support/packets.js'
 import {
   connected,
-  controlPacket,
   expectClosedWithoutAnswer,
-  MARKER_TOPIC,
-  mqttString,
   publishesBeforeMarker,
   subscribe,
+  subscribed,
+  subscribedWithMarker,
+  subscribeWithMarker,
 } from './support.js'
 
 /** Publishes each topic (QoS 0, the topic as payload) and returns the topics the subscriber got, in order. */
 async function deliveredTopics(publisher: PacketPeer, subscriber: PacketPeer, topics: readonly string[]) {
-  for (const topic of topics)
-    publisher.send({ cmd: 'publish', topic, payload: topic, qos: 0, retain: false, dup: false })
+  for (const topic of topics) publisher.send(publishPacket(topic, topic))
   return (await publishesBeforeMarker(publisher, subscriber)).map((packet) => packet.topic)
 }
 
 async function matching(filter: string, topics: readonly string[]): Promise<string[]> {
   const broker = await startBroker()
   const subscriber = await connected(broker, 'match-sub')
-  expect(
-    await subscribe(subscriber, [
-      [filter, 0],
-      [MARKER_TOPIC, 0],
-    ]),
-  ).toEqual([0, 0])
+  expect(await subscribeWithMarker(subscriber, [[filter, 0]])).toEqual([0])
   const publisher = await connected(broker, 'match-pub')
   return deliveredTopics(publisher, subscriber, topics)
 }
@@ -70,8 +66,11 @@ describe('MQTT 3.1.1 topic wildcards (4.7.1)', () => {
     const subscriber = await connected(broker, 'bad-filter-sub')
     const invalid = ['bad/#/x', 'bad#', 'bad/x#', '#/bad', 'bad+', 'bad/+x', '+bad/x', 'bad/++']
     expect(
-      await subscribe(subscriber, [...invalid.map((topic) => [topic, 1] as [string, 1]), [MARKER_TOPIC, 0]]),
-    ).toEqual([...invalid.map(() => 0x80), 0])
+      await subscribeWithMarker(
+        subscriber,
+        invalid.map((topic) => [topic, 1] as const),
+      ),
+    ).toEqual(invalid.map(() => 0x80))
     const publisher = await connected(broker, 'bad-filter-pub')
     expect(
       await deliveredTopics(publisher, subscriber, ['bad/a/x', 'bad', 'bad/x', 'bad/a/b/x', 'x/bad']),
@@ -82,17 +81,12 @@ describe('MQTT 3.1.1 topic wildcards (4.7.1)', () => {
 describe('MQTT 3.1.1 topics beginning with $ (4.7.2)', () => {
   it('[MQTT-4.7.2-1] does not match topic names beginning with $ to filters beginning with a wildcard', async () => {
     const broker = await startBroker()
-    const wildcards = await connected(broker, 'dollar-wild')
-    await subscribe(wildcards, [
+    const wildcards = await subscribed(broker, 'dollar-wild', [
       ['#', 0],
       ['+/info', 0],
       ['+', 0],
     ])
-    const explicit = await connected(broker, 'dollar-explicit')
-    await subscribe(explicit, [
-      ['$conformance/#', 0],
-      [MARKER_TOPIC, 0],
-    ])
+    const explicit = await subscribedWithMarker(broker, 'dollar-explicit', [['$conformance/#', 0]])
     const publisher = await connected(broker, 'dollar-pub')
     const topics = ['$conformance/info', '$conformance', 'plain/info']
     expect(await deliveredTopics(publisher, wildcards, topics)).toEqual(['plain/info'])
@@ -106,14 +100,12 @@ describe('MQTT 3.1.1 topics beginning with $ (4.7.2)', () => {
 
 describe('MQTT 3.1.1 topic semantics and usage (4.7.3)', () => {
   it('[MQTT-4.7.3-1] closes a client that publishes to a zero-length topic name', async () => {
-    const broker = await startBroker()
-    const peer = await connected(broker, 'empty-topic')
+    const peer = await connected(await startBroker(), 'empty-topic')
     await expectClosedWithoutAnswer(peer, controlPacket(0x30, mqttString(''), Buffer.from('x')))
   })
 
   it('[MQTT-4.7.3-1] refuses a zero-length topic filter with 0x80', async () => {
-    const broker = await startBroker()
-    const peer = await connected(broker, 'empty-filter')
+    const peer = await connected(await startBroker(), 'empty-filter')
     expect(
       await subscribe(peer, [
         ['', 1],
@@ -124,12 +116,10 @@ describe('MQTT 3.1.1 topic semantics and usage (4.7.3)', () => {
 
   it('[MQTT-4.7.3-4] matches without normalising: case, Unicode normal forms, trailing separators and spaces stay distinct', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'exact-match')
-    await subscribe(subscriber, [
+    const subscriber = await subscribedWithMarker(broker, 'exact-match', [
       ['Case/x', 0],
       ['caf\u00e9/x', 0],
       ['space /x', 0],
-      [MARKER_TOPIC, 0],
     ])
     const publisher = await connected(broker, 'exact-match-pub')
     const topics = [

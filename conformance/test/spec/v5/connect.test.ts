@@ -3,27 +3,27 @@ import { describe, expect, it } from 'vitest'
 // An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
 import { scramClient } from '../../../../packages/authentication/test/scram-client.js'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, PINGREQ } from '../../support/bytes.js'
+import { barrier, nextPublish, publish1 } from '../../support/exchanges.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
+import { WirePeer } from '../../support/wire.js'
 import {
-  barrier,
   bytes5,
   connect5,
   connected,
+  disconnect,
   expectDisconnect,
   expectRefused,
   expectSilentClose,
-  frame,
-  lengthPrefixed,
-  nextPublish,
+  PERSISTENT,
   patch,
-  publish1,
   rawPeer,
-  subscribe,
+  subscribed,
   TIMEOUT,
-  WirePeer,
 } from './support.js'
 
-/** A persistent 5.0 session: Clean Start 0 and a Session Expiry Interval of a minute. */
-const PERSISTENT = { clean: false, properties: { sessionExpiryInterval: 60 } } as const
+/** A 5.0 CONNECT's variable header: protocol name, level, Clean Start only, keepalive 0, no properties. */
+const CLEAN_START_HEADER = [mqttString('MQTT'), Buffer.from([5, 0x02, 0, 0, 0])]
 
 /** The byte of the Connect Flags in a serialised 5.0 CONNECT with a one-byte Remaining Length. */
 const CONNECT_FLAGS = 9
@@ -42,8 +42,7 @@ describe('MQTT 5.0 CONNECT: the first packet, and only one (3.1.0)', () => {
   ])(
     '[MQTT-3.1.0-1] [MQTT-3.14.0-1] closes a connection whose first packet is %s, answering nothing',
     async (_name, packet) => {
-      const broker = await startBroker()
-      const peer = await rawPeer(broker)
+      const peer = await rawPeer(await startBroker())
       peer.send(packet)
       await expectSilentClose(peer)
     },
@@ -60,17 +59,14 @@ describe('MQTT 5.0 CONNECT: the first packet, and only one (3.1.0)', () => {
 
 describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
   it('[MQTT-3.1.2-1] closes on a protocol name other than "MQTT", with no successful CONNACK', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(patch(bytes5(connect5('name')), 'MQTT', Buffer.from('MQTX')))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, patch(bytes5(connect5('name')), 'MQTT', Buffer.from('MQTX')))
   })
 
   it.each([6, 2, 0])(
     '[MQTT-3.1.2-2] closes on protocol version %i, after at most a CONNACK refusing it',
     async (level) => {
-      const broker = await startBroker()
-      const peer = await rawPeer(broker)
+      const peer = await rawPeer(await startBroker())
       const packet = bytes5(connect5('level'))
       packet[8] = level // after the fixed header (2 bytes) and the protocol name (6 bytes)
       peer.sendRaw(packet)
@@ -83,21 +79,17 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
   )
 
   it('[MQTT-3.1.2-3] closes on a CONNECT whose reserved flag is 1, with no successful CONNACK', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(withConnectFlags(bytes5(connect5('reserved')), 0x01))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, withConnectFlags(bytes5(connect5('reserved')), 0x01))
   })
 
   it('[MQTT-3.1.2-4] [MQTT-3.1.4-4] [MQTT-3.2.2-2] Clean Start 1 discards the session: Session Present 0, its subscriptions gone', async () => {
     const broker = await startBroker()
-    const first = await connected(broker, 'cleaned', PERSISTENT)
-    await subscribe(first, 't', 1)
-    first.send({ cmd: 'disconnect', reasonCode: 0 })
-    await first.closed()
+    const first = await subscribed(broker, 'cleaned', 't', 1, PERSISTENT)
+    await disconnect(first)
     const again = await rawPeer(broker)
-    again.send(connect5('cleaned', { clean: true, properties: { sessionExpiryInterval: 60 } }))
-    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const clean = connect5('cleaned', { clean: true, properties: { sessionExpiryInterval: 60 } })
+    expect(await again.connect(clean)).toMatchObject({ reasonCode: 0, sessionPresent: false })
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 't', 'lost', 1)
     expect(await barrier(again)).toEqual([])
@@ -105,13 +97,11 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
 
   it('[MQTT-3.1.2-5] [MQTT-3.2.2-3] Clean Start 0 resumes the session: Session Present 1, its subscriptions deliver', async () => {
     const broker = await startBroker()
-    const first = await connected(broker, 'resumed', PERSISTENT)
-    await subscribe(first, 't', 1)
-    first.send({ cmd: 'disconnect', reasonCode: 0 })
-    await first.closed()
+    const first = await subscribed(broker, 'resumed', 't', 1, PERSISTENT)
+    await disconnect(first)
     const again = await rawPeer(broker)
-    again.send(connect5('resumed', PERSISTENT))
-    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    const connack = await again.connect(connect5('resumed', PERSISTENT))
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: true })
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 't', 'kept', 1)
     expect((await nextPublish(again)).text).toBe('kept')
@@ -120,19 +110,17 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
   it('[MQTT-3.1.2-6] [MQTT-3.2.2-3] Clean Start 0 without a session creates one: Session Present 0, then 1', async () => {
     const broker = await startBroker()
     const first = await rawPeer(broker)
-    first.send(connect5('created', PERSISTENT))
-    expect(await first.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
-    first.send({ cmd: 'disconnect', reasonCode: 0 })
-    await first.closed()
+    const firstConnack = await first.connect(connect5('created', PERSISTENT))
+    expect(firstConnack).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    await disconnect(first)
     const again = await rawPeer(broker)
-    again.send(connect5('created', PERSISTENT))
-    expect(await again.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    const againConnack = await again.connect(connect5('created', PERSISTENT))
+    expect(againConnack).toMatchObject({ reasonCode: 0, sessionPresent: true })
   })
 
   it('[MQTT-3.1.2-7] [MQTT-3.1.2-14] stores the will and publishes it, not retained, when the connection drops', async () => {
     const broker = await startBroker()
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 'will/#', 1)
+    const watcher = await subscribed(broker, 'watcher', 'will/#', 1)
     const dying = await connected(broker, 'dying', {
       will: { topic: 'will/dying', payload: Buffer.from('gone'), qos: 1, retain: false },
     })
@@ -141,8 +129,7 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     expect(will).toMatchObject({ topic: 'will/dying', text: 'gone', qos: 1, retain: false })
     watcher.send({ cmd: 'puback', messageId: will.messageId!, reasonCode: 0 })
     // Not retained: a new subscription gets nothing.
-    const late = await connected(broker, 'late')
-    await subscribe(late, 'will/#')
+    const late = await subscribed(broker, 'late', 'will/#')
     expect(await barrier(late)).toEqual([])
   })
 
@@ -151,19 +138,16 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     const dying = await connected(broker, 'dying', {
       will: { topic: 'will/kept', payload: Buffer.from('gone'), qos: 0, retain: true },
     })
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 'will/#')
+    const watcher = await subscribed(broker, 'watcher', 'will/#')
     dying.destroy()
     expect(await nextPublish(watcher)).toMatchObject({ topic: 'will/kept', text: 'gone' })
-    const late = await connected(broker, 'late')
-    await subscribe(late, 'will/#')
+    const late = await subscribed(broker, 'late', 'will/#')
     expect(await nextPublish(late)).toMatchObject({ topic: 'will/kept', text: 'gone', retain: true })
   })
 
   it('[MQTT-3.1.2-10] removes the will once published: it is not published again when the session ends', async () => {
     const broker = await startBroker({ sessionExpiryCheckInterval: 20 })
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 'will/#')
+    const watcher = await subscribed(broker, 'watcher', 'will/#')
     const session = { clean: false, properties: { sessionExpiryInterval: 1 } }
     const dying = await connected(broker, 'dying', {
       ...session,
@@ -190,10 +174,8 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-9] [MQTT-3.1.4-1] closes on a Will Flag of 1 without will properties, topic and payload', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(withConnectFlags(bytes5(connect5('no-will')), 0x04))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, withConnectFlags(bytes5(connect5('no-will')), 0x04))
   })
 
   it.each([
@@ -201,16 +183,13 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     ['[MQTT-3.1.2-11] a Will QoS of 2 with Will Flag 0', 0x10],
     ['[MQTT-3.1.2-13] Will Retain 1 with Will Flag 0', 0x20],
   ])('%s is malformed: closed with no successful CONNACK', async (_name, flags) => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(withConnectFlags(bytes5(connect5('will-flags')), flags))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, withConnectFlags(bytes5(connect5('will-flags')), flags))
   })
 
   it('[MQTT-3.1.2-12] a Will QoS of 3 is malformed: closed with no successful CONNACK, and no will', async () => {
     const broker = await startBroker()
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 'will/#')
+    const watcher = await subscribed(broker, 'watcher', 'will/#')
     const peer = await rawPeer(broker)
     const will = { topic: 'will/q3', payload: Buffer.from('gone'), qos: 0 as const, retain: false }
     peer.sendRaw(withConnectFlags(bytes5(connect5('qos3', { will })), 0x18))
@@ -219,51 +198,27 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
   })
 
   it('[MQTT-3.1.2-16] [MQTT-3.1.4-1] closes on a User Name in the payload while the User Name Flag is 0', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    // Flags: Clean Start only; Property Length 0; client id; then a user name nobody announced.
-    peer.sendRaw(
-      frame(
-        0x10,
-        lengthPrefixed('MQTT'),
-        Buffer.from([5, 0x02, 0, 0, 0]),
-        lengthPrefixed('c'),
-        lengthPrefixed('u'),
-      ),
-    )
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    // A client identifier, then a user name nobody announced.
+    await expectRefused(peer, controlPacket(0x10, ...CLEAN_START_HEADER, mqttString('c'), mqttString('u')))
   })
 
   it('[MQTT-3.1.2-18] [MQTT-3.1.4-1] closes on a Password in the payload while the Password Flag is 0', async () => {
     // Anonymous clients are welcome: only the unannounced password makes this CONNECT malformed.
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    // Flags: Clean Start only; Property Length 0; client id; then binary password data.
-    const password = Buffer.from([0xff, 0xfe, 0x00])
-    peer.sendRaw(
-      frame(
-        0x10,
-        lengthPrefixed('MQTT'),
-        Buffer.from([5, 0x02, 0, 0, 0]),
-        lengthPrefixed('c'),
-        lengthPrefixed(password),
-      ),
-    )
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    // A client identifier, then binary password data.
+    const password = mqttString(Buffer.from([0xff, 0xfe, 0x00]))
+    await expectRefused(peer, controlPacket(0x10, ...CLEAN_START_HEADER, mqttString('c'), password))
   })
 
   it('[MQTT-3.1.2-17] [MQTT-3.1.4-1] closes on a User Name Flag of 1 without a User Name', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(withConnectFlags(bytes5(connect5('anonymous')), 0x80))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, withConnectFlags(bytes5(connect5('anonymous')), 0x80))
   })
 
   it('[MQTT-3.1.2-19] [MQTT-3.1.4-1] closes on a Password Flag of 1 without a Password', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(withConnectFlags(bytes5(connect5('no-password', { username: 'u' })), 0x40))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, withConnectFlags(bytes5(connect5('no-password', { username: 'u' })), 0x40))
   })
 
   it('[MQTT-3.1.2-22] closes a client silent for one and a half times its Keep Alive, not sooner', async () => {
@@ -285,72 +240,61 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
       ['absent', undefined],
       ['zero', false],
     ] as const) {
+      const properties = request === undefined ? {} : { properties: { requestResponseInformation: request } }
       const peer = await rawPeer(broker)
-      peer.send(
-        connect5(
-          clientId,
-          request === undefined ? {} : { properties: { requestResponseInformation: request } },
-        ),
-      )
-      const connack = await peer.expect('connack')
+      const connack = await peer.connect(connect5(clientId, properties))
       expect(connack.reasonCode).toBe(0)
       expect(connack.properties?.responseInformation).toBeUndefined()
     }
     const asking = await rawPeer(broker)
-    asking.send(connect5('one', { properties: { requestResponseInformation: true } }))
-    expect((await asking.expect('connack')).properties?.responseInformation).toBe('replies/')
+    const asked = { properties: { requestResponseInformation: true } }
+    const connack = await asking.connect(connect5('one', asked))
+    expect(connack.properties?.responseInformation).toBe('replies/')
   })
 })
 
 describe('MQTT 5.0 CONNECT: payload (3.1.3)', () => {
   it('[MQTT-3.1.3-2] keeps the session state of each Client Identifier apart', async () => {
     const broker = await startBroker()
-    const first = await connected(broker, 'first', PERSISTENT)
-    await subscribe(first, 't', 1)
+    const first = await subscribed(broker, 'first', 't', 1, PERSISTENT)
     first.destroy()
     const other = await rawPeer(broker)
-    other.send(connect5('other', PERSISTENT))
-    expect(await other.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const otherConnack = await other.connect(connect5('other', PERSISTENT))
+    expect(otherConnack).toMatchObject({ reasonCode: 0, sessionPresent: false })
     const back = await rawPeer(broker)
-    back.send(connect5('first', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    const backConnack = await back.connect(connect5('first', PERSISTENT))
+    expect(backConnack).toMatchObject({ reasonCode: 0, sessionPresent: true })
   })
 
   it('[MQTT-3.1.3-5] accepts Client Identifiers of 1 to 23 characters from 0-9, a-z and A-Z', async () => {
     const broker = await startBroker()
     for (const clientId of ['0', 'Z', 'abcdefghijklmnopqrstuvw', '0123456789ABCDEFGHIJKLM']) {
       const peer = await rawPeer(broker)
-      peer.send(connect5(clientId))
-      expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0 })
+      expect(await peer.connect(connect5(clientId))).toMatchObject({ reasonCode: 0 })
     }
   })
 
   it('[MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.2.2-16] assigns a new Client Identifier to an empty one, returns it and uses it', async () => {
     const broker = await startBroker()
     const first = await rawPeer(broker)
-    first.send(connect5(''))
-    const assigned = (await first.expect('connack')).properties?.assignedClientIdentifier
+    const assigned = (await first.connect(connect5(''))).properties?.assignedClientIdentifier
     expect(assigned).toMatch(/.+/)
     const second = await rawPeer(broker)
-    second.send(connect5(''))
-    const other = (await second.expect('connack')).properties?.assignedClientIdentifier
+    const other = (await second.connect(connect5(''))).properties?.assignedClientIdentifier
     expect(other).toMatch(/.+/)
     expect(other).not.toBe(assigned)
     // The first connection holds the assigned identifier: connecting with it takes the connection over.
     const third = await rawPeer(broker)
-    third.send(connect5(assigned!))
-    expect(await third.expect('connack')).toMatchObject({ reasonCode: 0 })
+    expect(await third.connect(connect5(assigned!))).toMatchObject({ reasonCode: 0 })
     expect(third.received[0]).not.toHaveProperty('properties.assignedClientIdentifier')
     await expectDisconnect(first, 0x8e)
     expect(await barrier(second)).toEqual([])
   })
 
   it('[MQTT-3.1.3-3] [MQTT-3.1.4-1] closes on a CONNECT without a Client Identifier field', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    // Protocol name, level 5, Clean Start, keepalive 0, Property Length 0, and nothing after.
-    peer.sendRaw(frame(0x10, lengthPrefixed('MQTT'), Buffer.from([5, 0x02, 0, 0, 0])))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    // The variable header, and nothing after it.
+    await expectRefused(peer, controlPacket(0x10, ...CLEAN_START_HEADER))
   })
 
   it('[MQTT-3.1.3-11] refuses a will topic that is not a valid topic name: no successful CONNACK, close', async () => {
@@ -358,32 +302,20 @@ describe('MQTT 5.0 CONNECT: payload (3.1.3)', () => {
     for (const topic of ['will/#', 'will/+/x', '']) {
       const peer = await rawPeer(broker)
       // Flags: Will Flag and Clean Start; Property Length 0; client id; Will Property Length 0; topic; payload.
-      peer.sendRaw(
-        frame(
-          0x10,
-          lengthPrefixed('MQTT'),
-          Buffer.from([5, 0x06, 0, 0, 0]),
-          lengthPrefixed('bad-will'),
-          Buffer.from([0]),
-          lengthPrefixed(topic),
-          lengthPrefixed('p'),
-        ),
-      )
-      await expectRefused(peer)
+      const header = [mqttString('MQTT'), Buffer.from([5, 0x06, 0, 0, 0])]
+      const payload = [mqttString('bad-will'), Buffer.from([0]), mqttString(topic), mqttString('p')]
+      await expectRefused(peer, controlPacket(0x10, ...header, ...payload))
     }
   })
 })
 
 describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
   it('[MQTT-3.1.4-1] closes on a CONNECT whose properties are malformed (an unknown property)', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
+    const peer = await rawPeer(await startBroker())
     // Protocol name, level 5, flags (Clean Start), keepalive 0, Property Length 2: property 0x7F, then a
     // client identifier.
-    peer.sendRaw(
-      frame(0x10, lengthPrefixed('MQTT'), Buffer.from([5, 0x02, 0, 0, 2, 0x7f, 0]), lengthPrefixed('x')),
-    )
-    await expectRefused(peer)
+    const header = [mqttString('MQTT'), Buffer.from([5, 0x02, 0, 0, 2, 0x7f, 0])]
+    await expectRefused(peer, controlPacket(0x10, ...header, mqttString('x')))
   })
 
   it('[MQTT-3.1.4-2] [MQTT-3.2.2-6] [MQTT-3.2.2-7] [MQTT-3.2.2-8] refuses bad credentials with CONNACK 0x86, Session Present 0, then closes', async () => {
@@ -395,16 +327,14 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
     })
     owner.destroy()
     const peer = await rawPeer(broker)
-    peer.send(connect5('kept', { ...PERSISTENT, username: 'alice', password: Buffer.from('wrong') }))
-    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86, sessionPresent: false })
+    const wrong = connect5('kept', { ...PERSISTENT, username: 'alice', password: Buffer.from('wrong') })
+    expect(await peer.connect(wrong)).toMatchObject({ reasonCode: 0x86, sessionPresent: false })
     await expectSilentClose(peer)
   })
 
   it('[MQTT-3.1.4-5] [MQTT-3.2.2-8] acknowledges an accepted CONNECT with CONNACK 0x00', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.send(connect5('accepted'))
-    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const peer = await rawPeer(await startBroker())
+    expect(await peer.connect(connect5('accepted'))).toMatchObject({ reasonCode: 0, sessionPresent: false })
   })
 
   it('[MQTT-3.1.4-6] processes nothing sent after a CONNECT it refuses', async () => {
@@ -413,36 +343,21 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
     peer.sendRaw(
       Buffer.concat([
         bytes5(connect5('intruder', { username: 'alice', password: Buffer.from('wrong') })),
-        bytes5({
-          cmd: 'publish',
-          topic: 'leak',
-          payload: 'kept?',
-          qos: 1,
-          messageId: 1,
-          retain: true,
-          dup: false,
-        }),
-        bytes5({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '#', qos: 0 }] }),
-        frame(0xc0),
+        bytes5(publishPacket('leak', 'kept?', { qos: 1, messageId: 1, retain: true })),
+        bytes5(subscribePacket(2, [['#', 0]])),
+        PINGREQ,
       ]),
     )
     expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86 })
     await expectSilentClose(peer)
-    const checker = await connected(broker, 'checker', { username: 'alice', password: Buffer.from('secret') })
-    await subscribe(checker, 'leak')
+    const credentials = { username: 'alice', password: Buffer.from('secret') }
+    const checker = await subscribed(broker, 'checker', 'leak', 0, credentials)
     expect(await barrier(checker)).toEqual([])
   })
 
   it('[MQTT-3.2.0-1] sends CONNACK before any other packet, even when the client does not wait for it', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(
-      Buffer.concat([
-        bytes5(connect5('eager')),
-        frame(0xc0),
-        bytes5({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] }),
-      ]),
-    )
+    const peer = await rawPeer(await startBroker())
+    peer.sendRaw(Buffer.concat([bytes5(connect5('eager')), PINGREQ, bytes5(subscribePacket(1, [['t', 0]]))]))
     expect((await peer.next()).cmd).toBe('connack')
     expect((await peer.next()).cmd).toBe('pingresp')
     expect((await peer.next()).cmd).toBe('suback')
@@ -451,7 +366,7 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
   it('[MQTT-3.2.2-1] writes the CONNACK Acknowledge Flags with bits 7-1 at 0', async () => {
     const broker = await startBroker()
     for (const sessionPresent of [0, 1]) {
-      const wire = await WirePeer.connect(broker.port)
+      const wire = await WirePeer.connect(broker.port, 5)
       wire.send(connect5('flags', PERSISTENT))
       const { bytes } = await wire.expect('connack')
       // Fixed header (2 bytes with this length), then the flags: Session Present alone.
@@ -463,24 +378,22 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
   it('[MQTT-3.2.2-10] [MQTT-3.2.2-9] with Maximum QoS 0, still accepts SUBSCRIBE at QoS 0, 1 and 2 (granting QoS 0)', async () => {
     const broker = await startBroker({ maximumQoS: 0 })
     const peer = await rawPeer(broker)
-    peer.send(connect5('limited'))
-    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0, properties: { maximumQoS: 0 } })
-    peer.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'a', qos: 0 },
-        { topic: 'b', qos: 1 },
-        { topic: 'c', qos: 2 },
-      ],
-    })
+    const connack = await peer.connect(connect5('limited'))
+    expect(connack).toMatchObject({ reasonCode: 0, properties: { maximumQoS: 0 } })
+    peer.send(
+      subscribePacket(1, [
+        ['a', 0],
+        ['b', 1],
+        ['c', 2],
+      ]),
+    )
     expect(await peer.expect('suback')).toMatchObject({ messageId: 1, granted: [0, 0, 0] })
   })
 
   it('[MQTT-3.2.2-19] [MQTT-3.2.2-20] keeps a CONNACK within the Maximum Packet Size the client set', async () => {
     const broker = await startBroker({ users: { alice: 'secret' } })
     for (const password of ['secret', 'wrong']) {
-      const wire = await WirePeer.connect(broker.port)
+      const wire = await WirePeer.connect(broker.port, 5)
       wire.send(
         connect5(`small-${password}`, {
           username: 'alice',

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { barrier, nextPublish, publish0 } from '../../support/exchanges.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
 import {
   BAD_UTF8,
-  barrier,
   brokerWithPeer,
   bytes5,
   connect5,
@@ -10,18 +11,16 @@ import {
   expectDisconnect,
   expectRefused,
   NUL,
-  nextPublish,
   patch,
-  publish0,
   rawPeer,
   SURROGATE,
-  subscribe,
-  wireConnected,
+  subscribed,
+  wireSubscribed,
 } from './support.js'
 
 /** A QoS 0 PUBLISH to `topic`, serialised. */
 function publishBytes(topic: string): Buffer {
-  return bytes5({ cmd: 'publish', topic, payload: 'x', qos: 0, retain: false, dup: false })
+  return bytes5(publishPacket(topic, 'x'))
 }
 
 const ILL_FORMED = [
@@ -34,8 +33,7 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
     '[MQTT-1.5.4-1] [MQTT-3.3.2-1] a PUBLISH topic name with $name is a Malformed Packet: DISCONNECT 0x81, close',
     async ({ bytes }) => {
       const { broker, peer } = await brokerWithPeer()
-      const watcher = await connected(broker, 'watcher')
-      await subscribe(watcher, '#')
+      const watcher = await subscribed(broker, 'watcher', '#')
       peer.sendRaw(patch(publishBytes(`t/${'X'.repeat(bytes.length)}`), 'X'.repeat(bytes.length), bytes))
       await expectDisconnect(peer, 0x81)
       // Nothing was relayed under a repaired name.
@@ -49,7 +47,7 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
       const broker = await startBroker()
       const placeholder = 'X'.repeat(bytes.length)
       for (const packet of [
-        bytes5({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `t/${placeholder}`, qos: 0 }] }),
+        bytes5(subscribePacket(1, [[`t/${placeholder}`, 0]])),
         bytes5({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: [`t/${placeholder}`] }),
       ]) {
         const peer = await connected(broker, 'filters')
@@ -70,17 +68,14 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
         bytes5(connect5('will', { will })),
         bytes5(connect5('user', { username: `u${placeholder}`, password: Buffer.from('pw') })),
       ]) {
-        const peer = await rawPeer(broker)
-        peer.sendRaw(patch(packet, placeholder, bytes))
-        await expectRefused(peer)
+        await expectRefused(await rawPeer(broker), patch(packet, placeholder, bytes))
       }
     },
   )
 
   it('[MQTT-1.5.4-2] [MQTT-4.7.3-2] a PUBLISH topic name holding U+0000 is a Malformed Packet: DISCONNECT 0x81, close', async () => {
     const { broker, peer } = await brokerWithPeer()
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, '#')
+    const watcher = await subscribed(broker, 'watcher', '#')
     peer.sendRaw(patch(publishBytes('t/XX'), 'XX', NUL))
     await expectDisconnect(peer, 0x81)
     expect(await barrier(watcher)).toEqual([])
@@ -88,12 +83,7 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
 
   it('[MQTT-1.5.4-2] [MQTT-4.7.3-2] a SUBSCRIBE topic filter holding U+0000 is a Malformed Packet: DISCONNECT 0x81, no SUBACK', async () => {
     const { peer } = await brokerWithPeer()
-    const subscribeBytes = bytes5({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 't/XX', qos: 0 }],
-    })
-    peer.sendRaw(patch(subscribeBytes, 'XX', NUL))
+    peer.sendRaw(patch(bytes5(subscribePacket(1, [['t/XX', 0]])), 'XX', NUL))
     await expectDisconnect(peer, 0x81)
   })
 
@@ -105,10 +95,8 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
   })
 
   it('[MQTT-1.5.4-2] [MQTT-3.1.3-8] [MQTT-3.1.4-1] refuses a Client Identifier holding U+0000: no successful CONNACK, close', async () => {
-    const broker = await startBroker()
-    const peer = await rawPeer(broker)
-    peer.sendRaw(patch(bytes5(connect5('idXX')), 'XX', NUL))
-    await expectRefused(peer)
+    const peer = await rawPeer(await startBroker())
+    await expectRefused(peer, patch(bytes5(connect5('idXX')), 'XX', NUL))
   })
 
   it('[MQTT-1.5.4-2] [MQTT-3.1.4-1] refuses a User Name holding U+0000: no successful CONNACK, close', async () => {
@@ -116,27 +104,22 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
     const broker = await startBroker({ users: { 'ua\u0000v': 'secret' } })
     const peer = await rawPeer(broker)
     const credentials = { username: 'uXXv', password: Buffer.from('secret') }
-    peer.sendRaw(patch(bytes5(connect5('named', credentials)), 'XX', NUL))
-    await expectRefused(peer)
+    await expectRefused(peer, patch(bytes5(connect5('named', credentials)), 'XX', NUL))
   })
 
   it('[MQTT-1.5.4-2] [MQTT-3.1.3-11] refuses a Will Topic holding U+0000: no successful CONNACK, close, no will', async () => {
     const broker = await startBroker()
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, '#')
+    const watcher = await subscribed(broker, 'watcher', '#')
     const peer = await rawPeer(broker)
     const will = { topic: 'will/XX', payload: Buffer.from('gone'), qos: 0 as const, retain: false }
-    peer.sendRaw(patch(bytes5(connect5('dying', { will })), 'XX', NUL))
-    await expectRefused(peer)
+    await expectRefused(peer, patch(bytes5(connect5('dying', { will })), 'XX', NUL))
     expect(await barrier(watcher)).toEqual([])
   })
 
   it('[MQTT-1.5.4-3] keeps U+FEFF (bytes EF BB BF) in a topic: neither stripped nor skipped when matching', async () => {
     const { broker, peer } = await brokerWithPeer('publisher')
-    const withMark = await connected(broker, 'with-mark')
-    await subscribe(withMark, '\uFEFFbom/t')
-    const without = await connected(broker, 'without')
-    await subscribe(without, 'bom/t')
+    const withMark = await subscribed(broker, 'with-mark', '\uFEFFbom/t')
+    const without = await subscribed(broker, 'without', 'bom/t')
     await publish0(peer, '\uFEFFbom/t', 'marked')
     await publish0(peer, 'bom/t', 'plain')
     const marked = await nextPublish(withMark)
@@ -166,8 +149,7 @@ describe('MQTT 5.0 data representation: Variable Byte Integers (1.5.5)', () => {
     '[MQTT-1.5.5-1] a Remaining Length not in its fewest bytes is a Malformed Packet: DISCONNECT 0x81 (%s)',
     async (_name, bytes) => {
       const { broker, peer } = await brokerWithPeer()
-      const watcher = await connected(broker, 'watcher')
-      await subscribe(watcher, 't')
+      const watcher = await subscribed(broker, 'watcher', 't')
       peer.sendRaw(bytes)
       await expectDisconnect(peer, 0x81)
       expect(await barrier(watcher)).toEqual([])
@@ -185,9 +167,7 @@ describe('MQTT 5.0 data representation: Variable Byte Integers (1.5.5)', () => {
 
   it('[MQTT-1.5.5-1] writes every Remaining Length in the fewest bytes, at each boundary (127/128, 16383/16384)', async () => {
     const broker = await startBroker()
-    const subscriber = await wireConnected(broker, 'subscriber')
-    subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] })
-    await subscriber.expect('suback')
+    const subscriber = await wireSubscribed(broker, 'subscriber', 't')
     const publisher = await connected(broker, 'publisher')
     // A QoS 0 PUBLISH to "t" without properties has a Remaining Length of 4 + the payload: 2 + 1 (topic), 1
     // (Property Length).

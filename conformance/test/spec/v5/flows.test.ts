@@ -2,21 +2,21 @@ import type { Packet } from '@mqtt-stack/core'
 import type { PacketPeer } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { barrier, nextPublish, publish1, publish2, release } from '../../support/exchanges.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
 import {
-  barrier,
   brokerTime,
   brokerWithPeer,
   connect5,
   connected,
-  nextPublish,
+  disconnect,
+  PERSISTENT,
   type PublishPacket,
-  publish1,
   rawPeer,
+  resumed,
   subscribe,
+  subscribed,
 } from './support.js'
-
-/** A persistent 5.0 session: Clean Start 0 and a Session Expiry Interval of a minute. */
-const PERSISTENT = { clean: false, properties: { sessionExpiryInterval: 60 } } as const
 
 function publishOf(packets: Packet[]): PublishPacket[] {
   return packets.filter((packet): packet is PublishPacket => packet.cmd === 'publish')
@@ -35,17 +35,11 @@ async function chosen(
 describe('MQTT 5.0 QoS flows, the broker as sender (4.3, 4.4)', () => {
   it('[MQTT-4.3.2-3] [MQTT-4.3.3-3] [MQTT-4.3.3-5] [MQTT-4.3.3-6] [MQTT-4.4.0-1] [MQTT-3.3.1-1] resends what is unacknowledged only when the session resumes: PUBLISH with DUP 1 and its identifier, PUBREL instead of a released PUBLISH', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'subscriber', PERSISTENT)
-    await subscribe(subscriber, 't', 2)
+    const subscriber = await subscribed(broker, 'subscriber', 't', 2, PERSISTENT)
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 't', 'one', 1)
-    for (const [messageId, payload] of [
-      [2, 'two'],
-      [3, 'three'],
-    ] as const) {
-      publisher.send({ cmd: 'publish', topic: 't', payload, qos: 2, messageId, dup: false, retain: false })
-      await publisher.expect('pubrec')
-    }
+    await publish2(publisher, 't', 'two', 2)
+    await publish2(publisher, 't', 'three', 3)
     const one = await nextPublish(subscriber)
     const two = await nextPublish(subscriber)
     const three = await nextPublish(subscriber)
@@ -60,9 +54,7 @@ describe('MQTT 5.0 QoS flows, the broker as sender (4.3, 4.4)', () => {
     expect(await barrier(subscriber)).toEqual([])
     subscriber.destroy()
 
-    const back = await rawPeer(broker)
-    back.send(connect5('subscriber', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true })
+    const back = await resumed(broker, 'subscriber')
     const resent = await barrier(back)
     expect(resent).toHaveLength(3)
     expect(resent).toContainEqual(
@@ -87,62 +79,35 @@ describe('MQTT 5.0 QoS flows, the broker as sender (4.3, 4.4)', () => {
     back.destroy()
 
     // Everything was acknowledged: nothing is resent.
-    const again = await rawPeer(broker)
-    again.send(connect5('subscriber', PERSISTENT))
-    expect(await again.expect('connack')).toMatchObject({ sessionPresent: true })
+    const again = await resumed(broker, 'subscriber')
     expect(await barrier(again)).toEqual([])
   })
 
   it('[MQTT-4.4.0-2] [MQTT-4.3.3-4] a PUBACK or PUBREC with a Reason Code of 0x80 or more ends the delivery: no PUBREL, nothing resent', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'subscriber', PERSISTENT)
-    await subscribe(subscriber, 't', 2)
+    const subscriber = await subscribed(broker, 'subscriber', 't', 2, PERSISTENT)
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 't', 'one', 1)
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'two',
-      qos: 2,
-      messageId: 2,
-      dup: false,
-      retain: false,
-    })
-    await publisher.expect('pubrec')
+    await publish2(publisher, 't', 'two', 2)
     const one = await nextPublish(subscriber)
     const two = await nextPublish(subscriber)
     subscriber.send({ cmd: 'puback', messageId: one.messageId!, reasonCode: 0x80 })
     subscriber.send({ cmd: 'pubrec', messageId: two.messageId!, reasonCode: 0x83 })
     expect(await barrier(subscriber)).toEqual([])
     subscriber.destroy()
-    const back = await rawPeer(broker)
-    back.send(connect5('subscriber', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ sessionPresent: true })
+    const back = await resumed(broker, 'subscriber')
     expect(await barrier(back)).toEqual([])
   })
 
   it('[MQTT-4.3.3-7] does not apply message expiry to a QoS 2 PUBLISH already sent: it is resent after the interval', async () => {
     const broker = await startBroker({ keepaliveCheckInterval: 50 })
-    const subscriber = await connected(broker, 'subscriber', PERSISTENT)
-    await subscribe(subscriber, 't', 2)
+    const subscriber = await subscribed(broker, 'subscriber', 't', 2, PERSISTENT)
     const publisher = await connected(broker, 'publisher')
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'short-lived',
-      qos: 2,
-      messageId: 1,
-      dup: false,
-      retain: false,
-      properties: { messageExpiryInterval: 1 },
-    })
-    await publisher.expect('pubrec')
+    await publish2(publisher, 't', 'short-lived', 1, { properties: { messageExpiryInterval: 1 } })
     const sent = await nextPublish(subscriber)
     subscriber.destroy()
     await brokerTime(broker, 1)
-    const back = await rawPeer(broker)
-    back.send(connect5('subscriber', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ sessionPresent: true })
+    const back = await resumed(broker, 'subscriber')
     expect(await nextPublish(back)).toMatchObject({
       messageId: sent.messageId,
       dup: true,
@@ -154,8 +119,7 @@ describe('MQTT 5.0 QoS flows, the broker as sender (4.3, 4.4)', () => {
 describe('MQTT 5.0 QoS flows, the broker as receiver (4.3)', () => {
   it('[MQTT-4.3.2-5] after its PUBACK, takes a PUBLISH with the same Packet Identifier as a new message, DUP or not', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, 't')
+    const subscriber = await subscribed(broker, 'subscriber', 't')
     await publish1(publisher, 't', 'first', 5)
     await publish1(publisher, 't', 'second', 5, { dup: true })
     await publish1(publisher, 't', 'third', 5)
@@ -164,10 +128,9 @@ describe('MQTT 5.0 QoS flows, the broker as receiver (4.3)', () => {
 
   it('[MQTT-4.3.3-10] [MQTT-4.3.3-12] until PUBREL, a resent QoS 2 PUBLISH gets PUBREC again and is not delivered twice; after PUBCOMP its identifier is free', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, 't')
+    const subscriber = await subscribed(broker, 'subscriber', 't')
     const qos2 = (payload: string, dup: boolean) =>
-      publisher.send({ cmd: 'publish', topic: 't', payload, qos: 2, messageId: 9, dup, retain: false })
+      publisher.send(publishPacket('t', payload, { qos: 2, messageId: 9, dup }))
     qos2('once', false)
     expect(await publisher.expect('pubrec')).toMatchObject({ messageId: 9, reasonCode: 0 })
     qos2('once', true)
@@ -183,50 +146,22 @@ describe('MQTT 5.0 QoS flows, the broker as receiver (4.3)', () => {
 
   it('[MQTT-4.3.3-9] after a PUBREC with a Reason Code of 0x80 or more, takes a PUBLISH with that identifier as a new message', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, 't')
+    const subscriber = await subscribed(broker, 'subscriber', 't')
     // Announced as UTF-8 but not: refused with PUBREC 0x99.
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: Buffer.from([0xff]),
-      qos: 2,
-      messageId: 4,
-      dup: false,
-      retain: false,
-      properties: { payloadFormatIndicator: true },
-    })
-    expect(await publisher.expect('pubrec')).toMatchObject({ messageId: 4, reasonCode: 0x99 })
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'valid',
-      qos: 2,
-      messageId: 4,
-      dup: false,
-      retain: false,
-    })
-    expect(await publisher.expect('pubrec')).toMatchObject({ messageId: 4, reasonCode: 0 })
+    const invalid = { properties: { payloadFormatIndicator: true } }
+    const refused = await publish2(publisher, 't', Buffer.from([0xff]), 4, invalid)
+    expect(refused).toMatchObject({ reasonCode: 0x99 })
+    expect(await publish2(publisher, 't', 'valid', 4)).toMatchObject({ reasonCode: 0 })
     expect((await nextPublish(subscriber)).text).toBe('valid')
   })
 
   it('[MQTT-4.3.3-13] goes on with the QoS 2 exchange after the message has expired: PUBREL gets PUBCOMP', async () => {
     const broker = await startBroker({ keepaliveCheckInterval: 50 })
     const publisher = await connected(broker, 'publisher')
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'short-lived',
-      qos: 2,
-      messageId: 3,
-      dup: false,
-      retain: false,
-      properties: { messageExpiryInterval: 1 },
-    })
-    expect(await publisher.expect('pubrec')).toMatchObject({ messageId: 3, reasonCode: 0 })
+    const expiring = { properties: { messageExpiryInterval: 1 } }
+    expect(await publish2(publisher, 't', 'short-lived', 3, expiring)).toMatchObject({ reasonCode: 0 })
     await brokerTime(broker, 1)
-    publisher.send({ cmd: 'pubrel', messageId: 3 })
-    expect(await publisher.expect('pubcomp')).toMatchObject({ messageId: 3, reasonCode: 0 })
+    expect(await release(publisher, 3)).toMatchObject({ reasonCode: 0 })
   })
 })
 
@@ -234,10 +169,8 @@ describe('MQTT 5.0 sessions and message ordering (4.1, 4.5, 4.6)', () => {
   it('[MQTT-4.1.0-1] [MQTT-4.1.0-2] keeps a session while its connection is open, and discards it once closed for its expiry interval', async () => {
     const broker = await startBroker({ sessionExpiryCheckInterval: 20 })
     const session = { clean: false, properties: { sessionExpiryInterval: 1 } }
-    const open = await connected(broker, 'open', session)
-    await subscribe(open, 'kept', 1)
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 'will/#')
+    const open = await subscribed(broker, 'open', 'kept', 1, session)
+    const watcher = await subscribed(broker, 'watcher', 'will/#')
     const closing = await connected(broker, 'closing', {
       ...session,
       will: {
@@ -257,43 +190,29 @@ describe('MQTT 5.0 sessions and message ordering (4.1, 4.5, 4.6)', () => {
     await publish1(publisher, 'kept', 'still here', 1)
     expect((await nextPublish(open)).text).toBe('still here')
     const back = await rawPeer(broker)
-    back.send(connect5('closing', session))
-    expect(await back.expect('connack')).toMatchObject({ reasonCode: 0, sessionPresent: false })
+    const connack = await back.connect(connect5('closing', session))
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: false })
   })
 
   it('[MQTT-4.5.0-1] adds a message to the session of every matching subscription, connected or not', async () => {
     const broker = await startBroker()
-    const away = await connected(broker, 'away', PERSISTENT)
-    await subscribe(away, 't', 1)
-    away.send({ cmd: 'disconnect', reasonCode: 0 })
-    await away.closed()
-    const present = await connected(broker, 'present')
-    await subscribe(present, 't', 1)
+    const away = await subscribed(broker, 'away', 't', 1, PERSISTENT)
+    await disconnect(away)
+    const present = await subscribed(broker, 'present', 't', 1)
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 't', 'for both', 1)
     expect((await nextPublish(present)).text).toBe('for both')
-    const back = await rawPeer(broker)
-    back.send(connect5('away', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ sessionPresent: true })
+    const back = await resumed(broker, 'away')
     expect((await nextPublish(back)).text).toBe('for both')
   })
 
   it('[MQTT-4.6.0-5] [MQTT-4.6.0-6] forwards the messages of one client on one topic in the order it sent them, per QoS', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, 'ordered', 2)
+    const subscriber = await subscribed(broker, 'subscriber', 'ordered', 2)
     const count = 60
     for (let i = 0; i < count; i++) {
       const qos = (i % 3) as 0 | 1 | 2
-      publisher.send({
-        cmd: 'publish',
-        topic: 'ordered',
-        payload: `${i}`,
-        qos,
-        ...(qos === 0 ? {} : { messageId: i + 1 }),
-        dup: false,
-        retain: false,
-      })
+      publisher.send(publishPacket('ordered', `${i}`, qos === 0 ? {} : { qos, messageId: i + 1 }))
     }
     expect(await barrier(publisher)).toHaveLength((count * 2) / 3)
     const byQoS: number[][] = [[], [], []]
@@ -311,15 +230,14 @@ describe('MQTT 5.0 sessions and message ordering (4.1, 4.5, 4.6)', () => {
 describe('MQTT 5.0 flow control (3.3.4, 4.9)', () => {
   it('[MQTT-3.3.4-10] [MQTT-4.9.0-1] [MQTT-4.9.0-2] [MQTT-4.9.0-3] with the send quota at zero, holds QoS 1 PUBLISH but answers every other packet', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber', { properties: { receiveMaximum: 1 } })
-    await subscribe(subscriber, 't', 1)
+    const subscriber = await subscribed(broker, 'subscriber', 't', 1, { properties: { receiveMaximum: 1 } })
     for (let i = 1; i <= 3; i++) await publish1(publisher, 't', `m${i}`, i)
     for (let i = 1; i <= 3; i++) {
       const publish = await nextPublish(subscriber)
       expect(publish.text).toBe(`m${i}`)
       // The quota is used up: no PUBLISH, but PINGRESP, SUBACK and UNSUBACK come.
       expect(await barrier(subscriber)).toEqual([])
-      subscriber.send({ cmd: 'subscribe', messageId: 100 + i, subscriptions: [{ topic: 'other', qos: 1 }] })
+      subscriber.send(subscribePacket(100 + i, [['other', 1]]))
       expect(await subscriber.expect('suback')).toMatchObject({ messageId: 100 + i })
       subscriber.send({ cmd: 'unsubscribe', messageId: 200 + i, unsubscriptions: ['other'] })
       expect(await subscriber.expect('unsuback')).toMatchObject({ messageId: 200 + i })
@@ -332,27 +250,14 @@ describe('MQTT 5.0 flow control (3.3.4, 4.9)', () => {
 describe('MQTT 5.0 shared subscriptions: delivery (4.8.2)', () => {
   it('[MQTT-4.8.2-4] completes a QoS 2 delivery to the chosen member when it reconnects, and gives it to no other member', async () => {
     const broker = await startBroker()
-    const a = await connected(broker, 'member-a', PERSISTENT)
-    await subscribe(a, '$share/g/s', 2)
-    const b = await connected(broker, 'member-b', PERSISTENT)
-    await subscribe(b, '$share/g/s', 2)
+    const a = await subscribed(broker, 'member-a', '$share/g/s', 2, PERSISTENT)
+    const b = await subscribed(broker, 'member-b', '$share/g/s', 2, PERSISTENT)
     const publisher = await connected(broker, 'publisher')
-    publisher.send({
-      cmd: 'publish',
-      topic: 's',
-      payload: 'exactly once',
-      qos: 2,
-      messageId: 1,
-      dup: false,
-      retain: false,
-    })
-    await publisher.expect('pubrec')
+    await publish2(publisher, 's', 'exactly once', 1)
     const { chosen: member, other, got } = await chosen(a, b)
     const sent = got[0] as PublishPacket
     member.destroy()
-    const back = await rawPeer(broker)
-    back.send(connect5(member === a ? 'member-a' : 'member-b', PERSISTENT))
-    expect(await back.expect('connack')).toMatchObject({ sessionPresent: true })
+    const back = await resumed(broker, member === a ? 'member-a' : 'member-b')
     expect(await nextPublish(back)).toMatchObject({
       messageId: sent.messageId,
       dup: true,
@@ -363,10 +268,8 @@ describe('MQTT 5.0 shared subscriptions: delivery (4.8.2)', () => {
 
   it('[MQTT-4.8.2-6] a PUBACK with a Reason Code of 0x80 or more from a member discards the message: no other member gets it', async () => {
     const broker = await startBroker()
-    const a = await connected(broker, 'member-a')
-    await subscribe(a, '$share/g/s', 1)
-    const b = await connected(broker, 'member-b')
-    await subscribe(b, '$share/g/s', 1)
+    const a = await subscribed(broker, 'member-a', '$share/g/s', 1)
+    const b = await subscribed(broker, 'member-b', '$share/g/s', 1)
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 's', 'refused', 1)
     const { chosen: member, other, got } = await chosen(a, b)

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, PINGREQ } from '../../support/bytes.js'
+import { publish1 } from '../../support/exchanges.js'
 import {
   brokerWithPeer,
   bytes5,
@@ -7,8 +9,9 @@ import {
   connected,
   expectDisconnect,
   expectSilentClose,
-  frame,
+  PERSISTENT,
   rawPeer,
+  subscribed,
   wireConnected,
 } from './support.js'
 
@@ -30,11 +33,11 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
   it('[MQTT-3.14.0-1] sends no DISCONNECT to a connection whose CONNECT was refused or never came', async () => {
     const broker = await startBroker({ users: { alice: 'secret' }, connectTimeout: 100 })
     const refused = await rawPeer(broker)
-    refused.send(connect5('refused', { username: 'alice', password: Buffer.from('wrong') }))
-    expect(await refused.expect('connack')).toMatchObject({ reasonCode: 0x86 })
+    const wrong = connect5('refused', { username: 'alice', password: Buffer.from('wrong') })
+    expect(await refused.connect(wrong)).toMatchObject({ reasonCode: 0x86 })
     await expectSilentClose(refused)
     const malformed = await rawPeer(broker)
-    malformed.sendRaw(frame(0x10, Buffer.from([0, 4])))
+    malformed.sendRaw(controlPacket(0x10, Buffer.from([0, 4])))
     await expectSilentClose(malformed)
     // No CONNECT within the connect timeout.
     const idle = await rawPeer(broker)
@@ -43,15 +46,14 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
 
   it('[MQTT-3.14.1-1] [MQTT-4.13.1-1] a DISCONNECT with reserved flags set is a Malformed Packet: DISCONNECT 0x81, close', async () => {
     const { peer } = await brokerWithPeer()
-    peer.sendRaw(frame(0xe8))
+    peer.sendRaw(controlPacket(0xe8))
     await expectDisconnect(peer, 0x81)
   })
 
   it('[MQTT-3.14.2-1] [MQTT-3.14.2-2] on a takeover, sends DISCONNECT 0x8E, a DISCONNECT Reason Code, without a Session Expiry Interval', async () => {
     const broker = await startBroker()
-    const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } }
-    const first = await connected(broker, 'twin', persistent)
-    await connected(broker, 'twin', persistent)
+    const first = await connected(broker, 'twin', PERSISTENT)
+    await connected(broker, 'twin', PERSISTENT)
     const disconnect = await first.expect('disconnect')
     expect(disconnect.reasonCode).toBe(0x8e)
     expect(DISCONNECT_CODES).toContain(disconnect.reasonCode)
@@ -61,10 +63,7 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
 
   it('[MQTT-3.14.2-1] [MQTT-3.14.2-2] on a protocol violation, sends a DISCONNECT Reason Code without a Session Expiry Interval', async () => {
     const broker = await startBroker()
-    const peer = await connected(broker, 'violating', {
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    })
+    const peer = await connected(broker, 'violating', PERSISTENT)
     peer.send(connect5('violating'))
     const disconnect = await peer.expect('disconnect')
     expect(DISCONNECT_CODES).toContain(disconnect.reasonCode)
@@ -95,19 +94,16 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
   it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.2-1] sends nothing after its DISCONNECT and closes the connection', async () => {
     const { peer } = await brokerWithPeer()
     // The protocol violation and a PINGREQ in one write: the PINGREQ must not be answered.
-    peer.sendRaw(Buffer.concat([bytes5(connect5('again')), frame(0xc0), frame(0xc0)]))
+    peer.sendRaw(Buffer.concat([bytes5(connect5('again')), PINGREQ, PINGREQ]))
     await expectDisconnect(peer, 0x82)
     expect(peer.received.map((packet) => packet.cmd)).toEqual(['connack', 'disconnect'])
   })
 
   it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] a connection taken over gets nothing after its DISCONNECT 0x8E, not even messages', async () => {
     const broker = await startBroker()
-    const first = await connected(broker, 'twin')
-    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] })
-    await first.expect('suback')
+    const first = await subscribed(broker, 'twin', 't')
     const second = await connected(broker, 'twin')
-    second.send({ cmd: 'publish', topic: 't', payload: 'p', qos: 1, messageId: 1, dup: false, retain: false })
-    await second.expect('puback')
+    await publish1(second, 't', 'p', 1)
     await expectDisconnect(first, 0x8e)
     expect(first.received.map((packet) => packet.cmd)).toEqual(['connack', 'suback', 'disconnect'])
   })

@@ -1,18 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
+import { barrier, nextPublish, publish0, publish1, publish2 } from '../../support/exchanges.js'
+import { publishPacket } from '../../support/packets.js'
 import {
-  barrier,
   brokerWithPeer,
   connected,
+  disconnect,
   expectDisconnect,
-  frame,
-  lengthPrefixed,
-  nextPublish,
-  publish0,
-  publish1,
-  subscribe,
-  u16,
+  subscribed,
   wireConnected,
+  wireSubscribed,
 } from './support.js'
 
 /** PUBACK and PUBREC Reason Codes of MQTT 5.0 (3.4.2.1, 3.5.2.1). */
@@ -25,21 +23,10 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
     const subscribers = []
     for (const qos of [0, 1, 2] as const) {
-      const subscriber = await connected(broker, `qos-${qos}`)
-      await subscribe(subscriber, 't', qos)
-      subscribers.push(subscriber)
+      subscribers.push(await subscribed(broker, `qos-${qos}`, 't', qos))
     }
     // A resent PUBLISH (DUP 1) whose first copy never reached the broker.
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'again',
-      qos: 2,
-      messageId: 9,
-      dup: true,
-      retain: false,
-    })
-    await publisher.expect('pubrec')
+    await publish2(publisher, 't', 'again', 9, { dup: true })
     for (const [qos, subscriber] of subscribers.entries()) {
       expect(await nextPublish(subscriber)).toMatchObject({ qos, dup: false, text: 'again' })
     }
@@ -47,9 +34,8 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
 
   it('[MQTT-3.3.1-4] [MQTT-4.13.1-1] a PUBLISH with both QoS bits set is a Malformed Packet: DISCONNECT 0x81, nothing relayed', async () => {
     const { broker, peer } = await brokerWithPeer()
-    const watcher = await connected(broker, 'watcher')
-    await subscribe(watcher, 't')
-    peer.sendRaw(frame(0x36, lengthPrefixed('t'), u16(1), Buffer.from([0]), Buffer.from('three')))
+    const watcher = await subscribed(broker, 'watcher', 't')
+    peer.sendRaw(controlPacket(0x36, mqttString('t'), u16(1), Buffer.from([0]), Buffer.from('three')))
     await expectDisconnect(peer, 0x81)
     expect(await barrier(watcher)).toEqual([])
   })
@@ -58,8 +44,7 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
     const { broker, peer } = await brokerWithPeer()
     await publish1(peer, 'r/t', 'first', 1, { retain: true })
     await publish1(peer, 'r/t', 'second', 2, { retain: true })
-    const late = await connected(broker, 'late')
-    await subscribe(late, 'r/t')
+    const late = await subscribed(broker, 'late', 'r/t')
     expect(await nextPublish(late)).toMatchObject({ topic: 'r/t', text: 'second', retain: true })
     expect(await barrier(late)).toEqual([])
   })
@@ -67,14 +52,12 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
   it('[MQTT-3.3.1-6] [MQTT-3.3.1-7] a retained PUBLISH with an empty payload is delivered, removes the retained message and is not stored', async () => {
     const { broker, peer } = await brokerWithPeer()
     await publish1(peer, 'r/t', 'kept', 1, { retain: true })
-    const live = await connected(broker, 'live')
-    await subscribe(live, 'r/t')
+    const live = await subscribed(broker, 'live', 'r/t')
     expect((await nextPublish(live)).text).toBe('kept')
     await publish1(peer, 'r/t', '', 2, { retain: true })
     // Processed normally: the live subscriber receives the empty message.
     expect(await nextPublish(live)).toMatchObject({ topic: 'r/t', text: '' })
-    const late = await connected(broker, 'late')
-    await subscribe(late, 'r/#')
+    const late = await subscribed(broker, 'late', 'r/#')
     expect(await barrier(late)).toEqual([])
   })
 
@@ -83,8 +66,7 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
     await publish1(peer, 'r/kept', 'retained', 1, { retain: true })
     await publish1(peer, 'r/kept', 'live only', 2)
     await publish1(peer, 'r/none', 'live only', 3)
-    const late = await connected(broker, 'late')
-    await subscribe(late, 'r/#')
+    const late = await subscribed(broker, 'late', 'r/#')
     expect(await nextPublish(late)).toMatchObject({ topic: 'r/kept', text: 'retained', retain: true })
     expect(await barrier(late)).toEqual([])
   })
@@ -93,8 +75,7 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
 describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
   it('[MQTT-3.3.2-3] sends a PUBLISH whose Topic Name is the published one, matching the subscription filter', async () => {
     const { broker, peer } = await brokerWithPeer()
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, ['a/+/c', 'x/#'])
+    const subscriber = await subscribed(broker, 'subscriber', ['a/+/c', 'x/#'])
     await publish0(peer, 'a/b/c', 'one')
     await publish0(peer, 'x/y/z', 'two')
     expect(await nextPublish(subscriber)).toMatchObject({ topic: 'a/b/c', text: 'one' })
@@ -105,25 +86,16 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     const broker = await startBroker()
     const first = await connected(broker, 'aliased')
     await publish0(first, 'long/topic/name', 'set', { properties: { topicAlias: 1 } })
-    first.send({ cmd: 'disconnect', reasonCode: 0 })
-    await first.closed()
+    await disconnect(first)
     const second = await connected(broker, 'aliased')
-    second.send({
-      cmd: 'publish',
-      topic: '',
-      payload: 'use',
-      qos: 0,
-      dup: false,
-      retain: false,
-      properties: { topicAlias: 1 },
-    })
+    second.send(publishPacket('', 'use', { properties: { topicAlias: 1 } }))
     await expectDisconnect(second, 0x82)
   })
 
   it('[MQTT-3.3.2-8] [MQTT-3.3.2-11] sends Topic Aliases from 1 up to the Topic Alias Maximum of the client, never 0', async () => {
     const broker = await startBroker()
-    const subscriber = await connected(broker, 'subscriber', { properties: { topicAliasMaximum: 2 } })
-    await subscribe(subscriber, 'alias/#', 1)
+    const aliases = { properties: { topicAliasMaximum: 2 } }
+    const subscriber = await subscribed(broker, 'subscriber', 'alias/#', 1, aliases)
     const publisher = await connected(broker, 'publisher')
     let id = 0
     for (let round = 0; round < 2; round++)
@@ -147,15 +119,7 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
 
   it('[MQTT-3.3.2-8] [MQTT-4.13.1-1] a Topic Alias of 0 from the client is a Topic Alias invalid error: DISCONNECT 0x94', async () => {
     const { peer } = await brokerWithPeer()
-    peer.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'zero',
-      qos: 0,
-      dup: false,
-      retain: false,
-      properties: { topicAlias: 0 },
-    })
+    peer.send(publishPacket('t', 'zero', { properties: { topicAlias: 0 } }))
     await expectDisconnect(peer, 0x94)
   })
 })
@@ -164,8 +128,8 @@ describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)',
   it('[MQTT-3.3.4-1] answers QoS 0 with nothing, QoS 1 with PUBACK and QoS 2 with PUBREC', async () => {
     const { peer } = await brokerWithPeer()
     await publish0(peer, 't', 'zero')
-    peer.send({ cmd: 'publish', topic: 't', payload: 'one', qos: 1, messageId: 1, dup: false, retain: false })
-    peer.send({ cmd: 'publish', topic: 't', payload: 'two', qos: 2, messageId: 2, dup: false, retain: false })
+    peer.send(publishPacket('t', 'one', { qos: 1, messageId: 1 }))
+    peer.send(publishPacket('t', 'two', { qos: 2, messageId: 2 }))
     expect(await barrier(peer)).toMatchObject([
       { cmd: 'puback', messageId: 1 },
       { cmd: 'pubrec', messageId: 2 },
@@ -174,27 +138,15 @@ describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)',
 
   it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1] uses only the Reason Codes of each acknowledgement', async () => {
     const { broker, peer } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
-    await subscribe(subscriber, 't', 2)
-    const acks = []
-    acks.push(await publish1(peer, 't', 'one', 1))
+    const subscriber = await subscribed(broker, 'subscriber', 't', 2)
     // A payload announced as UTF-8 that is not: refused with a Reason Code of its own (0x99).
-    acks.push(
-      await publish1(peer, 't', Buffer.from([0xff]), 2, { properties: { payloadFormatIndicator: true } }),
-    )
-    peer.send({ cmd: 'publish', topic: 't', payload: 'two', qos: 2, messageId: 3, dup: false, retain: false })
-    acks.push(await peer.expect('pubrec'))
-    peer.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: Buffer.from([0xc3]),
-      qos: 2,
-      messageId: 4,
-      dup: false,
-      retain: false,
-      properties: { payloadFormatIndicator: true },
-    })
-    acks.push(await peer.expect('pubrec'))
+    const invalid = { properties: { payloadFormatIndicator: true } }
+    const acks = [
+      await publish1(peer, 't', 'one', 1),
+      await publish1(peer, 't', Buffer.from([0xff]), 2, invalid),
+      await publish2(peer, 't', 'two', 3),
+      await publish2(peer, 't', Buffer.from([0xc3]), 4, invalid),
+    ]
     for (const ack of acks) expect(PUBACK_CODES).toContain(ack.reasonCode ?? 0)
     expect(acks.map((ack) => ack.reasonCode ?? 0)).toEqual([0, 0x99, 0, 0x99])
     peer.send({ cmd: 'pubrel', messageId: 3 })
@@ -214,27 +166,9 @@ describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)',
   it('[MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] keeps PUBACK and PUBREC within the client Maximum Packet Size, dropping a Reason String rather than the acknowledgement', async () => {
     const broker = await startBroker()
     const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
-    const invalid = { payloadFormatIndicator: true }
-    wire.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: Buffer.from([0xff]),
-      qos: 1,
-      messageId: 1,
-      dup: false,
-      retain: false,
-      properties: invalid,
-    })
-    wire.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: Buffer.from([0xff]),
-      qos: 2,
-      messageId: 2,
-      dup: false,
-      retain: false,
-      properties: invalid,
-    })
+    const properties = { payloadFormatIndicator: true }
+    wire.send(publishPacket('t', Buffer.from([0xff]), { qos: 1, messageId: 1, properties }))
+    wire.send(publishPacket('t', Buffer.from([0xff]), { qos: 2, messageId: 2, properties }))
     for (const cmd of ['puback', 'pubrec'] as const) {
       const { bytes, packet } = await wire.expect(cmd)
       expect(bytes.length).toBeLessThanOrEqual(16)
@@ -244,10 +178,8 @@ describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)',
 
   it('[MQTT-3.6.2-2] [MQTT-3.6.2-3] [MQTT-3.7.2-2] [MQTT-3.7.2-3] keeps PUBREL and PUBCOMP within the client Maximum Packet Size', async () => {
     const broker = await startBroker()
-    const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
-    wire.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 2 }] })
-    await wire.expect('suback')
-    wire.send({ cmd: 'publish', topic: 't', payload: 'm', qos: 2, messageId: 5, dup: false, retain: false })
+    const wire = await wireSubscribed(broker, 'small', 't', 2, { properties: { maximumPacketSize: 16 } })
+    wire.send(publishPacket('t', 'm', { qos: 2, messageId: 5 }))
     // The broker's PUBLISH to this client (it is subscribed) is written before the PUBREC for it.
     const publish = await wire.expect('publish')
     const frames = [publish, await wire.expect('pubrec')]

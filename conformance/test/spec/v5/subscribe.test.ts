@@ -1,32 +1,22 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
-import {
-  barrier,
-  brokerWithPeer,
-  connected,
-  expectDisconnect,
-  frame,
-  lengthPrefixed,
-  nextPublish,
-  publish0,
-  publish1,
-  subscribe,
-  u16,
-  wireConnected,
-} from './support.js'
+import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
+import { barrier, nextPublish, publish0, publish1 } from '../../support/exchanges.js'
+import { subscribePacket } from '../../support/packets.js'
+import { brokerWithPeer, connected, expectDisconnect, subscribe, wireConnected } from './support.js'
 
 /** SUBACK Reason Codes of MQTT 5.0 (3.9.3). */
 const SUBACK_CODES = [0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2]
 
 /** A SUBSCRIBE with packet identifier 1, no properties and one filter with these option bits. */
 function subscribeWithOptions(options: number): Buffer {
-  return frame(0x82, u16(1), Buffer.from([0]), lengthPrefixed('t'), Buffer.from([options]))
+  return controlPacket(0x82, u16(1), Buffer.from([0]), mqttString('t'), Buffer.from([options]))
 }
 
 describe('MQTT 5.0 SUBSCRIBE: payload (3.8.3)', () => {
   it('[MQTT-3.8.3-2] [MQTT-4.13.1-1] a SUBSCRIBE without a Topic Filter is a Protocol Error: DISCONNECT 0x82, no SUBACK', async () => {
     const { peer } = await brokerWithPeer()
-    peer.sendRaw(frame(0x82, u16(1), Buffer.from([0])))
+    peer.sendRaw(controlPacket(0x82, u16(1), Buffer.from([0])))
     await expectDisconnect(peer, 0x82)
   })
 
@@ -63,7 +53,7 @@ describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
   it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] answers every SUBSCRIBE with a SUBACK of the same Packet Identifier', async () => {
     const { peer } = await brokerWithPeer()
     for (const messageId of [1, 2, 300, 65_535]) {
-      peer.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic: `t/${messageId}`, qos: 1 }] })
+      peer.send(subscribePacket(messageId, [[`t/${messageId}`, 1]]))
       expect(await peer.expect('suback')).toMatchObject({ messageId, granted: [1] })
     }
   })
@@ -80,17 +70,15 @@ describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
 
   it('[MQTT-3.8.4-5] [MQTT-3.8.4-6] [MQTT-3.9.3-1] [MQTT-3.9.3-2] handles several filters as a sequence of SUBSCRIBEs, answered by one SUBACK with a code per filter, in order', async () => {
     const { broker, peer } = await brokerWithPeer()
-    peer.send({
-      cmd: 'subscribe',
-      messageId: 7,
-      subscriptions: [
-        { topic: 'a', qos: 2 },
-        { topic: 'b/#/c', qos: 1 },
-        { topic: 'c', qos: 0 },
-        { topic: 'd+', qos: 2 },
-        { topic: 'e', qos: 1 },
-      ],
-    })
+    peer.send(
+      subscribePacket(7, [
+        ['a', 2],
+        ['b/#/c', 1],
+        ['c', 0],
+        ['d+', 2],
+        ['e', 1],
+      ]),
+    )
     const suback = await peer.expect('suback')
     expect(suback).toMatchObject({ messageId: 7, granted: [2, 0x8f, 0, 0x8f, 1] })
     for (const code of suback.granted) expect(SUBACK_CODES).toContain(code)
@@ -104,14 +92,12 @@ describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
   it('[MQTT-3.8.4-7] [MQTT-3.8.4-8] [MQTT-4.8.2-3] grants at most its Maximum QoS and delivers at the lower of the published and granted QoS', async () => {
     const broker = await startBroker({ maximumQoS: 1 })
     const subscriber = await connected(broker, 'subscriber')
-    subscriber.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'two', qos: 2 },
-        { topic: 'zero', qos: 0 },
-      ],
-    })
+    subscriber.send(
+      subscribePacket(1, [
+        ['two', 2],
+        ['zero', 0],
+      ]),
+    )
     expect(await subscriber.expect('suback')).toMatchObject({ granted: [1, 0] })
     const publisher = await connected(broker, 'publisher')
     await publish1(publisher, 'two', 'one', 1)
@@ -125,14 +111,12 @@ describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
   it('[MQTT-3.9.2-1] [MQTT-3.9.2-2] keeps SUBACK within the client Maximum Packet Size, also when refusing filters', async () => {
     const broker = await startBroker()
     const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
-    wire.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'a/#/b', qos: 0 },
-        { topic: 'ok', qos: 1 },
-      ],
-    })
+    wire.send(
+      subscribePacket(1, [
+        ['a/#/b', 0],
+        ['ok', 1],
+      ]),
+    )
     const { bytes, packet } = await wire.expect('suback')
     expect(bytes.length).toBeLessThanOrEqual(16)
     expect(packet).toMatchObject({ messageId: 1, granted: [0x8f, 1] })

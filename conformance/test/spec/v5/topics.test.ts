@@ -1,24 +1,23 @@
+import type { PacketOf } from '@mqtt-stack/core'
 import { describe, expect, it } from 'vitest'
-import {
-  barrier,
-  brokerWithPeer,
-  connected,
-  expectDisconnect,
-  frame,
-  lengthPrefixed,
-  nextPublish,
-  publish0,
-  subscribe,
-} from './support.js'
+import { controlPacket, mqttString } from '../../support/bytes.js'
+import { barrier, nextPublish, publish0 } from '../../support/exchanges.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
+import { brokerWithPeer, expectDisconnect, subscribed } from './support.js'
+
+/** A SUBSCRIBE with identifier 1 of each filter at QoS 0. */
+function subscribeAll(filters: readonly string[]): PacketOf<'subscribe'> {
+  const pairs = filters.map((topic): [string, 0] => [topic, 0])
+  return subscribePacket(1, pairs)
+}
 
 describe('MQTT 5.0 topic names and filters: wildcards (4.7.0, 4.7.1)', () => {
   it.each(['a/+', '+', 'a/#', '#', 'a+b', 'a/b#'])(
     '[MQTT-4.7.0-1] [MQTT-3.3.2-2] a PUBLISH to the Topic Name "%s" is refused: DISCONNECT 0x90, nothing relayed',
     async (topic) => {
       const { broker, peer } = await brokerWithPeer()
-      const watcher = await connected(broker, 'watcher')
-      await subscribe(watcher, '#')
-      peer.send({ cmd: 'publish', topic, payload: 'wild', qos: 0, dup: false, retain: false })
+      const watcher = await subscribed(broker, 'watcher', '#')
+      peer.send(publishPacket(topic, 'wild'))
       await expectDisconnect(peer, 0x90)
       expect(await barrier(watcher)).toEqual([])
     },
@@ -27,23 +26,21 @@ describe('MQTT 5.0 topic names and filters: wildcards (4.7.0, 4.7.1)', () => {
   it('[MQTT-4.7.1-1] accepts "#" alone or after "/" as the last level, refuses it anywhere else with 0x8F', async () => {
     const { peer } = await brokerWithPeer()
     const filters = ['#', 'a/#', 'a/b/#', '/#', 'a#', 'a/#/b', '#/a', 'a/b#', '##']
-    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    peer.send(subscribeAll(filters))
     expect((await peer.expect('suback')).granted).toEqual([0, 0, 0, 0, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f])
   })
 
   it('[MQTT-4.7.1-2] accepts "+" occupying a whole level anywhere, refuses it inside a level with 0x8F', async () => {
     const { peer } = await brokerWithPeer()
     const filters = ['+', '+/+', 'a/+/b', '+/a/#', '/+', 'a+', '+a', 'a/b+/c', '++']
-    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    peer.send(subscribeAll(filters))
     expect((await peer.expect('suback')).granted).toEqual([0, 0, 0, 0, 0, 0x8f, 0x8f, 0x8f, 0x8f])
   })
 
   it('[MQTT-4.7.1-1] [MQTT-4.7.1-2] matches "#" on the parent level and any below, "+" on exactly one level', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const multi = await connected(broker, 'multi')
-    await subscribe(multi, 'a/#')
-    const single = await connected(broker, 'single')
-    await subscribe(single, 'a/+')
+    const multi = await subscribed(broker, 'multi', 'a/#')
+    const single = await subscribed(broker, 'single', 'a/+')
     for (const topic of ['a', 'a/b', 'a/b/c', 'b/a']) await publish0(publisher, topic, topic)
     for (const topic of ['a', 'a/b', 'a/b/c']) expect((await nextPublish(multi)).topic).toBe(topic)
     expect(await barrier(multi)).toEqual([])
@@ -55,10 +52,8 @@ describe('MQTT 5.0 topic names and filters: wildcards (4.7.0, 4.7.1)', () => {
 describe('MQTT 5.0 topic names and filters: topics beginning with $ (4.7.2)', () => {
   it('[MQTT-4.7.2-1] does not match filters starting with a wildcard against topic names starting with "$"', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const wildcards = await connected(broker, 'wildcards')
-    await subscribe(wildcards, ['#', '+/info', '+/+'])
-    const dollar = await connected(broker, 'dollar')
-    await subscribe(dollar, ['$app/#', '$app/+'])
+    const wildcards = await subscribed(broker, 'wildcards', ['#', '+/info', '+/+'])
+    const dollar = await subscribed(broker, 'dollar', ['$app/#', '$app/+'])
     await publish0(publisher, '$app/info', 'dollar')
     expect(await nextPublish(dollar)).toMatchObject({ topic: '$app/info', text: 'dollar' })
     expect(await barrier(dollar)).toEqual([])
@@ -73,13 +68,13 @@ describe('MQTT 5.0 topic names and filters: topics beginning with $ (4.7.2)', ()
 describe('MQTT 5.0 topic names and filters: semantics (4.7.3)', () => {
   it('[MQTT-4.7.3-1] refuses an empty Topic Filter with 0x8F', async () => {
     const { peer } = await brokerWithPeer()
-    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '', qos: 0 }] })
+    peer.send(subscribePacket(1, [['', 0]]))
     expect((await peer.expect('suback')).granted).toEqual([0x8f])
   })
 
   it('[MQTT-4.7.3-1] [MQTT-4.13.1-1] an empty Topic Name without a Topic Alias closes the connection (0x82 or 0x90)', async () => {
     const { peer } = await brokerWithPeer()
-    peer.sendRaw(frame(0x30, lengthPrefixed(''), Buffer.from([0]), Buffer.from('nameless')))
+    peer.sendRaw(controlPacket(0x30, mqttString(''), Buffer.from([0]), Buffer.from('nameless')))
     const disconnect = await peer.expect('disconnect')
     // 3.3.2.1 calls it a Protocol Error; 0x90 (Topic Name invalid) says as much.
     expect([0x82, 0x90]).toContain(disconnect.reasonCode)
@@ -88,9 +83,8 @@ describe('MQTT 5.0 topic names and filters: semantics (4.7.3)', () => {
 
   it('[MQTT-4.7.3-4] matches without normalising: case, Unicode forms and empty levels all count', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
-    const subscriber = await connected(broker, 'subscriber')
     // "café" with a precomposed é (NFC), "Case", and "a/b".
-    await subscribe(subscriber, ['caf\u00e9', 'Case', 'a/b'])
+    const subscriber = await subscribed(broker, 'subscriber', ['caf\u00e9', 'Case', 'a/b'])
     // The same café decomposed (NFD), other cases, and "a/b" with an empty level or a trailing "/".
     for (const topic of ['cafe\u0301', 'case', 'CASE', 'a//b', 'a/b/', '/a/b'])
       await publish0(publisher, topic, topic)
@@ -115,7 +109,7 @@ describe('MQTT 5.0 shared subscriptions (4.8.2)', () => {
       '$share/+/t',
       '$share/#',
     ]
-    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 0 })) })
+    peer.send(subscribeAll(filters))
     expect((await peer.expect('suback')).granted).toEqual([0, 0, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f, 0x8f])
   })
 })

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
-import {
-  barrier,
-  brokerWithPeer,
-  connected,
-  expectDisconnect,
-  frame,
-  nextPublish,
-  publish0,
-  publish1,
-  subscribe,
-  u16,
-  wireConnected,
-} from './support.js'
+import { controlPacket, u16 } from '../../support/bytes.js'
+import { barrier, nextPublish, publish0, publish1, publish2 } from '../../support/exchanges.js'
+import { brokerWithPeer, connected, expectDisconnect, subscribe, wireConnected } from './support.js'
 
 /** UNSUBACK Reason Codes of MQTT 5.0 (3.11.3). */
 const UNSUBACK_CODES = [0x00, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91]
@@ -20,7 +10,7 @@ const UNSUBACK_CODES = [0x00, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91]
 describe('MQTT 5.0 UNSUBSCRIBE: payload (3.10.3)', () => {
   it('[MQTT-3.10.3-2] [MQTT-4.13.1-1] an UNSUBSCRIBE without a Topic Filter is a Protocol Error: DISCONNECT 0x82, no UNSUBACK', async () => {
     const { peer } = await brokerWithPeer()
-    peer.sendRaw(frame(0xa2, u16(1), Buffer.from([0])))
+    peer.sendRaw(controlPacket(0xa2, u16(1), Buffer.from([0])))
     await expectDisconnect(peer, 0x82)
   })
 })
@@ -56,16 +46,7 @@ describe('MQTT 5.0 UNSUBSCRIBE: actions and UNSUBACK (3.10.4, 3.11)', () => {
     const { broker, peer: subscriber } = await brokerWithPeer('subscriber')
     await subscribe(subscriber, 't', 2)
     const publisher = await connected(broker, 'publisher')
-    publisher.send({
-      cmd: 'publish',
-      topic: 't',
-      payload: 'm',
-      qos: 2,
-      messageId: 1,
-      dup: false,
-      retain: false,
-    })
-    await publisher.expect('pubrec')
+    await publish2(publisher, 't', 'm', 1)
     const publish = await nextPublish(subscriber)
     subscriber.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['t'] })
     expect(await subscriber.expect('unsuback')).toMatchObject({ granted: [0] })

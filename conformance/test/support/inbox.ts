@@ -1,4 +1,4 @@
-/** How long a test waits for an interop event before it fails, in ms: a bound, never a way to synchronise. */
+/** How long a test waits for an event before it fails, in ms: a bound, never a way to synchronise. */
 export const EVENT_TIMEOUT = 4000
 
 interface Waiter<T> {

@@ -1,0 +1,42 @@
+/**
+ * Control packets written byte by byte, for both protocol versions: for what a serialiser refuses to
+ * produce (reserved bits, ill-formed strings, missing fields, non-minimal lengths).
+ */
+
+/** PINGREQ: sent after a bad packet, so a broker that ignores the bad packet answers and fails the test. */
+export const PINGREQ = Buffer.from([0xc0, 0x00])
+
+/** A Two Byte Integer: most significant byte first. */
+export function u16(value: number): Buffer {
+  const bytes = Buffer.alloc(2)
+  bytes.writeUInt16BE(value)
+  return bytes
+}
+
+/** The Variable Byte Integer encoding of `value`, in the fewest bytes (the remaining length, 5.0 lengths). */
+export function varint(value: number): Buffer {
+  const digits: number[] = []
+  let rest = value
+  do {
+    let digit = rest % 128
+    rest = Math.floor(rest / 128)
+    if (rest > 0) digit |= 0x80
+    digits.push(digit)
+  } while (rest > 0)
+  return Buffer.from(digits)
+}
+
+/**
+ * A two-byte length, then the bytes as given: an MQTT UTF-8 string (which may be ill-formed here on
+ * purpose) or, in 5.0, Binary Data.
+ */
+export function mqttString(value: string | Uint8Array): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value)
+  return Buffer.concat([u16(bytes.length), bytes])
+}
+
+/** A whole control packet: its first byte, the minimal remaining length, then the body parts. */
+export function controlPacket(first: number, ...body: Uint8Array[]): Buffer {
+  const rest = Buffer.concat(body)
+  return Buffer.concat([Buffer.from([first]), varint(rest.length), rest])
+}
