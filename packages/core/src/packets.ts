@@ -1,6 +1,6 @@
 /**
  * Packet types, re-exported so that middlewares depend on core alone. Core is the only package that
- * parses or serialises packets (with mqtt-packet).
+ * parses or serialises packets (PUBLISH and its acknowledgements itself, the others with mqtt-packet).
  */
 export type {
   IAuthPacket,
