@@ -2,6 +2,7 @@
  * Control packets written byte by byte, for both protocol versions: for what a serialiser refuses to
  * produce (reserved bits, ill-formed strings, missing fields, non-minimal lengths).
  */
+import { varint } from '../../src/fuzz/mutations.js'
 
 /** PINGREQ: sent after a bad packet, so a broker that ignores the bad packet answers and fails the test. */
 export const PINGREQ = Buffer.from([0xc0, 0x00])
@@ -13,18 +14,8 @@ export function u16(value: number): Buffer {
   return bytes
 }
 
-/** The Variable Byte Integer encoding of `value`, in the fewest bytes (the remaining length, 5.0 lengths). */
-export function varint(value: number): Buffer {
-  const digits: number[] = []
-  let rest = value
-  do {
-    let digit = rest % 128
-    rest = Math.floor(rest / 128)
-    if (rest > 0) digit |= 0x80
-    digits.push(digit)
-  } while (rest > 0)
-  return Buffer.from(digits)
-}
+/** The Variable Byte Integer encoding of a value (the fuzzer's: in the fewest bytes unless padded). */
+export { varint }
 
 /**
  * A two-byte length, then the bytes as given: an MQTT UTF-8 string (which may be ill-formed here on

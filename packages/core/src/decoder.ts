@@ -26,6 +26,7 @@ const PUBLISH = 3
 const PUBACK = 4
 const PUBREL = 6
 const PUBCOMP = 7
+const SUBSCRIBE = 8
 const TYPES = ['reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp'] as const
 
 /** Why a remaining length such as 0x80 0x00 (0 in two bytes) is refused. */
@@ -192,7 +193,10 @@ export class PacketDecoder {
         )
         return false
       }
-      packet = parseFrame(buf.subarray(start, end), version)
+      packet =
+        type === SUBSCRIBE && version !== 5
+          ? decodeSubscribe(buf, first, body, end)
+          : parseFrame(buf.subarray(start, end), version)
     }
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
@@ -308,6 +312,30 @@ function decodePublish(
   }
   if (version === 5) pos++ // a property length of 0, checked by the caller
   packet.payload = buf.subarray(pos, end)
+  return packet as unknown as Packet
+}
+
+/** A 3.1/3.1.1 SUBSCRIBE (its filters already checked as UTF-8), with mqtt-packet's errors and shape. */
+function decodeSubscribe(buf: Buffer, first: number, body: number, end: number): Packet | string {
+  if ((first & 0x0f) !== 2) return 'Invalid header flag bits, must be 0x2 for subscribe packet'
+  if (end - body < 2) return 'Cannot parse messageId'
+  const subscriptions: { topic: string; qos: number }[] = []
+  const packet = newPacket('subscribe', first, end - body)
+  packet.subscriptions = subscriptions
+  packet.messageId = buf.readUInt16BE(body)
+  let pos = body + 2
+  while (pos < end) {
+    if (end - pos < 2) return 'Cannot parse topic'
+    const topicEnd = pos + 2 + buf.readUInt16BE(pos)
+    if (topicEnd > end) return 'Cannot parse topic'
+    if (topicEnd >= end) return 'Malformed Subscribe Payload'
+    const options = buf[topicEnd]!
+    // [MQTT-3.8.3-4] the upper six bits of the requested QoS byte are reserved.
+    if (options & 0xfc) return 'Invalid subscribe topic flag bits, bits 7-2 must be 0'
+    if ((options & 0x03) === 3) return 'Invalid subscribe QoS, must be <= 2'
+    subscriptions.push({ topic: buf.toString('utf8', pos + 2, topicEnd), qos: options })
+    pos = topicEnd + 1
+  }
   return packet as unknown as Packet
 }
 

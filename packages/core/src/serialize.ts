@@ -22,7 +22,8 @@ const ACK_HEADERS: Readonly<Record<string, number>> = Object.freeze({
 /**
  * Serialises a packet for one protocol version, to write the same bytes to many clients with
  * `client.writeBuffer`. Throws when the packet is not valid for that version. PUBLISH and its
- * acknowledgements are written here in one allocation; other packets by mqtt-packet.
+ * acknowledgements, and 3.1/3.1.1 CONNACK and SUBACK, are written here in one allocation; other packets by
+ * mqtt-packet.
  */
 export function serializePacket(packet: Packet, protocolVersion: ProtocolVersion): Buffer {
   switch (packet.cmd) {
@@ -52,8 +53,39 @@ export function serializePacket(packet: Packet, protocolVersion: ProtocolVersion
       }
       break
     }
+    case 'connack': {
+      const code = packet.returnCode
+      if (protocolVersion !== 5 && isByte(code)) {
+        return Buffer.from([0x20, 2, packet.sessionPresent ? 1 : 0, code])
+      }
+      break
+    }
+    case 'suback': {
+      const { messageId, granted } = packet
+      if (protocolVersion !== 5 && isId(messageId) && granted.length > 0 && granted.length < 126) {
+        const bytes = Buffer.allocUnsafe(4 + granted.length)
+        bytes[0] = 0x90
+        bytes[1] = 2 + granted.length
+        bytes.writeUInt16BE(messageId, 2)
+        for (let i = 0; i < granted.length; i++) {
+          const code = granted[i]
+          if (!isByte(code)) return mqtt.generate(packet, SETTINGS[protocolVersion])
+          bytes[4 + i] = code
+        }
+        return bytes
+      }
+      break
+    }
   }
   return mqtt.generate(packet, SETTINGS[protocolVersion])
+}
+
+function isByte(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xff
+}
+
+function isId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffff
 }
 
 /** A PUBLISH without properties, or undefined to let mqtt-packet write it (or say why it cannot). */

@@ -90,13 +90,29 @@ function packetArbitrary(protocolVersion: ProtocolVersion): fc.Arbitrary<Packet>
     })
   const other = fc.oneof(
     fc.constant({ cmd: 'pingreq' } as Packet),
-    fc.record({ messageId, topic }).map(
-      ({ messageId, topic }): Packet => ({
-        cmd: 'subscribe',
+    fc
+      .record({
         messageId,
-        subscriptions: [{ topic, qos: 1 }],
-      }),
-    ),
+        subscriptions: fc.array(fc.record({ topic, qos: fc.constantFrom(0, 1, 2) }), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+      })
+      .map(({ messageId, subscriptions }) => ({ cmd: 'subscribe', messageId, subscriptions }) as Packet),
+    // What a server sends: decoded by mqtt-packet, written by serializePacket.
+    fc
+      .record({ sessionPresent: fc.boolean(), code: fc.constantFrom(0, 1, 5) })
+      .map(({ sessionPresent, code }) =>
+        protocolVersion === 5
+          ? ({ cmd: 'connack', sessionPresent, reasonCode: code === 0 ? 0 : 0x87 } as Packet)
+          : ({ cmd: 'connack', sessionPresent, returnCode: code } as Packet),
+      ),
+    fc
+      .record({
+        messageId,
+        granted: fc.array(fc.constantFrom(0, 1, 2, 0x80), { minLength: 1, maxLength: 4 }),
+      })
+      .map(({ messageId, granted }) => ({ cmd: 'suback', messageId, granted }) as Packet),
     fc
       .record({ messageId, topic })
       .map(({ messageId, topic }): Packet => ({ cmd: 'unsubscribe', messageId, unsubscriptions: [topic] })),
