@@ -22,6 +22,7 @@ export type OnPacket = (packet: Packet) => boolean
 /** The stream cannot be decoded further; nothing more is delivered. */
 export type OnProblem = (problem: DecodeProblem, message: string, cause: Error | undefined) => void
 
+const CONNECT = 1
 const PUBLISH = 3
 const PUBACK = 4
 const PUBREL = 6
@@ -193,10 +194,9 @@ export class PacketDecoder {
         )
         return false
       }
-      packet =
-        type === SUBSCRIBE && version !== 5
-          ? decodeSubscribe(buf, first, body, end)
-          : parseFrame(buf.subarray(start, end), version)
+      if (type === CONNECT) packet = decodeConnect(buf, first, body, end)
+      else if (type === SUBSCRIBE && version !== 5) packet = decodeSubscribe(buf, first, body, end)
+      packet ??= parseFrame(buf.subarray(start, end), version)
     }
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
@@ -313,6 +313,73 @@ function decodePublish(
   if (version === 5) pos++ // a property length of 0, checked by the caller
   packet.payload = buf.subarray(pos, end)
   return packet as unknown as Packet
+}
+
+/** CONNECT flags. */
+const USERNAME = 0x80
+const PASSWORD = 0x40
+const WILL_RETAIN = 0x20
+const WILL_QOS = 0x18
+const WILL = 0x04
+const CLEAN = 0x02
+
+/**
+ * A 3.1/3.1.1 CONNECT (its strings and its end already checked), in mqtt-packet's shape; undefined for
+ * anything else, a 5.0 CONNECT or one mqtt-packet refuses, which it then decodes or explains.
+ */
+function decodeConnect(buf: Buffer, first: number, body: number, end: number): Packet | undefined {
+  if ((first & 0x0f) !== 0) return undefined
+  let pos = fieldEnd(buf, body, end)
+  if (pos < 0 || pos + 4 > end) return undefined
+  const protocolId = buf.toString('latin1', body + 2, pos)
+  const level = buf[pos]!
+  const flags = buf[pos + 1]!
+  if (!((protocolId === 'MQTT' && level === 4) || (protocolId === 'MQIsdp' && level === 3))) return undefined
+  const will = (flags & WILL) !== 0
+  if (flags & 0x01 || (!will && flags & (WILL_RETAIN | WILL_QOS))) return undefined
+  const packet = newPacket('connect', first, end - body)
+  packet.protocolId = protocolId
+  packet.protocolVersion = level
+  const willPacket: Record<string, unknown> | undefined = will
+    ? { retain: (flags & WILL_RETAIN) !== 0, qos: (flags & WILL_QOS) >> 3 }
+    : undefined
+  if (willPacket !== undefined) packet.will = willPacket
+  packet.clean = (flags & CLEAN) !== 0
+  packet.keepalive = buf.readUInt16BE(pos + 2)
+  pos += 4
+  let next = fieldEnd(buf, pos, end)
+  if (next < 0) return undefined
+  packet.clientId = buf.toString('utf8', pos + 2, next)
+  if (willPacket !== undefined) {
+    pos = next
+    next = fieldEnd(buf, pos, end)
+    if (next < 0) return undefined
+    willPacket.topic = buf.toString('utf8', pos + 2, next)
+    pos = next
+    next = fieldEnd(buf, pos, end)
+    if (next < 0) return undefined
+    willPacket.payload = buf.subarray(pos + 2, next)
+  }
+  if (flags & USERNAME) {
+    pos = next
+    next = fieldEnd(buf, pos, end)
+    if (next < 0) return undefined
+    packet.username = buf.toString('utf8', pos + 2, next)
+  }
+  if (flags & PASSWORD) {
+    pos = next
+    next = fieldEnd(buf, pos, end)
+    if (next < 0) return undefined
+    packet.password = buf.subarray(pos + 2, next)
+  }
+  return packet as unknown as Packet
+}
+
+/** The end of the two-byte-length field at `pos`, or -1 when it does not fit before `end`. */
+function fieldEnd(buf: Buffer, pos: number, end: number): number {
+  if (pos + 2 > end) return -1
+  const next = pos + 2 + buf.readUInt16BE(pos)
+  return next > end ? -1 : next
 }
 
 /** A 3.1/3.1.1 SUBSCRIBE (its filters already checked as UTF-8), with mqtt-packet's errors and shape. */

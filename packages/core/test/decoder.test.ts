@@ -99,6 +99,31 @@ function packetArbitrary(protocolVersion: ProtocolVersion): fc.Arbitrary<Packet>
         }),
       })
       .map(({ messageId, subscriptions }) => ({ cmd: 'subscribe', messageId, subscriptions }) as Packet),
+    fc
+      .record({
+        level: protocolVersion === 5 ? fc.constant(5) : fc.constantFrom(3, 4),
+        clientId: fc.stringMatching(/^[a-z0-9é]{1,12}$/),
+        clean: fc.boolean(),
+        keepalive: fc.nat(0xffff),
+        will: fc.option(fc.record({ topic, payload, qos: fc.constantFrom(0, 1, 2), retain: fc.boolean() }), {
+          nil: undefined,
+        }),
+        username: fc.option(fc.stringMatching(/^[a-z€]{0,8}$/), { nil: undefined }),
+        password: fc.option(payload, { nil: undefined }),
+      })
+      .map(
+        ({ level, will, username, password, ...rest }) =>
+          ({
+            cmd: 'connect',
+            protocolId: level === 3 ? 'MQIsdp' : 'MQTT',
+            protocolVersion: level,
+            ...rest,
+            ...(will ? { will } : {}),
+            ...(username !== undefined ? { username } : {}),
+            // mqtt-packet writes no password without a user name.
+            ...(username !== undefined && password !== undefined ? { password } : {}),
+          }) as Packet,
+      ),
     // What a server sends: decoded by mqtt-packet, written by serializePacket.
     fc
       .record({ sessionPresent: fc.boolean(), code: fc.constantFrom(0, 1, 5) })
