@@ -40,32 +40,15 @@ interface Owed {
   what: 'publish' | 'pubrel' | 'either'
 }
 
-/**
- * The receiving side. QoS 2 follows the receiver's rules: a message is delivered on its first PUBLISH, its
- * packet id is kept until PUBREL, and a PUBLISH with a kept id is acknowledged again without a second
- * delivery. Every delivery is counted by message number.
- */
-export class CountingSubscriber {
-  /** Deliveries per message number. */
-  readonly q1 = new Map<number, number>()
-  readonly q2 = new Map<number, number>()
-  /** Resends seen on a new connection as the spec requires, and their count. */
-  resentPublishes = 0
-  resentPubrels = 0
+/** A raw peer with a persistent session: it is killed on purpose and reconnects with the same client id. */
+abstract class PersistentPeer {
   kills = 0
-  /** Problems seen on the way; the test expects none. */
-  readonly problems: string[] = []
-  /** QoS 2 packet ids received and not yet released (PUBREL), with their message number. */
-  readonly #held = new Map<number, number>()
-  readonly #owed = new Map<number, Owed>()
-  readonly #killed = new Set<string>()
   #peer: PacketPeer | undefined = undefined
 
   constructor(
     private readonly open: Open,
     readonly clientId: string,
     readonly version: Version,
-    private readonly faults: SubscriberFaults,
   ) {}
 
   get peer(): PacketPeer {
@@ -73,14 +56,49 @@ export class CountingSubscriber {
     return this.#peer
   }
 
-  /** Connects; on a reconnection the broker must report the session present. */
+  /** Connects; on a reconnection the broker must report the session present (else `sessionLost`). */
   async connect(): Promise<void> {
     const reconnect = this.#peer !== undefined
     this.#peer = await this.open()
     const connack = await this.#peer.connect(persistentConnect(this.clientId, this.version))
     if ((connack.reasonCode ?? connack.returnCode ?? 0) !== 0)
       throw new Error(`CONNACK refused: ${JSON.stringify(connack)}`)
-    if (reconnect && connack.sessionPresent !== true) this.problems.push('a resumed session was not present')
+    if (reconnect && connack.sessionPresent !== true) this.sessionLost()
+  }
+
+  protected abstract sessionLost(): void
+}
+
+/**
+ * The receiving side. QoS 2 follows the receiver's rules: a message is delivered on its first PUBLISH, its
+ * packet id is kept until PUBREL, and a PUBLISH with a kept id is acknowledged again without a second
+ * delivery. Every delivery is counted by message number.
+ */
+export class CountingSubscriber extends PersistentPeer {
+  /** Deliveries per message number. */
+  readonly q1 = new Map<number, number>()
+  readonly q2 = new Map<number, number>()
+  /** Resends seen on a new connection as the spec requires, and their count. */
+  resentPublishes = 0
+  resentPubrels = 0
+  /** Problems seen on the way; the test expects none. */
+  readonly problems: string[] = []
+  /** QoS 2 packet ids received and not yet released (PUBREL), with their message number. */
+  readonly #held = new Map<number, number>()
+  readonly #owed = new Map<number, Owed>()
+  readonly #killed = new Set<string>()
+
+  constructor(
+    open: Open,
+    clientId: string,
+    version: Version,
+    private readonly faults: SubscriberFaults,
+  ) {
+    super(open, clientId, version)
+  }
+
+  protected sessionLost(): void {
+    this.problems.push('a resumed session was not present')
   }
 
   async subscribe(): Promise<void> {
@@ -213,30 +231,20 @@ export interface PublisherFaults {
 }
 
 /** The sending side: numbered messages 1..n at QoS 1 and QoS 2, one exchange at a time. */
-export class FaultyPublisher {
-  kills = 0
-  #peer: PacketPeer | undefined = undefined
+export class FaultyPublisher extends PersistentPeer {
   #messageId = 0
 
   constructor(
-    private readonly open: Open,
-    readonly clientId: string,
-    readonly version: Version,
+    open: Open,
+    clientId: string,
+    version: Version,
     private readonly faults: PublisherFaults,
-  ) {}
-
-  get peer(): PacketPeer {
-    if (this.#peer === undefined) throw new Error('not connected')
-    return this.#peer
+  ) {
+    super(open, clientId, version)
   }
 
-  async connect(): Promise<void> {
-    const reconnect = this.#peer !== undefined
-    this.#peer = await this.open()
-    const connack = await this.#peer.connect(persistentConnect(this.clientId, this.version))
-    if ((connack.reasonCode ?? connack.returnCode ?? 0) !== 0)
-      throw new Error(`CONNACK refused: ${JSON.stringify(connack)}`)
-    if (reconnect && connack.sessionPresent !== true) throw new Error('the publisher session was not present')
+  protected sessionLost(): void {
+    throw new Error('the publisher session was not present')
   }
 
   async run(n: number): Promise<void> {
