@@ -7,7 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import mqtt from 'mqtt-packet'
-import { checkFrame } from './frame-checks.js'
+import { checkFrame, fieldEnd } from './frame-checks.js'
 import type { Packet, ProtocolVersion } from './packets.js'
 
 /**
@@ -30,8 +30,9 @@ const PUBCOMP = 7
 const SUBSCRIBE = 8
 const TYPES = ['reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp'] as const
 
-/** Why a remaining length such as 0x80 0x00 (0 in two bytes) is refused. */
-const NOT_SHORTEST = 'remaining length not encoded in the fewest bytes'
+/** What `#frameSize` returns when the fixed header is cut off, or was refused. */
+const INCOMPLETE = -1
+const REFUSED = -2
 
 /** The largest fixed header: one type byte and four length bytes [MQTT-1.5.5-1] / 3.1.1 §2.2.3. */
 const MAX_HEADER = 5
@@ -60,10 +61,7 @@ export class PacketDecoder {
     if (this.#stopped) return
     const size = chunk.length
     let i = 0
-    if (this.#headLength > 0) {
-      i = this.#completeHead(chunk)
-      if (i < 0) return
-    }
+    if (this.#headLength > 0 && !this.#completeHead(chunk)) return
     if (this.#frame !== undefined) {
       const frame = this.#frame
       const take = Math.min(frame.length - this.#filled, size - i)
@@ -75,34 +73,12 @@ export class PacketDecoder {
       if (!this.#decode(frame, 0, frame.length)) return
     }
     while (i < size) {
-      // The fixed header: a type byte, then one to four bytes of remaining length.
-      let length = 0
-      let multiplier = 1
-      let j = i + 1
-      for (;;) {
-        if (j >= size) {
-          this.#keepHead(chunk, i)
-          return
-        }
-        const byte = chunk[j++]!
-        length += (byte & 0x7f) * multiplier
-        if ((byte & 0x80) === 0) {
-          // [MQTT-1.5.5-1] The fewest bytes: a last length byte of 0 after another one is not.
-          if (byte === 0 && j - i > 2) {
-            this.#stop('malformed-length', NOT_SHORTEST)
-            return
-          }
-          break
-        }
-        multiplier *= 128
-        if (j - i > 4) {
-          this.#stop('malformed-length', 'remaining length longer than four bytes')
-          return
-        }
-      }
-      const total = j - i + length
-      if (total > this.maxPacketSize) {
-        this.#stop('too-large', `packet larger than maxPacketSize (${this.maxPacketSize} bytes)`)
+      const total = this.#frameSize(chunk, i, size)
+      if (total === REFUSED) return
+      if (total === INCOMPLETE) {
+        // A fixed header cut off by the end of the chunk.
+        this.#head ??= Buffer.allocUnsafe(MAX_HEADER)
+        this.#headLength = chunk.copy(this.#head, 0, i, size)
         return
       }
       if (i + total > size) {
@@ -115,47 +91,59 @@ export class PacketDecoder {
     }
   }
 
-  /** Keeps the start of a fixed header that the chunk cut off. */
-  #keepHead(chunk: Buffer, from: number): void {
-    this.#head ??= Buffer.allocUnsafe(MAX_HEADER)
-    this.#headLength = chunk.copy(this.#head, 0, from, chunk.length)
+  /**
+   * The size of the frame whose fixed header (a type byte, then one to four bytes of remaining length)
+   * starts at `from`: INCOMPLETE when the header runs past `end`, REFUSED when the stream was refused.
+   */
+  #frameSize(buf: Buffer, from: number, end: number): number {
+    let length = 0
+    let multiplier = 1
+    let j = from + 1
+    for (;;) {
+      if (j >= end) return INCOMPLETE
+      const byte = buf[j++]!
+      length += (byte & 0x7f) * multiplier
+      if ((byte & 0x80) === 0) {
+        // [MQTT-1.5.5-1] The fewest bytes: a last length byte of 0 after another one is not.
+        if (byte === 0 && j - from > 2) {
+          this.#stop('malformed-length', 'remaining length not encoded in the fewest bytes')
+          return REFUSED
+        }
+        break
+      }
+      multiplier *= 128
+      if (j - from > 4) {
+        this.#stop('malformed-length', 'remaining length longer than four bytes')
+        return REFUSED
+      }
+    }
+    const total = j - from + length
+    if (total > this.maxPacketSize) {
+      this.#stop('too-large', `packet larger than maxPacketSize (${this.maxPacketSize} bytes)`)
+      return REFUSED
+    }
+    return total
   }
 
   /**
-   * Completes a split fixed header with the first bytes of `chunk`, then starts its frame. Returns where
-   * the frame's body starts in `chunk`, or -1 when the chunk ended first or the stream was refused.
+   * Completes a fixed header split across chunks with the first bytes of `chunk` and starts its frame,
+   * which the caller fills from `chunk` (the rest of the header included). False when the chunk ended
+   * first or the stream was refused.
    */
-  #completeHead(chunk: Buffer): number {
+  #completeHead(chunk: Buffer): boolean {
     const head = this.#head!
-    let i = 0
-    for (;;) {
-      if (this.#headLength > 1 && (head[this.#headLength - 1]! & 0x80) === 0) break
-      if (this.#headLength === MAX_HEADER) {
-        this.#stop('malformed-length', 'remaining length longer than four bytes')
-        return -1
-      }
-      if (i >= chunk.length) return -1
-      head[this.#headLength++] = chunk[i++]!
-    }
-    if (this.#headLength > 2 && head[this.#headLength - 1] === 0) {
-      this.#stop('malformed-length', NOT_SHORTEST) // [MQTT-1.5.5-1]
-      return -1
-    }
-    let length = 0
-    let multiplier = 1
-    for (let k = 1; k < this.#headLength; k++) {
-      length += (head[k]! & 0x7f) * multiplier
-      multiplier *= 128
-    }
-    const total = this.#headLength + length
-    if (total > this.maxPacketSize) {
-      this.#stop('too-large', `packet larger than maxPacketSize (${this.maxPacketSize} bytes)`)
-      return -1
+    const kept = this.#headLength
+    const added = chunk.copy(head, kept, 0, Math.min(MAX_HEADER - kept, chunk.length))
+    const total = this.#frameSize(head, 0, kept + added)
+    if (total === REFUSED) return false
+    if (total === INCOMPLETE) {
+      this.#headLength = kept + added
+      return false
     }
     this.#frame = Buffer.allocUnsafe(total)
-    this.#filled = head.copy(this.#frame, 0, 0, this.#headLength)
+    this.#filled = head.copy(this.#frame, 0, 0, kept)
     this.#headLength = 0
-    return i
+    return true
   }
 
   #stop(problem: DecodeProblem, message: string, cause?: Error): void {
@@ -175,12 +163,12 @@ export class PacketDecoder {
     let packet: Packet | string | undefined
     if (type === PUBLISH) {
       // [MQTT-1.5.3-1] a topic of ill-formed UTF-8 closes the connection: checked on the bytes, as
-      // decoding would replace it.
-      const topicEnd = body + 2 + (end - body >= 2 ? buf.readUInt16BE(body) : 0)
+      // decoding would replace it. A topic that does not fit is mqtt-packet's to explain.
+      const topicEnd = fieldEnd(buf, body, end)
       const propertiesAt = topicEnd + ((first & 0x06) === 0 ? 0 : 2)
-      if (topicEnd <= end && !isUtf8(buf.subarray(body + 2, topicEnd))) packet = 'topic is not valid UTF-8'
-      else if (version !== 5 || (propertiesAt < end && buf[propertiesAt] === 0))
-        packet = decodePublish(buf, first, body, end, version)
+      if (topicEnd >= 0 && !isUtf8(buf.subarray(body + 2, topicEnd))) packet = 'topic is not valid UTF-8'
+      else if (topicEnd >= 0 && (version !== 5 || (propertiesAt < end && buf[propertiesAt] === 0)))
+        packet = decodePublish(buf, first, body, topicEnd, end, version)
     } else if (type >= PUBACK && type <= PUBCOMP && (version !== 5 || end - body <= 2)) {
       packet = decodeAck(buf, first, type, body, end, version)
     }
@@ -290,21 +278,20 @@ function newPacket(cmd: string, first: number, length: number): Record<string, u
   return packet
 }
 
-/** A PUBLISH without MQTT 5.0 properties; undefined sends it to mqtt-packet (for its error message). */
+/** A PUBLISH without MQTT 5.0 properties, whose topic ends at `topicEnd`. */
 function decodePublish(
   buf: Buffer,
   first: number,
   body: number,
+  topicEnd: number,
   end: number,
   version: ProtocolVersion,
-): Packet | string | undefined {
+): Packet | string {
   const qos = (first >> 1) & 0x03
   if (qos === 3) return 'Packet must not have both QoS bits set to 1'
-  if (end - body < 2) return 'Cannot parse topic'
-  let pos = body + 2 + buf.readUInt16BE(body)
-  if (pos > end) return 'Cannot parse topic'
   const packet = newPacket('publish', first, end - body)
-  packet.topic = buf.toString('utf8', body + 2, pos)
+  packet.topic = buf.toString('utf8', body + 2, topicEnd)
+  let pos = topicEnd
   if (qos > 0) {
     if (end - pos < 2) return 'Cannot parse messageId'
     packet.messageId = buf.readUInt16BE(pos)
@@ -375,13 +362,6 @@ function decodeConnect(buf: Buffer, first: number, body: number, end: number): P
   return packet as unknown as Packet
 }
 
-/** The end of the two-byte-length field at `pos`, or -1 when it does not fit before `end`. */
-function fieldEnd(buf: Buffer, pos: number, end: number): number {
-  if (pos + 2 > end) return -1
-  const next = pos + 2 + buf.readUInt16BE(pos)
-  return next > end ? -1 : next
-}
-
 /** A 3.1/3.1.1 SUBSCRIBE (its filters already checked as UTF-8), with mqtt-packet's errors and shape. */
 function decodeSubscribe(buf: Buffer, first: number, body: number, end: number): Packet | string {
   if ((first & 0x0f) !== 2) return 'Invalid header flag bits, must be 0x2 for subscribe packet'
@@ -392,10 +372,9 @@ function decodeSubscribe(buf: Buffer, first: number, body: number, end: number):
   packet.messageId = buf.readUInt16BE(body)
   let pos = body + 2
   while (pos < end) {
-    if (end - pos < 2) return 'Cannot parse topic'
-    const topicEnd = pos + 2 + buf.readUInt16BE(pos)
-    if (topicEnd > end) return 'Cannot parse topic'
-    if (topicEnd >= end) return 'Malformed Subscribe Payload'
+    const topicEnd = fieldEnd(buf, pos, end)
+    if (topicEnd < 0) return 'Cannot parse topic'
+    if (topicEnd === end) return 'Malformed Subscribe Payload'
     const options = buf[topicEnd]!
     // [MQTT-3.8.3-4] the upper six bits of the requested QoS byte are reserved.
     if (options & 0xfc) return 'Invalid subscribe topic flag bits, bits 7-2 must be 0'

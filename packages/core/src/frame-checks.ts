@@ -49,7 +49,7 @@ export function checkFrame(
     let at = -1
     let where = 0
     if (type === PUBLISH) {
-      at = stringEnd(buf, body, end)
+      at = fieldEnd(buf, body, end)
       if (at >= 0 && (first & 0x06) !== 0) at += 2
       where = IN_PUBLISH
     } else if (type >= PUBACK && type <= PUBCOMP && end - body > 3) {
@@ -71,7 +71,7 @@ export function checkFrame(
   let pos = body + 2 // packet identifier
   if (version === 5) pos = skipProperties(buf, pos, end)
   while (pos >= 0 && pos < end) {
-    const next = stringEnd(buf, pos, end)
+    const next = fieldEnd(buf, pos, end)
     if (next < 0) return undefined
     if (!isUtf8(buf.subarray(pos + 2, next))) return malformed('topic filter is not valid UTF-8')
     pos = type === SUBSCRIBE ? next + 1 : next // SUBSCRIBE: the options byte
@@ -110,7 +110,7 @@ class Fields {
 
   /** Past a two-byte-length field; a string (named by `what`, unlike binary data) must be well-formed UTF-8. */
   next(what?: string): boolean {
-    const next = stringEnd(this.buf, this.pos, this.end)
+    const next = fieldEnd(this.buf, this.pos, this.end)
     if (next < 0) return false
     if (what !== undefined && !isUtf8(this.buf.subarray(this.pos + 2, next))) {
       this.problem = malformed(`${what} is not valid UTF-8`)
@@ -129,8 +129,11 @@ class Fields {
   }
 }
 
-/** The end of the two-byte-length field at `pos`, or -1 when it does not fit before `end`. */
-function stringEnd(buf: Buffer, pos: number, end: number): number {
+/**
+ * The end of the field at `pos` that starts with its two-byte length (a UTF-8 string or binary data), or -1
+ * when it does not fit before `end`.
+ */
+export function fieldEnd(buf: Buffer, pos: number, end: number): number {
   if (pos < 0 || pos + 2 > end) return -1
   const next = pos + 2 + buf.readUInt16BE(pos)
   return next > end ? -1 : next
@@ -257,7 +260,7 @@ function checkProperties(
       pos++
     } else {
       for (let i = kind === STRING_PAIR ? 2 : 1; i > 0; i--) {
-        const next = stringEnd(buf, pos, blockEnd)
+        const next = fieldEnd(buf, pos, blockEnd)
         if (next < 0) return undefined
         if (kind !== BINARY) {
           const text = buf.subarray(pos + 2, next)

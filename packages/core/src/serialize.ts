@@ -39,12 +39,7 @@ export function serializePacket(packet: Packet, protocolVersion: ProtocolVersion
     case 'pubcomp': {
       const id = packet.messageId
       // MQTT 5.0: reason code 0 with no properties may be left out [MQTT-3.4.2-1] (and likewise for the others).
-      if (
-        typeof id === 'number' &&
-        id >= 0 &&
-        id <= 0xffff &&
-        (protocolVersion !== 5 || (!packet.reasonCode && packet.properties === undefined))
-      ) {
+      if (isId(id) && (protocolVersion !== 5 || (!packet.reasonCode && packet.properties === undefined))) {
         const bytes = Buffer.allocUnsafe(4)
         bytes[0] = ACK_HEADERS[packet.cmd]!
         bytes[1] = 2
@@ -93,7 +88,7 @@ function encodePublish(packet: IPublishPacket, protocolVersion: ProtocolVersion)
   const { topic, qos, messageId } = packet
   const payload = packet.payload ?? ''
   if (typeof topic !== 'string' || (qos !== 0 && qos !== 1 && qos !== 2)) return undefined
-  if (qos > 0 && (typeof messageId !== 'number' || messageId < 0 || messageId > 0xffff)) return undefined
+  if (qos > 0 && !isId(messageId)) return undefined
   const topicLength = Buffer.byteLength(topic)
   if (topicLength > 0xffff) return undefined
   const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
