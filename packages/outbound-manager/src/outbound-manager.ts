@@ -680,16 +680,6 @@ function unexpired(packet: IPublishPacket, queuedAt: number): IPublishPacket | u
 }
 
 /** An unacknowledged message again: PUBLISH with its packet id and DUP set [MQTT-3.3.1-1], or PUBREL. */
-/** Whether a PUBLISH would be larger than the client accepts (unserialisable ones are left to the write). */
-function tooLarge(client: Client, packet: IPublishPacket): boolean {
-  if (client.maxOutgoingPacketSize === Number.POSITIVE_INFINITY) return false
-  try {
-    return serializePacket(packet, 5).length > client.maxOutgoingPacketSize
-  } catch {
-    return false
-  }
-}
-
 function resend(client: Client, state: OutboundManagerState, packet: InflightPacket): void {
   const id = packet.messageId
   if (id === undefined || id < 1 || id > MAX_PACKET_ID) return
@@ -697,16 +687,15 @@ function resend(client: Client, state: OutboundManagerState, packet: InflightPac
     // [MQTT-4.3.3-1] once PUBREL was sent, the PUBLISH is never sent again.
     if (packet.qos === 0 || state.inflight.get(id)?.cmd === 'pubrel') return
     const again: IPublishPacket = { ...packet, dup: true }
-    if (client.protocolVersion === 5 && tooLarge(client, again)) {
-      // [MQTT-3.1.2-25] over the Maximum Packet Size of this connection: discarded as if delivered, so its
-      // id and its place in the window are free, and the backend forgets it.
-      state.inflight.delete(id)
-      client.droppedMessages++
-      client.stack.execute('removeInflightMessage', { clientId: client.id, messageId: id }, {}, state.report)
-      return
-    }
+    const dropped = client.droppedMessages
     state.inflight.set(id, again)
     client.write(again)
+    if (client.droppedMessages !== dropped) {
+      // [MQTT-3.1.2-25] over the Maximum Packet Size of this connection, the client discarded it as if
+      // delivered: its id and its place in the window are free again, and the backend forgets it.
+      state.inflight.delete(id)
+      client.stack.execute('removeInflightMessage', { clientId: client.id, messageId: id }, {}, state.report)
+    }
   } else {
     const again: IPubrelPacket = packet.reasonCode === undefined ? { ...packet, reasonCode: 0 } : packet
     state.inflight.set(id, again)
