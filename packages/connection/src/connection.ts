@@ -184,9 +184,7 @@ const WILL_TOPIC_RULES = Object.freeze({ maxLevels: Number.POSITIVE_INFINITY })
 
 /** What makes a parsed CONNECT malformed, if anything (the parser has checked the rest of the format). */
 function malformedConnect(packet: IConnectPacket, version: ProtocolVersion): string | undefined {
-  // [MQTT-1.5.3-2] (5.0 [MQTT-1.5.4-2]) no UTF-8 string holds U+0000
-  if (packet.clientId.includes('\u0000')) return 'U+0000 in the client identifier'
-  if (packet.username?.includes('\u0000')) return 'U+0000 in the user name'
+  // U+0000 in a string [MQTT-1.5.3-2] is refused by core's decoder, before this.
   // [MQTT-3.1.2-22] 3.1.1 (and 3.1): no password without a user name; 5.0 allows it
   if (version !== 5 && packet.password !== undefined && packet.username === undefined)
     return 'a password without a user name'

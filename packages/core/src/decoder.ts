@@ -5,9 +5,8 @@
  * here, straight from the frame; every other packet goes to one mqtt-packet parser shared by all clients,
  * fed a whole frame at a time, which keeps per-connection memory and per-message work small.
  */
-import { isUtf8 } from 'node:buffer'
 import mqtt from 'mqtt-packet'
-import { checkFrame, fieldEnd } from './frame-checks.js'
+import { checkFrame, fieldEnd, stringProblem } from './frame-checks.js'
 import type { Packet, ProtocolVersion } from './packets.js'
 
 /**
@@ -28,6 +27,7 @@ const PUBACK = 4
 const PUBREL = 6
 const PUBCOMP = 7
 const SUBSCRIBE = 8
+const UNSUBSCRIBE = 10
 const TYPES = ['reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp'] as const
 
 /** What `#frameSize` returns when the fixed header is cut off, or was refused. */
@@ -162,13 +162,15 @@ export class PacketDecoder {
     const end = start + total
     let packet: Packet | string | undefined
     if (type === PUBLISH) {
-      // [MQTT-1.5.3-1] a topic of ill-formed UTF-8 closes the connection: checked on the bytes, as
-      // decoding would replace it. A topic that does not fit is mqtt-packet's to explain.
+      // A topic of ill-formed UTF-8 closes the connection: checked on the bytes, as decoding would replace
+      // it. A topic that does not fit is mqtt-packet's to explain.
       const topicEnd = fieldEnd(buf, body, end)
-      const propertiesAt = topicEnd + ((first & 0x06) === 0 ? 0 : 2)
-      if (topicEnd >= 0 && !isUtf8(buf.subarray(body + 2, topicEnd))) packet = 'topic is not valid UTF-8'
-      else if (topicEnd >= 0 && (version !== 5 || (propertiesAt < end && buf[propertiesAt] === 0)))
-        packet = decodePublish(buf, first, body, topicEnd, end, version)
+      if (topicEnd >= 0) {
+        const propertiesAt = topicEnd + ((first & 0x06) === 0 ? 0 : 2)
+        packet = stringProblem(buf.subarray(body + 2, topicEnd), 'topic')
+        if (packet === undefined && (version !== 5 || (propertiesAt < end && buf[propertiesAt] === 0)))
+          packet = decodePublish(buf, first, body, topicEnd, end, version)
+      }
     } else if (type >= PUBACK && type <= PUBCOMP && (version !== 5 || end - body <= 2)) {
       packet = decodeAck(buf, first, type, body, end, version)
     }
@@ -188,6 +190,12 @@ export class PacketDecoder {
     }
     if (typeof packet === 'string') {
       this.#stop('malformed', `malformed packet: ${packet}`, new Error(packet))
+      return false
+    }
+    const identified = type === PUBLISH ? (first & 0x06) !== 0 : type === SUBSCRIBE || type === UNSUBSCRIBE
+    if (identified && (packet as { messageId?: number }).messageId === 0) {
+      // [MQTT-2.3.1-1] SUBSCRIBE, UNSUBSCRIBE and a QoS 1/2 PUBLISH carry a non-zero packet identifier.
+      this.#stop('protocol-error', `protocol error: ${packet.cmd} with packet identifier 0`)
       return false
     }
     if (this.onPacket(packet)) return true

@@ -34,6 +34,16 @@ export interface FrameProblem {
 
 const malformed = (message: string): FrameProblem => ({ message, protocolError: false })
 
+/**
+ * What is wrong with the bytes of a UTF-8 string named `what`: not well formed [MQTT-1.5.3-1], or holding
+ * U+0000 [MQTT-1.5.3-2] (5.0: [MQTT-1.5.4-1] [MQTT-1.5.4-2]); undefined when nothing is.
+ */
+export function stringProblem(text: Buffer, what: string): string | undefined {
+  if (!isUtf8(text)) return `${what} is not valid UTF-8`
+  if (text.includes(0)) return `U+0000 in the ${what}`
+  return undefined
+}
+
 /** Why the frame cannot be accepted, or undefined when what is checked here is right. */
 export function checkFrame(
   buf: Buffer,
@@ -73,7 +83,8 @@ export function checkFrame(
   while (pos >= 0 && pos < end) {
     const next = fieldEnd(buf, pos, end)
     if (next < 0) return undefined
-    if (!isUtf8(buf.subarray(pos + 2, next))) return malformed('topic filter is not valid UTF-8')
+    const problem = stringProblem(buf.subarray(pos + 2, next), 'topic filter')
+    if (problem !== undefined) return malformed(problem)
     pos = type === SUBSCRIBE ? next + 1 : next // SUBSCRIBE: the options byte
   }
   return undefined
@@ -108,12 +119,14 @@ class Fields {
     readonly end: number,
   ) {}
 
-  /** Past a two-byte-length field; a string (named by `what`, unlike binary data) must be well-formed UTF-8. */
+  /** Past a two-byte-length field; a string (named by `what`, unlike binary data) must be right. */
   next(what?: string): boolean {
     const next = fieldEnd(this.buf, this.pos, this.end)
     if (next < 0) return false
-    if (what !== undefined && !isUtf8(this.buf.subarray(this.pos + 2, next))) {
-      this.problem = malformed(`${what} is not valid UTF-8`)
+    const problem =
+      what === undefined ? undefined : stringProblem(this.buf.subarray(this.pos + 2, next), what)
+    if (problem !== undefined) {
+      this.problem = malformed(problem)
       return false
     }
     this.pos = next
@@ -263,9 +276,8 @@ function checkProperties(
         const next = fieldEnd(buf, pos, blockEnd)
         if (next < 0) return undefined
         if (kind !== BINARY) {
-          const text = buf.subarray(pos + 2, next)
-          if (!isUtf8(text)) return malformed('a string property is not valid UTF-8')
-          if (text.includes(0)) return malformed('U+0000 in a string property')
+          const problem = stringProblem(buf.subarray(pos + 2, next), `string of property ${id}`)
+          if (problem !== undefined) return malformed(problem)
         }
         pos = next
       }

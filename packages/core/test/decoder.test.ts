@@ -428,6 +428,43 @@ describe('PacketDecoder', () => {
       )
     })
 
+    it('[MQTT-2.3.1-1] a QoS 1 PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE with packet identifier 0, in 3.1.1 and MQTT 5.0', () => {
+      for (const protocolVersion of [4, 5] as const) {
+        for (const packet of [
+          { cmd: 'publish', topic: 't', payload: 'p', qos: 1, messageId: 0, retain: false, dup: false },
+          { cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 't', qos: 0 }] },
+          { cmd: 'unsubscribe', messageId: 0, unsubscriptions: ['t'] },
+        ] as Packet[]) {
+          const { problems } = refused([...mqtt.generate(packet, { protocolVersion })], protocolVersion)
+          expect(problems[0]!.problem).toBe('protocol-error')
+        }
+      }
+    })
+
+    it('[MQTT-1.5.3-2] U+0000 in a topic, client identifier, user name or topic filter (MQTT 3.1.1 and 5.0 [MQTT-1.5.4-2])', () => {
+      for (const protocolVersion of [4, 5] as const) {
+        const publish = {
+          cmd: 'publish',
+          topic: 'a\u0000',
+          payload: '',
+          qos: 0,
+          retain: false,
+          dup: false,
+        } as Packet
+        const subscribe = {
+          cmd: 'subscribe',
+          messageId: 1,
+          subscriptions: [{ topic: 'a\u0000', qos: 0 }],
+        } as Packet
+        const withNull = (field: 'clientId' | 'username') =>
+          ({ ...connect(protocolVersion), [field]: 'x\u0000' }) as Packet
+        for (const packet of [publish, subscribe, withNull('clientId'), withNull('username')]) {
+          const { problems } = refused([...mqtt.generate(packet, { protocolVersion })], protocolVersion)
+          expect(problems[0]!.message).toMatch(/U\+0000/)
+        }
+      }
+    })
+
     it('[MQTT-3.1.4-1] a CONNECT with bytes after the payload its flags announce', () => {
       const frame = mqtt.generate({
         cmd: 'connect',

@@ -22,8 +22,6 @@ import type { InboundManagerState } from './state.js'
 
 /** MQTT 5.0 reason codes. */
 const REASON_SUCCESS = 0x00
-const REASON_MALFORMED_PACKET = 0x81
-const REASON_PROTOCOL_ERROR = 0x82
 const REASON_TOPIC_NAME_INVALID = 0x90
 const REASON_PACKET_ID_NOT_FOUND = 0x92
 const REASON_RECEIVE_MAXIMUM_EXCEEDED = 0x93
@@ -122,29 +120,13 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
   }
 
   #publish(client: Client, state: InboundManagerState, packet: IPublishPacket, next: Next, done: Done): void {
-    // [MQTT-3.3.2-2] no wildcards in a topic name; [MQTT-4.7.3-1] at least one character; [MQTT-1.5.3-1]
-    // well-formed UTF-8 without U+0000.
+    // [MQTT-3.3.2-2] no wildcards in a topic name; [MQTT-4.7.3-1] at least one character. Ill-formed UTF-8,
+    // U+0000 and a packet identifier of 0 never get here: core's decoder refuses them.
     const problem = validateTopicName(packet.topic, this.#rules)
     if (problem !== undefined) {
-      // MQTT 5.0: a string holding U+0000 (or no UTF-8 at all) is a Malformed Packet [MQTT-1.5.4-1]
-      // [MQTT-1.5.4-2]; 0x90 says the name is well formed but not accepted.
-      const malformed = problem === 'null-character' || problem === 'invalid-utf8'
       client.protocolViolation(
-        new MqttStackError(
-          malformed ? ErrorCode.MALFORMED_PACKET : ErrorCode.PROTOCOL_ERROR,
-          `PUBLISH with an invalid topic name (${problem})`,
-          { reasonCode: malformed ? REASON_MALFORMED_PACKET : REASON_TOPIC_NAME_INVALID },
-        ),
-        packet,
-      )
-      done()
-      return
-    }
-    if (packet.qos !== 0 && packet.messageId === 0) {
-      // [MQTT-2.3.1-1] A QoS 1 or 2 PUBLISH carries a non-zero packet identifier.
-      client.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'PUBLISH with packet identifier 0', {
-          reasonCode: REASON_PROTOCOL_ERROR,
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, `PUBLISH with an invalid topic name (${problem})`, {
+          reasonCode: REASON_TOPIC_NAME_INVALID,
         }),
         packet,
       )

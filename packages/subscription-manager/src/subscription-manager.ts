@@ -22,7 +22,6 @@ const FAILURE = 0x80
 /** MQTT 5.0 reason codes. */
 const SUCCESS = 0x00
 const NO_SUBSCRIPTION_EXISTED = 0x11
-const MALFORMED_PACKET = 0x81
 const PROTOCOL_ERROR = 0x82
 const NOT_AUTHORIZED = 0x87
 const TOPIC_FILTER_INVALID = 0x8f
@@ -89,7 +88,6 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     // The payload of a SUBSCRIBE must hold at least one topic filter [MQTT-3.8.3-3]
     if (requests.length === 0)
       return noFilter(client, packet, 'SUBSCRIBE without a topic filter [MQTT-3.8.3-3]')
-    if (malformed(client, packet)) return
     const stack = client.stack
     const v5 = client.protocolVersion === 5
     if (v5 && sharedWithNoLocal(requests)) {
@@ -169,7 +167,6 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     // The payload of an UNSUBSCRIBE must hold at least one topic filter [MQTT-3.10.3-2]
     if (filters.length === 0)
       return noFilter(client, packet, 'UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]')
-    if (malformed(client, packet)) return
     const stack = client.stack
     const rules = client.protocolVersion === 5 ? RULES_5 : RULES_3
     const codes: number[] = []
@@ -224,35 +221,4 @@ function noFilter(client: Client, packet: ISubscribePacket | IUnsubscribePacket,
     new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: PROTOCOL_ERROR }),
     packet,
   )
-}
-
-/**
- * A packet identifier of 0 [MQTT-2.3.1-1] or a filter holding U+0000 ([MQTT-1.5.3-2], 5.0 [MQTT-1.5.4-2])
- * closes the client, with nothing answered. Returns whether it did.
- */
-function malformed(client: Client, packet: ISubscribePacket | IUnsubscribePacket): boolean {
-  let err: MqttStackError
-  if (packet.messageId === 0) {
-    err = new MqttStackError(ErrorCode.PROTOCOL_ERROR, `${packet.cmd} with packet identifier 0`, {
-      reasonCode: PROTOCOL_ERROR,
-    })
-  } else if (
-    packet.cmd === 'subscribe' ? packet.subscriptions.some(hasNull) : packet.unsubscriptions.some(isNull)
-  ) {
-    err = new MqttStackError(ErrorCode.MALFORMED_PACKET, `${packet.cmd} with U+0000 in a topic filter`, {
-      reasonCode: MALFORMED_PACKET,
-    })
-  } else {
-    return false
-  }
-  client.protocolViolation(err, packet)
-  return true
-}
-
-function hasNull(request: ISubscription): boolean {
-  return isNull(request.topic)
-}
-
-function isNull(topic: string): boolean {
-  return topic.includes('\u0000')
 }
