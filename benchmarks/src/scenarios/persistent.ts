@@ -4,8 +4,9 @@
  * session reconnects (100 handshakes at a time) and the time until all 100k are delivered and acknowledged.
  */
 import { closeAll, MqttConnection, openMany } from '../load/connection.js'
-import { BOTTLENECK_CPU_SHARE, CpuMeter, DeliveryTracker, round, sleep, waitFor } from '../load/stats.js'
+import { CpuMeter, DeliveryTracker, round, sleep, waitFor } from '../load/stats.js'
 import { publishAll } from './publish-all.js'
+import { deliveryCounts } from './result.js'
 import type { Scenario } from './types.js'
 
 export const persistent: Scenario = {
@@ -81,12 +82,7 @@ export const persistent: Scenario = {
       return {
         throughput,
         rss: rssQueued,
-        sent: expected,
-        received: tracker.unique + tracker.duplicates,
-        lost: expected - tracker.unique,
-        duplicates: tracker.duplicates,
-        generatorCpu: round(generatorCpu),
-        generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+        ...deliveryCounts(expected, tracker, generatorCpu),
         metrics: {
           throughput,
           drainMs: round(drainMs, 1),

@@ -5,7 +5,8 @@
  * with over 1 MiB unread and disconnects it past 8 MiB; its QoS 1 queues are bounded in messages).
  */
 import { closeAll, MqttConnection, openMany } from '../load/connection.js'
-import { BOTTLENECK_CPU_SHARE, CpuMeter, DeliveryTracker, round, sleep, waitFor } from '../load/stats.js'
+import { CpuMeter, DeliveryTracker, round, sleep, waitFor } from '../load/stats.js'
+import { deliveryCounts } from './result.js'
 import type { Scenario } from './types.js'
 
 const FAST = 20
@@ -120,12 +121,7 @@ export const slowConsumer: Scenario = {
       return {
         throughput: round(withSlow, 0),
         rss: rssEnd,
-        sent: expected,
-        received: tracker.unique + tracker.duplicates,
-        lost: expected - tracker.unique,
-        duplicates: tracker.duplicates,
-        generatorCpu: round(generatorCpu),
-        generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+        ...deliveryCounts(expected, tracker, generatorCpu),
         metrics: {
           keptThroughput,
           throughput: round(withSlow, 0),

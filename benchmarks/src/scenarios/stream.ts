@@ -8,14 +8,8 @@
  * a throughput figure into a measure of a drop policy.
  */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import {
-  BOTTLENECK_CPU_SHARE,
-  CpuMeter,
-  DeliveryTracker,
-  LatencyRecorder,
-  round,
-  waitFor,
-} from '../load/stats.js'
+import { CpuMeter, DeliveryTracker, LatencyRecorder, round, waitFor } from '../load/stats.js'
+import { deliveryCounts } from './result.js'
 import type { ScenarioContext, ScenarioResult } from './types.js'
 
 export interface StreamOptions {
@@ -146,12 +140,7 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
       throughput,
       ...(percentiles ? { latency: percentiles } : {}),
       ...(rss !== undefined ? { rss } : {}),
-      sent: expected,
-      received: tracker.unique + tracker.duplicates,
-      lost: expected - tracker.unique,
-      duplicates: tracker.duplicates,
-      generatorCpu: round(generatorCpu),
-      generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+      ...deliveryCounts(expected, tracker, generatorCpu),
       metrics,
       notes: [...new Set(notes)],
     }
