@@ -6,6 +6,7 @@ import {
   Middleware,
   type MqttStackError,
   type Next,
+  ownPayload,
   type Packet,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type LastWillOptions } from './options.js'
@@ -52,7 +53,9 @@ export class LastWill extends Middleware<LastWillOptions> {
     // Only the first CONNECT counts: a second one is a protocol violation (connection ends it), and must
     // never replace or duplicate the will (LESSONS 6).
     if (packet.cmd === 'connect' && client.state.lastWill === undefined) {
-      client.state.lastWill = new LastWillState(packet.will, packet.clean !== false)
+      // Kept for the connection's life: its payload must not pin the chunk the CONNECT was read from.
+      const will = packet.will && ownPayload(packet.will)
+      client.state.lastWill = new LastWillState(will, packet.clean !== false)
     }
     next()
   }

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   Middleware,
   MqttStackError,
+  ownPayload,
   type StoredSession,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type MemoryBackendOptions } from './options.js'
@@ -26,6 +27,8 @@ export interface MemoryBackendStats {
   wills: number
   /** Messages dropped because an offline queue was full, since the backend was created. */
   droppedOfflineMessages: number
+  /** Payload bytes in all offline queues now (bounded by `maxOfflineBytes`). */
+  offlineBytes: number
   /** Retained messages refused because the store was full, since the backend was created. */
   refusedRetainedMessages: number
   /** MQTT 5.0: shared subscriptions (`$share/{group}/{filter}`) with at least one member. */
@@ -72,6 +75,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
       retained: store.retained.size,
       wills: store.wills.size,
       droppedOfflineMessages: store.droppedOfflineMessages,
+      offlineBytes: store.offlineBytes,
       refusedRetainedMessages: store.refusedRetainedMessages,
       sharedSubscriptions: store.shared.size,
       expiredMessages: store.expiredMessages,
@@ -187,7 +191,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
       },
       clearOfflineMessages: (ctx, _store, next) => {
         const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined) session.offline = []
+        if (session !== undefined) s.clearOffline(session)
         next()
       },
 
@@ -211,7 +215,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
 
       // Inbound QoS 2
       storeIncomingMessage: (ctx, store, next) => {
-        store.duplicate = s.storeIncoming(ctx.clientId, ctx.packet)
+        store.duplicate = s.storeIncoming(ctx.clientId, ownPayload(ctx.packet))
         next()
       },
       releaseIncomingMessage: (ctx, store, next) => {
@@ -226,7 +230,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
 
       // Wills
       storeWill: (ctx, _store, next) => {
-        s.wills.set(ctx.clientId, { packet: ctx.packet, delayInterval: ctx.delayInterval })
+        s.wills.set(ctx.clientId, { packet: ownPayload(ctx.packet), delayInterval: ctx.delayInterval })
         next()
       },
       lookupWill: (ctx, store, next) => {

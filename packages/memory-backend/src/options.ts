@@ -1,10 +1,15 @@
 /** Limits of the in-memory store. Each one bounds memory that a client could otherwise grow at will. */
 export interface MemoryBackendOptions {
   /**
-   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped,
-   * reported (`MQS_ERR_OFFLINE_QUEUE_FULL`) and `store.dropped` is set.
+   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped and counted;
+   * the first drop until the queue has room again is reported (`MQS_ERR_OFFLINE_QUEUE_FULL`); `store.dropped` is set.
    */
   maxOfflineMessages: number
+  /**
+   * Payload bytes queued offline for all sessions together: the global ceiling of what disconnected
+   * sessions hold. When a message would pass it, that message is dropped as if its queue were full.
+   */
+  maxOfflineBytes: number
   /**
    * Retained messages kept in all. When full, a message for a new topic is refused and reported
    * (`MQS_ERR_RETAINED_FULL`); replacing or deleting the message of a stored topic still works.
@@ -20,6 +25,7 @@ export interface MemoryBackendOptions {
 
 export const DEFAULTS: Readonly<MemoryBackendOptions> = Object.freeze({
   maxOfflineMessages: 1000,
+  maxOfflineBytes: 256 * 1024 * 1024,
   maxRetainedMessages: 100_000,
   maxInflightMessages: 65_535,
 })

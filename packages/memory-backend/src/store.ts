@@ -12,6 +12,8 @@ import {
   SubscriptionTrie,
 } from '@mqtt-stack/core'
 import { MemoryBackendErrorCode } from './errors.js'
+import { Held, payloadSize, unexpired, withExpiry } from './held.js'
+import { OfflineQueue } from './offline-queue.js'
 import type { MemoryBackendOptions } from './options.js'
 
 /**
@@ -72,38 +74,6 @@ export class SharedGroup {
   ) {}
 }
 
-/** A stored message with the time it was stored: its Message Expiry Interval counts from then. */
-export class Held<T extends InflightPacket = IPublishPacket> {
-  /** The copy last handed out with a reduced expiry interval, so that it can be removed by identity. */
-  view: IPublishPacket | undefined = undefined
-
-  constructor(
-    readonly packet: T,
-    /** Epoch ms when it was stored. */
-    readonly storedAt: number,
-  ) {}
-}
-
-/**
- * MQTT 5.0 Message Expiry: the packet as it may leave now. Without an expiry interval, the packet itself;
- * once the interval has passed, undefined (the copy for that subscriber is deleted [MQTT-3.3.2-5]); else the
- * packet, or a copy of it whose interval is the received one minus the whole seconds it has waited here
- * [MQTT-3.3.2-6]. The stored packet is never changed.
- */
-export function unexpired<T extends IPublishPacket>(packet: T, storedAt: number, now: number): T | undefined {
-  const interval = packet.properties?.messageExpiryInterval
-  if (interval === undefined) return packet
-  const left = interval - Math.floor((now - storedAt) / 1000)
-  if (left <= 0) return undefined
-  if (left === interval) return packet
-  return withExpiry(packet, left)
-}
-
-/** A copy of `packet` whose Message Expiry Interval is `seconds`. */
-function withExpiry<T extends IPublishPacket>(packet: T, seconds: number): T {
-  return { ...packet, properties: { ...packet.properties, messageExpiryInterval: seconds } }
-}
-
 /** A shared-subscription message to relay again to its group, its member's session having ended. */
 export interface Redelivery {
   group: SharedGroup
@@ -116,7 +86,7 @@ export class Session {
   /** Persisted subscriptions by filter; kept only while the session is persistent. */
   readonly subscriptions = new Map<string, Subscription>()
   /** Messages for the disconnected session, oldest first; kept only while the session is persistent. */
-  offline: Held[] = []
+  readonly offline = new OfflineQueue()
   /** Outbound QoS 1/2 state by packet identifier, in the order first sent (a Map keeps insertion order). */
   readonly inflight = new Map<number, Held<InflightPacket>>()
   /** Inbound QoS 2 messages by packet identifier, held until PUBREL. */
@@ -163,6 +133,8 @@ export class MemoryStore {
   /** The stack of the first connection installed: where errors without a client are reported. */
   stack: Stack | undefined = undefined
   droppedOfflineMessages = 0
+  /** Payload bytes in all offline queues, bounded by `maxOfflineBytes`. */
+  offlineBytes = 0
   refusedRetainedMessages = 0
   expiredMessages = 0
 
@@ -204,6 +176,7 @@ export class MemoryStore {
   removeSession(clientId: string): Redelivery[] | undefined {
     const session = this.sessions.get(clientId)
     const again = session !== undefined && this.shared.size > 0 ? this.#sharedLeftovers(session) : undefined
+    if (session !== undefined) this.clearOffline(session)
     this.sessions.delete(clientId)
     this.wills.delete(clientId)
     const routes = this.routes.get(clientId)
@@ -300,28 +273,52 @@ export class MemoryStore {
 
   /**
    * Appends a message to the offline queue of a persistent session. Returns true when it was dropped: no
-   * such session, a session that is not kept, or a full queue (reported).
+   * such session, a session that is not kept, or no room. No room is this session's `maxOfflineMessages`, or
+   * `maxOfflineBytes` of all sessions together: the new message is refused (the queue keeps the oldest, as
+   * they were accepted first), counted in `droppedOfflineMessages`, and reported once until the queue has
+   * room again. Every step is O(1): a publisher fanning out to many full queues costs no more per queue
+   * than one to an empty one.
    */
   enqueueOffline(clientId: string, packet: IPublishPacket, storedAt = Date.now()): boolean {
     const session = this.sessions.get(clientId)
     if (session === undefined || !session.persistent) return true
     const queue = session.offline
     // The same message handed back (e.g. from a connection's waiting queue) is queued once.
-    for (const held of queue) if (held.packet === packet || held.view === packet) return false
-    if (queue.length >= this.config.maxOfflineMessages) this.lookupOffline(session)
-    if (queue.length >= this.config.maxOfflineMessages) {
-      this.droppedOfflineMessages++
-      this.report(
-        new MqttStackError(
-          MemoryBackendErrorCode.OFFLINE_QUEUE_FULL,
-          `the offline queue of client ${clientId} holds ${queue.length} messages (maxOfflineMessages); a message to ${packet.topic} was dropped`,
-        ),
-        this.clients.get(clientId),
-      )
-      return true
+    if (queue.has(packet)) return false
+    const { maxOfflineMessages, maxOfflineBytes } = this.config
+    const size = payloadSize(packet)
+    if (queue.length >= maxOfflineMessages || this.offlineBytes + size > maxOfflineBytes) {
+      this.#purgeExpired(queue)
+      if (queue.length >= maxOfflineMessages || this.offlineBytes + size > maxOfflineBytes) {
+        this.droppedOfflineMessages++
+        if (queue.refused++ === 0) this.#reportFull(clientId, queue, packet)
+        return true
+      }
     }
-    queue.push(new Held(packet, storedAt))
+    const held = new Held(packet, storedAt)
+    queue.push(held)
+    this.offlineBytes += held.size
     return false
+  }
+
+  #reportFull(clientId: string, queue: OfflineQueue, packet: IPublishPacket): void {
+    const why =
+      queue.length >= this.config.maxOfflineMessages
+        ? `its offline queue holds ${queue.length} messages (maxOfflineMessages)`
+        : `offline queues hold ${this.offlineBytes} bytes in all (maxOfflineBytes)`
+    this.report(
+      new MqttStackError(
+        MemoryBackendErrorCode.OFFLINE_QUEUE_FULL,
+        `client ${clientId}: ${why}; a message to ${packet.topic} was dropped, and later ones are dropped and counted (droppedOfflineMessages) until it has room`,
+      ),
+      this.clients.get(clientId),
+    )
+  }
+
+  #purgeExpired(queue: OfflineQueue): void {
+    const before = queue.bytes
+    this.expiredMessages += queue.purgeExpired(Date.now())
+    this.offlineBytes -= before - queue.bytes
   }
 
   /**
@@ -330,30 +327,25 @@ export class MemoryStore {
    */
   lookupOffline(session: Session): IPublishPacket[] {
     const queue = session.offline
-    const out: IPublishPacket[] = []
-    const now = Date.now()
-    let kept = 0
-    for (const held of queue) {
-      const view = unexpired(held.packet, held.storedAt, now)
-      if (view === undefined) {
-        this.expiredMessages++
-        continue
-      }
-      if (view !== held.packet) held.view = view
-      queue[kept++] = held
-      out.push(view)
-    }
-    queue.length = kept
+    const before = queue.bytes
+    const length = queue.length
+    const out = queue.views(Date.now())
+    this.expiredMessages += length - queue.length
+    this.offlineBytes -= before - queue.bytes
     return out
   }
 
   /** Removes these packets (as stored, or as last handed out) from the queue of a session. */
   removeOffline(session: Session, packets: IPublishPacket[]): void {
-    if (session.offline.length === 0) return
-    const delivered = new Set(packets)
-    session.offline = session.offline.filter(
-      (held) => !delivered.has(held.packet) && (held.view === undefined || !delivered.has(held.view)),
-    )
+    const queue = session.offline
+    const before = queue.bytes
+    queue.remove(packets)
+    this.offlineBytes -= before - queue.bytes
+  }
+
+  /** Empties the offline queue of a session. */
+  clearOffline(session: Session): void {
+    this.offlineBytes -= session.offline.clear()
   }
 
   /**
@@ -479,5 +471,6 @@ export class MemoryStore {
     this.trie = new SubscriptionTrie()
     this.retained = new RetainedIndex()
     this.wills.clear()
+    this.offlineBytes = 0
   }
 }

@@ -277,6 +277,23 @@ describe('MQTT 5.0: message expiry in storage', () => {
     expect((await b.stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets).toEqual([])
   })
 
+  it('[MQTT-3.3.2-5] a full offline queue makes room by dropping expired messages before it refuses a new one', async () => {
+    const start = freezeClock()
+    b = createBroker({ maxOfflineMessages: 2 })
+    const t = await connectClient5(b.stack, 'off', [{ topic: 'q', qos: 1 }], { clean: false })
+    t.send({ cmd: 'disconnect' })
+    await b.broker.ended(t.client)
+    await relay(b.stack, 'q', 1, { payload: 'short', properties: { messageExpiryInterval: 10 } })
+    await relay(b.stack, 'q', 1, { payload: 'kept' })
+    await relay(b.stack, 'q', 1, { payload: 'refused' })
+    expect(b.backend.stats.droppedOfflineMessages).toBe(1)
+    vi.setSystemTime(start + 10_000)
+    await relay(b.stack, 'q', 1, { payload: 'after' })
+    const { packets = [] } = await b.stack.run('lookupOfflineMessages', { clientId: 'off' }, {})
+    expect(packets.map((p) => p.payload)).toEqual(['kept', 'after'])
+    expect(b.backend.stats).toMatchObject({ droppedOfflineMessages: 1, expiredMessages: 1 })
+  })
+
   it('[MQTT-3.3.2-6] counts the wait from the relay for a message queued offline later by the outbound side', async () => {
     const start = freezeClock()
     b = createBroker()

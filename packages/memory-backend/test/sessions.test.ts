@@ -287,6 +287,63 @@ describe('offline queue', () => {
     expect(packets[0]).toBe(first)
   })
 
+  it('reports a full queue once until it has room again, and counts every drop', async () => {
+    b = createBroker({ maxOfflineMessages: 1 })
+    await offlineSubscriber(b)
+    const { stack } = b
+    const kept = message('q')
+    await stack.run('storeOfflineMessage', { clientId: 'off', packet: kept }, {})
+    for (let i = 0; i < 50; i++)
+      await stack.run('storeOfflineMessage', { clientId: 'off', packet: message('q') }, {})
+    expect(b.backend.stats.droppedOfflineMessages).toBe(50)
+    expect(b.errors.map((e) => e.code)).toEqual(['MQS_ERR_OFFLINE_QUEUE_FULL'])
+    // Delivered: the queue has room, so the next time it is full is reported again.
+    await stack.run('removeOfflineMessages', { clientId: 'off', packets: [kept] }, {})
+    await stack.run('storeOfflineMessage', { clientId: 'off', packet: message('q') }, {})
+    await stack.run('storeOfflineMessage', { clientId: 'off', packet: message('q') }, {})
+    expect(b.errors.map((e) => e.code)).toEqual(['MQS_ERR_OFFLINE_QUEUE_FULL', 'MQS_ERR_OFFLINE_QUEUE_FULL'])
+    expect(b.backend.stats.droppedOfflineMessages).toBe(51)
+  })
+
+  it('bounds the payload bytes of all offline queues together with maxOfflineBytes', async () => {
+    b = createBroker({ maxOfflineBytes: 10 })
+    await offlineSubscriber(b)
+    const t = await connectClient(b.stack, 'off2', [{ topic: 'q', qos: 1 }], false)
+    t.send({ cmd: 'disconnect' })
+    await b.broker.ended(t.client)
+    const sized = (bytes: number): IPublishPacket => ({ ...message('q'), payload: Buffer.alloc(bytes) })
+    const { stack } = b
+    expect(await stack.run('storeOfflineMessage', { clientId: 'off', packet: sized(6) }, {})).toEqual({})
+    // 6 + 6 > 10: refused for the other session too, as the bound is global.
+    expect((await stack.run('storeOfflineMessage', { clientId: 'off2', packet: sized(6) }, {})).dropped).toBe(
+      true,
+    )
+    expect(await stack.run('storeOfflineMessage', { clientId: 'off2', packet: sized(4) }, {})).toEqual({})
+    expect(b.backend.stats.offlineBytes).toBe(10)
+    // Bytes leave the bound as messages are delivered, cleared, or their session removed.
+    const { packets = [] } = await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})
+    await stack.run('removeOfflineMessages', { clientId: 'off', packets }, {})
+    expect(b.backend.stats.offlineBytes).toBe(4)
+    await stack.run('removeSession', { clientId: 'off2' }, {})
+    expect(b.backend.stats.offlineBytes).toBe(0)
+    expect(await stack.run('storeOfflineMessage', { clientId: 'off', packet: sized(10) }, {})).toEqual({})
+    await stack.run('clearOfflineMessages', { clientId: 'off' }, {})
+    expect(b.backend.stats.offlineBytes).toBe(0)
+  })
+
+  it('keeps a copy of a queued payload, not the read chunk it is a view of', async () => {
+    b = createBroker()
+    await offlineSubscriber(b)
+    const chunk = Buffer.alloc(64 * 1024)
+    chunk.write('hello', 100)
+    const packet: IPublishPacket = { ...message('q'), payload: chunk.subarray(100, 105) }
+    await b.stack.run('storeOfflineMessage', { clientId: 'off', packet }, {})
+    const { packets = [] } = await b.stack.run('lookupOfflineMessages', { clientId: 'off' }, {})
+    const payload = packets[0]!.payload as Buffer
+    expect(payload.toString()).toBe('hello')
+    expect(payload.buffer.byteLength).toBe(5)
+  })
+
   it('removes delivered messages by identity and clears the queue', async () => {
     b = createBroker()
     await offlineSubscriber(b)

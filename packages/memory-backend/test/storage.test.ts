@@ -184,6 +184,7 @@ describe('options and life cycle', () => {
     expect(new MemoryBackend({ maxRetainedMessages: 0 }).config.maxRetainedMessages).toBe(0)
     expect(new MemoryBackend().config).toEqual({
       maxOfflineMessages: 1000,
+      maxOfflineBytes: 256 * 1024 * 1024,
       maxRetainedMessages: 100_000,
       maxInflightMessages: 65_535,
     })

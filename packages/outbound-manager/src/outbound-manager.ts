@@ -11,6 +11,7 @@ import {
   Middleware,
   MqttStackError,
   type Next,
+  ownPayload,
   type Packet,
   serializePacket,
   toMqttStackError,
@@ -269,7 +270,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
    * that makes no progress for `slowConsumerTimeout` is disconnected instead.
    */
   #park(client: Client, state: OutboundManagerState, packet: IPublishPacket, done: Done): void {
-    state.parked.push({ packet, done })
+    state.parked.push({ packet: ownPayload(packet), done })
     if (state.parkTimer === undefined) {
       state.parkTimer = setTimeout(() => this.#slowConsumer(client, state), this.config.slowConsumerTimeout)
       state.parkTimer.unref()
@@ -659,7 +660,8 @@ function withPacketId(packet: IPublishPacket, messageId: number): IPublishPacket
 
 /** Queues a message for room in the window, noting when it started to wait if it can expire. */
 function enqueue(state: OutboundManagerState, packet: IPublishPacket): void {
-  state.queue.push(packet)
+  // Kept until the window has room: its payload must not pin the chunk it was read from.
+  state.queue.push(ownPayload(packet))
   // [MQTT-3.3.2-5] [MQTT-3.3.2-6]
   state.queuedAt.push(packet.properties?.messageExpiryInterval === undefined ? 0 : Date.now())
 }
