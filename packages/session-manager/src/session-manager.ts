@@ -51,7 +51,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     'subscribeTopic',
   ] as const
 
-  /** MQTT 5.0: client id → epoch ms when its disconnected session expires (cancelled by a CONNECT). */
+  /** Client id → epoch ms when its disconnected session expires (cancelled by a CONNECT). */
   readonly #expiring = new Map<string, number>()
   /** The stack whose sessions expire (set with the first session scheduled). */
   #stack: Stack | undefined = undefined
@@ -170,7 +170,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     const stack = client.stack
     const { clientId, expiryInterval } = state
     const session = { clientId, expiryInterval }
-    // MQTT 5.0: a disconnected session waiting for its expiry is resumed or discarded by this CONNECT, unless
+    // A disconnected session waiting for its expiry is resumed or discarded by this CONNECT, unless
     // its expiry has passed and the sweep has not yet seen it: then it ends first.
     const deadline = this.#expiring.get(clientId)
     if (deadline !== undefined) {
@@ -261,7 +261,13 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       if (client.protocolVersion === 5) await stack.run('sessionExpired', { clientId }, {})
       return
     }
-    if (client.protocolVersion !== 5) return
+    if (client.protocolVersion !== 5) {
+      // 3.1/3.1.1: a persistent session that is not resumed in time is discarded (see the option).
+      const { persistentSessionExpiry } = this.config
+      if (persistentSessionExpiry !== NEVER_EXPIRES)
+        this.#schedule(stack, clientId, Date.now() + persistentSessionExpiry * 1000)
+      return
+    }
     // The expiry in force (the DISCONNECT may have changed it) and when the session was left.
     const session = { clientId, expiryInterval, disconnectedAt: Date.now() }
     await stack.run('storeSession', { clientId, session }, {})

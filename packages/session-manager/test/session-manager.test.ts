@@ -765,8 +765,8 @@ describe('SessionManager: MQTT 5.0 session expiry', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('a 3.1.1 persistent session is neither re-stored nor scheduled when its connection ends', async () => {
-    const manager = new SessionManager()
+  it('a 3.1.1 persistent session is not re-stored when its connection ends, and kept forever with persistentSessionExpiry 0xFFFFFFFF', async () => {
+    const manager = new SessionManager({ persistentSessionExpiry: 0xffffffff })
     const { backend, ended } = setup({ manager })
     const t = connectTestClient(stack)
     await t.connect({ clientId: 'p', clean: false })
@@ -898,5 +898,53 @@ describe('SessionManager: MQTT 5.0 options', () => {
     expect(() => new SessionManager(options)).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
     )
+  })
+})
+
+describe('SessionManager: MQTT 3.1.1 persistent sessions that never come back', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  async function leave(manager: SessionManager) {
+    const { backend, ended } = setup({ manager })
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'p', clean: false })
+    t.client.destroy()
+    await ended(t.client)
+    return { backend, ended }
+  }
+
+  it('removes a persistent session that is not resumed within persistentSessionExpiry', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000, persistentSessionExpiry: 60 })
+    const { backend } = await leave(manager)
+    expect(manager.expiring).toBe(1)
+    vi.advanceTimersByTime(59_000)
+    expect(backend.calls).not.toContain('removeSession p')
+    const expired = backend.nextCall('sessionExpired p')
+    vi.advanceTimersByTime(2000)
+    await expired
+    expect(backend.calls.slice(-2)).toEqual(['removeSession p', 'sessionExpired p'])
+    expect(backend.sessions.has('p')).toBe(false)
+  })
+
+  it('is resumed by a CONNECT in time, and then not removed', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000, persistentSessionExpiry: 60 })
+    const { backend } = await leave(manager)
+    vi.advanceTimersByTime(30_000)
+    const again = connectTestClient(stack)
+    expect((await again.connect({ clientId: 'p', clean: false })).sessionPresent).toBe(true)
+    expect(manager.expiring).toBe(0)
+    vi.advanceTimersByTime(120_000)
+    expect(backend.calls).not.toContain('removeSession p')
+  })
+
+  it('defaults to 7 days and refuses a value that is not a number of seconds', () => {
+    expect(new SessionManager().config.persistentSessionExpiry).toBe(604_800)
+    for (const bad of [-1, 1.5, 2 ** 32]) {
+      expect(() => new SessionManager({ persistentSessionExpiry: bad })).toThrow(/persistentSessionExpiry/)
+    }
   })
 })
