@@ -13,6 +13,7 @@ import {
   validateTopicName,
 } from '@mqtt-stack/core'
 import { ConnectionErrorCode } from './errors.js'
+import { LagMonitor } from './lag-monitor.js'
 import { type ConnectionOptions, checkOptions, DEFAULTS } from './options.js'
 import { ConnectionState } from './state.js'
 
@@ -21,8 +22,16 @@ const REASON_MALFORMED_PACKET = 0x81
 const REASON_PROTOCOL_ERROR = 0x82
 const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
 const REASON_QOS_NOT_SUPPORTED = 0x9b
-/** MQTT 3.1 and 3.1.1 CONNACK return code "unacceptable protocol version". */
+const REASON_SERVER_BUSY = 0x89
+/** MQTT 3.1 and 3.1.1 CONNACK return codes "unacceptable protocol version" and "server unavailable". */
 const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
+const RETURN_SERVER_UNAVAILABLE = 0x03
+
+/** What Connection counts. */
+export interface ConnectionStats {
+  /** CONNECTs refused with Server busy because the event loop lagged more than `busyLag`. */
+  refusedBusy: number
+}
 
 /**
  * The connection life cycle: the first packet must be CONNECT and there is only one, the protocol name
@@ -37,12 +46,32 @@ export class Connection extends Middleware<ConnectionOptions> {
   /** `cleanDisconnect` and `uncleanDisconnect` are announcements: nobody has to answer them. */
   override readonly requires = [] as const
 
+  readonly #lag = new LagMonitor()
+  #refusedBusy = 0
+  /** A busy spell is reported once, when it starts. */
+  #busy = false
+
   constructor(options: Partial<ConnectionOptions> = {}) {
     super(options, DEFAULTS)
     checkOptions(this.config)
   }
 
+  /** What was counted since the middleware was created. A getter, so the stack never takes it for a callback. */
+  get stats(): ConnectionStats {
+    return { refusedBusy: this.#refusedBusy }
+  }
+
+  /** Milliseconds the event loop ran late at its last sample (see `busyLag`). */
+  get lag(): number {
+    return this.#lag.lag
+  }
+
+  override close(): void {
+    this.#lag.stop()
+  }
+
   override install(client: Client): void {
+    if (this.config.busyLag > 0) this.#lag.start()
     const state = new ConnectionState()
     client.state.connection = state
     const { connectTimeout } = this.config
@@ -121,6 +150,10 @@ export class Connection extends Middleware<ConnectionOptions> {
     }
     state.connected = true
     clearConnectTimer(state)
+    if (this.#shed(client, packet)) {
+      done()
+      return
+    }
     // An absent Session Expiry Interval is 0 (MQTT 5.0 section 3.1.2.11.2).
     state.sessionExpiryZero = (packet.properties?.sessionExpiryInterval ?? 0) === 0
     const version = packet.protocolVersion ?? 4
@@ -173,6 +206,36 @@ export class Connection extends Middleware<ConnectionOptions> {
       return
     }
     next()
+  }
+
+  /**
+   * Sheds a new connection while the event loop lags more than `busyLag`: it could not be served in time,
+   * and accepting it would slow every connected client further. CONNACK says so (5.0: 0x89 Server busy;
+   * 3.1.1: 0x03 Server unavailable), then the connection closes. True when shed.
+   */
+  #shed(client: Client, packet: IConnectPacket): boolean {
+    const { busyLag } = this.config
+    if (busyLag === 0 || this.#lag.lag <= busyLag) {
+      this.#busy = false
+      return false
+    }
+    this.#refusedBusy++
+    client.write(
+      packet.protocolVersion === 5
+        ? { cmd: 'connack', reasonCode: REASON_SERVER_BUSY, sessionPresent: false }
+        : { cmd: 'connack', returnCode: RETURN_SERVER_UNAVAILABLE, sessionPresent: false },
+    )
+    const err = new MqttStackError(
+      ConnectionErrorCode.SERVER_BUSY,
+      `the event loop lags ${Math.round(this.#lag.lag)} ms (busyLag ${busyLag}): new connections are refused with Server busy until it catches up`,
+      { reasonCode: REASON_SERVER_BUSY },
+    )
+    if (!this.#busy) {
+      this.#busy = true
+      client.stack.reportError(err, client, packet)
+    }
+    client.close(undefined, err)
+    return true
   }
 }
 

@@ -4,7 +4,7 @@
  * DISCONNECT, and the clean or unclean end of every connection (`cleanDisconnect`, `uncleanDisconnect`).
  * Answers `closeClient`.
  */
-export { Connection } from './connection.js'
+export { Connection, type ConnectionStats } from './connection.js'
 export { ConnectionErrorCode } from './errors.js'
 export { type ConnectionOptions, DEFAULTS as CONNECTION_DEFAULTS } from './options.js'
 export { ConnectionState } from './state.js'

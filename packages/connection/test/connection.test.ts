@@ -162,6 +162,9 @@ describe('connection: CONNECT', () => {
   )
 })
 
+/** The connect timeout's timers only: the event-loop lag sampling (an interval) is not counted. */
+const CONNECT_TIMERS = { toFake: ['setTimeout', 'clearTimeout'] } as const
+
 describe('connection: connect timeout', () => {
   it('closes a connection that sends no CONNECT within connectTimeout', async () => {
     const { stack, errors, unclean } = track(broker({ connectTimeout: 20 }))
@@ -173,7 +176,7 @@ describe('connection: connect timeout', () => {
   })
 
   it('does not close a connection that sent its CONNECT in time', async () => {
-    vi.useFakeTimers()
+    vi.useFakeTimers(CONNECT_TIMERS)
     const { stack } = track(broker({ connectTimeout: 1000 }))
     const t = connectTestClient(stack)
     await t.connect()
@@ -184,7 +187,7 @@ describe('connection: connect timeout', () => {
   })
 
   it('fires at connectTimeout, not before', async () => {
-    vi.useFakeTimers()
+    vi.useFakeTimers(CONNECT_TIMERS)
     const { stack } = track(broker({ connectTimeout: 1000 }))
     const t = connectTestClient(stack)
     vi.advanceTimersByTime(999)
@@ -196,7 +199,7 @@ describe('connection: connect timeout', () => {
   })
 
   it('connectTimeout 0 never closes a silent connection', async () => {
-    vi.useFakeTimers()
+    vi.useFakeTimers(CONNECT_TIMERS)
     const { stack } = track(broker({ connectTimeout: 0 }))
     const t = connectTestClient(stack)
     expect(vi.getTimerCount()).toBe(0)
@@ -205,7 +208,7 @@ describe('connection: connect timeout', () => {
   })
 
   it('clears its timer when a connection closes before CONNECT (no timer left behind)', async () => {
-    vi.useFakeTimers()
+    vi.useFakeTimers(CONNECT_TIMERS)
     const { stack } = track(broker({ connectTimeout: 60_000 }))
     const t = connectTestClient(stack)
     expect(vi.getTimerCount()).toBe(1)
@@ -532,5 +535,65 @@ describe('connection: closeClient', () => {
     expect(connection.packetTypes).toHaveLength(15)
     expect(connection.requires).toEqual([])
     expect(new Stack().use(connection).provides('closeClient')).toBe(true)
+  })
+})
+
+describe('connection: shedding new connections while the event loop lags', () => {
+  /** Keeps the event loop busy for `ms`, as a saturated broker does, then lets the lag sample run. */
+  async function stall(ms: number): Promise<void> {
+    const until = performance.now() + ms
+    while (performance.now() < until) {
+      // busy: nothing else runs
+    }
+    // The sample timer is overdue now; a timer set after it fires after it.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+  }
+
+  it('refuses a CONNECT with 0x89 Server busy (3.1.1: 0x03) while the lag is over busyLag, counts each and reports the spell once', async () => {
+    const b = track(broker({ busyLag: 50 }))
+    const connection = b.stack.middlewares[0] as Connection
+    // The first connection starts the sampling.
+    const first = connectTestClient(b.stack)
+    expect(await first.connect({ clientId: 'first' })).toMatchObject({ returnCode: 0 })
+    await stall(300)
+    expect(connection.lag).toBeGreaterThan(50)
+    // Both at once, before the next sample can end the spell.
+    const v5 = connectTestClient(b.stack)
+    const v4 = connectTestClient(b.stack)
+    const [connack5, connack4] = await Promise.all([
+      v5.connect({ clientId: 'busy5', protocolVersion: 5 }),
+      v4.connect({ clientId: 'busy4' }),
+    ])
+    expect(connack5).toMatchObject({ reasonCode: 0x89 })
+    expect(connack4).toMatchObject({ returnCode: 0x03 })
+    await Promise.all([v5.closed(), v4.closed()])
+    expect(connection.stats.refusedBusy).toBe(2)
+    expect(b.errors.map((e) => e.code)).toEqual([ConnectionErrorCode.SERVER_BUSY])
+    // Nothing of a refused connection goes further: the session stand-in saw the first CONNECT only.
+    expect(b.passed.filter((p) => p.cmd === 'connect')).toHaveLength(1)
+  })
+
+  it('accepts again once the event loop has caught up, and never sheds with busyLag 0', async () => {
+    const b = track(broker({ busyLag: 50 }))
+    const connection = b.stack.middlewares[0] as Connection
+    await connectTestClient(b.stack).connect({ clientId: 'first' })
+    await stall(300)
+    // The next sample, on time, ends the busy spell.
+    await vi.waitUntil(() => connection.lag <= 50, { timeout: 2000, interval: 20 })
+    expect(await connectTestClient(b.stack).connect({ clientId: 'later' })).toMatchObject({ returnCode: 0 })
+    const never = track(broker({ busyLag: 0 }))
+    await connectTestClient(never.stack).connect({ clientId: 'first' })
+    await stall(300)
+    expect(await connectTestClient(never.stack).connect({ clientId: 'stalled' })).toMatchObject({
+      returnCode: 0,
+    })
+    expect(connection.stats.refusedBusy).toBe(0)
+  })
+
+  it('refuses a busyLag that is not a number of milliseconds', () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      expect(() => new Connection({ busyLag: bad })).toThrow(/busyLag/)
+    }
+    expect(new Connection().config.busyLag).toBe(1000)
   })
 })

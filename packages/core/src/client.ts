@@ -35,6 +35,18 @@ const REASON_PROTOCOL_ERROR = 0x82
 const REASON_TOPIC_ALIAS_INVALID = 0x94
 
 /**
+ * Turns of the event loop, counted while packets are processed: one `setImmediate` per turn marks its end
+ * (the check phase comes after every ready socket has been read), so that each client's budget of
+ * `packetsPerTurn` is per turn without a timer per client.
+ */
+let turn = 0
+let turnEndScheduled = false
+function endTurn(): void {
+  turn++
+  turnEndScheduled = false
+}
+
+/**
  * One connection: a duplex stream, a decoder that follows the protocol level of CONNECT, and a bounded
  * writer. Packets of one client are processed one at a time, in order.
  */
@@ -73,6 +85,11 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #inbox: Packet[] = []
   #busy = false
   #pumping = false
+  /** The turn this client last processed a packet in, and what is left of its budget for that turn. */
+  #turn = -1
+  #budget = 0
+  /** Out of budget: processing goes on at the next turn. */
+  #yielded = false
   #paused = false
   #corked = false
   #closeTimer: NodeJS.Timeout | undefined = undefined
@@ -246,6 +263,12 @@ export class Client extends EventEmitter<ClientEvents> {
     return false
   }
 
+  /** A client out of budget goes on (see `#pump`); static, so no closure per connection. */
+  static #nextTurn(client: Client): void {
+    client.#yielded = false
+    client.#pump()
+  }
+
   /** Ends the batch of writes of a tick (see `writeBuffer`); static, so no closure per connection. */
   static #uncork(client: Client): void {
     client.#corked = false
@@ -346,14 +369,34 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** Processes queued packets one at a time; a chain that completes synchronously loops here, not recursing. */
   #pump(): void {
-    if (this.#pumping) return
+    if (this.#pumping || this.#yielded) return
     this.#pumping = true
     while (!this.#busy && this.#inbox.length > 0 && !this.closed) {
+      if (this.#turn !== turn) {
+        this.#turn = turn
+        this.#budget = this.#options.packetsPerTurn
+        if (!turnEndScheduled) {
+          turnEndScheduled = true
+          setImmediate(endTurn)
+        }
+      }
+      if (this.#budget === 0) {
+        // The rest waits for the next turn, reading paused meanwhile: the other connections go first.
+        this.#yielded = true
+        if (!this.#paused) {
+          this.#paused = true
+          this.stream.pause()
+        }
+        setImmediate(Client.#nextTurn, this)
+        break
+      }
+      this.#budget--
       const packet = this.#inbox.shift()!
       this.#busy = true
       this.stack.process(this, packet, this.#processed)
     }
     this.#pumping = false
+    if (this.#yielded) return
     if (this.#paused && this.#inbox.length === 0 && !this.closed) {
       this.#paused = false
       this.stream.resume()

@@ -194,6 +194,41 @@ describe('Client: parsing', () => {
   })
 })
 
+describe('Client: fairness between connections', () => {
+  it('processes at most packetsPerTurn packets of one client per turn of the event loop, so others are served between', async () => {
+    const stack = new Stack({ client: { packetsPerTurn: 10 } })
+    const order: string[] = []
+    stack.use({
+      handle(client: Client, _p: Packet, next: Next) {
+        order.push(client.id)
+        next()
+      },
+    })
+    const flooder = new StalledStream()
+    const other = new StalledStream()
+    const accept = stack.handler()
+    accept(flooder).id = 'flooder'
+    accept(other).id = 'other'
+    const ping = serializePacket({ cmd: 'pingreq' }, 4)
+    // One read of 100 packets from the flooder, then one packet from the other client.
+    flooder.push(Buffer.concat(Array.from({ length: 100 }, () => ping)))
+    other.push(ping)
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (order.length === 101) resolve()
+        else setImmediate(check)
+      }
+      check()
+    })
+    // The flooder had its turn's worth (10), then waited: the other client's packet went before the rest.
+    expect(order.indexOf('other')).toBe(10)
+    expect(order.filter((id) => id === 'flooder')).toHaveLength(100)
+    // Reading was paused while the flooder waited, and is resumed once it has caught up.
+    expect(flooder.isPaused()).toBe(false)
+    await stack.close()
+  })
+})
+
 describe('Client: MQTT 5.0 topic aliases and maximum packet size', () => {
   const aliased = (topic: string, topicAlias: number): Packet =>
     ({ ...publish(0, 1), topic, properties: { topicAlias } }) as Packet
