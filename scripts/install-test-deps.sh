@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the third-party MQTT clients the interop tests (conformance/test/interop) run against the broker:
 # the Eclipse Paho Python client for Debian's /usr/bin/python3 (python3-paho-mqtt) and mosquitto_pub /
-# mosquitto_sub (mosquitto-clients). MQTT.js comes with `pnpm install`. Debian or Ubuntu, as root (CI runs
-# as root); what is already installed is skipped, so with everything present it needs no root and does
+# mosquitto_sub (mosquitto-clients); and the mosquitto broker (mosquitto), the peer the benchmark and its
+# soak scenario compare against. MQTT.js comes with `pnpm install`. Debian or Ubuntu, as root (CI runs as
+# root); what is already installed is skipped, so with everything present it needs no root and does
 # nothing. Prints nothing on success.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ missing_packages() {
   if ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; then
     missing+=(mosquitto-clients)
   fi
+  if ! command -v mosquitto >/dev/null 2>&1; then missing+=(mosquitto); fi
   echo "${missing[*]}"
 }
 

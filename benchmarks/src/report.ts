@@ -96,10 +96,12 @@ function issues(runs: readonly RunRecord[], broker: BrokerName): string[] {
   const dups = mine.reduce((sum, run) => sum + (run.result?.duplicates ?? 0), 0)
   const bottlenecked = mine.filter((run) => run.result?.generatorBottleneck).length
   const failed = mine.filter((run) => run.error || run.crashed).length
+  const missed = mine.reduce((sum, run) => sum + (run.result?.checks?.filter((c) => !c.pass).length ?? 0), 0)
   if (lost) out.push(`${broker}: ${lost} lost`)
   if (dups) out.push(`${broker}: ${dups} duplicates`)
   if (bottlenecked) out.push(`${broker}: generator-bound ${bottlenecked}/${mine.length}`)
   if (failed) out.push(`${broker}: ${failed} failed`)
+  if (missed) out.push(`${broker}: ${missed} target(s) missed`)
   return out
 }
 
@@ -130,6 +132,30 @@ export function table(report: Report, scenarios: readonly Scenario[]): string {
     }
   }
   return lines.join('\n')
+}
+
+/** The targets each run checked (soak), and its own details, under a heading per run. */
+export function checked(report: Report, scenarios: readonly Scenario[]): string[] {
+  const out: string[] = []
+  for (const record of report.scenarios) {
+    const scenario = scenarios.find((s) => s.name === record.name)
+    for (const run of record.runs) {
+      const result = run.result
+      if (!result?.checks && !(scenario?.details && result)) continue
+      out.push(`### ${record.name} / ${run.broker} #${run.repeat + 1}`, '')
+      if (result.checks?.length) {
+        out.push('| target | measured | limit | held |', '| --- | --- | --- | --- |')
+        for (const check of result.checks) {
+          out.push(
+            `| ${check.name} | ${format(check.value, check.unit)} ${check.unit} | ${check.target} | ${check.pass ? 'yes' : '**no**'} |`,
+          )
+        }
+        out.push('')
+      }
+      if (scenario?.details) out.push(...scenario.details(result), '')
+    }
+  }
+  return out
 }
 
 /** Errors, crashes and notes, one line each, for the text under the table. */

@@ -7,6 +7,8 @@
  *   pnpm bench                                  (from the root: builds, then runs everything, ~10 minutes)
  *   pnpm bench --quick                          (every scenario for about a second, ours only, writes nothing)
  *   pnpm bench --scenario fan-out --scenario qos1 --repeat 5 --brokers ours,aedes
+ *   pnpm bench --scenario soak                  (on demand only: 10 minutes per broker, once each)
+ *   pnpm bench --scenario soak --duration 60 --interval 5   (a shortened soak writes nothing without --write)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -16,14 +18,18 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { withTimeout } from './load/stats.js'
 import { BROKER_NAMES, type BrokerName, ROOT, startBroker, unavailable } from './peers/index.js'
-import { findings, type Report, type RunRecord, type ScenarioRecord, table } from './report.js'
-import { SCENARIOS, type Scenario } from './scenarios/index.js'
+import { checked, findings, type Report, type RunRecord, type ScenarioRecord, table } from './report.js'
+import { ALL_SCENARIOS, SCENARIOS, type Scenario } from './scenarios/index.js'
 
 export interface RunOptions {
   quick?: boolean
-  /** Scenario names; all when empty. */
+  /** Scenario names; all but the on-demand ones (soak) when empty. */
   scenarios?: readonly string[]
+  /** Runs per broker; on-demand scenarios run once unless this is given. */
   repeat?: number
+  /** For the scenarios that run for a set time (soak): milliseconds, and the sampling interval. */
+  durationMs?: number
+  sampleMs?: number
   /** Default: ours, aedes, mosquitto where installed, relay (quick: ours only). */
   brokers?: readonly BrokerName[]
   /** Start our broker from its sources with tsx (no build needed). */
@@ -45,7 +51,6 @@ function gitCommit(): string {
 export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   const log = options.log ?? ((line: string) => console.log(line))
   const quick = options.quick ?? false
-  const repeat = options.repeat ?? (quick ? 1 : 3)
   const wanted = options.brokers ?? (quick ? ['ours'] : ['ours', 'aedes', 'mosquitto', 'relay'])
   const skipped: string[] = []
   const brokers = wanted.filter((name) => {
@@ -58,11 +63,13 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   })
   const names = options.scenarios ?? []
   for (const name of names) {
-    if (!SCENARIOS.some((s) => s.name === name)) {
-      throw new Error(`unknown scenario "${name}": one of ${SCENARIOS.map((s) => s.name).join(', ')}`)
+    if (!ALL_SCENARIOS.some((s) => s.name === name)) {
+      throw new Error(`unknown scenario "${name}": one of ${ALL_SCENARIOS.map((s) => s.name).join(', ')}`)
     }
   }
-  const scenarios = SCENARIOS.filter((s) => names.length === 0 || names.includes(s.name))
+  const scenarios = names.length === 0 ? SCENARIOS : ALL_SCENARIOS.filter((s) => names.includes(s.name))
+  // On-demand scenarios (soak) run once per broker unless asked otherwise.
+  const repeat = options.repeat ?? (quick || scenarios.every((s) => s.onDemand) ? 1 : 3)
   const report: Report = {
     date: new Date().toISOString(),
     commit: gitCommit(),
@@ -79,7 +86,8 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
     const record: ScenarioRecord = { name: scenario.name, title: scenario.title, runs: [] }
     report.scenarios.push(record)
     const peers = brokers.filter((name) => name !== 'relay' || scenario.relay)
-    for (let r = 0; r < repeat; r++) {
+    const times = scenario.onDemand && options.repeat === undefined ? 1 : repeat
+    for (let r = 0; r < times; r++) {
       for (const name of peers) record.runs.push(await runOne(scenario, name, r, quick, options, log))
     }
   }
@@ -99,9 +107,14 @@ async function runOne(
   let broker: Awaited<ReturnType<typeof startBroker>> | undefined
   try {
     broker = await startBroker(name, options.fromSource ? { fromSource: true } : {})
+    const timed = {
+      ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
+      ...(options.sampleMs !== undefined ? { sampleMs: options.sampleMs } : {}),
+    }
+    const budget = quick ? 30_000 : 180_000
     run.result = await withTimeout(
-      scenario.run({ broker, quick }),
-      quick ? 30_000 : 180_000,
+      scenario.run({ broker, quick, ...timed, log }),
+      budget + (options.durationMs ?? (quick ? 0 : (scenario.durationMs ?? 0))),
       `${scenario.name} did not finish in time`,
     )
   } catch (err) {
@@ -134,8 +147,9 @@ export function markdown(report: Report): string {
     '',
     `Commit ${report.commit}, Node ${report.node}, ${report.cpu} × ${report.cores}; ${report.repeat} repeat(s) per broker, interleaved, a fresh broker process per run. Medians (min–max); ⚠ = every run was generator-bound.`,
     '',
-    table(report, SCENARIOS),
+    table(report, ALL_SCENARIOS),
     '',
+    ...checked(report, ALL_SCENARIOS),
   ]
   if (report.skipped.length) lines.push(`Skipped: ${report.skipped.join('; ')}.`, '')
   const notes = findings(report)
@@ -155,6 +169,8 @@ async function main(): Promise<void> {
       repeat: { type: 'string' },
       brokers: { type: 'string' },
       'from-source': { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      interval: { type: 'string' },
     },
     strict: true,
   })
@@ -167,16 +183,29 @@ async function main(): Promise<void> {
   if (repeat !== undefined && !(Number.isInteger(repeat) && repeat > 0)) {
     throw new Error(`--repeat must be a positive whole number, got "${values.repeat}"`)
   }
+  const seconds = (flag: 'duration' | 'interval'): number | undefined => {
+    const text = values[flag]
+    if (text === undefined) return undefined
+    const value = Number(text)
+    if (!(Number.isFinite(value) && value > 0))
+      throw new Error(`--${flag} must be seconds > 0, got "${text}"`)
+    return value * 1000
+  }
+  const durationMs = seconds('duration')
+  const sampleMs = seconds('interval')
   const report = await runBenchmarks({
     quick: values.quick,
     fromSource: values['from-source'],
     ...(values.scenario ? { scenarios: values.scenario } : {}),
     ...(repeat !== undefined ? { repeat } : {}),
     ...(brokers ? { brokers } : {}),
+    ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(sampleMs !== undefined ? { sampleMs } : {}),
   })
   const text = markdown(report)
   console.log(`\n${text}`)
-  if (values.write ?? !values.quick) {
+  // A quick or shortened run checks the harness; it is recorded only when asked with --write.
+  if (values.write ?? !(values.quick || durationMs !== undefined)) {
     const bench = join(ROOT, 'benchmarks')
     const results = join(bench, 'results')
     mkdirSync(results, { recursive: true })

@@ -19,6 +19,8 @@ export interface ConnectOptions {
   keepalive?: number
   /** Installed before CONNECT is sent: queued messages may arrive in the same chunk as the CONNACK. */
   onMessage?: MessageHandler
+  /** The Will Message the broker publishes if the connection ends without DISCONNECT. */
+  will?: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean }
 }
 
 /** Called for every PUBLISH received: the payload is `buf[start, end)`. */
@@ -94,6 +96,7 @@ export class MqttConnection {
           clientId: options.clientId,
           clean: options.clean ?? true,
           keepalive: options.keepalive ?? 0,
+          ...(options.will ? { will: { retain: false, ...options.will } } : {}),
         }),
       )
     })

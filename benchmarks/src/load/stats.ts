@@ -113,6 +113,13 @@ export function readRss(pid: number | undefined): number | undefined {
   }
 }
 
+/** The q-quantile (0 < q ≤ 1, nearest rank) of `values`, which it sorts in place; undefined when empty. */
+export function quantile(values: number[], q: number): number | undefined {
+  if (values.length === 0) return undefined
+  values.sort((a, b) => a - b)
+  return values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)]
+}
+
 export function round(value: number, digits = 3): number {
   const scale = 10 ** digits
   return Math.round(value * scale) / scale

@@ -1,6 +1,6 @@
 /**
  * Starting each broker under test as a fresh child process on a free port of 127.0.0.1, waiting until it
- * accepts connections, reading its RSS, and stopping it.
+ * accepts connections, reading its RSS (and, for the Node brokers, its JS heap), and stopping it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,6 +29,12 @@ export interface RunningBroker {
   readonly port: number
   /** Resident set size of the broker process in bytes. */
   rss(): number | undefined
+  /**
+   * The V8 heap in use in the broker process, in bytes, as the process itself reports it (ours, aedes and
+   * the relay, through memory-probe.cjs); undefined for mosquitto, or when no answer came within
+   * `timeoutMs` (its event loop was blocked that long).
+   */
+  heapUsed(timeoutMs?: number): Promise<number | undefined>
   /** Set when the process exited before `stop()` was called: a crash. */
   readonly crashed: () => string | undefined
   /** The last few kilobytes of its stderr (errors it printed). */
@@ -87,6 +93,17 @@ function oursNodeArgs(): string[] {
 
 const LISTENING = /listening on mqtt:\/\/[^\s]*:(\d+)/
 
+/** Preloaded into every Node broker: answers memory requests on the IPC channel (fd 3). */
+const PROBE = ['--require', join(HERE, 'memory-probe.cjs')]
+const NODE_STDIO: ['pipe', 'pipe', 'pipe', 'ipc'] = ['pipe', 'pipe', 'pipe', 'ipc']
+const MEMORY = 'mqtt-stack-bench:memory'
+
+interface MemoryAnswer {
+  type: typeof MEMORY
+  id: number
+  heapUsed: number
+}
+
 /** Starts `name` as a child process and resolves once it accepts connections. */
 export async function startBroker(name: BrokerName, options: StartOptions = {}): Promise<RunningBroker> {
   const why = unavailable(name, options)
@@ -98,30 +115,38 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
   switch (name) {
     case 'ours':
       child = options.fromSource
-        ? spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--port', '0', '--host', HOST], {
-            cwd: join(ROOT, 'examples/basic'),
-            env,
-          })
+        ? spawn(
+            process.execPath,
+            [...PROBE, '--import', 'tsx', 'src/main.ts', '--port', '0', '--host', HOST],
+            { cwd: join(ROOT, 'examples/basic'), env, stdio: NODE_STDIO },
+          )
         : spawn(
             process.execPath,
-            [...oursNodeArgs(), join(ROOT, 'examples/basic/dist/main.js'), '--port', '0', '--host', HOST],
-            {
-              cwd: ROOT,
-              env,
-            },
+            [
+              ...PROBE,
+              ...oursNodeArgs(),
+              join(ROOT, 'examples/basic/dist/main.js'),
+              '--port',
+              '0',
+              '--host',
+              HOST,
+            ],
+            { cwd: ROOT, env, stdio: NODE_STDIO },
           )
       break
     case 'aedes':
-      child = spawn(process.execPath, [join(HERE, 'aedes-server.mjs'), '--port', '0', '--host', HOST], {
-        cwd: ROOT,
-        env,
-      })
+      child = spawn(
+        process.execPath,
+        [...PROBE, join(HERE, 'aedes-server.mjs'), '--port', '0', '--host', HOST],
+        { cwd: ROOT, env, stdio: NODE_STDIO },
+      )
       break
     case 'relay':
-      child = spawn(process.execPath, [join(HERE, 'relay-server.mjs'), '--port', '0', '--host', HOST], {
-        cwd: ROOT,
-        env,
-      })
+      child = spawn(
+        process.execPath,
+        [...PROBE, join(HERE, 'relay-server.mjs'), '--port', '0', '--host', HOST],
+        { cwd: ROOT, env, stdio: NODE_STDIO },
+      )
       break
     case 'mosquitto': {
       port = await freePort()
@@ -162,6 +187,28 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
   ready.catch(() => {}) // awaited below; a late exit must not become an unhandled rejection
   // Keep reading stdout so that a chatty broker never blocks on a full pipe.
   child.stdout?.resume()
+  const memoryWaiters = new Map<number, (heapUsed: number | undefined) => void>()
+  let memoryId = 0
+  child.on('message', (message: MemoryAnswer) => {
+    if (message?.type !== MEMORY) return
+    memoryWaiters.get(message.id)?.(message.heapUsed)
+  })
+  const heapUsed = (timeoutMs = 2000): Promise<number | undefined> => {
+    if (!child.connected) return Promise.resolve(undefined)
+    const id = ++memoryId
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(undefined), timeoutMs)
+      const answer = (value: number | undefined): void => {
+        clearTimeout(timer)
+        memoryWaiters.delete(id)
+        resolve(value)
+      }
+      memoryWaiters.set(id, answer)
+      child.send({ type: MEMORY, id }, (err) => {
+        if (err) answer(undefined)
+      })
+    })
+  }
   const stop = async (timeoutMs = 5000): Promise<void> => {
     stopping = true
     if (child.exitCode !== null || child.signalCode !== null) return exited
@@ -180,6 +227,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       host: HOST,
       port: boundPort,
       rss: () => readRss(pid),
+      heapUsed,
       crashed: () => exit,
       stderr: () => stderr,
       stop,

@@ -1,13 +1,14 @@
 import { persistent } from './persistent.js'
 import { retained } from './retained.js'
 import { slowConsumer } from './slow-consumer.js'
+import { soak } from './soak.js'
 import { storm } from './storm.js'
 import { fanIn, fanOut, qos1, qos2 } from './throughput.js'
 import type { Scenario } from './types.js'
 
-export type { Metric, Percentiles, Scenario, ScenarioContext, ScenarioResult } from './types.js'
+export type { Check, Metric, Percentiles, Scenario, ScenarioContext, ScenarioResult } from './types.js'
 
-/** The eight scenarios of the benchmark, in the order they run. */
+/** The eight scenarios of a full benchmark run, in the order they run. */
 export const SCENARIOS: readonly Scenario[] = [
   fanIn,
   fanOut,
@@ -18,3 +19,8 @@ export const SCENARIOS: readonly Scenario[] = [
   slowConsumer,
   persistent,
 ]
+
+/** Scenarios that run only when named (`--scenario soak`): too long for every run. */
+export const ON_DEMAND: readonly Scenario[] = [soak]
+
+export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...ON_DEMAND]

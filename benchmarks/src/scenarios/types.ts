@@ -4,6 +4,21 @@ export interface ScenarioContext {
   readonly broker: RunningBroker
   /** About a second of traffic and small counts, to check that the harness and the broker still work. */
   readonly quick: boolean
+  /** For the scenarios that run for a set time (soak): how long, and how often they sample. */
+  readonly durationMs?: number
+  readonly sampleMs?: number
+  /** Progress lines of a long scenario. */
+  readonly log?: (line: string) => void
+}
+
+/** A target a scenario checks: what was measured against the limit, and whether it held. */
+export interface Check {
+  name: string
+  /** The target in words, e.g. "≤ 1000 ms in every window". */
+  target: string
+  value: number
+  unit: Metric['unit']
+  pass: boolean
 }
 
 export interface Percentiles {
@@ -33,6 +48,10 @@ export interface ScenarioResult {
   metrics: Record<string, number>
   /** Anything odd seen during the run (a connection closed by the broker, an incomplete drain...). */
   notes: string[]
+  /** Targets checked (soak); a failed one is also listed in the report's issues. */
+  checks?: Check[]
+  /** Figures per sampling window, in order (soak). */
+  samples?: Record<string, number>[]
 }
 
 export interface Metric {
@@ -47,6 +66,12 @@ export interface Scenario {
   title: string
   /** Peers that apply besides ours, aedes and mosquitto: the relay only does QoS 0 routing. */
   relay: boolean
+  /** Runs only when named with --scenario (soak: ten minutes per broker), and once per broker. */
+  onDemand?: boolean
+  /** For a scenario that runs for a set time: its full duration in milliseconds (--duration overrides). */
+  durationMs?: number
   metrics: readonly Metric[]
   run(ctx: ScenarioContext): Promise<ScenarioResult>
+  /** Markdown lines on one run beyond the table (soak: its figures by third of the run). */
+  details?(result: ScenarioResult): string[]
 }

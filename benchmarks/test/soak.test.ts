@@ -1,0 +1,59 @@
+/**
+ * The soak scenario for 60 s against our broker (from its sources, like the quick test), sampled every 5 s,
+ * with its three targets asserted: CONNACK p99 ≤ 1 s in every window, the delivery rate of the last third at
+ * least 80% of the first third's, RSS flat (the last third's mean within 10% of the middle third's).
+ * The load is the scenario's own (SOAK_LOAD), on 127.0.0.1 with the broker on port 0; it ends by itself
+ * after its twelve windows, and every connection and the broker are closed after.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningBroker, startBroker } from '../src/peers/index.js'
+import { soak } from '../src/scenarios/soak.js'
+import type { Check, ScenarioResult } from '../src/scenarios/types.js'
+
+const DURATION_MS = 60_000
+const SAMPLE_MS = 5_000
+
+describe('soak, 60 s against our broker', () => {
+  let broker: RunningBroker | undefined
+  let result: ScenarioResult | undefined
+
+  beforeAll(async () => {
+    broker = await startBroker('ours', { fromSource: true })
+    result = await soak.run({ broker, quick: false, durationMs: DURATION_MS, sampleMs: SAMPLE_MS })
+  }, DURATION_MS + 40_000)
+
+  afterAll(async () => {
+    await broker?.stop()
+  })
+
+  const check = (name: string): Check => {
+    const found = result?.checks?.find((c) => c.name === name)
+    expect(found, `the soak checked "${name}"`).toBeDefined()
+    return found!
+  }
+  /** The windows, for the failure message: what went wrong is in the time series. */
+  const windows = (key: string): string =>
+    (result?.samples ?? []).map((s) => `${s.t} s: ${s[key] ?? '—'}`).join(', ')
+
+  it('sampled every window, with the heap of the broker process', () => {
+    expect(broker!.crashed()).toBeUndefined()
+    expect(result!.samples).toHaveLength(DURATION_MS / SAMPLE_MS)
+    // A window without it means the broker's event loop did not answer within 2 s: only all of them is a bug.
+    expect(result!.samples!.some((sample) => sample.heapMiB! > 0)).toBe(true)
+  })
+
+  it('CONNACK p99 stays under 1 s in every window', () => {
+    const connack = check('CONNACK p99, worst window')
+    expect(connack.pass, `CONNACK p99 per window (ms): ${windows('connackP99')}`).toBe(true)
+  })
+
+  it('keeps at least 80% of its first-third delivery rate in the last third', () => {
+    const kept = check('delivery rate, last third / first third')
+    expect(kept.pass, `${kept.value}%; deliveries/s per window: ${windows('deliveryRate')}`).toBe(true)
+  })
+
+  it('keeps RSS flat: the last third within 10% of the middle third', () => {
+    const drift = check('RSS, last third over middle third')
+    expect(drift.pass, `${drift.value}%; RSS (MiB) per window: ${windows('rssMiB')}`).toBe(true)
+  })
+})
