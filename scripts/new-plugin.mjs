@@ -88,8 +88,13 @@ export function newPlugin(dir, options) {
 function parseArgs(argv) {
   const options = {}
   const positional = []
-  const flags = { '--scope': 'scope', '--name': 'name', '--class': 'className', '--prefix': 'prefix' }
-  flags['--description'] = 'description'
+  const flags = {
+    '--scope': 'scope',
+    '--name': 'name',
+    '--class': 'className',
+    '--prefix': 'prefix',
+    '--description': 'description',
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--help' || arg === '-h') return { help: true }

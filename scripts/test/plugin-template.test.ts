@@ -30,13 +30,18 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const GENERATOR = join(ROOT, 'scripts', 'new-plugin.mjs')
 const CORE = join(ROOT, 'packages', 'core')
 const TSUP = join(ROOT, 'node_modules', 'tsup', 'dist', 'cli-default.js')
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
-/** The environment of a plugin author's shell: without what vitest and pnpm set for this run. */
+/**
+ * The environment of a plugin author's shell: without what vitest and pnpm set for this run, but with the
+ * user's own npm configuration (`npm_config_registry`, `npm_config_cache`, ...), which npm reads from it.
+ */
+const SET_FOR_THIS_RUN = [
+  /^(VITEST|TEST$|NODE_ENV$)/, // vitest
+  /^(pnpm_|PNPM_|npm_command$|npm_execpath$|npm_node_execpath$|npm_lifecycle_|npm_package_|INIT_CWD$)/, // pnpm
+  /^npm_config_(user_agent|verify_deps_before_run)$/, // pnpm, and unknown to npm
+]
 const env = Object.fromEntries(
-  Object.entries(process.env).filter(
-    ([key]) => !/^(VITEST|TEST$|NODE_ENV$|npm_|PNPM_|pnpm_|TURBO_|INIT_CWD$)/i.test(key),
-  ),
+  Object.entries(process.env).filter(([key]) => !SET_FOR_THIS_RUN.some((pattern) => pattern.test(key))),
 )
 
 function run(command: string, args: string[], cwd: string, timeout = 120_000): SpawnSyncReturns<string> {
@@ -126,12 +131,12 @@ describe('the plugin template (templates/plugin, scripts/new-plugin.mjs)', () =>
       )
       cpSync(join(CORE, 'package.json'), join(packed, 'package.json'))
       cpSync(join(CORE, 'README.md'), join(packed, 'README.md'))
-      const name = succeeds(run(NPM, ['pack', '--pack-destination', temp], packed), 'npm pack').trim()
+      const name = succeeds(run('npm', ['pack', '--pack-destination', temp], packed), 'npm pack').trim()
       tarball = join(temp, name.split('\n').at(-1)!)
 
       succeeds(generate(plugin, '--scope', '@acme', '--name', 'hello'), 'new-plugin')
       succeeds(
-        run(NPM, ['install', '--no-save', '--no-audit', '--no-fund', '--prefer-offline', tarball], plugin),
+        run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefer-offline', tarball], plugin),
         'npm install (needs the npm registry for tsup, typescript and vitest)',
       )
     }, 180_000)
@@ -144,20 +149,20 @@ describe('the plugin template (templates/plugin, scripts/new-plugin.mjs)', () =>
     })
 
     it('typechecks, its callback declared by declaration merging into the published types', () => {
-      succeeds(run(NPM, ['run', 'typecheck'], plugin), 'npm run typecheck')
+      succeeds(run('npm', ['run', 'typecheck'], plugin), 'npm run typecheck')
     }, 60_000)
 
     it('passes its own tests, written with @mqtt-stack/core/testing', () => {
-      const out = succeeds(run(NPM, ['test'], plugin), 'npm test')
+      const out = succeeds(run('npm', ['test'], plugin), 'npm test')
       expect(out).toMatch(/Tests\s+.*2 passed/)
     }, 60_000)
 
     it('builds ESM with declarations that keep the callback, and packs dist only', () => {
-      succeeds(run(NPM, ['run', 'build'], plugin), 'npm run build')
+      succeeds(run('npm', ['run', 'build'], plugin), 'npm run build')
       const types = readFileSync(join(plugin, 'dist', 'index.d.ts'), 'utf8')
       expect(types).toContain("declare module '@mqtt-stack/core'")
       expect(types).toContain('acmeHelloCounted')
-      const [packed] = JSON.parse(succeeds(run(NPM, ['pack', '--dry-run', '--json'], plugin), 'npm pack'))
+      const [packed] = JSON.parse(succeeds(run('npm', ['pack', '--dry-run', '--json'], plugin), 'npm pack'))
       expect(packed.files.map((file: { path: string }) => file.path).sort()).toEqual([
         'README.md',
         'dist/index.d.ts',
