@@ -29,6 +29,8 @@ export interface MemoryBackendStats {
   droppedOfflineMessages: number
   /** Payload bytes in all offline queues now (bounded by `maxOfflineBytes`). */
   offlineBytes: number
+  /** Payload bytes of all retained messages now (bounded by `maxRetainedBytes`). */
+  retainedBytes: number
   /** Retained messages refused because the store was full, since the backend was created. */
   refusedRetainedMessages: number
   /** MQTT 5.0: shared subscriptions (`$share/{group}/{filter}`) with at least one member. */
@@ -76,6 +78,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
       wills: store.wills.size,
       droppedOfflineMessages: store.droppedOfflineMessages,
       offlineBytes: store.offlineBytes,
+      retainedBytes: store.retainedBytes,
       refusedRetainedMessages: store.refusedRetainedMessages,
       sharedSubscriptions: store.shared.size,
       expiredMessages: store.expiredMessages,

@@ -4,15 +4,20 @@ import { type Held, unexpired } from './held.js'
 /**
  * The messages waiting for one disconnected persistent session, oldest first. Appending, the duplicate
  * check and refusing a message when full cost O(1), whatever the length: a publisher fanning out to many
- * full queues must not slow the broker down (issue: CONNECTs went unanswered under such a load). Expired
- * messages are purged only once the earliest expiry has passed.
+ * full queues must not slow the broker down (under such a load the broker once stopped answering
+ * CONNECT). Expired messages are purged only once the earliest expiry has passed.
+ *
+ * A message can come back to the queue it is in only after it was handed out (`views`) and before the
+ * handed-out ones are removed: the outbound side gives back what it has not delivered when its connection
+ * closes. Only those are remembered by identity; a new message from the relay is never looked up in a
+ * table (its object has no identity hash yet, so the check costs nothing, even for a thousand queues).
  */
 export class OfflineQueue {
   /** The held messages; `#head` is the oldest. Compacted when half of it is spent. */
   #items: Held[] = []
   #head = 0
-  /** Every packet queued, and every view last handed out, to its Held: one lookup for identity checks. */
-  readonly #byPacket = new Map<IPublishPacket, Held>()
+  /** The views handed out by the last `views()` and not yet removed, to their Held. */
+  #handedOut: Map<IPublishPacket, Held> | undefined = undefined
   /** Payload bytes held, for the backend's global bound. */
   bytes = 0
   /** Messages refused since the queue last had room: the first is reported, the others only counted. */
@@ -24,14 +29,13 @@ export class OfflineQueue {
     return this.#items.length - this.#head
   }
 
-  /** Whether this packet, as queued or as last handed out, is in the queue. */
+  /** Whether this packet, handed out by `views()` and not removed since, is still in the queue. */
   has(packet: IPublishPacket): boolean {
-    return this.#byPacket.has(packet)
+    return this.#handedOut !== undefined && this.#handedOut.has(packet)
   }
 
   push(held: Held): void {
     this.#items.push(held)
-    this.#byPacket.set(held.packet, held)
     this.bytes += held.size
     const interval = held.packet.properties?.messageExpiryInterval
     if (interval !== undefined) this.#nextExpiry = Math.min(this.#nextExpiry, held.storedAt + interval * 1000)
@@ -41,7 +45,10 @@ export class OfflineQueue {
   purgeExpired(now: number): number {
     if (now < this.#nextExpiry) return 0
     const before = this.length
+    const handedOut = this.#handedOut
     this.views(now)
+    // Purging hands nothing out.
+    this.#handedOut = handedOut
     return before - this.length
   }
 
@@ -52,27 +59,26 @@ export class OfflineQueue {
   views(now: number): IPublishPacket[] {
     const out: IPublishPacket[] = []
     const kept: Held[] = []
+    const handedOut = new Map<IPublishPacket, Held>()
     let nextExpiry = Number.POSITIVE_INFINITY
     for (let i = this.#head; i < this.#items.length; i++) {
       const held = this.#items[i]!
       const view = unexpired(held.packet, held.storedAt, now)
       if (view === undefined) {
-        this.#forget(held)
+        this.bytes -= held.size
         continue
       }
-      if (view !== held.packet) {
-        if (held.view !== undefined) this.#byPacket.delete(held.view)
-        held.view = view
-        this.#byPacket.set(view, held)
-      }
+      if (view !== held.packet) held.view = view
       const interval = held.packet.properties?.messageExpiryInterval
       if (interval !== undefined) nextExpiry = Math.min(nextExpiry, held.storedAt + interval * 1000)
       kept.push(held)
       out.push(view)
+      handedOut.set(view, held)
     }
     this.#items = kept
     this.#head = 0
     this.#nextExpiry = nextExpiry
+    this.#handedOut = handedOut.size === 0 ? undefined : handedOut
     return out
   }
 
@@ -81,22 +87,22 @@ export class OfflineQueue {
    * the front in order: that case costs one step per packet.
    */
   remove(packets: readonly IPublishPacket[]): void {
-    const gone = new Set<Held>()
-    for (const packet of packets) {
-      const held = this.#byPacket.get(packet)
-      if (held !== undefined) gone.add(held)
+    let at = 0
+    // The common case: the oldest ones, in order.
+    while (
+      at < packets.length &&
+      this.#head < this.#items.length &&
+      isOf(this.#items[this.#head]!, packets[at]!)
+    ) {
+      this.bytes -= this.#items[this.#head++]!.size
+      at++
     }
-    if (gone.size === 0) return
-    while (this.#head < this.#items.length && gone.has(this.#items[this.#head]!)) {
-      const held = this.#items[this.#head++]!
-      gone.delete(held)
-      this.#forget(held)
-    }
-    if (gone.size > 0) {
+    if (at < packets.length) {
+      const gone = new Set(packets.slice(at))
       const kept: Held[] = []
       for (let i = this.#head; i < this.#items.length; i++) {
         const held = this.#items[i]!
-        if (gone.has(held)) this.#forget(held)
+        if (gone.has(held.packet) || (held.view !== undefined && gone.has(held.view))) this.bytes -= held.size
         else kept.push(held)
       }
       this.#items = kept
@@ -105,6 +111,8 @@ export class OfflineQueue {
       this.#items = this.#items.slice(this.#head)
       this.#head = 0
     }
+    // What was handed out and not taken stays queued; nobody holds it outside the queue any more.
+    this.#handedOut = undefined
     this.refused = 0
   }
 
@@ -118,16 +126,15 @@ export class OfflineQueue {
     const bytes = this.bytes
     this.#items = []
     this.#head = 0
-    this.#byPacket.clear()
+    this.#handedOut = undefined
     this.bytes = 0
     this.refused = 0
     this.#nextExpiry = Number.POSITIVE_INFINITY
     return bytes
   }
+}
 
-  #forget(held: Held): void {
-    this.#byPacket.delete(held.packet)
-    if (held.view !== undefined) this.#byPacket.delete(held.view)
-    this.bytes -= held.size
-  }
+/** Whether `held` is `packet`, as queued or as last handed out. */
+function isOf(held: Held, packet: IPublishPacket): boolean {
+  return held.packet === packet || held.view === packet
 }

@@ -16,6 +16,11 @@ export interface MemoryBackendOptions {
    */
   maxRetainedMessages: number
   /**
+   * Payload bytes of all retained messages together. A message that would pass it is refused as when
+   * `maxRetainedMessages` is reached (replacing a stored one with a smaller or equal payload still works).
+   */
+  maxRetainedBytes: number
+  /**
    * Unacknowledged outbound messages kept per session. A new packet identifier past this fails
    * `storeInflightMessage` with `MQS_ERR_INFLIGHT_FULL`. Packet identifiers are 1..65535, so the default
    * is reached only by a caller that reuses no identifier.
@@ -27,5 +32,6 @@ export const DEFAULTS: Readonly<MemoryBackendOptions> = Object.freeze({
   maxOfflineMessages: 1000,
   maxOfflineBytes: 256 * 1024 * 1024,
   maxRetainedMessages: 100_000,
+  maxRetainedBytes: 256 * 1024 * 1024,
   maxInflightMessages: 65_535,
 })

@@ -135,6 +135,8 @@ export class MemoryStore {
   droppedOfflineMessages = 0
   /** Payload bytes in all offline queues, bounded by `maxOfflineBytes`. */
   offlineBytes = 0
+  /** Payload bytes of all retained messages, bounded by `maxRetainedBytes`. */
+  retainedBytes = 0
   refusedRetainedMessages = 0
   expiredMessages = 0
 
@@ -379,17 +381,22 @@ export class MemoryStore {
    * false when a new topic was refused because the store is full (reported).
    */
   storeRetained(topic: string, packet: IPublishPacket, client: Client | undefined): boolean {
+    const previous = this.retained.get(topic)
     if (packet.payload.length === 0) {
-      this.retained.delete(topic)
+      if (previous !== undefined) this.#forgetRetained(topic, previous)
       return true
     }
-    if (this.retained.size >= this.config.maxRetainedMessages && this.retained.get(topic) === undefined) {
+    const { maxRetainedMessages, maxRetainedBytes } = this.config
+    const size = payloadSize(packet)
+    const bytes = this.retainedBytes - (previous?.size ?? 0) + size
+    if ((previous === undefined && this.retained.size >= maxRetainedMessages) || bytes > maxRetainedBytes) {
       this.refusedRetainedMessages++
+      const why =
+        bytes > maxRetainedBytes
+          ? `${this.retainedBytes} bytes of retained messages are stored (maxRetainedBytes)`
+          : `${this.retained.size} retained messages are stored (maxRetainedMessages)`
       this.report(
-        new MqttStackError(
-          MemoryBackendErrorCode.RETAINED_FULL,
-          `${this.retained.size} retained messages are stored (maxRetainedMessages); the one of ${topic} was refused`,
-        ),
+        new MqttStackError(MemoryBackendErrorCode.RETAINED_FULL, `${why}; the one of ${topic} was refused`),
         client,
       )
       return false
@@ -405,7 +412,13 @@ export class MemoryStore {
     }
     if (packet.properties !== undefined) stored.properties = packet.properties
     this.retained.set(topic, new Held(stored, Date.now()))
+    this.retainedBytes = bytes
     return true
+  }
+
+  #forgetRetained(topic: string, held: Held): void {
+    this.retained.delete(topic)
+    this.retainedBytes -= held.size
   }
 
   /**
@@ -423,7 +436,7 @@ export class MemoryStore {
       else expired.push(topic)
     })
     if (expired !== undefined) {
-      for (const topic of expired) this.retained.delete(topic)
+      for (const topic of expired) this.#forgetRetained(topic, this.retained.get(topic)!)
       this.expiredMessages += expired.length
     }
     return out
@@ -472,5 +485,6 @@ export class MemoryStore {
     this.retained = new RetainedIndex()
     this.wills.clear()
     this.offlineBytes = 0
+    this.retainedBytes = 0
   }
 }

@@ -79,6 +79,24 @@ describe('retained messages', () => {
     expect(await lookup(b, '#')).toEqual(['a=2', 'c=1'])
     t.send({ cmd: 'disconnect' })
   })
+
+  it('bounds the payload bytes of all retained messages with maxRetainedBytes; replacing counts the difference', async () => {
+    b = createBroker({ maxRetainedBytes: 10 })
+    const t = await connectClient(b.stack, 'c')
+    await store(b, publish('a', '12345'))
+    await store(b, publish('b', '1234'))
+    expect(b.backend.stats.retainedBytes).toBe(9)
+    // 9 + 2 > 10: a new topic is refused; replacing a with 6 bytes makes 10, allowed; b with 7, 13: refused.
+    await store(b, publish('c', '12'))
+    await store(b, publish('a', '123456'))
+    await store(b, publish('b', '1234567'))
+    expect(b.errors.map((e) => e.code)).toEqual(['MQS_ERR_RETAINED_FULL', 'MQS_ERR_RETAINED_FULL'])
+    expect(b.backend.stats).toMatchObject({ refusedRetainedMessages: 2, retainedBytes: 10 })
+    expect(await lookup(b, '#')).toEqual(['a=123456', 'b=1234'])
+    await store(b, publish('a', ''))
+    expect(b.backend.stats.retainedBytes).toBe(4)
+    t.send({ cmd: 'disconnect' })
+  })
 })
 
 describe('inflight messages', () => {
@@ -186,6 +204,7 @@ describe('options and life cycle', () => {
       maxOfflineMessages: 1000,
       maxOfflineBytes: 256 * 1024 * 1024,
       maxRetainedMessages: 100_000,
+      maxRetainedBytes: 256 * 1024 * 1024,
       maxInflightMessages: 65_535,
     })
   })
