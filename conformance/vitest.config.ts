@@ -8,5 +8,5 @@ export default defineProject({
   resolve: {
     alias: [{ find: /^@mqtt-stack\/example-basic$/, replacement: exampleBroker }, ...workspaceAlias],
   },
-  test: { name: 'conformance', include: ['test/**/*.test.ts'] },
+  test: { name: 'conformance', include: ['test/**/*.test.ts'], exclude: ['test/load/**'] },
 })
