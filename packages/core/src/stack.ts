@@ -7,7 +7,14 @@ import {
   type CallbackStore,
   STANDARD_CALLBACKS,
 } from './callbacks.js'
-import { type ChainEnd, type ChainHandler, ChainRunner, EMPTY_LIST, type HandlerList } from './chain.js'
+import {
+  type ChainEnd,
+  type ChainHandler,
+  ChainRunner,
+  EMPTY_LIST,
+  type HandlerList,
+  OWN_PAIR,
+} from './chain.js'
 import { Client } from './client.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import type { MiddlewareLike } from './middleware.js'
@@ -73,8 +80,8 @@ export class Stack extends EventEmitter<StackEvents> {
     if (this.#closing) throw new MqttStackError(ErrorCode.STACK_CLOSED, 'use() after close()')
     checkMiddleware(middleware, this.#middlewares)
     this.#middlewares.push(middleware)
-    this.#packetLists = buildPacketLists(this.#middlewares)
-    this.#callbackLists = buildCallbackLists(this.#middlewares)
+    this.#packetLists = buildPacketLists(this.#middlewares, this.strict)
+    this.#callbackLists = buildCallbackLists(this.#middlewares, this.strict)
     return this
   }
 
@@ -279,7 +286,31 @@ function append<K>(lists: Map<K, MutableList>, key: K, owner: object, fn: ChainH
   }
 }
 
-function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketType, HandlerList> {
+/**
+ * The final lists: a handler that is an `async function`, or any handler in strict mode, is marked to get a
+ * next/done of its own step (see chain.ts).
+ */
+function seal<K>(lists: Map<K, MutableList>, strict: boolean): Map<K, HandlerList> {
+  const sealed = new Map<K, HandlerList>()
+  for (const [key, { owners, fns }] of lists) {
+    const own = fns.map(() => 0)
+    for (const [i, fn] of fns.entries()) {
+      if (strict) own[i] = OWN_PAIR.STRICT
+      else if (isAsyncFunction(fn)) own[i] = OWN_PAIR.ASYNC
+    }
+    sealed.set(key, { owners, fns, own })
+  }
+  return sealed
+}
+
+function isAsyncFunction(fn: ChainHandler): boolean {
+  return Object.prototype.toString.call(fn) === '[object AsyncFunction]'
+}
+
+function buildPacketLists(
+  middlewares: readonly MiddlewareLike[],
+  strict: boolean,
+): Map<PacketType, HandlerList> {
   const lists = new Map<PacketType, MutableList>()
   for (const middleware of middlewares) {
     if (!middleware.handle) continue
@@ -287,19 +318,22 @@ function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketTyp
       append(lists, type, middleware, middleware.handle as ChainHandler)
     }
   }
-  return lists
+  return seal(lists, strict)
 }
 
 /**
  * Every function-valued member of a middleware (own or inherited) is a handler of the callback of that
  * name, as in the seed; `callbacks()` adds the typed object form.
  */
-function buildCallbackLists(middlewares: readonly MiddlewareLike[]): Map<string, HandlerList> {
+function buildCallbackLists(
+  middlewares: readonly MiddlewareLike[],
+  strict: boolean,
+): Map<string, HandlerList> {
   const lists = new Map<string, MutableList>()
   for (const middleware of middlewares) {
     for (const [name, fn] of handlersOf(middleware)) append(lists, name, middleware, fn)
   }
-  return lists
+  return seal(lists, strict)
 }
 
 function handlersOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
