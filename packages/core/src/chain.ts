@@ -63,9 +63,6 @@ class Run {
   pending = NONE
   /** The innermost step whose handler is on the stack: i (shared pair), OWN (its own pair), or NONE. */
   executing = NONE
-  /** The pair of one step, set by `ownStep`. */
-  stepNext: Next | undefined = undefined
-  stepDone: Done | undefined = undefined
 
   constructor(
     private readonly reporter: ChainReporter,
@@ -92,9 +89,9 @@ class Run {
     if (list.own[i] === 0) {
       this.pending = i
     } else {
-      this.ownStep(i)
-      next = this.stepNext!
-      done = this.stepDone!
+      const step = this.ownStep(i)
+      next = step.next
+      done = step.done
       this.pending = OWN - i
       running = OWN
     }
@@ -113,9 +110,8 @@ class Run {
   }
 
   /** A `next`/`done` for step `i` alone (kept out of `advance`, so that allocates no context). */
-  ownStep(i: number): void {
-    this.stepNext = (err) => this.own(i, err, false)
-    this.stepDone = (err) => this.own(i, err, true)
+  ownStep(i: number): { next: Next; done: Done } {
+    return { next: (err) => this.own(i, err, false), done: (err) => this.own(i, err, true) }
   }
 
   watch(result: Promise<unknown>, i: number): void {
@@ -130,10 +126,15 @@ class Run {
         // It answers after returning: from the next chain on it gets a pair of its own.
         const { own } = this.list
         own[pending] = own[pending]! | OWN_PAIR.OBSERVED
-        this.answer(err, end)
+        this.pending = NONE
+        if (end) this.finish(err)
+        else this.advance(err)
       } else this.misuse(NONE, end)
-    } else if (this.executing === pending) this.answer(err, end)
-    else this.misuse(this.executing >= 0 ? this.executing : NONE, end)
+    } else if (this.executing === pending) {
+      this.pending = NONE
+      if (end) this.finish(err)
+      else this.advance(err)
+    } else this.misuse(this.executing >= 0 ? this.executing : NONE, end)
   }
 
   /** A call of the `next`/`done` of step `i` alone. */
