@@ -10,7 +10,7 @@ import {
 } from '@mqtt-stack/core'
 import { describe, expectTypeOf, it } from 'vitest'
 
-// A plugin's callback, with the runtime list of its names next to the declaration.
+// A plugin's callback, with the runtime list of its names next to the declaration (the README's example).
 declare module '@mqtt-stack/core' {
   interface Callbacks {
     acmeQuotaReached: { ctx: { client: Client; used: number }; store: { block?: boolean } }
