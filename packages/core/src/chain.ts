@@ -39,8 +39,10 @@ export interface ChainReporter {
 
 /** No step: the chain has ended, or no handler of it is on the stack, or the caller is not known. */
 const NONE = -1
-/** `Run.executing` while a handler with a pair of its own runs; `Run.pending` of such a step i is `OWN - i`. */
+/** `Run.executing` while a handler with a pair of its own runs. */
 const OWN = -2
+/** `Run.pending` of step i when it has a pair of its own is `OWN_PENDING - i`: apart from NONE and OWN. */
+const OWN_PENDING = -3
 
 /**
  * One chain: one packet through `handle`, or one `execute`. A Run is never reused, so a `next` or `done`
@@ -59,7 +61,7 @@ class Run {
   readonly done: Done
   /** The next step to start. */
   index = 0
-  /** The step whose answer the chain waits for: i (shared pair), `OWN - i` (its own pair), or NONE. */
+  /** The step whose answer the chain waits for: i (shared pair), `OWN_PENDING - i` (its own pair), or NONE. */
   pending = NONE
   /** The innermost step whose handler is on the stack: i (shared pair), OWN (its own pair), or NONE. */
   executing = NONE
@@ -92,7 +94,7 @@ class Run {
       const step = this.ownStep(i)
       next = step.next
       done = step.done
-      this.pending = OWN - i
+      this.pending = OWN_PENDING - i
       running = OWN
     }
     const outer = this.executing
@@ -139,7 +141,7 @@ class Run {
 
   /** A call of the `next`/`done` of step `i` alone. */
   own(i: number, err: Error | null | undefined, end: boolean): void {
-    if (this.pending === OWN - i) this.answer(err, end)
+    if (this.pending === OWN_PENDING - i) this.answer(err, end)
     else this.misuse(i, end)
   }
 
@@ -151,7 +153,7 @@ class Run {
 
   /** A handler threw or rejected: that is its step's `next(err)`, or, once it has answered, only reported. */
   fail(reason: unknown, i: number): void {
-    if (this.pending === i || this.pending === OWN - i) {
+    if (this.pending === i || this.pending === OWN_PENDING - i) {
       this.pending = NONE
       this.finish(reason instanceof Error ? reason : toMqttStackError(reason))
     } else this.reporter.reportError(toMqttStackError(reason))

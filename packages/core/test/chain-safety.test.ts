@@ -321,3 +321,56 @@ for (const strict of [false, true]) {
     })
   })
 }
+
+describe('chain safety, what the fast mode learns', () => {
+  it('a late call it cannot pin on one handler lists the candidates; a repeat names the culprit', () => {
+    const { stack, errors } = collectErrors(new Stack({ strict: false }))
+    let late: Next | undefined
+    stack.use({
+      name: 'keeps-next',
+      handle(_client: Client, _packet: Packet, next: Next) {
+        late = next
+        next()
+      },
+    })
+    stack.use(sink([]))
+    for (let i = 0; i < 2; i++) {
+      stack.process(clientA, PUBLISH, () => {})
+      late?.()
+    }
+    expect(nextTwiceErrors(errors).map((e) => e.message)).toEqual([
+      expect.stringContaining('given to one of keeps-next, sink'),
+      expect.stringContaining('given to keeps-next was called'),
+    ])
+  })
+
+  it("once a plain handler has answered after returning, an earlier step's late call is not taken for its answer", () => {
+    const { stack, errors } = collectErrors(new Stack({ strict: false }))
+    const delivered: string[] = []
+    const held: Next[] = []
+    let late: Next | undefined
+    stack.use({
+      name: 'keeps-next',
+      handle(client: Client, _packet: Packet, next: Next) {
+        if (client.id === 'A') late = next
+        next()
+      },
+    })
+    // Callback-style and asynchronous for every packet: it answers after returning.
+    stack.use({
+      name: 'slow-gate',
+      handle(_client: Client, _packet: Packet, next: Next) {
+        held.push(next)
+      },
+    })
+    stack.use(sink(delivered))
+    stack.process(clientB, PUBLISH, () => {})
+    held.shift()?.() // the first answer after returning: from now on slow-gate gets a pair of its own
+    stack.process(clientA, PUBLISH, () => {})
+    late?.() // A's chain waits for slow-gate: the late call must not pass for its answer
+    expect(delivered).toEqual(['B'])
+    expect(nextTwiceErrors(errors)).toHaveLength(1)
+    held.shift()?.()
+    expect(delivered).toEqual(['B', 'A'])
+  })
+})
