@@ -3,5 +3,9 @@ import { workspaceAlias } from '../../vitest.shared.js'
 
 export default defineProject({
   resolve: { alias: workspaceAlias },
-  test: { name: 'example-rate-limit', include: ['test/**/*.test.ts'] },
+  test: {
+    name: 'example-rate-limit',
+    include: ['test/**/*.test.ts'],
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+  },
 })

@@ -1,5 +1,6 @@
 import {
   type Client,
+  type DeclaredCallbackName,
   type Done,
   type IPublishPacket,
   Middleware,
@@ -21,6 +22,14 @@ declare module '@mqtt-stack/core' {
   }
 }
 
+/**
+ * The callbacks declared above, by name, for the Stack: `RateLimit` declares them, so once it is used a
+ * method of one of these names, on any middleware, is a handler. Typed against the augmented catalogue.
+ */
+export const RATE_LIMIT_CALLBACKS = Object.freeze([
+  'exampleRateLimitExceeded',
+] as const satisfies readonly DeclaredCallbackName[])
+
 export interface RateLimitOptions {
   /** Publishes allowed per second, on average. */
   perSecond: number
@@ -39,6 +48,7 @@ const DEFAULTS: RateLimitOptions = Object.freeze({ perSecond: 100, burst: 200, n
 export class RateLimit extends Middleware<RateLimitOptions> {
   override readonly name = 'example-rate-limit'
   override readonly packetTypes = ['publish'] as const
+  override readonly declares = RATE_LIMIT_CALLBACKS
 
   constructor(options?: Partial<RateLimitOptions>) {
     super(options, DEFAULTS)

@@ -1,4 +1,4 @@
-import { type Client, type Next, type Packet, Stack } from '@mqtt-stack/core'
+import { type Client, type IPublishPacket, Middleware, type Next, type Packet, Stack } from '@mqtt-stack/core'
 import { connectTestClient } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { RateLimit } from '../src/index.js'
@@ -23,13 +23,14 @@ function broker(limit: RateLimit, onExceeded?: (store: { disconnect?: boolean })
     },
   })
   const exceeded: number[] = []
+  // The plain-object form: typed by the catalogue, RateLimit's callback included.
   stack.use({
-    exampleRateLimitExceeded(ctx: { limit: number }, store: { disconnect?: boolean }, next: Next) {
+    exampleRateLimitExceeded(ctx, store, next) {
       exceeded.push(ctx.limit)
       onExceeded?.(store)
       next()
     },
-  } as object)
+  })
   return { stack, delivered, exceeded }
 }
 
@@ -76,6 +77,28 @@ describe('RateLimit, a third-party style middleware', () => {
     t.send(publish('b'))
     await t.closed()
     await stack.close()
+  })
+
+  it('declares its callback, so a method of that name is a handler once RateLimit is used', () => {
+    class Alerts extends Middleware {
+      readonly seen: number[] = []
+      exampleRateLimitExceeded(ctx: { limit: number }, _store: object, next: Next) {
+        this.seen.push(ctx.limit)
+        next()
+      }
+    }
+    const alone = new Stack({ onError: () => {} }).use(new Alerts())
+    expect(alone.provides('exampleRateLimitExceeded')).toBe(false)
+    const alerts = new Alerts()
+    const stack = new Stack().use(alerts).use(new RateLimit())
+    expect(stack.provides('exampleRateLimitExceeded')).toBe(true)
+    stack.execute(
+      'exampleRateLimitExceeded',
+      { client: {} as Client, packet: publish('a') as IPublishPacket, limit: 7 },
+      {},
+      () => {},
+    )
+    expect(alerts.seen).toEqual([7])
   })
 
   it('refuses a configuration that cannot work', () => {

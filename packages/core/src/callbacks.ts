@@ -246,6 +246,8 @@ export interface Callbacks extends StandardCallbacks {}
 
 /** Every callback name known to the compiler: the catalogue above plus third-party augmentations. */
 export type CallbackName = keyof Callbacks
+/** A callback name a third party added by augmenting `Callbacks`: what a middleware's `declares` lists. */
+export type DeclaredCallbackName = Exclude<CallbackName, keyof StandardCallbacks>
 export type CallbackContext<N extends CallbackName> = Callbacks[N]['ctx']
 export type CallbackStore<N extends CallbackName> = Callbacks[N]['store']
 

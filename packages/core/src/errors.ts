@@ -9,6 +9,11 @@ export const ErrorCode = {
   INVALID_OPTION: 'MQS_ERR_INVALID_OPTION',
   /** A callback some middleware `requires` is answered by no middleware in the stack. */
   MISSING_PROVIDER: 'MQS_ERR_MISSING_PROVIDER',
+  /**
+   * Reported, not thrown, at `use()`: a public method's name is one edit away from a callback the stack
+   * knows, so it is probably a misspelled handler; it is not registered.
+   */
+  MISSPELLED_CALLBACK: 'MQS_ERR_MISSPELLED_CALLBACK',
   /** A handler called `next` or `done` more than once, or after its chain ended. */
   NEXT_TWICE: 'MQS_ERR_NEXT_TWICE',
   /** A handler threw, rejected, or passed a plain error to `next`. The original is the `cause`. */

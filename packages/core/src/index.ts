@@ -12,6 +12,7 @@ export type {
   CallbackResult,
   CallbackStore,
   Callbacks,
+  DeclaredCallbackName,
   Done,
   InflightPacket,
   Next,

@@ -1,4 +1,4 @@
-import type { CallbackHandlers, CallbackName, Done, Next } from './callbacks.js'
+import type { CallbackHandlers, CallbackName, DeclaredCallbackName, Done, Next } from './callbacks.js'
 import type { Client } from './client.js'
 import type { Packet, PacketType } from './packets.js'
 import { withDefaults } from './util.js'
@@ -12,7 +12,9 @@ import { withDefaults } from './util.js'
  * - `install(client)` runs once per connection.
  * - `handle(client, packet, next, done)` runs per packet, for the types in `packetTypes` (all if unset).
  * - A callback is answered by a method named after it, `forwardMessage(ctx, store, next, done)`, or by
- *   `callbacks()` returning `{ forwardMessage(ctx, store, next, done) {} }`, which is typed by context.
+ *   `callbacks()` returning `{ forwardMessage(ctx, store, next, done) {} } satisfies CallbackHandlers`,
+ *   which is typed by context. A method is a handler only when its name is a callback the Stack knows:
+ *   the standard catalogue, plus the names some middleware in the stack `declares`.
  * - `close()` releases timers, sockets and stores when the stack closes.
  */
 export abstract class Middleware<Config extends object = Record<never, never>> {
@@ -22,6 +24,11 @@ export abstract class Middleware<Config extends object = Record<never, never>> {
   readonly packetTypes?: readonly PacketType[]
   /** Callbacks this middleware executes and needs another middleware to answer. Checked at start. */
   readonly requires?: readonly CallbackName[]
+  /**
+   * The callbacks this plugin adds to the catalogue (its `declare module` block), by name: once it is
+   * used, a method of one of these names, on any middleware of the stack, is a handler. Checked at `use()`.
+   */
+  readonly declares?: readonly DeclaredCallbackName[]
 
   constructor(config?: Partial<Config>, defaults?: Config) {
     this.config = Object.freeze(withDefaults(defaults, config))
@@ -34,11 +41,16 @@ export abstract class Middleware<Config extends object = Record<never, never>> {
   close?(): void | Promise<void>
 }
 
-/** What `Stack.use()` accepts: a `Middleware` subclass or any object of the same shape. */
-export interface MiddlewareLike {
+/**
+ * What `Stack.use()` accepts: a `Middleware` subclass or any object of the same shape. Its callback
+ * handlers are typed by the catalogue, so a plain object gets contextual types,
+ * `stack.use({ relayMessage(ctx, store, next) {} })`, and a misspelled name is a compile error.
+ */
+export interface MiddlewareLike extends CallbackHandlers {
   readonly name?: string
   readonly packetTypes?: readonly PacketType[]
   readonly requires?: readonly CallbackName[]
+  readonly declares?: readonly DeclaredCallbackName[]
   install?(client: Client): void
   handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
   callbacks?(): CallbackHandlers

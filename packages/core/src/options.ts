@@ -42,9 +42,11 @@ export type ErrorHandler = (
 
 export interface StackOptions {
   /**
-   * Check every `next`/`done` call for a second call, even after its chain's Run was reused
-   * (MQS_ERR_NEXT_TWICE). Costs two closures per middleware per packet, so it is off on the hot path of a
-   * production broker. Default: on when NODE_ENV is `development` or `test`, off otherwise.
+   * Give every step of a chain its own `next`/`done`, so that every misuse (MQS_ERR_NEXT_TWICE) is pinned on
+   * the middleware at fault. In both modes a misused `next`/`done` is ignored and can never advance, end or
+   * skip another chain; the fast mode names the culprit in most cases (see core's README). Costs two
+   * closures per middleware per packet, so it is off on the hot path of a production broker. Default: on
+   * when NODE_ENV is `development` or `test`, off otherwise.
    */
   strict?: boolean
   /** Receives every error the stack reports, with the client and packet where known. */

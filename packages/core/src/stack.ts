@@ -7,7 +7,14 @@ import {
   type CallbackStore,
   STANDARD_CALLBACKS,
 } from './callbacks.js'
-import { type ChainEnd, type ChainHandler, ChainRunner, EMPTY_LIST, type HandlerList } from './chain.js'
+import {
+  type ChainEnd,
+  type ChainHandler,
+  ChainRunner,
+  EMPTY_LIST,
+  type HandlerList,
+  OWN_PAIR,
+} from './chain.js'
 import { Client } from './client.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import type { MiddlewareLike } from './middleware.js'
@@ -29,6 +36,8 @@ const STRICT_ENVIRONMENTS = new Set(['development', 'test'])
 /** Members of a middleware that are its life cycle, never callback handlers. */
 const RESERVED = new Set(['constructor', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
 
+const STANDARD_NAMES: ReadonlySet<string> = new Set(Object.keys(STANDARD_CALLBACKS))
+
 /**
  * A broker: the middlewares given to `use()`, in dispatch order.
  *
@@ -42,6 +51,8 @@ export class Stack extends EventEmitter<StackEvents> {
   readonly #runner: ChainRunner
   #packetLists = new Map<PacketType, HandlerList>()
   #callbackLists = new Map<string, HandlerList>()
+  /** The callback names whose methods are handlers: the standard catalogue and what middlewares declare. */
+  #known: ReadonlySet<string> = STANDARD_NAMES
   #closing: Promise<void> | undefined = undefined
   readonly #printed = new Map<string, { at: number; suppressed: number }>()
 
@@ -68,14 +79,43 @@ export class Stack extends EventEmitter<StackEvents> {
     return this.#clients
   }
 
-  /** Appends a middleware; the order of `use` is the order of dispatch. Invalid metadata throws here. */
+  /**
+   * Appends a middleware; the order of `use` is the order of dispatch. Invalid metadata throws here; a
+   * method named one edit away from a known callback is reported (MQS_ERR_MISSPELLED_CALLBACK).
+   */
   use(middleware: MiddlewareLike): this {
     if (this.#closing) throw new MqttStackError(ErrorCode.STACK_CLOSED, 'use() after close()')
     checkMiddleware(middleware, this.#middlewares)
+    const before = this.#known
+    const known = new Set(before)
+    for (const name of middleware.declares ?? []) known.add(name)
+    this.#known = known
     this.#middlewares.push(middleware)
-    this.#packetLists = buildPacketLists(this.#middlewares)
-    this.#callbackLists = buildCallbackLists(this.#middlewares)
+    this.#packetLists = buildPacketLists(this.#middlewares, this.strict)
+    this.#callbackLists = buildCallbackLists(this.#middlewares, known, this.strict)
+    // The new middleware against every known name; those used before it against the names it declares.
+    const added = [...known].filter((name) => !before.has(name))
+    for (const used of this.#middlewares) {
+      const against = used === middleware ? [...known] : added
+      if (against.length === 0) continue
+      for (const [method, callback] of nearMisses(used, known, against)) {
+        this.reportError(
+          new MqttStackError(
+            ErrorCode.MISSPELLED_CALLBACK,
+            `${nameOf(used)}.${method}() is one edit away from the callback "${callback}" and is not a handler` +
+              ` of it: rename it "${callback}", or make it private (#${method} or _${method}) if it is not one`,
+          ),
+          undefined,
+          undefined,
+        )
+      }
+    }
     return this
+  }
+
+  /** Whether a method named `name` is a callback handler in this stack: a known callback name. */
+  knows(name: string): boolean {
+    return this.#known.has(name)
   }
 
   /** Whether some middleware answers callback `name`. */
@@ -262,6 +302,14 @@ function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLi
       throw invalid(middleware, 'requires must be an array of callback names')
     }
   }
+  const { declares } = middleware
+  if (declares !== undefined) {
+    if (!Array.isArray(declares)) throw invalid(middleware, 'declares must be an array of callback names')
+    for (const name of declares as unknown[]) {
+      if (typeof name !== 'string' || name === '' || name.startsWith('_') || RESERVED.has(name))
+        throw invalid(middleware, `declares cannot name "${String(name)}" as a callback`)
+    }
+  }
   if (middleware.callbacks !== undefined && typeof middleware.callbacks !== 'function') {
     throw invalid(middleware, 'callbacks must be a function returning handlers by name')
   }
@@ -279,7 +327,31 @@ function append<K>(lists: Map<K, MutableList>, key: K, owner: object, fn: ChainH
   }
 }
 
-function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketType, HandlerList> {
+/**
+ * The final lists: a handler that is an `async function`, or any handler in strict mode, is marked to get a
+ * next/done of its own step (see chain.ts).
+ */
+function seal<K>(lists: Map<K, MutableList>, strict: boolean): Map<K, HandlerList> {
+  const sealed = new Map<K, HandlerList>()
+  for (const [key, { owners, fns }] of lists) {
+    const own = fns.map(() => 0)
+    for (const [i, fn] of fns.entries()) {
+      if (strict) own[i] = OWN_PAIR.STRICT
+      else if (isAsyncFunction(fn)) own[i] = OWN_PAIR.ASYNC
+    }
+    sealed.set(key, { owners, fns, own })
+  }
+  return sealed
+}
+
+function isAsyncFunction(fn: ChainHandler): boolean {
+  return Object.prototype.toString.call(fn) === '[object AsyncFunction]'
+}
+
+function buildPacketLists(
+  middlewares: readonly MiddlewareLike[],
+  strict: boolean,
+): Map<PacketType, HandlerList> {
   const lists = new Map<PacketType, MutableList>()
   for (const middleware of middlewares) {
     if (!middleware.handle) continue
@@ -287,22 +359,38 @@ function buildPacketLists(middlewares: readonly MiddlewareLike[]): Map<PacketTyp
       append(lists, type, middleware, middleware.handle as ChainHandler)
     }
   }
-  return lists
+  return seal(lists, strict)
 }
 
 /**
- * Every function-valued member of a middleware (own or inherited) is a handler of the callback of that
- * name, as in the seed; `callbacks()` adds the typed object form.
+ * A function-valued member of a middleware (own or inherited) is a handler of the callback of that name,
+ * as in the seed, when the name is a known callback; `callbacks()` adds the typed object form.
  */
-function buildCallbackLists(middlewares: readonly MiddlewareLike[]): Map<string, HandlerList> {
+function buildCallbackLists(
+  middlewares: readonly MiddlewareLike[],
+  known: ReadonlySet<string>,
+  strict: boolean,
+): Map<string, HandlerList> {
   const lists = new Map<string, MutableList>()
   for (const middleware of middlewares) {
-    for (const [name, fn] of handlersOf(middleware)) append(lists, name, middleware, fn)
+    for (const [name, fn] of handlersOf(middleware, known)) append(lists, name, middleware, fn)
   }
-  return lists
+  return seal(lists, strict)
 }
 
-function handlersOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
+function handlersOf(middleware: MiddlewareLike, known: ReadonlySet<string>): Map<string, ChainHandler> {
+  const found = new Map<string, ChainHandler>()
+  for (const [key, value] of methodsOf(middleware)) if (known.has(key)) found.set(key, value)
+  // The object form names its handlers explicitly: each entry is one, under its own name.
+  const typed = middleware.callbacks?.() ?? {}
+  for (const [key, value] of Object.entries(typed)) {
+    if (typeof value === 'function') found.set(key, value as ChainHandler)
+  }
+  return found
+}
+
+/** The public function-valued members of a middleware, own or inherited, but its life cycle. */
+function methodsOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
   const found = new Map<string, ChainHandler>()
   const record = middleware as unknown as Record<string, unknown>
   for (
@@ -316,9 +404,30 @@ function handlersOf(middleware: MiddlewareLike): Map<string, ChainHandler> {
       if (typeof value === 'function') found.set(key, value as ChainHandler)
     }
   }
-  const typed = middleware.callbacks?.() ?? {}
-  for (const [key, value] of Object.entries(typed)) {
-    if (typeof value === 'function') found.set(key, value as ChainHandler)
-  }
   return found
+}
+
+/** Methods of `middleware` that are not handlers but one edit away from a name in `against`. */
+function nearMisses(
+  middleware: MiddlewareLike,
+  known: ReadonlySet<string>,
+  against: readonly string[],
+): Array<[method: string, callback: string]> {
+  const misses: Array<[string, string]> = []
+  for (const method of methodsOf(middleware).keys()) {
+    if (known.has(method)) continue
+    const callback = against.find((name) => oneEditApart(method, name))
+    if (callback !== undefined) misses.push([method, callback])
+  }
+  return misses
+}
+
+/** Levenshtein distance exactly 1: one character inserted, removed or replaced. */
+export function oneEditApart(a: string, b: string): boolean {
+  if (a === b || Math.abs(a.length - b.length) > 1) return false
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a]
+  let i = 0
+  while (i < short.length && short[i] === long[i]) i++
+  const rest = short.length === long.length ? i + 1 : i
+  return short.slice(rest) === long.slice(i + 1)
 }
