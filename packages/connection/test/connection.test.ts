@@ -163,7 +163,7 @@ describe('connection: CONNECT', () => {
 })
 
 /** The connect timeout's timers only: the event-loop lag sampling (an interval) is not counted. */
-const CONNECT_TIMERS = { toFake: ['setTimeout', 'clearTimeout'] } as const
+const CONNECT_TIMERS: Parameters<typeof vi.useFakeTimers>[0] = { toFake: ['setTimeout', 'clearTimeout'] }
 
 describe('connection: connect timeout', () => {
   it('closes a connection that sends no CONNECT within connectTimeout', async () => {
