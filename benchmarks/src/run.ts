@@ -9,6 +9,7 @@
  *   pnpm bench --scenario fan-out --scenario qos1 --repeat 5 --brokers ours,aedes
  *   pnpm bench --scenario soak                  (on demand only: 10 minutes per broker, once each)
  *   pnpm bench --scenario soak --duration 60 --interval 5   (a shortened soak writes nothing without --write)
+ *   pnpm bench --scenario stored-bytes          (on demand only: memory per stored message, ~35 s for three brokers)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -106,14 +107,16 @@ async function runOne(
   const started = performance.now()
   let broker: Awaited<ReturnType<typeof startBroker>> | undefined
   try {
-    broker = await startBroker(name, options.fromSource ? { fromSource: true } : {})
+    const start = (): ReturnType<typeof startBroker> =>
+      startBroker(name, options.fromSource ? { fromSource: true } : {})
+    broker = await start()
     const timed = {
       ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
       ...(options.sampleMs !== undefined ? { sampleMs: options.sampleMs } : {}),
     }
     const budget = quick ? 30_000 : 180_000
     run.result = await withTimeout(
-      scenario.run({ broker, quick, ...timed, log }),
+      scenario.run({ broker, quick, freshBroker: start, ...timed, log }),
       budget + (options.durationMs ?? (quick ? 0 : (scenario.durationMs ?? 0))),
       `${scenario.name} did not finish in time`,
     )

@@ -35,6 +35,8 @@ export interface RunningBroker {
    * `timeoutMs` (its event loop was blocked that long).
    */
   heapUsed(timeoutMs?: number): Promise<number | undefined>
+  /** The same answer in full: the V8 heap in use and the memory outside it (ArrayBuffers, Buffers). */
+  nodeMemory(timeoutMs?: number): Promise<NodeMemory | undefined>
   /** Set when the process exited before `stop()` was called: a crash. */
   readonly crashed: () => string | undefined
   /** The last few kilobytes of its stderr (errors it printed). */
@@ -98,10 +100,16 @@ const PROBE = ['--require', join(HERE, 'memory-probe.cjs')]
 const NODE_STDIO: ['pipe', 'pipe', 'pipe', 'ipc'] = ['pipe', 'pipe', 'pipe', 'ipc']
 const MEMORY = 'mqtt-stack-bench:memory'
 
-interface MemoryAnswer {
+/** What a Node broker reports of its memory (process.memoryUsage()), in bytes. */
+export interface NodeMemory {
+  heapUsed: number
+  /** C++ memory bound to JS objects: the backing stores of ArrayBuffers and Buffers (socket chunks). */
+  external: number
+}
+
+interface MemoryAnswer extends NodeMemory {
   type: typeof MEMORY
   id: number
-  heapUsed: number
 }
 
 /** Starts `name` as a child process and resolves once it accepts connections. */
@@ -187,18 +195,18 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
   ready.catch(() => {}) // awaited below; a late exit must not become an unhandled rejection
   // Keep reading stdout so that a chatty broker never blocks on a full pipe.
   child.stdout?.resume()
-  const memoryWaiters = new Map<number, (heapUsed: number | undefined) => void>()
+  const memoryWaiters = new Map<number, (memory: NodeMemory | undefined) => void>()
   let memoryId = 0
   child.on('message', (message: MemoryAnswer) => {
     if (message?.type !== MEMORY) return
-    memoryWaiters.get(message.id)?.(message.heapUsed)
+    memoryWaiters.get(message.id)?.({ heapUsed: message.heapUsed, external: message.external })
   })
-  const heapUsed = (timeoutMs = 2000): Promise<number | undefined> => {
+  const nodeMemory = (timeoutMs = 2000): Promise<NodeMemory | undefined> => {
     if (!child.connected) return Promise.resolve(undefined)
     const id = ++memoryId
     return new Promise((resolve) => {
       const timer = setTimeout(() => answer(undefined), timeoutMs)
-      const answer = (value: number | undefined): void => {
+      const answer = (value: NodeMemory | undefined): void => {
         clearTimeout(timer)
         memoryWaiters.delete(id)
         resolve(value)
@@ -209,6 +217,8 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       })
     })
   }
+  const heapUsed = async (timeoutMs = 2000): Promise<number | undefined> =>
+    (await nodeMemory(timeoutMs))?.heapUsed
   const stop = async (timeoutMs = 5000): Promise<void> => {
     stopping = true
     if (child.exitCode !== null || child.signalCode !== null) return exited
@@ -228,6 +238,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       port: boundPort,
       rss: () => readRss(pid),
       heapUsed,
+      nodeMemory,
       crashed: () => exit,
       stderr: () => stderr,
       stop,

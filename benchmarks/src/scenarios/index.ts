@@ -2,6 +2,7 @@ import { persistent } from './persistent.js'
 import { retained } from './retained.js'
 import { slowConsumer } from './slow-consumer.js'
 import { soak } from './soak.js'
+import { storedBytes } from './stored-bytes.js'
 import { storm } from './storm.js'
 import { fanIn, fanOut, qos1, qos2 } from './throughput.js'
 import type { Scenario } from './types.js'
@@ -20,7 +21,10 @@ export const SCENARIOS: readonly Scenario[] = [
   persistent,
 ]
 
-/** Scenarios that run only when named (`--scenario soak`): too long for every run. */
-export const ON_DEMAND: readonly Scenario[] = [soak]
+/**
+ * Scenarios that run only when named (`--scenario soak`): too long for every run (stored-bytes: eight broker
+ * processes per broker, 60 MB each, ~10 s a broker).
+ */
+export const ON_DEMAND: readonly Scenario[] = [soak, storedBytes]
 
 export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...ON_DEMAND]

@@ -7,6 +7,11 @@ export interface ScenarioContext {
   /** For the scenarios that run for a set time (soak): how long, and how often they sample. */
   readonly durationMs?: number
   readonly sampleMs?: number
+  /**
+   * Starts another process of the same broker, as `broker` was started (stored-bytes compares two fresh
+   * processes); the scenario stops what it starts.
+   */
+  readonly freshBroker?: () => Promise<RunningBroker>
   /** Progress lines of a long scenario. */
   readonly log?: (line: string) => void
 }
