@@ -36,8 +36,8 @@ const REASON_TOPIC_ALIAS_INVALID = 0x94
 
 /**
  * Turns of the event loop, counted while packets are processed: one `setImmediate` per turn marks its end
- * (the check phase comes after every ready socket has been read), so that each client's budget of
- * `packetsPerTurn` is per turn without a timer per client.
+ * (the check phase comes after every ready socket has been read), so that each client's `timePerTurn` is
+ * per turn without a timer per client.
  */
 let turn = 0
 let turnEndScheduled = false
@@ -85,9 +85,9 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #inbox: Packet[] = []
   #busy = false
   #pumping = false
-  /** The turn this client last processed a packet in, and what is left of its budget for that turn. */
+  /** The turn this client last processed a packet in, and when its time in that turn is up. */
   #turn = -1
-  #budget = 0
+  #turnEnds = 0
   /** Out of budget: processing goes on at the next turn. */
   #yielded = false
   #paused = false
@@ -372,15 +372,15 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.#pumping || this.#yielded) return
     this.#pumping = true
     while (!this.#busy && this.#inbox.length > 0 && !this.closed) {
+      const now = performance.now()
       if (this.#turn !== turn) {
         this.#turn = turn
-        this.#budget = this.#options.packetsPerTurn
+        this.#turnEnds = now + this.#options.timePerTurn
         if (!turnEndScheduled) {
           turnEndScheduled = true
           setImmediate(endTurn)
         }
-      }
-      if (this.#budget === 0) {
+      } else if (now > this.#turnEnds) {
         // The rest waits for the next turn, reading paused meanwhile: the other connections go first.
         this.#yielded = true
         if (!this.#paused) {
@@ -390,7 +390,6 @@ export class Client extends EventEmitter<ClientEvents> {
         setImmediate(Client.#nextTurn, this)
         break
       }
-      this.#budget--
       const packet = this.#inbox.shift()!
       this.#busy = true
       this.stack.process(this, packet, this.#processed)

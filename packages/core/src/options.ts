@@ -13,11 +13,12 @@ export interface ClientOptions {
   /** Packets parsed while a chain for this client is still running; past this, reading pauses. */
   maxQueuedPackets?: number
   /**
-   * Packets of one client processed in one turn of the event loop; past this, the client waits for the
-   * next turn (reading pauses) so that every other connection, a new CONNECT included, is served first.
-   * One flooding publisher cannot hold the broker's attention.
+   * Milliseconds one client's packets may take in one turn of the event loop; past this, the client waits
+   * for the next turn (reading pauses) so that every other connection, a new CONNECT included, is served
+   * first. One flooding publisher cannot hold the broker's attention, and cheap packets still go in large
+   * batches (one write per subscriber per batch).
    */
-  packetsPerTurn?: number
+  timePerTurn?: number
   /** MQTT 5.0: the most topic aliases a client may set up towards the server (0: none). */
   topicAliasMaximum?: number
   /** Milliseconds `close()` waits for buffered writes to flush before destroying the stream. */
@@ -29,7 +30,7 @@ export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze(
   dropQoS0Above: 1024 * 1024,
   disconnectAbove: 8 * 1024 * 1024,
   maxQueuedPackets: 64,
-  packetsPerTurn: 64,
+  timePerTurn: 10,
   closeTimeout: 1000,
   topicAliasMaximum: 64,
 })
