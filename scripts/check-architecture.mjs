@@ -31,26 +31,7 @@ const SKIP_DIRS = new Set(['node_modules', 'dist', 'coverage'])
  * Known crossings in this repository that predate the check, each with the way out. The check fails when
  * one disappears (remove it here) as well as on any crossing not listed, so the list can only shrink.
  */
-export const KNOWN_EXCEPTIONS = [
-  {
-    rule: 'relative-import-across-packages',
-    file: 'benchmarks/src/micro/topic-trie.ts',
-    specifier: '../../../packages/core/src/topic/index.js',
-    why: "import { RetainedIndex, SubscriptionTrie, topicMatches } from '@mqtt-stack/core' (all exported), and let `pnpm bench:trie` build core first as bench:dispatch does",
-  },
-  {
-    rule: 'relative-import-across-packages',
-    file: 'examples/basic/test/mqtt-5.test.ts',
-    specifier: '../../../packages/authentication/test/scram-client.js',
-    why: 'a test helper of authentication: export it from a testing entry point, or keep a copy in the example',
-  },
-  {
-    rule: 'relative-import-across-packages',
-    file: 'conformance/test/spec/v5/connect.test.ts',
-    specifier: '../../../../packages/authentication/test/scram-client.js',
-    why: 'a test helper of authentication: export it from a testing entry point, or keep a copy in conformance/test/support',
-  },
-]
+export const KNOWN_EXCEPTIONS = []
 
 const HOW_TO_FIX = {
   'builtin-imports-package':

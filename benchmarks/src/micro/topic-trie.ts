@@ -16,10 +16,10 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { RetainedIndex, SubscriptionTrie, topicMatches } from '@mqtt-stack/core'
 import { Qlobber } from 'qlobber'
 import QlobberSub from 'qlobber/aedes/qlobber-sub.js'
 import { Bench, type Task } from 'tinybench'
-import { RetainedIndex, SubscriptionTrie, topicMatches } from '../../../packages/core/src/topic/index.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void

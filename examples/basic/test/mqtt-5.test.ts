@@ -1,7 +1,7 @@
 import type { IPublishPacket } from '@mqtt-stack/core'
-import { describe, expect, it } from 'vitest'
 // An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
-import { scramClient } from '../../../packages/authentication/test/scram-client.js'
+import { scramClient } from '@mqtt-stack/core/testing'
+import { describe, expect, it } from 'vitest'
 import { collect, flush, nextMessage, startBroker } from './support.js'
 
 const V5 = { protocolVersion: 5 } as const

@@ -9,10 +9,9 @@ import {
   type Next,
   type Packet,
 } from '@mqtt-stack/core'
-import { connectTestClient, type TestConnection, testStack } from '@mqtt-stack/core/testing'
+import { connectTestClient, scramClient, type TestConnection, testStack } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Authentication, AuthenticationErrorCode, SCRAM_SHA_256, ScramSha256 } from '../src/index.js'
-import { scramClient } from './scram-client.js'
 
 let cleanup: Array<() => Promise<void>> = []
 afterEach(async () => {

@@ -1,13 +1,14 @@
-import type {
-  CallbackContext,
-  CallbackResult,
-  Client,
-  IPublishPacket,
-  MatchVisitor,
-  MqttStackError,
-  Next,
-  QoS,
-  Stack,
+import {
+  type CallbackContext,
+  type CallbackResult,
+  type Client,
+  type IPublishPacket,
+  type MatchVisitor,
+  type MqttStackError,
+  type Next,
+  ownPayload,
+  type QoS,
+  type Stack,
 } from '@mqtt-stack/core'
 import { type ForwardedPacket, type MemoryStore, type Route, SHARED, SharedGroup } from './store.js'
 
@@ -258,6 +259,9 @@ export class Relay {
       retain: false,
       dup: false,
     }
+    // A QoS 1/2 delivery is kept until acknowledged, or queued offline: one copy of the payload out of the
+    // read chunk serves every subscriber of this relay (and of its later copies with a packet identifier).
+    if (qos > 0) ownPayload(packet)
     const properties = this.#source!.properties
     if (properties !== undefined) {
       packet.properties = forwardedProperties(properties)

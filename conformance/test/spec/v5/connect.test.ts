@@ -1,7 +1,7 @@
 import type { Packet } from '@mqtt-stack/core'
-import { describe, expect, it } from 'vitest'
 // An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
-import { scramClient } from '../../../../packages/authentication/test/scram-client.js'
+import { scramClient } from '@mqtt-stack/core/testing'
+import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, PINGREQ } from '../../support/bytes.js'
 import { barrier, nextPublish, publish1 } from '../../support/exchanges.js'

@@ -216,3 +216,4 @@ export {
   recordWrites,
   testStack,
 } from './fakes.js'
+export { scramClient } from './scram-client.js'

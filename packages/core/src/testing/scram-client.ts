@@ -1,6 +1,9 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto'
 
-/** A SCRAM-SHA-256 client written from RFC 5802 and RFC 7677, independent of the provider under test. */
+/**
+ * A SCRAM-SHA-256 client written from RFC 5802 and RFC 7677, independent of any provider: for testing MQTT 5.0
+ * enhanced authentication (`authenticationMethod` SCRAM-SHA-256) from the client side.
+ */
 export function scramClient(
   username: string,
   password: string,
