@@ -19,11 +19,11 @@ function indexOf(...topics: string[]): RetainedIndex<string> {
 }
 
 describe('RetainedIndex', () => {
-  it('sets, replaces, gets and deletes by exact topic', () => {
+  it('sets, replaces (returning what it replaced), gets and deletes by exact topic', () => {
     const index = new RetainedIndex<number>()
-    index.set('a/b', 1)
-    index.set('a', 2)
-    index.set('a/b', 3)
+    expect(index.set('a/b', 1)).toBeUndefined()
+    expect(index.set('a', 2)).toBeUndefined()
+    expect(index.set('a/b', 3)).toBe(1)
     expect(index.size).toBe(2)
     expect(index.get('a/b')).toBe(3)
     expect(index.get('a')).toBe(2)

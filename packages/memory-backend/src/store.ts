@@ -381,25 +381,29 @@ export class MemoryStore {
    * false when a new topic was refused because the store is full (reported).
    */
   storeRetained(topic: string, packet: IPublishPacket, client: Client | undefined): boolean {
-    const previous = this.retained.get(topic)
     if (packet.payload.length === 0) {
+      const previous = this.retained.get(topic)
       if (previous !== undefined) this.#forgetRetained(topic, previous)
       return true
     }
     const { maxRetainedMessages, maxRetainedBytes } = this.config
     const size = payloadSize(packet)
-    const bytes = this.retainedBytes - (previous?.size ?? 0) + size
-    if ((previous === undefined && this.retained.size >= maxRetainedMessages) || bytes > maxRetainedBytes) {
-      this.refusedRetainedMessages++
-      const why =
-        bytes > maxRetainedBytes
-          ? `${this.retainedBytes} bytes of retained messages are stored (maxRetainedBytes)`
-          : `${this.retained.size} retained messages are stored (maxRetainedMessages)`
-      this.report(
-        new MqttStackError(MemoryBackendErrorCode.RETAINED_FULL, `${why}; the one of ${topic} was refused`),
-        client,
-      )
-      return false
+    // Far from both bounds (the usual case) no lookup is needed first: the index says what it replaced.
+    if (this.retained.size >= maxRetainedMessages || this.retainedBytes + size > maxRetainedBytes) {
+      const previous = this.retained.get(topic)
+      const bytes = this.retainedBytes - (previous?.size ?? 0) + size
+      if ((previous === undefined && this.retained.size >= maxRetainedMessages) || bytes > maxRetainedBytes) {
+        this.refusedRetainedMessages++
+        const why =
+          bytes > maxRetainedBytes
+            ? `${this.retainedBytes} bytes of retained messages are stored (maxRetainedBytes)`
+            : `${this.retained.size} retained messages are stored (maxRetainedMessages)`
+        this.report(
+          new MqttStackError(MemoryBackendErrorCode.RETAINED_FULL, `${why}; the one of ${topic} was refused`),
+          client,
+        )
+        return false
+      }
     }
     // A copy of what is kept: no packet identifier, no DUP, and not the inbound packet object itself.
     const stored: IPublishPacket = {
@@ -411,8 +415,9 @@ export class MemoryStore {
       dup: false,
     }
     if (packet.properties !== undefined) stored.properties = packet.properties
-    this.retained.set(topic, new Held(stored, Date.now()))
-    this.retainedBytes = bytes
+    const held = new Held(stored, Date.now())
+    const previous = this.retained.set(topic, held)
+    this.retainedBytes += held.size - (previous?.size ?? 0)
     return true
   }
 

@@ -47,8 +47,11 @@ export class RetainedIndex<T> {
     return this.count
   }
 
-  /** Stores `value` under the exact topic name `topic` (no wildcards), replacing the previous one. */
-  set(topic: string, value: T): void {
+  /**
+   * Stores `value` under the exact topic name `topic` (no wildcards), replacing the previous one; returns the
+   * value it replaced, if any.
+   */
+  set(topic: string, value: T): T | undefined {
     const len = topic.length
     let node = this.root
     let start = 0
@@ -70,12 +73,14 @@ export class RetainedIndex<T> {
       if (end === len) break
       start = end + 1
     }
+    const previous = node.hasValue ? node.value : undefined
     if (!node.hasValue) {
       node.hasValue = true
       node.topic = topic
       this.count++
     }
     node.value = value
+    return previous
   }
 
   /** Removes the value stored under `topic`; returns whether there was one. Nodes left empty are pruned. */
