@@ -314,14 +314,17 @@ export async function runSoak(ctx: ScenarioContext): Promise<ScenarioResult> {
       streams.push(stream)
     }
     running = true
-    const t0 = performance.now()
-    start = t0
-    win = new WindowCounts()
-    windowCpu.reset()
-    cpu.reset()
+    start = performance.now()
     timer = setInterval(tick, 10)
     pinger = setInterval(pingTick, L.pingMs / 10)
-    let sentBefore = 0
+    // The warm-up is load like the rest, only not sampled.
+    if (ctx.warmupMs) await sleep(ctx.warmupMs)
+    const t0 = performance.now()
+    win = new WindowCounts()
+    connected = 0
+    windowCpu.reset()
+    cpu.reset()
+    let sentBefore = streams.reduce((sum, s) => sum + s.sent, 0)
     for (let w = 0; w < windows; w++) {
       // Waiting for the sampling clock is the point of the scenario, not a synchronisation.
       await sleep(Math.max(0, t0 + (w + 1) * sampleMs - performance.now()))

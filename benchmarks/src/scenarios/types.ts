@@ -8,6 +8,11 @@ export interface ScenarioContext {
   readonly durationMs?: number
   readonly sampleMs?: number
   /**
+   * For the soak: how long the load runs before the first window, unsampled, so that a short run measures
+   * the steady state (queues full, the JS heap grown to its working size) rather than the start.
+   */
+  readonly warmupMs?: number
+  /**
    * Starts another process of the same broker, as `broker` was started (stored-bytes compares two fresh
    * processes); the scenario stops what it starts.
    */

@@ -37,6 +37,9 @@ export class __CLASS__ extends Middleware<__CLASS__Options> {
   override readonly name = '__MIDDLEWARE_NAME__' // in errors and ordering; prefixed like your callbacks
   // handle() sees only these packet types; checked at use().
   override readonly packetTypes = ['publish'] as const
+  // The callbacks this plugin adds (typed by the `declare module` block above), named for the Stack too: once
+  // this middleware is used, a method of that name on any middleware, or on a plain object, answers it.
+  override readonly declares = ['__PREFIX__Counted'] as const
 
   constructor(options?: Partial<__CLASS__Options>) {
     super(options, DEFAULTS) // this.config = defaults + options, frozen
