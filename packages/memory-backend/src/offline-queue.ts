@@ -16,8 +16,8 @@ export class OfflineQueue {
   /** The held messages; `#head` is the oldest. Compacted when half of it is spent. */
   #items: Held[] = []
   #head = 0
-  /** The views handed out by the last `views()` and not yet removed, to their Held. */
-  #handedOut: Map<IPublishPacket, Held> | undefined = undefined
+  /** The views handed out by the last `views()` and not yet removed. */
+  #handedOut: Set<IPublishPacket> | undefined = undefined
   /** Payload bytes held, for the backend's global bound. */
   bytes = 0
   /** Messages refused since the queue last had room: the first is reported, the others only counted. */
@@ -59,7 +59,7 @@ export class OfflineQueue {
   views(now: number): IPublishPacket[] {
     const out: IPublishPacket[] = []
     const kept: Held[] = []
-    const handedOut = new Map<IPublishPacket, Held>()
+    const handedOut = new Set<IPublishPacket>()
     let nextExpiry = Number.POSITIVE_INFINITY
     for (let i = this.#head; i < this.#items.length; i++) {
       const held = this.#items[i]!
@@ -73,7 +73,7 @@ export class OfflineQueue {
       if (interval !== undefined) nextExpiry = Math.min(nextExpiry, held.storedAt + interval * 1000)
       kept.push(held)
       out.push(view)
-      handedOut.set(view, held)
+      handedOut.add(view)
     }
     this.#items = kept
     this.#head = 0
