@@ -31,7 +31,7 @@ export class OfflineQueue {
 
   /** Whether this packet, handed out by `views()` and not removed since, is still in the queue. */
   has(packet: IPublishPacket): boolean {
-    return this.#handedOut !== undefined && this.#handedOut.has(packet)
+    return this.#handedOut?.has(packet) === true
   }
 
   push(held: Held): void {
