@@ -77,7 +77,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
       retained: store.retained.size,
       wills: store.wills.size,
       droppedOfflineMessages: store.droppedOfflineMessages,
-      offlineBytes: store.offlineBytes,
+      offlineBytes: store.offlineTotal.bytes,
       retainedBytes: store.retainedBytes,
       refusedRetainedMessages: store.refusedRetainedMessages,
       sharedSubscriptions: store.shared.size,
@@ -193,8 +193,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       clearOfflineMessages: (ctx, _store, next) => {
-        const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined) s.clearOffline(session)
+        s.sessions.get(ctx.clientId)?.offline.clear()
         next()
       },
 

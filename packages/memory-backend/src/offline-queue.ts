@@ -12,18 +12,28 @@ import { type Held, unexpired } from './held.js'
  * closes. Only those are remembered by identity; a new message from the relay is never looked up in a
  * table (its object has no identity hash yet, so the check costs nothing, even for a thousand queues).
  */
+/** Payload bytes held by every offline queue of a store together, kept up to date by each queue. */
+export interface ByteTotal {
+  bytes: number
+}
+
 export class OfflineQueue {
   /** The held messages; `#head` is the oldest. Compacted when half of it is spent. */
   #items: Held[] = []
   #head = 0
   /** The views handed out by the last `views()` and not yet removed. */
   #handedOut: Set<IPublishPacket> | undefined = undefined
-  /** Payload bytes held, for the backend's global bound. */
+  /** Payload bytes held by this queue; `#total` counts those of all queues, for the global bound. */
   bytes = 0
+  readonly #total: ByteTotal
   /** Messages refused since the queue last had room: the first is reported, the others only counted. */
   refused = 0
   /** Epoch ms when the earliest message with a Message Expiry Interval expires; Infinity when none can. */
   #nextExpiry = Number.POSITIVE_INFINITY
+
+  constructor(total: ByteTotal) {
+    this.#total = total
+  }
 
   get length(): number {
     return this.#items.length - this.#head
@@ -36,7 +46,7 @@ export class OfflineQueue {
 
   push(held: Held): void {
     this.#items.push(held)
-    this.bytes += held.size
+    this.#count(held.size)
     const interval = held.packet.properties?.messageExpiryInterval
     if (interval !== undefined) this.#nextExpiry = Math.min(this.#nextExpiry, held.storedAt + interval * 1000)
   }
@@ -65,7 +75,7 @@ export class OfflineQueue {
       const held = this.#items[i]!
       const view = unexpired(held.packet, held.storedAt, now)
       if (view === undefined) {
-        this.bytes -= held.size
+        this.#count(-held.size)
         continue
       }
       if (view !== held.packet) held.view = view
@@ -94,7 +104,7 @@ export class OfflineQueue {
       this.#head < this.#items.length &&
       isOf(this.#items[this.#head]!, packets[at]!)
     ) {
-      this.bytes -= this.#items[this.#head++]!.size
+      this.#count(-this.#items[this.#head++]!.size)
       at++
     }
     if (at < packets.length) {
@@ -102,7 +112,7 @@ export class OfflineQueue {
       const kept: Held[] = []
       for (let i = this.#head; i < this.#items.length; i++) {
         const held = this.#items[i]!
-        if (gone.has(held.packet) || (held.view !== undefined && gone.has(held.view))) this.bytes -= held.size
+        if (gone.has(held.packet) || (held.view !== undefined && gone.has(held.view))) this.#count(-held.size)
         else kept.push(held)
       }
       this.#items = kept
@@ -121,16 +131,19 @@ export class OfflineQueue {
     for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i]!
   }
 
-  /** Empties the queue; returns the payload bytes it held. */
-  clear(): number {
-    const bytes = this.bytes
+  /** Empties the queue. */
+  clear(): void {
+    this.#count(-this.bytes)
     this.#items = []
     this.#head = 0
     this.#handedOut = undefined
-    this.bytes = 0
     this.refused = 0
     this.#nextExpiry = Number.POSITIVE_INFINITY
-    return bytes
+  }
+
+  #count(bytes: number): void {
+    this.bytes += bytes
+    this.#total.bytes += bytes
   }
 }
 

@@ -1,8 +1,9 @@
 /** Limits of the in-memory store. Each one bounds memory that a client could otherwise grow at will. */
 export interface MemoryBackendOptions {
   /**
-   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped and counted;
-   * the first drop until the queue has room again is reported (`MQS_ERR_OFFLINE_QUEUE_FULL`); `store.dropped` is set.
+   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped
+   * and counted; the first drop until the queue has room again is reported (`MQS_ERR_OFFLINE_QUEUE_FULL`);
+   * `store.dropped` is set.
    */
   maxOfflineMessages: number
   /**

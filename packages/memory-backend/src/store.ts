@@ -13,7 +13,7 @@ import {
 } from '@mqtt-stack/core'
 import { MemoryBackendErrorCode } from './errors.js'
 import { Held, payloadSize, unexpired, withExpiry } from './held.js'
-import { OfflineQueue } from './offline-queue.js'
+import { type ByteTotal, OfflineQueue } from './offline-queue.js'
 import type { MemoryBackendOptions } from './options.js'
 
 /**
@@ -86,14 +86,15 @@ export class Session {
   /** Persisted subscriptions by filter; kept only while the session is persistent. */
   readonly subscriptions = new Map<string, Subscription>()
   /** Messages for the disconnected session, oldest first; kept only while the session is persistent. */
-  readonly offline = new OfflineQueue()
+  readonly offline: OfflineQueue
   /** Outbound QoS 1/2 state by packet identifier, in the order first sent (a Map keeps insertion order). */
   readonly inflight = new Map<number, Held<InflightPacket>>()
   /** Inbound QoS 2 messages by packet identifier, held until PUBREL. */
   readonly incoming = new Map<number, IPublishPacket>()
 
-  constructor(stored: StoredSession) {
+  constructor(stored: StoredSession, offlineTotal: ByteTotal) {
     this.stored = { ...stored }
+    this.offline = new OfflineQueue(offlineTotal)
   }
 
   /** Whether anything outlives the connection: an expiry interval of 0 ends the session with it. */
@@ -133,8 +134,8 @@ export class MemoryStore {
   /** The stack of the first connection installed: where errors without a client are reported. */
   stack: Stack | undefined = undefined
   droppedOfflineMessages = 0
-  /** Payload bytes in all offline queues, bounded by `maxOfflineBytes`. */
-  offlineBytes = 0
+  /** Payload bytes in all offline queues, bounded by `maxOfflineBytes`; the queues keep it up to date. */
+  readonly offlineTotal: ByteTotal = { bytes: 0 }
   /** Payload bytes of all retained messages, bounded by `maxRetainedBytes`. */
   retainedBytes = 0
   refusedRetainedMessages = 0
@@ -163,7 +164,7 @@ export class MemoryStore {
   storeSession(clientId: string, stored: StoredSession): void {
     const session = this.sessions.get(clientId)
     if (session === undefined) {
-      this.sessions.set(clientId, new Session(stored))
+      this.sessions.set(clientId, new Session(stored, this.offlineTotal))
       return
     }
     // A resumed session whose new expiry is 0 still delivers what it holds now; it is removed, with
@@ -178,7 +179,7 @@ export class MemoryStore {
   removeSession(clientId: string): Redelivery[] | undefined {
     const session = this.sessions.get(clientId)
     const again = session !== undefined && this.shared.size > 0 ? this.#sharedLeftovers(session) : undefined
-    if (session !== undefined) this.clearOffline(session)
+    session?.offline.clear()
     this.sessions.delete(clientId)
     this.wills.delete(clientId)
     const routes = this.routes.get(clientId)
@@ -289,9 +290,9 @@ export class MemoryStore {
     if (queue.has(packet)) return false
     const { maxOfflineMessages, maxOfflineBytes } = this.config
     const size = payloadSize(packet)
-    if (queue.length >= maxOfflineMessages || this.offlineBytes + size > maxOfflineBytes) {
-      this.#purgeExpired(queue)
-      if (queue.length >= maxOfflineMessages || this.offlineBytes + size > maxOfflineBytes) {
+    if (queue.length >= maxOfflineMessages || this.offlineTotal.bytes + size > maxOfflineBytes) {
+      this.expiredMessages += queue.purgeExpired(Date.now())
+      if (queue.length >= maxOfflineMessages || this.offlineTotal.bytes + size > maxOfflineBytes) {
         this.droppedOfflineMessages++
         if (queue.refused++ === 0) this.#reportFull(clientId, queue, packet)
         return true
@@ -299,7 +300,6 @@ export class MemoryStore {
     }
     const held = new Held(packet, storedAt)
     queue.push(held)
-    this.offlineBytes += held.size
     return false
   }
 
@@ -307,7 +307,7 @@ export class MemoryStore {
     const why =
       queue.length >= this.config.maxOfflineMessages
         ? `its offline queue holds ${queue.length} messages (maxOfflineMessages)`
-        : `offline queues hold ${this.offlineBytes} bytes in all (maxOfflineBytes)`
+        : `offline queues hold ${this.offlineTotal.bytes} bytes in all (maxOfflineBytes)`
     this.report(
       new MqttStackError(
         MemoryBackendErrorCode.OFFLINE_QUEUE_FULL,
@@ -317,37 +317,21 @@ export class MemoryStore {
     )
   }
 
-  #purgeExpired(queue: OfflineQueue): void {
-    const before = queue.bytes
-    this.expiredMessages += queue.purgeExpired(Date.now())
-    this.offlineBytes -= before - queue.bytes
-  }
-
   /**
    * The queue of a session as it may be delivered now, oldest first: expired messages leave the queue
    * [MQTT-3.3.2-5], the others are handed out with their remaining expiry interval [MQTT-3.3.2-6].
    */
   lookupOffline(session: Session): IPublishPacket[] {
     const queue = session.offline
-    const before = queue.bytes
     const length = queue.length
     const out = queue.views(Date.now())
     this.expiredMessages += length - queue.length
-    this.offlineBytes -= before - queue.bytes
     return out
   }
 
   /** Removes these packets (as stored, or as last handed out) from the queue of a session. */
   removeOffline(session: Session, packets: IPublishPacket[]): void {
-    const queue = session.offline
-    const before = queue.bytes
-    queue.remove(packets)
-    this.offlineBytes -= before - queue.bytes
-  }
-
-  /** Empties the offline queue of a session. */
-  clearOffline(session: Session): void {
-    this.offlineBytes -= session.offline.clear()
+    session.offline.remove(packets)
   }
 
   /**
@@ -489,7 +473,7 @@ export class MemoryStore {
     this.trie = new SubscriptionTrie()
     this.retained = new RetainedIndex()
     this.wills.clear()
-    this.offlineBytes = 0
+    this.offlineTotal.bytes = 0
     this.retainedBytes = 0
   }
 }
