@@ -48,8 +48,8 @@ export class Connection extends Middleware<ConnectionOptions> {
 
   readonly #lag = new LagMonitor()
   #refusedBusy = 0
-  /** A busy spell is reported once, when it starts. */
-  #busy = false
+  /** The error of the busy spell under way, reported once when it started. */
+  #busyError: MqttStackError | undefined = undefined
 
   constructor(options: Partial<ConnectionOptions> = {}) {
     super(options, DEFAULTS)
@@ -216,7 +216,7 @@ export class Connection extends Middleware<ConnectionOptions> {
   #shed(client: Client, packet: IConnectPacket): boolean {
     const { busyLag } = this.config
     if (busyLag === 0 || this.#lag.lag <= busyLag) {
-      this.#busy = false
+      this.#busyError = undefined
       return false
     }
     this.#refusedBusy++
@@ -225,16 +225,16 @@ export class Connection extends Middleware<ConnectionOptions> {
         ? { cmd: 'connack', reasonCode: REASON_SERVER_BUSY, sessionPresent: false }
         : { cmd: 'connack', returnCode: RETURN_SERVER_UNAVAILABLE, sessionPresent: false },
     )
-    const err = new MqttStackError(
-      ConnectionErrorCode.SERVER_BUSY,
-      `the event loop lags ${Math.round(this.#lag.lag)} ms (busyLag ${busyLag}): new connections are refused with Server busy until it catches up`,
-      { reasonCode: REASON_SERVER_BUSY },
-    )
-    if (!this.#busy) {
-      this.#busy = true
-      client.stack.reportError(err, client, packet)
+    // One error a spell, reported when it starts: a refusal is counted, it costs no error object of its own.
+    if (this.#busyError === undefined) {
+      this.#busyError = new MqttStackError(
+        ConnectionErrorCode.SERVER_BUSY,
+        `the event loop lags ${Math.round(this.#lag.lag)} ms (busyLag ${busyLag}): new connections are refused with Server busy until it catches up`,
+        { reasonCode: REASON_SERVER_BUSY },
+      )
+      client.stack.reportError(this.#busyError, client, packet)
     }
-    client.close(undefined, err)
+    client.close(undefined, this.#busyError)
     return true
   }
 }
