@@ -62,6 +62,35 @@ function nextTwiceErrors(errors: { code: string; message: string }[]) {
   return errors.filter((e) => e.code === ErrorCode.NEXT_TWICE)
 }
 
+/** A's packet, then B's, through `stack`; B's waits at the gate. Returns how many times B's chain ended. */
+function processAThenB(stack: Stack): () => number {
+  let endedB = 0
+  stack.process(clientA, PUBLISH, () => {})
+  stack.process(clientB, PUBLISH, () => endedB++)
+  return () => endedB
+}
+
+/**
+ * After a misuse: B's chain still waits at the gate, untouched, and the misuse was reported once, naming
+ * `culprit`; once released, B's chain goes on and ends once.
+ */
+function expectBHeldThenReleased(
+  gate: ReturnType<typeof gatekeeper>,
+  delivered: string[],
+  endedB: () => number,
+  errors: { code: string; message: string }[],
+  culprit: string,
+): void {
+  expect(delivered).toEqual(['A'])
+  expect(endedB()).toBe(0)
+  const reported = nextTwiceErrors(errors)
+  expect(reported).toHaveLength(1)
+  expect(reported[0]?.message).toContain(culprit)
+  gate.release()
+  expect(delivered).toEqual(['A', 'B'])
+  expect(endedB()).toBe(1)
+}
+
 for (const strict of [false, true]) {
   describe(`chain safety (strict: ${strict})`, () => {
     it("a second synchronous next() cannot run another client's chain past its authorization", () => {
@@ -108,19 +137,10 @@ for (const strict of [false, true]) {
         },
       })
       stack.use(gate.middleware).use(sink(delivered))
-      let endedB = 0
-      stack.process(clientA, PUBLISH, () => {})
-      stack.process(clientB, PUBLISH, () => endedB++)
+      const endedB = processAThenB(stack)
       expect(delivered).toEqual(['A'])
       late?.() // B's chain is waiting for its authorization
-      expect(delivered).toEqual(['A'])
-      expect(endedB).toBe(0)
-      const reported = nextTwiceErrors(errors)
-      expect(reported).toHaveLength(1)
-      expect(reported[0]?.message).toContain('late-next')
-      gate.release()
-      expect(delivered).toEqual(['A', 'B'])
-      expect(endedB).toBe(1)
+      expectBHeldThenReleased(gate, delivered, endedB, errors, 'late-next')
     })
 
     it("a late second next() of an async handler cannot advance another client's chain", async () => {
@@ -149,19 +169,10 @@ for (const strict of [false, true]) {
         },
       })
       stack.use(gate.middleware).use(sink(delivered))
-      let endedB = 0
-      stack.process(clientA, PUBLISH, () => {})
-      stack.process(clientB, PUBLISH, () => endedB++)
+      const endedB = processAThenB(stack)
       later.resolve()
       await finished
-      expect(delivered).toEqual(['A'])
-      expect(endedB).toBe(0)
-      const reported = nextTwiceErrors(errors)
-      expect(reported).toHaveLength(1)
-      expect(reported[0]?.message).toContain('async-double-next')
-      gate.release()
-      expect(delivered).toEqual(['A', 'B'])
-      expect(endedB).toBe(1)
+      expectBHeldThenReleased(gate, delivered, endedB, errors, 'async-double-next')
     })
 
     it('an async function that calls next() again after an await is named, and skips nothing', async () => {
@@ -182,19 +193,11 @@ for (const strict of [false, true]) {
         },
       })
       stack.use(gate.middleware).use(sink(delivered))
-      let endedB = 0
-      stack.process(clientA, PUBLISH, () => {})
-      stack.process(clientB, PUBLISH, () => endedB++)
+      const endedB = processAThenB(stack)
       later.resolve()
       await finished
       await Promise.resolve()
-      expect(delivered).toEqual(['A'])
-      expect(endedB).toBe(0)
-      const reported = nextTwiceErrors(errors)
-      expect(reported).toHaveLength(1)
-      expect(reported[0]?.message).toContain('await-then-next')
-      gate.release()
-      expect(delivered).toEqual(['A', 'B'])
+      expectBHeldThenReleased(gate, delivered, endedB, errors, 'await-then-next')
     })
 
     it("a late done() cannot end another client's chain", () => {
