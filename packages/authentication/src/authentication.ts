@@ -7,7 +7,6 @@ import {
   type IAuthPacket,
   type IConnectPacket,
   Middleware,
-  type MiddlewareLike,
   MqttStackError,
   type Next,
   type Packet,
@@ -157,6 +156,7 @@ export class Authentication extends Middleware<AuthenticationOptions> {
         phase: 'connecting',
         connackData: undefined,
         connect: undefined,
+        held: undefined,
         exchange: undefined,
       }
       client.state.authentication = state
@@ -183,11 +183,13 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       }
       if (method !== undefined && store.reasonCode === CONTINUE_AUTHENTICATION) {
         // [MQTT-4.12.0-2] the server asks for more with AUTH 0x18, [MQTT-4.12.0-5] naming the method
+        // The CONNECT's chain waits, held through core, while the AUTH packets behind it are processed.
         const state = client.state.authentication!
         state.connect = packet
+        state.held = client.hold(next, done)
         this.#startTimer(client, state)
         writeAuth(client, CONTINUE_AUTHENTICATION, method, store.authenticationData)
-        return done()
+        return
       }
       const given = packet.username !== undefined || packet.password !== undefined
       const unanswered =
@@ -246,10 +248,12 @@ export class Authentication extends Middleware<AuthenticationOptions> {
           return done()
         }
         state.connackData = store.authenticationData
-        const connect = state.connect!
+        const held = state.held!
         state.connect = undefined
-        // The AUTH's chain ends only when the CONNECT's has: packets sent after it wait for the CONNACK.
-        return this.#resumeConnect(client, connect, next, done)
+        state.held = undefined
+        // The CONNECT's chain goes on after this middleware; the AUTH's ends only when it has, so packets
+        // sent after the AUTH wait for the CONNACK.
+        return held.next(done)
       }
       if (store.reasonCode === CONTINUE_AUTHENTICATION) {
         this.#startTimer(client, state)
@@ -261,40 +265,15 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       if (connecting) {
         // [MQTT-4.12.0-4] the server refuses with a CONNACK of 0x80 or above, then closes
         refuse(client, state.connect?.clientId ?? '', RC_NOT_AUTHORIZED, code, 'authentication failed')
-      } else {
-        // [MQTT-4.12.1-2] a failed re-authentication: DISCONNECT with a reason code, then close
-        client.close(
-          DISCONNECT_REFUSALS.has(code) ? code : REASON_NOT_AUTHORIZED,
-          notAuthenticated(`re-authentication of client "${client.id}" failed`, code),
-        )
+        return endHeld(state, done)
       }
+      // [MQTT-4.12.1-2] a failed re-authentication: DISCONNECT with a reason code, then close
+      client.close(
+        DISCONNECT_REFUSALS.has(code) ? code : REASON_NOT_AUTHORIZED,
+        notAuthenticated(`re-authentication of client "${client.id}" failed`, code),
+      )
       done()
     })
-  }
-
-  /** Runs the held CONNECT through the middlewares after this one that handle CONNECT, as core would have. */
-  #resumeConnect(client: Client, connect: IConnectPacket, next: Next, done: Done): void {
-    const rest = connectHandlersAfter(client.stack.middlewares, this)
-    let i = 0
-    let ended = false
-    const finish = (err?: Error | null): void => {
-      if (ended) return
-      ended = true
-      if (err) next(err)
-      else done()
-    }
-    const step = (err?: Error | null): void => {
-      if (ended) return
-      if (err || i >= rest.length) return finish(err)
-      const middleware = rest[i++]!
-      try {
-        const result = middleware.handle!(client, connect, step, finish)
-        if (result instanceof Promise) result.then(undefined, (reason: unknown) => finish(asError(reason)))
-      } catch (reason) {
-        finish(asError(reason))
-      }
-    }
-    step()
   }
 }
 
@@ -314,18 +293,16 @@ function exchangeTimedOut(client: Client, state: AuthenticationState, timeout: n
   // Before CONNACK the server may refuse at any time [MQTT-4.12.0-4]; after it, DISCONNECT [MQTT-4.12.1-2].
   if (state.phase === 'connecting') connack(client, RC_NOT_AUTHORIZED, REASON_NOT_AUTHORIZED)
   client.close(REASON_NOT_AUTHORIZED, err)
+  state.held?.done()
+  state.held = undefined
 }
 
-/** The middlewares used after `self` whose `handle` wants CONNECT, in order. */
-function connectHandlersAfter(all: readonly MiddlewareLike[], self: MiddlewareLike): MiddlewareLike[] {
-  const rest: MiddlewareLike[] = []
-  for (let i = all.indexOf(self) + 1; i < all.length; i++) {
-    const middleware = all[i]!
-    if (typeof middleware.handle !== 'function') continue
-    if (middleware.packetTypes === undefined || middleware.packetTypes.includes('connect'))
-      rest.push(middleware)
-  }
-  return rest
+/** A refused exchange: the held CONNECT's chain ends too, then the AUTH's. */
+function endHeld(state: AuthenticationState, done: Done): void {
+  const held = state.held
+  state.held = undefined
+  if (held) held.done(done)
+  else done()
 }
 
 function writeAuth(client: Client, reasonCode: number, method: string, data: Buffer | undefined): void {
@@ -354,10 +331,6 @@ function notAuthenticated(message: string, reasonCode: number): MqttStackError {
 
 function hex(code: number): string {
   return code.toString(16).padStart(2, '0')
-}
-
-function asError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason))
 }
 
 /** The 3.1/3.1.1 return code of a refusal: the provider's (1..5, or mapped from its reason code), else 4 or 5. */

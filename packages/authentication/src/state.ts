@@ -1,4 +1,4 @@
-import type { IConnectPacket } from '@mqtt-stack/core'
+import type { HeldChain, IConnectPacket } from '@mqtt-stack/core'
 
 /** Where a connection stands in MQTT 5.0 enhanced authentication. */
 export type AuthenticationPhase =
@@ -21,6 +21,8 @@ export interface AuthenticationState {
   connackData?: Buffer | undefined
   /** MQTT 5.0: the CONNECT held while AUTH packets are exchanged; its chain resumes on success. */
   connect?: IConnectPacket | undefined
+  /** @internal The CONNECT's chain, held through core (`client.hold`) while AUTH packets are exchanged. */
+  held?: HeldChain | undefined
   /** @internal The timer bounding the AUTH exchange in progress. */
   timer?: NodeJS.Timeout | undefined
   /** @internal The per-exchange data of the provider of the method (ScramSha256 keeps its nonces here). */

@@ -8,7 +8,7 @@ import {
   type Packet,
   Stack,
 } from '@mqtt-stack/core'
-import { connectTestClient } from '@mqtt-stack/core/testing'
+import { acceptConnections, connectTestClient } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Connection, ConnectionErrorCode, type ConnectionOptions } from '../src/index.js'
 
@@ -402,10 +402,10 @@ describe('connection: the end of a connection (continued)', () => {
   })
 
   it('LESSONS 6: the disconnect chains never stall, whether nobody answers or every answer calls next()', async () => {
-    // Nobody answers: the stack has Connection alone.
+    // Nobody answers: the stack has Connection alone, and something that sends CONNACK.
     const lone = new Stack()
     stacks.push(lone)
-    lone.use(new Connection())
+    lone.use(new Connection()).use(acceptConnections())
     const errors: MqttStackError[] = []
     lone.on('error', (err) => errors.push(err))
     const t1 = connectTestClient(lone)
@@ -428,6 +428,7 @@ describe('connection: the end of a connection (continued)', () => {
     const seen: string[] = []
     withPassThrough
       .use(new Connection())
+      .use(acceptConnections())
       .use(
         fake({
           name: 'no-will',

@@ -273,6 +273,15 @@ export type CallbackResult<N extends CallbackName> = (
   store: CallbackStore<N>,
 ) => void
 
+/** What `stack.executeThen` calls when the chain ends: its result, its input, and the caller's next/done. */
+export type CallbackThen<N extends CallbackName> = (
+  err: MqttStackError | null,
+  store: CallbackStore<N>,
+  ctx: CallbackContext<N>,
+  next: Next,
+  done: Done,
+) => void
+
 /** Who executes a standard callback and which built-in packages answer it. */
 export interface CallbackInfo {
   executedBy: readonly string[]

@@ -25,6 +25,8 @@ export interface HandlerList {
 }
 
 export type ChainEnd = (err: MqttStackError | null, b: unknown) => void
+/** What `executeThen` runs when its chain ends: the result, the input, and the caller's own next/done. */
+export type ChainThen = (err: MqttStackError | null, b: unknown, a: unknown, next: Next, done: Done) => void
 
 export const EMPTY_LIST: HandlerList = Object.freeze({
   owners: Object.freeze([]),
@@ -160,17 +162,23 @@ class Run {
   }
 
   finish(err: Error | null | undefined): void {
-    const end = this.end!
+    const a = this.a
     const b = this.b
     this.pending = NONE
     this.a = undefined
     this.b = undefined
-    this.end = undefined
     try {
-      end(err ? toMqttStackError(err) : null, b)
+      this.settle(err ? toMqttStackError(err) : null, a, b)
     } catch (thrown) {
       this.reporter.reportError(toMqttStackError(thrown))
     }
+  }
+
+  /** Hands the result to whoever started the chain. */
+  settle(err: MqttStackError | null, _a: unknown, b: unknown): void {
+    const end = this.end!
+    this.end = undefined
+    end(err, b)
   }
 
   /** A second or late call: ignored, and reported once, naming the handler whose step it belongs to. */
@@ -199,6 +207,27 @@ class Run {
   }
 }
 
+/** A chain whose result goes to a `then` with the caller's own next/done: no closure to carry them. */
+class ThenRun extends Run {
+  constructor(
+    reporter: ChainReporter,
+    list: HandlerList,
+    a: unknown,
+    b: unknown,
+    private then: ChainThen | undefined,
+    private callerNext: Next,
+    private callerDone: Done,
+  ) {
+    super(reporter, list, a, b, undefined)
+  }
+
+  override settle(err: MqttStackError | null, a: unknown, b: unknown): void {
+    const then = this.then!
+    this.then = undefined
+    then(err, b, a, this.callerNext, this.callerDone)
+  }
+}
+
 function nameOf(owner: object): string {
   const { name } = owner as { name?: unknown }
   return typeof name === 'string' && name ? name : owner.constructor?.name || 'anonymous middleware'
@@ -217,5 +246,13 @@ export class ChainRunner {
       return
     }
     new Run(this.reporter, list, a, b, end).advance(null)
+  }
+
+  runThen(list: HandlerList, a: unknown, b: unknown, then: ChainThen, next: Next, done: Done): void {
+    if (list.fns.length === 0) {
+      then(null, b, a, next, done)
+      return
+    }
+    new ThenRun(this.reporter, list, a, b, then, next, done).advance(null)
   }
 }

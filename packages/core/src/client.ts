@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
+import type { Done, Next } from './callbacks.js'
 import { type DecodeProblem, PacketDecoder } from './decoder.js'
 import { ErrorCode, MqttStackError } from './errors.js'
+import { HeldChain } from './held-chain.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
-import type { IConnackPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
+import type { IConnackPacket, IPingrespPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
 import { serializePacket } from './serialize.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
@@ -33,6 +35,10 @@ const REASON_PACKET_TOO_LARGE = 0x95
 const REASON_QUOTA_EXCEEDED = 0x97
 const REASON_PROTOCOL_ERROR = 0x82
 const REASON_TOPIC_ALIAS_INVALID = 0x94
+const REASON_IMPLEMENTATION_SPECIFIC_ERROR = 0x83
+
+/** One PINGRESP for every answer: nothing is allocated per PINGREQ. */
+const PINGRESP: Readonly<IPingrespPacket> = Object.freeze({ cmd: 'pingresp' })
 
 /**
  * Turns of the event loop, counted while packets are processed: one `setImmediate` per turn marks its end
@@ -90,6 +96,12 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #decoder: PacketDecoder
   readonly #inbox: Packet[] = []
   #busy = false
+  /** The packet whose chain runs now (while `#busy`). */
+  #current: Packet | undefined = undefined
+  /** A chain a middleware holds open while later packets are processed (see `hold`). */
+  #held: HeldChain | undefined = undefined
+  /** A PINGRESP was written since the chain of the last PINGREQ began (a middleware may answer it itself). */
+  #pingAnswered = false
   #pumping = false
   /** The turn this client last processed a packet in, and when its time in that turn is up. */
   #turn = -1
@@ -142,7 +154,9 @@ export class Client extends EventEmitter<ClientEvents> {
       if (cb) process.nextTick(cb, err)
       return false
     }
-    if (packet.cmd === 'connack' && connackAccepts(packet, this.protocolVersion)) this.connackSent = true
+    if (packet.cmd === 'connack') {
+      if (connackAccepts(packet, this.protocolVersion)) this.connackSent = true
+    } else if (packet.cmd === 'pingresp') this.#pingAnswered = true
     return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
   }
 
@@ -398,6 +412,8 @@ export class Client extends EventEmitter<ClientEvents> {
       }
       const packet = this.#inbox.shift()!
       this.#busy = true
+      this.#current = packet
+      if (packet.cmd === 'pingreq') this.#pingAnswered = false
       this.stack.process(this, packet, this.#processed)
     }
     this.#pumping = false
@@ -409,14 +425,85 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   readonly #processed = (err: MqttStackError | null, packet: Packet): void => {
-    this.#busy = false
-    if (err) {
-      // An operational failure in a chain: the packet was not handled, so the client cannot go on.
-      this.stack.reportError(err, this, packet)
-      this.close(err.reasonCode ?? 0x80, err)
+    if (packet === this.#held?.packet) {
+      this.#heldEnded(err, this.#held)
       return
     }
+    this.#busy = false
+    this.#current = undefined
+    if (err) {
+      this.#failed(err, packet)
+      return
+    }
+    if (packet.cmd === 'pingreq') {
+      // [MQTT-3.12.4-1] Core answers every PINGREQ whose chain went through, unless a middleware did: a broker
+      // that accepts CONNECTs answers pings whatever middlewares it has. One that refuses closes the client.
+      if (!this.#pingAnswered && !this.closed) this.write(PINGRESP)
+    } else if (packet.cmd === 'connect') this.#checkAnswered(packet)
     this.#pump()
+  }
+
+  /** The held chain has ended: its packet was not the one in hand, so the pump goes on as it was. */
+  #heldEnded(err: MqttStackError | null, held: HeldChain): void {
+    this.#held = undefined
+    if (err) this.#failed(err, held.packet)
+    else if (held.packet.cmd === 'connect') this.#checkAnswered(held.packet)
+    held.ended()
+  }
+
+  /** An operational failure in a chain: the packet was not handled, so the client cannot go on. */
+  #failed(err: MqttStackError, packet: Packet): void {
+    this.stack.reportError(err, this, packet)
+    this.close(err.reasonCode ?? 0x80, err)
+  }
+
+  /**
+   * A CONNECT whose chain ended with the client open and no CONNACK written would leave it waiting forever:
+   * no middleware in the stack accepts connections. Reported and closed instead.
+   */
+  #checkAnswered(packet: Packet): void {
+    if (this.connackSent || this.closed) return
+    const clientId = packet.cmd === 'connect' ? packet.clientId : ''
+    const err = new MqttStackError(
+      ErrorCode.UNANSWERED_CONNECT,
+      `the CONNECT of client "${clientId}" went through every middleware and none sent a CONNACK: the stack ` +
+        'needs a middleware that accepts connections (among the built-ins, session-manager)',
+      { reasonCode: REASON_IMPLEMENTATION_SPECIFIC_ERROR },
+    )
+    this.stack.reportError(err, this, packet)
+    this.close(undefined, err)
+  }
+
+  /**
+   * Holds the chain of the packet in hand open while this client's later packets are processed: an AUTH
+   * exchange holds its CONNECT's chain until it ends. Call it from a handler of that chain with the `next`
+   * and `done` it was given; go on later through the returned chain's `next(after)` or `done(after)`.
+   * One chain at a time may be held.
+   */
+  hold(next: Next, done: Done): HeldChain {
+    const packet = this.#current
+    if (packet === undefined || this.#held !== undefined) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_STATE,
+        this.#held ? 'hold(): a chain is held already' : 'hold() outside the chain of a packet',
+      )
+    }
+    const held = new HeldChain(packet, next, done)
+    this.#held = held
+    this.#busy = false
+    this.#current = undefined
+    // The holder returns first; then the packets behind the held one go on.
+    process.nextTick(Client.#resume, this)
+    return held
+  }
+
+  /** True while a middleware holds a chain of this client open (see `hold`). */
+  get holding(): boolean {
+    return this.#held !== undefined
+  }
+
+  static #resume(client: Client): void {
+    client.#pump()
   }
 
   readonly #onEnd = (): void => {

@@ -34,6 +34,12 @@ export const ErrorCode = {
   SERIALIZE: 'MQS_ERR_SERIALIZE',
   /** The stack was used after `close()`. */
   STACK_CLOSED: 'MQS_ERR_STACK_CLOSED',
+  /** A CONNECT went through every middleware and none sent CONNACK: nothing in the stack accepts connections. */
+  UNANSWERED_CONNECT: 'MQS_ERR_UNANSWERED_CONNECT',
+  /** An API was called where it cannot apply (`client.hold()` outside a packet chain). */
+  INVALID_STATE: 'MQS_ERR_INVALID_STATE',
+  /** The middlewares of a stack stand in an order one of them forbids (see `before`/`after`). */
+  WRONG_ORDER: 'MQS_ERR_WRONG_ORDER',
   /** A topic name or topic filter is not valid. */
   INVALID_TOPIC: 'MQS_ERR_INVALID_TOPIC',
 } as const

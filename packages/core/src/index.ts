@@ -11,6 +11,7 @@ export type {
   CallbackName,
   CallbackResult,
   CallbackStore,
+  CallbackThen,
   Callbacks,
   DeclaredCallbackName,
   Done,
@@ -24,6 +25,7 @@ export type {
 export { STANDARD_CALLBACKS } from './callbacks.js'
 export { Client, type ClientEvents, type ClientState } from './client.js'
 export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
+export type { HeldChain } from './held-chain.js'
 export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js'
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
 export { ownPayload } from './own-payload.js'

@@ -1,6 +1,7 @@
 import type { CallbackHandlers, CallbackName, DeclaredCallbackName, Done, Next } from './callbacks.js'
 import type { Client } from './client.js'
 import type { Packet, PacketType } from './packets.js'
+import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
 /**
@@ -9,6 +10,7 @@ import { withDefaults } from './util.js'
  *
  * Every member below is optional; a plain object with the same members works too (the 2015 form).
  *
+ * - `setup(stack)` runs once, when `stack.use()` adds it: keep the stack for work outside a client's chains.
  * - `install(client)` runs once per connection.
  * - `handle(client, packet, next, done)` runs per packet, for the types in `packetTypes` (all if unset).
  * - A callback is answered by a method named after it, `forwardMessage(ctx, store, next, done)`, or by
@@ -35,6 +37,7 @@ export abstract class Middleware<Config extends object = Record<never, never>> {
     this.name = middlewareName(this.constructor.name)
   }
 
+  setup?(stack: Stack): void
   install?(client: Client): void
   handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
   callbacks?(): CallbackHandlers
@@ -51,6 +54,7 @@ export interface MiddlewareLike extends CallbackHandlers {
   readonly packetTypes?: readonly PacketType[]
   readonly requires?: readonly CallbackName[]
   readonly declares?: readonly DeclaredCallbackName[]
+  setup?(stack: Stack): void
   install?(client: Client): void
   handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
   callbacks?(): CallbackHandlers

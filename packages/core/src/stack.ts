@@ -5,12 +5,16 @@ import {
   type CallbackName,
   type CallbackResult,
   type CallbackStore,
+  type CallbackThen,
+  type Done,
+  type Next,
   STANDARD_CALLBACKS,
 } from './callbacks.js'
 import {
   type ChainEnd,
   type ChainHandler,
   ChainRunner,
+  type ChainThen,
   EMPTY_LIST,
   type HandlerList,
   OWN_PAIR,
@@ -34,7 +38,7 @@ const PRINT_INTERVAL_MS = 10_000
 const STRICT_ENVIRONMENTS = new Set(['development', 'test'])
 
 /** Members of a middleware that are its life cycle, never callback handlers. */
-const RESERVED = new Set(['constructor', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
+const RESERVED = new Set(['constructor', 'setup', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
 
 const STANDARD_NAMES: ReadonlySet<string> = new Set(Object.keys(STANDARD_CALLBACKS))
 
@@ -86,6 +90,13 @@ export class Stack extends EventEmitter<StackEvents> {
   use(middleware: MiddlewareLike): this {
     if (this.#closing) throw new MqttStackError(ErrorCode.STACK_CLOSED, 'use() after close()')
     checkMiddleware(middleware, this.#middlewares)
+    if (middleware.setup !== undefined) {
+      try {
+        middleware.setup(this)
+      } catch (cause) {
+        throw new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.setup() failed`, { cause })
+      }
+    }
     const before = this.#known
     const known = new Set(before)
     for (const name of middleware.declares ?? []) known.add(name)
@@ -168,6 +179,29 @@ export class Stack extends EventEmitter<StackEvents> {
     callback: CallbackResult<N>,
   ): void {
     this.#runner.run(this.#callbackLists.get(name) ?? EMPTY_LIST, ctx, store, callback as ChainEnd)
+  }
+
+  /**
+   * `execute` from inside a chain, continued by `then(err, store, ctx, next, done)` with the caller's own
+   * `next`/`done`: a middleware that decides how its chain goes on from a callback's answer needs no closure,
+   * and no per-client object, to carry them. Give it a function made once (a module function, or a field).
+   */
+  executeThen<N extends CallbackName>(
+    name: N,
+    ctx: CallbackContext<N>,
+    store: CallbackStore<N>,
+    then: CallbackThen<N>,
+    next: Next,
+    done: Done,
+  ): void {
+    this.#runner.runThen(
+      this.#callbackLists.get(name) ?? EMPTY_LIST,
+      ctx,
+      store,
+      then as ChainThen,
+      next,
+      done,
+    )
   }
 
   /** The promise form of `execute`: resolves with the store, rejects with the chain's error. */
@@ -310,6 +344,8 @@ function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLi
         throw invalid(middleware, `declares cannot name "${String(name)}" as a callback`)
     }
   }
+  if (middleware.setup !== undefined && typeof middleware.setup !== 'function')
+    throw invalid(middleware, 'setup must be a function')
   if (middleware.callbacks !== undefined && typeof middleware.callbacks !== 'function') {
     throw invalid(middleware, 'callbacks must be a function returning handlers by name')
   }

@@ -107,3 +107,30 @@ describe('required callbacks', () => {
     expect(typeof stack.handler()).toBe('function')
   })
 })
+
+describe('setup(stack): the stack is handed over at use()', () => {
+  it('runs once, when use() adds the middleware, with the stack', () => {
+    const stack = new Stack()
+    const seen: Stack[] = []
+    stack.use({ setup: (s: Stack) => void seen.push(s) })
+    expect(seen).toEqual([stack])
+  })
+
+  it('a setup() that throws fails use() (MQS_ERR_MIDDLEWARE) and leaves the stack as it was', () => {
+    const stack = new Stack()
+    const broken = {
+      name: 'broken',
+      setup() {
+        throw new Error('no config')
+      },
+      lookupSession(_ctx: unknown, _store: unknown, next: Next) {
+        next()
+      },
+    }
+    expect(() => stack.use(broken)).toThrow(
+      expect.objectContaining({ code: ErrorCode.MIDDLEWARE, message: 'broken.setup() failed' }),
+    )
+    expect(stack.middlewares).toEqual([])
+    expect(stack.provides('lookupSession')).toBe(false)
+  })
+})

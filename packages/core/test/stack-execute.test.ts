@@ -216,3 +216,43 @@ describe('execute', () => {
     expect(seen).toEqual([ctx])
   })
 })
+
+describe('stack.executeThen: a callback answered into the caller’s own next/done', () => {
+  type Then = Parameters<Stack['executeThen']>[3]
+  const outer = { next: vi.fn(), done: vi.fn() }
+
+  it('hands the store, the ctx and the caller’s next/done to `then`, with no handler too', () => {
+    const stack = new Stack()
+    const then = vi.fn<Then>()
+    const ctx = { clientId: 'c' }
+    stack.executeThen('lookupSubscriptions', ctx, {}, then, outer.next, outer.done)
+    expect(then).toHaveBeenCalledWith(null, {}, ctx, outer.next, outer.done)
+    stack.use(new SeedForm())
+    stack.executeThen('lookupSubscriptions', ctx, {}, then, outer.next, outer.done)
+    expect(then).toHaveBeenLastCalledWith(
+      null,
+      { subscriptions: [{ topic: 'c/seed', qos: 0 }] },
+      ctx,
+      outer.next,
+      outer.done,
+    )
+  })
+
+  it('passes a handler’s error on, and answers once even when the handler answers late', async () => {
+    const stack = new Stack()
+    let late: Next | undefined
+    stack.use({
+      lookupSession(_ctx, _store, next) {
+        late = next
+      },
+    })
+    stack.use({ lookupSession: (_ctx, _store, next) => next(new Error('down')) })
+    const then = vi.fn<Then>()
+    stack.executeThen('lookupSession', { clientId: 'c' }, {}, then, outer.next, outer.done)
+    expect(then).not.toHaveBeenCalled()
+    late!()
+    expect(then).toHaveBeenCalledTimes(1)
+    expect(then.mock.calls[0]![0]).toMatchObject({ message: 'down' })
+    expect(then.mock.calls[0]![3]).toBe(outer.next)
+  })
+})

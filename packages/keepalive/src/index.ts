@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
  * Keepalive for mqtt-stack: closes a client silent for 1.5 times its keepalive (capped by `maxKeepalive`)
- * through `closeClient`, and answers PINGREQ with PINGRESP. One coarse sweep timer serves every client.
+ * through `closeClient`; core answers PINGREQ with PINGRESP. One coarse sweep timer serves every client.
  * MQTT 5.0: tells a client held to a lower keepalive through the CONNACK's Server Keep Alive.
  */
 export { KeepAliveErrorCode } from './errors.js'

@@ -1,9 +1,7 @@
 import {
   type CallbackHandlers,
   type Client,
-  type Done,
   type IConnectPacket,
-  type IPingrespPacket,
   Middleware,
   MqttStackError,
   type Next,
@@ -18,12 +16,10 @@ import { KeepAliveState } from './state.js'
 const MAX_KEEPALIVE = 65_535
 /** MQTT 5.0 reason code "Keep Alive timeout". */
 const REASON_KEEPALIVE_TIMEOUT = 0x8d
-/** One PINGRESP object for every answer: nothing is allocated per PINGREQ. */
-const PINGRESP: Readonly<IPingrespPacket> = Object.freeze({ cmd: 'pingresp' })
 
 /**
  * Keepalive: a client that sends nothing for 1.5 times its keepalive is closed through `closeClient`
- * (reason 0x8d). PINGREQ gets PINGRESP. One coarse, unref'd sweep timer serves every client; it runs only
+ * (reason 0x8d). PINGREQ is activity like any packet; core answers it with PINGRESP. One coarse, unref'd sweep timer serves every client; it runs only
  * while some client is watched.
  */
 export class KeepAlive extends Middleware<KeepAliveOptions> {
@@ -51,15 +47,9 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
     return this.#timer !== undefined
   }
 
-  override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+  override handle(client: Client, packet: Packet, next: Next): void {
     const state = client.state.keepalive
     if (state !== undefined && state.timeout > 0) state.deadline = Date.now() + state.timeout
-    if (packet.cmd === 'pingreq') {
-      // [MQTT-3.12.4-1] The server must answer PINGREQ with PINGRESP.
-      client.write(PINGRESP)
-      done()
-      return
-    }
     if (packet.cmd === 'connect' && state === undefined) this.#watch(client, packet)
     next()
   }

@@ -78,15 +78,21 @@ afterEach(async () => {
 })
 
 describe('keepalive: PINGREQ', () => {
-  it('[MQTT-3.12.4-1] answers PINGREQ with PINGRESP and ends the chain', async () => {
-    const { stack, passed } = track(broker())
+  it('[MQTT-3.12.4-1] lets PINGREQ through as activity; core answers it with PINGRESP, once', async () => {
+    const { stack, passed } = track(broker({ checkInterval: 1000 }))
     const t = connectTestClient(stack)
-    await t.connect()
+    await t.connect({ keepalive: 10 })
+    vi.advanceTimersByTime(14_000)
     t.send({ cmd: 'pingreq' })
     t.send({ cmd: 'pingreq' })
+    t.send({ cmd: 'publish', topic: 'a', payload: 'x', qos: 1, messageId: 1, retain: false, dup: false })
     await t.expect('pingresp')
     await t.expect('pingresp')
-    expect(passed.map((p) => p.cmd)).toEqual(['connect'])
+    await t.expect('puback') // one PINGRESP per PINGREQ, nothing between
+    expect(passed.map((p) => p.cmd)).toEqual(['connect', 'pingreq', 'pingreq', 'publish'])
+    // The PINGREQ moved the deadline on: 14 s after it the client is still open.
+    vi.advanceTimersByTime(14_000)
+    expect(t.client.closed).toBe(false)
   })
 })
 
