@@ -91,6 +91,11 @@ export class Authentication extends Middleware<AuthenticationOptions> {
   override readonly name = 'authentication'
   override readonly packetTypes = CLIENT_PACKETS
   override readonly requires = ['authenticateConnection'] as const
+  override readonly after = ['connection']
+  override readonly before = ['session-manager']
+  override readonly providerHints = {
+    authenticateConnection: 'StaticCredentials or ScramSha256 from @mqtt-stack/authentication',
+  }
 
   constructor(config: Partial<AuthenticationOptions> = {}) {
     super(config, AUTHENTICATION_DEFAULTS)

@@ -46,6 +46,8 @@ type Step = EnhancedConnectStore | EnhancedStepStore
  */
 export class ScramSha256 extends Middleware<ScramSha256Options> {
   override readonly name = 'scram-sha-256'
+  override readonly roles = ['credentials']
+  override readonly before = ['static-credentials']
   readonly #users = new Map<string, Keys>()
   /** Derives the salt of an unknown user, so asking twice gives the same answer (no user enumeration). */
   readonly #secret = randomBytes(32)

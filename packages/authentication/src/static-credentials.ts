@@ -27,6 +27,7 @@ const EMPTY = Buffer.alloc(0)
  */
 export class StaticCredentials extends Middleware<StaticCredentialsOptions> {
   override readonly name = 'static-credentials'
+  override readonly roles = ['credentials']
   readonly #key = randomBytes(32)
   readonly #digests = new Map<string, Buffer>()
   /** Compared against when the username is unknown, so that path costs what a known one does. */

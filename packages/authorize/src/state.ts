@@ -1,14 +1,12 @@
 /**
  * What this package keeps per connection, in `client.state.authorize`: the CONNECT facts TopicAcl records,
- * and internals of Authorize and TopicAcl.
+ * and TopicAcl's internals.
  */
 export interface AuthorizeState {
   /** The CONNECT username, recorded by TopicAcl; undefined for an anonymous client. */
   username: string | undefined
   /** The CONNECT client identifier, recorded by TopicAcl (empty when the server assigns one). */
   connectClientId: string
-  /** @internal Authorize's per-connection dispatcher. */
-  gate: unknown
   /** @internal TopicAcl's rules with `%c` and `%u` replaced for this connection. */
   acl: unknown
 }
@@ -24,7 +22,7 @@ declare module '@mqtt-stack/core' {
 export function authorizeState(state: { authorize?: AuthorizeState }): AuthorizeState {
   let own = state.authorize
   if (own === undefined) {
-    own = { username: undefined, connectClientId: '', gate: undefined, acl: undefined }
+    own = { username: undefined, connectClientId: '', acl: undefined }
     state.authorize = own
   }
   return own

@@ -49,10 +49,10 @@ interface Resolved {
 export class TopicAcl extends Middleware<TopicAclOptions> {
   override readonly name = 'topic-acl'
   override readonly packetTypes = ['connect'] as const
+  override readonly roles = ['acl']
+  override readonly before = ['session-manager']
   readonly #rules: readonly Rule[]
   readonly #allowByDefault: boolean
-  readonly #needsUsername: boolean
-  readonly #checked = new WeakSet<object>()
 
   constructor(config: Partial<TopicAclOptions> = {}) {
     super(config, TOPIC_ACL_DEFAULTS)
@@ -63,23 +63,6 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     if (!Array.isArray(rules)) throw invalid('rules must be an array')
     this.#rules = rules.map(compile)
     this.#allowByDefault = this.config.default === 'allow'
-    this.#needsUsername = this.#rules.some((rule) => rule.users !== undefined || rule.pattern.includes('%u'))
-  }
-
-  override install(client: Client): void {
-    // The username is read from CONNECT, whose chain session-manager ends: a TopicAcl used after it would
-    // never see one. Checked once per stack.
-    const stack = client.stack
-    if (!this.#needsUsername || this.#checked.has(stack)) return
-    const list = stack.middlewares
-    const sessionManager = list.findIndex((middleware) => middleware.name === 'session-manager')
-    if (sessionManager !== -1 && sessionManager < list.indexOf(this)) {
-      throw new MqttStackError(
-        ErrorCode.INVALID_MIDDLEWARE,
-        'TopicAcl must be use()d before SessionManager: it reads the username from CONNECT',
-      )
-    }
-    this.#checked.add(stack)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {

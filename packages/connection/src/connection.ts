@@ -148,8 +148,9 @@ export class Connection extends Middleware<ConnectionOptions> {
       done()
       return
     }
+    // The connect timer runs on until CONNACK: a CONNECT whose chain no middleware ends is caught by it.
     state.connected = true
-    clearConnectTimer(state)
+    if (state.connectTimer !== undefined) client.once('connack', onConnack)
     if (this.#shed(client, packet)) {
       done()
       return
@@ -285,13 +286,31 @@ function clearConnectTimer(state: ConnectionState): void {
 function connectTimedOut(client: Client, timeout: number): void {
   const state = client.state.connection
   if (state) state.connectTimer = undefined
-  if (client.closed || client.connectReceived) return
+  if (client.closed || client.connackSent) return
+  if (client.connectReceived) {
+    // An AUTH exchange holds the CONNECT's chain: authentication bounds it with its own timeout.
+    if (client.holding) return
+    // The CONNECT went into the stack and nothing answered it in time: a middleware never ended its chain.
+    const err = new MqttStackError(
+      ErrorCode.UNANSWERED_CONNECT,
+      `the CONNECT of client "${client.id}" got no CONNACK within ${timeout} ms: a middleware did not end its chain`,
+    )
+    client.stack.reportError(err, client, undefined)
+    client.close(undefined, err)
+    return
+  }
   // The spec says a server SHOULD close a connection that sends no CONNECT within a reasonable time. This
   // is not reported as an error (idle sockets are a fact of networks); the error reaches `uncleanDisconnect`.
   client.close(
     undefined,
     new MqttStackError(ConnectionErrorCode.CONNECT_TIMEOUT, `no CONNECT within ${timeout} ms`),
   )
+}
+
+/** The client's `connack` event: `this` is the client, so no closure per connection. */
+function onConnack(this: Client): void {
+  const state = this.state.connection
+  if (state) clearConnectTimer(state)
 }
 
 /** The client's `close` event: the one place the end of a connection is announced, exactly once. */

@@ -181,9 +181,43 @@ describe('connection: connect timeout', () => {
     const t = connectTestClient(stack)
     await t.connect()
     expect(t.client.state.connection?.connectTimer).toBeUndefined()
-    expect(vi.getTimerCount()).toBe(0) // cleared on CONNECT, not left to fire
+    expect(vi.getTimerCount()).toBe(0) // cleared on CONNACK, not left to fire
     vi.advanceTimersByTime(5000)
     expect(t.client.closed).toBe(false)
+  })
+
+  it('reports and closes a CONNECT that no middleware answers within connectTimeout (MQS_ERR_UNANSWERED_CONNECT)', async () => {
+    vi.useFakeTimers(CONNECT_TIMERS)
+    const stack = new Stack()
+    stacks.push(stack)
+    const errors: MqttStackError[] = []
+    stack.on('error', (err) => errors.push(err))
+    // A middleware that takes the CONNECT and never ends its chain.
+    let arrived!: () => void
+    const taken = new Promise<void>((resolve) => {
+      arrived = resolve
+    })
+    stack
+      .use(new Connection({ connectTimeout: 1000 }))
+      .use(fake({ packetTypes: ['connect'], handle: () => arrived() }))
+    const t = connectTestClient(stack)
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
+    await taken
+    vi.advanceTimersByTime(999)
+    expect(t.client.closed).toBe(false)
+    vi.advanceTimersByTime(1)
+    expect(t.client.closed).toBe(true)
+    expect(errors).toEqual([expect.objectContaining({ code: ErrorCode.UNANSWERED_CONNECT })])
+    expect(errors[0]!.message).toContain('no CONNACK within 1000 ms')
+    vi.useRealTimers()
+    await t.closed()
   })
 
   it('fires at connectTimeout, not before', async () => {

@@ -282,84 +282,54 @@ export type CallbackThen<N extends CallbackName> = (
   done: Done,
 ) => void
 
-/** Who executes a standard callback and which built-in packages answer it. */
-export interface CallbackInfo {
-  executedBy: readonly string[]
-  providedBy: readonly string[]
-}
+/** Each standard name once; `satisfies` makes the compiler check it against the catalogue, both ways. */
+const STANDARD = {
+  authenticateConnection: true,
+  continueAuthentication: true,
+  authorizePacket: true,
+  authorizePublish: true,
+  authorizeSubscribe: true,
+  authorizeForward: true,
+  cleanDisconnect: true,
+  uncleanDisconnect: true,
+  prepareConnack: true,
+  closeClient: true,
+  registerClient: true,
+  unregisterClient: true,
+  lookupSession: true,
+  storeSession: true,
+  removeSession: true,
+  resumeSession: true,
+  sessionExpired: true,
+  subscribeTopic: true,
+  unsubscribeTopic: true,
+  storeSubscription: true,
+  removeSubscription: true,
+  clearSubscriptions: true,
+  lookupSubscriptions: true,
+  relayMessage: true,
+  forwardMessage: true,
+  storeRetainedMessage: true,
+  lookupRetainedMessages: true,
+  storeOfflineMessage: true,
+  lookupOfflineMessages: true,
+  removeOfflineMessages: true,
+  clearOfflineMessages: true,
+  storeInflightMessage: true,
+  removeInflightMessage: true,
+  lookupInflightMessages: true,
+  clearInflightMessages: true,
+  storeIncomingMessage: true,
+  releaseIncomingMessage: true,
+  storeWill: true,
+  lookupWill: true,
+  removeWill: true,
+} satisfies Record<keyof StandardCallbacks, true>
 
-const BACKEND = ['@mqtt-stack/memory-backend']
-
-/** Runtime facts about the standard callbacks, used in startup errors and core's README. */
-export const STANDARD_CALLBACKS = Object.freeze({
-  authenticateConnection: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
-  continueAuthentication: { executedBy: ['authentication'], providedBy: ['@mqtt-stack/authentication'] },
-  authorizePacket: { executedBy: ['authorize'], providedBy: ['@mqtt-stack/authorize'] },
-  authorizePublish: { executedBy: ['authorize', 'last-will'], providedBy: ['@mqtt-stack/authorize'] },
-  authorizeSubscribe: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/authorize'] },
-  authorizeForward: { executedBy: ['outbound-manager'], providedBy: ['@mqtt-stack/authorize'] },
-  cleanDisconnect: {
-    executedBy: ['connection'],
-    providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
-  },
-  uncleanDisconnect: {
-    executedBy: ['connection'],
-    providedBy: ['@mqtt-stack/last-will', '@mqtt-stack/session-manager'],
-  },
-  prepareConnack: {
-    executedBy: ['session-manager'],
-    providedBy: [
-      '@mqtt-stack/authentication',
-      '@mqtt-stack/inbound-manager',
-      '@mqtt-stack/keepalive',
-      '@mqtt-stack/retain-manager',
-      '@mqtt-stack/subscription-manager',
-    ],
-  },
-  closeClient: {
-    executedBy: ['keepalive', 'session-manager', 'any'],
-    providedBy: ['@mqtt-stack/connection'],
-  },
-  registerClient: { executedBy: ['session-manager'], providedBy: [...BACKEND, '@mqtt-stack/last-will'] },
-  unregisterClient: { executedBy: ['session-manager'], providedBy: BACKEND },
-  lookupSession: { executedBy: ['session-manager'], providedBy: BACKEND },
-  storeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
-  removeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
-  resumeSession: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/outbound-manager'] },
-  sessionExpired: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/last-will'] },
-  subscribeTopic: {
-    executedBy: ['subscription-manager', 'session-manager'],
-    providedBy: [...BACKEND, '@mqtt-stack/retain-manager'],
-  },
-  unsubscribeTopic: { executedBy: ['subscription-manager'], providedBy: BACKEND },
-  storeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
-  removeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
-  clearSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
-  lookupSubscriptions: { executedBy: ['session-manager'], providedBy: BACKEND },
-  relayMessage: {
-    executedBy: ['inbound-manager', 'last-will'],
-    providedBy: ['@mqtt-stack/retain-manager', ...BACKEND],
-  },
-  forwardMessage: {
-    executedBy: ['memory-backend', 'retain-manager'],
-    providedBy: ['@mqtt-stack/outbound-manager'],
-  },
-  storeRetainedMessage: { executedBy: ['retain-manager'], providedBy: BACKEND },
-  lookupRetainedMessages: { executedBy: ['retain-manager'], providedBy: BACKEND },
-  storeOfflineMessage: { executedBy: ['memory-backend', 'outbound-manager'], providedBy: BACKEND },
-  lookupOfflineMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  removeOfflineMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  clearOfflineMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
-  storeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  removeInflightMessage: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  lookupInflightMessages: { executedBy: ['outbound-manager'], providedBy: BACKEND },
-  clearInflightMessages: { executedBy: ['session-manager'], providedBy: BACKEND },
-  storeIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },
-  releaseIncomingMessage: { executedBy: ['inbound-manager'], providedBy: BACKEND },
-  storeWill: { executedBy: ['last-will'], providedBy: BACKEND },
-  lookupWill: { executedBy: ['last-will'], providedBy: BACKEND },
-  removeWill: { executedBy: ['last-will'], providedBy: BACKEND },
-} satisfies Record<keyof StandardCallbacks, CallbackInfo>)
+/** The names of the standard catalogue, at run time. Core's README says who executes and who answers each. */
+export const STANDARD_CALLBACK_NAMES: readonly StandardCallbackName[] = Object.freeze(
+  Object.keys(STANDARD) as StandardCallbackName[],
+)
 
 /** The names of the standard catalogue (without third-party augmentations). */
-export type StandardCallbackName = keyof typeof STANDARD_CALLBACKS
+export type StandardCallbackName = keyof StandardCallbacks

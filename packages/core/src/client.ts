@@ -25,6 +25,8 @@ export interface ClientState {}
 export interface ClientEvents {
   /** The stream has closed; `error` is what ended it, if anything went wrong. */
   close: [error: Error | undefined]
+  /** A CONNACK that accepts the connection has been written. */
+  connack: []
 }
 
 type WriteCallback = (err?: Error | null) => void
@@ -155,7 +157,10 @@ export class Client extends EventEmitter<ClientEvents> {
       return false
     }
     if (packet.cmd === 'connack') {
-      if (connackAccepts(packet, this.protocolVersion)) this.connackSent = true
+      if (connackAccepts(packet, this.protocolVersion)) {
+        this.connackSent = true
+        this.emit('connack')
+      }
     } else if (packet.cmd === 'pingresp') this.#pingAnswered = true
     return this.writeBuffer(bytes, packet.cmd === 'publish' ? packet.qos : undefined, cb)
   }

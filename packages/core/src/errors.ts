@@ -40,6 +40,8 @@ export const ErrorCode = {
   INVALID_STATE: 'MQS_ERR_INVALID_STATE',
   /** The middlewares of a stack stand in an order one of them forbids (see `before`/`after`). */
   WRONG_ORDER: 'MQS_ERR_WRONG_ORDER',
+  /** Reported once per broker: a retained message or a will was accepted and no middleware in the stack keeps it. */
+  UNSTORED: 'MQS_ERR_UNSTORED',
   /** A topic name or topic filter is not valid. */
   INVALID_TOPIC: 'MQS_ERR_INVALID_TOPIC',
 } as const

@@ -7,12 +7,11 @@ export type {
   CallbackContext,
   CallbackHandler,
   CallbackHandlers,
-  CallbackInfo,
   CallbackName,
   CallbackResult,
   CallbackStore,
-  CallbackThen,
   Callbacks,
+  CallbackThen,
   DeclaredCallbackName,
   Done,
   InflightPacket,
@@ -22,7 +21,7 @@ export type {
   StoredSession,
   Subscription,
 } from './callbacks.js'
-export { STANDARD_CALLBACKS } from './callbacks.js'
+export { STANDARD_CALLBACK_NAMES } from './callbacks.js'
 export { Client, type ClientEvents, type ClientState } from './client.js'
 export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
 export type { HeldChain } from './held-chain.js'

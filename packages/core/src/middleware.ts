@@ -27,6 +27,17 @@ export abstract class Middleware<Config extends object = Record<never, never>> {
   /** Callbacks this middleware executes and needs another middleware to answer. Checked at start. */
   readonly requires?: readonly CallbackName[]
   /**
+   * What to `use()` when a required callback has no provider, for the start-up error: a hint such as
+   * "MemoryBackend from @mqtt-stack/memory-backend", by callback name.
+   */
+  readonly providerHints?: Readonly<Partial<Record<CallbackName, string>>>
+  /** Roles this middleware fills (`'backend'`, `'credentials'`), which `before`/`after` of others may name. */
+  readonly roles?: readonly string[]
+  /** Names or roles of middlewares this one must be used after, when they are in the stack. Checked at start. */
+  readonly after?: readonly string[]
+  /** Names or roles of middlewares this one must be used before, when they are in the stack. Checked at start. */
+  readonly before?: readonly string[]
+  /**
    * The callbacks this plugin adds to the catalogue (its `declare module` block), by name: once it is
    * used, a method of one of these names, on any middleware of the stack, is a handler. Checked at `use()`.
    */
@@ -53,6 +64,10 @@ export interface MiddlewareLike extends CallbackHandlers {
   readonly name?: string
   readonly packetTypes?: readonly PacketType[]
   readonly requires?: readonly CallbackName[]
+  readonly providerHints?: Readonly<Partial<Record<CallbackName, string>>>
+  readonly roles?: readonly string[]
+  readonly after?: readonly string[]
+  readonly before?: readonly string[]
   readonly declares?: readonly DeclaredCallbackName[]
   setup?(stack: Stack): void
   install?(client: Client): void

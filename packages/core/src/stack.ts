@@ -8,7 +8,7 @@ import {
   type CallbackThen,
   type Done,
   type Next,
-  STANDARD_CALLBACKS,
+  STANDARD_CALLBACK_NAMES,
 } from './callbacks.js'
 import {
   type ChainEnd,
@@ -24,6 +24,7 @@ import { ErrorCode, MqttStackError } from './errors.js'
 import type { MiddlewareLike } from './middleware.js'
 import type { StackOptions } from './options.js'
 import { PACKET_TYPES, type Packet, type PacketType } from './packets.js'
+import { checkOrder, checkProviders, nameOf } from './startup-checks.js'
 
 export interface StackEvents {
   /** Every reported error, with the client and packet where known. */
@@ -38,9 +39,25 @@ const PRINT_INTERVAL_MS = 10_000
 const STRICT_ENVIRONMENTS = new Set(['development', 'test'])
 
 /** Members of a middleware that are its life cycle, never callback handlers. */
-const RESERVED = new Set(['constructor', 'setup', 'install', 'handle', 'callbacks', 'close', 'name', 'config'])
+const RESERVED = new Set([
+  'constructor',
+  'setup',
+  'install',
+  'handle',
+  'callbacks',
+  'close',
+  'name',
+  'config',
+  'requires',
+  'providerHints',
+  'roles',
+  'after',
+  'before',
+  'declares',
+  'packetTypes',
+])
 
-const STANDARD_NAMES: ReadonlySet<string> = new Set(Object.keys(STANDARD_CALLBACKS))
+const STANDARD_NAMES: ReadonlySet<string> = new Set(STANDARD_CALLBACK_NAMES)
 
 /**
  * A broker: the middlewares given to `use()`, in dispatch order.
@@ -57,6 +74,8 @@ export class Stack extends EventEmitter<StackEvents> {
   #callbackLists = new Map<string, HandlerList>()
   /** The callback names whose methods are handlers: the standard catalogue and what middlewares declare. */
   #known: ReadonlySet<string> = STANDARD_NAMES
+  /** The names and roles of the middlewares used (see `uses`). */
+  #refs = new Set<string>()
   #closing: Promise<void> | undefined = undefined
   readonly #printed = new Map<string, { at: number; suppressed: number }>()
 
@@ -102,6 +121,8 @@ export class Stack extends EventEmitter<StackEvents> {
     for (const name of middleware.declares ?? []) known.add(name)
     this.#known = known
     this.#middlewares.push(middleware)
+    this.#refs.add(nameOf(middleware))
+    for (const role of middleware.roles ?? []) this.#refs.add(role)
     this.#packetLists = buildPacketLists(this.#middlewares, this.strict)
     this.#callbackLists = buildCallbackLists(this.#middlewares, known, this.strict)
     // The new middleware against every known name; those used before it against the names it declares.
@@ -129,32 +150,26 @@ export class Stack extends EventEmitter<StackEvents> {
     return this.#known.has(name)
   }
 
+  /** Whether a middleware of this name, or one that fills this role, is in the stack. */
+  uses(nameOrRole: string): boolean {
+    return this.#refs.has(nameOrRole)
+  }
+
   /** Whether some middleware answers callback `name`. */
   provides(name: CallbackName): boolean {
     return this.#callbackLists.has(name)
   }
 
   /**
-   * Checks that every callback some middleware `requires` is answered by another. `handler()` calls it;
-   * call it yourself to fail earlier.
+   * The start-up checks: every callback some middleware `requires` is answered by another
+   * (MQS_ERR_MISSING_PROVIDER), and the order of `use()` keeps every middleware's `before`/`after`
+   * (MQS_ERR_WRONG_ORDER). `handler()` calls it; call it yourself to fail earlier.
    */
   validate(): void {
-    const missing: string[] = []
-    for (const middleware of this.#middlewares) {
-      for (const name of middleware.requires ?? []) {
-        if (this.#callbackLists.has(name)) continue
-        const providers = (STANDARD_CALLBACKS as Record<string, { providedBy: readonly string[] }>)[name]
-          ?.providedBy
-        const hint = providers?.length ? ` (provided by ${providers.join(', ')})` : ''
-        missing.push(`"${name}" required by ${nameOf(middleware)}${hint}`)
-      }
-    }
-    if (missing.length > 0) {
-      throw new MqttStackError(
-        ErrorCode.MISSING_PROVIDER,
-        `no middleware answers ${missing.join('; ')}. use() a middleware that provides it.`,
-      )
-    }
+    const err =
+      checkProviders(this.#middlewares, (name) => this.#callbackLists.has(name)) ??
+      checkOrder(this.#middlewares)
+    if (err) throw err
   }
 
   /** `(stream) => Client`: give it to `net.createServer`, `tls.createServer` or a WebSocket stream. */
@@ -306,10 +321,6 @@ export class Stack extends EventEmitter<StackEvents> {
   }
 }
 
-function nameOf(middleware: MiddlewareLike): string {
-  return middleware.name || middleware.constructor?.name || 'anonymous middleware'
-}
-
 function invalid(middleware: unknown, why: string): MqttStackError {
   const name =
     typeof middleware === 'object' && middleware ? nameOf(middleware as MiddlewareLike) : String(middleware)
@@ -334,6 +345,20 @@ function checkMiddleware(middleware: MiddlewareLike, used: readonly MiddlewareLi
   if (requires !== undefined) {
     if (!Array.isArray(requires) || requires.some((name) => typeof name !== 'string')) {
       throw invalid(middleware, 'requires must be an array of callback names')
+    }
+  }
+  for (const key of ['roles', 'after', 'before'] as const) {
+    const list = middleware[key]
+    if (list === undefined) continue
+    if (!Array.isArray(list) || list.some((ref) => typeof ref !== 'string' || ref === ''))
+      throw invalid(middleware, `${key} must be an array of middleware names or roles`)
+  }
+  const { providerHints } = middleware
+  if (providerHints !== undefined) {
+    if (typeof providerHints !== 'object' || providerHints === null || Array.isArray(providerHints))
+      throw invalid(middleware, 'providerHints must be an object of hints by callback name')
+    for (const [name, hint] of Object.entries(providerHints)) {
+      if (typeof hint !== 'string') throw invalid(middleware, `providerHints.${name} must be a string`)
     }
   }
   const { declares } = middleware

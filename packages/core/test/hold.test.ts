@@ -61,7 +61,14 @@ describe('client.hold(): a chain held open while later packets are processed', (
     const publishes = recordPackets(['publish'])
     stack.use(holdConnectUntilAuth(log)).use(accept).use(publishes)
     const t = connectTestClient(stack, { protocolVersion: 5 })
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'c', keepalive: 0 })
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
     t.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'm' } })
     t.send(PUBLISH)
     await t.expect('connack')
@@ -89,8 +96,17 @@ describe('client.hold(): a chain held open while later packets are processed', (
       },
     })
     const t = connectTestClient(stack)
-    expect(() => t.client.hold(noop, noop)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_STATE }))
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'c', keepalive: 0 })
+    expect(() => t.client.hold(noop, noop)).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_STATE }),
+    )
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
     t.send({ cmd: 'pingreq' }) // processed while the CONNECT is held
     await t.expect('pingresp')
     expect(thrown).toEqual([expect.objectContaining({ code: ErrorCode.INVALID_STATE })])
@@ -119,7 +135,14 @@ describe('client.hold(): a chain held open while later packets are processed', (
       },
     })
     const t = connectTestClient(stack)
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'c', keepalive: 0 })
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
     t.send({ cmd: 'pingreq' })
     await t.closed()
     expect(errors.map((e) => e.message)).toEqual(['store down'])
@@ -171,7 +194,14 @@ describe('a CONNECT that no middleware answers', () => {
     const { errors } = collectErrors(stack)
     stack.use(recordPackets(['publish'])) // a stack that handles PUBLISH and nothing accepts connections
     const t = connectTestClient(stack)
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'lost', keepalive: 0 })
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'lost',
+      keepalive: 0,
+    })
     await t.closed()
     expect(t.received).toEqual([])
     expect(errors).toEqual([expect.objectContaining({ code: ErrorCode.UNANSWERED_CONNECT })])
@@ -183,7 +213,14 @@ describe('a CONNECT that no middleware answers', () => {
     const { errors } = collectErrors(stack)
     stack.use(holdConnectUntilAuth([]))
     const t = connectTestClient(stack, { protocolVersion: 5 })
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'c', keepalive: 0 })
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
     t.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'm' } })
     await t.closed()
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.UNANSWERED_CONNECT])
@@ -201,7 +238,14 @@ describe('a CONNECT that no middleware answers', () => {
       },
     })
     const t = connectTestClient(stack)
-    t.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'c', keepalive: 0 })
+    t.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'c',
+      keepalive: 0,
+    })
     await t.closed()
     expect(t.received.map((p) => p.cmd)).toEqual(['connack'])
     expect(errors).toEqual([])

@@ -70,6 +70,20 @@ describe('metadata checked at use()', () => {
     expect(() => stack.use(once)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_MIDDLEWARE }))
   })
 
+  it('refuses roles, before, after that are not lists of names, and hints that are not strings', () => {
+    for (const bad of [
+      { roles: 'backend' },
+      { after: [''] },
+      { before: [1] },
+      { providerHints: ['x'] },
+      { providerHints: { lookupSession: 1 } },
+    ]) {
+      expect(() => new Stack().use(bad as never)).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_MIDDLEWARE }),
+      )
+    }
+  })
+
   it('refuses requires that is not a list of names', () => {
     expect(() => new Stack().use({ requires: 'lookupSession' as never })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_MIDDLEWARE }),
@@ -82,19 +96,57 @@ describe('required callbacks', () => {
     override readonly requires = ['lookupSubscriptions', 'registerClient'] as const
   }
 
-  it('a missing provider fails handler() with MQS_ERR_MISSING_PROVIDER naming the callback and its providers', () => {
+  it('a missing provider fails handler() with MQS_ERR_MISSING_PROVIDER naming the callback and who needs it', () => {
     const stack = new Stack().use(new SessionLike())
-    let thrown: unknown
+    expect(() => stack.handler()).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.MISSING_PROVIDER,
+        message:
+          'no middleware answers 2 callbacks the stack needs:\n' +
+          '  use() a middleware that answers the 2 callbacks (lookupSubscriptions, registerClient) needed by session-like',
+      }),
+    )
+  })
+
+  it('groups missing callbacks by the class to use(), in a few lines however many are missing', () => {
+    const backend = 'MemoryBackend from @mqtt-stack/memory-backend'
+    const names = [
+      'lookupSession',
+      'storeSession',
+      'removeSession',
+      'lookupWill',
+      'storeWill',
+      'removeWill',
+    ] as const
+    const stack = new Stack()
+      .use({
+        name: 'sessions',
+        requires: names,
+        providerHints: Object.fromEntries(names.map((name) => [name, backend])),
+      })
+      .use({
+        name: 'wills',
+        requires: ['storeWill', 'relayMessage'],
+        providerHints: { storeWill: backend, relayMessage: backend },
+      })
+      .use({
+        name: 'auth',
+        requires: ['authenticateConnection'],
+        providerHints: {
+          authenticateConnection: 'StaticCredentials or ScramSha256 from @mqtt-stack/authentication',
+        },
+      })
+    let message = ''
     try {
-      stack.handler()
+      stack.validate()
     } catch (err) {
-      thrown = err
+      message = (err as Error).message
     }
-    expect(thrown).toMatchObject({ code: ErrorCode.MISSING_PROVIDER })
-    const message = (thrown as Error).message
-    expect(message).toContain('"lookupSubscriptions" required by session-like')
-    expect(message).toContain('@mqtt-stack/memory-backend')
-    expect(message).toContain('"registerClient"')
+    expect(message.split('\n')).toEqual([
+      'no middleware answers 8 callbacks the stack needs:',
+      `  use() ${backend}: it answers the 7 callbacks (lookupSession, storeSession, removeSession, lookupWill, and 3 more) needed by sessions, wills`,
+      '  use() StaticCredentials or ScramSha256 from @mqtt-stack/authentication: it answers the callback (authenticateConnection) needed by auth',
+    ])
   })
 
   it('passes once any middleware, used before or after, answers every required callback', () => {
@@ -132,5 +184,39 @@ describe('setup(stack): the stack is handed over at use()', () => {
     )
     expect(stack.middlewares).toEqual([])
     expect(stack.provides('lookupSession')).toBe(false)
+  })
+})
+
+describe('order as checked metadata: before/after by name or role', () => {
+  const backend = { name: 'memory-backend', roles: ['backend'] }
+  const retain = { name: 'retain-manager', after: ['backend'] }
+  const acl = { name: 'topic-acl', before: ['session-manager'] }
+  const sessions = { name: 'session-manager' }
+
+  it('passes when every rule holds, and a rule naming a middleware that is not used binds nothing', () => {
+    expect(() => new Stack().use(backend).use(acl).use(sessions).use(retain).validate()).not.toThrow()
+    expect(() => new Stack().use(retain).use(acl).validate()).not.toThrow()
+  })
+
+  it('fails handler() with MQS_ERR_WRONG_ORDER naming both middlewares and the rule, every broken rule at once', () => {
+    const stack = new Stack().use(retain).use(sessions).use(acl).use(backend)
+    expect(() => stack.handler()).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.WRONG_ORDER,
+        message:
+          'the middlewares are use()d in an order they forbid:\n' +
+          '  retain-manager must come after memory-backend (a "backend") (retain-manager.after names "backend")\n' +
+          '  topic-acl must come before session-manager (topic-acl.before names "session-manager")\n' +
+          'Change the order of the use() calls.',
+      }),
+    )
+  })
+
+  it('a middleware of another name that fills the role is bound by the rule too', () => {
+    const redis = { name: 'redis-backend', roles: ['backend'] }
+    expect(() => new Stack().use(retain).use(redis).validate()).toThrow(
+      /retain-manager must come after redis-backend/,
+    )
+    expect(() => new Stack().use(redis).use(retain).validate()).not.toThrow()
   })
 })

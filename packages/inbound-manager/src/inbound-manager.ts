@@ -58,7 +58,13 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
   override readonly name = 'inbound-manager'
   override readonly packetTypes = ['publish', 'pubrel'] as const
   override readonly requires = ['relayMessage', 'storeIncomingMessage', 'releaseIncomingMessage'] as const
+  override readonly after = ['connection']
+  /** Every required callback is a backend's. */
+  override readonly providerHints = Object.fromEntries(
+    this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
+  )
   readonly #rules: TopicRules
+  #reportedUnstored = false
 
   constructor(options: Partial<InboundManagerOptions> = {}) {
     super(options, DEFAULTS)
@@ -113,6 +119,17 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     else next()
   }
 
+  /** A retained message that no middleware keeps (no `retain` role in the stack): said once per broker. */
+  #reportUnstored(client: Client, packet: IPublishPacket): void {
+    this.#reportedUnstored = true
+    const err = new MqttStackError(
+      ErrorCode.UNSTORED,
+      `a retained PUBLISH (topic "${packet.topic}") is relayed but not retained: no middleware in the stack keeps ` +
+        'retained messages (use() RetainManager from @mqtt-stack/retain-manager). Reported once.',
+    )
+    client.stack.reportError(err, client, packet)
+  }
+
   #createState(client: Client): InboundManagerState {
     const state = createState(client)
     client.state.inboundManager = state
@@ -137,6 +154,8 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       done()
       return
     }
+    if (packet.retain && !this.#reportedUnstored && !client.stack.uses('retain'))
+      this.#reportUnstored(client, packet)
     state.packet = packet
     state.messageId = packet.messageId ?? 0
     state.next = next

@@ -27,6 +27,8 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
   /** Every packet: each one is activity that keeps the client alive. */
   override readonly packetTypes = PACKET_TYPES
   override readonly requires = ['closeClient'] as const
+  override readonly after = ['connection']
+  override readonly providerHints = { closeClient: 'Connection from @mqtt-stack/connection' }
 
   /** Clients with a non-zero keepalive; their deadline lives in `client.state.keepalive`. */
   readonly #watched = new Set<Client>()

@@ -34,6 +34,14 @@ export class LastWill extends Middleware<LastWillOptions> {
   override readonly name = 'last-will'
   override readonly packetTypes = ['connect'] as const
   override readonly requires = ['relayMessage'] as const
+  /** Keeps wills: session-manager reports them once when nothing in the stack does. */
+  override readonly roles = ['will']
+  override readonly after = ['authentication']
+  override readonly before = ['session-manager']
+  /** Every required callback is a backend's. */
+  override readonly providerHints = Object.fromEntries(
+    this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
+  )
 
   /** Client id → its will waiting out the delay (one timer each: delayed wills are rare). */
   readonly #pending = new Map<string, PendingWill>()

@@ -5,6 +5,7 @@ import {
   Middleware,
   MqttStackError,
   ownPayload,
+  type Stack,
   type StoredSession,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type MemoryBackendOptions } from './options.js'
@@ -49,6 +50,8 @@ export interface MemoryBackendStats {
 export class MemoryBackend extends Middleware<MemoryBackendOptions> {
   override readonly name = 'memory-backend'
   override readonly requires = ['forwardMessage'] as const
+  override readonly roles = ['backend']
+  override readonly providerHints = { forwardMessage: 'OutboundManager from @mqtt-stack/outbound-manager' }
   readonly #store: MemoryStore
   readonly #relays: Relay[] = []
 
@@ -85,9 +88,9 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
     }
   }
 
-  override install(client: Client): void {
-    // Where errors without a client of their own are reported.
-    this.#store.stack ??= client.stack
+  override setup(stack: Stack): void {
+    // Where errors without a client of their own are reported, and server messages relayed.
+    this.#store.stack ??= stack
   }
 
   override close(): void {

@@ -66,6 +66,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     'removeOfflineMessages',
     'storeOfflineMessage',
   ] as const
+  override readonly after = ['connection']
+  /** Every required callback is a backend's. */
+  override readonly providerHints = Object.fromEntries(
+    this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
+  )
 
   /** A fan-out passes one packet object to every QoS 0 subscriber: its bytes, per protocol version. */
   #qos0Packet: IPublishPacket | undefined = undefined

@@ -18,6 +18,7 @@ export class PacketEmitter extends Middleware<PacketEmitterOptions> {
   override readonly name = 'packet-emitter'
   override readonly packetTypes = PACKET_TYPES
   override readonly requires = [] as const
+  override readonly before = ['connection']
   #emitter: PacketEventTarget | undefined
 
   constructor(options: Partial<PacketEmitterOptions> = {}) {

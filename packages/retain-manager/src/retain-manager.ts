@@ -24,6 +24,14 @@ const SHARE_PREFIX = '$share/'
 export class RetainManager extends Middleware {
   override readonly name = 'retain-manager'
   override readonly requires = ['storeRetainedMessage', 'lookupRetainedMessages', 'forwardMessage'] as const
+  /** Keeps retained messages: inbound-manager reports them once when nothing in the stack does. */
+  override readonly roles = ['retain']
+  override readonly after = ['backend']
+  override readonly providerHints = {
+    storeRetainedMessage: 'MemoryBackend from @mqtt-stack/memory-backend',
+    lookupRetainedMessages: 'MemoryBackend from @mqtt-stack/memory-backend',
+    forwardMessage: 'OutboundManager from @mqtt-stack/outbound-manager',
+  }
   /** The stack, for messages relayed without a client (server messages). Set by the first connection. */
   #stack: Stack | undefined = undefined
 

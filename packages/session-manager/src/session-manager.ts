@@ -50,7 +50,13 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     'lookupSubscriptions',
     'subscribeTopic',
   ] as const
+  override readonly after = ['connection', 'authentication']
+  /** Every required callback is a backend's. */
+  override readonly providerHints = Object.fromEntries(
+    this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
+  )
 
+  #reportedUnstored = false
   /** Client id → epoch ms when its disconnected session expires (cancelled by a CONNECT). */
   readonly #expiring = new Map<string, number>()
   /** The stack whose sessions expire (set with the first session scheduled). */
@@ -96,6 +102,8 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       assigned = true
     }
     client.id = clientId
+    if (packet.will && !this.#reportedUnstored && !client.stack.uses('will'))
+      this.#reportUnstored(client, packet)
     // MQTT 5.0: an absent Session Expiry Interval is 0 (3.1.2.11.2); 3.1.1 has clean (0) or never expires.
     const requested = v5 ? (packet.properties?.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES
     const state: SessionManagerState = {
@@ -107,6 +115,17 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     }
     client.state.sessionManager = state
     this.#connect(client, packet, state, clean, assigned).then(() => done(), next)
+  }
+
+  /** A will that no middleware keeps (no `will` role in the stack) would never be published: said once. */
+  #reportUnstored(client: Client, packet: IConnectPacket): void {
+    this.#reportedUnstored = true
+    const err = new MqttStackError(
+      ErrorCode.UNSTORED,
+      `the will of client "${client.id}" is accepted but will never be published: no middleware in the stack keeps ` +
+        'wills (use() LastWill from @mqtt-stack/last-will). Reported once.',
+    )
+    client.stack.reportError(err, client, packet)
   }
 
   async #connect(

@@ -51,6 +51,11 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     'storeSubscription',
     'removeSubscription',
   ] as const
+  override readonly after = ['connection']
+  /** Every required callback is a backend's. */
+  override readonly providerHints = Object.fromEntries(
+    this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
+  )
 
   constructor(options?: Partial<SubscriptionManagerOptions>) {
     super(options, DEFAULTS)
