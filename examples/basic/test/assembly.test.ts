@@ -66,8 +66,8 @@ describe('a broker assembled from a subset of the built-ins', () => {
       thrown = err
     }
     expect(thrown).toMatchObject({ code: ErrorCode.MISSING_PROVIDER })
-    expect((thrown as Error).message).toMatch(/"relayMessage" required by inbound-manager/)
-    expect((thrown as Error).message).toMatch(/@mqtt-stack\/memory-backend/)
+    expect((thrown as Error).message).toMatch(/use\(\) MemoryBackend from @mqtt-stack\/memory-backend\n/)
+    expect((thrown as Error).message).toMatch(/needed by session-manager, inbound-manager/)
   })
 })
 

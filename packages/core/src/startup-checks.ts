@@ -84,9 +84,10 @@ export function checkProviders(
     const names = [...group.keys()]
     const requirers = [...new Set([...group.values()].flatMap((set) => [...set]))].join(', ')
     const listed =
-      names.slice(0, LISTED).join(', ') + (names.length > LISTED ? `, and ${names.length - LISTED} more` : '')
-    const what = `${names.length === 1 ? 'callback' : `${names.length} callbacks`} (${listed}) needed by ${requirers}`
-    lines.push(hint ? `use() ${hint}: it answers the ${what}` : `use() a middleware that answers the ${what}`)
+      names.slice(0, LISTED).join(', ') + (names.length > LISTED ? ` and ${names.length - LISTED} more` : '')
+    lines.push(
+      `use() ${hint || 'a middleware that answers them'}\n    for ${listed}\n    needed by ${requirers}`,
+    )
   }
   return new MqttStackError(
     ErrorCode.MISSING_PROVIDER,

@@ -103,7 +103,9 @@ describe('required callbacks', () => {
         code: ErrorCode.MISSING_PROVIDER,
         message:
           'no middleware answers 2 callbacks the stack needs:\n' +
-          '  use() a middleware that answers the 2 callbacks (lookupSubscriptions, registerClient) needed by session-like',
+          '  use() a middleware that answers them\n' +
+          '    for lookupSubscriptions, registerClient\n' +
+          '    needed by session-like',
       }),
     )
   })
@@ -144,8 +146,12 @@ describe('required callbacks', () => {
     }
     expect(message.split('\n')).toEqual([
       'no middleware answers 8 callbacks the stack needs:',
-      `  use() ${backend}: it answers the 7 callbacks (lookupSession, storeSession, removeSession, lookupWill, and 3 more) needed by sessions, wills`,
-      '  use() StaticCredentials or ScramSha256 from @mqtt-stack/authentication: it answers the callback (authenticateConnection) needed by auth',
+      `  use() ${backend}`,
+      '    for lookupSession, storeSession, removeSession, lookupWill and 3 more',
+      '    needed by sessions, wills',
+      '  use() StaticCredentials or ScramSha256 from @mqtt-stack/authentication',
+      '    for authenticateConnection',
+      '    needed by auth',
     ])
   })
 
