@@ -214,7 +214,7 @@ class ThenRun extends Run {
     list: HandlerList,
     a: unknown,
     b: unknown,
-    private then: ChainThen | undefined,
+    private continuation: ChainThen | undefined,
     private callerNext: Next,
     private callerDone: Done,
   ) {
@@ -222,9 +222,9 @@ class ThenRun extends Run {
   }
 
   override settle(err: MqttStackError | null, a: unknown, b: unknown): void {
-    const then = this.then!
-    this.then = undefined
-    then(err, b, a, this.callerNext, this.callerDone)
+    const continuation = this.continuation!
+    this.continuation = undefined
+    continuation(err, b, a, this.callerNext, this.callerDone)
   }
 }
 

@@ -1,6 +1,5 @@
 import {
   type CallbackHandlers,
-  type Client,
   ErrorCode,
   Middleware,
   MqttStackError,
