@@ -49,6 +49,9 @@ export class RateLimit extends Middleware<RateLimitOptions> {
   override readonly name = 'example-rate-limit'
   override readonly packetTypes = ['publish'] as const
   override readonly declares = RATE_LIMIT_CALLBACKS
+  /** It must see PUBLISH before the middleware that ends its chain; checked when the broker starts. */
+  override readonly after = ['connection']
+  override readonly before = ['inbound-manager']
 
   constructor(options?: Partial<RateLimitOptions>) {
     super(options, DEFAULTS)
