@@ -216,4 +216,5 @@ export {
   recordWrites,
   testStack,
 } from './fakes.js'
+export { DeferredBackend, type DeferredBackendOptions } from './deferred-backend.js'
 export { scramClient } from './scram-client.js'
