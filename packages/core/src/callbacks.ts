@@ -133,12 +133,28 @@ export interface StandardCallbacks {
   // Subscriptions
   /**
    * Route messages matching `topic` to `client`. `store.existed` tells whether it replaced one. `packet` is
-   * the SUBSCRIBE that made it; without one, the subscription is being restored with its session (and no
-   * retained messages are sent).
+   * the SUBSCRIBE that made it; without one, the subscription is being restored with its session. Retained
+   * messages are sent on `subscriptionGranted`, after the SUBACK.
    */
   subscribeTopic: {
     ctx: { client: Client; packet?: ISubscribePacket; topic: string; qos: QoS; subscription: Subscription }
     store: { existed?: boolean }
+  }
+  /**
+   * A filter of a SUBSCRIBE was routed and stored, and the SUBACK sent: what follows a new subscription goes
+   * here (retain-manager sends the retained messages it gets). `existed` is `store.existed` of its
+   * `subscribeTopic`.
+   */
+  subscriptionGranted: {
+    ctx: {
+      client: Client
+      packet: ISubscribePacket
+      topic: string
+      qos: QoS
+      subscription: Subscription
+      existed: boolean
+    }
+    store: Record<never, never>
   }
   /** Stop routing `topic` to `client`. `store.removed` tells whether a subscription existed. */
   unsubscribeTopic: {
@@ -318,10 +334,8 @@ export const STANDARD_CALLBACKS = Object.freeze({
   removeSession: { executedBy: ['session-manager'], providedBy: BACKEND },
   resumeSession: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/outbound-manager'] },
   sessionExpired: { executedBy: ['session-manager'], providedBy: ['@mqtt-stack/last-will'] },
-  subscribeTopic: {
-    executedBy: ['subscription-manager', 'session-manager'],
-    providedBy: [...BACKEND, '@mqtt-stack/retain-manager'],
-  },
+  subscribeTopic: { executedBy: ['subscription-manager', 'session-manager'], providedBy: BACKEND },
+  subscriptionGranted: { executedBy: ['subscription-manager'], providedBy: ['@mqtt-stack/retain-manager'] },
   unsubscribeTopic: { executedBy: ['subscription-manager'], providedBy: BACKEND },
   storeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
   removeSubscription: { executedBy: ['subscription-manager'], providedBy: BACKEND },
