@@ -440,6 +440,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       } else state.backlog = true // fetched when the queue has drained
     }
     delivery.done()
+    // The store may answer after the session went idle (a late backend): nothing else would fetch it.
+    if (!state.closed && state.backlog) this.#drain(client, state)
   }
 
   /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */

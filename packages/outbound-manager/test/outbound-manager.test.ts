@@ -426,6 +426,40 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('p')).toEqual([])
   })
 
+  it('fetches a message stored offline during a resume when the store answers after the resume has ended (a late backend)', async () => {
+    const backend = fakeBackend({ persistent: true })
+    const stored = deferred<void>()
+    let forwarded: Promise<unknown> = Promise.resolve()
+    let subscriberClient: Client | undefined
+    const live: MiddlewareLike = {
+      name: 'live-message',
+      callbacks: (): CallbackHandlers => ({
+        // A live message arrives while resumeSession is looking up the inflight messages...
+        lookupInflightMessages(_ctx, _store, next) {
+          if (subscriberClient) forwarded = forward(stack, subscriberClient, message('live/1', 1))
+          next()
+        },
+        // ...and the store of it answers only once the resume is over.
+        storeOfflineMessage(_ctx, _store, next) {
+          stored.promise.then(() => next())
+        },
+      }),
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager())
+      .use(live)
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'p')
+    subscriberClient = t.client
+    await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+    stored.resolve()
+    await forwarded
+    expect((await t.expect('publish')).topic).toBe('live/1')
+    expect(backend.offlineOf('p')).toEqual([])
+  })
+
   it('disconnects a consumer that makes no room for slowConsumerTimeout; its waiting forwards complete and go offline', async () => {
     const { stack, backend, errors } = setup(
       { maxInflight: 1, maxQueued: 1, slowConsumerTimeout: 20 },
