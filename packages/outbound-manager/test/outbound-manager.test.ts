@@ -15,6 +15,7 @@ import {
   recordWrites,
   type TestConnection,
 } from '@mqtt-stack/core/testing'
+import { once } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OutboundManager, type OutboundManagerOptions } from '../src/index.js'
 
@@ -266,6 +267,36 @@ describe('OutboundManager', () => {
       `removeInflight ${id}`,
       `storeInflight publish ${next.messageId}`,
     ])
+  })
+
+  it('ignores a PUBREC processed after its connection closed: the session, maybe resumed elsewhere, keeps the PUBLISH', async () => {
+    const backend = fakeBackend({ persistent: true })
+    const held = deferred<void>()
+    // Holds the PUBREC's chain, as packets wait behind a slow one, until the connection has closed.
+    const slow: MiddlewareLike = {
+      name: 'slow',
+      packetTypes: ['pubrec'],
+      handle(_client, _packet, next) {
+        held.promise.then(() => next())
+      },
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(slow)
+      .use(new OutboundManager())
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('q/2', 2))
+    const publish = await t.expect('publish')
+    t.send({ cmd: 'pubrec', messageId: publish.messageId! })
+    t.destroy()
+    await once(t.client, 'close')
+    held.resolve()
+    await held.promise // the chain goes on in the same turn: the backend answers at once
+    // A PUBREL stored now could replace what a newer connection of the session does with this id.
+    expect(backend.inflightOf('s').get(publish.messageId!)).toMatchObject({ cmd: 'publish' })
+    expect(backend.calls).toEqual([`storeInflight publish ${publish.messageId}`])
   })
 
   it('QoS 1 and 2 to a 5.0 client, whose PUBREC with an error code ends the exchange', async () => {
