@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import {
   type CallbackHandlers,
   type Client,
@@ -15,7 +16,6 @@ import {
   recordWrites,
   type TestConnection,
 } from '@mqtt-stack/core/testing'
-import { once } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OutboundManager, type OutboundManagerOptions } from '../src/index.js'
 

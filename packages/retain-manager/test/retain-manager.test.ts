@@ -57,7 +57,11 @@ const packets: MiddlewareLike = {
           const subscription: Subscription = { ...options }
           const id = packet.properties?.subscriptionIdentifier
           if (id !== undefined) subscription.subscriptionIdentifier = id
-          const { existed } = await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
+          const { existed } = await stack.run(
+            'subscribeTopic',
+            { client, packet, topic, qos, subscription },
+            {},
+          )
           granted.push({ subscription, existed: existed === true })
         }
         client.write({

@@ -14,7 +14,9 @@ afterEach(async () => {
  * connector, backend (answering late when `deferred`), then the given middlewares, then SubscriptionManager
  * (its place in the contract).
  */
-function setup(options: { manager?: SubscriptionManager; before?: MiddlewareLike[]; deferred?: boolean } = {}) {
+function setup(
+  options: { manager?: SubscriptionManager; before?: MiddlewareLike[]; deferred?: boolean } = {},
+) {
   const backend = fakeBackend()
   stack = new Stack()
     .use(connector)

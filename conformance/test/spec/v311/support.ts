@@ -169,7 +169,8 @@ export async function publishesBeforePingresp(subscriber: PacketPeer): Promise<P
   subscriber.send({ cmd: 'pingreq' })
   const before: PacketOf<'publish'>[] = []
   for (let packet = await subscriber.next(); packet.cmd !== 'pingresp'; packet = await subscriber.next()) {
-    if (packet.cmd !== 'publish') throw new Error(`expected PUBLISH or PINGRESP, the broker sent ${packet.cmd}`)
+    if (packet.cmd !== 'publish')
+      throw new Error(`expected PUBLISH or PINGRESP, the broker sent ${packet.cmd}`)
     before.push(packet)
   }
   return before
