@@ -1,8 +1,14 @@
-import { type Done, type Next, STANDARD_CALLBACKS } from '../callbacks.js'
+import {
+  type CallbackName,
+  type DeclaredCallbackName,
+  type Done,
+  type Next,
+  STANDARD_CALLBACKS,
+} from '../callbacks.js'
 import type { Client } from '../client.js'
 import { toMqttStackError } from '../errors.js'
 import type { MiddlewareLike } from '../middleware.js'
-import type { Packet } from '../packets.js'
+import type { Packet, PacketType } from '../packets.js'
 import type { Stack } from '../stack.js'
 
 export interface DeferredBackendOptions {
@@ -42,6 +48,11 @@ export class DeferredBackend implements MiddlewareLike {
   readonly name: string
   readonly seed: number
   readonly inner: MiddlewareLike
+  // Set only when the wrapped backend has them: a `handle` would put this in every packet's chain.
+  declare readonly requires?: readonly CallbackName[]
+  declare readonly declares?: readonly DeclaredCallbackName[]
+  declare readonly packetTypes?: readonly PacketType[]
+  declare readonly handle?: (client: Client, packet: Packet, next: Next, done: Done) => void | Promise<void>
   readonly #maxDelay: number
   readonly #random: () => number
   readonly #lanes = new Map<string, Lane>()
@@ -53,28 +64,16 @@ export class DeferredBackend implements MiddlewareLike {
     this.seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff)
     this.#maxDelay = options.maxDelay ?? 2
     this.#random = mulberry32(this.seed)
-  }
-
-  get requires(): MiddlewareLike['requires'] {
-    return this.inner.requires
-  }
-
-  get declares(): MiddlewareLike['declares'] {
-    return this.inner.declares
-  }
-
-  get packetTypes(): MiddlewareLike['packetTypes'] {
-    return this.inner.packetTypes
+    const { requires, declares, packetTypes, handle } = inner
+    if (requires !== undefined) Object.assign(this, { requires })
+    if (declares !== undefined) Object.assign(this, { declares })
+    if (packetTypes !== undefined) Object.assign(this, { packetTypes })
+    if (handle !== undefined) Object.assign(this, { handle: handle.bind(inner) })
   }
 
   install(client: Client): void {
     this.#stack ??= client.stack
     this.inner.install?.(client)
-  }
-
-  handle(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void> {
-    if (!this.inner.handle) return next()
-    return this.inner.handle(client, packet, next, done)
   }
 
   close(): void | Promise<void> {
