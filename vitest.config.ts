@@ -7,6 +7,7 @@ export default defineConfig({
       'examples/*/vitest.config.ts',
       'benchmarks/vitest.config.ts',
       'conformance/vitest.config.ts',
+      'conformance/vitest.async.config.ts',
       'conformance/vitest.load.config.ts',
       'scripts/vitest.config.ts',
     ],

@@ -3,10 +3,20 @@
  * are all closed after each test. Every conformance, interop and robustness test starts from here.
  */
 
-import { connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
+import { connectTestSocket, DeferredBackend, type PacketPeer } from '@mqtt-stack/core/testing'
 import { type Broker, type BrokerOptions, createBroker } from '@mqtt-stack/example-basic'
+import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { afterEach } from 'vitest'
+import { afterEach, onTestFailed } from 'vitest'
+
+/**
+ * The conformance-async project sets MQTT_STACK_BACKEND=deferred: every broker then answers its callbacks
+ * through a DeferredBackend, with MQTT_STACK_DEFER_SEED as its seed when set (a random one otherwise, printed
+ * when a test fails so that the run can be replayed).
+ */
+const deferred = process.env.MQTT_STACK_BACKEND === 'deferred'
+const seedVariable = process.env.MQTT_STACK_DEFER_SEED
+const seed = seedVariable ? Number(seedVariable) : Math.floor(Math.random() * 0x7fffffff)
 
 const brokers: Broker[] = []
 const clients: MqttClient[] = []
@@ -30,10 +40,19 @@ export interface RunningBroker {
   client(options?: IClientOptions): Promise<MqttClient>
 }
 
+/** A MemoryBackend answering late; a failing test prints the seed that replays its delays. */
+function deferredBackend(): DeferredBackend {
+  onTestFailed(() => {
+    console.error(`the backend answered late; replay with MQTT_STACK_DEFER_SEED=${seed}`)
+  })
+  return new DeferredBackend(new MemoryBackend(), { seed })
+}
+
 /** Starts the default example broker (every built-in) on a free port; it is closed after the test. */
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const errors: Error[] = []
   const broker = createBroker({
+    ...(deferred ? { backend: deferredBackend() } : {}),
     ...options,
     host: '127.0.0.1',
     port: 0,

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net'
 import { Authentication, ScramSha256, StaticCredentials } from '@mqtt-stack/authentication'
 import { Authorize, TopicAcl, type TopicAclRule } from '@mqtt-stack/authorize'
 import { Connection } from '@mqtt-stack/connection'
-import { Stack, type StackOptions } from '@mqtt-stack/core'
+import { type MiddlewareLike, Stack, type StackOptions } from '@mqtt-stack/core'
 import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
@@ -39,6 +39,11 @@ export interface BrokerOptions {
   responseInformation?: string
   /** Milliseconds between checks for expired MQTT 5.0 sessions. */
   sessionExpiryCheckInterval?: number
+  /**
+   * The middleware that answers the storage and routing callbacks. Default: a `MemoryBackend`. The async
+   * conformance run gives a `DeferredBackend` around one (see docs/architecture.md).
+   */
+  backend?: MiddlewareLike
 }
 
 export interface Broker {
@@ -53,7 +58,7 @@ export interface Broker {
 /** The default broker: every built-in, in the order of use documented in the root README. */
 export function createStack(options: BrokerOptions = {}): Stack {
   const stack = new Stack(options.stack)
-  stack.use(new MemoryBackend())
+  stack.use(options.backend ?? new MemoryBackend())
   // First among the packet handlers, so the application sees every packet before any chain ends.
   if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
   stack

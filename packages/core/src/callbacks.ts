@@ -133,12 +133,28 @@ export interface StandardCallbacks {
   // Subscriptions
   /**
    * Route messages matching `topic` to `client`. `store.existed` tells whether it replaced one. `packet` is
-   * the SUBSCRIBE that made it; without one, the subscription is being restored with its session (and no
-   * retained messages are sent).
+   * the SUBSCRIBE that made it; without one, the subscription is being restored with its session. Retained
+   * messages are sent on `subscriptionGranted`, after the SUBACK.
    */
   subscribeTopic: {
     ctx: { client: Client; packet?: ISubscribePacket; topic: string; qos: QoS; subscription: Subscription }
     store: { existed?: boolean }
+  }
+  /**
+   * A filter of a SUBSCRIBE was routed and stored, and the SUBACK sent: what follows a new subscription goes
+   * here (retain-manager sends the retained messages it gets). `existed` is `store.existed` of its
+   * `subscribeTopic`.
+   */
+  subscriptionGranted: {
+    ctx: {
+      client: Client
+      packet: ISubscribePacket
+      topic: string
+      qos: QoS
+      subscription: Subscription
+      existed: boolean
+    }
+    store: Record<never, never>
   }
   /** Stop routing `topic` to `client`. `store.removed` tells whether a subscription existed. */
   unsubscribeTopic: {
@@ -302,6 +318,7 @@ const STANDARD = {
   resumeSession: true,
   sessionExpired: true,
   subscribeTopic: true,
+  subscriptionGranted: true,
   unsubscribeTopic: true,
   storeSubscription: true,
   removeSubscription: true,

@@ -9,7 +9,8 @@ import { type Held, unexpired } from './held.js'
  *
  * A message can come back to the queue it is in only after it was handed out (`views`) and before the
  * handed-out ones are removed: the outbound side gives back what it has not delivered when its connection
- * closes. Only those are remembered by identity; a new message from the relay is never looked up in a
+ * closes, and stays queued whether the removal of the hand-out comes before or after. Only those are
+ * remembered by identity; a new message from the relay is never looked up in a
  * table (its object has no identity hash yet, so the check costs nothing, even for a thousand queues).
  */
 /** Payload bytes held by every offline queue of a store together, kept up to date by each queue. */
@@ -23,6 +24,8 @@ export class OfflineQueue {
   #head = 0
   /** The views handed out by the last `views()` and not yet removed. */
   #handedOut: Set<IPublishPacket> | undefined = undefined
+  /** Those of them given back undelivered: the removal of the hand-out keeps them. */
+  #givenBack: Set<IPublishPacket> | undefined = undefined
   /** Payload bytes held by this queue; `#total` counts those of all queues, for the global bound. */
   bytes = 0
   readonly #total: ByteTotal
@@ -39,9 +42,17 @@ export class OfflineQueue {
     return this.#items.length - this.#head
   }
 
-  /** Whether this packet, handed out by `views()` and not removed since, is still in the queue. */
-  has(packet: IPublishPacket): boolean {
-    return this.#handedOut?.has(packet) === true
+  /**
+   * A packet handed out by `views()` comes back undelivered (its connection closed): it stays where it is,
+   * also when the removal of what was handed out comes after (a backend may answer the two in either order).
+   * Returns whether it was handed out and not removed since, so that it is in the queue already.
+   */
+  giveBack(packet: IPublishPacket): boolean {
+    if (this.#givenBack?.has(packet) === true) return true
+    if (this.#handedOut?.has(packet) !== true) return false
+    this.#givenBack ??= new Set()
+    this.#givenBack.add(packet)
+    return true
   }
 
   push(held: Held): void {
@@ -56,9 +67,11 @@ export class OfflineQueue {
     if (now < this.#nextExpiry) return 0
     const before = this.length
     const handedOut = this.#handedOut
+    const givenBack = this.#givenBack
     this.views(now)
     // Purging hands nothing out.
     this.#handedOut = handedOut
+    this.#givenBack = givenBack
     return before - this.length
   }
 
@@ -89,6 +102,7 @@ export class OfflineQueue {
     this.#head = 0
     this.#nextExpiry = nextExpiry
     this.#handedOut = handedOut.size === 0 ? undefined : handedOut
+    this.#givenBack = undefined
     return out
   }
 
@@ -96,7 +110,9 @@ export class OfflineQueue {
    * Removes these packets (as queued, or as last handed out). They are usually the oldest ones, taken from
    * the front in order: that case costs one step per packet.
    */
-  remove(packets: readonly IPublishPacket[]): void {
+  remove(taken: readonly IPublishPacket[]): void {
+    const givenBack = this.#givenBack
+    const packets = givenBack === undefined ? taken : taken.filter((packet) => !givenBack.has(packet))
     let at = 0
     // The common case: the oldest ones, in order.
     while (
@@ -123,6 +139,7 @@ export class OfflineQueue {
     }
     // What was handed out and not taken stays queued; nobody holds it outside the queue any more.
     this.#handedOut = undefined
+    this.#givenBack = undefined
     this.refused = 0
   }
 
@@ -137,6 +154,7 @@ export class OfflineQueue {
     this.#items = []
     this.#head = 0
     this.#handedOut = undefined
+    this.#givenBack = undefined
     this.refused = 0
     this.#nextExpiry = Number.POSITIVE_INFINITY
   }

@@ -286,8 +286,8 @@ export class MemoryStore {
     const session = this.sessions.get(clientId)
     if (session === undefined || !session.persistent) return true
     const queue = session.offline
-    // The same message handed back (e.g. from a connection's waiting queue) is queued once.
-    if (queue.has(packet)) return false
+    // The same message handed back (e.g. from a connection's waiting queue) is queued once, and kept.
+    if (queue.giveBack(packet)) return false
     const { maxOfflineMessages, maxOfflineBytes } = this.config
     const size = payloadSize(packet)
     if (queue.length >= maxOfflineMessages || this.offlineTotal.bytes + size > maxOfflineBytes) {

@@ -362,6 +362,25 @@ describe('offline queue', () => {
     expect((await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets).toEqual([])
   })
 
+  it('keeps a message given back even when the removal of the hand-out names it (a late answer: the connection closed mid-fetch)', async () => {
+    b = createBroker()
+    await offlineSubscriber(b)
+    const { stack } = b
+    const [m1, m2] = [message('1'), message('2')]
+    for (const packet of [m1, m2]) await stack.run('storeOfflineMessage', { clientId: 'off', packet }, {})
+    const looked = (await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets!
+    // The outbound side took both, its connection closed before it could send m2, so it gave m2 back,
+    // and its removal of what it took came after.
+    const { dropped } = await stack.run('storeOfflineMessage', { clientId: 'off', packet: looked[1]! }, {})
+    expect(dropped).toBeUndefined()
+    await stack.run('removeOfflineMessages', { clientId: 'off', packets: looked }, {})
+    expect((await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets).toEqual([m2])
+    // A later hand-out is removed as usual.
+    const again = (await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets!
+    await stack.run('removeOfflineMessages', { clientId: 'off', packets: again }, {})
+    expect((await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})).packets).toEqual([])
+  })
+
   it('drops silently for a clean session or an unknown one, and never creates a session', async () => {
     b = createBroker()
     await connectClient(b.stack, 'clean', [{ topic: 'q', qos: 1 }])

@@ -164,7 +164,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       case 'pubrec': {
         const id = packet.messageId ?? 0
         const sent = state.inflight.get(id)
-        if (sent === undefined || (sent.cmd === 'publish' && sent.qos !== 2)) done()
+        // Processed after its connection closed (it waited behind a slow answer): a PUBREL stored now could
+        // replace what a newer connection of the session has done with this id. The PUBLISH stays; it is
+        // sent again on the next connection [MQTT-4.4.0-1].
+        if (state.closed) done()
+        else if (sent === undefined || (sent.cmd === 'publish' && sent.qos !== 2)) done()
         else if (sent.cmd === 'pubrel') {
           // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
           client.write(sent)
@@ -445,6 +449,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       } else state.backlog = true // fetched when the queue has drained
     }
     delivery.done()
+    // The store may answer after the session went idle (a late backend): nothing else would fetch it.
+    if (!state.closed && state.backlog) this.#drain(client, state)
   }
 
   /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */

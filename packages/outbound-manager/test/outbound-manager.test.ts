@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import {
   type CallbackHandlers,
   type Client,
@@ -268,6 +269,36 @@ describe('OutboundManager', () => {
     ])
   })
 
+  it('ignores a PUBREC processed after its connection closed: the session, maybe resumed elsewhere, keeps the PUBLISH', async () => {
+    const backend = fakeBackend({ persistent: true })
+    const held = deferred<void>()
+    // Holds the PUBREC's chain, as packets wait behind a slow one, until the connection has closed.
+    const slow: MiddlewareLike = {
+      name: 'slow',
+      packetTypes: ['pubrec'],
+      handle(_client, _packet, next) {
+        held.promise.then(() => next())
+      },
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(slow)
+      .use(new OutboundManager())
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('q/2', 2))
+    const publish = await t.expect('publish')
+    t.send({ cmd: 'pubrec', messageId: publish.messageId! })
+    t.destroy()
+    await once(t.client, 'close')
+    held.resolve()
+    await held.promise // the chain goes on in the same turn: the backend answers at once
+    // A PUBREL stored now could replace what a newer connection of the session does with this id.
+    expect(backend.inflightOf('s').get(publish.messageId!)).toMatchObject({ cmd: 'publish' })
+    expect(backend.calls).toEqual([`storeInflight publish ${publish.messageId}`])
+  })
+
   it('QoS 1 and 2 to a 5.0 client, whose PUBREC with an error code ends the exchange', async () => {
     const { stack, backend } = setup()
     const t = await subscriber(stack, 's', 5)
@@ -423,6 +454,40 @@ describe('OutboundManager', () => {
     await forwarded
     expect((await t.expect('publish')).topic).toBe('off/1')
     expect((await t.expect('publish')).topic).toBe('live/2')
+    expect(backend.offlineOf('p')).toEqual([])
+  })
+
+  it('fetches a message stored offline during a resume when the store answers after the resume has ended (a late backend)', async () => {
+    const backend = fakeBackend({ persistent: true })
+    const stored = deferred<void>()
+    let forwarded: Promise<unknown> = Promise.resolve()
+    let subscriberClient: Client | undefined
+    const live: MiddlewareLike = {
+      name: 'live-message',
+      callbacks: (): CallbackHandlers => ({
+        // A live message arrives while resumeSession is looking up the inflight messages...
+        lookupInflightMessages(_ctx, _store, next) {
+          if (subscriberClient) forwarded = forward(stack, subscriberClient, message('live/1', 1))
+          next()
+        },
+        // ...and the store of it answers only once the resume is over.
+        storeOfflineMessage(_ctx, _store, next) {
+          stored.promise.then(() => next())
+        },
+      }),
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager())
+      .use(live)
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'p')
+    subscriberClient = t.client
+    await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+    stored.resolve()
+    await forwarded
+    expect((await t.expect('publish')).topic).toBe('live/1')
     expect(backend.offlineOf('p')).toEqual([])
   })
 

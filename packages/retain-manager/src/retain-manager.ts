@@ -2,7 +2,6 @@ import {
   type CallbackContext,
   type CallbackHandler,
   type CallbackHandlers,
-  type CallbackStore,
   type Client,
   ErrorCode,
   type IPublishPacket,
@@ -16,9 +15,9 @@ const SHARE_PREFIX = '$share/'
 
 /**
  * Answers `relayMessage` (whoever answers it before must call `next()`): a PUBLISH with the retain flag is
- * stored with `storeRetainedMessage`, an empty payload deleting what was kept. Answers `subscribeTopic` (after the
- * backend's): a subscription made by a SUBSCRIBE gets the retained messages matching its filter, through
- * `forwardMessage`, with the retain flag set [MQTT-3.3.1-8]. Answers `prepareConnack`: MQTT 5.0 Retain
+ * stored with `storeRetainedMessage`, an empty payload deleting what was kept. Answers `subscriptionGranted`
+ * (after the SUBACK): a subscription made by a SUBSCRIBE gets the retained messages matching its filter,
+ * through `forwardMessage`, with the retain flag set [MQTT-3.3.1-8]. Answers `prepareConnack`: MQTT 5.0 Retain
  * Available.
  */
 export class RetainManager extends Middleware {
@@ -43,7 +42,7 @@ export class RetainManager extends Middleware {
     return {
       prepareConnack: this.#prepareConnack,
       relayMessage: this.#relayMessage,
-      subscribeTopic: this.#subscribeTopic,
+      subscriptionGranted: this.#subscriptionGranted,
     }
   }
 
@@ -73,13 +72,13 @@ export class RetainManager extends Middleware {
     stack.execute('storeRetainedMessage', { client: ctx.client, topic: ctx.topic, packet }, {}, next)
   }
 
-  readonly #subscribeTopic: CallbackHandler<'subscribeTopic'> = (ctx, store, next) => {
-    if (!wantsRetained(ctx, store)) return next()
+  readonly #subscriptionGranted: CallbackHandler<'subscriptionGranted'> = (ctx, _store, next) => {
+    if (!wantsRetained(ctx)) return next()
     this.#sendRetained(ctx).then(() => next(), next)
   }
 
   /** Every retained message matching the filter, in the backend's order, one after the other. */
-  async #sendRetained(ctx: CallbackContext<'subscribeTopic'>): Promise<void> {
+  async #sendRetained(ctx: CallbackContext<'subscriptionGranted'>): Promise<void> {
     const { client, topic, qos, subscription } = ctx
     // `topic` is a filter: the backend matches stored topic names against it, wildcards included.
     const { packets } = await client.stack.run('lookupRetainedMessages', { client, topic }, {})
@@ -98,22 +97,18 @@ export class RetainManager extends Middleware {
 }
 
 /**
- * Whether a new subscription gets the retained messages: only one made by a SUBSCRIBE (a subscription
- * restored with its session gets none), never a shared one (MQTT 5.0 section 3.3.1.3: retained messages go
+ * Whether a subscription granted by a SUBSCRIBE gets the retained messages (one restored with its session
+ * is not granted again, and gets none): never a shared one (MQTT 5.0 section 3.3.1.3: retained messages go
  * to a new non-shared subscription), and per MQTT 5.0 Retain Handling: 0 always [MQTT-3.3.1-9]
  * [MQTT-3.8.4-4], 1 only when the subscription did not exist [MQTT-3.3.1-10], 2 never [MQTT-3.3.1-11]. A
  * 3.1.1 client gets them on every SUBSCRIBE, also one that replaces a subscription [MQTT-3.8.4-3].
  */
-function wantsRetained(
-  ctx: CallbackContext<'subscribeTopic'>,
-  store: CallbackStore<'subscribeTopic'>,
-): boolean {
-  if (ctx.packet === undefined) return false
+function wantsRetained(ctx: CallbackContext<'subscriptionGranted'>): boolean {
   if (ctx.client.protocolVersion !== 5) return true
   if (ctx.topic.startsWith(SHARE_PREFIX)) return false
   const rh = ctx.subscription.rh ?? 0
   if (rh === 0) return true
-  if (rh === 1) return store.existed !== true
+  if (rh === 1) return !ctx.existed
   return false
 }
 

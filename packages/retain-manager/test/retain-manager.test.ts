@@ -22,8 +22,8 @@ afterEach(async () => {
 
 /**
  * Stands in for connection, session-manager, inbound-manager and subscription-manager: CONNECT gets a
- * CONNACK; PUBLISH is relayed with `relayMessage`; SUBSCRIBE gets its SUBACK, then `subscribeTopic` per
- * filter with the packet; PINGREQ gets PINGRESP (packets run one at a time, so its answer means every
+ * CONNACK; PUBLISH is relayed with `relayMessage`; SUBSCRIBE gets `subscribeTopic` per filter, its SUBACK,
+ * then `subscriptionGranted` per filter; PINGREQ gets PINGRESP (packets run one at a time, so its answer means every
  * earlier chain has ended).
  */
 const packets: MiddlewareLike = {
@@ -50,20 +50,31 @@ const packets: MiddlewareLike = {
       case 'publish':
         await stack.run('relayMessage', { client, packet, topic: packet.topic, payload: packet.payload }, {})
         return done()
-      case 'subscribe':
-        client.write({
-          cmd: 'suback',
-          messageId: packet.messageId!,
-          granted: packet.subscriptions.map((s) => s.qos),
-        })
+      case 'subscribe': {
+        const granted: Array<{ subscription: Subscription; existed: boolean }> = []
         for (const options of packet.subscriptions) {
           const { topic, qos } = options
           const subscription: Subscription = { ...options }
           const id = packet.properties?.subscriptionIdentifier
           if (id !== undefined) subscription.subscriptionIdentifier = id
-          await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
+          const { existed } = await stack.run(
+            'subscribeTopic',
+            { client, packet, topic, qos, subscription },
+            {},
+          )
+          granted.push({ subscription, existed: existed === true })
+        }
+        client.write({
+          cmd: 'suback',
+          messageId: packet.messageId!,
+          granted: packet.subscriptions.map((s) => s.qos),
+        })
+        for (const { subscription, existed } of granted) {
+          const { topic, qos } = subscription
+          await stack.run('subscriptionGranted', { client, packet, topic, qos, subscription, existed }, {})
         }
         return done()
+      }
       case 'pingreq':
         client.write({ cmd: 'pingresp' })
         return done()
@@ -321,7 +332,7 @@ describe('RetainManager: a server message before any connection', () => {
   })
 })
 
-describe('RetainManager: subscribeTopic', () => {
+describe('RetainManager: subscriptionGranted', () => {
   it('[MQTT-3.3.1-6] [MQTT-3.3.1-8] sends every retained message matching a wildcard filter, with the retain flag (LESSONS 1)', async () => {
     const { lookups } = setup()
     await retain([
@@ -373,7 +384,7 @@ describe('RetainManager: subscribeTopic', () => {
     expect(retained.get('q/2')).toMatchObject({ qos: 2, messageId: 1 })
   })
 
-  it('sends nothing for a subscription restored with its session (no SUBSCRIBE packet)', async () => {
+  it('sends nothing for a subscription restored with its session (subscribeTopic alone, nothing granted)', async () => {
     const { lookups, forwarded } = setup()
     await retain([['a', 'x']])
     const t = connectTestClient(stack)

@@ -38,7 +38,8 @@ const RULES_5: TopicRules = Object.freeze({ shared: true })
 /**
  * Ends the SUBSCRIBE and UNSUBSCRIBE chains. Each filter is validated [MQTT-4.7.1-*] and, when some
  * middleware answers `authorizeSubscribe`, authorised; SUBACK carries one code per filter, in order
- * [MQTT-3.8.4-5]. Each granted filter is then routed (`subscribeTopic`) and persisted (`storeSubscription`).
+ * [MQTT-3.8.4-5]. Each granted filter is routed (`subscribeTopic`) and persisted (`storeSubscription`) before
+ * the SUBACK goes out, and `subscriptionGranted` (retained messages) runs for each after it.
  * UNSUBSCRIBE runs `unsubscribeTopic` and `removeSubscription` per filter and always answers UNSUBACK
  * [MQTT-3.10.4-4].
  */
@@ -143,15 +144,30 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
       codes.push(qos)
       granted.push(subscription)
     }
-    // SUBACK with the packet identifier of the SUBSCRIBE [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.3.1-7], one
-    // return code per filter in the order of the filters [MQTT-3.8.4-5] [MQTT-3.9.3-1]
-    client.write({ cmd: 'suback', messageId: packet.messageId!, granted: codes })
+    // Routed and stored before the SUBACK: a client that publishes as soon as it has its SUBACK gets the
+    // message, however late the backend answers.
+    const existed: boolean[] = []
     for (const subscription of granted) {
       // A client gone meanwhile must not be left a route to a dead connection.
       if (client.closed) return
       const { topic, qos } = subscription
-      await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
+      const routed = await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
       await stack.run('storeSubscription', { client, clientId: client.id, topic, qos, subscription }, {})
+      existed.push(routed.existed === true)
+    }
+    if (client.closed) return
+    // SUBACK with the packet identifier of the SUBSCRIBE [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.3.1-7], one
+    // return code per filter in the order of the filters [MQTT-3.8.4-5] [MQTT-3.9.3-1]
+    client.write({ cmd: 'suback', messageId: packet.messageId!, granted: codes })
+    // Then what follows each new subscription (its retained messages), filter by filter.
+    for (const [i, subscription] of granted.entries()) {
+      if (client.closed) return
+      const { topic, qos } = subscription
+      await stack.run(
+        'subscriptionGranted',
+        { client, packet, topic, qos, subscription, existed: existed[i]! },
+        {},
+      )
     }
   }
 

@@ -1,5 +1,5 @@
 import { type CallbackHandler, ErrorCode, type MiddlewareLike, MqttStackError, Stack } from '@mqtt-stack/core'
-import { connectTestClient } from '@mqtt-stack/core/testing'
+import { connectTestClient, DeferredBackend } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SubscriptionManager } from '../src/index.js'
 import { collectErrors, connector, fakeBackend, settled } from './helpers.js'
@@ -10,10 +10,17 @@ afterEach(async () => {
   await stack?.close()
 })
 
-/** connector, backend, then the given middlewares, then SubscriptionManager (its place in the contract). */
-function setup(options: { manager?: SubscriptionManager; before?: MiddlewareLike[] } = {}) {
+/**
+ * connector, backend (answering late when `deferred`), then the given middlewares, then SubscriptionManager
+ * (its place in the contract).
+ */
+function setup(
+  options: { manager?: SubscriptionManager; before?: MiddlewareLike[]; deferred?: boolean } = {},
+) {
   const backend = fakeBackend()
-  stack = new Stack().use(connector).use(backend.middleware)
+  stack = new Stack()
+    .use(connector)
+    .use(options.deferred ? new DeferredBackend(backend.middleware) : backend.middleware)
   for (const middleware of options.before ?? []) stack.use(middleware)
   stack.use(options.manager ?? new SubscriptionManager())
   const errors = collectErrors(stack)
@@ -100,21 +107,25 @@ describe('SubscriptionManager: SUBSCRIBE', () => {
     expect(backend.persisted.get('c1')?.size).toBe(3)
   })
 
-  it('sends SUBACK before anything subscribeTopic sends (retained messages follow the SUBACK)', async () => {
-    const { backend } = setup({
+  it('[MQTT-3.8.4-1] sends the SUBACK once every granted filter is routed and stored, however late the backend answers; subscriptionGranted follows, filter by filter', async () => {
+    const log: string[] = []
+    setup({
+      deferred: true,
       before: [
         {
-          name: 'fake-retain',
+          // After the backend: reached only once the backend has answered.
+          name: 'witness',
           callbacks: () => ({
             subscribeTopic(ctx, _store, next) {
-              ctx.client.write({
-                cmd: 'publish',
-                topic: 'r',
-                payload: Buffer.from('kept'),
-                qos: 0,
-                retain: true,
-                dup: false,
-              })
+              log.push(`routed ${ctx.topic}`)
+              next()
+            },
+            storeSubscription(ctx, _store, next) {
+              log.push(`stored ${ctx.topic}`)
+              next()
+            },
+            subscriptionGranted(ctx, _store, next) {
+              log.push(`granted ${ctx.topic} existed ${ctx.existed}`)
               next()
             },
           }),
@@ -123,12 +134,40 @@ describe('SubscriptionManager: SUBSCRIBE', () => {
     })
     const t = connectTestClient(stack)
     await t.connect({ clientId: 'c1' })
-    t.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'r', qos: 0 }] })
-    await t.expect('suback')
-    const publish = await t.expect('publish')
-    expect(publish.topic).toBe('r')
+    const write = t.client.write.bind(t.client)
+    t.client.write = (packet, cb) => {
+      log.push(packet.cmd)
+      return write(packet, cb)
+    }
+    t.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'a', qos: 0 },
+        { topic: 'a/#/b', qos: 0 },
+        { topic: 'b', qos: 1 },
+      ],
+    })
+    expect((await t.expect('suback')).granted).toEqual([0, 0x80, 1])
     await settled(t)
-    expect(backend.calls.map((call) => call.name)).toEqual(['subscribeTopic', 'storeSubscription'])
+    t.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'a', qos: 1 }] })
+    await t.expect('suback')
+    await settled(t)
+    expect(log).toEqual([
+      'routed a',
+      'stored a',
+      'routed b',
+      'stored b',
+      'suback',
+      'granted a existed false',
+      'granted b existed false',
+      'pingresp',
+      'routed a',
+      'stored a',
+      'suback',
+      'granted a existed true',
+      'pingresp',
+    ])
   })
 
   it('[MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1] refuses invalid filters with 0x80 and never routes them', async () => {
@@ -245,7 +284,7 @@ describe('SubscriptionManager: SUBSCRIBE', () => {
     expect(backend.calls).toEqual([])
   })
 
-  it('passes a subscribeTopic failure on with next(err): reported, the client is closed', async () => {
+  it('passes a subscribeTopic failure on with next(err): no SUBACK, reported, the client is closed', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'routing store down')
     const { backend, errors } = setup({
       before: [
@@ -258,8 +297,8 @@ describe('SubscriptionManager: SUBSCRIBE', () => {
     const t = connectTestClient(stack)
     await t.connect({ clientId: 'c1' })
     t.send({ cmd: 'subscribe', messageId: 8, subscriptions: [{ topic: 'a', qos: 0 }] })
-    await t.expect('suback')
     await t.closed()
+    expect(t.received.map((packet) => packet.cmd)).toEqual(['connack'])
     expect(errors).toContain(failure)
     expect(backend.calls.filter((call) => call.name === 'storeSubscription')).toEqual([])
   })

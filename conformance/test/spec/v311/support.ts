@@ -160,6 +160,22 @@ export async function publishesBeforeMarker(
 }
 let markers = 0
 
+/**
+ * The PUBLISH packets `subscriber` gets before the PINGRESP to a PINGREQ it sends now: what its own earlier
+ * packets caused, such as the retained messages of its SUBSCRIBE. Those go out after the SUBACK, once the
+ * backend has answered, so a marker from another client may overtake them; the client's own packets may not.
+ */
+export async function publishesBeforePingresp(subscriber: PacketPeer): Promise<PacketOf<'publish'>[]> {
+  subscriber.send({ cmd: 'pingreq' })
+  const before: PacketOf<'publish'>[] = []
+  for (let packet = await subscriber.next(); packet.cmd !== 'pingresp'; packet = await subscriber.next()) {
+    if (packet.cmd !== 'publish')
+      throw new Error(`expected PUBLISH or PINGRESP, the broker sent ${packet.cmd}`)
+    before.push(packet)
+  }
+  return before
+}
+
 /** The PUBLISH packets among `packets`. */
 export function publishes(packets: readonly Packet[]): PacketOf<'publish'>[] {
   return packets.filter((packet): packet is PacketOf<'publish'> => packet.cmd === 'publish')

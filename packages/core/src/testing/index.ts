@@ -207,6 +207,7 @@ function describe(packet: Packet): string {
   return `${cmd} ${JSON.stringify(rest, (_, value) => (value?.type === 'Buffer' ? '<buffer>' : value))}`
 }
 
+export { DeferredBackend, type DeferredBackendOptions } from './deferred-backend.js'
 export {
   type AcceptConnectionsOptions,
   acceptConnections,
