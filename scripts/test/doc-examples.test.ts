@@ -28,7 +28,10 @@ describe('the code blocks of the contract pages typecheck against the built pack
       const files = found.map((code, i) => {
         const file = join(dir, `${page.replace(/\W+/g, '-')}-${i + 1}.ts`)
         // Each block is a module of its own, so two blocks may declare the same names.
-        writeFileSync(file, code.includes('import ') || code.includes('export ') ? code : `${code}\nexport {}\n`)
+        writeFileSync(
+          file,
+          code.includes('import ') || code.includes('export ') ? code : `${code}\nexport {}\n`,
+        )
         return file
       })
       const config = join(dir, `tsconfig.${page.replace(/\W+/g, '-')}.json`)
