@@ -1,6 +1,7 @@
 import {
   type CallbackHandlers,
   type Client,
+  connackRefusal,
   type Done,
   ErrorCode,
   type IConnectPacket,
@@ -10,22 +11,13 @@ import {
   PACKET_TYPES,
   type Packet,
   type ProtocolVersion,
+  ReasonCode,
   validateTopicName,
 } from '@mqtt-stack/core'
 import { ConnectionErrorCode } from './errors.js'
 import { LagMonitor } from './lag-monitor.js'
 import { type ConnectionOptions, checkOptions, DEFAULTS } from './options.js'
 import { ConnectionState } from './state.js'
-
-/** MQTT 5.0 reason codes used here. */
-const REASON_MALFORMED_PACKET = 0x81
-const REASON_PROTOCOL_ERROR = 0x82
-const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
-const REASON_QOS_NOT_SUPPORTED = 0x9b
-const REASON_SERVER_BUSY = 0x89
-/** MQTT 3.1 and 3.1.1 CONNACK return codes "unacceptable protocol version" and "server unavailable". */
-const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
-const RETURN_SERVER_UNAVAILABLE = 0x03
 
 /** What Connection counts. */
 export interface ConnectionStats {
@@ -162,16 +154,12 @@ export class Connection extends Middleware<ConnectionOptions> {
       // MQIsdp is MQTT 3.1 (level 3), MQTT is 3.1.1 (level 4) and 5.0 (level 5). A name that does not fit its
       // level [MQTT-3.1.2-1] is refused as an unacceptable protocol level: CONNACK 0x01 (5.0: 0x84), then
       // close [MQTT-3.1.2-2].
-      client.write(
-        version === 5
-          ? { cmd: 'connack', reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }
-          : { cmd: 'connack', returnCode: RETURN_UNACCEPTABLE_PROTOCOL_VERSION, sessionPresent: false },
-      )
+      client.write(connackRefusal(version, ReasonCode.UNSUPPORTED_PROTOCOL_VERSION))
       client.protocolViolation(
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `protocol name ${name} does not match protocol level ${version}`,
-          { reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION },
+          { reasonCode: ReasonCode.UNSUPPORTED_PROTOCOL_VERSION },
         ),
         packet,
       )
@@ -183,7 +171,7 @@ export class Connection extends Middleware<ConnectionOptions> {
       // [MQTT-3.1.4-1] A CONNECT that breaks the rules of section 3.1 closes the connection without CONNACK.
       client.protocolViolation(
         new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed CONNECT: ${malformed}`, {
-          reasonCode: REASON_MALFORMED_PACKET,
+          reasonCode: ReasonCode.MALFORMED_PACKET,
         }),
         packet,
       )
@@ -193,12 +181,12 @@ export class Connection extends Middleware<ConnectionOptions> {
     const willQoS = packet.will?.qos ?? 0
     if (version === 5 && willQoS > this.config.maximumQoS) {
       // [MQTT-3.2.2-12] a Will QoS the server does not support: CONNACK 0x9B, then close.
-      client.write({ cmd: 'connack', reasonCode: REASON_QOS_NOT_SUPPORTED, sessionPresent: false })
+      client.write({ cmd: 'connack', reasonCode: ReasonCode.QOS_NOT_SUPPORTED, sessionPresent: false })
       client.protocolViolation(
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `Will QoS ${willQoS} above the Maximum QoS ${this.config.maximumQoS}`,
-          { reasonCode: REASON_QOS_NOT_SUPPORTED },
+          { reasonCode: ReasonCode.QOS_NOT_SUPPORTED },
         ),
         packet,
       )
@@ -220,17 +208,13 @@ export class Connection extends Middleware<ConnectionOptions> {
       return false
     }
     this.#refusedBusy++
-    client.write(
-      packet.protocolVersion === 5
-        ? { cmd: 'connack', reasonCode: REASON_SERVER_BUSY, sessionPresent: false }
-        : { cmd: 'connack', returnCode: RETURN_SERVER_UNAVAILABLE, sessionPresent: false },
-    )
+    client.write(connackRefusal(packet.protocolVersion ?? 4, ReasonCode.SERVER_BUSY))
     // One error a spell, reported when it starts: a refusal is counted, it costs no error object of its own.
     if (this.#busyError === undefined) {
       this.#busyError = new MqttStackError(
         ConnectionErrorCode.SERVER_BUSY,
         `the event loop lags ${Math.round(this.#lag.lag)} ms (busyLag ${busyLag}): new connections are refused with Server busy until it catches up`,
-        { reasonCode: REASON_SERVER_BUSY },
+        { reasonCode: ReasonCode.SERVER_BUSY },
       )
       client.stack.reportError(this.#busyError, client, packet)
     }
@@ -271,7 +255,7 @@ function adopt(client: Client): ConnectionState {
 
 function violation(client: Client, packet: Packet, message: string): void {
   client.protocolViolation(
-    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
     packet,
   )
 }

@@ -4,6 +4,7 @@ import { type DecodeProblem, PacketDecoder } from './decoder.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
 import type { IConnackPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
+import { ReasonCode } from './reason-codes.js'
 import { serializePacket } from './serialize.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
@@ -26,13 +27,6 @@ export interface ClientEvents {
 }
 
 type WriteCallback = (err?: Error | null) => void
-
-/** MQTT 5.0 reason codes the client itself uses when it closes a connection. */
-const REASON_MALFORMED_PACKET = 0x81
-const REASON_PACKET_TOO_LARGE = 0x95
-const REASON_QUOTA_EXCEEDED = 0x97
-const REASON_PROTOCOL_ERROR = 0x82
-const REASON_TOPIC_ALIAS_INVALID = 0x94
 
 /**
  * Turns of the event loop, counted while packets are processed: one `setImmediate` per turn marks its end
@@ -162,7 +156,7 @@ export class Client extends EventEmitter<ClientEvents> {
       const err = new MqttStackError(
         ErrorCode.SLOW_CONSUMER,
         `client ${this.id || '(no id)'} has ${buffered} bytes unread, over the ${this.#options.disconnectAbove} limit`,
-        { reasonCode: REASON_QUOTA_EXCEEDED },
+        { reasonCode: ReasonCode.QUOTA_EXCEEDED },
       )
       this.stack.reportError(err, this, undefined)
       this.destroy(err)
@@ -288,7 +282,7 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #onDecodeProblem = (problem: DecodeProblem, message: string, cause: Error | undefined): void => {
     if (problem === 'too-large') {
       this.protocolViolation(
-        new MqttStackError(ErrorCode.PACKET_TOO_LARGE, message, { reasonCode: REASON_PACKET_TOO_LARGE }),
+        new MqttStackError(ErrorCode.PACKET_TOO_LARGE, message, { reasonCode: ReasonCode.PACKET_TOO_LARGE }),
       )
     } else if (!this.connectReceived && cause?.message === 'Invalid protocol version') {
       // An unsupported protocol level gets CONNACK 0x01, then the connection closes [MQTT-3.1.2-2]
@@ -298,12 +292,12 @@ export class Client extends EventEmitter<ClientEvents> {
       )
     } else if (problem === 'protocol-error') {
       this.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+        new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
       )
     } else {
       this.protocolViolation(
         new MqttStackError(ErrorCode.MALFORMED_PACKET, message, {
-          reasonCode: REASON_MALFORMED_PACKET,
+          reasonCode: ReasonCode.MALFORMED_PACKET,
           cause,
         }),
       )
@@ -346,7 +340,7 @@ export class Client extends EventEmitter<ClientEvents> {
           ErrorCode.PROTOCOL_ERROR,
           `topic alias ${alias} outside 1..${this.#options.topicAliasMaximum}`,
           {
-            reasonCode: REASON_TOPIC_ALIAS_INVALID,
+            reasonCode: ReasonCode.TOPIC_ALIAS_INVALID,
           },
         ),
         packet,
@@ -361,7 +355,7 @@ export class Client extends EventEmitter<ClientEvents> {
       if (topic === undefined) {
         this.protocolViolation(
           new MqttStackError(ErrorCode.PROTOCOL_ERROR, `topic alias ${alias} used before it was set`, {
-            reasonCode: REASON_PROTOCOL_ERROR,
+            reasonCode: ReasonCode.PROTOCOL_ERROR,
           }),
           packet,
         )
@@ -413,7 +407,7 @@ export class Client extends EventEmitter<ClientEvents> {
     if (err) {
       // An operational failure in a chain: the packet was not handled, so the client cannot go on.
       this.stack.reportError(err, this, packet)
-      this.close(err.reasonCode ?? 0x80, err)
+      this.close(err.reasonCode ?? ReasonCode.UNSPECIFIED_ERROR, err)
       return
     }
     this.#pump()

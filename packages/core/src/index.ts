@@ -28,6 +28,14 @@ export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
 export { ownPayload } from './own-payload.js'
 export * from './packets.js'
+export {
+  connackReasonCode,
+  connackRefusal,
+  connackReturnCode,
+  isFailureCode,
+  ReasonCode,
+  ReturnCode,
+} from './reason-codes.js'
 export { serializePacket } from './serialize.js'
 export { Stack, type StackEvents } from './stack.js'
 export * from './topic/index.js'

@@ -13,6 +13,7 @@ import {
   type Next,
   ownPayload,
   type Packet,
+  ReasonCode,
   serializePacket,
   toMqttStackError,
 } from '@mqtt-stack/core'
@@ -164,7 +165,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
           // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
           client.write(sent)
           done()
-        } else if (client.protocolVersion === 5 && (packet.reasonCode ?? 0) >= 0x80) {
+        } else if (client.protocolVersion === 5 && (packet.reasonCode ?? 0) >= ReasonCode.UNSPECIFIED_ERROR) {
           // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL [MQTT-4.3.3-4].
           this.#complete(client, state, id, next, done)
         } else this.#release(client, state, id, next, done)
@@ -283,7 +284,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const err = new MqttStackError(
       ErrorCode.SLOW_CONSUMER,
       `client ${client.id} acknowledged nothing for ${this.config.slowConsumerTimeout} ms with ${state.parked.length} forwards waiting`,
-      { reasonCode: 0x97 },
+      { reasonCode: ReasonCode.QUOTA_EXCEEDED },
     )
     client.stack.reportError(err, client, undefined)
     client.close(err.reasonCode, err)
