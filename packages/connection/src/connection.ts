@@ -1,6 +1,7 @@
 import {
   type CallbackHandlers,
   type Client,
+  CodecProblem,
   connackRefusal,
   type Done,
   ErrorCode,
@@ -29,7 +30,8 @@ export interface ConnectionStats {
  * The connection life cycle: the first packet must be CONNECT and there is only one, the protocol name
  * must agree with the protocol level, a connection that sends no CONNECT in time is closed, DISCONNECT ends
  * the connection cleanly, and every end executes `cleanDisconnect` or `uncleanDisconnect` exactly once.
- * Answers `closeClient`, the way other middlewares close a client.
+ * Answers `closeClient`, the way other middlewares close a client, and `decodeFailed` with the CONNACK the
+ * protocol wants for a CONNECT that cannot be decoded.
  */
 export class Connection extends Middleware<ConnectionOptions> {
   override readonly name = 'connection'
@@ -128,6 +130,14 @@ export class Connection extends Middleware<ConnectionOptions> {
     return {
       closeClient(ctx, _store, next) {
         ctx.client.close(ctx.reasonCode, ctx.error)
+        next()
+      },
+      decodeFailed({ client, problem }, _store, next) {
+        // [MQTT-3.1.2-2] A CONNECT at a protocol level the server does not speak gets a refusing CONNACK
+        // before core closes the connection. Its level being unknown, the client is still at 4: 0x01 in
+        // the form of 3.1.1. A second CONNECT is not answered [MQTT-3.1.0-2].
+        if (problem === CodecProblem.UNSUPPORTED_PROTOCOL_VERSION && !client.connectReceived)
+          client.write(connackRefusal(client.protocolVersion, ReasonCode.UNSUPPORTED_PROTOCOL_VERSION))
         next()
       },
     }

@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { type DecodeProblem, PacketDecoder } from './decoder.js'
+import { type CodecProblem, codecError, PacketDecoder, serializePacket } from './codec/index.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
 import type { IConnackPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
 import { ReasonCode } from './reason-codes.js'
-import { serializePacket } from './serialize.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
@@ -279,29 +278,18 @@ export class Client extends EventEmitter<ClientEvents> {
     if (!this.closed) this.#decoder.push(chunk)
   }
 
-  readonly #onDecodeProblem = (problem: DecodeProblem, message: string, cause: Error | undefined): void => {
-    if (problem === 'too-large') {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PACKET_TOO_LARGE, message, { reasonCode: ReasonCode.PACKET_TOO_LARGE }),
-      )
-    } else if (!this.connectReceived && cause?.message === 'Invalid protocol version') {
-      // An unsupported protocol level gets CONNACK 0x01, then the connection closes [MQTT-3.1.2-2]
-      this.write({ cmd: 'connack', returnCode: 0x01, sessionPresent: false })
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'CONNECT with an unsupported protocol level', { cause }),
-      )
-    } else if (problem === 'protocol-error') {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
-      )
-    } else {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.MALFORMED_PACKET, message, {
-          reasonCode: ReasonCode.MALFORMED_PACKET,
-          cause,
-        }),
-      )
-    }
+  /**
+   * The decoder has stopped. What to answer (a CONNACK refusing an unsupported protocol level, say) is
+   * protocol policy, for the middlewares that answer `decodeFailed`; the client is closed in any case, so
+   * a stack without one never leaves it hanging.
+   */
+  readonly #onDecodeProblem = (problem: CodecProblem, detail: string, cause: Error | undefined): void => {
+    const error = codecError(problem, detail, cause)
+    // Once per connection at most: a closure here costs nothing per packet.
+    this.stack.execute('decodeFailed', { client: this, problem, error }, {}, (err) => {
+      if (err) this.stack.reportError(err, this, undefined)
+      this.protocolViolation(error)
+    })
   }
 
   /** Queues a decoded packet for the stack; false once the client is closed, which stops the decoder. */

@@ -23,6 +23,7 @@ export type {
 } from './callbacks.js'
 export { STANDARD_CALLBACKS } from './callbacks.js'
 export { Client, type ClientEvents, type ClientState } from './client.js'
+export { CodecProblem, codecProblemReason, serializePacket } from './codec/index.js'
 export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
 export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js'
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
@@ -36,6 +37,5 @@ export {
   ReasonCode,
   ReturnCode,
 } from './reason-codes.js'
-export { serializePacket } from './serialize.js'
 export { Stack, type StackEvents } from './stack.js'
 export * from './topic/index.js'
