@@ -448,7 +448,7 @@ function reasonString(message: string): string {
 /** Return code 0 accepts a 3.1/3.1.1 connection; a 5.0 reason code below 0x80 does. */
 function connackAccepts(packet: IConnackPacket, protocolVersion: ProtocolVersion): boolean {
   const code = packet.reasonCode ?? packet.returnCode ?? 0
-  return protocolVersion === 5 ? code < 0x80 : code === 0
+  return protocolVersion === 5 ? code < ReasonCode.UNSPECIFIED_ERROR : code === 0
 }
 
 function errorMessage(err: unknown): string {
