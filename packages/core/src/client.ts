@@ -285,6 +285,8 @@ export class Client extends EventEmitter<ClientEvents> {
    */
   readonly #onDecodeProblem = (problem: CodecProblem, detail: string, cause: Error | undefined): void => {
     const error = codecError(problem, detail, cause)
+    // Nothing decoded before the problem is processed any more, as when the client closed at once.
+    this.#inbox.length = 0
     // Once per connection at most: a closure here costs nothing per packet.
     this.stack.execute('decodeFailed', { client: this, problem, error }, {}, (err) => {
       if (err) this.stack.reportError(err, this, undefined)
