@@ -149,6 +149,39 @@ describe('Client: parsing', () => {
     await stack.close()
   })
 
+  it('processes nothing queued before a decoding failure, while decodeFailed is answered asynchronously', async () => {
+    const { stack, errors } = collectErrors(new Stack())
+    const handled: string[] = []
+    let releasePing: (() => void) | undefined
+    let releaseFailure: (() => void) | undefined
+    const answering = new Promise<void>((resolve) => {
+      stack.use({
+        handle(client: Client, packet: Packet, next: Next) {
+          handled.push(packet.cmd)
+          if (packet.cmd === 'connect') client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+          if (packet.cmd === 'pingreq' && releasePing === undefined) releasePing = next
+          else next()
+        },
+        decodeFailed(_ctx: CallbackContext<'decodeFailed'>, _store: object, next: Next) {
+          releaseFailure = next
+          resolve()
+        },
+      })
+    })
+    const t = connectTestClient(stack)
+    await t.connect()
+    // Two PINGREQs, the first held in its chain, then a SUBSCRIBE with reserved flags 0000.
+    t.sendRaw(Uint8Array.of(0xc0, 0x00, 0xc0, 0x00, 0x80, 0x00))
+    await answering
+    releasePing!()
+    expect(t.client.closed).toBe(false)
+    releaseFailure!()
+    await t.closed()
+    expect(handled).toEqual(['connect', 'pingreq'])
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_PACKET])
+    await stack.close()
+  })
+
   it('[MQTT-4.8.0-1] a remaining length of more than four bytes is malformed', async () => {
     const { stack, errors } = echoBroker()
     const t = connectTestClient(stack)
