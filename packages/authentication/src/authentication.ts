@@ -2,41 +2,33 @@ import {
   type CallbackHandlers,
   type CallbackStore,
   type Client,
+  connackReasonCode,
+  connackReturnCode,
   type Done,
   ErrorCode,
   type IAuthPacket,
   type IConnectPacket,
+  isFailureCode,
   Middleware,
   MqttStackError,
   type Next,
   type Packet,
+  ReasonCode,
+  ReturnCode,
 } from '@mqtt-stack/core'
 import { AuthenticationErrorCode } from './errors.js'
-import {
-  AUTH_SUCCESS,
-  CONTINUE_AUTHENTICATION,
-  type EnhancedConnectStore,
-  type EnhancedStepStore,
-  RE_AUTHENTICATE,
-} from './exchange.js'
+import type { EnhancedConnectStore, EnhancedStepStore } from './exchange.js'
 import { AUTHENTICATION_DEFAULTS, type AuthenticationOptions } from './options.js'
 import type { AuthenticationState } from './state.js'
 
-/** CONNACK return codes of MQTT 3.1 and 3.1.1. */
-const RC_SERVER_UNAVAILABLE = 0x03
-const RC_BAD_CREDENTIALS = 0x04
-const RC_NOT_AUTHORIZED = 0x05
-/** CONNACK and DISCONNECT reason codes of MQTT 5.0. */
-const REASON_PROTOCOL_ERROR = 0x82
-const REASON_BAD_CREDENTIALS = 0x86
-const REASON_NOT_AUTHORIZED = 0x87
-const REASON_SERVER_UNAVAILABLE = 0x88
-const REASON_BAD_AUTHENTICATION_METHOD = 0x8c
 /** Refusal codes a server may put in a DISCONNECT (the rest of the CONNACK ones may not go there). */
-const DISCONNECT_REFUSALS: ReadonlySet<number> = new Set([0x80, 0x83, 0x87, 0x89, 0x8c])
-
-/** A 3.1.1 return code as the MQTT 5.0 reason code that means the same (index = return code). */
-const RETURN_TO_REASON = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87] as const
+const DISCONNECT_REFUSALS: ReadonlySet<number> = new Set([
+  ReasonCode.UNSPECIFIED_ERROR,
+  ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR,
+  ReasonCode.NOT_AUTHORIZED,
+  ReasonCode.SERVER_BUSY,
+  ReasonCode.BAD_AUTHENTICATION_METHOD,
+])
 
 /** Packets a client may send: CONNECT and AUTH are handled, the rest are checked while AUTH is exchanged. */
 const CLIENT_PACKETS = [
@@ -52,26 +44,6 @@ const CLIENT_PACKETS = [
   'disconnect',
   'auth',
 ] as const
-
-/** An MQTT 5.0 reason code as the closest 3.1.1 return code. */
-function reasonToReturn(reason: number): number | undefined {
-  switch (reason) {
-    case 0x84:
-      return 0x01
-    case 0x85:
-      return 0x02
-    case 0x88:
-    case 0x89:
-      return RC_SERVER_UNAVAILABLE
-    case 0x86:
-      return RC_BAD_CREDENTIALS
-    case 0x87:
-    case 0x8a:
-      return RC_NOT_AUTHORIZED
-    default:
-      return undefined
-  }
-}
 
 type Verdict = CallbackStore<'authenticateConnection'>
 
@@ -149,7 +121,7 @@ export class Authentication extends Middleware<AuthenticationOptions> {
           client,
           packet.clientId,
           0,
-          REASON_BAD_AUTHENTICATION_METHOD,
+          ReasonCode.BAD_AUTHENTICATION_METHOD,
           'unsupported authentication method',
         )
         return done()
@@ -173,7 +145,7 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       if (err) {
         // An operational failure (the user store is down): tell the client to come back later, then let the
         // stack report the error and close the connection. [MQTT-3.2.2-5] no session, no processing.
-        if (!client.closed) connack(client, RC_SERVER_UNAVAILABLE, REASON_SERVER_UNAVAILABLE)
+        if (!client.closed) connack(client, ReturnCode.SERVER_UNAVAILABLE, ReasonCode.SERVER_UNAVAILABLE)
         return next(err)
       }
       if (client.closed) return done()
@@ -186,14 +158,14 @@ export class Authentication extends Middleware<AuthenticationOptions> {
         } else client.state.authentication = { user: store.user }
         return next()
       }
-      if (method !== undefined && store.reasonCode === CONTINUE_AUTHENTICATION) {
+      if (method !== undefined && store.reasonCode === ReasonCode.CONTINUE_AUTHENTICATION) {
         // [MQTT-4.12.0-2] the server asks for more with AUTH 0x18, [MQTT-4.12.0-5] naming the method
         // The CONNECT's chain waits, held through core, while the AUTH packets behind it are processed.
         const state = client.state.authentication!
         state.connect = packet
         state.held = client.hold(next, done)
         this.#startTimer(client, state)
-        writeAuth(client, CONTINUE_AUTHENTICATION, method, store.authenticationData)
+        writeAuth(client, ReasonCode.CONTINUE_AUTHENTICATION, method, store.authenticationData)
         return
       }
       const given = packet.username !== undefined || packet.password !== undefined
@@ -204,7 +176,7 @@ export class Authentication extends Middleware<AuthenticationOptions> {
         packet.clientId,
         returnCodeOf(store, given),
         // [MQTT-4.12.0-1] a method no provider took up is a bad authentication method
-        unanswered ? REASON_BAD_AUTHENTICATION_METHOD : reasonCodeOf(store, given),
+        unanswered ? ReasonCode.BAD_AUTHENTICATION_METHOD : reasonCodeOf(store, given),
         'credentials refused',
       )
       done()
@@ -224,9 +196,9 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       violation(client, packet, `AUTH with another Authentication Method than "${method}" [MQTT-4.12.0-5]`)
       return done()
     }
-    const reasonCode = packet.reasonCode ?? AUTH_SUCCESS
+    const reasonCode = packet.reasonCode ?? ReasonCode.SUCCESS
     const phase = state.phase ?? 'idle'
-    const expected = phase === 'idle' ? RE_AUTHENTICATE : CONTINUE_AUTHENTICATION
+    const expected = phase === 'idle' ? ReasonCode.RE_AUTHENTICATE : ReasonCode.CONTINUE_AUTHENTICATION
     if (reasonCode !== expected) {
       // [MQTT-4.12.0-3] the client answers the server's AUTH with 0x18; [MQTT-4.12.1-1] it starts a
       // re-authentication with 0x19, only after CONNACK and not in the middle of another exchange
@@ -238,7 +210,8 @@ export class Authentication extends Middleware<AuthenticationOptions> {
       const store = verdict as EnhancedStepStore
       const connecting = state.phase === 'connecting'
       if (err) {
-        if (connecting && !client.closed) connack(client, RC_SERVER_UNAVAILABLE, REASON_SERVER_UNAVAILABLE)
+        if (connecting && !client.closed)
+          connack(client, ReturnCode.SERVER_UNAVAILABLE, ReasonCode.SERVER_UNAVAILABLE)
         return next(err)
       }
       if (client.closed) return done()
@@ -249,7 +222,7 @@ export class Authentication extends Middleware<AuthenticationOptions> {
         stopTimer(state)
         if (!connecting) {
           // 4.12.1: AUTH 0x00 ends a re-authentication
-          writeAuth(client, AUTH_SUCCESS, method, store.authenticationData)
+          writeAuth(client, ReasonCode.SUCCESS, method, store.authenticationData)
           return done()
         }
         state.connackData = store.authenticationData
@@ -260,21 +233,27 @@ export class Authentication extends Middleware<AuthenticationOptions> {
         // sent after the AUTH wait for the CONNACK.
         return held.next(done)
       }
-      if (store.reasonCode === CONTINUE_AUTHENTICATION) {
+      if (store.reasonCode === ReasonCode.CONTINUE_AUTHENTICATION) {
         this.#startTimer(client, state)
-        writeAuth(client, CONTINUE_AUTHENTICATION, method, store.authenticationData)
+        writeAuth(client, ReasonCode.CONTINUE_AUTHENTICATION, method, store.authenticationData)
         return done()
       }
       stopTimer(state)
       const code = refusalCode(store.reasonCode)
       if (connecting) {
         // [MQTT-4.12.0-4] the server refuses with a CONNACK of 0x80 or above, then closes
-        refuse(client, state.connect?.clientId ?? '', RC_NOT_AUTHORIZED, code, 'authentication failed')
+        refuse(
+          client,
+          state.connect?.clientId ?? '',
+          ReturnCode.NOT_AUTHORIZED,
+          code,
+          'authentication failed',
+        )
         return endHeld(state, done)
       }
       // [MQTT-4.12.1-2] a failed re-authentication: DISCONNECT with a reason code, then close
       client.close(
-        DISCONNECT_REFUSALS.has(code) ? code : REASON_NOT_AUTHORIZED,
+        DISCONNECT_REFUSALS.has(code) ? code : ReasonCode.NOT_AUTHORIZED,
         notAuthenticated(`re-authentication of client "${client.id}" failed`, code),
       )
       done()
@@ -293,11 +272,11 @@ function exchangeTimedOut(client: Client, state: AuthenticationState, timeout: n
   if (client.closed || state.phase === 'idle' || state.phase === undefined) return
   const message = `no end to the AUTH exchange of client "${client.id || state.connect?.clientId || ''}" within ${timeout} ms`
   const err = new MqttStackError(AuthenticationErrorCode.AUTHENTICATION_TIMEOUT, message, {
-    reasonCode: REASON_NOT_AUTHORIZED,
+    reasonCode: ReasonCode.NOT_AUTHORIZED,
   })
   // Before CONNACK the server may refuse at any time [MQTT-4.12.0-4]; after it, DISCONNECT [MQTT-4.12.1-2].
-  if (state.phase === 'connecting') connack(client, RC_NOT_AUTHORIZED, REASON_NOT_AUTHORIZED)
-  client.close(REASON_NOT_AUTHORIZED, err)
+  if (state.phase === 'connecting') connack(client, ReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED)
+  client.close(ReasonCode.NOT_AUTHORIZED, err)
   state.held?.done()
   state.held = undefined
 }
@@ -318,14 +297,12 @@ function writeAuth(client: Client, reasonCode: number, method: string, data: Buf
 
 /** A provider's refusal code (0x80..0xFF), else 0x87 Not authorized. */
 function refusalCode(reasonCode: number | undefined): number {
-  return reasonCode !== undefined && Number.isInteger(reasonCode) && reasonCode >= 0x80 && reasonCode <= 0xff
-    ? reasonCode
-    : REASON_NOT_AUTHORIZED
+  return isFailureCode(reasonCode) ? reasonCode : ReasonCode.NOT_AUTHORIZED
 }
 
 function violation(client: Client, packet: Packet, message: string): void {
   client.protocolViolation(
-    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
     packet,
   )
 }
@@ -343,19 +320,18 @@ function returnCodeOf(store: Verdict, credentialsGiven: boolean): number {
   const { returnCode, reasonCode } = store
   if (returnCode !== undefined && Number.isInteger(returnCode) && returnCode >= 1 && returnCode <= 5)
     return returnCode
-  const mapped = reasonCode === undefined ? undefined : reasonToReturn(reasonCode)
+  const mapped = reasonCode === undefined ? undefined : connackReturnCode(reasonCode)
   if (mapped !== undefined) return mapped
-  return credentialsGiven ? RC_BAD_CREDENTIALS : RC_NOT_AUTHORIZED
+  return credentialsGiven ? ReturnCode.BAD_USER_NAME_OR_PASSWORD : ReturnCode.NOT_AUTHORIZED
 }
 
 /** The 5.0 reason code of a refusal: the provider's (0x80..0xFF, or mapped from its return code), else 0x86 or 0x87. */
 function reasonCodeOf(store: Verdict, credentialsGiven: boolean): number {
   const { returnCode, reasonCode } = store
-  if (reasonCode !== undefined && Number.isInteger(reasonCode) && reasonCode >= 0x80 && reasonCode <= 0xff)
-    return reasonCode
-  const mapped = returnCode === undefined ? undefined : RETURN_TO_REASON[returnCode]
+  if (isFailureCode(reasonCode)) return reasonCode
+  const mapped = returnCode === undefined ? undefined : connackReasonCode(returnCode)
   if (mapped !== undefined && mapped !== 0) return mapped
-  return credentialsGiven ? REASON_BAD_CREDENTIALS : REASON_NOT_AUTHORIZED
+  return credentialsGiven ? ReasonCode.BAD_USER_NAME_OR_PASSWORD : ReasonCode.NOT_AUTHORIZED
 }
 
 function connack(client: Client, returnCode: number, reasonCode: number): void {

@@ -1,9 +1,11 @@
-import type { CallbackStore } from '@mqtt-stack/core'
+import { type CallbackStore, ReasonCode } from '@mqtt-stack/core'
 
-/** MQTT 5.0 AUTH reason codes. */
-export const AUTH_SUCCESS = 0x00
-export const CONTINUE_AUTHENTICATION = 0x18
-export const RE_AUTHENTICATE = 0x19
+/** @deprecated Use `ReasonCode.SUCCESS` from `@mqtt-stack/core`; this alias goes in the next major release. */
+export const AUTH_SUCCESS = ReasonCode.SUCCESS
+/** @deprecated Use `ReasonCode.CONTINUE_AUTHENTICATION` from `@mqtt-stack/core`. */
+export const CONTINUE_AUTHENTICATION = ReasonCode.CONTINUE_AUTHENTICATION
+/** @deprecated Use `ReasonCode.RE_AUTHENTICATE` from `@mqtt-stack/core`. */
+export const RE_AUTHENTICATE = ReasonCode.RE_AUTHENTICATE
 
 /**
  * `authenticateConnection`'s store as an enhanced-authentication provider fills it: to go on with an AUTH

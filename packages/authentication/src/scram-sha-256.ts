@@ -1,20 +1,17 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
-import { type CallbackHandlers, type Client, ErrorCode, Middleware, MqttStackError } from '@mqtt-stack/core'
 import {
-  CONTINUE_AUTHENTICATION,
-  type EnhancedConnectStore,
-  type EnhancedStepStore,
-  RE_AUTHENTICATE,
-} from './exchange.js'
+  type CallbackHandlers,
+  type Client,
+  ErrorCode,
+  Middleware,
+  MqttStackError,
+  ReasonCode,
+} from '@mqtt-stack/core'
+import type { EnhancedConnectStore, EnhancedStepStore } from './exchange.js'
 import { SCRAM_SHA_256_DEFAULTS, type ScramSha256Options } from './options.js'
 
 /** The MQTT 5.0 Authentication Method this provider answers. */
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256'
-
-/** CONNACK 0x86 / DISCONNECT-mapped refusal: a wrong proof or an unknown user look the same. */
-const REASON_BAD_CREDENTIALS = 0x86
-/** A message that is not SCRAM. */
-const REASON_NOT_AUTHORIZED = 0x87
 
 interface Keys {
   salt: Buffer
@@ -85,7 +82,7 @@ export class ScramSha256 extends Middleware<ScramSha256Options> {
         const { client, packet } = ctx
         const properties = packet.properties
         if (properties?.authenticationMethod !== SCRAM_SHA_256) return next()
-        if (packet.reasonCode === RE_AUTHENTICATE)
+        if (packet.reasonCode === ReasonCode.RE_AUTHENTICATE)
           this.#clientFirst(client, properties.authenticationData, store)
         else this.#clientFinal(client, properties.authenticationData, store)
         done()
@@ -104,9 +101,9 @@ export class ScramSha256 extends Middleware<ScramSha256Options> {
     const bare = second < 0 ? '' : message.slice(second + 1)
     const match = /^n=([^,]*),r=([\x21-\x2b\x2d-\x7e]+)(,.*)?$/.exec(bare)
     if (state === undefined || (flag !== 'n' && flag !== 'y') || match === null)
-      return refuse(store, REASON_NOT_AUTHORIZED)
+      return refuse(store, ReasonCode.NOT_AUTHORIZED)
     const username = decodeName(match[1]!)
-    if (username === undefined) return refuse(store, REASON_NOT_AUTHORIZED)
+    if (username === undefined) return refuse(store, ReasonCode.NOT_AUTHORIZED)
     const keys = this.#users.get(username)
     const salt = keys?.salt ?? hmac(this.#secret, username).subarray(0, 16)
     const nonce = match[2]! + randomBytes(18).toString('base64')
@@ -120,7 +117,7 @@ export class ScramSha256 extends Middleware<ScramSha256Options> {
       keys,
     }
     state.exchange = exchange
-    store.reasonCode = CONTINUE_AUTHENTICATION
+    store.reasonCode = ReasonCode.CONTINUE_AUTHENTICATION
     store.authenticationData = Buffer.from(serverFirst, 'utf8')
   }
 
@@ -129,12 +126,12 @@ export class ScramSha256 extends Middleware<ScramSha256Options> {
     const state = client.state.authentication
     const exchange = state?.exchange as Exchange | undefined
     if (state !== undefined) state.exchange = undefined
-    if (exchange === undefined) return refuse(store, REASON_NOT_AUTHORIZED)
+    if (exchange === undefined) return refuse(store, ReasonCode.NOT_AUTHORIZED)
     const message = data?.toString('utf8') ?? ''
     const at = message.lastIndexOf(',p=')
     const withoutProof = message.slice(0, at)
     const match = /^c=([^,]*),r=([^,]*)(,.*)?$/.exec(withoutProof)
-    if (at < 0 || match === null) return refuse(store, REASON_NOT_AUTHORIZED)
+    if (at < 0 || match === null) return refuse(store, ReasonCode.NOT_AUTHORIZED)
     // The channel binding repeats the gs2-header and the nonce is the combined one (RFC 5802 5.1).
     const bindingOk = match[1] === Buffer.from(exchange.gs2Header, 'utf8').toString('base64')
     const nonceOk = match[2] === exchange.nonce
@@ -146,7 +143,8 @@ export class ScramSha256 extends Middleware<ScramSha256Options> {
     const signature = hmac(storedKey, authMessage)
     const clientKey = proof.length === signature.length ? xor(proof, signature) : signature
     const proofOk = timingSafeEqual(sha256(clientKey), storedKey) && proof.length === signature.length
-    if (!(keys !== undefined && bindingOk && nonceOk && proofOk)) return refuse(store, REASON_BAD_CREDENTIALS)
+    if (!(keys !== undefined && bindingOk && nonceOk && proofOk))
+      return refuse(store, ReasonCode.BAD_USER_NAME_OR_PASSWORD)
     store.authenticated = true
     store.user = exchange.username
     store.authenticationData = Buffer.from(

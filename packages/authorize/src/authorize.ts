@@ -2,27 +2,26 @@ import {
   type CallbackThen,
   type Client,
   type Done,
+  isFailureCode,
   Middleware,
   MqttStackError,
   type Next,
   PACKET_TYPES,
   type Packet,
   type PacketType,
+  ReasonCode,
 } from '@mqtt-stack/core'
 import { AuthorizeErrorCode } from './errors.js'
 import { AUTHORIZE_DEFAULTS, type AuthorizeOptions } from './options.js'
 
-/** MQTT 5.0 reason code 0x87 Not authorized. */
-const NOT_AUTHORIZED = 0x87
-
 /** A denial's reason code: the provider's when it is an error code (0x80 and up), else 0x87. */
 function denialCode(reasonCode: number | undefined): number {
-  return reasonCode !== undefined && reasonCode >= 0x80 && reasonCode <= 0xff ? reasonCode : NOT_AUTHORIZED
+  return isFailureCode(reasonCode) ? reasonCode : ReasonCode.NOT_AUTHORIZED
 }
 
 function notAuthorized(packet: Packet): MqttStackError {
   return new MqttStackError(AuthorizeErrorCode.NOT_AUTHORIZED, `${packet.cmd} not authorized`, {
-    reasonCode: NOT_AUTHORIZED,
+    reasonCode: ReasonCode.NOT_AUTHORIZED,
   })
 }
 

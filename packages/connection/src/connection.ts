@@ -1,6 +1,8 @@
 import {
   type CallbackHandlers,
   type Client,
+  CodecProblem,
+  connackRefusal,
   type Done,
   ErrorCode,
   type IConnectPacket,
@@ -10,22 +12,13 @@ import {
   PACKET_TYPES,
   type Packet,
   type ProtocolVersion,
+  ReasonCode,
   validateTopicName,
 } from '@mqtt-stack/core'
 import { ConnectionErrorCode } from './errors.js'
 import { LagMonitor } from './lag-monitor.js'
 import { type ConnectionOptions, checkOptions, DEFAULTS } from './options.js'
 import { ConnectionState } from './state.js'
-
-/** MQTT 5.0 reason codes used here. */
-const REASON_MALFORMED_PACKET = 0x81
-const REASON_PROTOCOL_ERROR = 0x82
-const REASON_UNSUPPORTED_PROTOCOL_VERSION = 0x84
-const REASON_QOS_NOT_SUPPORTED = 0x9b
-const REASON_SERVER_BUSY = 0x89
-/** MQTT 3.1 and 3.1.1 CONNACK return codes "unacceptable protocol version" and "server unavailable". */
-const RETURN_UNACCEPTABLE_PROTOCOL_VERSION = 0x01
-const RETURN_SERVER_UNAVAILABLE = 0x03
 
 /** What Connection counts. */
 export interface ConnectionStats {
@@ -37,7 +30,8 @@ export interface ConnectionStats {
  * The connection life cycle: the first packet must be CONNECT and there is only one, the protocol name
  * must agree with the protocol level, a connection that sends no CONNECT in time is closed, DISCONNECT ends
  * the connection cleanly, and every end executes `cleanDisconnect` or `uncleanDisconnect` exactly once.
- * Answers `closeClient`, the way other middlewares close a client.
+ * Answers `closeClient`, the way other middlewares close a client, and `decodeFailed` with the CONNACK the
+ * protocol wants for a CONNECT that cannot be decoded.
  */
 export class Connection extends Middleware<ConnectionOptions> {
   override readonly name = 'connection'
@@ -138,6 +132,14 @@ export class Connection extends Middleware<ConnectionOptions> {
         ctx.client.close(ctx.reasonCode, ctx.error)
         next()
       },
+      decodeFailed({ client, problem }, _store, next) {
+        // [MQTT-3.1.2-2] A CONNECT at a protocol level the server does not speak gets a refusing CONNACK
+        // before core closes the connection. Its level being unknown, the client is still at 4: 0x01 in
+        // the form of 3.1.1. A second CONNECT is not answered [MQTT-3.1.0-2].
+        if (problem === CodecProblem.UNSUPPORTED_PROTOCOL_VERSION && !client.connectReceived)
+          client.write(connackRefusal(client.protocolVersion, ReasonCode.UNSUPPORTED_PROTOCOL_VERSION))
+        next()
+      },
     }
   }
 
@@ -163,16 +165,12 @@ export class Connection extends Middleware<ConnectionOptions> {
       // MQIsdp is MQTT 3.1 (level 3), MQTT is 3.1.1 (level 4) and 5.0 (level 5). A name that does not fit its
       // level [MQTT-3.1.2-1] is refused as an unacceptable protocol level: CONNACK 0x01 (5.0: 0x84), then
       // close [MQTT-3.1.2-2].
-      client.write(
-        version === 5
-          ? { cmd: 'connack', reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }
-          : { cmd: 'connack', returnCode: RETURN_UNACCEPTABLE_PROTOCOL_VERSION, sessionPresent: false },
-      )
+      client.write(connackRefusal(version, ReasonCode.UNSUPPORTED_PROTOCOL_VERSION))
       client.protocolViolation(
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `protocol name ${name} does not match protocol level ${version}`,
-          { reasonCode: REASON_UNSUPPORTED_PROTOCOL_VERSION },
+          { reasonCode: ReasonCode.UNSUPPORTED_PROTOCOL_VERSION },
         ),
         packet,
       )
@@ -184,7 +182,7 @@ export class Connection extends Middleware<ConnectionOptions> {
       // [MQTT-3.1.4-1] A CONNECT that breaks the rules of section 3.1 closes the connection without CONNACK.
       client.protocolViolation(
         new MqttStackError(ErrorCode.MALFORMED_PACKET, `malformed CONNECT: ${malformed}`, {
-          reasonCode: REASON_MALFORMED_PACKET,
+          reasonCode: ReasonCode.MALFORMED_PACKET,
         }),
         packet,
       )
@@ -194,12 +192,12 @@ export class Connection extends Middleware<ConnectionOptions> {
     const willQoS = packet.will?.qos ?? 0
     if (version === 5 && willQoS > this.config.maximumQoS) {
       // [MQTT-3.2.2-12] a Will QoS the server does not support: CONNACK 0x9B, then close.
-      client.write({ cmd: 'connack', reasonCode: REASON_QOS_NOT_SUPPORTED, sessionPresent: false })
+      client.write({ cmd: 'connack', reasonCode: ReasonCode.QOS_NOT_SUPPORTED, sessionPresent: false })
       client.protocolViolation(
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `Will QoS ${willQoS} above the Maximum QoS ${this.config.maximumQoS}`,
-          { reasonCode: REASON_QOS_NOT_SUPPORTED },
+          { reasonCode: ReasonCode.QOS_NOT_SUPPORTED },
         ),
         packet,
       )
@@ -221,17 +219,13 @@ export class Connection extends Middleware<ConnectionOptions> {
       return false
     }
     this.#refusedBusy++
-    client.write(
-      packet.protocolVersion === 5
-        ? { cmd: 'connack', reasonCode: REASON_SERVER_BUSY, sessionPresent: false }
-        : { cmd: 'connack', returnCode: RETURN_SERVER_UNAVAILABLE, sessionPresent: false },
-    )
+    client.write(connackRefusal(packet.protocolVersion ?? 4, ReasonCode.SERVER_BUSY))
     // One error a spell, reported when it starts: a refusal is counted, it costs no error object of its own.
     if (this.#busyError === undefined) {
       this.#busyError = new MqttStackError(
         ConnectionErrorCode.SERVER_BUSY,
         `the event loop lags ${Math.round(this.#lag.lag)} ms (busyLag ${busyLag}): new connections are refused with Server busy until it catches up`,
-        { reasonCode: REASON_SERVER_BUSY },
+        { reasonCode: ReasonCode.SERVER_BUSY },
       )
       client.stack.reportError(this.#busyError, client, packet)
     }
@@ -272,7 +266,7 @@ function adopt(client: Client): ConnectionState {
 
 function violation(client: Client, packet: Packet, message: string): void {
   client.protocolViolation(
-    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
     packet,
   )
 }

@@ -125,6 +125,34 @@ describe('connection: CONNECT', () => {
     },
   )
 
+  it.each([0, 2, 6, 0x86])(
+    '[MQTT-3.1.2-2] a CONNECT at protocol level %i, which core cannot decode, gets CONNACK 0x01, then the connection closes',
+    async (level) => {
+      const { stack, errors, passed, unclean } = track(broker())
+      const t = connectTestClient(stack)
+      // CONNECT, protocol name MQTT, this level, clean session, keepalive 0, client id "x".
+      t.sendRaw(Buffer.from([0x10, 0x0d, 0, 4, 0x4d, 0x51, 0x54, 0x54, level, 0x02, 0, 0, 0, 1, 0x78]))
+      await t.closed()
+      expect(t.received).toEqual([
+        expect.objectContaining({ cmd: 'connack', returnCode: 0x01, sessionPresent: false }),
+      ])
+      expect(passed).toEqual([])
+      expect(errors.map((err) => err.code)).toEqual([ErrorCode.PROTOCOL_ERROR])
+      expect(unclean).toHaveLength(1)
+    },
+  )
+
+  it('[MQTT-3.1.0-2] a second CONNECT at an unsupported level gets no CONNACK: a 5.0 client gets DISCONNECT 0x82', async () => {
+    const { stack, errors } = track(broker())
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    await t.connect({ protocolVersion: 5 })
+    t.sendRaw(Buffer.from([0x10, 0x0d, 0, 4, 0x4d, 0x51, 0x54, 0x54, 6, 0x02, 0, 0, 0, 1, 0x78]))
+    await t.closed()
+    expect(t.received.map((p) => p.cmd)).toEqual(['connack', 'disconnect'])
+    expect(t.received[1]).toMatchObject({ reasonCode: 0x82 })
+    expect(errors.map((err) => err.code)).toEqual([ErrorCode.PROTOCOL_ERROR])
+  })
+
   it('[MQTT-3.1.2-1] a 5.0 CONNECT named MQIsdp gets CONNACK with reason code 0x84', async () => {
     const { stack, passed } = track(broker())
     const t = connectTestClient(stack)

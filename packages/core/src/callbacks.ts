@@ -1,4 +1,5 @@
 import type { Client } from './client.js'
+import type { CodecProblem } from './codec/index.js'
 import type { MqttStackError } from './errors.js'
 import type {
   IAuthPacket,
@@ -105,6 +106,15 @@ export interface StandardCallbacks {
   /** Close this client, with an MQTT 5.0 reason code where one applies. */
   closeClient: {
     ctx: { client: Client; reasonCode?: number; error?: Error }
+    store: Record<never, never>
+  }
+  /**
+   * The client's bytes cannot be decoded (`problem` says why; `error` is what will be reported). Answer the
+   * client as the protocol says, for example with a refusing CONNACK; when the chain ends, the client is
+   * closed with `error` by whoever has not closed it yet.
+   */
+  decodeFailed: {
+    ctx: { client: Client; problem: CodecProblem; error: MqttStackError }
     store: Record<never, never>
   }
 
@@ -319,6 +329,7 @@ const STANDARD = {
   sessionExpired: true,
   subscribeTopic: true,
   subscriptionGranted: true,
+  decodeFailed: true,
   unsubscribeTopic: true,
   storeSubscription: true,
   removeSubscription: true,

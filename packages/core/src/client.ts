@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Done, Next } from './callbacks.js'
-import { type DecodeProblem, PacketDecoder } from './decoder.js'
+import { type CodecProblem, codecError, PacketDecoder, serializePacket } from './codec/index.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { HeldChain } from './held-chain.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
 import type { IConnackPacket, IPingrespPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
-import { serializePacket } from './serialize.js'
+import { ReasonCode } from './reason-codes.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
 
@@ -30,14 +30,6 @@ export interface ClientEvents {
 }
 
 type WriteCallback = (err?: Error | null) => void
-
-/** MQTT 5.0 reason codes the client itself uses when it closes a connection. */
-const REASON_MALFORMED_PACKET = 0x81
-const REASON_PACKET_TOO_LARGE = 0x95
-const REASON_QUOTA_EXCEEDED = 0x97
-const REASON_PROTOCOL_ERROR = 0x82
-const REASON_TOPIC_ALIAS_INVALID = 0x94
-const REASON_IMPLEMENTATION_SPECIFIC_ERROR = 0x83
 
 /** One PINGRESP for every answer: nothing is allocated per PINGREQ. */
 const PINGRESP: Readonly<IPingrespPacket> = Object.freeze({ cmd: 'pingresp' })
@@ -181,7 +173,7 @@ export class Client extends EventEmitter<ClientEvents> {
       const err = new MqttStackError(
         ErrorCode.SLOW_CONSUMER,
         `client ${this.id || '(no id)'} has ${buffered} bytes unread, over the ${this.#options.disconnectAbove} limit`,
-        { reasonCode: REASON_QUOTA_EXCEEDED },
+        { reasonCode: ReasonCode.QUOTA_EXCEEDED },
       )
       this.stack.reportError(err, this, undefined)
       this.destroy(err)
@@ -304,29 +296,20 @@ export class Client extends EventEmitter<ClientEvents> {
     if (!this.closed) this.#decoder.push(chunk)
   }
 
-  readonly #onDecodeProblem = (problem: DecodeProblem, message: string, cause: Error | undefined): void => {
-    if (problem === 'too-large') {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PACKET_TOO_LARGE, message, { reasonCode: REASON_PACKET_TOO_LARGE }),
-      )
-    } else if (!this.connectReceived && cause?.message === 'Invalid protocol version') {
-      // An unsupported protocol level gets CONNACK 0x01, then the connection closes [MQTT-3.1.2-2]
-      this.write({ cmd: 'connack', returnCode: 0x01, sessionPresent: false })
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, 'CONNECT with an unsupported protocol level', { cause }),
-      )
-    } else if (problem === 'protocol-error') {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: REASON_PROTOCOL_ERROR }),
-      )
-    } else {
-      this.protocolViolation(
-        new MqttStackError(ErrorCode.MALFORMED_PACKET, message, {
-          reasonCode: REASON_MALFORMED_PACKET,
-          cause,
-        }),
-      )
-    }
+  /**
+   * The decoder has stopped. What to answer (a CONNACK refusing an unsupported protocol level, say) is
+   * protocol policy, for the middlewares that answer `decodeFailed`; the client is closed in any case, so
+   * a stack without one never leaves it hanging.
+   */
+  readonly #onDecodeProblem = (problem: CodecProblem, detail: string, cause: Error | undefined): void => {
+    const error = codecError(problem, detail, cause)
+    // Nothing decoded before the problem is processed any more, as when the client closed at once.
+    this.#inbox.length = 0
+    // Once per connection at most: a closure here costs nothing per packet.
+    this.stack.execute('decodeFailed', { client: this, problem, error }, {}, (err) => {
+      if (err) this.stack.reportError(err, this, undefined)
+      this.protocolViolation(error)
+    })
   }
 
   /** Queues a decoded packet for the stack; false once the client is closed, which stops the decoder. */
@@ -365,7 +348,7 @@ export class Client extends EventEmitter<ClientEvents> {
           ErrorCode.PROTOCOL_ERROR,
           `topic alias ${alias} outside 1..${this.#options.topicAliasMaximum}`,
           {
-            reasonCode: REASON_TOPIC_ALIAS_INVALID,
+            reasonCode: ReasonCode.TOPIC_ALIAS_INVALID,
           },
         ),
         packet,
@@ -380,7 +363,7 @@ export class Client extends EventEmitter<ClientEvents> {
       if (topic === undefined) {
         this.protocolViolation(
           new MqttStackError(ErrorCode.PROTOCOL_ERROR, `topic alias ${alias} used before it was set`, {
-            reasonCode: REASON_PROTOCOL_ERROR,
+            reasonCode: ReasonCode.PROTOCOL_ERROR,
           }),
           packet,
         )
@@ -459,7 +442,7 @@ export class Client extends EventEmitter<ClientEvents> {
   /** An operational failure in a chain: the packet was not handled, so the client cannot go on. */
   #failed(err: MqttStackError, packet: Packet): void {
     this.stack.reportError(err, this, packet)
-    this.close(err.reasonCode ?? 0x80, err)
+    this.close(err.reasonCode ?? ReasonCode.UNSPECIFIED_ERROR, err)
   }
 
   /**
@@ -473,7 +456,7 @@ export class Client extends EventEmitter<ClientEvents> {
       ErrorCode.UNANSWERED_CONNECT,
       `the CONNECT of client "${clientId}" went through every middleware and none sent a CONNACK: the stack ` +
         'needs a middleware that accepts connections (among the built-ins, session-manager)',
-      { reasonCode: REASON_IMPLEMENTATION_SPECIFIC_ERROR },
+      { reasonCode: ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR },
     )
     this.stack.reportError(err, this, packet)
     this.close(undefined, err)
@@ -558,7 +541,7 @@ function reasonString(message: string): string {
 /** Return code 0 accepts a 3.1/3.1.1 connection; a 5.0 reason code below 0x80 does. */
 function connackAccepts(packet: IConnackPacket, protocolVersion: ProtocolVersion): boolean {
   const code = packet.reasonCode ?? packet.returnCode ?? 0
-  return protocolVersion === 5 ? code < 0x80 : code === 0
+  return protocolVersion === 5 ? code < ReasonCode.UNSPECIFIED_ERROR : code === 0
 }
 
 function errorMessage(err: unknown): string {

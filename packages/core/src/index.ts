@@ -23,12 +23,20 @@ export type {
 } from './callbacks.js'
 export { STANDARD_CALLBACK_NAMES } from './callbacks.js'
 export { Client, type ClientEvents, type ClientState } from './client.js'
+export { CodecProblem, codecProblemReason, serializePacket } from './codec/index.js'
 export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
 export type { HeldChain } from './held-chain.js'
 export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js'
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
 export { ownPayload } from './own-payload.js'
 export * from './packets.js'
-export { serializePacket } from './serialize.js'
+export {
+  connackReasonCode,
+  connackRefusal,
+  connackReturnCode,
+  isFailureCode,
+  ReasonCode,
+  ReturnCode,
+} from './reason-codes.js'
 export { Stack, type StackEvents } from './stack.js'
 export * from './topic/index.js'

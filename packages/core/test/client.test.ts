@@ -1,7 +1,9 @@
 import { Duplex } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import {
+  type CallbackContext,
   type Client,
+  CodecProblem,
   type Done,
   ErrorCode,
   type Next,
@@ -113,17 +115,70 @@ describe('Client: parsing', () => {
     await stack.close()
   })
 
-  it('[MQTT-3.1.2-2] answers an unsupported protocol level with CONNACK 0x01 and closes', async () => {
+  /** CONNECT, protocol name MQTT, level 6, clean session, keepalive 0, client id "x". */
+  const CONNECT_LEVEL_6 = Buffer.from('100d00044d51545406020000000178', 'hex')
+
+  it('[MQTT-3.1.2-2] a CONNECT at an unsupported protocol level goes to decodeFailed with its typed problem; then the client closes', async () => {
     const { stack, errors, seen } = echoBroker()
+    const failures: unknown[] = []
+    stack.use({
+      decodeFailed(ctx: CallbackContext<'decodeFailed'>, _store: object, next: Next) {
+        failures.push(ctx.problem, ctx.error.code, ctx.client.closed)
+        // What a middleware answers goes out before the connection closes.
+        ctx.client.write({ cmd: 'connack', returnCode: 1, sessionPresent: false })
+        next()
+      },
+    })
     const t = connectTestClient(stack)
-    // CONNECT, protocol name MQTT, level 6, clean session, keepalive 0, client id "x"
-    t.sendRaw(
-      Uint8Array.of(0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78),
-    )
+    t.sendRaw(CONNECT_LEVEL_6)
     expect(await t.expect('connack')).toMatchObject({ returnCode: 1, sessionPresent: false })
     await t.closed()
+    expect(failures).toEqual([CodecProblem.UNSUPPORTED_PROTOCOL_VERSION, ErrorCode.PROTOCOL_ERROR, false])
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.PROTOCOL_ERROR])
     expect(seen).toEqual([])
+    await stack.close()
+  })
+
+  it('closes the client on a decoding failure that no middleware answers, writing nothing', async () => {
+    const { stack, errors } = echoBroker()
+    const t = connectTestClient(stack)
+    t.sendRaw(CONNECT_LEVEL_6)
+    await t.closed()
+    expect(t.received).toEqual([])
+    expect(errors.map((e) => [e.code, e.reasonCode])).toEqual([[ErrorCode.PROTOCOL_ERROR, 0x82]])
+    await stack.close()
+  })
+
+  it('processes nothing queued before a decoding failure, while decodeFailed is answered asynchronously', async () => {
+    const { stack, errors } = collectErrors(new Stack())
+    const handled: string[] = []
+    let releasePing: (() => void) | undefined
+    let releaseFailure: (() => void) | undefined
+    const answering = new Promise<void>((resolve) => {
+      stack.use({
+        handle(client: Client, packet: Packet, next: Next) {
+          handled.push(packet.cmd)
+          if (packet.cmd === 'connect') client.write({ cmd: 'connack', returnCode: 0, sessionPresent: false })
+          if (packet.cmd === 'pingreq' && releasePing === undefined) releasePing = next
+          else next()
+        },
+        decodeFailed(_ctx: CallbackContext<'decodeFailed'>, _store: object, next: Next) {
+          releaseFailure = next
+          resolve()
+        },
+      })
+    })
+    const t = connectTestClient(stack)
+    await t.connect()
+    // Two PINGREQs, the first held in its chain, then a SUBSCRIBE with reserved flags 0000.
+    t.sendRaw(Uint8Array.of(0xc0, 0x00, 0xc0, 0x00, 0x80, 0x00))
+    await answering
+    releasePing!()
+    expect(t.client.closed).toBe(false)
+    releaseFailure!()
+    await t.closed()
+    expect(handled).toEqual(['connect', 'pingreq'])
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_PACKET])
     await stack.close()
   })
 

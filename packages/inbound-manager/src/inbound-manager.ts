@@ -14,19 +14,13 @@ import {
   MqttStackError,
   type Next,
   type Packet,
+  ReasonCode,
   type TopicRules,
   validateTopicName,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type InboundManagerOptions } from './options.js'
 import type { InboundManagerState } from './state.js'
 
-/** MQTT 5.0 reason codes. */
-const REASON_SUCCESS = 0x00
-const REASON_TOPIC_NAME_INVALID = 0x90
-const REASON_PACKET_ID_NOT_FOUND = 0x92
-const REASON_RECEIVE_MAXIMUM_EXCEEDED = 0x93
-const REASON_PAYLOAD_FORMAT_INVALID = 0x99
-const REASON_QOS_NOT_SUPPORTED = 0x9b
 /** The Reason String of a PUBACK or PUBREC 0x99. */
 const PAYLOAD_INVALID_REASON = 'payload is not valid UTF-8'
 /**
@@ -143,7 +137,7 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     if (problem !== undefined) {
       client.protocolViolation(
         new MqttStackError(ErrorCode.PROTOCOL_ERROR, `PUBLISH with an invalid topic name (${problem})`, {
-          reasonCode: REASON_TOPIC_NAME_INVALID,
+          reasonCode: ReasonCode.TOPIC_NAME_INVALID,
         }),
         packet,
       )
@@ -188,7 +182,7 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `PUBLISH at QoS ${qos}, above the Maximum QoS ${this.config.maxQoS}`,
-          { reasonCode: REASON_QOS_NOT_SUPPORTED },
+          { reasonCode: ReasonCode.QOS_NOT_SUPPORTED },
         ),
         packet,
       )
@@ -211,7 +205,7 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           `more than the Receive Maximum (${this.config.receiveMaximum}) of unacknowledged QoS 1/2 PUBLISH packets`,
-          { reasonCode: REASON_RECEIVE_MAXIMUM_EXCEEDED },
+          { reasonCode: ReasonCode.RECEIVE_MAXIMUM_EXCEEDED },
         ),
         packet,
       )
@@ -226,7 +220,7 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       client.write({
         cmd: qos === 1 ? 'puback' : 'pubrec',
         messageId: packet.messageId ?? 0,
-        reasonCode: REASON_PAYLOAD_FORMAT_INVALID,
+        reasonCode: ReasonCode.PAYLOAD_FORMAT_INVALID,
         ...(explain ? { properties: { reasonString: PAYLOAD_INVALID_REASON } } : {}),
       })
       return false
@@ -349,7 +343,12 @@ function createState(client: Client): InboundManagerState {
       // (the PUBREL of a message already released, sent again after a lost PUBCOMP). MQTT 5.0 says which:
       // 0x92 "Packet Identifier not found" when neither the backend nor this connection held the id.
       const known = state.held?.delete(state.messageId) === true || store.packet !== undefined
-      writeAck(client, state.pubcomp, state.messageId, known ? REASON_SUCCESS : REASON_PACKET_ID_NOT_FOUND)
+      writeAck(
+        client,
+        state.pubcomp,
+        state.messageId,
+        known ? ReasonCode.SUCCESS : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND,
+      )
       end(state)
     },
 
@@ -369,7 +368,7 @@ function writeAck(
   client: Client,
   ack: IPubackPacket | IPubrecPacket | IPubcompPacket,
   id: number,
-  reasonCode = REASON_SUCCESS,
+  reasonCode: number = ReasonCode.SUCCESS,
 ): void {
   ack.messageId = id
   ack.reasonCode = reasonCode

@@ -7,6 +7,7 @@ import {
   type Next,
   PACKET_TYPES,
   type Packet,
+  ReasonCode,
 } from '@mqtt-stack/core'
 import { KeepAliveErrorCode } from './errors.js'
 import { checkOptions, DEFAULTS, type KeepAliveOptions } from './options.js'
@@ -14,8 +15,6 @@ import { KeepAliveState } from './state.js'
 
 /** The largest keepalive MQTT can express: as `maxKeepalive`, it caps nothing. */
 const MAX_KEEPALIVE = 65_535
-/** MQTT 5.0 reason code "Keep Alive timeout". */
-const REASON_KEEPALIVE_TIMEOUT = 0x8d
 
 /**
  * Keepalive: a client that sends nothing for 1.5 times its keepalive is closed through `closeClient`
@@ -122,9 +121,14 @@ function expire(client: Client, state: KeepAliveState): void {
   const error = new MqttStackError(
     KeepAliveErrorCode.KEEPALIVE_TIMEOUT,
     `client ${client.id || '(no id)'} sent nothing for ${state.timeout} ms (keepalive ${state.interval} s)`,
-    { reasonCode: REASON_KEEPALIVE_TIMEOUT },
+    { reasonCode: ReasonCode.KEEP_ALIVE_TIMEOUT },
   )
-  client.stack.execute('closeClient', { client, reasonCode: REASON_KEEPALIVE_TIMEOUT, error }, {}, (err) => {
-    if (err) client.stack.reportError(err, client, undefined)
-  })
+  client.stack.execute(
+    'closeClient',
+    { client, reasonCode: ReasonCode.KEEP_ALIVE_TIMEOUT, error },
+    {},
+    (err) => {
+      if (err) client.stack.reportError(err, client, undefined)
+    },
+  )
 }

@@ -5,6 +5,7 @@ import {
   MqttStackError,
   parseSharedFilter,
   type QoS,
+  ReasonCode,
   RetainedIndex,
   type Stack,
   type StoredSession,
@@ -150,7 +151,7 @@ export class MemoryStore {
     if (previous === undefined || previous === client || previous.closed) return undefined
     // The server MUST disconnect the existing client with the same client id [MQTT-3.1.4-2]
     // (0x8e Session taken over, sent as DISCONNECT to a 5.0 client).
-    previous.close(0x8e)
+    previous.close(ReasonCode.SESSION_TAKEN_OVER)
     return previous
   }
 

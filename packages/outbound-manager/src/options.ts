@@ -1,3 +1,6 @@
+import { ErrorCode, MqttStackError } from '@mqtt-stack/core'
+import { MAX_PACKET_ID } from './packet-ids.js'
+
 /** Options of `new OutboundManager(options)`. */
 export interface OutboundManagerOptions {
   /**
@@ -24,3 +27,26 @@ export const DEFAULTS: Readonly<OutboundManagerOptions> = Object.freeze({
   maxQueued: 1000,
   slowConsumerTimeout: 2000,
 })
+
+/** Throws `MQS_ERR_INVALID_OPTION` at construction for a value the manager cannot work with. */
+export function checkOptions(config: Readonly<OutboundManagerOptions>): void {
+  const { maxInflight, maxQueued, slowConsumerTimeout } = config
+  if (!Number.isInteger(maxInflight) || maxInflight < 1 || maxInflight > MAX_PACKET_ID) {
+    throw new MqttStackError(
+      ErrorCode.INVALID_OPTION,
+      `outbound-manager: maxInflight must be an integer from 1 to 65535, got ${String(maxInflight)}`,
+    )
+  }
+  if (!Number.isInteger(maxQueued) || maxQueued < 0) {
+    throw new MqttStackError(
+      ErrorCode.INVALID_OPTION,
+      `outbound-manager: maxQueued must be an integer of at least 0, got ${String(maxQueued)}`,
+    )
+  }
+  if (!(slowConsumerTimeout > 0)) {
+    throw new MqttStackError(
+      ErrorCode.INVALID_OPTION,
+      `outbound-manager: slowConsumerTimeout must be a positive number of ms, got ${String(slowConsumerTimeout)}`,
+    )
+  }
+}

@@ -1,12 +1,15 @@
-import type {
-  CallbackContext,
-  CallbackResult,
-  Done,
-  InflightPacket,
-  IPublishPacket,
-  Next,
+import {
+  type CallbackContext,
+  type CallbackResult,
+  type Client,
+  type Done,
+  type InflightPacket,
+  type IPublishPacket,
+  type Next,
+  toMqttStackError,
 } from '@mqtt-stack/core'
-import type { Fifo } from './fifo.js'
+import { noop } from './delivery.js'
+import { Fifo } from './fifo.js'
 
 /** MQTT 5.0: an outbound topic alias of one topic, and whether a PUBLISH that sets it up was written. */
 export interface OutboundTopicAlias {
@@ -63,6 +66,67 @@ export interface OutboundManagerState {
   readonly report: Done
   readonly onRemoved: CallbackResult<'removeInflightMessage'>
   readonly onPubrelStored: CallbackResult<'storeInflightMessage'>
+}
+
+/**
+ * A connection's state, with its acknowledgement callbacks bound once: an acknowledgement frees a packet id,
+ * then `drain` fills the window again.
+ */
+export function createState(
+  client: Client,
+  window: number,
+  drain: (client: Client, state: OutboundManagerState) => void,
+): OutboundManagerState {
+  const endAck = (err?: Error | null) => {
+    const { ackNext, ackDone } = state
+    state.ackNext = noop
+    state.ackDone = noop
+    if (err) ackNext(err)
+    else ackDone()
+  }
+  const state: OutboundManagerState = {
+    window,
+    topicAliasMaximum: 0,
+    aliases: undefined,
+    nextId: 1,
+    inflight: new Map(),
+    queue: new Fifo(),
+    queuedAt: new Fifo(),
+    parked: new Fifo(),
+    parkTimer: undefined,
+    resuming: false,
+    fetching: false,
+    backlog: false,
+    // Made after its connection closed (a message forwarded meanwhile): messages are stored offline.
+    closed: client.closed,
+    ackId: 0,
+    ackNext: noop,
+    ackDone: noop,
+    removeCtx: { clientId: '', messageId: 0 },
+    report: (err) => {
+      if (err) client.stack.reportError(toMqttStackError(err), client, undefined)
+    },
+    onRemoved: (err) => {
+      if (err) {
+        endAck(err)
+        return
+      }
+      // [MQTT-2.3.1-3] the packet id is free again once its acknowledgement is processed.
+      state.inflight.delete(state.ackId)
+      drain(client, state)
+      endAck()
+    },
+    onPubrelStored: (err) => {
+      if (err) {
+        endAck(err)
+        return
+      }
+      const pubrel = state.inflight.get(state.ackId)
+      if (pubrel) client.write(pubrel)
+      endAck()
+    },
+  }
+  return state
 }
 
 declare module '@mqtt-stack/core' {

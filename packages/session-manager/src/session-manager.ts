@@ -10,20 +10,14 @@ import {
   MqttStackError,
   type Next,
   type Packet,
+  ReasonCode,
+  ReturnCode,
   type Stack,
   toMqttStackError,
 } from '@mqtt-stack/core'
 import { checkOptions, DEFAULTS, type SessionManagerOptions } from './options.js'
 import type { SessionManagerState } from './state.js'
 
-/** CONNACK return codes (3.1, 3.1.1). */
-const ACCEPTED = 0x00
-const IDENTIFIER_REJECTED = 0x02
-const SERVER_UNAVAILABLE = 0x03
-/** CONNACK reason code (5.0). */
-const SERVER_UNAVAILABLE_5 = 0x88
-/** MQTT 5.0 reason code "Protocol Error". */
-const PROTOCOL_ERROR_5 = 0x82
 /** The expiry of a 3.1.1 persistent session: it never expires. */
 const NEVER_EXPIRES = 0xffffffff
 /** The largest Maximum Packet Size MQTT can carry (a 4-byte remaining length and its fixed header). */
@@ -93,7 +87,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       if (!v5 && (!clean || client.protocolVersion === 3)) {
         // An empty client id with clean session 0 is refused with 0x02, then the connection closes
         // [MQTT-3.1.3-8] [MQTT-3.2.2-4] [MQTT-3.2.2-5]. MQTT 3.1 requires an identifier in any case.
-        client.write({ cmd: 'connack', returnCode: IDENTIFIER_REJECTED, sessionPresent: false })
+        client.write({ cmd: 'connack', returnCode: ReturnCode.IDENTIFIER_REJECTED, sessionPresent: false })
         client.close()
         return done()
       }
@@ -147,8 +141,8 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       state.connecting = false
       client.write(
         v5
-          ? { cmd: 'connack', reasonCode: SERVER_UNAVAILABLE_5, sessionPresent: false }
-          : { cmd: 'connack', returnCode: SERVER_UNAVAILABLE, sessionPresent: false },
+          ? { cmd: 'connack', reasonCode: ReasonCode.SERVER_UNAVAILABLE, sessionPresent: false }
+          : { cmd: 'connack', returnCode: ReturnCode.SERVER_UNAVAILABLE, sessionPresent: false },
       )
       client.stack.reportError(toMqttStackError(err), client, packet)
       client.close()
@@ -165,14 +159,14 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     if (v5) {
       client.write(
         properties === undefined || Object.keys(properties).length === 0
-          ? { cmd: 'connack', reasonCode: ACCEPTED, sessionPresent }
-          : { cmd: 'connack', reasonCode: ACCEPTED, sessionPresent, properties },
+          ? { cmd: 'connack', reasonCode: ReasonCode.SUCCESS, sessionPresent }
+          : { cmd: 'connack', reasonCode: ReasonCode.SUCCESS, sessionPresent, properties },
       )
     } else {
       // MQTT 3.1 has no session present flag: its byte is reserved.
       client.write({
         cmd: 'connack',
-        returnCode: ACCEPTED,
+        returnCode: ReturnCode.ACCEPTED,
         sessionPresent: sessionPresent && client.protocolVersion === 4,
       })
     }
@@ -242,7 +236,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
           new MqttStackError(
             ErrorCode.PROTOCOL_ERROR,
             `DISCONNECT sets Session Expiry Interval ${expiry} after a CONNECT with 0; the session ends`,
-            { reasonCode: PROTOCOL_ERROR_5 },
+            { reasonCode: ReasonCode.PROTOCOL_ERROR },
           ),
           ctx.client,
           ctx.packet,

@@ -6,28 +6,19 @@ import {
   type ISubscribePacket,
   type ISubscription,
   type IUnsubscribePacket,
+  isFailureCode,
   Middleware,
   MqttStackError,
   type Next,
   type Packet,
   type QoS,
+  ReasonCode,
+  ReturnCode,
   type Subscription,
   type TopicRules,
   validateTopicFilter,
 } from '@mqtt-stack/core'
 import { checkOptions, DEFAULTS, type SubscriptionManagerOptions } from './options.js'
-
-/** SUBACK return code of a refused filter: 3.1.1 "Failure", 5.0 "Unspecified error". */
-const FAILURE = 0x80
-/** MQTT 5.0 reason codes. */
-const SUCCESS = 0x00
-const NO_SUBSCRIPTION_EXISTED = 0x11
-const PROTOCOL_ERROR = 0x82
-const NOT_AUTHORIZED = 0x87
-const TOPIC_FILTER_INVALID = 0x8f
-const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e
-const SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xa1
-const WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED = 0xa2
 
 const SHARE_PREFIX = '$share/'
 
@@ -102,7 +93,7 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
         new MqttStackError(
           ErrorCode.PROTOCOL_ERROR,
           'SUBSCRIBE with No Local on a shared subscription [MQTT-3.8.3-4]',
-          { reasonCode: PROTOCOL_ERROR },
+          { reasonCode: ReasonCode.PROTOCOL_ERROR },
         ),
         packet,
       )
@@ -116,7 +107,7 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     for (const request of requests) {
       if (validateTopicFilter(request.topic, rules) !== undefined) {
         // An invalid filter is refused, not routed [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3]
-        codes.push(v5 ? TOPIC_FILTER_INVALID : FAILURE)
+        codes.push(v5 ? ReasonCode.TOPIC_FILTER_INVALID : ReturnCode.FAILURE)
         continue
       }
       if (v5) {
@@ -134,7 +125,7 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
         if (verdict.authorized === false) {
           const reasonCode = verdict.reasonCode
           codes.push(
-            v5 ? (reasonCode !== undefined && reasonCode >= 0x80 ? reasonCode : NOT_AUTHORIZED) : FAILURE,
+            v5 ? (isFailureCode(reasonCode) ? reasonCode : ReasonCode.NOT_AUTHORIZED) : ReturnCode.FAILURE,
           )
           continue
         }
@@ -175,11 +166,11 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
   #unsupported(topic: string, packet: ISubscribePacket): number | undefined {
     const config = this.config
     const shared = topic.startsWith(SHARE_PREFIX)
-    if (shared && !config.sharedSubscriptionAvailable) return SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+    if (shared && !config.sharedSubscriptionAvailable) return ReasonCode.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
     if (!config.subscriptionIdentifiersAvailable && packet.properties?.subscriptionIdentifier !== undefined)
-      return SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED
+      return ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED
     if (!config.wildcardSubscriptionAvailable && hasWildcard(topic, shared))
-      return WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+      return ReasonCode.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
     return undefined
   }
 
@@ -195,12 +186,12 @@ export class SubscriptionManager extends Middleware<SubscriptionManagerOptions> 
     for (const topic of filters) {
       if (validateTopicFilter(topic, rules) !== undefined) {
         // No subscription can exist for a filter that was never valid: nothing to remove.
-        codes.push(TOPIC_FILTER_INVALID)
+        codes.push(ReasonCode.TOPIC_FILTER_INVALID)
         continue
       }
       const { removed } = await stack.run('unsubscribeTopic', { client, packet, topic }, {})
       await stack.run('removeSubscription', { client, clientId: client.id, topic }, {})
-      codes.push(removed ? SUCCESS : NO_SUBSCRIPTION_EXISTED)
+      codes.push(removed ? ReasonCode.SUCCESS : ReasonCode.NO_SUBSCRIPTION_EXISTED)
     }
     // UNSUBACK with the packet identifier of the UNSUBSCRIBE, also when nothing was subscribed
     // [MQTT-3.10.4-4] [MQTT-3.10.4-5]. 3.1.1 writes no payload; 5.0 writes one reason code per filter.
@@ -239,7 +230,7 @@ function sharedWithNoLocal(requests: readonly ISubscription[]): boolean {
 /** A SUBSCRIBE or UNSUBSCRIBE with no filter is a protocol violation: the client is closed. */
 function noFilter(client: Client, packet: ISubscribePacket | IUnsubscribePacket, message: string): void {
   client.protocolViolation(
-    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: PROTOCOL_ERROR }),
+    new MqttStackError(ErrorCode.PROTOCOL_ERROR, message, { reasonCode: ReasonCode.PROTOCOL_ERROR }),
     packet,
   )
 }

@@ -10,37 +10,29 @@
  * mqtt-packet, which says what is missing.
  */
 import { isUtf8 } from 'node:buffer'
-import type { ProtocolVersion } from './packets.js'
-
-const CONNECT = 1
-const PUBLISH = 3
-const PUBACK = 4
-const PUBCOMP = 7
-const SUBSCRIBE = 8
-const UNSUBSCRIBE = 10
-const DISCONNECT = 14
-const AUTH = 15
-
-/** Flags of the CONNECT variable header. */
-const USERNAME = 0x80
-const PASSWORD = 0x40
-const WILL = 0x04
-
-/** Why a frame cannot be accepted: a Malformed Packet, or a Protocol Error (MQTT 5.0 reason 0x82). */
-export interface FrameProblem {
-  readonly message: string
-  readonly protocolError: boolean
-}
-
-const malformed = (message: string): FrameProblem => ({ message, protocolError: false })
+import type { ProtocolVersion } from '../packets.js'
+import { CodecProblem, CodecRefusal } from './problems.js'
+import {
+  AUTH,
+  CONNECT,
+  DISCONNECT,
+  PASSWORD,
+  PUBACK,
+  PUBCOMP,
+  PUBLISH,
+  SUBSCRIBE,
+  UNSUBSCRIBE,
+  USERNAME,
+  WILL,
+} from './wire.js'
 
 /**
  * What is wrong with the bytes of a UTF-8 string named `what`: not well formed [MQTT-1.5.3-1], or holding
  * U+0000 [MQTT-1.5.3-2] (5.0: [MQTT-1.5.4-1] [MQTT-1.5.4-2]); undefined when nothing is.
  */
-export function stringProblem(text: Buffer, what: string): string | undefined {
-  if (!isUtf8(text)) return `${what} is not valid UTF-8`
-  if (text.includes(0)) return `U+0000 in the ${what}`
+export function stringProblem(text: Buffer, what: string): CodecRefusal | undefined {
+  if (!isUtf8(text)) return new CodecRefusal(CodecProblem.INVALID_UTF8, `${what} is not valid UTF-8`)
+  if (text.includes(0)) return new CodecRefusal(CodecProblem.NULL_CHARACTER, `U+0000 in the ${what}`)
   return undefined
 }
 
@@ -51,8 +43,16 @@ export function checkFrame(
   body: number,
   end: number,
   version: ProtocolVersion,
-): FrameProblem | undefined {
+): CodecRefusal | undefined {
   const type = first >> 4
+  const flags = first & 0x0f
+  const required = REQUIRED_FLAGS[type]!
+  // [MQTT-2.2.2-2] reserved flags that are not as Table 2.2 says make the packet malformed.
+  if (required >= 0 ? flags !== required : type === PUBLISH && (flags & 0x06) === 0x06)
+    return new CodecRefusal(
+      CodecProblem.INVALID_FLAGS,
+      `${TYPE_NAMES[type]} with header flags 0x${flags.toString(16)}`,
+    )
   if (type === CONNECT) return connect(buf, body, end)
   if (version === 5) {
     // Where the properties start (after the packet identifier and reason code), and where they belong.
@@ -79,21 +79,27 @@ export function checkFrame(
   }
   if (type !== SUBSCRIBE && type !== UNSUBSCRIBE) return undefined
   let pos = body + 2 // packet identifier
+  if (pos > end)
+    return new CodecRefusal(CodecProblem.TRUNCATED, `${TYPE_NAMES[type]} without a packet identifier`)
   if (version === 5) pos = skipProperties(buf, pos, end)
   while (pos >= 0 && pos < end) {
     const next = fieldEnd(buf, pos, end)
     if (next < 0) return undefined
     const problem = stringProblem(buf.subarray(pos + 2, next), 'topic filter')
-    if (problem !== undefined) return malformed(problem)
+    if (problem !== undefined) return problem
     pos = type === SUBSCRIBE ? next + 1 : next // SUBSCRIBE: the options byte
   }
   return undefined
 }
 
-function connect(buf: Buffer, body: number, end: number): FrameProblem | undefined {
+function connect(buf: Buffer, body: number, end: number): CodecRefusal | undefined {
   const fields = new Fields(buf, body, end)
-  if (!fields.next() || fields.pos + 4 > end) return undefined // protocol name
+  if (!fields.next() || fields.pos >= end) return undefined // protocol name
+  // The high bit of the level marks a bridge (as mqtt-packet reads it); the level itself must be one we speak.
   const level = buf[fields.pos]! & 0x7f
+  if ((level < 3 || level > 5) && isProtocolName(buf.toString('latin1', body + 2, fields.pos)))
+    return new CodecRefusal(CodecProblem.UNSUPPORTED_PROTOCOL_VERSION, `CONNECT with protocol level ${level}`)
+  if (fields.pos + 4 > end) return undefined
   const flags = buf[fields.pos + 1]!
   fields.pos += 4 // level, flags, keep alive
   const v5 = level === 5
@@ -105,13 +111,20 @@ function connect(buf: Buffer, body: number, end: number): FrameProblem | undefin
     (!(flags & USERNAME) || fields.next('user name')) &&
     (!(flags & PASSWORD) || fields.next())
   if (!walked) return fields.problem
-  return fields.pos === end ? undefined : malformed('bytes after the end of the CONNECT payload')
+  return fields.pos === end
+    ? undefined
+    : new CodecRefusal(CodecProblem.TRAILING_BYTES, 'bytes after the end of the CONNECT payload')
+}
+
+/** MQTT 3.1.1 and 5.0 name their protocol MQTT, 3.1 MQIsdp [MQTT-3.1.2-1]; any other name is malformed. */
+function isProtocolName(name: string): boolean {
+  return name === 'MQTT' || name === 'MQIsdp'
 }
 
 /** A walk over the fields of a frame: stops at the first ill-formed string, or where a field does not fit. */
 class Fields {
   /** Why the walk stopped at a wrong field; undefined when it stopped because a field did not fit. */
-  problem: FrameProblem | undefined = undefined
+  problem: CodecRefusal | undefined = undefined
 
   constructor(
     readonly buf: Buffer,
@@ -126,7 +139,7 @@ class Fields {
     const problem =
       what === undefined ? undefined : stringProblem(this.buf.subarray(this.pos + 2, next), what)
     if (problem !== undefined) {
-      this.problem = malformed(problem)
+      this.problem = problem
       return false
     }
     this.pos = next
@@ -187,17 +200,30 @@ const IN_DISCONNECT = 64
 const IN_AUTH = 128
 const ANYWHERE = 255
 
-const TYPE_NAMES: Readonly<Record<number, string>> = {
-  3: 'PUBLISH',
-  4: 'PUBACK',
-  5: 'PUBREC',
-  6: 'PUBREL',
-  7: 'PUBCOMP',
-  8: 'SUBSCRIBE',
-  10: 'UNSUBSCRIBE',
-  14: 'DISCONNECT',
-  15: 'AUTH',
-}
+const TYPE_NAMES = [
+  'reserved type 0',
+  'CONNECT',
+  'CONNACK',
+  'PUBLISH',
+  'PUBACK',
+  'PUBREC',
+  'PUBREL',
+  'PUBCOMP',
+  'SUBSCRIBE',
+  'SUBACK',
+  'UNSUBSCRIBE',
+  'UNSUBACK',
+  'PINGREQ',
+  'PINGRESP',
+  'DISCONNECT',
+  'AUTH',
+] as const
+
+/**
+ * The flags of each packet type's fixed header (Table 2.2), by type; -1: PUBLISH's are its DUP, QoS and
+ * RETAIN, checked for QoS 3 only [MQTT-3.3.1-4]; type 0 is for mqtt-packet to refuse.
+ */
+const REQUIRED_FLAGS = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0] as const
 
 /**
  * Property identifier: what follows it, and where a client may send it (0: only servers send it). A
@@ -246,7 +272,7 @@ function checkProperties(
   end: number,
   where: number,
   name: string,
-): FrameProblem | undefined {
+): CodecRefusal | undefined {
   const blockEnd = skipProperties(buf, pos, end)
   if (blockEnd < 0) return undefined
   while (pos < end && buf[pos]! & 0x80) pos++
@@ -259,11 +285,12 @@ function checkProperties(
     if (property === undefined) return undefined
     const [kind, allowed] = property
     if ((allowed & where) === 0)
-      return { message: `property ${id} does not belong in ${name}`, protocolError: true }
+      return new CodecRefusal(CodecProblem.PROPERTY_NOT_ALLOWED, `property ${id} does not belong in ${name}`)
     if (id !== USER_PROPERTY) {
       const bit = 1 << (id & 31)
       const seen = id < 32 ? seenLow : seenHigh
-      if (seen & bit) return { message: `property ${id} more than once in ${name}`, protocolError: true }
+      if (seen & bit)
+        return new CodecRefusal(CodecProblem.DUPLICATE_PROPERTY, `property ${id} more than once in ${name}`)
       if (id < 32) seenLow |= bit
       else seenHigh |= bit
     }
@@ -277,7 +304,7 @@ function checkProperties(
         if (next < 0) return undefined
         if (kind !== BINARY) {
           const problem = stringProblem(buf.subarray(pos + 2, next), `string of property ${id}`)
-          if (problem !== undefined) return malformed(problem)
+          if (problem !== undefined) return problem
         }
         pos = next
       }

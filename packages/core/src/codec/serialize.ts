@@ -1,5 +1,5 @@
 import mqtt from 'mqtt-packet'
-import type { IPublishPacket, Packet, ProtocolVersion } from './packets.js'
+import type { IPublishPacket, Packet, ProtocolVersion } from '../packets.js'
 
 // mqtt-packet would otherwise fill a cache of 65,536 two-byte Buffers (about 7 MB of heap) on its first
 // generate(); the packets it still writes here are not the hot ones.

@@ -1,0 +1,105 @@
+import type { Client, Done, InflightPacket, IPublishPacket, IPubrelPacket, Next } from '@mqtt-stack/core'
+import { MAX_PACKET_ID } from './packet-ids.js'
+import type { OutboundManagerState } from './state.js'
+import { unexpired } from './waiting-queue.js'
+
+/** Delivers one message taken from the offline queue (authorised first, like any forward). */
+export type ForwardFresh = (client: Client, packet: IPublishPacket, next: Next, done: Done) => void
+
+/** An unacknowledged message again: PUBLISH with its packet id and DUP set [MQTT-3.3.1-1], or PUBREL. */
+export function resend(client: Client, state: OutboundManagerState, packet: InflightPacket): void {
+  const id = packet.messageId
+  if (id === undefined || id < 1 || id > MAX_PACKET_ID) return
+  if (packet.cmd === 'publish') {
+    // [MQTT-4.3.3-1] once PUBREL was sent, the PUBLISH is never sent again.
+    if (packet.qos === 0 || state.inflight.get(id)?.cmd === 'pubrel') return
+    const again: IPublishPacket = { ...packet, dup: true }
+    const dropped = client.droppedMessages
+    state.inflight.set(id, again)
+    client.write(again)
+    if (client.droppedMessages !== dropped) {
+      // [MQTT-3.1.2-25] over the Maximum Packet Size of this connection, the client discarded it as if
+      // delivered: its id and its place in the window are free again, and the backend forgets it.
+      state.inflight.delete(id)
+      client.stack.execute('removeInflightMessage', { clientId: client.id, messageId: id }, {}, state.report)
+    }
+  } else {
+    const again: IPubrelPacket = packet.reasonCode === undefined ? { ...packet, reasonCode: 0 } : packet
+    state.inflight.set(id, again)
+    client.write(again)
+  }
+}
+
+/**
+ * `lookupOfflineMessages`, then forwards, oldest first, as many as the window and the queue (of at most
+ * `maxQueued`) can take (the rest stays offline and is fetched when the queue has drained), then
+ * `removeOfflineMessages` for those taken.
+ */
+export function fetchOffline(
+  client: Client,
+  state: OutboundManagerState,
+  maxQueued: number,
+  forward: ForwardFresh,
+  callback: Done,
+): void {
+  state.fetching = true
+  state.backlog = false
+  const clientId = client.id
+  const finish = (err?: Error | null) => {
+    state.fetching = false
+    callback(err)
+  }
+  client.stack.execute('lookupOfflineMessages', { clientId }, {}, (err, store) => {
+    if (err) {
+      finish(err)
+      return
+    }
+    const packets = store.packets ?? []
+    const room = Math.max(0, state.window - state.inflight.size) + Math.max(0, maxQueued - state.queue.length)
+    const taken = packets.length > room ? packets.slice(0, room) : packets
+    if (taken.length < packets.length) state.backlog = true
+    let i = 0
+    let looping = false
+    let again = false
+    // One message at a time, in order; a loop rather than recursion when the callbacks are synchronous.
+    const step = (stepErr?: Error | null): void => {
+      if (stepErr) {
+        finish(stepErr)
+        return
+      }
+      if (looping) {
+        again = true
+        return
+      }
+      looping = true
+      do {
+        again = false
+        if (i === taken.length) {
+          looping = false
+          if (taken.length === 0) finish()
+          else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, finish)
+          return
+        }
+        forward(client, taken[i++]!, step, step)
+      } while (again)
+      looping = false
+    }
+    step()
+  })
+}
+
+/**
+ * The connection has closed: its waiting messages go to `storeOfflineMessage`. The backend keeps them for
+ * a persistent session and drops them for one that is not kept.
+ */
+export function storeWaitingOffline(client: Client, state: OutboundManagerState): void {
+  const waiting = state.queue.takeAll()
+  const queuedAt = state.queuedAt.takeAll()
+  for (let i = 0; i < waiting.length; i++) {
+    const packet = unexpired(waiting[i]!, queuedAt[i] ?? 0)
+    if (packet === undefined) continue
+    client.stack.execute('storeOfflineMessage', { clientId: client.id, packet }, {}, (err) => {
+      if (err) client.stack.reportError(err, client, packet)
+    })
+  }
+}

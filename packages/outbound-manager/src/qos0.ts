@@ -1,0 +1,51 @@
+import {
+  type Client,
+  ErrorCode,
+  type IPublishPacket,
+  MqttStackError,
+  serializePacket,
+} from '@mqtt-stack/core'
+
+/**
+ * QoS 0 delivery: a fan-out passes one packet object to every QoS 0 subscriber, so it is serialised once
+ * per protocol version and the same bytes are written to each.
+ */
+export class QoS0Writer {
+  #packet: IPublishPacket | undefined = undefined
+  #topic = ''
+  #payload: Buffer | string = ''
+  readonly #bytes: Array<Buffer | undefined> = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]
+
+  /** Writes `packet` to `client`; an error when it cannot be serialised. */
+  write(client: Client, packet: IPublishPacket): MqttStackError | undefined {
+    if (client.closed) return undefined
+    if (packet !== this.#packet || packet.topic !== this.#topic || packet.payload !== this.#payload) {
+      this.#packet = packet
+      this.#topic = packet.topic
+      this.#payload = packet.payload
+      this.#bytes.fill(undefined)
+    }
+    const version = client.protocolVersion
+    let bytes = this.#bytes[version]
+    if (bytes === undefined) {
+      try {
+        // [MQTT-3.3.1-2] DUP is 0 for QoS 0, whatever the publisher sent [MQTT-3.3.1-3].
+        bytes = serializePacket(packet.dup ? { ...packet, dup: false } : packet, version)
+      } catch (cause) {
+        return new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise PUBLISH to ${packet.topic}`, {
+          cause,
+        })
+      }
+      this.#bytes[version] = bytes
+    }
+    client.writeBuffer(bytes, 0)
+    return undefined
+  }
+}
