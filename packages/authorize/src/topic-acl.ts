@@ -32,6 +32,8 @@ interface Rule {
 
 /** The rules as they apply to one connection: a pattern per rule, `undefined` where the rule does not apply. */
 interface Resolved {
+  /** The rules these patterns were made from: after `setRules`, they are made again. */
+  rules: readonly Rule[]
   clientId: string
   username: string | undefined
   patterns: Array<string | undefined>
@@ -49,9 +51,9 @@ interface Resolved {
 export class TopicAcl extends Middleware<TopicAclOptions> {
   override readonly name = 'topic-acl'
   override readonly packetTypes = ['connect'] as const
-  readonly #rules: readonly Rule[]
+  #rules: readonly Rule[]
   readonly #allowByDefault: boolean
-  readonly #needsUsername: boolean
+  #needsUsername: boolean
   readonly #checked = new WeakSet<object>()
 
   constructor(config: Partial<TopicAclOptions> = {}) {
@@ -63,7 +65,18 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     if (!Array.isArray(rules)) throw invalid('rules must be an array')
     this.#rules = rules.map(compile)
     this.#allowByDefault = this.config.default === 'allow'
-    this.#needsUsername = this.#rules.some((rule) => rule.users !== undefined || rule.pattern.includes('%u'))
+    this.#needsUsername = needsUsername(this.#rules)
+  }
+
+  /**
+   * Replaces the rules in place (a broker reloading its ACL file): connected clients stay, and each check
+   * from now on meets the new rules. Validated like the `rules` option; on a bad rule nothing changes.
+   */
+  setRules(rules: readonly TopicAclRule[]): void {
+    if (!Array.isArray(rules)) throw invalid('rules must be an array')
+    const compiled = rules.map(compile)
+    this.#rules = compiled
+    this.#needsUsername = needsUsername(compiled)
   }
 
   override install(client: Client): void {
@@ -149,9 +162,15 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     const state = authorizeState(client.state)
     const clientId = client.id || state.connectClientId
     const cached = state.acl as Resolved | undefined
-    if (cached !== undefined && cached.clientId === clientId && cached.username === state.username)
+    if (
+      cached !== undefined &&
+      cached.rules === this.#rules &&
+      cached.clientId === clientId &&
+      cached.username === state.username
+    )
       return cached.patterns
     const resolved: Resolved = {
+      rules: this.#rules,
       clientId,
       username: state.username,
       patterns: this.#rules.map((rule) => substitute(rule, clientId, state)),
@@ -159,6 +178,10 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     state.acl = resolved
     return resolved.patterns
   }
+}
+
+function needsUsername(rules: readonly Rule[]): boolean {
+  return rules.some((rule) => rule.users !== undefined || rule.pattern.includes('%u'))
 }
 
 function substitute(rule: Rule, clientId: string, state: AuthorizeState): string | undefined {
