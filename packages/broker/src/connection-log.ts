@@ -1,0 +1,87 @@
+import {
+  type CallbackHandlers,
+  type Client,
+  type Done,
+  Middleware,
+  type Next,
+  type Packet,
+} from '@mqtt-stack/core'
+import type { BrokerLogger } from './logger.js'
+
+export interface ConnectionLogOptions {
+  logger: BrokerLogger
+}
+
+interface Seen {
+  clientId: string
+  username: string | undefined
+  /** A DISCONNECT arrived: the close that follows is the client's own. */
+  disconnected: boolean
+}
+
+const VERSIONS: Readonly<Record<number, string>> = { 3: '3.1', 4: '3.1.1', 5: '5.0' }
+
+/**
+ * One log line per connect, refusal and disconnect, with client id, address, protocol version and reason.
+ * It only watches: CONNECT and DISCONNECT pass on, and its `registerClient` handler (the moment a CONNECT is
+ * accepted) calls `next()`. `use()` it before the backend, so that handler runs before the backend's.
+ */
+export class ConnectionLog extends Middleware<ConnectionLogOptions> {
+  override readonly name = 'connection-log'
+  override readonly packetTypes = ['connect', 'disconnect'] as const
+  readonly #seen = new WeakMap<Client, Seen>()
+
+  constructor(config: ConnectionLogOptions) {
+    super(config, { logger: config.logger })
+  }
+
+  override install(client: Client): void {
+    client.once('close', (error) => this.#closed(client, error))
+  }
+
+  override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
+    if (packet.cmd === 'connect' && !this.#seen.has(client)) {
+      this.#seen.set(client, { clientId: packet.clientId, username: packet.username, disconnected: false })
+    } else if (packet.cmd === 'disconnect') {
+      const seen = this.#seen.get(client)
+      if (seen) seen.disconnected = true
+    }
+    next()
+  }
+
+  override callbacks(): CallbackHandlers {
+    return {
+      registerClient: (ctx, _store, next) => {
+        const seen = this.#seen.get(ctx.client)
+        this.config.logger.info(
+          { ...fields(ctx.client, ctx.clientId), username: seen?.username },
+          'client connected',
+        )
+        next()
+      },
+    }
+  }
+
+  #closed(client: Client, error: Error | undefined): void {
+    const seen = this.#seen.get(client)
+    const { logger } = this.config
+    if (client.connackSent) {
+      const reason = error?.message ?? (seen?.disconnected ? 'DISCONNECT' : 'connection closed')
+      logger.info({ ...fields(client, client.id), reason }, 'client disconnected')
+    } else if (seen) {
+      const reason = error?.message ?? 'connection closed before CONNACK'
+      logger.warn({ ...fields(client, seen.clientId), username: seen.username, reason }, 'connection refused')
+    } else {
+      logger.debug({ address: address(client), reason: error?.message }, 'connection closed before CONNECT')
+    }
+  }
+}
+
+function fields(client: Client, clientId: string): Record<string, unknown> {
+  return { clientId, address: address(client), protocol: VERSIONS[client.protocolVersion] }
+}
+
+/** A TCP or TLS socket has `remoteAddress`, and so has our WebSocket stream. */
+function address(client: Client): string | undefined {
+  return (client.stream as { remoteAddress?: string }).remoteAddress
+}

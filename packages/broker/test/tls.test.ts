@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hasOpenssl, makeCertificates, type TestCertificates } from './certs.js'
+import { connectClient, roundTrip, startBroker } from './support.js'
+
+describe.runIf(hasOpenssl())('TLS listeners', () => {
+  let certs: TestCertificates
+  beforeAll(() => {
+    certs = makeCertificates()
+  })
+  afterAll(() => certs.remove())
+
+  it('mqtts: MQTT.js clients that trust the CA exchange messages', async () => {
+    const { pem } = certs
+    const { url } = await startBroker({
+      listeners: [{ type: 'mqtts', port: 0, cert: pem.serverCert, key: pem.serverKey }],
+    })
+    expect(url).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/)
+    const a = await connectClient(url, { ca: pem.ca })
+    const b = await connectClient(url, { ca: pem.ca, protocolVersion: 5 })
+    expect(await roundTrip(a, b)).toBe('hello')
+  })
+
+  it('mqtts: a client that does not trust the certificate fails the handshake', async () => {
+    const { pem } = certs
+    const { url } = await startBroker({
+      listeners: [{ type: 'mqtts', port: 0, cert: pem.serverCert, key: pem.serverKey }],
+    })
+    await expect(connectClient(url)).rejects.toThrow(/certificate/)
+  })
+
+  it('mqtts with requireCertificate: a client certificate signed by ca is needed', async () => {
+    const { pem } = certs
+    const { url } = await startBroker({
+      listeners: [
+        {
+          type: 'mqtts',
+          port: 0,
+          cert: pem.serverCert,
+          key: pem.serverKey,
+          ca: pem.ca,
+          requireCertificate: true,
+        },
+      ],
+    })
+    const client = await connectClient(url, { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey })
+    expect(client.connected).toBe(true)
+    await expect(connectClient(url, { ca: pem.ca })).rejects.toThrow(/certificate|socket hang up|ECONNRESET/i)
+  })
+
+  it('wss: MQTT.js over WebSocket over TLS', async () => {
+    const { pem } = certs
+    const { url } = await startBroker({
+      listeners: [{ type: 'wss', port: 0, path: '/mqtt', cert: pem.serverCert, key: pem.serverKey }],
+    })
+    expect(url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/mqtt$/)
+    const a = await connectClient(url, { ca: pem.ca })
+    const b = await connectClient(url, { ca: pem.ca, protocolVersion: 5 })
+    expect(await roundTrip(a, b)).toBe('hello')
+  })
+})
