@@ -113,17 +113,12 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
     .use(new Authentication())
   // SCRAM answers only CONNECTs that ask for it, so it goes before the username/password provider.
   if (options.scramUsers) stack.use(new ScramSha256({ users: options.scramUsers }))
-  // Neither users nor check: open mode, any username and password are accepted.
+  // Neither users nor check: open mode, any username and password are accepted. With either, only those
+  // users connect unless allowAnonymous says otherwise (mosquitto's default with a password file).
+  const closed = options.users !== undefined || options.check !== undefined
+  const allowAnonymous = options.allowAnonymous ?? !closed
   stack
-    .use(
-      new StaticCredentials(
-        defined({
-          users: options.users,
-          check: options.check,
-          allowAnonymous: options.allowAnonymous ?? true,
-        }),
-      ),
-    )
+    .use(new StaticCredentials(defined({ users: options.users, check: options.check, allowAnonymous })))
     .use(new Authorize())
   const acl = options.acl ? new TopicAcl({ rules: options.acl, default: 'deny' }) : undefined
   if (acl) stack.use(acl)

@@ -13,8 +13,9 @@ export interface BrokerOptions {
   stack?: StackOptions
 
   /**
-   * Accept a CONNECT without a username. Default `true`. With neither `users` nor `check`, the broker is
-   * open: any username and password are accepted, as mosquitto with `allow_anonymous true` does.
+   * Accept a CONNECT without a username. Default: `true` without `users` and `check`, `false` with either.
+   * With neither `users` nor `check` the broker is open: any username and password are accepted, as
+   * mosquitto with `allow_anonymous true` does.
    */
   allowAnonymous?: boolean
   /** Username → password: when set, only these users (and anonymous clients if allowed) may connect. */

@@ -49,13 +49,16 @@ describe('createBroker', () => {
     })
   })
 
-  it('users: only those users, with the right password', async () => {
-    const { url } = await startBroker({ users: { alice: 'secret' }, allowAnonymous: false })
+  it('users: only those users, with the right password; anonymous clients only when allowed', async () => {
+    const { url } = await startBroker({ users: { alice: 'secret' } })
+    await expect(connectClient(url)).rejects.toThrow(/not authori[sz]ed/i)
     expect((await connectClient(url, { username: 'alice', password: 'secret' })).connected).toBe(true)
     await expect(connectClient(url, { username: 'alice', password: 'nope' })).rejects.toThrow(
       /bad user ?name/i,
     )
     await expect(connectClient(url, { username: 'foo', password: 'bar' })).rejects.toThrow(/bad user ?name/i)
+    const open = await startBroker({ users: { alice: 'secret' }, allowAnonymous: true })
+    expect((await connectClient(open.url)).connected).toBe(true)
   })
 
   it('acl: what the rules do not allow is denied, and setAcl changes them for connected clients', async () => {
