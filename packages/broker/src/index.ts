@@ -4,6 +4,11 @@
  * documented order and serves it on TCP, TLS and WebSocket listeners. The package's `mqtt-stack` command
  * runs one from a config file.
  */
+export { parseAclFile } from './cli/acl-file.js'
+export { type LoadedConfig, loadConfig } from './cli/config.js'
+export { ConfigError } from './cli/config-error.js'
+export { hashPassword, PasswordTable, parsePasswordFile } from './cli/password-file.js'
+export { runCli } from './cli/run.js'
 export { ConnectionLog, type ConnectionLogOptions } from './connection-log.js'
 export { type Broker, createBroker, createStack } from './create-broker.js'
 export type {
