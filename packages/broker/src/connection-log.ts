@@ -13,8 +13,10 @@ export interface ConnectionLogOptions {
 }
 
 interface Seen {
-  clientId: string
-  username: string | undefined
+  /** Read at install: a closed socket no longer has it. */
+  address: string | undefined
+  /** From the CONNECT, once there is one. */
+  connect: { clientId: string; username: string | undefined } | undefined
   /** A DISCONNECT arrived: the close that follows is the client's own. */
   disconnected: boolean
 }
@@ -36,16 +38,16 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
   }
 
   override install(client: Client): void {
-    client.once('close', (error) => this.#closed(client, error))
+    const seen: Seen = { address: remoteAddress(client), connect: undefined, disconnected: false }
+    this.#seen.set(client, seen)
+    client.once('close', (error) => this.#closed(client, seen, error))
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
-    if (packet.cmd === 'connect' && !this.#seen.has(client)) {
-      this.#seen.set(client, { clientId: packet.clientId, username: packet.username, disconnected: false })
-    } else if (packet.cmd === 'disconnect') {
-      const seen = this.#seen.get(client)
-      if (seen) seen.disconnected = true
-    }
+    const seen = this.#seen.get(client)
+    if (seen && packet.cmd === 'connect')
+      seen.connect ??= { clientId: packet.clientId, username: packet.username }
+    else if (seen && packet.cmd === 'disconnect') seen.disconnected = true
     next()
   }
 
@@ -54,7 +56,7 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
       registerClient: (ctx, _store, next) => {
         const seen = this.#seen.get(ctx.client)
         this.config.logger.info(
-          { ...fields(ctx.client, ctx.clientId), username: seen?.username },
+          { ...fields(ctx.client, ctx.clientId, seen), username: seen?.connect?.username },
           'client connected',
         )
         next()
@@ -62,26 +64,29 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
     }
   }
 
-  #closed(client: Client, error: Error | undefined): void {
-    const seen = this.#seen.get(client)
+  #closed(client: Client, seen: Seen, error: Error | undefined): void {
     const { logger } = this.config
+    const { connect } = seen
     if (client.connackSent) {
-      const reason = error?.message ?? (seen?.disconnected ? 'DISCONNECT' : 'connection closed')
-      logger.info({ ...fields(client, client.id), reason }, 'client disconnected')
-    } else if (seen) {
+      const reason = error?.message ?? (seen.disconnected ? 'DISCONNECT' : 'connection closed')
+      logger.info({ ...fields(client, client.id, seen), reason }, 'client disconnected')
+    } else if (connect) {
       const reason = error?.message ?? 'connection closed before CONNACK'
-      logger.warn({ ...fields(client, seen.clientId), username: seen.username, reason }, 'connection refused')
+      logger.warn(
+        { ...fields(client, connect.clientId, seen), username: connect.username, reason },
+        'connection refused',
+      )
     } else {
-      logger.debug({ address: address(client), reason: error?.message }, 'connection closed before CONNECT')
+      logger.debug({ address: seen.address, reason: error?.message }, 'connection closed before CONNECT')
     }
   }
 }
 
-function fields(client: Client, clientId: string): Record<string, unknown> {
-  return { clientId, address: address(client), protocol: VERSIONS[client.protocolVersion] }
+function fields(client: Client, clientId: string, seen: Seen | undefined): Record<string, unknown> {
+  return { clientId, address: seen?.address, protocol: VERSIONS[client.protocolVersion] }
 }
 
 /** A TCP or TLS socket has `remoteAddress`, and so has our WebSocket stream. */
-function address(client: Client): string | undefined {
+function remoteAddress(client: Client): string | undefined {
   return (client.stream as { remoteAddress?: string }).remoteAddress
 }

@@ -19,7 +19,7 @@ export interface LoggerOptions {
   level?: LogLevel
   /** `pretty`: `time LEVEL message key=value...`; `json`: one JSON object a line. Default `pretty`. */
   format?: LogFormat
-  /** Default: process.stdout for info and debug, process.stderr for warn and error. */
+  /** Default: every line to process.stdout, as pino does (one stream keeps the lines in order). */
   write?: (line: string, level: Exclude<LogLevel, 'silent'>) => void
 }
 
@@ -27,7 +27,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): BrokerLogger {
   const threshold = RANK[options.level ?? 'info']
   const json = options.format === 'json'
-  const write = options.write ?? toStdio
+  const write = options.write ?? toStdout
   const at =
     (level: Exclude<LogLevel, 'silent'>) =>
     (fields: Record<string, unknown>, message: string): void => {
@@ -53,6 +53,6 @@ function pretty(time: string, level: string, message: string, fields: Record<str
   return line
 }
 
-function toStdio(line: string, level: Exclude<LogLevel, 'silent'>): void {
-  ;(level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`)
+function toStdout(line: string): void {
+  process.stdout.write(`${line}\n`)
 }
