@@ -14,6 +14,8 @@ import { PasswordTable, parsePasswordFile } from './password-file.js'
  * process from then on. Exit status 2 for a usage or config mistake, 1 for a failure to start.
  */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // `pnpm start -- --config FILE` hands the `--` on.
+  if (argv[0] === '--') argv = argv.slice(1)
   try {
     if (argv[0] === 'passwd') {
       console.log(await passwd(argv.slice(1), { input: process.stdin, output: process.stdout }))
