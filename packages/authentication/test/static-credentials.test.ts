@@ -118,7 +118,6 @@ describe('StaticCredentials', () => {
       const { stack } = broker({ users: USERS })
       expect(await returnCode(stack)).toBe(0x05)
     })
-
   })
 
   describe('open mode (neither users nor check)', () => {

@@ -295,9 +295,12 @@ describe('TopicAcl', () => {
 
     it('refuses a bad rule with MQS_ERR_INVALID_OPTION and keeps the rules it had', async () => {
       const { stack, relay, acl } = broker({ rules: [{ topic: 'a', access: 'readwrite' }] })
-      expect(() => acl.setRules([{ topic: 'b', access: 'readwrite' }, { topic: 'a/#/b', access: 'read' }])).toThrow(
-        expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
-      )
+      expect(() =>
+        acl.setRules([
+          { topic: 'b', access: 'readwrite' },
+          { topic: 'a/#/b', access: 'read' },
+        ]),
+      ).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }))
       const c = await connect(stack, 'd')
       await c.publish('a')
       await c.publish('b')
