@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws'
 /**
  * One WebSocket connection as the byte stream a Client reads: binary frames in, one binary frame out per
  * batch of writes (a corked batch becomes a single frame). MQTT packets may span frames and a frame may hold
- * several packets [MQTT-6.0.0-2] [MQTT-6.0.0-3], so the bytes are passed on as they come.
+ * several packets [MQTT-6.0.0-2], so the bytes are passed on as they come.
  */
 export class WebSocketStream extends Duplex {
   /** The client's address, as a TCP socket has it (for logs). */
