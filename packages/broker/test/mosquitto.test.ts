@@ -8,6 +8,11 @@ import { runCli, tempDir } from './cli-support.js'
 
 const run = promisify(execFile)
 
+/** mosquitto_pub to the broker on `port`; rejects with its stderr when it fails. */
+function pub(port: number, args: string[]) {
+  return run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), ...args])
+}
+
 /** mosquitto-clients come from scripts/install-test-deps.sh; under CI a missing one fails, elsewhere skips. */
 function hasMosquittoClients(): boolean {
   try {
@@ -68,22 +73,7 @@ describe.runIf(hasMosquittoClients())(
       const cli = runCli(['--port', '0'])
       const port = Number(new URL((await cli.listening())[0]!).port)
       for (const version of ['mqttv311', 'mqttv5']) {
-        await run('mosquitto_pub', [
-          '-h',
-          '127.0.0.1',
-          '-p',
-          String(port),
-          '-V',
-          version,
-          '-u',
-          'foo',
-          '-P',
-          'bar',
-          '-t',
-          't',
-          '-m',
-          'x',
-        ])
+        await pub(port, ['-V', version, '-u', 'foo', '-P', 'bar', '-t', 't', '-m', 'x'])
       }
     })
 
@@ -100,39 +90,12 @@ describe.runIf(hasMosquittoClients())(
         for (const qos of ['0', '1', '2']) {
           const topic = `alice/${version}/${qos}`
           const sub = await subscribe(port, ['-V', version, '-q', qos, '-t', topic, ...credentials])
-          await run('mosquitto_pub', [
-            '-h',
-            '127.0.0.1',
-            '-p',
-            String(port),
-            '-V',
-            version,
-            '-q',
-            qos,
-            '-t',
-            topic,
-            '-m',
-            `hi ${qos}`,
-            ...credentials,
-          ])
+          await pub(port, ['-V', version, '-q', qos, '-t', topic, '-m', `hi ${qos}`, ...credentials])
           expect(await sub.received()).toEqual([`hi ${qos}`])
         }
       }
       await expect(
-        run('mosquitto_pub', [
-          '-h',
-          '127.0.0.1',
-          '-p',
-          String(port),
-          '-u',
-          'alice',
-          '-P',
-          'wrong',
-          '-t',
-          'alice/x',
-          '-m',
-          'x',
-        ]),
+        pub(port, ['-u', 'alice', '-P', 'wrong', '-t', 'alice/x', '-m', 'x']),
       ).rejects.toMatchObject({ stderr: expect.stringMatching(/bad user name or password/i) })
     })
   },

@@ -4,7 +4,7 @@ import { MqttStackError } from '@mqtt-stack/core'
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import type { ListenerOptions } from '../listeners/options.js'
 import type { LogFormat, LogLevel } from '../logger.js'
-import type { BrokerOptions } from '../options.js'
+import { type BrokerOptions, MEMORY_BACKEND_OPTIONS } from '../options.js'
 import { validateOptions } from '../validate.js'
 import { ConfigError } from './config-error.js'
 
@@ -20,11 +20,7 @@ const PLAIN_KEYS = [
   'maxPacketSize',
   'responseInformation',
   'sessionExpiryCheckInterval',
-  'maxOfflineMessages',
-  'maxOfflineBytes',
-  'maxRetainedMessages',
-  'maxRetainedBytes',
-  'maxInflightMessages',
+  ...MEMORY_BACKEND_OPTIONS,
 ] as const
 const FILE_KEYS = ['passwordFile', 'aclFile', 'log', 'backend'] as const
 const KEYS: ReadonlySet<string> = new Set([...PLAIN_KEYS, ...FILE_KEYS])
