@@ -2,7 +2,7 @@ import {
   type Broker as BrokerPackageBroker,
   type BrokerOptions as BrokerPackageOptions,
   createBroker as createPackageBroker,
-  createStack,
+  createStack as createPackageStack,
 } from '@mqtt-stack/broker'
 import type { Stack } from '@mqtt-stack/core'
 
@@ -16,7 +16,7 @@ export interface BrokerOptions extends Omit<BrokerPackageOptions, 'listeners'> {
 
 export interface Broker {
   readonly stack: Stack
-  /** The broker of `@mqtt-stack/broker` underneath, for its other listeners and `setAcl`. */
+  /** The broker of `@mqtt-stack/broker` underneath (`addresses`, `setAcl`). */
   readonly broker: BrokerPackageBroker
   /** Resolves with the address actually bound (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number }>
@@ -25,7 +25,10 @@ export interface Broker {
 }
 
 /** The default broker: every built-in, in the order of use documented in the root README. */
-export { createStack }
+export function createStack(options: BrokerOptions = {}): Stack {
+  const { port: _port, host: _host, ...rest } = options
+  return createPackageStack(rest)
+}
 
 /** The default broker on one TCP listener: `@mqtt-stack/broker`'s createBroker, kept for its callers. */
 export function createBroker(options: BrokerOptions = {}): Broker {
