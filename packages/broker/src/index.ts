@@ -11,6 +11,7 @@ export { hashPassword, PasswordTable, parsePasswordFile } from './cli/password-f
 export { runCli } from './cli/run.js'
 export { ConnectionLog, type ConnectionLogOptions } from './connection-log.js'
 export { type Broker, createBroker, createStack } from './create-broker.js'
+export { createLineSink, type LineSink } from './line-sink.js'
 export type {
   ListenerAddress,
   ListenerOptions,
@@ -25,6 +26,7 @@ export { WebSocketStream } from './listeners/websocket-stream.js'
 export {
   type BrokerLogger,
   createLogger,
+  defaultSink,
   type LogFormat,
   type LoggerOptions,
   type LogLevel,

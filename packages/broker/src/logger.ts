@@ -1,3 +1,5 @@
+import { createLineSink, type LineSink } from './line-sink.js'
+
 /**
  * Where the broker writes what a person running it reads. pino's loggers fit as they are (`info(fields,
  * message)`), so an application can pass its own; the CLI uses {@link createLogger}.
@@ -19,7 +21,10 @@ export interface LoggerOptions {
   level?: LogLevel
   /** `pretty`: `time LEVEL message key=value...`; `json`: one JSON object a line. Default `pretty`. */
   format?: LogFormat
-  /** Default: every line to process.stdout, as pino does (one stream keeps the lines in order). */
+  /**
+   * Default: every line to standard output (as pino does: one stream keeps the lines in order), through a
+   * {@link createLineSink}, so that a slow reader never blocks the broker.
+   */
   write?: (line: string, level: Exclude<LogLevel, 'silent'>) => void
 }
 
@@ -27,7 +32,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): BrokerLogger {
   const threshold = RANK[options.level ?? 'info']
   const json = options.format === 'json'
-  const write = options.write ?? toStdout
+  const write = options.write ?? defaultSink().write
   const at =
     (level: Exclude<LogLevel, 'silent'>) =>
     (fields: Record<string, unknown>, message: string): void => {
@@ -53,6 +58,10 @@ function pretty(time: string, level: string, message: string, fields: Record<str
   return line
 }
 
-function toStdout(line: string): void {
-  process.stdout.write(`${line}\n`)
+let stdout: LineSink | undefined
+
+/** The one sink of standard output in this process, shared by every logger that writes there. */
+export function defaultSink(): LineSink {
+  stdout ??= createLineSink()
+  return stdout
 }

@@ -78,9 +78,11 @@ describe('the mqtt-stack command', { timeout: 30_000 }, () => {
     )
   })
 
-  it('--quiet prints no info lines; --log-format json prints JSON lines', async () => {
+  it('--quiet prints no connection lines; --log-format json prints JSON lines', async () => {
     const quiet = runCli(['--quiet', '--port', '0'])
     const json = runCli(['--log-format', 'json', '--port', '0'])
+    const [quietUrl] = await quiet.listening()
+    await connectClient(quietUrl!, { clientId: 'q' })
     const [jsonUrl] = await json.listening()
     const line = json.line(/client connected/)
     await connectClient(jsonUrl!, { clientId: 'j' })
@@ -90,10 +92,13 @@ describe('the mqtt-stack command', { timeout: 30_000 }, () => {
       clientId: 'j',
       protocol: '3.1.1',
     })
-    // The quiet one prints nothing at all, not even where it listens: stop it and look.
+    // The quiet one said where it listens and that it stops, and nothing of its client.
     quiet.child.kill('SIGTERM')
     expect(await quiet.exit()).toBe(0)
-    expect(quiet.lines).toEqual([])
+    expect(quiet.lines).toEqual([
+      `mqtt-stack broker listening on ${quietUrl}`,
+      'mqtt-stack broker stopping (SIGTERM)',
+    ])
   })
 
   describe('passwd', () => {

@@ -11,7 +11,7 @@ Options:
   -c, --config FILE      YAML or JSON config file (listeners, allowAnonymous, passwordFile, aclFile, log, limits)
   -p, --port PORT        port of the first listener (or PORT; default 1883, 0 picks a free one)
   -H, --host HOST        host of the first listener (or HOST; default 127.0.0.1)
-  -q, --quiet            log warnings and errors only
+  -q, --quiet            no connection lines: warnings and errors only
       --log-format FMT   pretty (default) or json
   -h, --help             show this help
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { type Broker, createBroker } from '../create-broker.js'
 import type { ListenerOptions } from '../listeners/options.js'
-import { type BrokerLogger, createLogger } from '../logger.js'
+import { type BrokerLogger, createLogger, defaultSink } from '../logger.js'
 import { parseAclFile } from './acl-file.js'
 import { type CliArgs, parseCliArgs, USAGE } from './args.js'
 import { type LoadedConfig, loadConfig } from './config.js'
@@ -48,7 +48,9 @@ async function serve(args: CliArgs): Promise<void> {
     ...(files.acl ? { acl: files.acl } : {}),
     logger,
   })
-  const say = (line: string) => args.quiet || console.log(line)
+  // The same sink as the log lines: one order, and a slow reader of standard output never blocks the broker.
+  const out = defaultSink()
+  const say = (line: string) => out.write(line)
   // Handlers first: a signal that arrives right after the start line must still stop cleanly.
   let stopping = false
   const stop = (signal: string) => {
@@ -56,7 +58,7 @@ async function serve(args: CliArgs): Promise<void> {
     stopping = true
     say(`mqtt-stack broker stopping (${signal})`)
     broker.close().then(
-      () => process.exit(0),
+      () => out.flush().then(() => process.exit(0)),
       (err) => {
         console.error(`mqtt-stack: ${(err as Error).message}`)
         process.exit(1)
