@@ -50,19 +50,24 @@ export function createBroker(options: BrokerOptions = {}): Broker {
     createListener(listener, accept, maxFrame),
   )
   const addresses: ListenerAddress[] = []
+  let listening: Promise<ListenerAddress[]> | undefined
   let closing: Promise<void> | undefined
   return {
     stack,
     addresses,
-    async listen() {
-      try {
-        for (const listener of listeners) addresses.push(await listener.listen())
-      } catch (err) {
-        addresses.length = 0
-        await Promise.all(listeners.map((listener) => listener.close()))
-        throw err
-      }
-      return [...addresses]
+    listen() {
+      // Once: a second call gives the same addresses instead of binding again.
+      listening ??= (async () => {
+        try {
+          for (const listener of listeners) addresses.push(await listener.listen())
+        } catch (err) {
+          addresses.length = 0
+          await Promise.all(listeners.map((listener) => listener.close()))
+          throw err
+        }
+        return [...addresses]
+      })()
+      return listening
     },
     setAcl(rules) {
       if (acl === undefined)

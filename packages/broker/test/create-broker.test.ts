@@ -105,6 +105,11 @@ describe('createBroker', () => {
     await expect(connectClient(addresses[0]!.url)).rejects.toThrow(/ECONNREFUSED/)
   })
 
+  it('listen() binds once: a second call gives the same addresses', async () => {
+    const { broker, addresses } = await startBroker()
+    expect(await broker.listen()).toEqual(addresses)
+  })
+
   it('a listener that cannot bind rejects listen() and leaves none bound', async () => {
     const { addresses } = await startBroker()
     const broker = createBroker({
