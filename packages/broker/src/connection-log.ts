@@ -2,6 +2,7 @@ import {
   type CallbackHandlers,
   type Client,
   type Done,
+  type IConnectPacket,
   Middleware,
   type Next,
   type Packet,
@@ -15,8 +16,8 @@ export interface ConnectionLogOptions {
 interface Seen {
   /** Read at install: a closed socket no longer has it. */
   address: string | undefined
-  /** From the CONNECT, once there is one. */
-  connect: { clientId: string; username: string | undefined } | undefined
+  /** The CONNECT, once there is one: read when a line is written, after any middleware set its username. */
+  connect: IConnectPacket | undefined
   /** A DISCONNECT arrived: the close that follows is the client's own. */
   disconnected: boolean
 }
@@ -45,8 +46,7 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
     const seen = this.#seen.get(client)
-    if (seen && packet.cmd === 'connect')
-      seen.connect ??= { clientId: packet.clientId, username: packet.username }
+    if (seen && packet.cmd === 'connect') seen.connect ??= packet
     else if (seen && packet.cmd === 'disconnect') seen.disconnected = true
     next()
   }

@@ -11,6 +11,7 @@ import { PacketEmitter } from '@mqtt-stack/packet-emitter'
 import { RetainManager } from '@mqtt-stack/retain-manager'
 import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
+import { CertificateUsername } from './certificate-username.js'
 import { ConnectionLog } from './connection-log.js'
 import { createListener, type Listener } from './listeners/listener.js'
 import type { ListenerAddress } from './listeners/options.js'
@@ -108,8 +109,13 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
   )
   // First among the packet handlers, so the application sees every packet before any chain ends.
   if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
+  stack.use(
+    new Connection(defined({ connectTimeout: options.connectTimeout, maximumQoS: options.maximumQoS })),
+  )
+  // Before Authentication and TopicAcl: the CN replaces the CONNECT's username before they read it.
+  if (options.listeners?.some((listener) => 'identityAsUsername' in listener && listener.identityAsUsername))
+    stack.use(new CertificateUsername())
   stack
-    .use(new Connection(defined({ connectTimeout: options.connectTimeout, maximumQoS: options.maximumQoS })))
     .use(
       new KeepAlive(
         defined({ checkInterval: options.keepaliveCheckInterval, maxKeepalive: options.maxKeepalive }),

@@ -4,6 +4,8 @@
  * documented order and serves it on TCP, TLS and WebSocket listeners. The package's `mqtt-stack` command
  * runs one from a config file.
  */
+
+export { CertificateUsername } from './certificate-username.js'
 export { parseAclFile } from './cli/acl-file.js'
 export { type LoadedConfig, loadConfig } from './cli/config.js'
 export { ConfigError } from './cli/config-error.js'

@@ -45,9 +45,9 @@ const EXPECTED: Readonly<Record<Kind, string>> = {
 
 const LISTENER_KEYS: Readonly<Record<ListenerOptions['type'], readonly string[]>> = {
   mqtt: ['type', 'host', 'port'],
-  mqtts: ['type', 'host', 'port', 'cert', 'key', 'ca', 'requireCertificate'],
+  mqtts: ['type', 'host', 'port', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
   ws: ['type', 'host', 'port', 'path'],
-  wss: ['type', 'host', 'port', 'path', 'cert', 'key', 'ca', 'requireCertificate'],
+  wss: ['type', 'host', 'port', 'path', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
 }
 
 /** Throws MQS_ERR_INVALID_OPTION naming the first option that is wrong. */

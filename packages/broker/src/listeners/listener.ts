@@ -7,8 +7,9 @@ import {
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls'
 import { WebSocketServer } from 'ws'
+import { recordIdentity } from './identity.js'
 import {
   DEFAULT_HOST,
   DEFAULT_PORTS,
@@ -38,8 +39,14 @@ export function createListener(
   switch (options.type) {
     case 'mqtt':
       return serverListener(createTcpServer(accept), options.type, host, port, '')
-    case 'mqtts':
-      return serverListener(createTlsServer(tlsOptions(options), accept), options.type, host, port, '')
+    case 'mqtts': {
+      const identify = options.identityAsUsername === true
+      const server = createTlsServer(tlsOptions(options), (socket) => {
+        if (identify) recordIdentity(socket)
+        accept(socket)
+      })
+      return serverListener(server, options.type, host, port, '')
+    }
     case 'ws':
     case 'wss': {
       const http =
@@ -54,9 +61,12 @@ export function createListener(
         handleProtocols: (offered) =>
           offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false,
       })
-      wss.on('connection', (socket, request: IncomingMessage) =>
-        accept(new WebSocketStream(socket, request.socket.remoteAddress)),
-      )
+      wss.on('connection', (socket, request: IncomingMessage) => {
+        const stream = new WebSocketStream(socket, request.socket.remoteAddress)
+        if (options.type === 'wss' && options.identityAsUsername)
+          recordIdentity(request.socket as TLSSocket, stream)
+        accept(stream)
+      })
       const listener = serverListener(http, options.type, host, port, options.path ?? '')
       return {
         listen: listener.listen,
@@ -123,7 +133,7 @@ function tlsOptions(options: TlsListenerOptions): TlsOptions {
     cert: options.cert,
     key: options.key,
     ...(options.ca === undefined ? {} : { ca: options.ca }),
-    requestCert: required,
+    requestCert: required || options.identityAsUsername === true,
     rejectUnauthorized: required,
   }
 }

@@ -8,6 +8,12 @@ export interface TlsListenerOptions {
   ca?: string | Buffer
   /** Ask every client for a certificate signed by `ca` and refuse the handshake without one. */
   requireCertificate?: boolean
+  /**
+   * Ask clients for a certificate (needs `ca`); the CN of a verified one is the client's username, accepted
+   * without a password (mosquitto's `use_identity_as_username`). Without `requireCertificate`, clients
+   * without a certificate still connect with a username and password.
+   */
+  identityAsUsername?: boolean
 }
 
 interface Address {
