@@ -62,6 +62,10 @@ describe.runIf(hasOpenssl())('TLS listeners', () => {
 
   describe('identityAsUsername', () => {
     const acl = [{ topic: 'devices/%u/#', access: 'readwrite' as const }]
+    const identified = <T extends 'mqtts' | 'wss'>(type: T) => {
+      const { pem } = certs
+      return { type, port: 0, cert: pem.serverCert, key: pem.serverKey, ca: pem.ca, identityAsUsername: true }
+    }
 
     it('the CN of a verified client certificate is the username: no password needed, %u rules see it', async () => {
       const { pem } = certs
@@ -70,16 +74,7 @@ describe.runIf(hasOpenssl())('TLS listeners', () => {
         users: { alice: 'secret' },
         acl,
         logger: { ...silent, info: (fields, message) => lines.push(`${message} ${fields.username}`) },
-        listeners: [
-          {
-            type: 'mqtts',
-            port: 0,
-            cert: pem.serverCert,
-            key: pem.serverKey,
-            ca: pem.ca,
-            identityAsUsername: true,
-          },
-        ],
+        listeners: [identified('mqtts')],
       })
       const tls = { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }
       // A username and password sent with the certificate are replaced by the CN.
@@ -94,16 +89,7 @@ describe.runIf(hasOpenssl())('TLS listeners', () => {
       const { pem } = certs
       const { url } = await startBroker({
         users: { alice: 'secret' },
-        listeners: [
-          {
-            type: 'mqtts',
-            port: 0,
-            cert: pem.serverCert,
-            key: pem.serverKey,
-            ca: pem.ca,
-            identityAsUsername: true,
-          },
-        ],
+        listeners: [identified('mqtts')],
       })
       expect(
         (await connectClient(url, { ca: pem.ca, username: 'alice', password: 'secret' })).connected,
@@ -115,16 +101,7 @@ describe.runIf(hasOpenssl())('TLS listeners', () => {
       const { pem } = certs
       const { url } = await startBroker({
         allowAnonymous: false,
-        listeners: [
-          {
-            type: 'wss',
-            port: 0,
-            cert: pem.serverCert,
-            key: pem.serverKey,
-            ca: pem.ca,
-            identityAsUsername: true,
-          },
-        ],
+        listeners: [identified('wss')],
       })
       const client = await connectClient(url, {
         ca: pem.ca,
