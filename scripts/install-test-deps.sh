@@ -2,7 +2,8 @@
 # Installs the third-party MQTT clients the interop tests (conformance/test/interop) run against the broker:
 # the Eclipse Paho Python client for Debian's /usr/bin/python3 (python3-paho-mqtt) and mosquitto_pub /
 # mosquitto_sub (mosquitto-clients); and the mosquitto broker (mosquitto), the peer the benchmark and its
-# soak scenario compare against. MQTT.js comes with `pnpm install`. Debian or Ubuntu, as root (CI runs as
+# soak scenario compare against; and openssl, with which the TLS tests of @mqtt-stack/broker make their
+# certificates. MQTT.js comes with `pnpm install`. Debian or Ubuntu, as root (CI runs as
 # root); what is already installed is skipped, so with everything present it needs no root and does
 # nothing. Prints nothing on success.
 set -euo pipefail
@@ -14,6 +15,7 @@ missing_packages() {
     missing+=(mosquitto-clients)
   fi
   if ! command -v mosquitto >/dev/null 2>&1; then missing+=(mosquitto); fi
+  if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
   echo "${missing[*]}"
 }
 

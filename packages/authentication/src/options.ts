@@ -20,13 +20,16 @@ export type CredentialsCheck = (
   client: Client,
 ) => boolean | Promise<boolean>
 
-/** Options of {@link StaticCredentials}: give `users` or `check` (not both), and/or `allowAnonymous`. */
+/**
+ * Options of {@link StaticCredentials}: give `users` or `check` (not both), and/or `allowAnonymous`. With
+ * neither `users` nor `check`, every CONNECT that carries a username is accepted (open mode).
+ */
 export interface StaticCredentialsOptions {
   /** Username to password (UTF-8). Looked up as own keys only, compared in constant time. */
   users: Readonly<Record<string, string>> | undefined
   /** Your own check instead of `users`. */
   check: CredentialsCheck | undefined
-  /** Accept a CONNECT without a username. */
+  /** Accept a CONNECT without a username (whatever `users` or `check` say about those with one). */
   allowAnonymous: boolean
 }
 

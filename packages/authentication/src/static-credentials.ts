@@ -18,6 +18,9 @@ const EMPTY = Buffer.alloc(0)
 
 /**
  * An `authenticateConnection` provider: a table of users and passwords, or your own `check` function.
+ * With neither, it runs in open mode, as mosquitto with `allow_anonymous true` and aedes do: any username
+ * and password are accepted (many clients always send some), and `allowAnonymous` decides about a CONNECT
+ * without a username.
  *
  * Accepting sets `store.authenticated = true` and `store.user` to the username, and ends the chain.
  * Anything else sets `store.authenticated = false` and calls `next()`, so a later provider may still accept.
@@ -48,8 +51,6 @@ export class StaticCredentials extends Middleware<StaticCredentialsOptions> {
         this.#digests.set(username, this.#digest(Buffer.from(password, 'utf8')))
       }
     }
-    if (users === undefined && check === undefined && !allowAnonymous)
-      throw invalid('give users or check (or allowAnonymous: true): as it is, every CONNECT would be refused')
     this.#unknown = this.#digest(randomBytes(16))
   }
 
@@ -62,9 +63,11 @@ export class StaticCredentials extends Middleware<StaticCredentialsOptions> {
   #authenticate(ctx: Ctx, store: Store, next: Next, done: Done): void {
     const { username, password, client } = ctx
     if (username === undefined) return this.#decide(this.config.allowAnonymous, undefined, store, next, done)
-    const { check } = this.config
-    if (check === undefined)
-      return this.#decide(this.#matches(username, password), username, store, next, done)
+    const { check, users } = this.config
+    if (check === undefined) {
+      const ok = users === undefined || this.#matches(username, password)
+      return this.#decide(ok, username, store, next, done)
+    }
     let result: boolean | Promise<boolean>
     try {
       result = check(username, password, client)

@@ -118,11 +118,23 @@ describe('StaticCredentials', () => {
       const { stack } = broker({ users: USERS })
       expect(await returnCode(stack)).toBe(0x05)
     })
+  })
 
-    it('works alone, without users or check', async () => {
+  describe('open mode (neither users nor check)', () => {
+    it('accepts any username and password, as mosquitto with allow_anonymous does', async () => {
       const { stack } = broker({ allowAnonymous: true })
       expect(await returnCode(stack)).toBe(0)
-      expect(await returnCode(stack, 'someone', 'pw')).toBe(0x04)
+      expect(await returnCode(stack, 'someone', 'pw')).toBe(0)
+      expect(await returnCode(stack, 'other')).toBe(0)
+      const t = connectTestClient(stack)
+      await t.connect({ username: 'foo', password: Buffer.from('bar') })
+      expect(t.client.state.authentication).toEqual({ user: 'foo' })
+    })
+
+    it('still refuses a CONNECT without a username when allowAnonymous is off: 0x05', async () => {
+      const { stack } = broker({})
+      expect(await returnCode(stack)).toBe(0x05)
+      expect(await returnCode(stack, 'someone', 'pw')).toBe(0)
     })
   })
 
@@ -224,7 +236,6 @@ describe('StaticCredentials', () => {
 
   describe('options', () => {
     const invalid: Array<[string, Partial<StaticCredentialsOptions>]> = [
-      ['neither users, check nor allowAnonymous', {}],
       ['both users and check', { users: {}, check: () => true }],
       ['users that is not an object', { users: 'alice:pw' as unknown as Record<string, string> }],
       ['a password that is not a string', { users: { alice: 42 as unknown as string } }],

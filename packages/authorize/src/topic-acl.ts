@@ -32,6 +32,8 @@ interface Rule {
 
 /** The rules as they apply to one connection: a pattern per rule, `undefined` where the rule does not apply. */
 interface Resolved {
+  /** The rules these patterns were made from: after `setRules`, they are made again. */
+  rules: readonly Rule[]
   clientId: string
   username: string | undefined
   patterns: Array<string | undefined>
@@ -51,7 +53,7 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
   override readonly packetTypes = ['connect'] as const
   override readonly roles = ['acl']
   override readonly before = ['session-manager']
-  readonly #rules: readonly Rule[]
+  #rules: readonly Rule[]
   readonly #allowByDefault: boolean
 
   constructor(config: Partial<TopicAclOptions> = {}) {
@@ -63,6 +65,15 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     if (!Array.isArray(rules)) throw invalid('rules must be an array')
     this.#rules = rules.map(compile)
     this.#allowByDefault = this.config.default === 'allow'
+  }
+
+  /**
+   * Replaces the rules in place (a broker reloading its ACL file): connected clients stay, and each check
+   * from now on meets the new rules. Validated like the `rules` option; on a bad rule nothing changes.
+   */
+  setRules(rules: readonly TopicAclRule[]): void {
+    if (!Array.isArray(rules)) throw invalid('rules must be an array')
+    this.#rules = rules.map(compile)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
@@ -132,9 +143,15 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     const state = authorizeState(client.state)
     const clientId = client.id || state.connectClientId
     const cached = state.acl as Resolved | undefined
-    if (cached !== undefined && cached.clientId === clientId && cached.username === state.username)
+    if (
+      cached !== undefined &&
+      cached.rules === this.#rules &&
+      cached.clientId === clientId &&
+      cached.username === state.username
+    )
       return cached.patterns
     const resolved: Resolved = {
+      rules: this.#rules,
       clientId,
       username: state.username,
       patterns: this.#rules.map((rule) => substitute(rule, clientId, state)),
@@ -143,6 +160,7 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
     return resolved.patterns
   }
 }
+
 
 function substitute(rule: Rule, clientId: string, state: AuthorizeState): string | undefined {
   const { username } = state

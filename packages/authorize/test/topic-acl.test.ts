@@ -267,6 +267,33 @@ describe('TopicAcl', () => {
     })
   })
 
+  describe('setRules', () => {
+    it('replaces the rules in place: a connected client meets the new ones at its next packet', async () => {
+      const { stack, relay, acl } = broker({ rules: [{ topic: 'old/%c', access: 'readwrite' }] })
+      const c = await connect(stack, 'd', 'alice')
+      await c.publish('old/d')
+      acl.setRules([{ topic: 'new/%u', access: 'readwrite' }])
+      await c.publish('old/d')
+      await c.publish('new/alice')
+      expect(relay.topics).toEqual(['old/d', 'new/alice'])
+      expect(await c.subscribe('old/d', 'new/alice')).toEqual([0x80, 0])
+    })
+
+    it('refuses a bad rule with MQS_ERR_INVALID_OPTION and keeps the rules it had', async () => {
+      const { stack, relay, acl } = broker({ rules: [{ topic: 'a', access: 'readwrite' }] })
+      expect(() =>
+        acl.setRules([
+          { topic: 'b', access: 'readwrite' },
+          { topic: 'a/#/b', access: 'read' },
+        ]),
+      ).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }))
+      const c = await connect(stack, 'd')
+      await c.publish('a')
+      await c.publish('b')
+      expect(relay.topics).toEqual(['a'])
+    })
+  })
+
   describe('options', () => {
     const invalid: Array<[string, Partial<TopicAclOptions>]> = [
       ['rules that is not an array', { rules: {} as never }],

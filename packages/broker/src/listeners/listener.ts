@@ -1,0 +1,145 @@
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createTcpServer, type Server } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls'
+import { WebSocketServer } from 'ws'
+import { recordIdentity } from './identity.js'
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORTS,
+  type ListenerAddress,
+  type ListenerOptions,
+  type TlsListenerOptions,
+} from './options.js'
+import { WebSocketStream } from './websocket-stream.js'
+
+/** One listening socket that hands each connection, as a byte stream, to `accept`. */
+export interface Listener {
+  listen(): Promise<ListenerAddress>
+  /** Stops accepting; resolves once every connection it accepted has ended. */
+  close(): Promise<void>
+  /** Ends the connections still open (after the stack has closed its clients). */
+  terminate(): void
+}
+
+/** Opens nothing yet: `listen()` binds. `maxFrame` bounds a WebSocket message, in bytes. */
+export function createListener(
+  options: ListenerOptions,
+  accept: (stream: Duplex) => void,
+  maxFrame: number,
+): Listener {
+  const host = options.host ?? DEFAULT_HOST
+  const port = options.port ?? DEFAULT_PORTS[options.type]
+  switch (options.type) {
+    case 'mqtt':
+      return serverListener(createTcpServer(accept), options.type, host, port, '')
+    case 'mqtts': {
+      const identify = options.identityAsUsername === true
+      const server = createTlsServer(tlsOptions(options), (socket) => {
+        if (identify) recordIdentity(socket)
+        accept(socket)
+      })
+      return serverListener(server, options.type, host, port, '')
+    }
+    case 'ws':
+    case 'wss': {
+      const http =
+        options.type === 'ws'
+          ? createHttpServer(upgradeOnly)
+          : createHttpsServer(tlsOptions(options), upgradeOnly)
+      const wss = new WebSocketServer({
+        server: http,
+        maxPayload: maxFrame,
+        ...(options.path === undefined ? {} : { path: options.path }),
+        // [MQTT-6.0.0-4] The subprotocol is "mqtt" ("mqttv3.1" for MQTT 3.1 clients that ask for it).
+        handleProtocols: (offered) =>
+          offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false,
+      })
+      wss.on('connection', (socket, request: IncomingMessage) => {
+        const stream = new WebSocketStream(socket, request.socket.remoteAddress)
+        if (options.type === 'wss' && options.identityAsUsername)
+          recordIdentity(request.socket as TLSSocket, stream)
+        accept(stream)
+      })
+      const listener = serverListener(http, options.type, host, port, options.path ?? '')
+      return {
+        listen: listener.listen,
+        close: () => {
+          wss.close()
+          return listener.close()
+        },
+        terminate: () => {
+          for (const socket of wss.clients) socket.terminate()
+          listener.terminate()
+        },
+      }
+    }
+  }
+}
+
+function serverListener(
+  server: Server | HttpServer,
+  type: ListenerOptions['type'],
+  host: string,
+  port: number,
+  path: string,
+): Listener {
+  const sockets = new Set<Duplex>()
+  // Raw TCP sockets, TLS handshakes and WebSocket upgrades in progress included.
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  let closed: Promise<void> | undefined
+  return {
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          const address = server.address()
+          if (address === null || typeof address === 'string') return reject(new Error('not a TCP address'))
+          const shown = address.address.includes(':') ? `[${address.address}]` : address.address
+          resolve({
+            type,
+            host: address.address,
+            port: address.port,
+            url: `${type}://${shown}:${address.port}${path}`,
+          })
+        })
+      }),
+    close: () => {
+      closed ??= new Promise((resolve) => {
+        if (!server.listening) return resolve()
+        server.close(() => resolve())
+      })
+      return closed
+    },
+    terminate: () => {
+      for (const socket of sockets) socket.destroy()
+    },
+  }
+}
+
+function tlsOptions(options: TlsListenerOptions): TlsOptions {
+  const required = options.requireCertificate === true
+  return {
+    cert: options.cert,
+    key: options.key,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    requestCert: required || options.identityAsUsername === true,
+    rejectUnauthorized: required,
+  }
+}
+
+/** A plain HTTP request to a WebSocket listener: only the upgrade is served. */
+function upgradeOnly(_request: IncomingMessage, response: ServerResponse): void {
+  response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' })
+  response.end('MQTT over WebSocket: connect with a WebSocket client (subprotocol "mqtt")\n')
+}
