@@ -161,7 +161,6 @@ export class TopicAcl extends Middleware<TopicAclOptions> {
   }
 }
 
-
 function substitute(rule: Rule, clientId: string, state: AuthorizeState): string | undefined {
   const { username } = state
   if (rule.users !== undefined && (username === undefined || !rule.users.has(username))) return undefined

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import {
   type CallbackHandler,
   type CallbackHandlers,
+  type CallbackThen,
   type Client,
   type Done,
   ErrorCode,
@@ -19,7 +20,7 @@ import {
   validateTopicName,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type InboundManagerOptions } from './options.js'
-import type { InboundManagerState } from './state.js'
+import type { ClientContext, InboundManagerState } from './state.js'
 
 /** The Reason String of a PUBACK or PUBREC 0x99. */
 const PAYLOAD_INVALID_REASON = 'payload is not valid UTF-8'
@@ -40,8 +41,6 @@ const NO_PACKET: IPublishPacket = Object.freeze({
   dup: false,
   retain: false,
 }) as IPublishPacket
-
-const noop = (): void => {}
 
 /**
  * Handles PUBLISH and PUBREL from clients and ends their chains (docs/architecture.md, "PUBLISH from a
@@ -152,22 +151,22 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
       this.#reportUnstored(client, packet)
     state.packet = packet
     state.messageId = packet.messageId ?? 0
-    state.next = next
-    state.done = done
     if (packet.qos === 2) {
       // [MQTT-4.3.3-2] exactly once: a PUBLISH whose packet id is held until PUBREL is not delivered again.
       state.incomingCtx.clientId = client.id
       state.incomingCtx.packet = packet
       state.incomingStore.duplicate = false
-      client.stack.execute(
+      client.stack.executeThen(
         'storeIncomingMessage',
         state.incomingCtx,
         state.incomingStore,
-        state.onIncomingStored,
+        onIncomingStored,
+        next,
+        done,
       )
       return
     }
-    relay(client, state, packet)
+    relay(client, state, packet, next, done)
   }
 
   /**
@@ -237,31 +236,32 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
 
   #pubrel(client: Client, state: InboundManagerState, packet: IPubrelPacket, next: Next, done: Done): void {
     state.messageId = packet.messageId ?? 0
-    state.next = next
-    state.done = done
     state.releaseCtx.clientId = client.id
     state.releaseCtx.messageId = state.messageId
     // A fresh store: the one of the last PUBREL may still hold the released packet.
-    client.stack.execute('releaseIncomingMessage', state.releaseCtx, {}, state.onReleased)
+    client.stack.executeThen('releaseIncomingMessage', state.releaseCtx, {}, onReleased, next, done)
   }
 }
 
-function relay(client: Client, state: InboundManagerState, packet: IPublishPacket): void {
+function relay(
+  client: Client,
+  state: InboundManagerState,
+  packet: IPublishPacket,
+  next: Next,
+  done: Done,
+): void {
   const ctx = state.relayCtx
   ctx.client = client
   ctx.packet = packet
   ctx.topic = packet.topic
   ctx.payload = packet.payload
-  client.stack.execute('relayMessage', ctx, state.relayStore, state.onRelayed)
+  client.stack.executeThen('relayMessage', ctx, state.relayStore, onRelayed, next, done)
 }
 
 /** Ends the chain of the current packet and lets go of it. */
-function end(state: InboundManagerState, err?: Error): void {
-  const { next, done } = state
+function end(state: InboundManagerState, next: Next, done: Done, err?: Error | null): void {
   state.packet = undefined
   state.relayError = undefined
-  state.next = noop
-  state.done = noop
   state.relayCtx.packet = NO_PACKET
   state.relayCtx.payload = ''
   state.incomingCtx.packet = NO_PACKET
@@ -269,95 +269,95 @@ function end(state: InboundManagerState, err?: Error): void {
   else done()
 }
 
-/** The per-connection state, with its result handlers bound once to this client. */
+/** The per-connection state: one set of contexts, stores and acknowledgements serves every packet. */
 function createState(client: Client): InboundManagerState {
-  const state: InboundManagerState = {
+  return {
     packet: undefined,
     messageId: 0,
-    next: noop,
-    done: noop,
     relayError: undefined,
     held: undefined,
     relayCtx: { client, packet: NO_PACKET, topic: '', payload: '' },
     relayStore: {},
-    incomingCtx: { clientId: '', packet: NO_PACKET },
+    incomingCtx: { client, clientId: '', packet: NO_PACKET },
     incomingStore: { duplicate: false },
-    releaseCtx: { clientId: '', messageId: 0 },
+    releaseCtx: { client, clientId: '', messageId: 0 },
     // reasonCode 0: mqtt-packet writes it for 5.0 clients and ignores it for 3.1 and 3.1.1.
     puback: { cmd: 'puback', messageId: 0, reasonCode: 0 },
     pubrec: { cmd: 'pubrec', messageId: 0, reasonCode: 0 },
     pubcomp: { cmd: 'pubcomp', messageId: 0, reasonCode: 0 },
-
-    onIncomingStored(err, store) {
-      const packet = state.packet
-      if (err || !packet) {
-        end(state, err ?? undefined)
-        return
-      }
-      // MQTT 5.0: held until PUBREL, counted against the receive maximum.
-      if (client.protocolVersion === 5) {
-        if (state.held === undefined) state.held = new Set()
-        state.held.add(state.messageId)
-      }
-      if (store.duplicate) {
-        // [MQTT-4.3.3-2] a PUBLISH with a packet id still held: PUBREC again, no second delivery.
-        writeAck(client, state.pubrec, state.messageId)
-        end(state)
-        return
-      }
-      relay(client, state, packet)
-    },
-
-    onRelayed(err) {
-      const packet = state.packet
-      if (err || !packet) {
-        // Not accepted: no acknowledgement. A QoS 2 packet id was held for this message: release it, so the
-        // client's resend (after it reconnects) is delivered instead of being taken for a duplicate.
-        if (err && packet?.qos === 2) {
-          state.relayError = err
-          state.held?.delete(state.messageId)
-          client.stack.execute(
-            'releaseIncomingMessage',
-            { clientId: client.id, messageId: state.messageId },
-            {},
-            state.onUndone,
-          )
-          return
-        }
-        end(state, err ?? undefined)
-        return
-      }
-      // One acknowledgement per PUBLISH, whatever the number of subscribers, once the message is accepted:
-      // [MQTT-3.3.4-1], [MQTT-4.3.2-2] PUBACK for QoS 1, [MQTT-4.3.3-2] PUBREC for QoS 2, nothing for QoS 0.
-      if (packet.qos === 1) writeAck(client, state.puback, state.messageId)
-      else if (packet.qos === 2) writeAck(client, state.pubrec, state.messageId)
-      end(state)
-    },
-
-    onReleased(err, store) {
-      if (err) {
-        end(state, err)
-        return
-      }
-      // [MQTT-4.3.3-2] PUBREL is answered with PUBCOMP and the same packet id, also when nothing was held
-      // (the PUBREL of a message already released, sent again after a lost PUBCOMP). MQTT 5.0 says which:
-      // 0x92 "Packet Identifier not found" when neither the backend nor this connection held the id.
-      const known = state.held?.delete(state.messageId) === true || store.packet !== undefined
-      writeAck(
-        client,
-        state.pubcomp,
-        state.messageId,
-        known ? ReasonCode.SUCCESS : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND,
-      )
-      end(state)
-    },
-
-    onUndone(err) {
-      if (err) client.stack.reportError(err, client, state.packet)
-      end(state, state.relayError)
-    },
   }
-  return state
+}
+
+// The answers go on through `stack.executeThen` with the chain's own next/done: these functions are made
+// once for every connection. The contexts carry the client (see InboundManagerState), its state is on it.
+
+/** The client a reused context of this package carries (see ClientContext). */
+function clientOf(ctx: object): Client {
+  return (ctx as ClientContext).client
+}
+
+const onIncomingStored: CallbackThen<'storeIncomingMessage'> = (err, store, ctx, next, done) => {
+  const client = clientOf(ctx)
+  const state = client.state.inboundManager!
+  const packet = state.packet
+  if (err || !packet) return end(state, next, done, err)
+  // MQTT 5.0: held until PUBREL, counted against the receive maximum.
+  if (client.protocolVersion === 5) {
+    if (state.held === undefined) state.held = new Set()
+    state.held.add(state.messageId)
+  }
+  if (store.duplicate) {
+    // [MQTT-4.3.3-2] a PUBLISH with a packet id still held: PUBREC again, no second delivery.
+    writeAck(client, state.pubrec, state.messageId)
+    return end(state, next, done)
+  }
+  relay(client, state, packet, next, done)
+}
+
+const onRelayed: CallbackThen<'relayMessage'> = (err, _store, ctx, next, done) => {
+  const client = ctx.client!
+  const state = client.state.inboundManager!
+  const packet = state.packet
+  if (err || !packet) {
+    // Not accepted: no acknowledgement. A QoS 2 packet id was held for this message: release it, so the
+    // client's resend (after it reconnects) is delivered instead of being taken for a duplicate.
+    if (err && packet?.qos === 2) {
+      state.relayError = err
+      state.held?.delete(state.messageId)
+      const undo = { client, clientId: client.id, messageId: state.messageId }
+      return client.stack.executeThen('releaseIncomingMessage', undo, {}, onUndone, next, done)
+    }
+    return end(state, next, done, err)
+  }
+  // One acknowledgement per PUBLISH, whatever the number of subscribers, once the message is accepted:
+  // [MQTT-3.3.4-1], [MQTT-4.3.2-2] PUBACK for QoS 1, [MQTT-4.3.3-2] PUBREC for QoS 2, nothing for QoS 0.
+  if (packet.qos === 1) writeAck(client, state.puback, state.messageId)
+  else if (packet.qos === 2) writeAck(client, state.pubrec, state.messageId)
+  end(state, next, done)
+}
+
+const onReleased: CallbackThen<'releaseIncomingMessage'> = (err, store, ctx, next, done) => {
+  const client = clientOf(ctx)
+  const state = client.state.inboundManager!
+  if (err) return end(state, next, done, err)
+  // [MQTT-4.3.3-2] PUBREL is answered with PUBCOMP and the same packet id, also when nothing was held
+  // (the PUBREL of a message already released, sent again after a lost PUBCOMP). MQTT 5.0 says which:
+  // 0x92 "Packet Identifier not found" when neither the backend nor this connection held the id.
+  const known = state.held?.delete(state.messageId) === true || store.packet !== undefined
+  writeAck(
+    client,
+    state.pubcomp,
+    state.messageId,
+    known ? ReasonCode.SUCCESS : ReasonCode.PACKET_IDENTIFIER_NOT_FOUND,
+  )
+  end(state, next, done)
+}
+
+const onUndone: CallbackThen<'releaseIncomingMessage'> = (err, _store, ctx, next, done) => {
+  const client = clientOf(ctx)
+  const state = client.state.inboundManager!
+  if (err) client.stack.reportError(err, client, state.packet)
+  end(state, next, done, state.relayError)
 }
 
 /**

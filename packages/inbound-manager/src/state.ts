@@ -1,26 +1,29 @@
 import type {
   CallbackContext,
-  CallbackResult,
   CallbackStore,
-  Done,
+  Client,
   IPubackPacket,
   IPubcompPacket,
   IPublishPacket,
   IPubrecPacket,
-  Next,
 } from '@mqtt-stack/core'
+
+/**
+ * A reused callback context that also carries its client: the answers go on through `executeThen` in
+ * functions made once, which find the client's state from the context. A backend reads only the fields of
+ * the callback.
+ */
+export type ClientContext = { readonly client: Client }
 
 /**
  * What the inbound manager keeps per connection. Packets of one client are processed one at a time, so
  * one set of callback contexts, stores and acknowledgement packets serves every PUBLISH and PUBREL of
- * that client, and the result handlers are bound once, when the client connects.
+ * that client; the chain's next/done travel with each answer (`stack.executeThen`), not here.
  */
 export interface InboundManagerState {
-  /** The PUBLISH (or the PUBREL's message id) being processed, and the ends of its chain. */
+  /** The PUBLISH (or the PUBREL's message id) being processed. */
   packet: IPublishPacket | undefined
   messageId: number
-  next: Next
-  done: Done
   relayError: Error | undefined
   /**
    * MQTT 5.0: the QoS 2 packet ids of this connection that had PUBREC and wait for PUBREL (no PUBCOMP sent
@@ -29,16 +32,12 @@ export interface InboundManagerState {
   held: Set<number> | undefined
   readonly relayCtx: CallbackContext<'relayMessage'>
   readonly relayStore: CallbackStore<'relayMessage'>
-  readonly incomingCtx: CallbackContext<'storeIncomingMessage'>
+  readonly incomingCtx: CallbackContext<'storeIncomingMessage'> & ClientContext
   readonly incomingStore: CallbackStore<'storeIncomingMessage'>
-  readonly releaseCtx: CallbackContext<'releaseIncomingMessage'>
+  readonly releaseCtx: CallbackContext<'releaseIncomingMessage'> & ClientContext
   readonly puback: IPubackPacket
   readonly pubrec: IPubrecPacket
   readonly pubcomp: IPubcompPacket
-  readonly onIncomingStored: CallbackResult<'storeIncomingMessage'>
-  readonly onRelayed: CallbackResult<'relayMessage'>
-  readonly onReleased: CallbackResult<'releaseIncomingMessage'>
-  readonly onUndone: CallbackResult<'releaseIncomingMessage'>
 }
 
 declare module '@mqtt-stack/core' {

@@ -2,7 +2,6 @@ import {
   type CallbackContext,
   type CallbackHandler,
   type CallbackHandlers,
-  type Client,
   ErrorCode,
   type IPublishPacket,
   Middleware,
@@ -31,11 +30,11 @@ export class RetainManager extends Middleware {
     lookupRetainedMessages: 'MemoryBackend from @mqtt-stack/memory-backend',
     forwardMessage: 'OutboundManager from @mqtt-stack/outbound-manager',
   }
-  /** The stack, for messages relayed without a client (server messages). Set by the first connection. */
+  /** The stack, for messages relayed without a client (server messages). */
   #stack: Stack | undefined = undefined
 
-  override install(client: Client): void {
-    this.#stack ??= client.stack
+  override setup(stack: Stack): void {
+    this.#stack ??= stack
   }
 
   override callbacks(): CallbackHandlers {

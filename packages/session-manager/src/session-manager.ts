@@ -53,8 +53,12 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
   #reportedUnstored = false
   /** Client id → epoch ms when its disconnected session expires (cancelled by a CONNECT). */
   readonly #expiring = new Map<string, number>()
-  /** The stack whose sessions expire (set with the first session scheduled). */
+  /** The stack whose sessions expire. */
   #stack: Stack | undefined = undefined
+
+  override setup(stack: Stack): void {
+    this.#stack = stack
+  }
   /** One coarse, unref'd sweep over `#expiring`, running only while it is not empty. */
   #timer: NodeJS.Timeout | undefined = undefined
 
@@ -278,14 +282,14 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       // 3.1/3.1.1: a persistent session that is not resumed in time is discarded (see the option).
       const { persistentSessionExpiry } = this.config
       if (persistentSessionExpiry !== NEVER_EXPIRES)
-        this.#schedule(stack, clientId, Date.now() + persistentSessionExpiry * 1000)
+        this.#schedule(clientId, Date.now() + persistentSessionExpiry * 1000)
       return
     }
     // The expiry in force (the DISCONNECT may have changed it) and when the session was left.
     const session = { clientId, expiryInterval, disconnectedAt: Date.now() }
     await stack.run('storeSession', { clientId, session }, {})
     if (expiryInterval !== NEVER_EXPIRES)
-      this.#schedule(stack, clientId, session.disconnectedAt + expiryInterval * 1000)
+      this.#schedule(clientId, session.disconnectedAt + expiryInterval * 1000)
   }
 
   /** MQTT 5.0: the CONNACK's properties, gathered through `prepareConnack`. */
@@ -322,8 +326,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     return withoutDefaults(prepared)
   }
 
-  #schedule(stack: Stack, clientId: string, deadline: number): void {
-    this.#stack = stack
+  #schedule(clientId: string, deadline: number): void {
     this.#expiring.set(clientId, deadline)
     if (this.#timer !== undefined) return
     this.#timer = setInterval(this.#sweep, this.config.expiryCheckInterval)
