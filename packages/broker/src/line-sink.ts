@@ -17,43 +17,58 @@ const MAX_BUFFERED = 1024 * 1024
  * Lines to a stream that may be slow. Node writes to a pipe synchronously on Linux, so a stalled reader of
  * standard output (a busy parent process, a slow journald) would stall the broker with it; writing through
  * an fs stream instead keeps the event loop free, and past `maxBuffered` bytes waiting, lines are dropped
- * and counted (one line says how many, once the stream has room again).
+ * and counted (one line says how many, once the stream has room again). The lines of one turn of the event
+ * loop go out in one write.
  */
 export function createLineSink(stream: Writable = stdoutStream(), maxBuffered = MAX_BUFFERED): LineSink {
   let dropped = 0
   let unreported = 0
   /** Lines handed to the stream and not yet written; `flush` waits for none. */
   let pending = 0
+  /** The lines of this turn of the event loop: one write for all of them (a storm logs thousands a second). */
+  let batch = ''
+  let scheduled = false
   const flushed: Array<() => void> = []
   const written = () => {
     if (--pending > 0) return
     for (const resolve of flushed.splice(0)) resolve()
   }
-  const put = (text: string) => {
+  const send = () => {
+    scheduled = false
+    if (batch === '' || stream.destroyed) return
     pending++
-    stream.write(text, written)
+    stream.write(batch, written)
+    batch = ''
+  }
+  const add = (text: string) => {
+    batch += text
+    if (scheduled) return
+    scheduled = true
+    setImmediate(send)
   }
   return {
     write(line) {
       if (stream.destroyed) return
-      if (stream.writableLength > maxBuffered) {
+      if (stream.writableLength + batch.length > maxBuffered) {
         dropped++
         unreported++
         return
       }
       if (unreported > 0) {
-        put(`${unreported} log lines dropped: the output was too slow\n`)
+        add(`${unreported} log lines dropped: the output was too slow\n`)
         unreported = 0
       }
-      put(`${line}\n`)
+      add(`${line}\n`)
     },
-    flush: () =>
-      new Promise((resolve) => {
+    flush: () => {
+      send()
+      return new Promise((resolve) => {
         if (pending === 0 || stream.destroyed) return resolve()
         flushed.push(resolve)
         // A stream that fails or closes calls back no more writes.
         stream.once('close', resolve)
-      }),
+      })
+    },
     get dropped() {
       return dropped
     },

@@ -49,4 +49,15 @@ describe('createLineSink', () => {
     await done
     expect(written).toEqual(['one\n'])
   })
+
+  it('writes the lines of one turn of the event loop in one write', async () => {
+    const { stream, written, release } = stalled()
+    release()
+    const sink = createLineSink(stream)
+    for (let i = 0; i < 3; i++) sink.write(`connect ${i}`)
+    await sink.flush()
+    sink.write('later')
+    await sink.flush()
+    expect(written).toEqual(['connect 0\nconnect 1\nconnect 2\n', 'later\n'])
+  })
 })
