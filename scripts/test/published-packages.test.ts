@@ -1,6 +1,7 @@
 /**
- * Stack traces point at shipped files: with `node --enable-source-maps`, a trace through a published
- * package names the TypeScript sources its maps refer to, so every one of them must be in the tarball.
+ * What each published package's tarball carries: its LICENSE and README, the metadata a registry page shows
+ * (license, repository, homepage, bugs, engines), and every source its maps refer to, so that stack traces
+ * (`node --enable-source-maps`) point at shipped files.
  */
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -10,11 +11,12 @@ import { describe, expect, it } from 'vitest'
 
 const packagesDir = fileURLToPath(new URL('../../packages/', import.meta.url))
 
+function manifestOf(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'))
+}
+
 function publicPackages(): string[] {
-  return readdirSync(packagesDir).filter((name) => {
-    const manifest = JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'))
-    return manifest.private !== true
-  })
+  return readdirSync(packagesDir).filter((name) => manifestOf(name).private !== true)
 }
 
 /** The files `npm pack` would put in the tarball, relative to the package. */
@@ -38,11 +40,21 @@ function maps(dir: string, at = 'dist'): string[] {
   return found
 }
 
-describe('source maps of the published packages refer only to shipped files', () => {
+describe('the tarball of each published package', () => {
   for (const name of publicPackages()) {
-    it(`@mqtt-stack/${name}`, () => {
+    it(`@mqtt-stack/${name}: LICENSE, README, registry metadata, and the sources of its maps`, () => {
       const dir = join(packagesDir, name)
       const files = packed(dir)
+      expect(files.has('LICENSE')).toBe(true)
+      expect(files.has('README.md')).toBe(true)
+      const manifest = manifestOf(name)
+      expect(manifest).toMatchObject({
+        license: 'MIT',
+        repository: { type: 'git', directory: `packages/${name}` },
+        homepage: expect.stringContaining(`packages/${name}`),
+        bugs: { url: expect.stringMatching(/^https:/) },
+        engines: { node: expect.any(String) },
+      })
       const missing: string[] = []
       for (const map of maps(dir)) {
         expect(files.has(normalize(map)), `${map} is not packed`).toBe(true)
