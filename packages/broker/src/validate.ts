@@ -44,7 +44,7 @@ const EXPECTED: Readonly<Record<Kind, string>> = {
 }
 
 const LISTENER_KEYS: Readonly<Record<ListenerOptions['type'], readonly string[]>> = {
-  mqtt: ['type', 'host', 'port'],
+  mqtt: ['type', 'host', 'port', 'proxyProtocol'],
   mqtts: ['type', 'host', 'port', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
   ws: ['type', 'host', 'port', 'path'],
   wss: ['type', 'host', 'port', 'path', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
@@ -88,6 +88,12 @@ function validateListener(listener: ListenerOptions, index: number): void {
     !(typeof listener.path === 'string' && listener.path.startsWith('/'))
   )
     throw invalid(`${at}.path`, 'must be a string starting with /')
+  if (
+    listener.type === 'mqtt' &&
+    listener.proxyProtocol !== undefined &&
+    typeof listener.proxyProtocol !== 'boolean'
+  )
+    throw invalid(`${at}.proxyProtocol`, 'must be true or false')
   if (listener.type === 'mqtts' || listener.type === 'wss') {
     for (const key of ['cert', 'key'] as const) {
       if (!pem(listener[key])) throw invalid(`${at}.${key}`, 'is required: PEM text or a Buffer')

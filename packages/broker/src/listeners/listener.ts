@@ -17,6 +17,7 @@ import {
   type ListenerOptions,
   type TlsListenerOptions,
 } from './options.js'
+import { readProxyHeader } from './proxy-protocol.js'
 import { WebSocketStream } from './websocket-stream.js'
 
 /** One listening socket that hands each connection, as a byte stream, to `accept`. */
@@ -37,8 +38,12 @@ export function createListener(
   const host = options.host ?? DEFAULT_HOST
   const port = options.port ?? DEFAULT_PORTS[options.type]
   switch (options.type) {
-    case 'mqtt':
-      return serverListener(createTcpServer(accept), options.type, host, port, '')
+    case 'mqtt': {
+      const server = options.proxyProtocol
+        ? createTcpServer((socket) => readProxyHeader(socket, accept))
+        : createTcpServer(accept)
+      return serverListener(server, options.type, host, port, '')
+    }
     case 'mqtts': {
       const identify = options.identityAsUsername === true
       const server = createTlsServer(tlsOptions(options), (socket) => {

@@ -26,6 +26,11 @@ interface Address {
 /** MQTT over TCP. */
 export interface MqttListenerOptions extends Address {
   type: 'mqtt'
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a load balancer: logs see the
+   * client's address from it. A connection without one is closed.
+   */
+  proxyProtocol?: boolean
 }
 
 /** MQTT over TLS. */
