@@ -12,20 +12,25 @@ export interface LineSink {
 
 /** 1 MiB of lines waiting: the reader has stalled, and a broker must not grow or wait because of it. */
 const MAX_BUFFERED = 1024 * 1024
+/**
+ * Lines are written at most this often (and on `flush`): each write is a round trip through libuv's thread
+ * pool, which a connection storm logging thousands of lines a second would otherwise pay per line or per turn.
+ */
+const WRITE_INTERVAL_MS = 50
 
 /**
  * Lines to a stream that may be slow. Node writes to a pipe synchronously on Linux, so a stalled reader of
  * standard output (a busy parent process, a slow journald) would stall the broker with it; writing through
  * an fs stream instead keeps the event loop free, and past `maxBuffered` bytes waiting, lines are dropped
- * and counted (one line says how many, once the stream has room again). The lines of one turn of the event
- * loop go out in one write.
+ * and counted (one line says how many, once the stream has room again). Lines go out together, at most
+ * every 50 ms.
  */
 export function createLineSink(stream: Writable = stdoutStream(), maxBuffered = MAX_BUFFERED): LineSink {
   let dropped = 0
   let unreported = 0
   /** Lines handed to the stream and not yet written; `flush` waits for none. */
   let pending = 0
-  /** The lines of this turn of the event loop: one write for all of them (a storm logs thousands a second). */
+  /** The lines since the last write: one write for all of them. */
   let batch = ''
   let scheduled = false
   const flushed: Array<() => void> = []
@@ -44,7 +49,7 @@ export function createLineSink(stream: Writable = stdoutStream(), maxBuffered = 
     batch += text
     if (scheduled) return
     scheduled = true
-    setImmediate(send)
+    setTimeout(send, WRITE_INTERVAL_MS).unref()
   }
   return {
     write(line) {

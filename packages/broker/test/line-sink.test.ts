@@ -50,7 +50,7 @@ describe('createLineSink', () => {
     expect(written).toEqual(['one\n'])
   })
 
-  it('writes the lines of one turn of the event loop in one write', async () => {
+  it('writes the lines written together in one write', async () => {
     const { stream, written, release } = stalled()
     release()
     const sink = createLineSink(stream)
