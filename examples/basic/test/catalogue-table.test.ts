@@ -102,33 +102,24 @@ describe("core's README callback table, proven against the packages", () => {
     expect([...rows.keys()].sort()).toEqual([...STANDARD_CALLBACK_NAMES].sort())
   })
 
+  /** Per standard callback: the packages `has` finds, and the ones the README's `column` names. */
+  function compare(has: Map<string, Set<string>>, column: 'answeredBy' | 'executedBy') {
+    const packages = Object.keys(PACKAGES)
+    const actual = STANDARD_CALLBACK_NAMES.map((name) => [
+      name,
+      packages.filter((pkg) => has.get(pkg)!.has(name)).sort(),
+    ])
+    const documented = STANDARD_CALLBACK_NAMES.map((name) => [name, rows.get(name)?.[column]])
+    return { documented: Object.fromEntries(documented), actual: Object.fromEntries(actual) }
+  }
+
   it('"answered by" names exactly the packages whose middlewares answer each callback', () => {
-    const actual = Object.fromEntries(
-      STANDARD_CALLBACK_NAMES.map((name) => [
-        name,
-        Object.keys(PACKAGES)
-          .filter((pkg) => answers.get(pkg)!.has(name))
-          .sort(),
-      ]),
-    )
-    const documented = Object.fromEntries(
-      STANDARD_CALLBACK_NAMES.map((name) => [name, rows.get(name)?.answeredBy]),
-    )
+    const { documented, actual } = compare(answers, 'answeredBy')
     expect(documented).toEqual(actual)
   })
 
   it('"executed by" names exactly the packages whose source executes each callback', () => {
-    const actual = Object.fromEntries(
-      STANDARD_CALLBACK_NAMES.map((name) => [
-        name,
-        Object.keys(PACKAGES)
-          .filter((pkg) => executes.get(pkg)!.has(name))
-          .sort(),
-      ]),
-    )
-    const documented = Object.fromEntries(
-      STANDARD_CALLBACK_NAMES.map((name) => [name, rows.get(name)?.executedBy]),
-    )
+    const { documented, actual } = compare(executes, 'executedBy')
     expect(documented).toEqual(actual)
   })
 })

@@ -8,7 +8,7 @@ import {
   type Packet,
   Stack,
 } from '@mqtt-stack/core'
-import { acceptConnections, connectTestClient } from '@mqtt-stack/core/testing'
+import { acceptConnections, connectTestClient, deferred } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Connection, ConnectionErrorCode, type ConnectionOptions } from '../src/index.js'
 
@@ -221,23 +221,13 @@ describe('connection: connect timeout', () => {
     const errors: MqttStackError[] = []
     stack.on('error', (err) => errors.push(err))
     // A middleware that takes the CONNECT and never ends its chain.
-    let arrived!: () => void
-    const taken = new Promise<void>((resolve) => {
-      arrived = resolve
-    })
+    const taken = deferred<void>()
     stack
       .use(new Connection({ connectTimeout: 1000 }))
-      .use(fake({ packetTypes: ['connect'], handle: () => arrived() }))
+      .use(fake({ packetTypes: ['connect'], handle: () => taken.resolve() }))
     const t = connectTestClient(stack)
-    t.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: 'c',
-      keepalive: 0,
-    })
-    await taken
+    t.sendConnect({ clientId: 'c' })
+    await taken.promise
     vi.advanceTimersByTime(999)
     expect(t.client.closed).toBe(false)
     vi.advanceTimersByTime(1)

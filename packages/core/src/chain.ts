@@ -1,5 +1,6 @@
 import type { Done, Next } from './callbacks.js'
 import { ErrorCode, MqttStackError, toMqttStackError } from './errors.js'
+import { nameOf } from './middleware.js'
 
 /** A handler as the chain calls it: `handle(client, packet, next, done)` or `cb(ctx, store, next, done)`. */
 export type ChainHandler = (this: object, a: unknown, b: unknown, next: Next, done: Done) => unknown
@@ -226,11 +227,6 @@ class ThenRun extends Run {
     this.continuation = undefined
     continuation(err, b, a, this.callerNext, this.callerDone)
   }
-}
-
-function nameOf(owner: object): string {
-  const { name } = owner as { name?: unknown }
-  return typeof name === 'string' && name ? name : owner.constructor?.name || 'anonymous middleware'
 }
 
 /** Runs the chains of one Stack. */

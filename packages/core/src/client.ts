@@ -5,7 +5,14 @@ import { type CodecProblem, codecError, PacketDecoder, serializePacket } from '.
 import { ErrorCode, MqttStackError } from './errors.js'
 import { HeldChain } from './held-chain.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
-import type { IConnackPacket, IPingrespPacket, IPublishPacket, Packet, ProtocolVersion } from './packets.js'
+import type {
+  IConnackPacket,
+  IConnectPacket,
+  IPingrespPacket,
+  IPublishPacket,
+  Packet,
+  ProtocolVersion,
+} from './packets.js'
 import { ReasonCode } from './reason-codes.js'
 import type { Stack } from './stack.js'
 import { withDefaults } from './util.js'
@@ -449,12 +456,11 @@ export class Client extends EventEmitter<ClientEvents> {
    * A CONNECT whose chain ended with the client open and no CONNACK written would leave it waiting forever:
    * no middleware in the stack accepts connections. Reported and closed instead.
    */
-  #checkAnswered(packet: Packet): void {
+  #checkAnswered(packet: IConnectPacket): void {
     if (this.connackSent || this.closed) return
-    const clientId = packet.cmd === 'connect' ? packet.clientId : ''
     const err = new MqttStackError(
       ErrorCode.UNANSWERED_CONNECT,
-      `the CONNECT of client "${clientId}" went through every middleware and none sent a CONNACK: the stack ` +
+      `the CONNECT of client "${packet.clientId}" went through every middleware and none sent a CONNACK: the stack ` +
         'needs a middleware that accepts connections (among the built-ins, session-manager)',
       { reasonCode: ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR },
     )

@@ -76,6 +76,12 @@ export interface MiddlewareLike extends CallbackHandlers {
   close?(): void | Promise<void>
 }
 
+/** How errors name a middleware: its `name`, else its class, for plain objects and instances alike. */
+export function nameOf(middleware: object): string {
+  const { name } = middleware as { name?: unknown }
+  return typeof name === 'string' && name ? name : middleware.constructor?.name || 'anonymous middleware'
+}
+
 /** `RetainManager` -> `retain-manager`: the package short name of a built-in. */
 export function middlewareName(className: string): string {
   return className

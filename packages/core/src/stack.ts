@@ -21,10 +21,10 @@ import {
 } from './chain.js'
 import { Client } from './client.js'
 import { ErrorCode, MqttStackError } from './errors.js'
-import type { MiddlewareLike } from './middleware.js'
+import { type MiddlewareLike, nameOf } from './middleware.js'
 import type { StackOptions } from './options.js'
 import { PACKET_TYPES, type Packet, type PacketType } from './packets.js'
-import { checkOrder, checkProviders, nameOf } from './startup-checks.js'
+import { checkOrder, checkProviders } from './startup-checks.js'
 
 export interface StackEvents {
   /** Every reported error, with the client and packet where known. */
@@ -322,8 +322,7 @@ export class Stack extends EventEmitter<StackEvents> {
 }
 
 function invalid(middleware: unknown, why: string): MqttStackError {
-  const name =
-    typeof middleware === 'object' && middleware ? nameOf(middleware as MiddlewareLike) : String(middleware)
+  const name = typeof middleware === 'object' && middleware ? nameOf(middleware) : String(middleware)
   return new MqttStackError(ErrorCode.INVALID_MIDDLEWARE, `use(${name}): ${why}`)
 }
 

@@ -1,12 +1,8 @@
 import { ErrorCode, MqttStackError } from './errors.js'
-import type { MiddlewareLike } from './middleware.js'
+import { type MiddlewareLike, nameOf } from './middleware.js'
 
 /** How many callback names a missing-provider line lists before it counts the rest. */
 const LISTED = 4
-
-export function nameOf(middleware: MiddlewareLike): string {
-  return middleware.name || middleware.constructor?.name || 'anonymous middleware'
-}
 
 /** Whether `middleware` is the one `ref` names: by its name, or by a role it fills. */
 function answersTo(middleware: MiddlewareLike, ref: string): boolean {

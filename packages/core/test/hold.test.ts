@@ -25,10 +25,6 @@ function newStack(): Stack {
 
 function noop(): void {}
 
-function connectPacket(protocolVersion: 4 | 5, clientId: string) {
-  return { cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId, keepalive: 0 } as const
-}
-
 const PUBLISH = { cmd: 'publish', topic: 't', payload: 'x', qos: 0, retain: false, dup: false } as const
 
 /**
@@ -65,7 +61,7 @@ describe('client.hold(): a chain held open while later packets are processed', (
     const publishes = recordPackets(['publish'])
     stack.use(holdConnectUntilAuth(log)).use(accept).use(publishes)
     const t = connectTestClient(stack, { protocolVersion: 5 })
-    t.send(connectPacket(5, 'c'))
+    t.sendConnect({ protocolVersion: 5, clientId: 'c' })
     t.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'm' } })
     t.send(PUBLISH)
     await t.expect('connack')
@@ -96,7 +92,7 @@ describe('client.hold(): a chain held open while later packets are processed', (
     expect(() => t.client.hold(noop, noop)).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_STATE }),
     )
-    t.send(connectPacket(4, 'c'))
+    t.sendConnect({ clientId: 'c' })
     t.send({ cmd: 'pingreq' }) // processed while the CONNECT is held
     await t.expect('pingresp')
     expect(thrown).toEqual([expect.objectContaining({ code: ErrorCode.INVALID_STATE })])
@@ -125,7 +121,7 @@ describe('client.hold(): a chain held open while later packets are processed', (
       },
     })
     const t = connectTestClient(stack)
-    t.send(connectPacket(4, 'c'))
+    t.sendConnect({ clientId: 'c' })
     t.send({ cmd: 'pingreq' })
     await t.closed()
     expect(errors.map((e) => e.message)).toEqual(['store down'])
@@ -177,7 +173,7 @@ describe('a CONNECT that no middleware answers', () => {
     const { errors } = collectErrors(stack)
     stack.use(recordPackets(['publish'])) // a stack that handles PUBLISH and nothing accepts connections
     const t = connectTestClient(stack)
-    t.send(connectPacket(4, 'lost'))
+    t.sendConnect({ clientId: 'lost' })
     await t.closed()
     expect(t.received).toEqual([])
     expect(errors).toEqual([expect.objectContaining({ code: ErrorCode.UNANSWERED_CONNECT })])
@@ -189,7 +185,7 @@ describe('a CONNECT that no middleware answers', () => {
     const { errors } = collectErrors(stack)
     stack.use(holdConnectUntilAuth([]))
     const t = connectTestClient(stack, { protocolVersion: 5 })
-    t.send(connectPacket(5, 'c'))
+    t.sendConnect({ protocolVersion: 5, clientId: 'c' })
     t.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'm' } })
     await t.closed()
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.UNANSWERED_CONNECT])
@@ -207,7 +203,7 @@ describe('a CONNECT that no middleware answers', () => {
       },
     })
     const t = connectTestClient(stack)
-    t.send(connectPacket(4, 'c'))
+    t.sendConnect({ clientId: 'c' })
     await t.closed()
     expect(t.received.map((p) => p.cmd)).toEqual(['connack'])
     expect(errors).toEqual([])

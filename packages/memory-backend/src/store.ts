@@ -132,7 +132,7 @@ export class MemoryStore {
    */
   readonly relayedAt = new WeakMap<IPublishPacket, number>()
   readonly wills = new Map<string, Will>()
-  /** The stack of the first connection installed: where errors without a client are reported. */
+  /** The stack the backend was used in (`setup`): where errors without a client are reported. */
   stack: Stack | undefined = undefined
   droppedOfflineMessages = 0
   /** Payload bytes in all offline queues, bounded by `maxOfflineBytes`; the queues keep it up to date. */
@@ -458,7 +458,7 @@ export class MemoryStore {
     return false
   }
 
-  /** Reports to the stack of `client`, else to the stack of the first connection; never throws. */
+  /** Reports to the stack of `client`, else to the stack the backend was used in; never throws. */
   report(err: MqttStackError, client: Client | undefined): void {
     const stack = client?.stack ?? this.stack
     stack?.reportError(err, client, undefined)

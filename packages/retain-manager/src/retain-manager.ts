@@ -61,7 +61,7 @@ export class RetainManager extends Middleware {
       return next(
         new MqttStackError(
           ErrorCode.MIDDLEWARE,
-          'retain-manager cannot store a retained message relayed without a client before any client connected',
+          'retain-manager cannot store a retained message relayed without a client: it was never use()d in a stack',
         ),
       )
     }

@@ -109,6 +109,12 @@ export class PacketPeer {
 
   /** Sends CONNECT (3.1.1 with a clean session unless overridden) and returns the CONNACK. */
   async connect(overrides: Partial<PacketOf<'connect'>> = {}): Promise<PacketOf<'connack'>> {
+    this.sendConnect(overrides)
+    return this.expect('connack')
+  }
+
+  /** Sends the CONNECT of `connect()` without waiting for an answer (for a CONNECT nobody answers). */
+  sendConnect(overrides: Partial<PacketOf<'connect'>> = {}): void {
     this.send({
       cmd: 'connect',
       protocolId: 'MQTT',
@@ -118,7 +124,6 @@ export class PacketPeer {
       keepalive: 0,
       ...overrides,
     })
-    return this.expect('connack')
   }
 
   /** Resolves when the broker closes the connection; rejects after the timeout. */
