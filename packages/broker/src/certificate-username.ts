@@ -9,8 +9,9 @@ import {
 import { certificateIdentity } from './listeners/identity.js'
 
 /**
- * A verified client certificate's CN as the username, as mosquitto's `use_identity_as_username`: the
- * CONNECT's username becomes the CN (so ACL rules with `%u` and `users` see it), and `authenticateConnection`
+ * A verified client certificate's identity (its CN, or a subject alternative name: the listener's
+ * `identityAsUsername`) as the username, as mosquitto's `use_identity_as_username`: the CONNECT's username
+ * becomes that identity (so ACL rules with `%u` and `users` see it), and `authenticateConnection`
  * accepts it without a password. Connections without such a certificate pass on to the next provider.
  * `use()` it after Connection and before Authentication and TopicAcl.
  */

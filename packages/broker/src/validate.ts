@@ -45,9 +45,30 @@ const EXPECTED: Readonly<Record<Kind, string>> = {
 
 const LISTENER_KEYS: Readonly<Record<ListenerOptions['type'], readonly string[]>> = {
   mqtt: ['type', 'host', 'port', 'proxyProtocol'],
-  mqtts: ['type', 'host', 'port', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
-  ws: ['type', 'host', 'port', 'path'],
-  wss: ['type', 'host', 'port', 'path', 'cert', 'key', 'ca', 'requireCertificate', 'identityAsUsername'],
+  mqtts: [
+    'type',
+    'host',
+    'port',
+    'proxyProtocol',
+    'cert',
+    'key',
+    'ca',
+    'requireCertificate',
+    'identityAsUsername',
+  ],
+  ws: ['type', 'host', 'port', 'proxyProtocol', 'path'],
+  wss: [
+    'type',
+    'host',
+    'port',
+    'proxyProtocol',
+    'path',
+    'cert',
+    'key',
+    'ca',
+    'requireCertificate',
+    'identityAsUsername',
+  ],
 }
 
 /** Throws MQS_ERR_INVALID_OPTION naming the first option that is wrong. */
@@ -88,11 +109,7 @@ function validateListener(listener: ListenerOptions, index: number): void {
     !(typeof listener.path === 'string' && listener.path.startsWith('/'))
   )
     throw invalid(`${at}.path`, 'must be a string starting with /')
-  if (
-    listener.type === 'mqtt' &&
-    listener.proxyProtocol !== undefined &&
-    typeof listener.proxyProtocol !== 'boolean'
-  )
+  if (listener.proxyProtocol !== undefined && typeof listener.proxyProtocol !== 'boolean')
     throw invalid(`${at}.proxyProtocol`, 'must be true or false')
   if (listener.type === 'mqtts' || listener.type === 'wss') {
     for (const key of ['cert', 'key'] as const) {
@@ -106,6 +123,14 @@ function validateListener(listener: ListenerOptions, index: number): void {
     if (requireCertificate && listener.ca === undefined)
       throw invalid(
         `${at}.requireCertificate`,
+        'needs ca: the CA that client certificates are checked against',
+      )
+    const { identityAsUsername } = listener
+    if (identityAsUsername !== undefined && ![true, false, 'cn', 'san'].includes(identityAsUsername))
+      throw invalid(`${at}.identityAsUsername`, "must be true, false, 'cn' or 'san'")
+    if (identityAsUsername && listener.ca === undefined)
+      throw invalid(
+        `${at}.identityAsUsername`,
         'needs ca: the CA that client certificates are checked against',
       )
   }

@@ -5,7 +5,10 @@ import { join } from 'node:path'
 
 export interface TestCertificates {
   dir: string
-  /** File names in `dir`: ca.crt, server.crt/key (CN localhost, SAN 127.0.0.1), client.crt/key (CN device1). */
+  /**
+   * File names in `dir`: ca.crt, server.crt/key (CN localhost, SAN 127.0.0.1), client.crt/key (CN device1;
+   * SAN IP 10.0.0.7, DNS device1.fleet.example, URI spiffe://fleet/device1).
+   */
   files: Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string>
   pem: Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string>
   remove(): void
@@ -44,7 +47,11 @@ export function makeCertificates(): TestCertificates {
   )
   for (const [name, cn, ext] of [
     ['server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-    ['client', 'device1', 'extendedKeyUsage=clientAuth'],
+    [
+      'client',
+      'device1',
+      'extendedKeyUsage=clientAuth\nsubjectAltName=IP:10.0.0.7,DNS:device1.fleet.example,URI:spiffe://fleet/device1',
+    ],
   ] as const) {
     key(`${name}.key`)
     run('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`)

@@ -1,9 +1,14 @@
 import { connect, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import { serializePacket } from '@mqtt-stack/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { WebSocket } from 'ws'
+import type { ListenerOptions } from '../src/index.js'
 import { parseProxyHeader } from '../src/listeners/proxy-protocol.js'
 import type { BrokerLogger } from '../src/logger.js'
-import { startBroker } from './support.js'
+import { hasOpenssl, makeCertificates, type TestCertificates } from './certs.js'
+import { connectThrough, roundTrip, startBroker } from './support.js'
 
 const CONNECT = serializePacket(
   {
@@ -116,5 +121,90 @@ describe('an mqtt listener with proxyProtocol: true', () => {
     await expect(
       startBroker({ listeners: [{ type: 'mqtt', port: 0, proxyProtocol: 'yes' as never }] }),
     ).rejects.toThrow(/listeners\[0\]\.proxyProtocol must be true or false/)
+  })
+})
+
+/**
+ * A connection through a load balancer to a listener of `type`: the PROXY `header` on the raw TCP socket,
+ * then TLS and/or WebSocket over it as the client would speak them. Resolves with the first byte of the
+ * broker's answer to CONNECT, or 'closed'.
+ */
+function exchangeThrough(
+  type: 'mqtts' | 'ws' | 'wss',
+  port: number,
+  header: Buffer,
+  ca: string,
+): Promise<number | 'closed'> {
+  const raw = connect(port, '127.0.0.1')
+  sockets.push(raw)
+  raw.write(header)
+  const secured = () => tlsConnect({ socket: raw, ca, servername: 'localhost' })
+  if (type === 'mqtts') {
+    const stream = secured()
+    stream.once('secureConnect', () => stream.write(CONNECT))
+    return firstByte(stream)
+  }
+  const socket = new WebSocket(`${type}://127.0.0.1:${port}/`, 'mqtt', {
+    createConnection: () => (type === 'wss' ? secured() : raw),
+  })
+  onTestFinished(() => socket.terminate())
+  socket.once('open', () => socket.send(CONNECT))
+  return new Promise((resolve) => {
+    socket.once('message', (data: Buffer) => resolve(data[0]!))
+    socket.once('close', () => resolve('closed'))
+    socket.once('error', () => resolve('closed'))
+  })
+}
+
+function firstByte(stream: Duplex): Promise<number | 'closed'> {
+  return new Promise((resolve) => {
+    stream.once('data', (data: Buffer) => resolve(data[0]!))
+    stream.once('close', () => resolve('closed'))
+    stream.once('error', () => resolve('closed'))
+  })
+}
+
+describe.runIf(hasOpenssl())('proxyProtocol on TLS and WebSocket listeners', () => {
+  let certs: TestCertificates
+  beforeAll(() => {
+    certs = makeCertificates()
+  })
+  afterAll(() => certs.remove())
+
+  const listener = (type: 'mqtts' | 'ws' | 'wss') => {
+    const tls = type === 'ws' ? {} : { cert: certs.pem.serverCert, key: certs.pem.serverKey }
+    return { type, port: 0, proxyProtocol: true, ...tls } as ListenerOptions
+  }
+
+  for (const type of ['mqtts', 'ws', 'wss'] as const) {
+    it(`${type}: the header comes before the ${type === 'ws' ? 'HTTP upgrade' : 'TLS handshake'}; logs see the client's address (v1 and v2)`, async () => {
+      const { logger, lines } = recordingLogger()
+      const { addresses } = await startBroker({ listeners: [listener(type)], logger })
+      const port = addresses[0]!.port
+      const v1 = Buffer.from(`PROXY TCP4 203.0.113.7 127.0.0.1 51000 ${port}\r\n`)
+      expect(await exchangeThrough(type, port, v1, certs.pem.ca)).toBe(0x20) // CONNACK
+      expect(await exchangeThrough(type, port, v2Header(), certs.pem.ca)).toBe(0x20)
+      const connected = lines.filter((line) => line.message === 'client connected')
+      expect(connected.map((line) => line.fields.address)).toEqual(['203.0.113.7', '198.51.100.9'])
+    })
+
+    it(`${type}: a connection without a PROXY header is closed`, async () => {
+      const { addresses } = await startBroker({ listeners: [listener(type)] })
+      expect(await exchangeThrough(type, addresses[0]!.port, Buffer.alloc(0), certs.pem.ca)).toBe('closed')
+    })
+  }
+
+  it('mqtts: MQTT.js behind the proxy exchanges messages both ways over the same connection', async () => {
+    const { addresses } = await startBroker({ listeners: [listener('mqtts')] })
+    const port = addresses[0]!.port
+    const viaProxy = (clientId: string) =>
+      connectThrough(() => {
+        const raw = connect(port, '127.0.0.1')
+        sockets.push(raw)
+        raw.write(v2Header())
+        return tlsConnect({ socket: raw, ca: certs.pem.ca, servername: 'localhost' })
+      }, clientId)
+    const [a, b] = await Promise.all([viaProxy('a'), viaProxy('b')])
+    expect(await roundTrip(a, b)).toBe('hello')
   })
 })

@@ -1,4 +1,5 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { Duplex } from 'node:stream'
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt'
 import { afterEach } from 'vitest'
 import { type Broker, type BrokerOptions, createBroker } from '../src/index.js'
 
@@ -24,8 +25,16 @@ export async function startBroker(options: BrokerOptions = {}) {
 }
 
 /** An MQTT.js client that never reconnects; closed after the test. Rejects on a refused CONNECT. */
-export async function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 2000, ...options })
+export function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return connected(mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 2000, ...options }))
+}
+
+/** The same over a stream the test opens itself (through a proxy, say). */
+export function connectThrough(open: () => Duplex, clientId: string): Promise<MqttClient> {
+  return connected(new MqttClient(open, { reconnectPeriod: 0, connectTimeout: 2000, clientId }))
+}
+
+async function connected(client: MqttClient): Promise<MqttClient> {
   clients.push(client)
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve())

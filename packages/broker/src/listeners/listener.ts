@@ -7,16 +7,25 @@ import {
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls'
+import {
+  createServer as createTlsServer,
+  type TLSSocket,
+  type TlsOptions,
+  Server as TlsServer,
+} from 'node:tls'
 import { WebSocketServer } from 'ws'
 import { recordIdentity } from './identity.js'
 import {
+  type CertificateIdentityField,
   DEFAULT_HOST,
   DEFAULT_PORTS,
   type ListenerAddress,
   type ListenerOptions,
+  type MqttsListenerOptions,
   type TlsListenerOptions,
+  type WssListenerOptions,
 } from './options.js'
+import { ProxiedStream } from './proxied-stream.js'
 import { readProxyHeader } from './proxy-protocol.js'
 import { WebSocketStream } from './websocket-stream.js'
 
@@ -37,20 +46,22 @@ export function createListener(
 ): Listener {
   const host = options.host ?? DEFAULT_HOST
   const port = options.port ?? DEFAULT_PORTS[options.type]
+  const path = 'path' in options ? (options.path ?? '') : ''
+  const identity = identityField(options)
   switch (options.type) {
     case 'mqtt': {
+      // The Stack reads the socket as a stream: the bytes after the header, unshifted, come first.
       const server = options.proxyProtocol
         ? createTcpServer((socket) => readProxyHeader(socket, accept))
         : createTcpServer(accept)
-      return serverListener(server, options.type, host, port, '')
+      return serverListener(server, options.type, host, port, path)
     }
     case 'mqtts': {
-      const identify = options.identityAsUsername === true
       const server = createTlsServer(tlsOptions(options), (socket) => {
-        if (identify) recordIdentity(socket)
+        if (identity) recordIdentity(socket, identity)
         accept(socket)
       })
-      return serverListener(server, options.type, host, port, '')
+      return serverListener(behindProxy(server, options), options.type, host, port, path)
     }
     case 'ws':
     case 'wss': {
@@ -68,11 +79,10 @@ export function createListener(
       })
       wss.on('connection', (socket, request: IncomingMessage) => {
         const stream = new WebSocketStream(socket, request.socket.remoteAddress)
-        if (options.type === 'wss' && options.identityAsUsername)
-          recordIdentity(request.socket as TLSSocket, stream)
+        if (identity) recordIdentity(request.socket as TLSSocket, identity, stream)
         accept(stream)
       })
-      const listener = serverListener(http, options.type, host, port, options.path ?? '')
+      const listener = serverListener(behindProxy(http, options), options.type, host, port, path)
       return {
         listen: listener.listen,
         close: () => {
@@ -86,6 +96,43 @@ export function createListener(
       }
     }
   }
+}
+
+/**
+ * `server` itself, or with `proxyProtocol` a TCP server in front of it that reads each connection's PROXY
+ * header and hands the rest to `server` (which then never listens) as a stream carrying the client's address.
+ */
+function behindProxy(server: TlsServer | HttpServer, options: ListenerOptions): Server | HttpServer {
+  if (!options.proxyProtocol) return server
+  if (server instanceof TlsServer) {
+    // A TLS socket over a stream has no address of its own: it takes the one of the stream it wraps.
+    server.prependListener('secureConnection', (socket: TLSSocket) => {
+      const proxied = wrappedStream(socket)
+      if (!(proxied instanceof ProxiedStream)) return
+      Object.defineProperty(socket, 'remoteAddress', { value: proxied.remoteAddress, configurable: true })
+      Object.defineProperty(socket, 'remotePort', { value: proxied.remotePort, configurable: true })
+    })
+  }
+  return createTcpServer((socket) =>
+    readProxyHeader(socket, (ready) => server.emit('connection', new ProxiedStream(ready))),
+  )
+}
+
+/**
+ * The stream under a TLS socket that a server made from a stream other than a `net.Socket` (documented for
+ * `tls.Server`'s 'connection' event). Node keeps it as the TLS handle's `_parentWrap.stream`, which is not
+ * public API: the proxy tests of each TLS listener fail if a Node version moves it.
+ */
+function wrappedStream(socket: TLSSocket): unknown {
+  const handle = (socket as unknown as { _handle?: { _parentWrap?: { stream?: unknown } } })._handle
+  return handle?._parentWrap?.stream
+}
+
+function identityField(options: ListenerOptions): CertificateIdentityField | undefined {
+  if (options.type !== 'mqtts' && options.type !== 'wss') return undefined
+  const { identityAsUsername } = options as TlsListenerOptions
+  if (identityAsUsername === true) return 'cn'
+  return identityAsUsername || undefined
 }
 
 function serverListener(
@@ -132,13 +179,13 @@ function serverListener(
   }
 }
 
-function tlsOptions(options: TlsListenerOptions): TlsOptions {
+function tlsOptions(options: MqttsListenerOptions | WssListenerOptions): TlsOptions {
   const required = options.requireCertificate === true
   return {
     cert: options.cert,
     key: options.key,
     ...(options.ca === undefined ? {} : { ca: options.ca }),
-    requestCert: required || options.identityAsUsername === true,
+    requestCert: required || identityField(options) !== undefined,
     rejectUnauthorized: required,
   }
 }

@@ -9,28 +9,32 @@ export interface TlsListenerOptions {
   /** Ask every client for a certificate signed by `ca` and refuse the handshake without one. */
   requireCertificate?: boolean
   /**
-   * Ask clients for a certificate (needs `ca`); the CN of a verified one is the client's username, accepted
-   * without a password (mosquitto's `use_identity_as_username`). Without `requireCertificate`, clients
-   * without a certificate still connect with a username and password.
+   * Ask clients for a certificate (needs `ca`); a verified one names the client's username, accepted without
+   * a password (mosquitto's `use_identity_as_username`): `true` or `'cn'` takes the subject's CN, `'san'` the
+   * first DNS name, email address or URI of its subject alternative names. Without `requireCertificate`,
+   * clients without a certificate still connect with a username and password.
    */
-  identityAsUsername?: boolean
+  identityAsUsername?: boolean | CertificateIdentityField
 }
+
+/** Which part of a client certificate is its identity. */
+export type CertificateIdentityField = 'cn' | 'san'
 
 interface Address {
   /** Default 127.0.0.1 (give 0.0.0.0 or :: to accept connections from other machines). */
   host?: string
   /** Default 1883 (mqtt), 8883 (mqtts), 8080 (ws), 8443 (wss); 0 picks a free port. */
   port?: number
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a load balancer, before any TLS or
+   * HTTP: logs and ACLs see the client's address from it. A connection without one is closed.
+   */
+  proxyProtocol?: boolean
 }
 
 /** MQTT over TCP. */
 export interface MqttListenerOptions extends Address {
   type: 'mqtt'
-  /**
-   * Every connection starts with a PROXY protocol header (v1 or v2) from a load balancer: logs see the
-   * client's address from it. A connection without one is closed.
-   */
-  proxyProtocol?: boolean
 }
 
 /** MQTT over TLS. */
