@@ -72,15 +72,15 @@ function cell(runs: readonly RunRecord[], metric: Metric): string {
   return `${mid}${spread}${allBottlenecked ? ' ⚠' : ''}`
 }
 
-/** The median over repeats of ours/aedes in the same repeat (same-run pairs, as the targets are stated). */
-function ratio(runs: readonly RunRecord[], metric: Metric): string {
+/** The median over repeats of ours/`peer` in the same repeat (same-run pairs, as the targets are stated). */
+function ratio(runs: readonly RunRecord[], metric: Metric, peer: BrokerName): string {
   const ratios: number[] = []
   const repeats = new Set(runs.map((run) => run.repeat))
   for (const repeat of repeats) {
     const ours = runs.find((run) => run.broker === 'ours' && run.repeat === repeat)?.result
-    const aedes = runs.find((run) => run.broker === 'aedes' && run.repeat === repeat)?.result
-    if (!ours || !aedes || ours.generatorBottleneck || aedes.generatorBottleneck) continue
-    const a = aedes.metrics[metric.key]
+    const other = runs.find((run) => run.broker === peer && run.repeat === repeat)?.result
+    if (!ours || !other || ours.generatorBottleneck || other.generatorBottleneck) continue
+    const a = other.metrics[metric.key]
     const o = ours.metrics[metric.key]
     if (a === undefined || o === undefined || a === 0) continue
     ratios.push(o / a)
@@ -105,10 +105,13 @@ function issues(runs: readonly RunRecord[], broker: BrokerName): string[] {
   return out
 }
 
+const RATIO_PEERS: readonly BrokerName[] = ['aedes', 'stack']
+
 export function table(report: Report, scenarios: readonly Scenario[]): string {
   const peers = report.brokers
-  const showRatio = peers.includes('ours') && peers.includes('aedes')
-  const head = ['scenario', 'metric', ...peers, ...(showRatio ? ['ours/aedes'] : []), 'issues']
+  // ours/aedes: the targets; ours/stack: what @mqtt-stack/broker costs over the hand-built stack.
+  const against = peers.includes('ours') ? RATIO_PEERS.filter((peer) => peers.includes(peer)) : []
+  const head = ['scenario', 'metric', ...peers, ...against.map((peer) => `ours/${peer}`), 'issues']
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`]
   for (const record of report.scenarios) {
     const scenario = scenarios.find((s) => s.name === record.name)
@@ -125,7 +128,7 @@ export function table(report: Report, scenarios: readonly Scenario[]): string {
         index === 0 ? record.name : '',
         `${metric.label} (${metric.unit}, ${metric.better} is better)`,
         ...cells,
-        ...(showRatio ? [ratio(record.runs, metric)] : []),
+        ...against.map((peer) => ratio(record.runs, metric, peer)),
         index === 0 ? problems || 'none' : '',
       ]
       lines.push(`| ${row.join(' | ')} |`)

@@ -52,7 +52,7 @@ function gitCommit(): string {
 export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   const log = options.log ?? ((line: string) => console.log(line))
   const quick = options.quick ?? false
-  const wanted = options.brokers ?? (quick ? ['ours'] : ['ours', 'aedes', 'mosquitto', 'relay'])
+  const wanted = options.brokers ?? (quick ? ['ours'] : ['ours', 'stack', 'aedes', 'mosquitto', 'relay'])
   const skipped: string[] = []
   const brokers = wanted.filter((name) => {
     const why = unavailable(name, options.fromSource ? { fromSource: true } : {})

@@ -14,8 +14,12 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const HERE = fileURLToPath(new URL('./', import.meta.url))
 export const HOST = '127.0.0.1'
 
-export type BrokerName = 'ours' | 'aedes' | 'mosquitto' | 'relay'
-export const BROKER_NAMES: readonly BrokerName[] = ['ours', 'aedes', 'mosquitto', 'relay']
+/**
+ * `stack` is the built-ins assembled by hand without @mqtt-stack/broker (peers/stack-server.mjs): the
+ * measure of what createBroker and the CLI cost `ours`.
+ */
+export type BrokerName = 'ours' | 'stack' | 'aedes' | 'mosquitto' | 'relay'
+export const BROKER_NAMES: readonly BrokerName[] = ['ours', 'stack', 'aedes', 'mosquitto', 'relay']
 
 export interface StartOptions {
   /** Run our broker from its TypeScript sources with tsx instead of examples/basic/dist. */
@@ -149,10 +153,11 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
         { cwd: ROOT, env, stdio: NODE_STDIO },
       )
       break
+    case 'stack':
     case 'relay':
       child = spawn(
         process.execPath,
-        [...PROBE, join(HERE, 'relay-server.mjs'), '--port', '0', '--host', HOST],
+        [...PROBE, join(HERE, `${name}-server.mjs`), '--port', '0', '--host', HOST],
         { cwd: ROOT, env, stdio: NODE_STDIO },
       )
       break

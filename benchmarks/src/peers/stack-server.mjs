@@ -1,0 +1,47 @@
+// The built-ins assembled by hand on node:net, as the default broker was before @mqtt-stack/broker: the
+// same middlewares in the same order as createBroker's default, without its listeners, options checking and
+// connection log. `ours` (the `mqtt-stack` command, createBroker with its default log) is measured against
+// it in the same run: what the broker package adds must cost nothing that shows.
+//   node stack-server.mjs --port 0 --host 127.0.0.1
+import { createServer } from 'node:net'
+import { parseArgs } from 'node:util'
+import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
+import { Authorize } from '@mqtt-stack/authorize'
+import { Connection } from '@mqtt-stack/connection'
+import { Stack } from '@mqtt-stack/core'
+import { InboundManager } from '@mqtt-stack/inbound-manager'
+import { KeepAlive } from '@mqtt-stack/keepalive'
+import { LastWill } from '@mqtt-stack/last-will'
+import { MemoryBackend } from '@mqtt-stack/memory-backend'
+import { OutboundManager } from '@mqtt-stack/outbound-manager'
+import { RetainManager } from '@mqtt-stack/retain-manager'
+import { SessionManager } from '@mqtt-stack/session-manager'
+import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
+
+const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } } })
+const host = values.host ?? '127.0.0.1'
+const stack = new Stack()
+  .use(new MemoryBackend())
+  .use(new Connection())
+  .use(new KeepAlive())
+  .use(new Authentication())
+  .use(new StaticCredentials({ allowAnonymous: true }))
+  .use(new Authorize())
+  .use(new LastWill())
+  .use(new SessionManager())
+  .use(new RetainManager())
+  .use(new InboundManager())
+  .use(new OutboundManager())
+  .use(new SubscriptionManager())
+const server = createServer(stack.handler())
+server.listen(Number(values.port ?? 0), host, () => {
+  console.log(`hand-built stack listening on mqtt://${host}:${server.address().port}`)
+})
+
+const stop = () => {
+  server.close()
+  stack.close().then(() => process.exit(0))
+  setTimeout(() => process.exit(0), 2000).unref()
+}
+process.once('SIGTERM', stop)
+process.once('SIGINT', stop)
