@@ -194,17 +194,29 @@ describe.runIf(hasOpenssl())('proxyProtocol on TLS and WebSocket listeners', () 
     })
   }
 
-  it('mqtts: MQTT.js behind the proxy exchanges messages both ways over the same connection', async () => {
-    const { addresses } = await startBroker({ listeners: [listener('mqtts')] })
+  it('mqtts: MQTT.js behind the proxy exchanges messages; a client certificate still names the user', async () => {
+    const { pem } = certs
+    const { logger, lines } = recordingLogger()
+    const { addresses } = await startBroker({
+      allowAnonymous: false,
+      logger,
+      listeners: [{ ...listener('mqtts'), ca: pem.ca, identityAsUsername: true } as ListenerOptions],
+    })
     const port = addresses[0]!.port
     const viaProxy = (clientId: string) =>
       connectThrough(() => {
         const raw = connect(port, '127.0.0.1')
         sockets.push(raw)
         raw.write(v2Header())
-        return tlsConnect({ socket: raw, ca: certs.pem.ca, servername: 'localhost' })
+        const tls = { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey, servername: 'localhost' }
+        return tlsConnect({ socket: raw, ...tls })
       }, clientId)
     const [a, b] = await Promise.all([viaProxy('a'), viaProxy('b')])
     expect(await roundTrip(a, b)).toBe('hello')
+    const connected = lines.filter((line) => line.message === 'client connected')
+    expect(connected.map((line) => [line.fields.username, line.fields.address])).toEqual([
+      ['device1', '198.51.100.9'],
+      ['device1', '198.51.100.9'],
+    ])
   })
 })
