@@ -6,18 +6,8 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-
-const packagesDir = fileURLToPath(new URL('../../packages/', import.meta.url))
-
-function manifestOf(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'))
-}
-
-function publicPackages(): string[] {
-  return readdirSync(packagesDir).filter((name) => manifestOf(name).private !== true)
-}
+import { manifestOf, packagesDir, publicPackages } from './packages.js'
 
 /** The files `npm pack` would put in the tarball, relative to the package. */
 function packed(dir: string): Set<string> {

@@ -3,21 +3,11 @@
  * way through the `default` export condition) and from an ES module, as a consumer's project would.
  */
 import { spawnSync } from 'node:child_process'
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-
-const packagesDir = fileURLToPath(new URL('../../packages/', import.meta.url))
+import { manifestOf, packagesDir, publicPackages } from './packages.js'
 
 interface Entry {
   /** What a consumer writes: `@mqtt-stack/core`, `@mqtt-stack/core/testing`. */
@@ -27,9 +17,8 @@ interface Entry {
 /** Each public package's entry points, from its `exports` (the package.json itself left out). */
 function entries(): Entry[] {
   const found: Entry[] = []
-  for (const name of readdirSync(packagesDir)) {
-    const manifest = JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'))
-    if (manifest.private === true) continue
+  for (const dir of publicPackages()) {
+    const manifest = manifestOf(dir)
     for (const subpath of Object.keys(manifest.exports ?? {})) {
       if (subpath.endsWith('package.json')) continue
       found.push({ specifier: `${manifest.name}${subpath.slice(1)}` })
