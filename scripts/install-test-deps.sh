@@ -3,7 +3,8 @@
 # the Eclipse Paho Python client for Debian's /usr/bin/python3 (python3-paho-mqtt) and mosquitto_pub /
 # mosquitto_sub (mosquitto-clients); and the mosquitto broker (mosquitto), the peer the benchmark and its
 # soak scenario compare against; and openssl, with which the TLS tests of @mqtt-stack/broker make their
-# certificates. MQTT.js comes with `pnpm install`. Debian or Ubuntu, as root (CI runs as
+# certificates; and chromium, the browser that the WebSocket browser test of @mqtt-stack/broker drives with
+# puppeteer-core. MQTT.js and puppeteer-core come with `pnpm install`. Debian or Ubuntu, as root (CI runs as
 # root); what is already installed is skipped, so with everything present it needs no root and does
 # nothing. Prints nothing on success.
 set -euo pipefail
@@ -16,6 +17,7 @@ missing_packages() {
   fi
   if ! command -v mosquitto >/dev/null 2>&1; then missing+=(mosquitto); fi
   if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
+  if ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
   echo "${missing[*]}"
 }
 
