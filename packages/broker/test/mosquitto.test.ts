@@ -1,9 +1,11 @@
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { hashPassword } from '../src/index.js'
+import { hasOpenssl, makeCertificates } from './certs.js'
 import { runCli, tempDir } from './cli-support.js'
 
 const run = promisify(execFile)
@@ -98,5 +100,46 @@ describe.runIf(hasMosquittoClients())(
         pub(port, ['-u', 'alice', '-P', 'wrong', '-t', 'alice/x', '-m', 'x']),
       ).rejects.toMatchObject({ stderr: expect.stringMatching(/bad user name or password/i) })
     })
+
+    it.runIf(hasOpenssl())(
+      'TLS and mTLS: --cafile, --cert and --key against an mqtts listener from a config file; the CN is the user',
+      async () => {
+        const certs = makeCertificates()
+        onTestFinished(() => certs.remove())
+        const { files } = certs
+        const dir = tempDir({
+          acl: 'pattern readwrite devices/%u/#\n',
+          'broker.yaml': [
+            'listeners:',
+            '  - { type: mqtts, host: 127.0.0.1, port: 0, requireCertificate: true, identityAsUsername: true,',
+            `      cert: ${join(certs.dir, files.serverCert)}, key: ${join(certs.dir, files.serverKey)},`,
+            `      ca: ${join(certs.dir, files.ca)} }`,
+            'allowAnonymous: false',
+            'aclFile: acl',
+            '',
+          ].join('\n'),
+        })
+        const cli = runCli(['--config', 'broker.yaml'], { cwd: dir })
+        const port = Number(new URL((await cli.listening())[0]!).port)
+        const ca = ['--cafile', join(certs.dir, files.ca)]
+        const client = [
+          ...ca,
+          '--cert',
+          join(certs.dir, files.clientCert),
+          '--key',
+          join(certs.dir, files.clientKey),
+        ]
+        for (const version of ['mqttv311', 'mqttv5']) {
+          const topic = `devices/device1/${version}`
+          const sub = await subscribe(port, ['-V', version, '-q', '1', '-t', topic, ...client])
+          await pub(port, ['-V', version, '-q', '1', '-t', topic, '-m', 'over tls', ...client])
+          expect(await sub.received()).toEqual(['over tls'])
+        }
+        // Without a client certificate the TLS handshake fails (requireCertificate): no CONNACK, no refusal.
+        await expect(pub(port, [...ca, '-t', 'devices/device1/x', '-m', 'x'])).rejects.toMatchObject({
+          stderr: expect.stringMatching(/connection was lost|handshake|certificate/i),
+        })
+      },
+    )
   },
 )
