@@ -260,6 +260,68 @@ describe('PacketDecoder', () => {
     expect(decoded.packets).toHaveLength(1)
   })
 
+  it('[MQTT-2.2.2-2] MQTT 3.1 (level 3): header flags a 3.1 client sets where 3.1.1 fixes them are accepted, and decoded as the 3.1.1 packet; 3.1.1 refuses the same bytes', () => {
+    // The first byte as a 3.1 client sent it, the same byte with the flags of 3.1.1, the rest of the frame.
+    const frames: [sent: number, fixed: number, rest: number[]][] = [
+      [0x6a, 0x62, [0x02, 0x00, 0x01]], // PUBREL sent again: QoS 1 and DUP [MQTT-3.6.1-1]
+      [0x60, 0x62, [0x02, 0x00, 0x01]], // PUBREL without its QoS 1
+      [0x8a, 0x82, [0x06, 0x00, 0x01, 0x00, 0x01, 0x74, 0x01]], // SUBSCRIBE sent again [MQTT-3.8.1-1]
+      [0xaa, 0xa2, [0x05, 0x00, 0x01, 0x00, 0x01, 0x74]], // UNSUBSCRIBE sent again (mqtt-packet decodes it) [MQTT-3.10.1-1]
+      [0x4b, 0x40, [0x02, 0x00, 0x01]], // PUBACK, PUBREC and PUBCOMP: 3.1 did not use their flags
+      [0x59, 0x50, [0x02, 0x00, 0x01]],
+      [0x7f, 0x70, [0x02, 0x00, 0x01]],
+      [0xc2, 0xc0, [0x00]], // PINGREQ
+      [0xe8, 0xe0, [0x00]], // DISCONNECT
+    ]
+    for (const [sent, fixed, rest] of frames) {
+      const v31 = decoder(3)
+      v31.decoder.push(Buffer.from([sent, ...rest]))
+      const as311 = decoder(3)
+      as311.decoder.push(Buffer.from([fixed, ...rest]))
+      expect(v31.problems).toEqual([])
+      expect(v31.packets).toHaveLength(1)
+      expect(plain(v31.packets)).toEqual(plain(as311.packets))
+      const v311 = decoder(4)
+      v311.decoder.push(Buffer.from([sent, ...rest]))
+      expect(v311.problems.map(({ problem }) => problem)).toEqual([CodecProblem.INVALID_FLAGS])
+    }
+    // A PUBLISH keeps its flags, and QoS 3 is no more a QoS in 3.1 than in 3.1.1 [MQTT-3.3.1-4].
+    const publish = decoder(3)
+    publish.decoder.push(Buffer.from([0x3b, 0x06, 0x00, 0x01, 0x74, 0x00, 0x07, 0x78]))
+    expect(publish.packets).toMatchObject([{ cmd: 'publish', qos: 1, dup: true, retain: true, messageId: 7 }])
+    const qos3 = decoder(3)
+    qos3.decoder.push(Buffer.from([0x36, 0x06, 0x00, 0x01, 0x74, 0x00, 0x07, 0x78]))
+    expect(qos3.problems.map(({ problem }) => problem)).toEqual([CodecProblem.INVALID_FLAGS])
+  })
+
+  it('[MQTT-2.2.2-2] a CONNECT with header flags: accepted at level 3 (MQIsdp, before the level is known), refused at level 4', () => {
+    const connect = (protocolId: string, protocolVersion: number): Buffer => {
+      const frame = mqtt.generate({
+        cmd: 'connect',
+        protocolId,
+        protocolVersion,
+        clean: true,
+        keepalive: 0,
+        clientId: 'old',
+      } as Packet)
+      frame[0] = 0x1a
+      return frame
+    }
+    const v31 = decoder(4)
+    v31.decoder.push(connect('MQIsdp', 3))
+    expect(v31.problems).toEqual([])
+    expect(v31.packets).toMatchObject([
+      { cmd: 'connect', protocolVersion: 3, clientId: 'old', qos: 0, dup: false },
+    ])
+    const v311 = decoder(4)
+    v311.decoder.push(connect('MQTT', 4))
+    expect(v311.problems.map(({ problem }) => problem)).toEqual([CodecProblem.INVALID_FLAGS])
+    // The level must be 3 and the name MQIsdp: a level 3 CONNECT named MQTT keeps the rules of 3.1.1.
+    const misnamed = decoder(4)
+    misnamed.decoder.push(connect('MQTT', 3))
+    expect(misnamed.problems.map(({ problem }) => problem)).toEqual([CodecProblem.INVALID_FLAGS])
+  })
+
   describe('refuses', () => {
     function refused(
       bytes: number[],

@@ -9,6 +9,7 @@ import {
   type Packet,
   ReasonCode,
 } from '@mqtt-stack/core'
+import { DeadlineBuckets } from './deadline-buckets.js'
 import { KeepAliveErrorCode } from './errors.js'
 import { checkOptions, DEFAULTS, type KeepAliveOptions } from './options.js'
 import { KeepAliveState } from './state.js'
@@ -16,10 +17,22 @@ import { KeepAliveState } from './state.js'
 /** The largest keepalive MQTT can express: as `maxKeepalive`, it caps nothing. */
 const MAX_KEEPALIVE = 65_535
 
+/** What KeepAlive counts. */
+export interface KeepAliveStats {
+  /**
+   * Deadlines the timer looked at, one each time the deadline of a watched client came (none before): a
+   * client that sends a packet every keepalive is looked at about once per keepalive, however many it sends.
+   */
+  checks: number
+  /** Clients closed for a keepalive timeout. */
+  timeouts: number
+}
+
 /**
  * Keepalive: a client that sends nothing for 1.5 times its keepalive is closed through `closeClient`
- * (reason 0x8d). PINGREQ is activity like any packet; core answers it with PINGRESP. One coarse, unref'd sweep timer serves every client; it runs only
- * while some client is watched.
+ * (reason 0x8d). PINGREQ is activity like any packet; core answers it with PINGRESP. A packet only records
+ * when the client is due; one unref'd timer, armed for the earliest deadline, serves every client, and looks
+ * at a client only when its deadline, rounded up to a resolution relative to its keepalive, comes.
  */
 export class KeepAlive extends Middleware<KeepAliveOptions> {
   override readonly name = 'keepalive'
@@ -29,26 +42,39 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
   override readonly after = ['connection']
   override readonly providerHints = { closeClient: 'Connection from @mqtt-stack/connection' }
 
-  /** Clients with a non-zero keepalive; their deadline lives in `client.state.keepalive`. */
-  readonly #watched = new Set<Client>()
-  #timer: NodeJS.Timeout | undefined = undefined
+  /** Clients with a non-zero keepalive, by when to look at them again; their deadline is in their state. */
+  readonly #deadlines: DeadlineBuckets<Client>
+  /** The `close` listener of every watched client (`this` is the client): one function, not one per client. */
+  readonly #unwatch: (this: Client) => void
+  #timeouts = 0
 
   constructor(options: Partial<KeepAliveOptions> = {}) {
     super(options, DEFAULTS)
     checkOptions(this.config)
+    const deadlines = new DeadlineBuckets<Client>(this.#check)
+    this.#deadlines = deadlines
+    this.#unwatch = function (this: Client) {
+      deadlines.delete(this)
+    }
   }
 
-  /** How many clients the sweep currently watches. */
+  /** How many clients are watched. */
   get watching(): number {
-    return this.#watched.size
+    return this.#deadlines.size
   }
 
-  /** Whether the sweep timer is running. */
+  /** Whether the timer is armed: exactly while some client is watched. */
   get sweeping(): boolean {
-    return this.#timer !== undefined
+    return this.#deadlines.armed
+  }
+
+  /** What was counted since the middleware was created. A getter, so the stack never takes it for a callback. */
+  get stats(): KeepAliveStats {
+    return { checks: this.#deadlines.checks, timeouts: this.#timeouts }
   }
 
   override handle(client: Client, packet: Packet, next: Next): void {
+    // [MQTT-3.1.2-24] Every packet is activity: it moves the deadline on, and that is all it costs.
     const state = client.state.keepalive
     if (state !== undefined && state.timeout > 0) state.deadline = Date.now() + state.timeout
     if (packet.cmd === 'connect' && state === undefined) this.#watch(client, packet)
@@ -69,8 +95,7 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
   }
 
   override close(): void {
-    this.#stop()
-    this.#watched.clear()
+    this.#deadlines.clear()
   }
 
   #watch(client: Client, packet: IConnectPacket): void {
@@ -85,36 +110,45 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
         : Math.min(requested, maxKeepalive)
     // [MQTT-3.1.2-24] Only a non-zero keepalive is enforced, with a grace of half an interval.
     const timeout = interval * 1500
-    client.state.keepalive = new KeepAliveState(requested, interval, timeout, Date.now() + timeout)
-    if (interval === 0) return
-    this.#watched.add(client)
-    if (this.#timer === undefined) {
-      this.#timer = setInterval(this.#sweep, this.config.checkInterval)
-      this.#timer.unref()
-    }
+    const state = new KeepAliveState(requested, interval, timeout, Date.now() + timeout)
+    client.state.keepalive = state
+    if (interval === 0 || client.closed) return
+    this.#schedule(client, state)
+    client.once('close', this.#unwatch)
   }
 
-  readonly #sweep = (): void => {
-    const now = Date.now()
-    for (const client of this.#watched) {
-      if (client.closed) {
-        this.#watched.delete(client)
-        continue
-      }
-      const state = client.state.keepalive
-      if (state === undefined || now <= state.deadline) continue
-      this.#watched.delete(client)
-      expire(client, state)
-    }
-    if (this.#watched.size === 0) this.#stop()
+  /**
+   * Looks at the client again just after its deadline: the first millisecond at which it has been silent
+   * for longer than its timeout, rounded up to its resolution.
+   */
+  #schedule(client: Client, state: KeepAliveState): void {
+    this.#deadlines.schedule(client, state.deadline + 1, resolution(state.timeout, this.config.checkInterval))
   }
 
-  #stop(): void {
-    if (this.#timer === undefined) return
-    clearInterval(this.#timer)
-    this.#timer = undefined
+  /** The deadline of a client has come: closed when it has passed, otherwise looked at again at the new one. */
+  readonly #check = (client: Client, now: number): void => {
+    const state = client.state.keepalive
+    if (client.closed || state === undefined) return
+    if (now <= state.deadline) {
+      this.#schedule(client, state)
+      return
+    }
+    this.#timeouts++
+    expire(client, state)
   }
 }
+
+/**
+ * How finely the deadline of a client whose timeout is `timeout` ms is checked: a power of two near a 32nd
+ * of its timeout (32 ms for a keepalive of 1 s: at most about 3 % late), at most `coarsest` (the
+ * `checkInterval` option). Powers of two make clients of different keepalives share buckets.
+ */
+function resolution(timeout: number, coarsest: number): number {
+  return Math.min(coarsest, 2 ** Math.max(0, Math.floor(Math.log2(timeout / RESOLUTION_DIVISOR))))
+}
+
+/** A deadline is checked to within this fraction of its timeout (or `checkInterval`, if finer). */
+const RESOLUTION_DIVISOR = 32
 
 /** Closes a client that has been silent too long "as if the network had failed" [MQTT-3.1.2-24]. */
 function expire(client: Client, state: KeepAliveState): void {

@@ -6,7 +6,11 @@ export interface KeepAliveOptions {
    * 1 to 65535. Default 65535 (no cap).
    */
   maxKeepalive: number
-  /** Milliseconds between two sweeps over the watched clients: how late a timeout may be noticed. Default 1000. */
+  /**
+   * The coarsest resolution of the deadline checks, in milliseconds: a silent client is closed at most this
+   * late. Each client's deadline is also checked to within about a 32nd of 1.5 times its keepalive (32 ms for
+   * a keepalive of 1 s), so this bounds only long keepalives. Default 1000.
+   */
   checkInterval: number
 }
 

@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import {
   type CallbackContext,
   type Client,
@@ -97,14 +98,14 @@ describe('keepalive: PINGREQ', () => {
 })
 
 describe('keepalive: 1.5 times the keepalive', () => {
-  it('[MQTT-3.1.2-24] LESSONS 11: a silent client is not closed at 1.4x, and is closed by 1.5x plus one check interval (never 2x)', async () => {
+  it('[MQTT-3.1.2-24] LESSONS 11: a silent client is not closed at 1.4x, and is closed by 1.5x plus a 32nd of that (never 2x)', async () => {
     const { stack, closes } = track(broker({ checkInterval: 1000 }))
     const t = connectTestClient(stack)
     await t.connect({ keepalive: 10 })
     vi.advanceTimersByTime(14_000)
     expect(closes).toEqual([])
     expect(t.client.closed).toBe(false)
-    vi.advanceTimersByTime(1000 + 1000)
+    vi.advanceTimersByTime(1000 + 15_000 / 32)
     expect(closes).toHaveLength(1)
     expect(closes[0]!.client).toBe(t.client)
     expect(closes[0]!.reasonCode).toBe(0x8d)
@@ -112,6 +113,36 @@ describe('keepalive: 1.5 times the keepalive', () => {
     expect(t.client.closed).toBe(true)
     expect(t.client.error).toBe(closes[0]!.error)
   })
+
+  it.each([
+    // keepalive (s), checkInterval (ms), how late at most (ms): a 32nd of 1.5 x keepalive as a power of two,
+    // or checkInterval when that is finer.
+    [1, 1000, 32],
+    [2, 1000, 64],
+    [10, 1000, 256],
+    [60, 1000, 1000],
+    [600, 1000, 1000],
+    [60, 100, 100],
+    [1, 10, 10],
+  ])(
+    '[MQTT-3.1.2-24] keepalive %i s, checkInterval %i ms: closed after 1.5 times the keepalive, at most %i ms late',
+    async (keepalive, checkInterval, late) => {
+      const { stack, closes } = track(broker({ checkInterval }))
+      const t = connectTestClient(stack)
+      await t.connect({ keepalive })
+      const last = Date.now() // the CONNECT, the last packet: fake time stands still until advanced
+      vi.advanceTimersByTime(keepalive * 1500)
+      expect(closes).toEqual([])
+      let closedAfter = 0
+      while (closes.length === 0 && closedAfter < keepalive * 1500 + 2 * late) {
+        vi.advanceTimersByTime(1)
+        closedAfter = Date.now() - last
+      }
+      expect(closes).toHaveLength(1)
+      expect(closedAfter).toBeGreaterThan(keepalive * 1500)
+      expect(closedAfter).toBeLessThanOrEqual(keepalive * 1500 + late)
+    },
+  )
 
   it('[MQTT-3.1.2-24] every packet from the client moves its deadline on', async () => {
     const { stack, closes } = track(broker({ checkInterval: 500 }))
@@ -269,22 +300,83 @@ describe('keepalive: MQTT 5.0 Server Keep Alive', () => {
   })
 })
 
-describe('keepalive: one coarse timer', () => {
-  it('starts the sweep with the first watched client and stops it once none is left', async () => {
+describe('keepalive: one timer, no work per packet', () => {
+  it('arms one timer for every watched client, and stops it once none is left', async () => {
     const { stack, keepalive } = track(broker({ checkInterval: 100 }))
     expect(keepalive.sweeping).toBe(false)
     const a = connectTestClient(stack)
     const b = connectTestClient(stack)
     await a.connect({ clientId: 'a', keepalive: 60 })
-    await b.connect({ clientId: 'b', keepalive: 60 })
+    await b.connect({ clientId: 'b', keepalive: 1 })
     expect(keepalive.watching).toBe(2)
     expect(keepalive.sweeping).toBe(true)
-    expect(vi.getTimerCount()).toBe(1) // one interval for both clients
+    expect(vi.getTimerCount()).toBe(1) // one timeout for both clients
+    const closed = Promise.all([once(a.client, 'close'), once(b.client, 'close')])
     a.client.destroy()
     b.client.destroy()
-    vi.advanceTimersByTime(100)
+    await closed
+    // A closed client is no longer watched, long before its deadline.
     expect(keepalive.watching).toBe(0)
     expect(keepalive.sweeping).toBe(false)
+    expect(keepalive.stats.checks).toBe(0)
+  })
+
+  it('[MQTT-3.1.2-24] a packet only moves the deadline on: no timer is set or cleared, no client is checked', async () => {
+    const { stack, keepalive } = track(broker())
+    // The harness times its own waits out with this delay: its timers are told apart from keepalive's by it.
+    const harnessTimeout = 4321
+    const t = connectTestClient(stack, { timeout: harnessTimeout })
+    await t.connect({ keepalive: 1 })
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout')
+    const clearTimeoutSpy = vi.spyOn(globalThis, 'clearTimeout')
+    for (let i = 0; i < 50; i++) {
+      vi.advanceTimersByTime(10)
+      t.send({ cmd: 'pingreq' })
+      await t.expect('pingresp')
+    }
+    const harness = new Set<unknown>()
+    setTimeoutSpy.mock.calls.forEach(([, delay], i) => {
+      if (delay === harnessTimeout) harness.add(setTimeoutSpy.mock.results[i]!.value)
+    })
+    expect(harness.size).toBe(50)
+    expect(setTimeoutSpy.mock.calls.filter(([, delay]) => delay !== harnessTimeout)).toEqual([])
+    expect(clearTimeoutSpy.mock.calls.filter(([timer]) => !harness.has(timer))).toEqual([])
+    expect(keepalive.stats.checks).toBe(0)
+    expect(t.client.state.keepalive?.deadline).toBe(Date.now() + 1500)
+  })
+
+  it('many clients: the timer looks only at a client whose deadline has come, about once per packet interval of a client that pings', async () => {
+    const { stack, keepalive, closes } = track(broker())
+    const clients = []
+    for (let i = 0; i < 300; i++) {
+      const t = connectTestClient(stack)
+      await t.connect({ clientId: `pinger-${i}`, keepalive: 10 })
+      clients.push(t)
+    }
+    const silent = connectTestClient(stack)
+    await silent.connect({ clientId: 'silent', keepalive: 1 })
+    // 9 s in ticks of 10 ms, every client pinging once in that time: only the silent client is ever due.
+    for (let tick = 1; tick <= 900; tick++) {
+      vi.advanceTimersByTime(10)
+      if (tick % 3 === 0) {
+        const t = clients[tick / 3 - 1]!
+        t.send({ cmd: 'pingreq' })
+        await t.expect('pingresp')
+      }
+    }
+    expect(closes.map((ctx) => ctx.client)).toEqual([silent.client])
+    expect(keepalive.stats).toEqual({ checks: 1, timeouts: 1 })
+    // 54 s more, every client pinging every 9 s (its timeout is 15 s): the deadline of each comes every 9 s,
+    // and is looked at then, 6 times in all; a sweep every second would have looked at each one 54 times.
+    for (let round = 0; round < 6; round++) {
+      for (const t of clients) {
+        t.send({ cmd: 'pingreq' })
+        await t.expect('pingresp')
+      }
+      vi.advanceTimersByTime(9000)
+    }
+    expect(closes).toHaveLength(1)
+    expect(keepalive.stats).toEqual({ checks: 1 + 300 * 6, timeouts: 1 })
   })
 
   it('stops its timer when the stack closes (no handle left behind)', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, PINGREQ, u16 } from '../../support/bytes.js'
 import { publish1, publish2, release } from '../../support/exchanges.js'
+import { pingEvery, silentUntilClosed } from '../../support/keepalive.js'
 import { publishPacket, subscribePacket } from '../../support/packets.js'
 import { startWatchedBroker } from '../../support/watch.js'
 import {
@@ -275,6 +276,27 @@ describe('MQTT 3.1.1 CONNECT: variable header (3.1.2)', () => {
       await raw(),
       rawConnect({ flags: 0x42, payload: [mqttString('pw-only'), mqttString('secret')] }),
     )
+  })
+})
+
+describe('MQTT 3.1.1 CONNECT: Keep Alive (3.1.2.10)', () => {
+  it('[MQTT-3.1.2-24] closes a client silent for 1.5 times its keepalive of 1 s within 100 ms: 1.5 s to 1.6 s after its last packet, with the default options', async () => {
+    const broker = await startBroker()
+    const peer = await broker.raw({ timeout: 3000 })
+    expect((await peer.connect({ clientId: 'silent', keepalive: 1 })).returnCode).toBe(0)
+    const { silence, after } = await silentUntilClosed(peer)
+    expect(silence).toBeGreaterThanOrEqual(1500)
+    expect(silence).toBeLessThanOrEqual(1600)
+    // 3.1.1 has no DISCONNECT from the server: the connection just ends.
+    expect(after).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-24] [MQTT-3.12.4-1] keeps a client with a keepalive of 1 s that sends PINGREQ within each second', async () => {
+    const broker = await startBroker()
+    const peer = await broker.raw()
+    expect((await peer.connect({ clientId: 'pinging', keepalive: 1 })).returnCode).toBe(0)
+    // 3.6 s in all: the broker would have closed a client whose PINGREQs it did not count after 1.5 s.
+    await pingEvery(peer, 900, 4)
   })
 })
 

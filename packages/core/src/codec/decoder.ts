@@ -9,7 +9,7 @@
  */
 import type { Packet, ProtocolVersion } from '../packets.js'
 import { decodeAck, decodeConnect, decodePublish, decodeSubscribe } from './fast-decode.js'
-import { checkFrame, fieldEnd, stringProblem } from './frame-checks.js'
+import { checkFrame, fieldEnd, isLevel3Connect, stringProblem, withFixedFlags } from './frame-checks.js'
 import { CodecProblem, CodecRefusal } from './problems.js'
 import { parseFrame } from './shared-parser.js'
 import { CONNECT, PUBACK, PUBCOMP, PUBLISH, SUBSCRIBE, UNSUBSCRIBE } from './wire.js'
@@ -147,12 +147,18 @@ export class PacketDecoder {
 
   /** Decodes one whole frame at `start`; false when decoding must stop. */
   #decode(buf: Buffer, start: number, total: number): boolean {
-    const first = buf[start]!
+    let first = buf[start]!
     const type = first >> 4
     const version = this.connection.protocolVersion
     let body = start + 2
     while (buf[body - 1]! & 0x80) body++
     const end = start + total
+    // MQTT 3.1 set flags in fixed headers that 3.1.1 fixes: a 3.1 client's frames (its CONNECT included,
+    // decoded before its level is known) are decoded as if it had sent the 3.1.1 ones.
+    if (
+      version === 3 ? type !== PUBLISH : type === CONNECT && first !== 0x10 && isLevel3Connect(buf, body, end)
+    )
+      first = withFixedFlags(first)
     let packet: Packet | CodecRefusal | undefined
     if (type === PUBLISH) {
       // A topic of ill-formed UTF-8 closes the connection: checked on the bytes, as decoding would replace
@@ -172,7 +178,7 @@ export class PacketDecoder {
       if (packet === undefined && type === CONNECT) packet = decodeConnect(buf, first, body, end)
       else if (packet === undefined && type === SUBSCRIBE && version !== 5)
         packet = decodeSubscribe(buf, first, body, end)
-      packet ??= parseFrame(buf.subarray(start, end), version)
+      packet ??= parseFrame(frameOf(buf, start, end, first), version)
     }
     if (packet instanceof CodecRefusal) {
       this.#stop(packet.problem, packet.detail, packet.cause)
@@ -188,4 +194,13 @@ export class PacketDecoder {
     this.#stopped = true
     return false
   }
+}
+
+/** The frame at `start`, with `first` as its first byte: a copy where that differs from the bytes received. */
+function frameOf(buf: Buffer, start: number, end: number, first: number): Buffer {
+  const frame = buf.subarray(start, end)
+  if (frame[0] === first) return frame
+  const copy = Buffer.from(frame)
+  copy[0] = first
+  return copy
 }

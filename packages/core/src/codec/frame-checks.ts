@@ -116,6 +116,24 @@ function connect(buf: Buffer, body: number, end: number): CodecRefusal | undefin
     : new CodecRefusal(CodecProblem.TRAILING_BYTES, 'bytes after the end of the CONNECT payload')
 }
 
+/**
+ * The first byte of a frame with the header flags 3.1.1 fixes for its type (Table 2.2), PUBLISH's own kept.
+ * MQTT 3.1 gave every fixed header DUP, QoS and RETAIN bits: PUBREL, SUBSCRIBE and UNSUBSCRIBE carried QoS 1
+ * and set DUP when they were sent again, and the other packets did not use them, so a 3.1 client's flags
+ * there are no violation. 3.1.1 fixed them [MQTT-2.2.2-1] [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]; a
+ * 3.1 frame is decoded with them, so middlewares get the same packet from a 3.1 and a 3.1.1 client.
+ */
+export function withFixedFlags(first: number): number {
+  const required = REQUIRED_FLAGS[first >> 4]!
+  return required < 0 ? first : (first & 0xf0) | required
+}
+
+/** Whether the CONNECT whose body starts at `body` asks for MQTT 3.1: protocol MQIsdp, level 3. */
+export function isLevel3Connect(buf: Buffer, body: number, end: number): boolean {
+  const level = fieldEnd(buf, body, end)
+  return level >= 0 && level < end && buf[level] === 3 && buf.toString('latin1', body + 2, level) === 'MQIsdp'
+}
+
 /** MQTT 3.1.1 and 5.0 name their protocol MQTT, 3.1 MQIsdp [MQTT-3.1.2-1]; any other name is malformed. */
 function isProtocolName(name: string): boolean {
   return name === 'MQTT' || name === 'MQIsdp'
