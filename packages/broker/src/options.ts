@@ -31,7 +31,10 @@ export interface BrokerOptions {
   connectTimeout?: number
   /** Longest keepalive accepted, in seconds; MQTT 5.0 clients asking for more are told the server's. */
   maxKeepalive?: number
-  /** Milliseconds: the coarsest keepalive check (a silent client is closed at most this late; sooner for short keepalives). */
+  /**
+   * Milliseconds: the coarsest keepalive check (a silent client is closed at most this late, sooner for short
+   * keepalives).
+   */
   keepaliveCheckInterval?: number
   /** MQTT 5.0: unacknowledged QoS 2 PUBLISH packets a client may have towards the broker. */
   receiveMaximum?: number
