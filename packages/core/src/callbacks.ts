@@ -196,7 +196,14 @@ export interface StandardCallbacks {
   /** Route an accepted PUBLISH to every matching subscription. `client` is undefined for server messages. */
   relayMessage: {
     ctx: { client: Client | undefined; packet: IPublishPacket; topic: string; payload: Buffer | string }
-    store: Record<never, never>
+    store: {
+      /**
+       * The subscriptions the message was routed to: each router adds its own count (a router that cannot
+       * count leaves it alone). 0 once the chain has ended means nobody subscribes: inbound-manager answers
+       * a 5.0 publisher with 0x10 (No matching subscribers). Undefined: not counted.
+       */
+      matched?: number | undefined
+    }
   }
   /**
    * Deliver `packet` (its `qos` already the delivery QoS) to one connected client. A packet that carries a

@@ -25,7 +25,7 @@ describe('MiddlewareLike is typed by the catalogue', () => {
     stack.use({
       relayMessage(ctx, store, next, done) {
         expectTypeOf(ctx.packet).toEqualTypeOf<IPublishPacket>()
-        expectTypeOf(store).toEqualTypeOf<Record<never, never>>()
+        expectTypeOf(store).toEqualTypeOf<{ matched?: number | undefined }>()
         expectTypeOf(next).toEqualTypeOf<Next>()
         void done
         next()

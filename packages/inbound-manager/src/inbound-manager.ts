@@ -235,6 +235,13 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
   }
 
   #pubrel(client: Client, state: InboundManagerState, packet: IPubrelPacket, next: Next, done: Done): void {
+    if (client.closed) {
+      // Processed after its connection closed (it waited behind a slow answer): releasing the id now could
+      // release what a newer connection of the session holds under it, and a resend of that PUBLISH would be
+      // delivered twice. Unanswered, the PUBREL is sent again on the next connection [MQTT-4.4.0-1].
+      done()
+      return
+    }
     state.messageId = packet.messageId ?? 0
     state.releaseCtx.clientId = client.id
     state.releaseCtx.messageId = state.messageId
@@ -255,6 +262,8 @@ function relay(
   ctx.packet = packet
   ctx.topic = packet.topic
   ctx.payload = packet.payload
+  // Counted by the router (memory-backend); left undefined by one that does not count.
+  state.relayStore.matched = undefined
   client.stack.executeThen('relayMessage', ctx, state.relayStore, onRelayed, next, done)
 }
 
@@ -277,7 +286,7 @@ function createState(client: Client): InboundManagerState {
     relayError: undefined,
     held: undefined,
     relayCtx: { client, packet: NO_PACKET, topic: '', payload: '' },
-    relayStore: {},
+    relayStore: { matched: undefined },
     incomingCtx: { client, clientId: '', packet: NO_PACKET },
     incomingStore: { duplicate: false },
     releaseCtx: { client, clientId: '', messageId: 0 },
@@ -314,7 +323,7 @@ const onIncomingStored: CallbackThen<'storeIncomingMessage'> = (err, store, ctx,
   relay(client, state, packet, next, done)
 }
 
-const onRelayed: CallbackThen<'relayMessage'> = (err, _store, ctx, next, done) => {
+const onRelayed: CallbackThen<'relayMessage'> = (err, store, ctx, next, done) => {
   const client = ctx.client!
   const state = client.state.inboundManager!
   const packet = state.packet
@@ -331,8 +340,15 @@ const onRelayed: CallbackThen<'relayMessage'> = (err, _store, ctx, next, done) =
   }
   // One acknowledgement per PUBLISH, whatever the number of subscribers, once the message is accepted:
   // [MQTT-3.3.4-1], [MQTT-4.3.2-2] PUBACK for QoS 1, [MQTT-4.3.3-2] PUBREC for QoS 2, nothing for QoS 0.
-  if (packet.qos === 1) writeAck(client, state.puback, state.messageId)
-  else if (packet.qos === 2) writeAck(client, state.pubrec, state.messageId)
+  // MQTT 5.0: 0x10 (No matching subscribers) when the router counted none, the message accepted all the same
+  // (a retained one is stored); a success code, so a QoS 2 exchange goes on with PUBREL.
+  if (packet.qos > 0) {
+    const reasonCode =
+      store.matched === 0 && client.protocolVersion === 5
+        ? ReasonCode.NO_MATCHING_SUBSCRIBERS
+        : ReasonCode.SUCCESS
+    writeAck(client, packet.qos === 1 ? state.puback : state.pubrec, state.messageId, reasonCode)
+  }
   end(state, next, done)
 }
 

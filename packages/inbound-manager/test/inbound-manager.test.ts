@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import {
   type CallbackContext,
   type CallbackHandler,
@@ -15,6 +16,7 @@ import {
   acceptConnections,
   collectErrors,
   connectTestClient,
+  deferred,
   recordWrites,
   type TestConnection,
 } from '@mqtt-stack/core/testing'
@@ -39,6 +41,8 @@ function fakeBackend() {
     relayError: undefined as Error | undefined,
     /** When set, relayMessage waits for the test to call it. */
     holdRelay: undefined as ((finish: () => void) => void) | undefined,
+    /** When set, relayMessage adds the number of subscribers to `store.matched`, as a counting router does. */
+    count: false,
     name: 'fake-backend',
     callbacks(): CallbackHandlers {
       return {
@@ -57,9 +61,10 @@ function fakeBackend() {
           }
           done()
         },
-        relayMessage(ctx, _store, next, done) {
+        relayMessage(ctx, store, next, done) {
           relayed.push(ctx.packet)
           relayContexts.push(ctx)
+          if (backend.count) store.matched = (store.matched ?? 0) + subscribers.length
           if (backend.relayError) {
             next(backend.relayError)
             return
@@ -217,6 +222,36 @@ describe('InboundManager', () => {
     t.send(publish('a/c', 2, 5))
     expect((await t.expect('pubrec')).messageId).toBe(5)
     expect(backend.relayed.map((p) => p.topic)).toEqual(['a/b', 'a/c'])
+  })
+
+  it('ignores a PUBREL processed after its connection closed: the id stays held for the next connection', async () => {
+    const backend = fakeBackend()
+    const held = deferred<void>()
+    // Holds the PUBREL's chain, as packets wait behind a slow one, until the connection has closed.
+    const slow: MiddlewareLike = {
+      name: 'slow',
+      packetTypes: ['pubrel'],
+      handle(_client, _packet, next) {
+        held.promise.then(() => next())
+      },
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(slow)
+      .use(new InboundManager())
+      .use(backend)
+    open.push(stack)
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    t.send(publish('a/b', 2, 3))
+    await t.expect('pubrec')
+    t.send({ cmd: 'pubrel', messageId: 3 })
+    t.destroy()
+    await once(t.client, 'close')
+    held.resolve()
+    await held.promise // the chain goes on in the same turn: the backend answers at once
+    // Released now, the id could be one a newer connection of the session holds for another message.
+    expect([...(backend.held.get('pub') ?? [])]).toEqual([3])
   })
 
   it('[MQTT-4.3.3-2] answers a PUBREL with PUBCOMP also when nothing was held', async () => {
@@ -584,6 +619,58 @@ describe('InboundManager, MQTT 5.0', () => {
     await t.expect('pubrec')
     t.send({ cmd: 'pubrel', messageId: 4, reasonCode: 0 })
     expect(await t.expect('pubcomp')).toMatchObject({ messageId: 4, reasonCode: 0 })
+  })
+
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] answers PUBACK and PUBREC with 0x10 when the router matched no subscription, 0x00 when it matched one', async () => {
+    const { stack, backend } = setup5()
+    backend.count = true
+    const { t } = await client5(stack)
+    t.send(publish('a/b', 1, 1))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0x10 })
+    t.send(publish('a/b', 2, 2))
+    expect(await t.expect('pubrec')).toMatchObject({ messageId: 2, reasonCode: 0x10 })
+    // 0x10 is a success: the exchange goes on, the id was held.
+    t.send({ cmd: 'pubrel', messageId: 2, reasonCode: 0 })
+    expect(await t.expect('pubcomp')).toMatchObject({ messageId: 2, reasonCode: 0 })
+    const { t: subscriber } = await client5(stack, 'sub')
+    backend.subscribers.push(subscriber.client)
+    t.send(publish('a/b', 1, 3))
+    expect(await t.expect('puback')).toMatchObject({ messageId: 3, reasonCode: 0 })
+    t.send(publish('a/b', 2, 4))
+    expect(await t.expect('pubrec')).toMatchObject({ messageId: 4, reasonCode: 0 })
+  })
+
+  it('answers 0x00 when the router does not count, and counts each message afresh', async () => {
+    const { stack, backend } = setup5()
+    backend.count = true
+    const { t } = await client5(stack)
+    t.send(publish('a/b', 1, 1))
+    expect(await t.expect('puback')).toMatchObject({ reasonCode: 0x10 })
+    backend.count = false
+    t.send(publish('a/b', 1, 2))
+    expect(await t.expect('puback')).toMatchObject({ reasonCode: 0 })
+  })
+
+  it('answers a resent QoS 2 PUBLISH, not relayed again, with PUBREC 0x00', async () => {
+    const { stack, backend } = setup5()
+    backend.count = true
+    const { t } = await client5(stack)
+    t.send(publish('a/b', 2, 5))
+    expect(await t.expect('pubrec')).toMatchObject({ reasonCode: 0x10 })
+    t.send(publish('a/b', 2, 5, true))
+    expect(await t.expect('pubrec')).toMatchObject({ reasonCode: 0 })
+    expect(backend.relayed).toHaveLength(1)
+  })
+
+  it('sends a 3.1.1 client a plain PUBACK and PUBREC when no subscription matched', async () => {
+    const { stack, backend } = setup5()
+    backend.count = true
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'old' })
+    t.send(publish('a/b', 1, 1))
+    t.send(publish('a/b', 2, 2))
+    expect(await drainUntilPingresp(t)).toEqual(['puback', 'pubrec'])
+    for (const ack of t.received.slice(-3, -1)) expect(ack).not.toHaveProperty('reasonCode')
   })
 
   it('answers a 3.1.1 PUBREL for an unknown id with a plain PUBCOMP', async () => {

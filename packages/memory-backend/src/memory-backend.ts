@@ -143,10 +143,13 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         store.removed = s.unsubscribe(ctx.client.id, ctx.topic)
         next()
       },
-      relayMessage: (ctx, _store, next) => {
-        if (s.trie.size === 0) return next()
+      relayMessage: (ctx, store, next) => {
+        if (s.trie.size === 0) {
+          store.matched = store.matched ?? 0
+          return next()
+        }
         const relay = this.#relays.pop() ?? new Relay(s, this.#relays)
-        relay.run(ctx, next)
+        relay.run(ctx, store, next)
       },
 
       // Persisted subscriptions: kept only for a session that outlives its connection.

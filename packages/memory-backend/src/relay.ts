@@ -1,6 +1,7 @@
 import {
   type CallbackContext,
   type CallbackResult,
+  type CallbackStore,
   type Client,
   type IPublishPacket,
   type MatchVisitor,
@@ -49,6 +50,8 @@ export class Relay {
   #next: Next | undefined = undefined
   /** Forwards and offline stores not yet answered, plus one while deliveries are being started. */
   #pending = 0
+  /** The subscriptions `run` matched: ordinary ones (No Local ones of the publisher left out), shared groups. */
+  #matched = 0
   /** The forwarded packet of each delivery QoS, built at most once per relay and shared by its subscribers. */
   #qos0: IPublishPacket | undefined = undefined
   #qos1: IPublishPacket | undefined = undefined
@@ -59,8 +62,11 @@ export class Relay {
     this.#pool = pool
   }
 
-  /** Delivers `ctx.packet` to every matching subscription, then calls `next` once. */
-  run(ctx: CallbackContext<'relayMessage'>, next: Next): void {
+  /**
+   * Delivers `ctx.packet` to every matching subscription, then calls `next` once. Adds to `result.matched`
+   * the subscriptions it matched, before any delivery starts.
+   */
+  run(ctx: CallbackContext<'relayMessage'>, result: CallbackStore<'relayMessage'>, next: Next): void {
     const store = this.#store
     this.#source = ctx.packet
     this.#topic = ctx.topic
@@ -69,7 +75,9 @@ export class Relay {
     this.#stack = ctx.client?.stack ?? store.stack
     this.#next = next
     this.#pending = 1
+    this.#matched = 0
     store.trie.forEachMatch(ctx.topic, this.#visit)
+    result.matched = (result.matched ?? 0) + this.#matched
     this.#matches.forEach(this.#deliver)
     this.#matches.clear()
     if (this.#ids.size > 0) this.#ids.clear()
@@ -103,12 +111,14 @@ export class Relay {
    */
   readonly #visit: MatchVisitor<Route | SharedGroup> = (route) => {
     if (route instanceof SharedGroup) {
+      if (route.members.length > 0) this.#matched++
       this.#groups.push(route)
       return
     }
     const clientId = route.clientId
     // MQTT 5.0 No Local: not to the connection that published it [MQTT-3.8.3-3]
     if (route.subscription.nl === true && clientId === this.#publisherId) return
+    this.#matched++
     const best = this.#matches.get(clientId)
     if (best === undefined || route.qos > best.qos) this.#matches.set(clientId, route)
     if (route.id !== undefined) {

@@ -226,8 +226,14 @@ export async function publish(
   await t.expect('pingresp')
 }
 
-/** A relayMessage from the server itself (no client), as last-will executes it. */
-export function relay(stack: Stack, topic: string, qos: QoS = 0, extra: Partial<IPublishPacket> = {}) {
+/** A relayMessage from the server itself (no client, as last-will executes it), or from `client`. */
+export function relay(
+  stack: Stack,
+  topic: string,
+  qos: QoS = 0,
+  extra: Partial<IPublishPacket> = {},
+  client?: Client,
+) {
   const packet: IPublishPacket = {
     cmd: 'publish',
     topic,
@@ -237,5 +243,5 @@ export function relay(stack: Stack, topic: string, qos: QoS = 0, extra: Partial<
     dup: false,
     ...extra,
   }
-  return stack.run('relayMessage', { client: undefined, packet, topic, payload: packet.payload }, {})
+  return stack.run('relayMessage', { client, packet, topic, payload: packet.payload }, {})
 }

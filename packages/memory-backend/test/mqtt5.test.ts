@@ -162,6 +162,15 @@ describe('MQTT 5.0: No Local', () => {
     await publish(self, 't')
     expect(b.deliveries.map((d) => d.clientId)).toEqual(['other'])
   })
+
+  it("does not count the publisher's own No Local subscription in store.matched", async () => {
+    b = createBroker()
+    const self = await connectClient5(b.stack, 'self', [{ topic: 't', qos: 0, nl: true }])
+    await expect(relay(b.stack, 't', 1, {}, self.client)).resolves.toEqual({ matched: 0 })
+    await connectClient5(b.stack, 'other', [{ topic: 't', qos: 0, nl: true }])
+    await expect(relay(b.stack, 't', 1, {}, self.client)).resolves.toEqual({ matched: 1 })
+    expect(b.deliveries.map((d) => d.clientId)).toEqual(['other'])
+  })
 })
 
 describe('MQTT 5.0: shared subscriptions', () => {
@@ -182,6 +191,15 @@ describe('MQTT 5.0: shared subscriptions', () => {
     // An ordinary subscription still gets every message.
     expect(to('plain')).toHaveLength(6)
     expect(b.backend.stats).toMatchObject({ sharedSubscriptions: 1, subscriptions: 4 })
+  })
+
+  it('counts a shared subscription once in store.matched, whatever the number of its members', async () => {
+    b = createBroker()
+    await connectClient5(b.stack, 'm1', [{ topic: '$share/g/t', qos: 1 }])
+    await connectClient5(b.stack, 'm2', [{ topic: '$share/g/t', qos: 1 }])
+    await expect(relay(b.stack, 't', 1)).resolves.toEqual({ matched: 1 })
+    await connectClient5(b.stack, 'plain', [{ topic: 't', qos: 1 }])
+    await expect(relay(b.stack, 't', 1)).resolves.toEqual({ matched: 2 })
   })
 
   it('each shared subscription (group and filter) gets its own copy; a member gets its own identifier', async () => {

@@ -139,7 +139,7 @@ describe('relayMessage: QoS and the forwarded packet', () => {
 })
 
 describe('relayMessage: completion', () => {
-  it('LESSONS 4: completes once for 3 subscribers, after every forward has answered', async () => {
+  it("LESSONS 4: completes once for 3 subscribers, after every forward has answered; adds them at once to an earlier router's store.matched", async () => {
     const stack = new Stack({ onError: () => {} })
     const pending: (() => void)[] = []
     stack.use(new MemoryBackend()).use({
@@ -171,10 +171,12 @@ describe('relayMessage: completion', () => {
       retain: false,
       dup: false,
     }
-    stack.execute('relayMessage', { client: undefined, packet, topic: 't', payload: 'p' }, {}, (err) => {
+    const store = { matched: 2 }
+    stack.execute('relayMessage', { client: undefined, packet, topic: 't', payload: 'p' }, store, (err) => {
       expect(err).toBeNull()
       completions++
     })
+    expect(store.matched).toBe(5)
     expect(pending).toHaveLength(3)
     pending[0]!()
     pending[1]!()
@@ -204,7 +206,7 @@ describe('relayMessage: completion', () => {
         {},
       )
     }
-    await expect(relay(stack, 't')).resolves.toEqual({})
+    await expect(relay(stack, 't')).resolves.toEqual({ matched: 2 })
     expect(errors).toHaveLength(1)
     expect(errors[0]!.clientId).toBe('bad')
     expect(errors[0]!.err.message).toBe('store down')
@@ -251,9 +253,35 @@ describe('relayMessage: completion', () => {
     expect(a[0]!.packet).toBe(a[1]!.packet)
   })
 
-  it('completes at once when nothing is subscribed', async () => {
+  it('completes at once when nothing is subscribed, having matched nothing', async () => {
     b = createBroker()
-    await expect(relay(b.stack, 't', 1)).resolves.toEqual({})
+    await expect(relay(b.stack, 't', 1)).resolves.toEqual({ matched: 0 })
+    expect(b.deliveries).toHaveLength(0)
+  })
+})
+
+describe('relayMessage: store.matched, the subscriptions matched', () => {
+  it('counts every matching subscription, overlapping ones of one client too, for one delivery per client', async () => {
+    b = createBroker()
+    await connectClient(b.stack, 'both', [
+      { topic: 'a/+', qos: 0 },
+      { topic: 'a/b', qos: 1 },
+    ])
+    await connectClient(b.stack, 'all', [{ topic: '#', qos: 0 }])
+    await connectClient(b.stack, 'elsewhere', [{ topic: 'x', qos: 0 }])
+    await expect(relay(b.stack, 'a/b', 1)).resolves.toEqual({ matched: 3 })
+    expect(b.deliveries.map((d) => d.clientId).sort()).toEqual(['all', 'both'])
+    // '#' does not match a topic starting with $ [MQTT-4.7.2-1].
+    await expect(relay(b.stack, '$nobody', 1)).resolves.toEqual({ matched: 0 })
+  })
+
+  it('counts the subscription of a disconnected persistent session, whether the message is queued or not', async () => {
+    b = createBroker()
+    const away = await connectClient(b.stack, 'away', [{ topic: 't', qos: 1 }], false)
+    away.destroy()
+    await b.broker.ended(away.client)
+    await expect(relay(b.stack, 't', 0)).resolves.toEqual({ matched: 1 })
+    await expect(relay(b.stack, 't', 1)).resolves.toEqual({ matched: 1 })
     expect(b.deliveries).toHaveLength(0)
   })
 })

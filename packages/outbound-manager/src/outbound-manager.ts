@@ -5,6 +5,7 @@ import {
   type Client,
   type Done,
   ErrorCode,
+  type InflightPacket,
   type IPublishPacket,
   type IPubrelPacket,
   Middleware,
@@ -99,43 +100,53 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+    if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') {
+      next()
+      return
+    }
+    if (client.closed) {
+      // Processed after its connection closed (it waited behind a slow answer): what it would store or
+      // remove could undo what a newer connection of the session has done with this packet id. The message
+      // stays unacknowledged and is sent again on the next connection [MQTT-4.4.0-1].
+      done()
+      return
+    }
     const state = this.#stateOf(client)
+    const id = packet.messageId ?? 0
+    const sent = state.inflight.get(id)
+    // What does not fit (README, "Acknowledgements that do not fit", as mosquitto does): an id not inflight
+    // is ignored, but for PUBREC, answered with PUBREL so that the client does not wait for it; an id
+    // inflight in another step or at another QoS is a protocol error.
     switch (packet.cmd) {
-      case 'puback': {
-        const sent = state.inflight.get(packet.messageId ?? 0)
-        // [MQTT-4.3.2-1] a QoS 1 PUBLISH is unacknowledged until its PUBACK; an unknown id is ignored.
-        if (sent?.cmd === 'publish' && sent.qos === 1)
-          this.#complete(client, state, sent.messageId!, next, done)
-        else done()
+      case 'puback':
+        // [MQTT-4.3.2-1] a QoS 1 PUBLISH is unacknowledged until its PUBACK.
+        if (sent === undefined) done()
+        else if (sent.cmd === 'publish' && sent.qos === 1) this.#complete(client, state, id, next, done)
+        else mismatch(client, packet, sent, done)
         return
-      }
       case 'pubrec': {
-        const id = packet.messageId ?? 0
-        const sent = state.inflight.get(id)
-        // Processed after its connection closed (it waited behind a slow answer): a PUBREL stored now could
-        // replace what a newer connection of the session has done with this id. The PUBLISH stays; it is
-        // sent again on the next connection [MQTT-4.4.0-1].
-        if (state.closed) done()
-        else if (sent === undefined || (sent.cmd === 'publish' && sent.qos !== 2)) done()
-        else if (sent.cmd === 'pubrel') {
+        const refused =
+          client.protocolVersion === 5 && (packet.reasonCode ?? 0) >= ReasonCode.UNSPECIFIED_ERROR
+        if (sent === undefined) {
+          // The client holds the id until PUBREL, unless its PUBREC refused the message [MQTT-4.3.3-9].
+          if (!refused) client.write(unknownPubrel(client, id))
+          done()
+        } else if (sent.cmd === 'pubrel') {
           // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
           client.write(sent)
           done()
-        } else if (client.protocolVersion === 5 && (packet.reasonCode ?? 0) >= ReasonCode.UNSPECIFIED_ERROR) {
+        } else if (sent.qos !== 2) mismatch(client, packet, sent, done)
+        else if (refused) {
           // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL [MQTT-4.3.3-4].
           this.#complete(client, state, id, next, done)
         } else this.#release(client, state, id, next, done)
         return
       }
-      case 'pubcomp': {
-        const id = packet.messageId ?? 0
-        // [MQTT-4.3.3-1] the PUBREL is unacknowledged until its PUBCOMP; an unknown id is ignored.
-        if (state.inflight.get(id)?.cmd === 'pubrel') this.#complete(client, state, id, next, done)
-        else done()
-        return
-      }
       default:
-        next()
+        // [MQTT-4.3.3-1] the PUBREL is unacknowledged until its PUBCOMP.
+        if (sent === undefined) done()
+        else if (sent.cmd === 'pubrel') this.#complete(client, state, id, next, done)
+        else mismatch(client, packet, sent, done)
     }
   }
 
@@ -371,4 +382,34 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     }
     return state
   }
+}
+
+/**
+ * The PUBREL answering a PUBREC whose packet id is not inflight (a session that was lost or has moved on):
+ * MQTT 5.0 says so with 0x92 (Packet Identifier not found) [MQTT-3.6.2-1]. Nothing is stored; the client's
+ * PUBCOMP for it is ignored.
+ */
+function unknownPubrel(client: Client, id: number): IPubrelPacket {
+  const reasonCode =
+    client.protocolVersion === 5 ? ReasonCode.PACKET_IDENTIFIER_NOT_FOUND : ReasonCode.SUCCESS
+  return { cmd: 'pubrel', messageId: id, reasonCode }
+}
+
+/**
+ * An acknowledgement whose packet id is inflight in another step or at another QoS (PUBACK of a QoS 2
+ * message, PUBREC of a QoS 1 one, PUBCOMP before PUBREC): a protocol violation, 3.1.1 [MQTT-4.8.0-1], 5.0
+ * DISCONNECT 0x82 [MQTT-4.13.1-1]. The message stays inflight: sent again on the next connection of a kept
+ * session.
+ */
+function mismatch(client: Client, packet: Packet, sent: InflightPacket, done: Done): void {
+  const waiting = sent.cmd === 'pubrel' ? 'PUBCOMP' : sent.qos === 1 ? 'PUBACK' : 'PUBREC'
+  client.protocolViolation(
+    new MqttStackError(
+      ErrorCode.PROTOCOL_ERROR,
+      `${packet.cmd.toUpperCase()} for packet identifier ${sent.messageId}, which waits for ${waiting}`,
+      { reasonCode: ReasonCode.PROTOCOL_ERROR },
+    ),
+    packet,
+  )
+  done()
 }

@@ -118,6 +118,17 @@ function forward(stack: Stack, client: Client, packet: IPublishPacket) {
   return stack.run('forwardMessage', { client, packet }, {})
 }
 
+/** Forwards a message at `qos` to `t` and returns its packet id; `released`: PUBREC sent, PUBREL received. */
+async function inflight(stack: Stack, t: TestConnection, qos: 1 | 2, released: boolean): Promise<number> {
+  await forward(stack, t.client, message('q', qos))
+  const id = (await t.expect('publish')).messageId!
+  if (released) {
+    t.send({ cmd: 'pubrec', messageId: id })
+    await t.expect('pubrel')
+  }
+  return id
+}
+
 /** Everything the broker sends before the PINGRESP answering a PINGREQ sent now. */
 async function drainUntilPingresp(t: TestConnection): Promise<string[]> {
   t.send({ cmd: 'pingreq' })
@@ -252,7 +263,6 @@ describe('OutboundManager', () => {
     const publish = await t.expect('publish')
     const id = publish.messageId!
     expect(publish).toMatchObject({ qos: 2, dup: false })
-    t.send({ cmd: 'puback', messageId: id }) // not how QoS 2 ends: ignored
     t.send({ cmd: 'pubrec', messageId: id })
     expect((await t.expect('pubrel')).messageId).toBe(id)
     expect(backend.inflightOf('s').get(id)).toEqual(expect.objectContaining({ cmd: 'pubrel', messageId: id }))
@@ -267,36 +277,6 @@ describe('OutboundManager', () => {
       `removeInflight ${id}`,
       `storeInflight publish ${next.messageId}`,
     ])
-  })
-
-  it('ignores a PUBREC processed after its connection closed: the session, maybe resumed elsewhere, keeps the PUBLISH', async () => {
-    const backend = fakeBackend({ persistent: true })
-    const held = deferred<void>()
-    // Holds the PUBREC's chain, as packets wait behind a slow one, until the connection has closed.
-    const slow: MiddlewareLike = {
-      name: 'slow',
-      packetTypes: ['pubrec'],
-      handle(_client, _packet, next) {
-        held.promise.then(() => next())
-      },
-    }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(slow)
-      .use(new OutboundManager())
-      .use(backend)
-    open.push(stack)
-    const t = await subscriber(stack, 's')
-    await forward(stack, t.client, message('q/2', 2))
-    const publish = await t.expect('publish')
-    t.send({ cmd: 'pubrec', messageId: publish.messageId! })
-    t.destroy()
-    await once(t.client, 'close')
-    held.resolve()
-    await held.promise // the chain goes on in the same turn: the backend answers at once
-    // A PUBREL stored now could replace what a newer connection of the session does with this id.
-    expect(backend.inflightOf('s').get(publish.messageId!)).toMatchObject({ cmd: 'publish' })
-    expect(backend.calls).toEqual([`storeInflight publish ${publish.messageId}`])
   })
 
   it('QoS 1 and 2 to a 5.0 client, whose PUBREC with an error code ends the exchange', async () => {
@@ -315,16 +295,77 @@ describe('OutboundManager', () => {
     expect(backend.inflightOf('s').size).toBe(0)
   })
 
-  it('ignores acknowledgements of unknown packet ids', async () => {
-    const { stack, errors } = setup()
+  it('ignores a PUBACK or PUBCOMP of an unknown packet id, and answers a PUBREC of one with PUBREL', async () => {
+    const { stack, errors, backend } = setup()
     const t = await subscriber(stack, 's')
     t.send({ cmd: 'puback', messageId: 999 })
-    t.send({ cmd: 'pubrec', messageId: 999 })
     t.send({ cmd: 'pubcomp', messageId: 999 })
     expect(await drainUntilPingresp(t)).toEqual([])
+    // The client holds the id until PUBREL: it gets one, though nothing is stored for it.
+    t.send({ cmd: 'pubrec', messageId: 998 })
+    expect(await t.expect('pubrel')).toMatchObject({ messageId: 998 })
+    t.send({ cmd: 'pubcomp', messageId: 998 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.calls).toEqual([])
     expect(errors).toEqual([])
     expect(t.isClosed).toBe(false)
   })
+
+  it.each([
+    ['PUBACK of a QoS 2 PUBLISH', 2, 'puback', false],
+    ['PUBCOMP of a QoS 2 PUBLISH not yet PUBREC-ed', 2, 'pubcomp', false],
+    ['PUBREC of a QoS 1 PUBLISH', 1, 'pubrec', false],
+    ['PUBCOMP of a QoS 1 PUBLISH', 1, 'pubcomp', false],
+    ['PUBACK of a PUBREL', 2, 'puback', true],
+  ] as const)(
+    '[MQTT-4.8.0-1] closes a client that sends a %s: a protocol violation; the message stays inflight',
+    async (_name, qos, cmd, released) => {
+      const { stack, errors, backend } = setup()
+      const t = await subscriber(stack, 's')
+      const id = await inflight(stack, t, qos, released)
+      t.send({ cmd, messageId: id })
+      await t.closed()
+      expect(errors.map((err) => [err.code, err.reasonCode])).toEqual([[ErrorCode.PROTOCOL_ERROR, 0x82]])
+      expect(backend.inflightOf('s').get(id)).toMatchObject({ cmd: released ? 'pubrel' : 'publish' })
+    },
+  )
+
+  it.each([
+    ['pubrec', 2, false],
+    ['puback', 1, false],
+    ['pubcomp', 2, true],
+  ] as const)(
+    'ignores a %s processed after its connection closed: the session, maybe resumed elsewhere, keeps its message inflight',
+    async (cmd, qos, released) => {
+      const backend = fakeBackend({ persistent: true })
+      const held = deferred<void>()
+      // Holds the acknowledgement's chain, as packets wait behind a slow one, until the connection has closed.
+      const slow: MiddlewareLike = {
+        name: 'slow',
+        packetTypes: [cmd],
+        handle(_client, _packet, next) {
+          held.promise.then(() => next())
+        },
+      }
+      const stack = new Stack()
+        .use(acceptConnections({ answerPings: true }))
+        .use(slow)
+        .use(new OutboundManager())
+        .use(backend)
+      open.push(stack)
+      const t = await subscriber(stack, 's')
+      const id = await inflight(stack, t, qos, released)
+      const calls = backend.calls.length
+      t.send({ cmd, messageId: id })
+      t.destroy()
+      await once(t.client, 'close')
+      held.resolve()
+      await held.promise // the chain goes on in the same turn: the backend answers at once
+      // A PUBREL stored or an id removed now could undo what a newer connection of the session did with this id.
+      expect(backend.inflightOf('s').get(id)).toMatchObject({ cmd: released ? 'pubrel' : 'publish' })
+      expect(backend.calls.slice(calls)).toEqual([])
+    },
+  )
 
   it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] resumeSession: inflight PUBLISH again with DUP and its id, PUBREL again, then the offline queue in order', async () => {
     const { stack, backend } = setup({}, [], true)
@@ -659,6 +700,27 @@ describe('OutboundManager, MQTT 5.0', () => {
       expect(client.state.outboundManager?.inflight.size).toBe(2)
       expect(client.state.outboundManager?.queue.length).toBe(1)
     }
+  })
+
+  it('answers a PUBREC of an unknown packet id with PUBREL 0x92, unless the PUBREC refused the message', async () => {
+    const { stack, backend } = setup5()
+    const t = await subscriber5(stack, 's')
+    t.send({ cmd: 'pubrec', messageId: 41, reasonCode: 0x80 })
+    t.send({ cmd: 'pubrec', messageId: 42, reasonCode: 0 })
+    expect(await t.expect('pubrel')).toMatchObject({ messageId: 42, reasonCode: 0x92 })
+    expect(await drainUntilPingresp(t)).toEqual([])
+    expect(backend.calls).toEqual([])
+  })
+
+  it('sends DISCONNECT 0x82 to a 5.0 client whose PUBACK is for a QoS 2 PUBLISH', async () => {
+    const { stack, backend } = setup5()
+    const t = await subscriber5(stack, 's')
+    await forward(stack, t.client, message('q', 2))
+    const id = (await t.expect('publish')).messageId!
+    t.send({ cmd: 'puback', messageId: id, reasonCode: 0 })
+    expect(await t.expect('disconnect')).toMatchObject({ reasonCode: 0x82 })
+    await t.closed()
+    expect(backend.inflightOf('s').get(id)).toMatchObject({ cmd: 'publish' })
   })
 
   it("[MQTT-4.4.0-2] a PUBACK with a reason code of 0x80 or more ends the message's flow, with no resend", async () => {

@@ -3,7 +3,16 @@ import { startBroker } from '../../support/broker.js'
 import { nextPublishes, publish1, publish2, release } from '../../support/exchanges.js'
 import { publishPacket, type QoS } from '../../support/packets.js'
 import { startWatchedBroker } from '../../support/watch.js'
-import { connected, publishesBeforeMarker, resumed, subscribed, subscribedWithMarker } from './support.js'
+import {
+  bytes4,
+  connected,
+  expectClosedWithoutAnswer,
+  nextAnswers,
+  publishesBeforeMarker,
+  resumed,
+  subscribed,
+  subscribedWithMarker,
+} from './support.js'
 
 describe('MQTT 3.1.1 QoS 0 and QoS 1 flows (4.3.1, 4.3.2)', () => {
   it('[MQTT-4.3.1-1] [MQTT-3.3.1-2] sends a QoS 0 message as a PUBLISH with QoS 0 and DUP 0', async () => {
@@ -118,6 +127,54 @@ describe('MQTT 3.1.1 QoS 2 flows (4.3.3)', () => {
     const delivered = await publishesBeforeMarker(again, subscriber)
     expect(delivered.map((packet) => String(packet.payload))).toEqual(['exactly once'])
   })
+})
+
+describe('MQTT 3.1.1 acknowledgements that fit no flow of the broker (4.3, 4.8)', () => {
+  it('[MQTT-4.3.3-1] answers a PUBREC of a packet identifier it has not sent with PUBREL, and ignores such a PUBACK or PUBCOMP', async () => {
+    const broker = await startBroker()
+    const peer = await connected(broker, 'stray-acks')
+    peer.send({ cmd: 'puback', messageId: 1 })
+    peer.send({ cmd: 'pubcomp', messageId: 2 })
+    // The client holds the identifier until PUBREL: it gets one, though the broker holds nothing for it.
+    peer.send({ cmd: 'pubrec', messageId: 3 })
+    peer.send({ cmd: 'pingreq' })
+    expect(await nextAnswers(peer, 2)).toEqual([
+      ['pubrel', 3],
+      ['pingresp', undefined],
+    ])
+    peer.send({ cmd: 'pubcomp', messageId: 3 })
+    peer.send({ cmd: 'pingreq' })
+    expect(await nextAnswers(peer, 1)).toEqual([['pingresp', undefined]])
+    expect(broker.errors).toEqual([])
+  })
+
+  it.each([
+    ['a PUBACK of a QoS 2 PUBLISH', 2, 'puback', false],
+    ['a PUBCOMP of a QoS 2 PUBLISH before its PUBREC', 2, 'pubcomp', false],
+    ['a PUBREC of a QoS 1 PUBLISH', 1, 'pubrec', false],
+    ['a PUBACK of a PUBREL', 2, 'puback', true],
+  ] as const)(
+    '[MQTT-4.8.0-1] [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-4.4.0-1] closes a client that sends %s, a protocol violation; the message stays unacknowledged',
+    async (_name, qos, cmd, released) => {
+      const { broker, watch } = await startWatchedBroker()
+      const subscriber = await subscribed(broker, 'mismatch', [['mismatch/t', qos]], { clean: false })
+      const publisher = await connected(broker, 'mismatch-pub')
+      publisher.send(publishPacket('mismatch/t', 'm', { qos, messageId: 1 }))
+      const sent = await subscriber.expect('publish')
+      if (released) {
+        subscriber.send({ cmd: 'pubrec', messageId: sent.messageId! })
+        await subscriber.expect('pubrel')
+      }
+      await expectClosedWithoutAnswer(subscriber, bytes4({ cmd, messageId: sent.messageId! }))
+      await watch.closed('mismatch')
+      const again = await resumed(broker, 'mismatch')
+      expect(await again.next()).toMatchObject(
+        released
+          ? { cmd: 'pubrel', messageId: sent.messageId }
+          : { cmd: 'publish', messageId: sent.messageId, dup: true },
+      )
+    },
+  )
 })
 
 describe('MQTT 3.1.1 sessions and message ordering (4.1, 4.6)', () => {

@@ -3,7 +3,9 @@ import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
 import { publish1, publish2, release } from '../../support/exchanges.js'
 import { publishPacket } from '../../support/packets.js'
+import { WirePeer } from '../../support/wire.js'
 import {
+  connect4,
   connected,
   expectClosedWithoutAnswer,
   MARKER_TOPIC,
@@ -178,6 +180,32 @@ describe('MQTT 3.1.1 PUBLISH: response and actions (3.3.4, 3.3.5)', () => {
     await publish2(publisher, 'secret/b', 'no', 2)
     await release(publisher, 2)
     expect(await publishesBeforeMarker(publisher, subscriber)).toEqual([])
+  })
+})
+
+describe('MQTT 3.1.1 acknowledgements of the broker as receiver (4.3.2, 4.3.3)', () => {
+  it('[MQTT-4.3.2-2] [MQTT-4.3.3-2] acknowledges a message nobody subscribes to as any other: PUBACK, PUBREC and PUBCOMP of two bytes, no reason code', async () => {
+    const { port } = await startBroker()
+    const wire = await WirePeer.connect(port, 4)
+    wire.send(connect4('nobody-listens'))
+    await wire.expect('connack')
+    wire.send(publishPacket('nobody/t', 'x', { qos: 1, messageId: 1 }))
+    expect((await wire.expect('puback')).bytes).toEqual(Buffer.from([0x40, 2, 0, 1]))
+    wire.send(publishPacket('nobody/t', 'x', { qos: 2, messageId: 2, retain: true }))
+    expect((await wire.expect('pubrec')).bytes).toEqual(Buffer.from([0x50, 2, 0, 2]))
+    wire.send({ cmd: 'pubrel', messageId: 2 })
+    expect((await wire.expect('pubcomp')).bytes).toEqual(Buffer.from([0x70, 2, 0, 2]))
+  })
+
+  it('[MQTT-4.3.3-2] answers a PUBREL of a packet identifier it does not hold with PUBCOMP: the client waits for it', async () => {
+    const broker = await startBroker()
+    const peer = await connected(broker, 'unknown-pubrel')
+    expect(await release(peer, 9)).toMatchObject({ cmd: 'pubcomp', messageId: 9 })
+    // Released once already: the PUBREL sent again, after a lost PUBCOMP, gets one too.
+    await publish2(peer, 'unknown/t', 'x', 10)
+    await release(peer, 10)
+    await release(peer, 10)
+    expect(broker.errors).toEqual([])
   })
 })
 

@@ -161,10 +161,11 @@ describe('MQTT 5.0 control packet format: packet identifiers (2.2.1)', () => {
 
   it('[MQTT-2.2.1-5] [MQTT-4.3.2-4] [MQTT-4.3.3-8] [MQTT-4.3.3-11] acknowledges PUBLISH and PUBREL with their own Packet Identifier', async () => {
     const { peer } = await brokerWithPeer()
+    // Nobody subscribes: accepted with 0x10 (No matching subscribers).
     peer.send(publishPacket('t', 'one', { qos: 1, messageId: 0x1234 }))
-    expect(await peer.expect('puback')).toMatchObject({ messageId: 0x1234, reasonCode: 0 })
+    expect(await peer.expect('puback')).toMatchObject({ messageId: 0x1234, reasonCode: 0x10 })
     peer.send(publishPacket('t', 'two', { qos: 2, messageId: 0xffff }))
-    expect(await peer.expect('pubrec')).toMatchObject({ messageId: 0xffff, reasonCode: 0 })
+    expect(await peer.expect('pubrec')).toMatchObject({ messageId: 0xffff, reasonCode: 0x10 })
     peer.send({ cmd: 'pubrel', messageId: 0xffff })
     expect(await peer.expect('pubcomp')).toMatchObject({ messageId: 0xffff, reasonCode: 0 })
   })

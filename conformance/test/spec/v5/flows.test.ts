@@ -10,6 +10,7 @@ import {
   connect5,
   connected,
   disconnect,
+  expectDisconnect,
   PERSISTENT,
   type PublishPacket,
   rawPeer,
@@ -116,6 +117,52 @@ describe('MQTT 5.0 QoS flows, the broker as sender (4.3, 4.4)', () => {
   })
 })
 
+describe('MQTT 5.0 acknowledgements that fit no flow of the broker (4.3, 4.13)', () => {
+  it('[MQTT-4.3.3-4] [MQTT-3.6.2-1] answers a PUBREC of a Packet Identifier it has not sent with PUBREL 0x92, unless the PUBREC refuses; ignores such a PUBACK or PUBCOMP', async () => {
+    const { broker, peer } = await brokerWithPeer()
+    peer.send({ cmd: 'puback', messageId: 1, reasonCode: 0 })
+    peer.send({ cmd: 'pubcomp', messageId: 2, reasonCode: 0 })
+    // A PUBREC of 0x80 or more ends the exchange on the client's side: nothing to answer.
+    peer.send({ cmd: 'pubrec', messageId: 3, reasonCode: 0x80 })
+    expect(await barrier(peer)).toEqual([])
+    // The client holds the identifier until PUBREL: it gets one, saying the identifier is not known.
+    peer.send({ cmd: 'pubrec', messageId: 4, reasonCode: 0 })
+    expect(await peer.expect('pubrel')).toMatchObject({ messageId: 4, reasonCode: 0x92 })
+    peer.send({ cmd: 'pubcomp', messageId: 4, reasonCode: 0 })
+    expect(await barrier(peer)).toEqual([])
+    expect(broker.errors).toEqual([])
+  })
+
+  it.each([
+    ['a PUBACK of a QoS 2 PUBLISH', 2, 'puback', false],
+    ['a PUBCOMP of a QoS 2 PUBLISH before its PUBREC', 2, 'pubcomp', false],
+    ['a PUBREC of a QoS 1 PUBLISH', 1, 'pubrec', false],
+    ['a PUBACK of a PUBREL', 2, 'puback', true],
+  ] as const)(
+    '[MQTT-4.13.1-1] [MQTT-4.3.2-3] [MQTT-4.3.3-3] [MQTT-4.3.3-5] %s is a Protocol Error: DISCONNECT 0x82, and the message stays unacknowledged',
+    async (_name, qos, cmd, released) => {
+      const broker = await startBroker()
+      const subscriber = await subscribed(broker, 'subscriber', 't', qos, PERSISTENT)
+      const publisher = await connected(broker, 'publisher')
+      await (qos === 1 ? publish1 : publish2)(publisher, 't', 'm', 1)
+      const sent = await nextPublish(subscriber)
+      if (released) {
+        subscriber.send({ cmd: 'pubrec', messageId: sent.messageId!, reasonCode: 0 })
+        await subscriber.expect('pubrel')
+      }
+      subscriber.send({ cmd, messageId: sent.messageId!, reasonCode: 0 })
+      await expectDisconnect(subscriber, 0x82)
+      // Sent again on the next connection of the session [MQTT-4.4.0-1].
+      const back = await resumed(broker, 'subscriber')
+      expect(await back.next()).toMatchObject(
+        released
+          ? { cmd: 'pubrel', messageId: sent.messageId }
+          : { cmd: 'publish', messageId: sent.messageId, dup: true },
+      )
+    },
+  )
+})
+
 describe('MQTT 5.0 QoS flows, the broker as receiver (4.3)', () => {
   it('[MQTT-4.3.2-5] after its PUBACK, takes a PUBLISH with the same Packet Identifier as a new message, DUP or not', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
@@ -159,7 +206,8 @@ describe('MQTT 5.0 QoS flows, the broker as receiver (4.3)', () => {
     const broker = await startBroker({ keepaliveCheckInterval: 50 })
     const publisher = await connected(broker, 'publisher')
     const expiring = { properties: { messageExpiryInterval: 1 } }
-    expect(await publish2(publisher, 't', 'short-lived', 3, expiring)).toMatchObject({ reasonCode: 0 })
+    // Accepted, with nobody subscribed: 0x10 (No matching subscribers).
+    expect(await publish2(publisher, 't', 'short-lived', 3, expiring)).toMatchObject({ reasonCode: 0x10 })
     await brokerTime(broker, 1)
     expect(await release(publisher, 3)).toMatchObject({ reasonCode: 0 })
   })

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
-import { barrier, nextPublish, publish0, publish1, publish2 } from '../../support/exchanges.js'
+import { barrier, nextPublish, publish0, publish1, publish2, release } from '../../support/exchanges.js'
 import { publishPacket } from '../../support/packets.js'
 import {
   brokerWithPeer,
   connected,
   disconnect,
   expectDisconnect,
+  PERSISTENT,
+  resumed,
   subscribed,
   wireConnected,
   wireSubscribed,
@@ -161,6 +163,36 @@ describe('MQTT 5.0 PUBLISH: response (3.3.4) and acknowledgements (3.4 to 3.7)',
     subscriber.send({ cmd: 'pubrec', messageId: publish.messageId!, reasonCode: 0 })
     const pubrel = await subscriber.expect('pubrel')
     expect(PUBREL_CODES).toContain(pubrel.reasonCode ?? 0)
+  })
+
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] tells the publisher when nobody subscribes: PUBACK and PUBREC 0x10 (No matching subscribers), 0x00 once someone does', async () => {
+    const { broker, peer } = await brokerWithPeer('publisher')
+    expect(await publish1(peer, 't', 'one', 1)).toMatchObject({ reasonCode: 0x10 })
+    expect(await publish2(peer, 't', 'two', 2)).toMatchObject({ reasonCode: 0x10 })
+    // A success code: the QoS 2 exchange goes on.
+    expect(await release(peer, 2)).toMatchObject({ reasonCode: 0 })
+    const subscriber = await subscribed(broker, 'subscriber', 't', 2)
+    expect(await publish1(peer, 't', 'three', 3)).toMatchObject({ reasonCode: 0 })
+    expect(await publish2(peer, 't', 'four', 4)).toMatchObject({ reasonCode: 0 })
+    expect(await release(peer, 4)).toMatchObject({ reasonCode: 0 })
+    expect((await nextPublish(subscriber)).text).toBe('three')
+    expect((await nextPublish(subscriber)).text).toBe('four')
+  })
+
+  it('[MQTT-3.4.2-1] [MQTT-3.5.2-1] counts the subscription of a disconnected session, whose message is queued: 0x00', async () => {
+    const broker = await startBroker()
+    const away = await subscribed(broker, 'away', 't', 1, PERSISTENT)
+    await disconnect(away)
+    const publisher = await connected(broker, 'publisher')
+    expect(await publish1(publisher, 't', 'kept', 1)).toMatchObject({ reasonCode: 0 })
+    expect(await nextPublish(await resumed(broker, 'away'))).toMatchObject({ text: 'kept' })
+  })
+
+  it('[MQTT-3.3.1-5] [MQTT-3.4.2-1] answers a retained PUBLISH nobody subscribes to with 0x10, and stores it all the same', async () => {
+    const { broker, peer } = await brokerWithPeer('publisher')
+    expect(await publish1(peer, 'r/t', 'kept', 1, { retain: true })).toMatchObject({ reasonCode: 0x10 })
+    const late = await subscribed(broker, 'late', 'r/t', 1)
+    expect(await nextPublish(late)).toMatchObject({ text: 'kept', retain: true })
   })
 
   it('[MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] keeps PUBACK and PUBREC within the client Maximum Packet Size, dropping a Reason String rather than the acknowledgement', async () => {
