@@ -118,3 +118,35 @@ function encodePublish(packet: IPublishPacket, protocolVersion: ProtocolVersion)
   else bytes.set(payload, pos)
   return bytes
 }
+
+/**
+ * Serialises `packet` within `maximumSize` bytes when it can: a packet other than PUBLISH that would be
+ * larger is written without its Reason String, then also without its User Properties, rather than not at
+ * all [MQTT-3.14.2-3] [MQTT-3.14.2-4] [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.9.2-1] [MQTT-3.9.2-2] (and
+ * likewise for CONNACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK and AUTH). A PUBLISH is never cut: too large, it
+ * is discarded whole [MQTT-3.1.2-25]. The result may still be too large; the caller checks.
+ */
+export function serializeWithin(
+  packet: Packet,
+  protocolVersion: ProtocolVersion,
+  maximumSize: number,
+): Buffer {
+  let bytes = serializePacket(packet, protocolVersion)
+  if (bytes.length <= maximumSize || packet.cmd === 'publish' || !('properties' in packet)) return bytes
+  const { properties: original, ...base } = packet as { properties?: Record<string, unknown> }
+  let properties = original
+  for (const name of OPTIONAL_PROPERTIES) {
+    if (properties?.[name] === undefined) continue
+    const { [name]: _, ...rest } = properties
+    properties = Object.keys(rest).length > 0 ? rest : undefined
+    bytes = serializePacket(
+      (properties === undefined ? base : { ...base, properties }) as Packet,
+      protocolVersion,
+    )
+    if (bytes.length <= maximumSize) break
+  }
+  return bytes
+}
+
+/** What a packet other than PUBLISH goes without when it is too large for the client, in this order. */
+const OPTIONAL_PROPERTIES = ['reasonString', 'userProperties'] as const
