@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Done, Next } from './callbacks.js'
-import { type CodecProblem, codecError, PacketDecoder, serializePacket } from './codec/index.js'
+import { type CodecProblem, codecError, PacketDecoder, serializeWithin } from './codec/index.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { HeldChain } from './held-chain.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
@@ -142,7 +142,8 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.closed) return this.#refuse(cb)
     let bytes: Buffer
     try {
-      bytes = serializePacket(packet, this.protocolVersion)
+      // Within the client's Maximum Packet Size without the Reason String or User Properties, if need be.
+      bytes = serializeWithin(packet, this.protocolVersion, this.maxOutgoingPacketSize)
     } catch (cause) {
       const err = new MqttStackError(
         ErrorCode.SERIALIZE,
@@ -245,7 +246,8 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.closed) return
     if (error && !this.error) this.error = error
     if (reasonCode !== undefined && this.protocolVersion === 5 && this.connackSent) {
-      // A Reason String is allowed on DISCONNECT whatever Request Problem Information says [MQTT-3.1.2-29]
+      // A Reason String is allowed on DISCONNECT whatever Request Problem Information says [MQTT-3.1.2-29];
+      // `write` leaves it out when the client's Maximum Packet Size is too small for it [MQTT-3.14.2-3].
       this.write(
         error === undefined
           ? { cmd: 'disconnect', reasonCode }
@@ -539,7 +541,7 @@ function forceClose(stream: Duplex): void {
   stream.destroy()
 }
 
-/** A Reason String short enough never to make a DISCONNECT too large on its own. */
+/** A Reason String of a readable length: the message of the error, cut at 200 characters. */
 function reasonString(message: string): string {
   return message.length > 200 ? `${message.slice(0, 199)}…` : message
 }

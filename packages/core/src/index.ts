@@ -23,7 +23,14 @@ export type {
 } from './callbacks.js'
 export { STANDARD_CALLBACK_NAMES } from './callbacks.js'
 export { Client, type ClientEvents, type ClientState } from './client.js'
-export { CodecProblem, codecProblemReason, serializePacket } from './codec/index.js'
+export {
+  CodecProblem,
+  codecProblemReason,
+  serializePacket,
+  type UserProperty,
+  userPropertiesFromPairs,
+  userPropertyPairs,
+} from './codec/index.js'
 export { ErrorCode, MqttStackError, type MqttStackErrorOptions, toMqttStackError } from './errors.js'
 export type { HeldChain } from './held-chain.js'
 export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js'

@@ -1,33 +1,18 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:net'
-import { afterEach, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { type Client, type Next, type Packet, Stack } from '../src/index.js'
-import { connectTestSocket, type PacketPeer } from '../src/testing/index.js'
+import { tcpHarness } from './helpers.js'
 
-let server: Server | undefined
-let stack: Stack | undefined
-const peers: PacketPeer[] = []
-
-afterEach(async () => {
-  for (const peer of peers.splice(0)) peer.destroy()
-  await stack?.close()
-  if (server?.listening) await new Promise((resolve) => server?.close(resolve))
-})
+const tcp = tcpHarness()
 
 it('serves a real TCP socket through net.createServer(stack.handler())', async () => {
-  stack = new Stack()
+  const stack = new Stack()
   stack.use({
     handle(client: Client, packet: Packet, next: Next) {
       if (packet.cmd === 'connect') client.write({ cmd: 'connack', reasonCode: 0, sessionPresent: false })
       next()
     },
   })
-  server = createServer(stack.handler())
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  const peer = await connectTestSocket(port)
-  peers.push(peer)
+  const peer = await tcp.connect(await tcp.listen(stack))
   peer.send({
     cmd: 'connect',
     protocolId: 'MQTT',

@@ -12,14 +12,19 @@ import {
   bytes5,
   connect5,
   connected,
+  connectWithWill,
   disconnect,
   expectDisconnect,
   expectRefused,
   expectSilentClose,
+  INTEGER_LIKE,
   PERSISTENT,
   patch,
+  REPEATED,
   rawPeer,
   subscribed,
+  userPropertiesOnWire,
+  wireSubscribed,
 } from './support.js'
 
 /** A 5.0 CONNECT's variable header: protocol name, level, Clean Start only, keepalive 0, no properties. */
@@ -298,6 +303,19 @@ describe('MQTT 5.0 CONNECT: payload (3.1.3)', () => {
     const peer = await rawPeer(await startBroker())
     // The variable header, and nothing after it.
     await expectRefused(peer, controlPacket(0x10, ...CLEAN_START_HEADER))
+  })
+
+  it('[MQTT-3.1.3-10] publishes the will with its User Properties in the order of the CONNECT', async () => {
+    const broker = await startBroker()
+    const watcher = await wireSubscribed(broker, 'watcher', 'will/#')
+    const dying = await rawPeer(broker)
+    const pairs = [...REPEATED, ...INTEGER_LIKE]
+    dying.sendRaw(connectWithWill('dying', 'will/dying', 'gone', pairs))
+    expect(await dying.expect('connack')).toMatchObject({ reasonCode: 0 })
+    dying.destroy()
+    const { bytes, packet } = await watcher.expect('publish')
+    expect(packet).toMatchObject({ topic: 'will/dying' })
+    expect(userPropertiesOnWire(bytes)).toEqual(pairs)
   })
 
   it('[MQTT-3.1.3-11] refuses a will topic that is not a valid topic name: no successful CONNACK, close', async () => {

@@ -71,24 +71,22 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
     await peer.closed()
   })
 
-  it('[MQTT-3.14.2-3] [MQTT-3.14.2-4] sends no DISCONNECT larger than the client Maximum Packet Size, and still closes', async () => {
+  it('[MQTT-3.14.2-3] [MQTT-3.14.2-4] sends a DISCONNECT too large for the client without its Reason String, never drops it', async () => {
     const broker = await startBroker()
-    const wire = await wireConnected(broker, 'small', { properties: { maximumPacketSize: 16 } })
-    // A second CONNECT: a Protocol Error whose DISCONNECT would carry a long Reason String.
-    wire.send(connect5('small'))
-    const frames = []
-    for (;;) {
-      try {
-        frames.push(await wire.next())
-      } catch (err) {
-        expect((err as Error).message).toMatch(/closed/)
-        break
-      }
-    }
-    for (const { bytes, packet } of frames) {
-      expect(packet.cmd).toBe('disconnect')
-      expect(bytes.length).toBeLessThanOrEqual(16)
-    }
+    // A second CONNECT is a Protocol Error, whose DISCONNECT explains it in a Reason String.
+    const wide = await wireConnected(broker, 'wide')
+    wide.send(connect5('wide'))
+    const full = await wide.expect('disconnect')
+    expect(full.packet).toMatchObject({ reasonCode: 0x82, properties: { reasonString: expect.any(String) } })
+    // A client (of a Client Identifier as long) whose Maximum Packet Size is one byte short of that.
+    const limit = full.bytes.length - 1
+    const tiny = await wireConnected(broker, 'tiny', { properties: { maximumPacketSize: limit } })
+    tiny.send(connect5('tiny'))
+    const { bytes, packet } = await tiny.expect('disconnect')
+    expect(packet.cmd === 'disconnect' && packet.reasonCode).toBe(0x82)
+    expect(packet.cmd === 'disconnect' && packet.properties?.reasonString).toBeFalsy()
+    expect(bytes.length).toBeLessThanOrEqual(limit)
+    await expect(tiny.next()).rejects.toThrow(/closed/)
   })
 
   it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.2-1] sends nothing after its DISCONNECT and closes the connection', async () => {

@@ -8,9 +8,13 @@ import {
   connected,
   disconnect,
   expectDisconnect,
+  INTEGER_LIKE,
   PERSISTENT,
+  publishInOrder,
+  REPEATED,
   resumed,
   subscribed,
+  userPropertiesOnWire,
   wireConnected,
   wireSubscribed,
 } from './support.js'
@@ -123,6 +127,54 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     const { peer } = await brokerWithPeer()
     peer.send(publishPacket('t', 'zero', { properties: { topicAlias: 0 } }))
     await expectDisconnect(peer, 0x94)
+  })
+})
+
+describe('MQTT 5.0 PUBLISH: User Properties in the order received (3.3.2.3.7)', () => {
+  it('[MQTT-3.3.2-17] [MQTT-3.3.2-18] forwards User Properties in order: a name repeated after another, a name like an integer', async () => {
+    const broker = await startBroker()
+    const plain = await wireSubscribed(broker, 'plain', 'order/#', 0)
+    // QoS 1 with Topic Aliases: the forwarded properties are copied to add the alias.
+    const aliased = await wireSubscribed(broker, 'aliased', 'order/#', 1, {
+      properties: { topicAliasMaximum: 4 },
+    })
+    const publisher = await connected(broker, 'publisher')
+    publisher.sendRaw(publishInOrder('order/t', 'one', REPEATED, { qos: 1, messageId: 1 }))
+    await publisher.expect('puback')
+    publisher.sendRaw(publishInOrder('order/t', 'two', INTEGER_LIKE, { qos: 1, messageId: 2 }))
+    await publisher.expect('puback')
+    for (const wire of [plain, aliased]) {
+      expect(userPropertiesOnWire((await wire.expect('publish')).bytes)).toEqual(REPEATED)
+      expect(userPropertiesOnWire((await wire.expect('publish')).bytes)).toEqual(INTEGER_LIKE)
+    }
+  })
+
+  it('[MQTT-3.3.2-18] a retained message keeps the order of its User Properties', async () => {
+    const broker = await startBroker()
+    const publisher = await connected(broker, 'publisher')
+    const pairs = [...INTEGER_LIKE, ...REPEATED]
+    publisher.sendRaw(publishInOrder('kept/t', 'r', pairs, { qos: 1, messageId: 1, retain: true }))
+    await publisher.expect('puback')
+    const late = await wireSubscribed(broker, 'late', 'kept/#')
+    expect(userPropertiesOnWire((await late.expect('publish')).bytes)).toEqual(pairs)
+  })
+
+  it('[MQTT-3.3.2-18] a message queued for an offline session keeps the order of its User Properties', async () => {
+    const broker = await startBroker()
+    const away = await wireSubscribed(broker, 'away', 'queued/#', 1, PERSISTENT)
+    away.send({ cmd: 'disconnect', reasonCode: 0 })
+    await expect(away.next()).rejects.toThrow(/closed/)
+    const publisher = await connected(broker, 'publisher')
+    const pairs = [...REPEATED, ...INTEGER_LIKE]
+    // With a Message Expiry Interval, which the broker rewrites when it delivers the message [MQTT-3.3.2-6].
+    publisher.sendRaw(
+      publishInOrder('queued/t', 'q', pairs, { qos: 1, messageId: 1, messageExpiryInterval: 60 }),
+    )
+    await publisher.expect('puback')
+    const back = await wireConnected(broker, 'away', PERSISTENT)
+    const { bytes, packet } = await back.expect('publish')
+    expect(packet).toMatchObject({ topic: 'queued/t', qos: 1 })
+    expect(userPropertiesOnWire(bytes)).toEqual(pairs)
   })
 })
 

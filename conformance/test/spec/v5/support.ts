@@ -9,6 +9,7 @@ import type { PacketPeer } from '@mqtt-stack/core/testing'
 import type { BrokerOptions } from '@mqtt-stack/example-basic'
 import { expect } from 'vitest'
 import { type RunningBroker, startBroker } from '../../support/broker.js'
+import { controlPacket, mqttString, u16, varint } from '../../support/bytes.js'
 import { connectPacket, type QoS, serialise, subscribePacket } from '../../support/packets.js'
 import { WirePeer } from '../../support/wire.js'
 
@@ -213,4 +214,114 @@ export async function wireSubscribed(
   const { packet } = await wire.expect('suback')
   expect(packet).toMatchObject({ messageId: 1, granted: [qos] })
   return wire
+}
+
+/** MQTT 5.0 User Properties, name and value, in the order they are on the wire. */
+export type UserPropertyPairs = readonly (readonly [name: string, value: string])[]
+
+/**
+ * User Properties that an object of names cannot hold in order: a name repeated after another name, and
+ * a name that looks like an integer after one that does not (JavaScript lists integer keys first).
+ */
+export const REPEATED: UserPropertyPairs = [
+  ['a', '1'],
+  ['b', '2'],
+  ['a', '3'],
+]
+export const INTEGER_LIKE: UserPropertyPairs = [
+  ['b', 'x'],
+  ['1', 'y'],
+]
+
+/** `pairs` as User Property properties (identifier 0x26), after `others` (whole properties as bytes). */
+function propertyBlock(pairs: UserPropertyPairs, others: Buffer = Buffer.alloc(0)): Buffer {
+  const properties = Buffer.concat([
+    others,
+    ...pairs.flatMap(([name, value]) => [Buffer.from([0x26]), mqttString(name), mqttString(value)]),
+  ])
+  return Buffer.concat([varint(properties.length), properties])
+}
+
+/**
+ * A 5.0 PUBLISH written byte by byte, its User Properties in the order of `pairs` (a serialiser takes them
+ * from an object of names, which regroups them), with a Message Expiry Interval when one is given.
+ */
+export function publishInOrder(
+  topic: string,
+  payload: string,
+  pairs: UserPropertyPairs,
+  fields: { qos?: QoS; messageId?: number; retain?: boolean; messageExpiryInterval?: number } = {},
+): Buffer {
+  const { qos = 0, messageId = 1, retain = false, messageExpiryInterval } = fields
+  const expiry = Buffer.alloc(messageExpiryInterval === undefined ? 0 : 5)
+  if (messageExpiryInterval !== undefined) {
+    expiry[0] = 0x02
+    expiry.writeUInt32BE(messageExpiryInterval, 1)
+  }
+  return controlPacket(
+    0x30 | (qos << 1) | (retain ? 1 : 0),
+    mqttString(topic),
+    qos > 0 ? u16(messageId) : Buffer.alloc(0),
+    propertyBlock(pairs, expiry),
+    Buffer.from(payload),
+  )
+}
+
+/** A 5.0 CONNECT written byte by byte: Clean Start 1, and a QoS 0 will whose User Properties are `pairs`. */
+export function connectWithWill(
+  clientId: string,
+  topic: string,
+  payload: string,
+  pairs: UserPropertyPairs,
+): Buffer {
+  return controlPacket(
+    0x10,
+    mqttString('MQTT'),
+    Buffer.from([5, 0x06, 0, 0]), // level 5; flags: Will, Clean Start; Keep Alive 0
+    varint(0),
+    mqttString(clientId),
+    propertyBlock(pairs),
+    mqttString(topic),
+    mqttString(payload),
+  )
+}
+
+/** The User Properties of a PUBLISH as the broker wrote it, in the order of its bytes. */
+export function userPropertiesOnWire(frame: Buffer): [name: string, value: string][] {
+  if (frame[0]! >> 4 !== 3) throw new Error('not a PUBLISH')
+  let pos = 1
+  const readVarint = (): number => {
+    let value = 0
+    for (let multiplier = 1; ; multiplier *= 128) {
+      const byte = frame[pos++]!
+      value += (byte & 0x7f) * multiplier
+      if ((byte & 0x80) === 0) return value
+    }
+  }
+  const readString = (): string => {
+    const length = frame.readUInt16BE(pos)
+    pos += 2 + length
+    return frame.toString('utf8', pos - length, pos)
+  }
+  readVarint() // remaining length
+  readString() // topic
+  if (frame[0]! & 0x06) pos += 2 // packet identifier
+  const end = readVarint() + pos
+  const pairs: [string, string][] = []
+  while (pos < end) {
+    const id = frame[pos++]!
+    if (id === 0x26) pairs.push([readString(), readString()])
+    else if (id === 0x01)
+      pos += 1 // Payload Format Indicator
+    else if (id === 0x23)
+      pos += 2 // Topic Alias
+    else if (id === 0x02)
+      pos += 4 // Message Expiry Interval
+    else if (id === 0x0b)
+      readVarint() // Subscription Identifier
+    else if (id === 0x03 || id === 0x08 || id === 0x09)
+      readString() // Content Type, Response Topic, Correlation Data
+    else throw new Error(`property ${id} in a PUBLISH`)
+  }
+  return pairs
 }

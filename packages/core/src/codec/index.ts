@@ -4,4 +4,5 @@
  */
 export { type OnPacket, type OnProblem, PacketDecoder } from './decoder.js'
 export { CodecProblem, codecError, codecProblemReason } from './problems.js'
-export { serializePacket } from './serialize.js'
+export { serializePacket, serializeWithin } from './serialize.js'
+export { type UserProperty, userPropertiesFromPairs, userPropertyPairs } from './user-properties.js'

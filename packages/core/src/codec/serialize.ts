@@ -1,5 +1,6 @@
 import mqtt from 'mqtt-packet'
 import type { IPublishPacket, Packet, ProtocolVersion } from '../packets.js'
+import { recordedOrder, type UserProperty } from './user-properties.js'
 
 // mqtt-packet would otherwise fill a cache of 65,536 two-byte Buffers (about 7 MB of heap) on its first
 // generate(); the packets it still writes here are not the hot ones.
@@ -31,6 +32,10 @@ export function serializePacket(packet: Packet, protocolVersion: ProtocolVersion
       if (protocolVersion !== 5 || packet.properties === undefined) {
         const bytes = encodePublish(packet, protocolVersion)
         if (bytes !== undefined) return bytes
+      } else if (packet.properties.userProperties !== undefined) {
+        // [MQTT-3.3.2-18] in the order they came in, when core knows it (see user-properties.ts).
+        const order = recordedOrder(packet.properties.userProperties)
+        if (order !== undefined) return publishInOrder(packet, order)
       }
       break
     case 'puback':
@@ -95,17 +100,9 @@ function encodePublish(packet: IPublishPacket, protocolVersion: ProtocolVersion)
   const length = 2 + topicLength + (qos > 0 ? 2 : 0) + (protocolVersion === 5 ? 1 : 0) + payloadLength
   // A remaining length needs at most four bytes; larger is mqtt-packet's error to report.
   if (length > 268_435_455) return undefined
-  const header = length < 0x80 ? 2 : length < 0x4000 ? 3 : length < 0x200000 ? 4 : 5
-  const bytes = Buffer.allocUnsafe(header + length)
+  const bytes = Buffer.allocUnsafe(1 + varintSize(length) + length)
   bytes[0] = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0)
-  let pos = 1
-  let rest = length
-  do {
-    let byte = rest % 128
-    rest = Math.floor(rest / 128)
-    if (rest > 0) byte |= 0x80
-    bytes[pos++] = byte
-  } while (rest > 0)
+  let pos = writeVarint(bytes, 1, length)
   bytes.writeUInt16BE(topicLength, pos)
   pos += 2
   pos += bytes.write(topic, pos, 'utf8')
@@ -118,3 +115,113 @@ function encodePublish(packet: IPublishPacket, protocolVersion: ProtocolVersion)
   else bytes.set(payload, pos)
   return bytes
 }
+
+/**
+ * A 5.0 PUBLISH whose User Properties are `pairs`, in that order: mqtt-packet writes (and checks) the
+ * rest, and the pairs are appended to its property block.
+ */
+function publishInOrder(packet: IPublishPacket, pairs: readonly UserProperty[]): Buffer {
+  const { userProperties: _, ...others } = packet.properties!
+  const bytes = mqtt.generate({ ...packet, properties: others }, SETTINGS[5])
+  let added = 0
+  for (const [name, value] of pairs) {
+    if (typeof name !== 'string' || typeof value !== 'string')
+      throw new Error(`Invalid userProperties: ${name}=${value}`)
+    const nameLength = Buffer.byteLength(name)
+    const valueLength = Buffer.byteLength(value)
+    if (nameLength > 0xffff || valueLength > 0xffff)
+      throw new Error(`Invalid userProperties: ${name} longer than 65535 bytes`)
+    added += 5 + nameLength + valueLength
+  }
+  // The old bytes: fixed header, topic (and packet identifier), property length, properties, payload.
+  let at = 1
+  while (bytes[at]! & 0x80) at++
+  const body = at + 1
+  const propertiesAt = body + 2 + bytes.readUInt16BE(body) + (bytes[0]! & 0x06 ? 2 : 0)
+  let propertiesStart = propertiesAt
+  while (bytes[propertiesStart]! & 0x80) propertiesStart++
+  propertiesStart++
+  const propertiesLength = readVarint(bytes, propertiesAt) + added
+  const length = bytes.length - propertiesStart + (propertiesAt - body) + varintSize(propertiesLength) + added
+  if (length > 268_435_455) throw new Error('Invalid packet: larger than 268,435,455 bytes')
+  const out = Buffer.allocUnsafe(1 + varintSize(length) + length)
+  out[0] = bytes[0]!
+  let pos = writeVarint(out, 1, length)
+  pos += bytes.copy(out, pos, body, propertiesAt)
+  pos = writeVarint(out, pos, propertiesLength)
+  const payloadAt = propertiesStart + propertiesLength - added
+  pos += bytes.copy(out, pos, propertiesStart, payloadAt)
+  for (const [name, value] of pairs) {
+    out[pos++] = USER_PROPERTY
+    pos = writeString(out, pos, name)
+    pos = writeString(out, pos, value)
+  }
+  bytes.copy(out, pos, payloadAt)
+  return out
+}
+
+const USER_PROPERTY = 0x26
+
+function writeString(out: Buffer, pos: number, value: string): number {
+  const length = out.write(value, pos + 2, 'utf8')
+  out.writeUInt16BE(length, pos)
+  return pos + 2 + length
+}
+
+function readVarint(bytes: Buffer, pos: number): number {
+  let value = 0
+  let multiplier = 1
+  for (;;) {
+    const byte = bytes[pos++]!
+    value += (byte & 0x7f) * multiplier
+    if ((byte & 0x80) === 0) return value
+    multiplier *= 128
+  }
+}
+
+function varintSize(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : 4
+}
+
+/** Writes `value` as a Variable Byte Integer at `pos`; returns where it ends. */
+function writeVarint(out: Buffer, pos: number, value: number): number {
+  do {
+    let byte = value % 128
+    value = Math.floor(value / 128)
+    if (value > 0) byte |= 0x80
+    out[pos++] = byte
+  } while (value > 0)
+  return pos
+}
+
+/**
+ * Serialises `packet` within `maximumSize` bytes when it can: a packet other than PUBLISH that would be
+ * larger is written without its Reason String, then also without its User Properties, rather than not at
+ * all [MQTT-3.14.2-3] [MQTT-3.14.2-4] [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.9.2-1] [MQTT-3.9.2-2] (and
+ * likewise for CONNACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK and AUTH). A PUBLISH is never cut: too large, it
+ * is discarded whole [MQTT-3.1.2-25]. The result may still be too large; the caller checks.
+ */
+export function serializeWithin(
+  packet: Packet,
+  protocolVersion: ProtocolVersion,
+  maximumSize: number,
+): Buffer {
+  let bytes = serializePacket(packet, protocolVersion)
+  if (bytes.length <= maximumSize || packet.cmd === 'publish' || !('properties' in packet)) return bytes
+  const { properties: original, ...base } = packet as { properties?: Record<string, unknown> }
+  let properties = original
+  for (const name of OPTIONAL_PROPERTIES) {
+    if (properties?.[name] === undefined) continue
+    const { [name]: _, ...rest } = properties
+    properties = Object.keys(rest).length > 0 ? rest : undefined
+    bytes = serializePacket(
+      (properties === undefined ? base : { ...base, properties }) as Packet,
+      protocolVersion,
+    )
+    if (bytes.length <= maximumSize) break
+  }
+  return bytes
+}
+
+/** What a packet other than PUBLISH goes without when it is too large for the client, in this order. */
+const OPTIONAL_PROPERTIES = ['reasonString', 'userProperties'] as const

@@ -6,6 +6,7 @@
 import mqtt from 'mqtt-packet'
 import type { Packet, ProtocolVersion } from '../packets.js'
 import { CodecProblem, CodecRefusal } from './problems.js'
+import { keepPublishOrder, keepWillOrder } from './user-properties.js'
 
 type Parser = ReturnType<typeof mqtt.parser>
 
@@ -62,6 +63,13 @@ export function parseFrame(frame: Buffer, version: ProtocolVersion): Packet | Co
   const { properties, will } = packet as { properties?: object; will?: { properties?: object } }
   if (cutOff(properties) || cutOff(will?.properties))
     return new CodecRefusal(CodecProblem.TRUNCATED, 'a property value runs past the end of the packet')
+  // MQTT 5.0 User Properties keep their wire order [MQTT-3.3.2-18] [MQTT-3.1.3-10]: read again from the
+  // bytes, only for the packets that have some.
+  if (packet.cmd === 'publish') {
+    if (packet.properties?.userProperties !== undefined) keepPublishOrder(frame, packet.properties)
+  } else if (packet.cmd === 'connect' && packet.will?.properties?.userProperties !== undefined) {
+    keepWillOrder(frame, packet.will.properties)
+  }
   return packet
 }
 
