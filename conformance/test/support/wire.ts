@@ -95,6 +95,21 @@ export class WirePeer {
     return next
   }
 
+  /** Stops reading from the socket, as a client that reads nothing: what the broker sends piles up. */
+  pause(): void {
+    this.#socket.pause()
+  }
+
+  /** Reads again. */
+  resume(): void {
+    this.#socket.resume()
+  }
+
+  /** Resolves when the broker has closed the connection (at once if it has). */
+  async closed(): Promise<void> {
+    if (!this.#ended) await once(this.#socket, 'close')
+  }
+
   destroy(): void {
     this.#socket.destroy()
   }

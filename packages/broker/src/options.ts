@@ -36,7 +36,10 @@ export interface BrokerOptions {
    * keepalives).
    */
   keepaliveCheckInterval?: number
-  /** MQTT 5.0: unacknowledged QoS 2 PUBLISH packets a client may have towards the broker. */
+  /**
+   * MQTT 5.0: the Receive Maximum, unacknowledged QoS 1/2 PUBLISH packets a client may have towards the
+   * broker; one more is DISCONNECT 0x93. Default 1024 (inbound-manager's README says why).
+   */
   receiveMaximum?: number
   /** The highest QoS the broker accepts and grants. */
   maximumQoS?: 0 | 1 | 2

@@ -194,6 +194,9 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     // [MQTT-3.3.4-7] a client has at most Receive Maximum QoS 1/2 PUBLISH packets without PUBACK or PUBCOMP.
     // Packets are processed one at a time and a PUBACK is sent before the next one, so what counts is the
     // QoS 2 ids held until PUBREL, plus this PUBLISH (unless it is a resend of a held one).
+    // A client that reads nothing is caught too: core pauses reading only while a client's own packets wait
+    // (maxQueuedPackets, timePerTurn), never because its socket does not drain, so the PUBRECs (4 bytes each)
+    // pile up in its write buffer, bounded by the client's disconnectAbove, while its PUBLISHes are read.
     const held = state.held
     if (
       held !== undefined &&

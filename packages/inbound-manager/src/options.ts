@@ -4,8 +4,8 @@ export interface InboundManagerOptions {
   maxTopicLevels: number
   /**
    * MQTT 5.0: the server's Receive Maximum, 1..65535: most QoS 1 and 2 PUBLISH packets a client may have
-   * sent without a PUBACK or PUBCOMP from the server. Advertised in CONNACK (when below 65535, the spec
-   * default); a client that sends more is disconnected with 0x93.
+   * sent without a PUBACK or PUBCOMP from the server. Advertised in every 5.0 CONNACK; a client that sends
+   * more is disconnected with 0x93. Default 1024 (see the README for why not the spec's 65535).
    */
   receiveMaximum: number
   /**
@@ -22,7 +22,7 @@ export interface InboundManagerOptions {
 
 export const DEFAULTS: Readonly<InboundManagerOptions> = Object.freeze({
   maxTopicLevels: 128,
-  receiveMaximum: 65535,
+  receiveMaximum: 1024,
   maxQoS: 2,
   checkPayloadFormat: true,
 })

@@ -398,7 +398,7 @@ describe('InboundManager, MQTT 5.0', () => {
   it('has 5.0 defaults and refuses invalid 5.0 options', () => {
     expect(new InboundManager().config).toEqual({
       maxTopicLevels: 128,
-      receiveMaximum: 65535,
+      receiveMaximum: 1024,
       maxQoS: 2,
       checkPayloadFormat: true,
     })
@@ -433,9 +433,9 @@ describe('InboundManager, MQTT 5.0', () => {
   it('raises the "not available" Maximum QoS to 2 and sends the default Receive Maximum', async () => {
     const { stack, sessions } = setup5()
     const { connack } = await client5(stack)
-    expect(sessions.prepared).toEqual([{ maximumQoS: 2, retainAvailable: false, receiveMaximum: 65535 }])
+    expect(sessions.prepared).toEqual([{ maximumQoS: 2, retainAvailable: false, receiveMaximum: 1024 }])
     expect(connack.properties?.maximumQoS).toBeUndefined() // 2, the default, is not sent
-    expect(connack.properties?.receiveMaximum).toBe(65535)
+    expect(connack.properties?.receiveMaximum).toBe(1024)
   })
 
   it('[MQTT-3.2.2-11] sends DISCONNECT 0x9B to a 5.0 client publishing above the Maximum QoS', async () => {
