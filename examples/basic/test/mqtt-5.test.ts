@@ -516,6 +516,40 @@ describe('MQTT 5.0: outbound topic aliases', () => {
   })
 })
 
+describe('MQTT 5.0: outbound topic aliases with MQTT.js', () => {
+  it('[MQTT-3.1.2-26] [MQTT-3.3.2-11] an MQTT.js client that allows 10 aliases gets every message with its topic', async () => {
+    const { client } = await startBroker()
+    const subscriber = await client({ ...V5, properties: { topicAliasMaximum: 10 } })
+    const aliases: Array<[string, number | undefined]> = []
+    subscriber.on('packetreceive', (packet) => {
+      if (packet.cmd === 'publish') aliases.push([packet.topic, packet.properties?.topicAlias])
+    })
+    await subscriber.subscribeAsync('mqttjs/#', { qos: 0 })
+    await subscriber.subscribeAsync('mqttjs1/#', { qos: 1 })
+    const messages = collect(subscriber)
+    const publisher = await client(V5)
+    const sent: string[] = []
+    for (let round = 0; round < 2; round++)
+      for (const topic of ['mqttjs/a', 'mqttjs/b', 'mqttjs1/c']) {
+        sent.push(topic)
+        await publisher.publishAsync(topic, `${topic} ${round}`, { qos: 1 })
+      }
+    await flush(subscriber)
+    expect(messages.map((m) => [m.topic, m.payload])).toEqual(
+      sent.map((t, i) => [t, `${t} ${i < 3 ? 0 : 1}`]),
+    )
+    // Aliases were used: each topic was sent once in full, then as its alias alone.
+    expect(aliases.filter(([topic]) => topic === '' || topic.startsWith('mqttjs'))).toEqual([
+      ['mqttjs/a', 1],
+      ['mqttjs/b', 2],
+      ['mqttjs1/c', 3],
+      ['', 1],
+      ['', 2],
+      ['', 3],
+    ])
+  })
+})
+
 describe('MQTT 5.0: shared subscriptions and wills over time', () => {
   it('relays a QoS 1 message unacknowledged by a member that leaves to another member (4.8.2, a SHOULD with no statement id)', async () => {
     const { client, raw } = await startBroker()

@@ -19,10 +19,10 @@ import { OutboundErrorCode } from './errors.js'
 import { type ForwardFresh, fetchOffline, resend, storeWaitingOffline } from './offline.js'
 import { checkOptions, DEFAULTS, type OutboundManagerOptions } from './options.js'
 import { freeId, takeId, withPacketId } from './packet-ids.js'
-import { QoS0Writer } from './qos0.js'
+import { QoS0Writer, writeWithAlias } from './qos0.js'
 import { SlowConsumers } from './slow-consumers.js'
 import { createState, type OutboundManagerState } from './state.js'
-import { serializeWithAlias } from './topic-aliases.js'
+import { serializeWithAlias, topicAliasOf } from './topic-aliases.js'
 import { enqueue, unexpired } from './waiting-queue.js'
 
 /**
@@ -217,7 +217,10 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     delivery: Delivery | undefined,
   ): void {
     if (packet.qos === 0) {
-      const err = this.#qos0.write(client, packet)
+      // MQTT 5.0: a client that accepts topic aliases gets its own bytes; the others share the fan-out's.
+      const alias = topicAliasOf(client.state.outboundManager, packet.topic)
+      const err =
+        alias === undefined ? this.#qos0.write(client, packet) : writeWithAlias(client, packet, alias)
       if (err) next(err)
       else done()
       return

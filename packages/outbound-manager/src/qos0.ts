@@ -5,6 +5,8 @@ import {
   MqttStackError,
   serializePacket,
 } from '@mqtt-stack/core'
+import type { OutboundTopicAlias } from './state.js'
+import { aliased } from './topic-aliases.js'
 
 /**
  * QoS 0 delivery: a fan-out passes one packet object to every QoS 0 subscriber, so it is serialised once
@@ -48,4 +50,28 @@ export class QoS0Writer {
     client.writeBuffer(bytes, 0)
     return undefined
   }
+}
+
+/**
+ * MQTT 5.0, QoS 0 to a client with an alias for the topic: serialised for this client alone (the bytes a
+ * fan-out shares cannot hold one client's alias), DUP 0 [MQTT-3.3.1-2]. The alias is set up once written.
+ */
+export function writeWithAlias(
+  client: Client,
+  packet: IPublishPacket,
+  alias: OutboundTopicAlias,
+): MqttStackError | undefined {
+  if (client.closed) return undefined
+  let bytes: Buffer
+  try {
+    bytes = serializePacket(aliased(packet.dup ? { ...packet, dup: false } : packet, alias), 5)
+  } catch (cause) {
+    return new MqttStackError(ErrorCode.SERIALIZE, `cannot serialise PUBLISH to ${packet.topic}`, { cause })
+  }
+  // Dropped (over the client's Maximum Packet Size, or for a slow reader): not set up. (The result of
+  // writeBuffer is the stream's backpressure, not whether the bytes were taken.)
+  const dropped = client.droppedMessages
+  client.writeBuffer(bytes, 0)
+  if (client.droppedMessages === dropped && !client.closed) alias.sent = true
+  return undefined
 }

@@ -820,19 +820,61 @@ describe('OutboundManager, MQTT 5.0', () => {
     expect([third.payload.toString(), third.topic, third.properties?.topicAlias]).toEqual(['3', '', 1])
   })
 
-  it('sends QoS 0 to a 5.0 client without an alias, in the bytes shared by the fan-out', async () => {
+  it("[MQTT-3.1.2-26] [MQTT-3.1.2-27] sends QoS 0 with each client's own aliases; the bytes shared by the others carry none", async () => {
     const { stack } = setup5()
-    const subs = [
-      await subscriber5(stack, 'a', { topicAliasMaximum: 5 }),
-      await subscriber5(stack, 'b', { topicAliasMaximum: 5 }),
-    ]
-    const packet = message('fan/out', 0)
-    for (const sub of subs) await forward(stack, sub.client, packet)
+    const one = await subscriber5(stack, 'one', { topicAliasMaximum: 1 })
+    const two = await subscriber5(stack, 'two', { topicAliasMaximum: 5 })
+    const plain5 = await subscriber5(stack, 'plain5')
+    const plain4 = await subscriber(stack, 'plain4')
+    const subs = [one, two, plain5, plain4]
+    // `two` has alias 1 for another topic first: the aliases of one client are not the other's.
+    await forward(stack, two.client, message('other', 0))
+    await two.expect('publish')
+    // One packet object per message, as a fan-out passes it, DUP 1 from its publisher.
+    for (const topic of ['fan/out', 'fan/out', 'fan/in'])
+      for (const sub of subs) await forward(stack, sub.client, message(topic, 0, { dup: true }))
+    const seen = []
     for (const sub of subs) {
-      const p = await sub.expect('publish')
-      expect(p.topic).toBe('fan/out')
-      expect(p.properties?.topicAlias).toBeUndefined()
+      const row = []
+      for (let i = 0; i < 3; i++) {
+        const p = await sub.expect('publish')
+        expect(p.dup).toBe(false) // [MQTT-3.3.1-2]
+        row.push([p.topic, p.properties?.topicAlias])
+      }
+      seen.push(row)
     }
+    expect(seen).toEqual([
+      [
+        ['fan/out', 1],
+        ['', 1],
+        ['fan/in', undefined],
+      ], // its one alias taken: in full
+      [
+        ['fan/out', 2],
+        ['', 2],
+        ['fan/in', 3],
+      ],
+      [
+        ['fan/out', undefined],
+        ['fan/out', undefined],
+        ['fan/in', undefined],
+      ],
+      [
+        ['fan/out', undefined],
+        ['fan/out', undefined],
+        ['fan/in', undefined],
+      ],
+    ])
+  })
+
+  it('sets a QoS 0 alias up again after the PUBLISH that carried it was dropped', async () => {
+    const { stack } = setup5()
+    const t = await subscriber5(stack, 's', { topicAliasMaximum: 2, maximumPacketSize: 64 })
+    await forward(stack, t.client, message('a/x', 0, { payload: Buffer.alloc(100) }))
+    await forward(stack, t.client, message('a/x', 0))
+    expect(t.client.droppedMessages).toBe(1)
+    const p = await t.expect('publish')
+    expect([p.topic, p.properties?.topicAlias]).toEqual(['a/x', 1])
   })
 
   it("[MQTT-3.1.2-25] discards a QoS 1/2 PUBLISH over the client's Maximum Packet Size as if delivered: no id, nothing inflight", async () => {

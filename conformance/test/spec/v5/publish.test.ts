@@ -123,6 +123,75 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     expect([...known.keys()].sort()).toEqual([1, 2])
   })
 
+  it('[MQTT-3.1.2-26] [MQTT-3.3.2-8] [MQTT-3.3.2-11] sends QoS 0 with Topic Aliases: the first PUBLISH of a topic sets one up with the Topic Name, later ones carry it alone', async () => {
+    const broker = await startBroker()
+    const subscriber = await subscribed(broker, 'subscriber', 'alias/#', 0, {
+      properties: { topicAliasMaximum: 2 },
+    })
+    const publisher = await connected(broker, 'publisher')
+    for (let round = 0; round < 2; round++)
+      for (const topic of ['alias/a', 'alias/b', 'alias/c']) await publish0(publisher, topic, topic)
+    const seen = []
+    for (let i = 0; i < 6; i++) {
+      const publish = await nextPublish(subscriber)
+      seen.push([publish.topic, publish.properties?.topicAlias, publish.text])
+    }
+    // The default broker keeps the aliases of the first topics for the connection; others go in full.
+    expect(seen).toEqual([
+      ['alias/a', 1, 'alias/a'],
+      ['alias/b', 2, 'alias/b'],
+      ['alias/c', undefined, 'alias/c'],
+      ['', 1, 'alias/a'],
+      ['', 2, 'alias/b'],
+      ['alias/c', undefined, 'alias/c'],
+    ])
+  })
+
+  it('[MQTT-3.1.2-27] sends no Topic Alias to a client whose Topic Alias Maximum is 0 or absent', async () => {
+    const broker = await startBroker()
+    const zero = await subscribed(broker, 'zero', 'plain/#', 1, { properties: { topicAliasMaximum: 0 } })
+    const absent = await subscribed(broker, 'absent', 'plain/#', 1)
+    const publisher = await connected(broker, 'publisher')
+    await publish0(publisher, 'plain/t', 'one')
+    await publish0(publisher, 'plain/t', 'two')
+    await publish1(publisher, 'plain/t', 'three', 1)
+    await publish1(publisher, 'plain/t', 'four', 2)
+    for (const subscriber of [zero, absent]) {
+      for (const text of ['one', 'two', 'three', 'four']) {
+        const publish = await nextPublish(subscriber)
+        expect(publish).toMatchObject({ topic: 'plain/t', text })
+        expect(publish.properties?.topicAlias).toBeUndefined()
+      }
+    }
+  })
+
+  it('[MQTT-3.3.2-7] starts each connection of a session with no Topic Alias: a resent PUBLISH carries its Topic Name, and aliases are set up again', async () => {
+    const broker = await startBroker()
+    const aliases = { ...PERSISTENT, properties: { ...PERSISTENT.properties, topicAliasMaximum: 2 } }
+    const first = await subscribed(broker, 'away', 'alias/#', 1, aliases)
+    const publisher = await connected(broker, 'publisher')
+    await publish1(publisher, 'alias/a', 'one', 1)
+    await publish1(publisher, 'alias/a', 'two', 2)
+    const one = await nextPublish(first)
+    first.send({ cmd: 'puback', messageId: one.messageId!, reasonCode: 0 })
+    expect([one.topic, one.properties?.topicAlias]).toEqual(['alias/a', 1])
+    const two = await nextPublish(first) // never acknowledged
+    expect([two.topic, two.properties?.topicAlias]).toEqual(['', 1])
+    await disconnect(first)
+    const back = await resumed(broker, 'away', aliases)
+    const again = await nextPublish(back)
+    expect(again).toMatchObject({ topic: 'alias/a', text: 'two', dup: true, messageId: two.messageId })
+    expect(again.properties?.topicAlias).toBeUndefined()
+    back.send({ cmd: 'puback', messageId: again.messageId!, reasonCode: 0 })
+    await publish1(publisher, 'alias/a', 'three', 3)
+    await publish0(publisher, 'alias/a', 'four')
+    const three = await nextPublish(back)
+    back.send({ cmd: 'puback', messageId: three.messageId!, reasonCode: 0 })
+    const four = await nextPublish(back)
+    expect([three.topic, three.properties?.topicAlias, three.text]).toEqual(['alias/a', 1, 'three'])
+    expect([four.topic, four.properties?.topicAlias, four.text]).toEqual(['', 1, 'four'])
+  })
+
   it('[MQTT-3.3.2-8] [MQTT-4.13.1-1] a Topic Alias of 0 from the client is a Topic Alias invalid error: DISCONNECT 0x94', async () => {
     const { peer } = await brokerWithPeer()
     peer.send(publishPacket('t', 'zero', { properties: { topicAlias: 0 } }))
