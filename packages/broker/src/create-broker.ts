@@ -13,7 +13,7 @@ import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
 import { CertificateUsername } from './certificate-username.js'
 import { ConnectionLog } from './connection-log.js'
-import { createListener, type Listener } from './listeners/listener.js'
+import { createListener, identityField, type Listener } from './listeners/listener.js'
 import type { ListenerAddress } from './listeners/options.js'
 import type { BrokerOptions } from './options.js'
 import { validateOptions } from './validate.js'
@@ -113,7 +113,7 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
     new Connection(defined({ connectTimeout: options.connectTimeout, maximumQoS: options.maximumQoS })),
   )
   // Before Authentication and TopicAcl: the CN replaces the CONNECT's username before they read it.
-  if (options.listeners?.some((listener) => 'identityAsUsername' in listener && listener.identityAsUsername))
+  if (options.listeners?.some((listener) => identityField(listener) !== undefined))
     stack.use(new CertificateUsername())
   stack
     .use(

@@ -117,22 +117,16 @@ function validateListener(listener: ListenerOptions, index: number): void {
     }
     if (listener.ca !== undefined && !pem(listener.ca))
       throw invalid(`${at}.ca`, 'must be PEM text or a Buffer')
-    const { requireCertificate } = listener
+    const { requireCertificate, identityAsUsername } = listener
     if (requireCertificate !== undefined && typeof requireCertificate !== 'boolean')
       throw invalid(`${at}.requireCertificate`, 'must be true or false')
-    if (requireCertificate && listener.ca === undefined)
-      throw invalid(
-        `${at}.requireCertificate`,
-        'needs ca: the CA that client certificates are checked against',
-      )
-    const { identityAsUsername } = listener
     if (identityAsUsername !== undefined && ![true, false, 'cn', 'san'].includes(identityAsUsername))
       throw invalid(`${at}.identityAsUsername`, "must be true, false, 'cn' or 'san'")
-    if (identityAsUsername && listener.ca === undefined)
-      throw invalid(
-        `${at}.identityAsUsername`,
-        'needs ca: the CA that client certificates are checked against',
-      )
+    // Both ask clients for certificates, which only a CA can verify.
+    for (const key of ['requireCertificate', 'identityAsUsername'] as const) {
+      if (listener[key] && listener.ca === undefined)
+        throw invalid(`${at}.${key}`, 'needs ca: the CA that client certificates are checked against')
+    }
   }
 }
 

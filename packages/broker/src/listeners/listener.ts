@@ -128,7 +128,8 @@ function wrappedStream(socket: TLSSocket): unknown {
   return handle?._parentWrap?.stream
 }
 
-function identityField(options: ListenerOptions): CertificateIdentityField | undefined {
+/** Which part of a verified client certificate names the user on this listener, if any. */
+export function identityField(options: ListenerOptions): CertificateIdentityField | undefined {
   if (options.type !== 'mqtts' && options.type !== 'wss') return undefined
   const { identityAsUsername } = options as TlsListenerOptions
   if (identityAsUsername === true) return 'cn'
