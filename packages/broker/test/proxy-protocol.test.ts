@@ -73,10 +73,7 @@ afterEach(() => {
 function exchange(port: number, bytes: Buffer): Promise<number | 'closed'> {
   const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
   sockets.push(socket)
-  return new Promise((resolve) => {
-    socket.once('data', (data) => resolve(data[0]!))
-    socket.once('close', () => resolve('closed'))
-  })
+  return firstByte(socket)
 }
 
 /** A logger that keeps the fields of each line. */
@@ -156,6 +153,7 @@ function exchangeThrough(
   })
 }
 
+/** The first byte `stream` receives, or 'closed' if it closes (or fails) first. */
 function firstByte(stream: Duplex): Promise<number | 'closed'> {
   return new Promise((resolve) => {
     stream.once('data', (data: Buffer) => resolve(data[0]!))
