@@ -183,10 +183,12 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     expect(again).toMatchObject({ topic: 'alias/a', text: 'two', dup: true, messageId: two.messageId })
     expect(again.properties?.topicAlias).toBeUndefined()
     back.send({ cmd: 'puback', messageId: again.messageId!, reasonCode: 0 })
+    // Only messages of one QoS keep their order [MQTT-4.6.0-6]: under an asynchronous backend a
+    // QoS 0 message may overtake a stored QoS 1 one, so 'four' is published once 'three' arrived.
     await publish1(publisher, 'alias/a', 'three', 3)
-    await publish0(publisher, 'alias/a', 'four')
     const three = await nextPublish(back)
     back.send({ cmd: 'puback', messageId: three.messageId!, reasonCode: 0 })
+    await publish0(publisher, 'alias/a', 'four')
     const four = await nextPublish(back)
     expect([three.topic, three.properties?.topicAlias, three.text]).toEqual(['alias/a', 1, 'three'])
     expect([four.topic, four.properties?.topicAlias, four.text]).toEqual(['', 1, 'four'])
