@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Done, Next } from './callbacks.js'
-import { type CodecProblem, codecError, PacketDecoder, serializeWithin } from './codec/index.js'
+import {
+  type CodecProblem,
+  codecError,
+  DECODED,
+  type DecoderSink,
+  PacketDecoder,
+  serializeWithin,
+  UNDECODABLE,
+} from './codec/index.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { HeldChain } from './held-chain.js'
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js'
@@ -63,7 +71,7 @@ const nextTurn = setImmediate
  * One connection: a duplex stream, a decoder that follows the protocol level of CONNECT, and a bounded
  * writer. Packets of one client are processed one at a time, in order.
  */
-export class Client extends EventEmitter<ClientEvents> {
+export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   readonly stack: Stack
   readonly stream: Duplex
   /** The client identifier, set when the CONNECT is accepted. */
@@ -121,16 +129,13 @@ export class Client extends EventEmitter<ClientEvents> {
     this.stack = stack
     this.stream = stream
     this.#options = clientOptions(options)
-    this.#decoder = new PacketDecoder(
-      this,
-      this.#onPacket,
-      this.#onDecodeProblem,
-      this.#options.maxPacketSize,
-    )
-    stream.on('data', this.#onData)
-    stream.on('end', this.#onEnd)
-    stream.on('error', this.#onStreamError)
-    stream.on('close', this.#onStreamClose)
+    this.#decoder = new PacketDecoder(this, this.#options.maxPacketSize)
+    // The listeners are shared by every connection (`this` is the stream): no closures per connection.
+    ;(stream as ClientStream)[CLIENT] = this
+    stream.on('data', Client.#onData)
+    stream.on('end', Client.#onEnd)
+    stream.on('error', Client.#onStreamError)
+    stream.on('close', Client.#onStreamClose)
   }
 
   /**
@@ -301,8 +306,9 @@ export class Client extends EventEmitter<ClientEvents> {
     client.stream.uncork()
   }
 
-  readonly #onData = (chunk: Buffer): void => {
-    if (!this.closed) this.#decoder.push(chunk)
+  static #onData(this: ClientStream, chunk: Buffer): void {
+    const client = this[CLIENT]
+    if (!client.closed) client.#decoder.push(chunk)
   }
 
   /**
@@ -310,7 +316,7 @@ export class Client extends EventEmitter<ClientEvents> {
    * protocol policy, for the middlewares that answer `decodeFailed`; the client is closed in any case, so
    * a stack without one never leaves it hanging.
    */
-  readonly #onDecodeProblem = (problem: CodecProblem, detail: string, cause: Error | undefined): void => {
+  [UNDECODABLE](problem: CodecProblem, detail: string, cause: Error | undefined): void {
     const error = codecError(problem, detail, cause)
     // Nothing decoded before the problem is processed any more, as when the client closed at once.
     this.#inbox.length = 0
@@ -322,7 +328,7 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** Queues a decoded packet for the stack; false once the client is closed, which stops the decoder. */
-  readonly #onPacket = (packet: Packet): boolean => {
+  [DECODED](packet: Packet): boolean {
     if (this.closed) return false
     if (packet.cmd === 'connect' && !this.connectReceived) {
       // Later packets are decoded, and writes serialised, for this version.
@@ -502,25 +508,34 @@ export class Client extends EventEmitter<ClientEvents> {
     client.#pump()
   }
 
-  readonly #onEnd = (): void => {
+  static #onEnd(this: ClientStream): void {
     // The peer will send nothing more; finish our side too.
-    this.closed = true
-    this.stream.end()
+    const client = this[CLIENT]
+    client.closed = true
+    this.end()
   }
 
-  readonly #onStreamError = (err: Error): void => {
-    if (!this.error) this.error = err
-    this.closed = true
+  static #onStreamError(this: ClientStream, err: Error): void {
+    const client = this[CLIENT]
+    if (!client.error) client.error = err
+    client.closed = true
   }
 
-  readonly #onStreamClose = (): void => {
-    this.closed = true
-    this.#inbox.length = 0
-    if (this.#closeTimer) clearTimeout(this.#closeTimer)
-    if (this.#emittedClose) return
-    this.#emittedClose = true
-    this.emit('close', this.error)
+  static #onStreamClose(this: ClientStream): void {
+    const client = this[CLIENT]
+    client.closed = true
+    client.#inbox.length = 0
+    if (client.#closeTimer) clearTimeout(client.#closeTimer)
+    if (client.#emittedClose) return
+    client.#emittedClose = true
+    client.emit('close', client.error)
   }
+}
+
+/** The stream of a client knows its client, for the listeners shared by every connection. */
+const CLIENT = Symbol('mqtt-stack client')
+interface ClientStream extends Duplex {
+  [CLIENT]: Client
 }
 
 /** Merged options, shared by every client made with the same options object (a stack's `client`). */

@@ -1,7 +1,14 @@
 import fc from 'fast-check'
 import mqtt from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { CodecProblem, PacketDecoder, serializePacket } from '../src/codec/index.js'
+import {
+  CodecProblem,
+  DECODED,
+  type DecoderSink,
+  PacketDecoder,
+  serializePacket,
+  UNDECODABLE,
+} from '../src/codec/index.js'
 import type { Packet, ProtocolVersion } from '../src/packets.js'
 
 interface Decoded {
@@ -10,17 +17,28 @@ interface Decoded {
   decoder: PacketDecoder
 }
 
+/** A connection as the decoder sees it: a protocol version (which may change) and the two deliveries. */
+function sink(
+  protocolVersion: ProtocolVersion,
+  onPacket: (packet: Packet) => boolean,
+  onProblem: (problem: CodecProblem, detail: string, cause: Error | undefined) => void = () => {},
+): DecoderSink & { protocolVersion: ProtocolVersion } {
+  return { protocolVersion, [DECODED]: onPacket, [UNDECODABLE]: onProblem }
+}
+
 function decoder(protocolVersion: ProtocolVersion, maxPacketSize = 1 << 20, stopAfter = Infinity): Decoded {
   const decoded: Decoded = {
     packets: [],
     problems: [],
     decoder: new PacketDecoder(
-      { protocolVersion },
-      (packet) => {
-        decoded.packets.push(packet)
-        return decoded.packets.length < stopAfter
-      },
-      (problem, message) => decoded.problems.push({ problem, message }),
+      sink(
+        protocolVersion,
+        (packet) => {
+          decoded.packets.push(packet)
+          return decoded.packets.length < stopAfter
+        },
+        (problem, message) => decoded.problems.push({ problem, message }),
+      ),
       maxPacketSize,
     ),
   }
@@ -211,18 +229,13 @@ describe('PacketDecoder', () => {
   })
 
   it('uses the protocol version of the connection as it is when each frame is decoded', () => {
-    const connection: { protocolVersion: ProtocolVersion } = { protocolVersion: 4 }
     const seen: Packet[] = []
-    const decoder = new PacketDecoder(
-      connection,
-      (packet) => {
-        seen.push(packet)
-        if (packet.cmd === 'connect') connection.protocolVersion = 5
-        return true
-      },
-      () => {},
-      1 << 20,
-    )
+    const connection = sink(4, (packet) => {
+      seen.push(packet)
+      if (packet.cmd === 'connect') connection.protocolVersion = 5
+      return true
+    })
+    const decoder = new PacketDecoder(connection, 1 << 20)
     const connect = mqtt.generate(
       {
         cmd: 'connect',
@@ -628,9 +641,11 @@ describe('PacketDecoder', () => {
       const decoded = decoder(4)
       const causes: unknown[] = []
       const withCause = new PacketDecoder(
-        { protocolVersion: 4 },
-        () => true,
-        (problem, _detail, cause) => causes.push(problem, cause),
+        sink(
+          4,
+          () => true,
+          (problem, _detail, cause) => causes.push(problem, cause),
+        ),
         1024,
       )
       withCause.push(Buffer.from([0x00, 0x00]))

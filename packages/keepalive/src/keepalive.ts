@@ -114,7 +114,8 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
     client.state.keepalive = state
     if (interval === 0 || client.closed) return
     this.#schedule(client, state)
-    client.once('close', this.#unwatch)
+    // `on`, not `once`: a client closes once, and `once` would wrap the listener anew for every client.
+    client.on('close', this.#unwatch)
   }
 
   /**

@@ -159,16 +159,16 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       removeSubscription: (ctx, _store, next) => {
-        s.sessions.get(ctx.clientId)?.subscriptions.delete(ctx.topic)
+        s.sessions.get(ctx.clientId)?.peek('subscriptions')?.delete(ctx.topic)
         next()
       },
       clearSubscriptions: (ctx, _store, next) => {
-        s.sessions.get(ctx.clientId)?.subscriptions.clear()
+        s.sessions.get(ctx.clientId)?.peek('subscriptions')?.clear()
         next()
       },
       lookupSubscriptions: (ctx, store, next) => {
         const session = s.sessions.get(ctx.clientId)
-        if (session !== undefined) store.subscriptions = [...session.subscriptions.values()]
+        if (session !== undefined) store.subscriptions = [...(session.peek('subscriptions')?.values() ?? [])]
         next()
       },
 
@@ -198,7 +198,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       clearOfflineMessages: (ctx, _store, next) => {
-        s.sessions.get(ctx.clientId)?.offline.clear()
+        s.sessions.get(ctx.clientId)?.peek('offline')?.clear()
         next()
       },
 
@@ -207,7 +207,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next(s.storeInflight(ctx.clientId, ctx.packet))
       },
       removeInflightMessage: (ctx, _store, next) => {
-        s.sessions.get(ctx.clientId)?.inflight.delete(ctx.messageId)
+        s.sessions.get(ctx.clientId)?.peek('inflight')?.delete(ctx.messageId)
         next()
       },
       lookupInflightMessages: (ctx, store, next) => {
@@ -216,7 +216,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       clearInflightMessages: (ctx, _store, next) => {
-        s.sessions.get(ctx.clientId)?.inflight.clear()
+        s.sessions.get(ctx.clientId)?.peek('inflight')?.clear()
         next()
       },
 
@@ -226,7 +226,7 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       releaseIncomingMessage: (ctx, store, next) => {
-        const incoming = s.sessions.get(ctx.clientId)?.incoming
+        const incoming = s.sessions.get(ctx.clientId)?.peek('incoming')
         const packet = incoming?.get(ctx.messageId)
         if (packet !== undefined) {
           incoming!.delete(ctx.messageId)

@@ -13,6 +13,7 @@ import {
   SubscriptionTrie,
 } from '@mqtt-stack/core'
 import { MemoryBackendErrorCode } from './errors.js'
+import { FilterMap } from './filter-map.js'
 import { Held, payloadSize, unexpired, withExpiry } from './held.js'
 import { type ByteTotal, OfflineQueue } from './offline-queue.js'
 import type { MemoryBackendOptions } from './options.js'
@@ -81,21 +82,65 @@ export interface Redelivery {
   packet: IPublishPacket
 }
 
-/** Everything kept for one client id between `storeSession` and `removeSession`. */
+/** The tables of a session, each created on first use. */
+export interface SessionTables {
+  subscriptions: FilterMap<Subscription>
+  offline: OfflineQueue
+  inflight: Map<number, Held<InflightPacket>>
+  incoming: Map<number, IPublishPacket>
+}
+
+/**
+ * Everything kept for one client id between `storeSession` and `removeSession`. Its tables are created on
+ * first use: most sessions never hold a QoS 2 message or an offline one, and an empty Map costs about 230
+ * bytes, per connection of a broker holding 100,000. The getters create; `peek` does not.
+ */
 export class Session {
   stored: StoredSession
-  /** Persisted subscriptions by filter; kept only while the session is persistent. */
-  readonly subscriptions = new Map<string, Subscription>()
-  /** Messages for the disconnected session, oldest first; kept only while the session is persistent. */
-  readonly offline: OfflineQueue
-  /** Outbound QoS 1/2 state by packet identifier, in the order first sent (a Map keeps insertion order). */
-  readonly inflight = new Map<number, Held<InflightPacket>>()
-  /** Inbound QoS 2 messages by packet identifier, held until PUBREL. */
-  readonly incoming = new Map<number, IPublishPacket>()
+  readonly #offlineTotal: ByteTotal
+  #subscriptions: SessionTables['subscriptions'] | undefined = undefined
+  #offline: SessionTables['offline'] | undefined = undefined
+  #inflight: SessionTables['inflight'] | undefined = undefined
+  #incoming: SessionTables['incoming'] | undefined = undefined
 
   constructor(stored: StoredSession, offlineTotal: ByteTotal) {
     this.stored = { ...stored }
-    this.offline = new OfflineQueue(offlineTotal)
+    this.#offlineTotal = offlineTotal
+  }
+
+  /** Persisted subscriptions by filter; kept only while the session is persistent. */
+  get subscriptions(): SessionTables['subscriptions'] {
+    this.#subscriptions ??= new FilterMap()
+    return this.#subscriptions
+  }
+  /** Messages for the disconnected session, oldest first; kept only while the session is persistent. */
+  get offline(): SessionTables['offline'] {
+    this.#offline ??= new OfflineQueue(this.#offlineTotal)
+    return this.#offline
+  }
+  /** Outbound QoS 1/2 state by packet identifier, in the order first sent (a Map keeps insertion order). */
+  get inflight(): SessionTables['inflight'] {
+    this.#inflight ??= new Map()
+    return this.#inflight
+  }
+  /** Inbound QoS 2 messages by packet identifier, held until PUBREL. */
+  get incoming(): SessionTables['incoming'] {
+    this.#incoming ??= new Map()
+    return this.#incoming
+  }
+
+  /** A table if it was created: reading, removing from or clearing what was never held creates nothing. */
+  peek<K extends keyof SessionTables>(name: K): SessionTables[K] | undefined {
+    switch (name) {
+      case 'subscriptions':
+        return this.#subscriptions as SessionTables[K] | undefined
+      case 'offline':
+        return this.#offline as SessionTables[K] | undefined
+      case 'inflight':
+        return this.#inflight as SessionTables[K] | undefined
+      default:
+        return this.#incoming as SessionTables[K] | undefined
+    }
   }
 
   /** Whether anything outlives the connection: an expiry interval of 0 ends the session with it. */
@@ -118,7 +163,7 @@ export class MemoryStore {
   readonly clients = new Map<string, Client>()
   readonly sessions = new Map<string, Session>()
   /** Every route, by subscriber: client id -> filter as subscribed -> route. */
-  readonly routes = new Map<string, Map<string, Route>>()
+  readonly routes = new Map<string, FilterMap<Route>>()
   /** Ordinary routes, and one entry per shared subscription (its members are in the group). */
   trie = new SubscriptionTrie<Route | SharedGroup>()
   /** MQTT 5.0 shared subscriptions by full filter (`$share/{group}/{filter}`). */
@@ -180,7 +225,7 @@ export class MemoryStore {
   removeSession(clientId: string): Redelivery[] | undefined {
     const session = this.sessions.get(clientId)
     const again = session !== undefined && this.shared.size > 0 ? this.#sharedLeftovers(session) : undefined
-    session?.offline.clear()
+    session?.peek('offline')?.clear()
     this.sessions.delete(clientId)
     this.wills.delete(clientId)
     const routes = this.routes.get(clientId)
@@ -207,10 +252,10 @@ export class MemoryStore {
       const view = unexpired(packet, held.storedAt, now)
       if (view !== undefined) again.push({ group, packet: view })
     }
-    for (const held of session.inflight.values()) {
+    for (const held of session.peek('inflight')?.values() ?? []) {
       if (held.packet.cmd === 'publish' && held.packet.qos === 1) add(held)
     }
-    for (const held of session.offline) add(held)
+    for (const held of session.peek('offline') ?? []) add(held)
     return again.length === 0 ? undefined : again
   }
 
@@ -221,7 +266,7 @@ export class MemoryStore {
   subscribe(clientId: string, topic: string, qos: QoS, subscription: Subscription): boolean {
     let routes = this.routes.get(clientId)
     if (routes === undefined) {
-      routes = new Map()
+      routes = new FilterMap()
       this.routes.set(clientId, routes)
     }
     const previous = routes.get(topic)
@@ -323,7 +368,8 @@ export class MemoryStore {
    * [MQTT-3.3.2-5], the others are handed out with their remaining expiry interval [MQTT-3.3.2-6].
    */
   lookupOffline(session: Session): IPublishPacket[] {
-    const queue = session.offline
+    const queue = session.peek('offline')
+    if (queue === undefined) return []
     const length = queue.length
     const out = queue.views(Date.now())
     this.expiredMessages += length - queue.length
@@ -332,7 +378,7 @@ export class MemoryStore {
 
   /** Removes these packets (as stored, or as last handed out) from the queue of a session. */
   removeOffline(session: Session, packets: IPublishPacket[]): void {
-    session.offline.remove(packets)
+    session.peek('offline')?.remove(packets)
   }
 
   /**
@@ -343,8 +389,10 @@ export class MemoryStore {
    */
   lookupInflight(session: Session): InflightPacket[] {
     const out: InflightPacket[] = []
+    const inflight = session.peek('inflight')
+    if (inflight === undefined) return out
     const now = Date.now()
-    for (const [id, held] of session.inflight) {
+    for (const [id, held] of inflight) {
       const packet = held.packet
       if (packet.cmd !== 'publish') {
         out.push(packet)
@@ -354,7 +402,7 @@ export class MemoryStore {
       if (view !== undefined) out.push(view)
       else if (packet.qos === 2) out.push(withExpiry(packet, 1))
       else {
-        session.inflight.delete(id)
+        inflight.delete(id)
         this.expiredMessages++
       }
     }
@@ -453,8 +501,9 @@ export class MemoryStore {
     const session = this.sessions.get(clientId)
     const id = packet.messageId
     if (session === undefined || id === undefined) return false
-    if (session.incoming.has(id)) return true
-    session.incoming.set(id, packet)
+    const incoming = session.incoming
+    if (incoming.has(id)) return true
+    incoming.set(id, packet)
     return false
   }
 

@@ -144,10 +144,14 @@ function serverListener(
   path: string,
 ): Listener {
   const sockets = new Set<Duplex>()
+  // One listener for every socket (`this` is the socket): nothing allocated per connection.
+  const forget = function (this: Duplex): void {
+    sockets.delete(this)
+  }
   // Raw TCP sockets, TLS handshakes and WebSocket upgrades in progress included.
   server.on('connection', (socket: Duplex) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', forget)
   })
   let closed: Promise<void> | undefined
   return {

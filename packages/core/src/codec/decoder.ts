@@ -14,11 +14,21 @@ import { CodecProblem, CodecRefusal } from './problems.js'
 import { parseFrame } from './shared-parser.js'
 import { CONNECT, PUBACK, PUBCOMP, PUBLISH, SUBSCRIBE, UNSUBSCRIBE } from './wire.js'
 
-/** A packet was decoded. Returns false to stop decoding (the connection is closing). */
-export type OnPacket = (packet: Packet) => boolean
+/** The method of a `DecoderSink` that takes each decoded packet; it returns false to stop decoding. */
+export const DECODED: unique symbol = Symbol('decoded')
+/** The method of a `DecoderSink` told that the stream cannot be decoded further; `detail` is for people. */
+export const UNDECODABLE: unique symbol = Symbol('undecodable')
 
-/** The stream cannot be decoded further; nothing more is delivered. `detail` is for people. */
-export type OnProblem = (problem: CodecProblem, detail: string, cause: Error | undefined) => void
+/**
+ * Where a decoder delivers: the connection itself (its protocol version decodes each frame, 4 until its
+ * CONNECT is known). Symbol-named methods rather than two callbacks: no closures per connection, and they
+ * stay off the connection's public surface.
+ */
+export interface DecoderSink {
+  readonly protocolVersion: ProtocolVersion
+  [DECODED](packet: Packet): boolean
+  [UNDECODABLE](problem: CodecProblem, detail: string, cause: Error | undefined): void
+}
 
 /** What `#frameSize` returns when the fixed header is cut off, or was refused. */
 const INCOMPLETE = -1
@@ -37,13 +47,11 @@ export class PacketDecoder {
   #stopped = false
 
   /**
-   * @param connection whose protocol version decodes each frame (4 until its CONNECT is known)
+   * @param connection what takes the packets and the problem, and whose protocol version decodes each frame
    * @param maxPacketSize the largest whole packet accepted, fixed header included (as MQTT 5.0 counts it)
    */
   constructor(
-    private readonly connection: { readonly protocolVersion: ProtocolVersion },
-    private readonly onPacket: OnPacket,
-    private readonly onProblem: OnProblem,
+    private readonly connection: DecoderSink,
     private readonly maxPacketSize: number,
   ) {}
 
@@ -142,7 +150,7 @@ export class PacketDecoder {
   #stop(problem: CodecProblem, detail: string, cause?: Error): void {
     this.#stopped = true
     this.#frame = undefined
-    this.onProblem(problem, detail, cause)
+    this.connection[UNDECODABLE](problem, detail, cause)
   }
 
   /** Decodes one whole frame at `start`; false when decoding must stop. */
@@ -190,7 +198,7 @@ export class PacketDecoder {
       this.#stop(CodecProblem.ZERO_PACKET_IDENTIFIER, `${packet.cmd} with packet identifier 0`)
       return false
     }
-    if (this.onPacket(packet)) return true
+    if (this.connection[DECODED](packet)) return true
     this.#stopped = true
     return false
   }
