@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Done, Next } from './callbacks.js'
 import {
@@ -130,7 +131,9 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     this.stream = stream
     this.#options = clientOptions(options)
     this.#decoder = new PacketDecoder(this, this.#options.maxPacketSize)
-    // The listeners are shared by every connection (`this` is the stream): no closures per connection.
+    if (this.#options.noDelay)
+      (stream as Partial<Socket>).setNoDelay?.(true)
+      // The listeners are shared by every connection (`this` is the stream): no closures per connection.
     ;(stream as ClientStream)[CLIENT] = this
     stream.on('data', Client.#onData)
     stream.on('end', Client.#onEnd)

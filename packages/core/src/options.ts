@@ -23,6 +23,12 @@ export interface ClientOptions {
   topicAliasMaximum?: number
   /** Milliseconds `close()` waits for buffered writes to flush before destroying the stream. */
   closeTimeout?: number
+  /**
+   * Turns off Nagle's algorithm (TCP_NODELAY) on a stream that has `setNoDelay` (a TCP or TLS socket).
+   * Writes are batched per tick already; Nagle would only hold a batch back until the previous one is
+   * acknowledged, up to the peer's delayed ACK (40 ms on Linux) of latency for nothing.
+   */
+  noDelay?: boolean
 }
 
 export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze({
@@ -33,6 +39,7 @@ export const CLIENT_DEFAULTS: Readonly<Required<ClientOptions>> = Object.freeze(
   timePerTurn: 10,
   closeTimeout: 1000,
   topicAliasMaximum: 64,
+  noDelay: true,
 })
 
 export type ErrorHandler = (

@@ -1,4 +1,5 @@
-import { expect, it } from 'vitest'
+import { Socket } from 'node:net'
+import { afterEach, expect, it, vi } from 'vitest'
 import { type Client, type Next, type Packet, Stack } from '../src/index.js'
 import { tcpHarness } from './helpers.js'
 
@@ -31,3 +32,26 @@ it('serves a real TCP socket through net.createServer(stack.handler())', async (
   expect(await peer.expect('disconnect')).toMatchObject({ reasonCode: 0x8b })
   await peer.closed()
 })
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+it.each([
+  [{}, [true]],
+  [{ client: { noDelay: false } }, []],
+])(
+  'turns Nagle off on the socket of each connection unless noDelay is false (options %j)',
+  async (options, expected) => {
+    const setNoDelay = vi.spyOn(Socket.prototype, 'setNoDelay')
+    const stack = new Stack(options)
+    const port = await tcp.listen(stack)
+    await tcp.connect(port)
+    await vi.waitFor(() => expect(stack.clients.size).toBe(1))
+    const [client] = stack.clients
+    const calls = setNoDelay.mock.contexts.flatMap((socket, i) =>
+      socket === client?.stream ? setNoDelay.mock.calls[i] : [],
+    )
+    expect(calls).toEqual(expected)
+  },
+)

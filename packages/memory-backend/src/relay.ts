@@ -18,6 +18,9 @@ type Properties = NonNullable<IPublishPacket['properties']>
 /** Relays kept for reuse; more run at once only while forwards answer asynchronously. */
 const MAX_POOLED = 64
 
+/** Relay runs so far, of every Relay: a run nested in another's deliveries stamps subscribers apart. */
+let runs = 0
+
 /**
  * The store of one `forwardMessage` execution: empty for the handlers, it carries the subscriber back to
  * the one bound callback, so a failed forward is reported with its client without a closure per delivery.
@@ -28,18 +31,22 @@ class ForwardStore {
 
 /**
  * One `relayMessage` in progress: the PUBLISH hot path. A Relay is pooled and reused; its visitor and
- * callbacks are bound once, and its scratch Map is its own, so a relay started while another is delivering
+ * callbacks are bound once, and its scratch arrays are its own, so a relay started while another is delivering
  * (a forward that closes a client whose will is published at once) takes another Relay from the pool.
  */
 export class Relay {
   readonly #store: MemoryStore
   readonly #pool: Relay[]
-  /** Subscriber client id -> its matching route of highest granted QoS (one delivery per client id). */
-  readonly #matches = new Map<string, Route>()
-  /** MQTT 5.0: subscriber client id -> the identifiers of its matching subscriptions, when any has one. */
-  readonly #ids = new Map<string, number | number[]>()
-  /** MQTT 5.0: subscribers with a matching Retain As Published subscription, for a message with retain 1. */
-  readonly #keepRetain = new Set<string>()
+  /**
+   * One delivery per subscriber client id: its matching route of highest granted QoS, the identifiers of its
+   * matching subscriptions (MQTT 5.0, when any has one) and whether one asks for Retain As Published. The
+   * index of a client's delivery is kept on its `Subscriber`, so no table is looked up or filled per message.
+   */
+  readonly #best: Route[] = []
+  readonly #ids: (number | number[] | undefined)[] = []
+  readonly #keepRetain: boolean[] = []
+  /** This run's number: a `Subscriber` stamped with it has its delivery at `slot` already. */
+  #run = 0
   /** MQTT 5.0: the shared subscriptions that match; each gives the message to one member. */
   readonly #groups: SharedGroup[] = []
   #source: IPublishPacket | undefined = undefined
@@ -76,12 +83,16 @@ export class Relay {
     this.#next = next
     this.#pending = 1
     this.#matched = 0
+    this.#run = ++runs
     store.trie.forEachMatch(ctx.topic, this.#visit)
     result.matched = (result.matched ?? 0) + this.#matched
-    this.#matches.forEach(this.#deliver)
-    this.#matches.clear()
-    if (this.#ids.size > 0) this.#ids.clear()
-    if (this.#keepRetain.size > 0) this.#keepRetain.clear()
+    const best = this.#best
+    const ids = this.#ids
+    const keepRetain = this.#keepRetain
+    for (let i = 0; i < best.length; i++) this.#deliver(best[i]!, ids[i], keepRetain[i]!)
+    best.length = 0
+    ids.length = 0
+    keepRetain.length = 0
     const groups = this.#groups
     for (let i = 0; i < groups.length; i++) this.#deliverShared(groups[i]!)
     groups.length = 0
@@ -115,27 +126,35 @@ export class Relay {
       this.#groups.push(route)
       return
     }
-    const clientId = route.clientId
     // MQTT 5.0 No Local: not to the connection that published it [MQTT-3.8.3-3]
-    if (route.subscription.nl === true && clientId === this.#publisherId) return
+    if (route.subscription.nl === true && route.clientId === this.#publisherId) return
     this.#matched++
-    const best = this.#matches.get(clientId)
-    if (best === undefined || route.qos > best.qos) this.#matches.set(clientId, route)
+    const retain = route.rap && this.#source!.retain
+    const subscriber = route.subscriber
+    if (subscriber.relayRun !== this.#run) {
+      subscriber.relayRun = this.#run
+      subscriber.slot = this.#best.length
+      this.#best.push(route)
+      this.#ids.push(route.id)
+      this.#keepRetain.push(retain)
+      return
+    }
+    const slot = subscriber.slot
+    if (route.qos > this.#best[slot]!.qos) this.#best[slot] = route
     if (route.id !== undefined) {
       // One copy carries the identifiers of every matching subscription, in no particular order [MQTT-3.3.4-4]
-      const ids = this.#ids.get(clientId)
-      if (ids === undefined) this.#ids.set(clientId, route.id)
-      else if (typeof ids === 'number') this.#ids.set(clientId, [ids, route.id])
+      const ids = this.#ids[slot]
+      if (ids === undefined) this.#ids[slot] = route.id
+      else if (typeof ids === 'number') this.#ids[slot] = [ids, route.id]
       else ids.push(route.id)
     }
-    if (route.rap && this.#source!.retain) this.#keepRetain.add(clientId)
+    if (retain) this.#keepRetain[slot] = true
   }
 
-  readonly #deliver = (route: Route, clientId: string): void => {
+  #deliver(route: Route, ids: number | number[] | undefined, keepRetain: boolean): void {
+    const clientId = route.clientId
     // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6]
     const qos = Math.min(this.#source!.qos, route.qos) as QoS
-    const ids = this.#ids.size === 0 ? undefined : this.#ids.get(clientId)
-    const keepRetain = this.#keepRetain.size !== 0 && this.#keepRetain.has(clientId)
     // The shared packet of its QoS, unless 5.0 subscription options make this delivery different.
     const packet =
       ids === undefined && !keepRetain ? this.#packetOf(qos) : this.#own(qos, ids, keepRetain, undefined)

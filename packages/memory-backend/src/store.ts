@@ -50,10 +50,23 @@ export class Route {
     readonly qos: QoS,
     /** The shared subscription this route is a member of; undefined for an ordinary subscription. */
     readonly group: SharedGroup | undefined,
+    /** Every route of the same client id. */
+    readonly subscriber: Subscriber,
   ) {
     this.id = subscription.subscriptionIdentifier
     this.rap = subscription.rap === true
   }
+}
+
+/**
+ * The routes of one client id, and where the relay that matched one of them last keeps that client's one
+ * delivery: a message matching several subscriptions of a client is delivered once, found without a lookup.
+ */
+export class Subscriber extends FilterMap<Route> {
+  /** The number of the relay run that last matched one of these routes. */
+  relayRun = 0
+  /** The index of this client's delivery in that run. */
+  slot = 0
 }
 
 /**
@@ -163,7 +176,7 @@ export class MemoryStore {
   readonly clients = new Map<string, Client>()
   readonly sessions = new Map<string, Session>()
   /** Every route, by subscriber: client id -> filter as subscribed -> route. */
-  readonly routes = new Map<string, FilterMap<Route>>()
+  readonly routes = new Map<string, Subscriber>()
   /** Ordinary routes, and one entry per shared subscription (its members are in the group). */
   trie = new SubscriptionTrie<Route | SharedGroup>()
   /** MQTT 5.0 shared subscriptions by full filter (`$share/{group}/{filter}`). */
@@ -266,14 +279,14 @@ export class MemoryStore {
   subscribe(clientId: string, topic: string, qos: QoS, subscription: Subscription): boolean {
     let routes = this.routes.get(clientId)
     if (routes === undefined) {
-      routes = new FilterMap()
+      routes = new Subscriber()
       this.routes.set(clientId, routes)
     }
     const previous = routes.get(topic)
     const shared = parseSharedFilter(topic)
     let route: Route
     if (shared === undefined) {
-      route = new Route(clientId, topic, clientId, subscription, qos, undefined)
+      route = new Route(clientId, topic, clientId, subscription, qos, undefined, routes)
       this.trie.add(topic, clientId, route)
     } else {
       let group = this.shared.get(topic)
@@ -282,7 +295,7 @@ export class MemoryStore {
         this.shared.set(topic, group)
         this.trie.add(group.filter, group.key, group)
       }
-      route = new Route(clientId, group.filter, group.key, subscription, qos, group)
+      route = new Route(clientId, group.filter, group.key, subscription, qos, group, routes)
       const at = previous === undefined ? -1 : group.members.indexOf(previous)
       if (at === -1) group.members.push(route)
       else group.members[at] = route
