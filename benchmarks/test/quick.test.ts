@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { publishFrame } from '../src/load/connection.js'
 import type { RunRecord } from '../src/report.js'
 import { runBenchmarks } from '../src/run.js'
+import { idleCount, openFilesLimit } from '../src/scenarios/idle.js'
 import { SCENARIOS } from '../src/scenarios/index.js'
 
 describe('broker benchmark, quick mode', () => {
@@ -42,4 +43,22 @@ describe('broker benchmark, quick mode', () => {
       expect(result.duplicates).toBe(0)
     })
   }
+})
+
+describe('idle scenario: how many connections', () => {
+  const limits = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft}                20000                files     \n`
+
+  it('reads the soft open-files limit of /proc/self/limits', () => {
+    expect(openFilesLimit(limits('20000'))).toBe(20000)
+    expect(openFilesLimit(limits('unlimited'))).toBeUndefined()
+    expect(openFilesLimit(undefined)).toBeUndefined()
+  })
+
+  it('opens 100,000 where the limit allows, else the limit less a margin for the broker', () => {
+    expect(idleCount(false, 20000)).toBe(19000)
+    expect(idleCount(false, 1_048_576)).toBe(100_000)
+    expect(idleCount(false, undefined)).toBe(100_000)
+    expect(idleCount(true, 20000)).toBe(500)
+  })
 })

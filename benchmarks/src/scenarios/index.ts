@@ -1,3 +1,4 @@
+import { idle } from './idle.js'
 import { persistent } from './persistent.js'
 import { retained } from './retained.js'
 import { slowConsumer } from './slow-consumer.js'
@@ -9,7 +10,7 @@ import type { Scenario } from './types.js'
 
 export type { Check, Metric, Percentiles, Scenario, ScenarioContext, ScenarioResult } from './types.js'
 
-/** The eight scenarios of a full benchmark run, in the order they run. */
+/** The nine scenarios of a full benchmark run, in the order they run. */
 export const SCENARIOS: readonly Scenario[] = [
   fanIn,
   fanOut,
@@ -19,6 +20,7 @@ export const SCENARIOS: readonly Scenario[] = [
   retained,
   slowConsumer,
   persistent,
+  idle,
 ]
 
 /**
