@@ -15,9 +15,10 @@ export interface OutboundManagerOptions {
    */
   maxQueued: number
   /**
-   * Milliseconds a forward may wait for room before the client is disconnected as a slow consumer
-   * (`MQS_ERR_SLOW_CONSUMER`, MQTT 5.0 reason 0x97); its waiting messages then go to `storeOfflineMessage`
-   * (kept for a persistent session, dropped with a session that ends).
+   * Milliseconds a client may acknowledge nothing while a forward waits for room before it is disconnected
+   * as a slow consumer (`MQS_ERR_SLOW_CONSUMER`, MQTT 5.0 reason 0x97), counted from its last progress; its
+   * waiting messages then go to `storeOfflineMessage` (kept for a persistent session, dropped with a session
+   * that ends).
    */
   slowConsumerTimeout: number
 }

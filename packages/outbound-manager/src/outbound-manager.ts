@@ -114,6 +114,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const state = this.#stateOf(client)
     const id = packet.messageId ?? 0
     const sent = state.inflight.get(id)
+    if (sent !== undefined) state.progressAt = Date.now()
     // What does not fit (README, "Acknowledgements that do not fit", as mosquitto does): an id not inflight
     // is ignored, but for PUBREC, answered with PUBREL so that the client does not wait for it; an id
     // inflight in another step or at another QoS is a protocol error.
@@ -272,6 +273,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     }
     takeId(state, id)
     delivery.packet = packet
+    // An idle window that fills: the client has owed nothing until now.
+    if (state.inflight.size === 0) state.progressAt = Date.now()
     state.inflight.set(id, packet)
     client.stack.execute('storeInflightMessage', delivery, delivery, this.#onInflightStored)
   }

@@ -14,7 +14,9 @@ import { enqueue } from './waiting-queue.js'
 /**
  * Forwards that find the waiting queue full are parked: each completes only when its message finds room,
  * so the relay, and with it the publisher's acknowledgement and its next packets, waits. Nothing accepted
- * is dropped; a subscriber that makes no progress for `slowConsumerTimeout` is disconnected instead.
+ * is dropped; a subscriber that makes no progress for `slowConsumerTimeout` is disconnected instead. The
+ * clock runs from its last progress (`progressAt`): one that stopped reading long before its window and
+ * queue filled is given up on as its first forward parks, and holds no publisher back.
  */
 export class SlowConsumers {
   constructor(
@@ -50,22 +52,22 @@ export class SlowConsumers {
   }
 
   #startClock(client: Client, state: OutboundManagerState): void {
-    state.parkTimer = setTimeout(
-      SlowConsumers.#expired,
-      this.options.slowConsumerTimeout,
-      this,
-      client,
-      state,
-    )
+    const left = state.progressAt + this.options.slowConsumerTimeout - Date.now()
+    state.parkTimer = setTimeout(SlowConsumers.#expired, Math.max(0, left), this, client, state)
     state.parkTimer.unref()
   }
 
   static #expired(self: SlowConsumers, client: Client, state: OutboundManagerState): void {
     state.parkTimer = undefined
     if (state.parked.length === 0 || state.closed) return
+    if (Date.now() - state.progressAt < self.options.slowConsumerTimeout) {
+      // It made progress since (a PUBREC, which frees no room): the clock runs from there.
+      self.#startClock(client, state)
+      return
+    }
     const err = new MqttStackError(
       ErrorCode.SLOW_CONSUMER,
-      `client ${client.id} acknowledged nothing for ${self.options.slowConsumerTimeout} ms with ${state.parked.length} forwards waiting`,
+      `client ${client.id} acknowledged nothing for ${Date.now() - state.progressAt} ms (slowConsumerTimeout ${self.options.slowConsumerTimeout}) with ${state.parked.length} forwards waiting`,
       { reasonCode: ReasonCode.QUOTA_EXCEEDED },
     )
     client.stack.reportError(err, client, undefined)

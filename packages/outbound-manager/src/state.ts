@@ -49,6 +49,11 @@ export interface OutboundManagerState {
   readonly parked: Fifo<ParkedForward>
   /** Disconnects the client as a slow consumer if the parked forwards make no progress in time. */
   parkTimer: NodeJS.Timeout | undefined
+  /**
+   * `Date.now()` when the client last made progress: acknowledged a message of its window, or had its
+   * empty window take a message. The slow-consumer clock runs from here, not from the first parked forward.
+   */
+  progressAt: number
   /** `resumeSession` runs: new messages go behind the stored ones. */
   resuming: boolean
   /** Offline messages are being fetched: new messages go behind them. */
@@ -94,6 +99,7 @@ export function createState(
     queuedAt: new Fifo(),
     parked: new Fifo(),
     parkTimer: undefined,
+    progressAt: Date.now(),
     resuming: false,
     fetching: false,
     backlog: false,

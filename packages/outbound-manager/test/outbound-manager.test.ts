@@ -549,6 +549,24 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
   })
 
+  it('gives up on a consumer as its first forward parks when it has acknowledged nothing for slowConsumerTimeout already: no publisher waits out the clock', async () => {
+    const { stack, backend, errors } = setup(
+      { maxInflight: 1, maxQueued: 1, slowConsumerTimeout: 60_000 },
+      [],
+      true,
+    )
+    const t = await subscriber(stack, 's')
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1))
+    // Its window has waited a minute for an acknowledgement: it stopped reading long before the queue filled.
+    t.client.state.outboundManager!.progressAt -= 60_000
+    await forward(stack, t.client, message('m/2', 1))
+    await t.closed()
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.SLOW_CONSUMER])
+    expect(errors[0]!.message).toMatch(/acknowledged nothing for 600\d\d ms/)
+    expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
+  })
+
   it('completes the parked forwards as it disconnects a slow consumer, not when its stream has closed', async () => {
     const { stack } = setup({ maxInflight: 1, maxQueued: 1, slowConsumerTimeout: 20 }, [], true)
     const t = await subscriber(stack, 's')
