@@ -10,6 +10,7 @@ import {
   ownPayload,
   type QoS,
   type Stack,
+  type Subscription,
 } from '@mqtt-stack/core'
 import { type ForwardedPacket, type MemoryStore, type Route, SHARED, SharedGroup } from './store.js'
 
@@ -22,11 +23,16 @@ const MAX_POOLED = 64
 let runs = 0
 
 /**
- * The store of one `forwardMessage` execution: empty for the handlers, it carries the subscriber back to
- * the one bound callback, so a failed forward is reported with its client without a closure per delivery.
+ * One `forwardMessage` execution, as its context and as its store (which is empty for the handlers): the
+ * store carries the subscriber back to the one bound callback, so a failed forward is reported with its
+ * client, with one object per delivery and no closure.
  */
-class ForwardStore {
-  constructor(readonly client: Client) {}
+class Forward {
+  constructor(
+    readonly client: Client,
+    readonly packet: IPublishPacket,
+    readonly subscription: Subscription,
+  ) {}
 }
 
 /**
@@ -212,12 +218,8 @@ export class Relay {
 
   #forward(client: Client, packet: IPublishPacket, route: Route): void {
     this.#pending++
-    client.stack.execute(
-      'forwardMessage',
-      { client, packet, subscription: route.subscription },
-      new ForwardStore(client),
-      this.#forwarded,
-    )
+    const forward = new Forward(client, packet, route.subscription)
+    client.stack.execute('forwardMessage', forward, forward, this.#forwarded)
   }
 
   #queue(clientId: string, packet: IPublishPacket): void {
@@ -251,7 +253,7 @@ export class Relay {
 
   readonly #forwarded: CallbackResult<'forwardMessage'> = (err, store) => {
     // One subscriber's failure is reported and does not fail the publisher's relay.
-    if (err) this.#report(err, (store as ForwardStore).client)
+    if (err) this.#report(err, (store as Forward).client)
     this.#settle()
   }
 
