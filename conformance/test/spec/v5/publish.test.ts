@@ -1,8 +1,9 @@
+import type { PacketPeer } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
 import { barrier, nextPublish, publish0, publish1, publish2, release } from '../../support/exchanges.js'
-import { publishPacket } from '../../support/packets.js'
+import { type QoS, publishPacket, subscribePacket } from '../../support/packets.js'
 import {
   brokerWithPeer,
   connected,
@@ -10,6 +11,7 @@ import {
   expectDisconnect,
   INTEGER_LIKE,
   PERSISTENT,
+  type PublishPacket,
   publishInOrder,
   REPEATED,
   resumed,
@@ -23,6 +25,25 @@ import {
 const PUBACK_CODES = [0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
 /** PUBREL and PUBCOMP Reason Codes of MQTT 5.0 (3.6.2.1, 3.7.2.1). */
 const PUBREL_CODES = [0x00, 0x92]
+
+/** Subscribes `peer` to `filter` at `qos`, with Subscription Identifier `id` when given; checks the SUBACK. */
+async function subscribeWithId(
+  peer: PacketPeer,
+  filter: string,
+  qos: QoS,
+  messageId: number,
+  id?: number,
+): Promise<void> {
+  const packet = subscribePacket(messageId, [[filter, qos]])
+  if (id !== undefined) packet.properties = { subscriptionIdentifier: id }
+  peer.send(packet)
+  expect(await peer.expect('suback')).toMatchObject({ messageId, granted: [qos] })
+}
+
+/** The Subscription Identifiers a PUBLISH carries, in ascending order (their order on the wire is free). */
+function idsOf(publish: PublishPacket): number[] {
+  return [publish.properties?.subscriptionIdentifier ?? []].flat().sort((a, b) => a - b)
+}
 
 describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
   it('[MQTT-3.3.1-1] [MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery', async () => {
@@ -246,6 +267,43 @@ describe('MQTT 5.0 PUBLISH: User Properties in the order received (3.3.2.3.7)', 
     const { bytes, packet } = await back.expect('publish')
     expect(packet).toMatchObject({ topic: 'queued/t', qos: 1 })
     expect(userPropertiesOnWire(bytes)).toEqual(pairs)
+  })
+})
+
+describe('MQTT 5.0 PUBLISH: overlapping subscriptions and Subscription Identifiers (3.3.4)', () => {
+  it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4] sends a client whose subscriptions overlap one copy, at the highest QoS granted, with the identifier of every matching subscription that has one', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribeWithId(subscriber, 'o/+', 0, 1, 7)
+    await subscribeWithId(subscriber, 'o/#', 1, 2, 9)
+    await subscribeWithId(subscriber, 'o/x', 0, 3)
+    await subscribeWithId(subscriber, 'other/#', 2, 4, 11)
+    await publish2(publisher, 'o/x', 'once', 1)
+    await release(publisher, 1)
+    const publish = await nextPublish(subscriber)
+    expect(publish).toMatchObject({ topic: 'o/x', qos: 1, text: 'once' })
+    expect(idsOf(publish)).toEqual([7, 9])
+    subscriber.send({ cmd: 'puback', messageId: publish.messageId!, reasonCode: 0 })
+    expect(await barrier(subscriber)).toEqual([])
+  })
+
+  it('[MQTT-3.3.4-5] sends a client with a shared and a non-shared subscription that both match two copies, each with the Subscription Identifier of its own subscription only', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribeWithId(subscriber, 's/+', 1, 1, 3)
+    await subscribeWithId(subscriber, '$share/group/s/#', 1, 2, 5)
+    await subscribeWithId(subscriber, 's/x', 1, 3)
+    await publish1(publisher, 's/x', 'twice', 1)
+    const copies = [await nextPublish(subscriber), await nextPublish(subscriber)]
+    for (const copy of copies) {
+      expect(copy).toMatchObject({ topic: 's/x', qos: 1, text: 'twice' })
+      subscriber.send({ cmd: 'puback', messageId: copy.messageId!, reasonCode: 0 })
+    }
+    // The two copies are two deliveries, in either order: the non-shared one names only its own
+    // subscription with an identifier (3), the shared one only the shared subscription (5).
+    expect(copies.map(idsOf).sort((a, b) => a[0]! - b[0]!)).toEqual([[3], [5]])
+    expect(copies[0]!.messageId).not.toBe(copies[1]!.messageId)
+    expect(await barrier(subscriber)).toEqual([])
   })
 })
 
