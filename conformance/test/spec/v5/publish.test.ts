@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
 import { barrier, nextPublish, publish0, publish1, publish2, release } from '../../support/exchanges.js'
-import { type QoS, publishPacket, subscribePacket } from '../../support/packets.js'
+import { publishPacket, type QoS, subscribePacket } from '../../support/packets.js'
 import {
   brokerWithPeer,
   connected,
