@@ -4,7 +4,7 @@ import { type PacketPeer, scramClient } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, PINGREQ } from '../../support/bytes.js'
-import { barrier, nextPublish, publish1 } from '../../support/exchanges.js'
+import { barrier, nextPublish, publish0, publish1 } from '../../support/exchanges.js'
 import { pingEvery, silentUntilClosed } from '../../support/keepalive.js'
 import { publishPacket, subscribePacket } from '../../support/packets.js'
 import { WirePeer } from '../../support/wire.js'
@@ -243,6 +243,33 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     const peer = await connected(await startBroker(), 'pinging', { keepalive: 1 })
     // 3.6 s in all: the broker would have closed a client whose PINGREQs it did not count after 1.5 s.
     await pingEvery(peer, 900, 4)
+  })
+
+  it('[MQTT-3.1.2-24] sends no packet larger than the Maximum Packet Size of the client: live and retained messages too large are left out, the others come', async () => {
+    const broker = await startBroker()
+    const publisher = await connected(broker, 'publisher')
+    const big = 'x'.repeat(100)
+    await publish1(publisher, 'size/retained-big', big, 1, { retain: true })
+    await publish1(publisher, 'size/retained-small', 'r', 2, { retain: true })
+    const limit = { properties: { maximumPacketSize: 64 } }
+    const wire = await wireSubscribed(broker, 'small', 'size/#', 1, limit)
+    await publish1(publisher, 'size/live', big, 3)
+    await publish0(publisher, 'size/live', 'small')
+    await publish0(publisher, 'size/live', big)
+    await publish1(publisher, 'size/live', 'last', 4)
+    const texts: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const { bytes, packet } = await wire.expect('publish')
+      expect(bytes.length).toBeLessThanOrEqual(64)
+      if (packet.cmd !== 'publish') continue
+      texts.push(packet.payload.toString())
+      if (packet.qos > 0) wire.send({ cmd: 'puback', messageId: packet.messageId!, reasonCode: 0 })
+    }
+    expect(texts.sort()).toEqual(['last', 'r', 'small'])
+    wire.send({ cmd: 'pingreq' })
+    const { bytes } = await wire.expect('pingresp')
+    expect(bytes.length).toBeLessThanOrEqual(64)
+    expect(wire.frames.every((frame) => frame.bytes.length <= 64)).toBe(true)
   })
 
   it('[MQTT-3.1.2-28] returns Response Information only to a client that asked for it', async () => {
