@@ -6,6 +6,7 @@ import { barrier, nextPublish, publish0, publish1, publish2, release } from '../
 import { publishPacket, type QoS, subscribePacket } from '../../support/packets.js'
 import {
   brokerWithPeer,
+  connect5,
   connected,
   disconnect,
   expectDisconnect,
@@ -14,6 +15,7 @@ import {
   type PublishPacket,
   publishInOrder,
   REPEATED,
+  rawPeer,
   resumed,
   subscribed,
   userPropertiesOnWire,
@@ -107,6 +109,28 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     await publish0(peer, 'x/y/z', 'two')
     expect(await nextPublish(subscriber)).toMatchObject({ topic: 'a/b/c', text: 'one' })
     expect(await nextPublish(subscriber)).toMatchObject({ topic: 'x/y/z', text: 'two' })
+  })
+
+  it('[MQTT-3.3.2-6] forwards the Message Expiry Interval as received to a connected subscriber, and less every whole second the message waited queued for an offline session', async () => {
+    const broker = await startBroker()
+    const live = await subscribed(broker, 'live', 'expiry/#', 1)
+    await disconnect(await subscribed(broker, 'away', 'expiry/#', 1, PERSISTENT))
+    const publisher = await connected(broker, 'publisher')
+    const sent = performance.now()
+    await publish1(publisher, 'expiry/t', 'x', 1, { properties: { messageExpiryInterval: 60 } })
+    // The broker queued the message before its PUBACK (which says whether anybody subscribes).
+    const queued = performance.now()
+    expect((await nextPublish(live)).properties?.messageExpiryInterval).toBe(60)
+    // The waiting is what is under test: two seconds on the clock, then the session resumes.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const waited = performance.now() - queued
+    const back = await resumed(broker, 'away')
+    const delivered = await nextPublish(back)
+    const total = performance.now() - sent
+    const interval = delivered.properties?.messageExpiryInterval ?? 0
+    expect(interval).toBeLessThanOrEqual(60 - Math.floor(waited / 1000))
+    expect(interval).toBeLessThan(60 - 1)
+    expect(interval).toBeGreaterThanOrEqual(60 - Math.ceil(total / 1000))
   })
 
   it('[MQTT-3.3.2-7] does not carry a Topic Alias over to a new connection: using it unset there is a Protocol Error (0x82)', async () => {
@@ -213,6 +237,22 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     const four = await nextPublish(back)
     expect([three.topic, three.properties?.topicAlias, three.text]).toEqual(['alias/a', 1, 'three'])
     expect([four.topic, four.properties?.topicAlias, four.text]).toEqual(['', 1, 'four'])
+  })
+
+  it('[MQTT-3.3.2-12] [MQTT-3.3.2-9] accepts a Topic Alias equal to the Topic Alias Maximum of its CONNACK, and answers one above it with DISCONNECT 0x94', async () => {
+    const broker = await startBroker()
+    const subscriber = await subscribed(broker, 'subscriber', 'alias/#')
+    const peer = await rawPeer(broker)
+    const connack = await peer.connect(connect5('aliaser'))
+    const maximum = connack.properties?.topicAliasMaximum ?? 0
+    expect(maximum).toBeGreaterThan(0)
+    await publish0(peer, 'alias/top', 'set', { properties: { topicAlias: maximum } })
+    await publish0(peer, '', 'used', { properties: { topicAlias: maximum } })
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'alias/top', text: 'set' })
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'alias/top', text: 'used' })
+    peer.send(publishPacket('alias/over', 'over', { properties: { topicAlias: maximum + 1 } }))
+    await expectDisconnect(peer, 0x94)
+    expect(await barrier(subscriber)).toEqual([])
   })
 
   it('[MQTT-3.3.2-8] [MQTT-4.13.1-1] a Topic Alias of 0 from the client is a Topic Alias invalid error: DISCONNECT 0x94', async () => {
