@@ -48,7 +48,7 @@ function idsOf(publish: PublishPacket): number[] {
 }
 
 describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
-  it('[MQTT-3.3.1-1] [MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery', async () => {
+  it('[MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery, with a Packet Identifier at QoS 1 and 2', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
     const subscribers = []
     for (const qos of [0, 1, 2] as const) {
@@ -57,7 +57,9 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
     // A resent PUBLISH (DUP 1) whose first copy never reached the broker.
     await publish2(publisher, 't', 'again', 9, { dup: true })
     for (const [qos, subscriber] of subscribers.entries()) {
-      expect(await nextPublish(subscriber)).toMatchObject({ qos, dup: false, text: 'again' })
+      const publish = await nextPublish(subscriber)
+      expect(publish).toMatchObject({ qos, dup: false, text: 'again' })
+      if (qos > 0) expect(publish.messageId).toBeGreaterThan(0)
     }
   })
 
