@@ -1,24 +1,20 @@
 /**
- * Interop: the default example broker and mosquitto_pub / mosquitto_sub (Debian's mosquitto-clients), with
- * `-V mqttv311` and `-V mqttv5`. The test reads their debug output and mosquitto_sub's JSON lines.
+ * Interop scenarios of mosquitto_pub and mosquitto_sub (Debian's mosquitto-clients), with `-V mqttv311` and
+ * `-V mqttv5`: they read the clients' debug output and mosquitto_sub's JSON lines.
  */
-import { describe, expect, it } from 'vitest'
-import { startWatchedBroker } from '../support/watch.js'
-import { messages, mosquittoPub, mosquittoSub, printed, subscribed } from './support/mosquitto.js'
-import { QOS, type QoS, type Version } from './support/spec.js'
-import { mosquittoClientsMissing, needsClient } from './support/tools.js'
-
-const missing = mosquittoClientsMissing()
+import { expect } from 'vitest'
+import { startWatchedBroker } from '../../support/watch.js'
+import { messages, mosquittoPub, mosquittoSub, printed, subscribed } from './mosquitto.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
 /** What mosquitto_pub prints when its PUBLISH is complete, per QoS. */
 const COMPLETED = ['sending PUBLISH', 'received PUBACK', 'received PUBCOMP'] as const
 
 /**
- * The scenarios against mosquitto_pub and mosquitto_sub of `version`, one function per test. The describes
- * below give them literal titles, each citing the statements of its own protocol version
- * (scripts/conformance.mjs reads titles, never template substitutions).
+ * The interop scenarios against mosquitto_pub and mosquitto_sub of `version`, one function per test; clients.test.ts gives them
+ * their titles.
  */
-function scenarios(version: Version) {
+export function scenarios(version: Version): Scenarios {
   // -c: no clean session (3.1.1) / clean start 0 (5.0), where -x sets the Session Expiry Interval.
   const persistent = version === 5 ? ['-c', '-x', '60'] : ['-c']
 
@@ -112,43 +108,3 @@ function scenarios(version: Version) {
     },
   }
 }
-
-describe('interop: mosquitto_pub and mosquitto_sub, MQTT 3.1.1', () => {
-  needsClient(missing)
-  const test = scenarios(4)
-  it('[MQTT-3.2.0-1] connects: CONNACK success', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-6] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-4] [MQTT-3.1.2-5] a persistent session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})
-
-describe('interop: mosquitto_pub and mosquitto_sub, MQTT 5.0', () => {
-  needsClient(missing)
-  const test = scenarios(5)
-  it('[MQTT-3.2.0-1] connects: CONNACK success', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-8] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-9] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-6] [MQTT-3.3.1-7] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-5] [MQTT-3.1.2-23] a persistent session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})

@@ -1,11 +1,11 @@
 /**
- * Interop: the default example broker and MQTT.js (the npm `mqtt` client), over MQTT 3.1.1 and MQTT 5.0.
+ * Interop scenarios of MQTT.js (the npm `mqtt` client), over MQTT 3.1.1 and MQTT 5.0.
  */
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
-import { afterEach, describe, expect, it } from 'vitest'
-import { EVENT_TIMEOUT, Inbox } from '../support/inbox.js'
-import { startWatchedBroker } from '../support/watch.js'
-import { QOS, type QoS, type Version } from './support/spec.js'
+import { afterEach, expect } from 'vitest'
+import { EVENT_TIMEOUT, Inbox } from '../../support/inbox.js'
+import { startWatchedBroker } from '../../support/watch.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
 interface Received {
   topic: string
@@ -61,11 +61,10 @@ async function connectClient(url: string, options: IClientOptions): Promise<Conn
 }
 
 /**
- * The scenarios against MQTT.js clients of `version`, one function per test. The describes below give them
- * literal titles, each citing the statements of its own protocol version (scripts/conformance.mjs reads
- * titles, never template substitutions).
+ * The interop scenarios against MQTT.js clients of `version`, one function per test; clients.test.ts gives them
+ * their titles.
  */
-function scenarios(version: Version) {
+export function scenarios(version: Version): Scenarios {
   const base: IClientOptions = { protocolVersion: version }
   const persistent: IClientOptions =
     version === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false }
@@ -167,41 +166,3 @@ function scenarios(version: Version) {
     },
   }
 }
-
-describe('interop: MQTT.js, MQTT 3.1.1', () => {
-  const test = scenarios(4)
-  it('[MQTT-3.2.0-1] [MQTT-3.2.2-1] connects: CONNACK success, no session present', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-6] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.2.2-2] a resumed session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})
-
-describe('interop: MQTT.js, MQTT 5.0', () => {
-  const test = scenarios(5)
-  it('[MQTT-3.2.0-1] [MQTT-3.2.2-2] connects: CONNACK success, no session present', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-8] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-9] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-6] [MQTT-3.3.1-7] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-5] [MQTT-3.1.2-23] [MQTT-3.2.2-3] a resumed session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})

@@ -1,21 +1,17 @@
 /**
- * Interop: the default example broker and the Eclipse Paho Python client (Debian's python3-paho-mqtt), over
- * MQTT 3.1.1 and MQTT 5.0. Every client is a separate process (paho/client.py) whose events the test reads.
+ * Interop scenarios of the Eclipse Paho Python client (Debian's python3-paho-mqtt), over MQTT 3.1.1 and
+ * MQTT 5.0. Every client is a separate process (paho/client.py) whose events the scenario reads.
  */
-import { describe, expect, it } from 'vitest'
-import { startWatchedBroker } from '../support/watch.js'
-import { type PahoOptions, startPaho } from './support/paho.js'
-import { QOS, type QoS, type Version } from './support/spec.js'
-import { needsClient, pahoMissing } from './support/tools.js'
-
-const missing = pahoMissing()
+import { expect } from 'vitest'
+import { startWatchedBroker } from '../../support/watch.js'
+import { type PahoOptions, startPaho } from './paho.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
 /**
- * The scenarios against Paho clients of `version`, one function per test. The describes below give them
- * literal titles, each citing the statements of its own protocol version (scripts/conformance.mjs reads
- * titles, never template substitutions).
+ * The interop scenarios against Paho clients of `version`, one function per test; clients.test.ts gives them
+ * their titles.
  */
-function scenarios(version: Version) {
+export function scenarios(version: Version): Scenarios {
   const persistent: Partial<PahoOptions> =
     version === 5 ? { clean: false, sessionExpiry: 60 } : { clean: false }
 
@@ -110,43 +106,3 @@ function scenarios(version: Version) {
     },
   }
 }
-
-describe('interop: Paho Python client, MQTT 3.1.1', () => {
-  needsClient(missing)
-  const test = scenarios(4)
-  it('[MQTT-3.2.0-1] [MQTT-3.2.2-1] connects: CONNACK success, no session present', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-6] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.2.2-2] a resumed session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})
-
-describe('interop: Paho Python client, MQTT 5.0', () => {
-  needsClient(missing)
-  const test = scenarios(5)
-  it('[MQTT-3.2.0-1] [MQTT-3.2.2-2] connects: CONNACK success, no session present', test.connects)
-  it.each(QOS)('[MQTT-3.3.4-1] [MQTT-3.8.4-8] round trip at QoS %i to a QoS 2 subscription', test.roundTrip)
-  it(
-    '[MQTT-3.3.1-5] [MQTT-3.3.1-9] a retained message reaches a new subscriber with the retain flag',
-    test.retained,
-  )
-  it(
-    '[MQTT-3.3.1-6] [MQTT-3.3.1-7] an empty retained message clears the retained message',
-    test.clearRetained,
-  )
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', test.will)
-  it(
-    '[MQTT-3.1.2-5] [MQTT-3.1.2-23] [MQTT-3.2.2-3] a resumed session gets the QoS 1 messages published while away',
-    test.session,
-  )
-})
