@@ -246,13 +246,16 @@ export function parseTests(src) {
     if (before?.value === '.' || before?.value === 'function') continue
     const modifiers = t.value.startsWith('x') ? ['skip'] : []
     let j = k + 1
+    let table
     while (tokens[j]?.value === '.' && tokens[j + 1]?.type === 'id') {
       const modifier = tokens[j + 1].value
       modifiers.push(modifier)
       j += 2
+      if (tokens[j]?.value === '<') j = skipTypeArguments(tokens, j) // it.each<[string, Packet]>(table)
       if (WITH_ARGUMENTS.has(modifier) && tokens[j]?.value === '(') {
         const close = match.get(j)
         if (close === undefined) break
+        if (modifier === 'each' || modifier === 'for') table = { from: j + 1, to: close }
         j = close + 1
       } else if (tokens[j]?.type === 'tpl') {
         j++ // it.each`table`
@@ -263,14 +266,20 @@ export function parseTests(src) {
     if (close === undefined) continue
     const first = tokens[j + 1]
     const title = first && (first.type === 'str' || first.type === 'tpl') ? first.value : null
-    calls.push({
-      kind: SUITE_NAMES.has(t.value) ? 'describe' : 'test',
-      title: title ?? '(title not a literal)',
-      skipped: modifiers.some((m) => NOT_RUN.has(m)),
-      start: tokens[j].start,
-      end: tokens[close].end,
-      line: lineOf(t.start),
-    })
+    const kind = SUITE_NAMES.has(t.value) ? 'describe' : 'test'
+    // A test of a table whose rows add citations to its title is one test per row; otherwise one test.
+    const rows = kind === 'test' && title !== null && table ? tableRows(tokens, match, table) : undefined
+    const titles = title === null ? ['(title not a literal)'] : expandTitle(title, rows)
+    for (const each of titles) {
+      calls.push({
+        kind,
+        title: each,
+        skipped: modifiers.some((m) => NOT_RUN.has(m)),
+        start: tokens[j].start,
+        end: tokens[close].end,
+        line: lineOf(t.start),
+      })
+    }
   }
   const suites = calls.filter((c) => c.kind === 'describe')
   const tests = []
@@ -284,6 +293,108 @@ export function parseTests(src) {
     })
   }
   return tests
+}
+
+/** The index after the type argument list `<...>` that starts at tokens[at] (an arrow `=>` inside is no `>`). */
+function skipTypeArguments(tokens, at) {
+  let depth = 0
+  for (let k = at; k < tokens.length; k++) {
+    const t = tokens[k]
+    if (t.type !== 'punct') continue
+    if (t.value === '<') depth++
+    else if (t.value === '>' && !(tokens[k - 1]?.value === '=' && tokens[k - 1].end === t.start)) {
+      if (--depth === 0) return k + 1
+    }
+  }
+  return tokens.length
+}
+
+/** A value written as a literal: a quoted string, a template without substitutions, an integer. */
+function literalOf(token) {
+  if (token?.type === 'str') return token.value
+  if (token?.type === 'tpl' && !/\$\{/.test(token.value)) return token.value
+  if (token?.type === 'num') return token.value
+  return undefined
+}
+
+/**
+ * The rows of the table of `it.each(table)`, read from an array literal (inline, or the one a `const` of the
+ * file is set to): for an object row its properties with literal values, for an array row its elements
+ * (undefined where not a literal). Undefined when the table is not such a literal, or holds a spread.
+ */
+function tableRows(tokens, match, { from, to }) {
+  let open = from
+  if (to - from === 1 && tokens[from].type === 'id') {
+    const name = tokens[from].value
+    open = -1
+    for (let k = 0; k + 2 < tokens.length; k++) {
+      if (tokens[k].value !== 'const' || tokens[k + 1].value !== name) continue
+      let m = k + 2
+      while (m < tokens.length && tokens[m].value !== '=' && tokens[m].value !== ';') m++
+      if (tokens[m]?.value === '=' && tokens[m + 1]?.value === '[') open = m + 1
+      break
+    }
+    if (open === -1) return undefined
+  } else if (tokens[from].value !== '[' || match.get(from) !== to - 1) {
+    return undefined
+  }
+  const close = match.get(open)
+  if (close === undefined) return undefined
+  /** The elements between tokens[a] and tokens[b] (both excluded), split at top-level commas. */
+  const elements = (a, b) => {
+    const list = []
+    let start = a + 1
+    for (let k = a + 1; k <= b; k++) {
+      const value = tokens[k].value
+      if (k < b && (value === '(' || value === '[' || value === '{')) {
+        k = match.get(k) ?? b
+        continue
+      }
+      if (k === b || value === ',') {
+        if (k > start) list.push([start, k])
+        start = k + 1
+      }
+    }
+    return list
+  }
+  const rows = []
+  for (const [a, b] of elements(open, close)) {
+    const head = tokens[a]
+    if (head.value === '.') return undefined // ...spread: the rows are not known
+    if (head.value === '{' && match.get(a) === b - 1) {
+      const row = {}
+      for (const [p, q] of elements(a, b - 1)) {
+        const key = tokens[p]
+        if ((key.type === 'id' || key.type === 'str') && tokens[p + 1]?.value === ':' && q === p + 3) {
+          const value = literalOf(tokens[p + 2])
+          if (value !== undefined) row[key.value] = value
+        }
+      }
+      rows.push(row)
+    } else if (head.value === '[' && match.get(a) === b - 1) {
+      rows.push(elements(a, b - 1).map(([p, q]) => (q === p + 1 ? literalOf(tokens[p]) : undefined)))
+    } else {
+      rows.push([b === a + 1 ? literalOf(head) : undefined])
+    }
+  }
+  return rows
+}
+
+/**
+ * The titles of a table test: `$name` takes the property of an object row, `%s`, `%i`, `%d`... the next
+ * element of an array row (a row of one value is that value), as vitest formats them. Only when some row
+ * adds a citation to the title is there one title per row; otherwise there is the title as written.
+ */
+function expandTitle(title, rows) {
+  if (rows === undefined || rows.length === 0) return [title]
+  const expanded = rows.map((row) => {
+    if (!Array.isArray(row)) return title.replace(/\$([A-Za-z_]\w*)/g, (all, key) => row[key] ?? all)
+    let next = 0
+    return title.replace(/%[sdifjoO%]/g, (all) => (all === '%%' ? all : (row[next++] ?? all)))
+  })
+  const cited = new Set(citationsOf(title))
+  const adds = expanded.some((each) => citationsOf(each).some((id) => !cited.has(id)))
+  return adds ? expanded : [title]
 }
 
 const CITATION = /\[(MQTT-[0-9][0-9.-]*[0-9])\]/g
@@ -489,7 +600,8 @@ export function renderDoc(rows) {
     'statements, a name that names neither cites 3.1.1 statements, and a name that contains "3.1.1" as well as',
     '"5.0" cites each tag in the versions that have that statement. Version numbers inside the tags themselves',
     'do not count. Skipped, todo, conditional (`skipIf`/`runIf`) and expected-to-fail (`fails`) tests do not',
-    'count.',
+    'count. A table test (`it.each`) whose rows, written as literals, put tags into its title (`$name`, `%s`)',
+    'counts once per row, with the tags of that row.',
     '',
     'The statements, their summaries and the "n/a" and "not met" statuses live in',
     '`conformance/statements/mqtt-3.1.1.json` and `conformance/statements/mqtt-5.0.json`; the "tested"',

@@ -203,6 +203,39 @@ describe('the conformance checks fail when they should', () => {
     ])
   })
 
+  it('reads the citations the rows of a table put in a title ($name, %s), also of it.each<T>(table) and of a const table', () => {
+    const tables = `import { describe, it } from 'vitest'
+const ROWS = [
+  { ids: '[MQTT-2.2.2-1]', what: 'one' },
+  { ids: '', what: 'two' },
+]
+describe('MQTT 5.0 tables', () => {
+  it.each(ROWS)('$ids a $what row', () => {})
+  it.each<[string, number]>([
+    ['[MQTT-2.2.2-1]', 1],
+    ['no tag', 2],
+  ])('%s, case %i', () => {})
+  it.each([1, 2])('[MQTT-2.2.2-1] adds nothing: %i', () => {})
+  it.each([...ROWS])('$ids rows not known', () => {})
+})
+`
+    const { tests, errors, versions } = report(fixture(sound(tables)))
+    expect(tests.map((t) => t.title)).toEqual([
+      '[MQTT-2.2.2-1] a one row',
+      ' a two row',
+      '[MQTT-2.2.2-1], case 1',
+      'no tag, case 2',
+      '[MQTT-2.2.2-1] adds nothing: %i',
+      '$ids rows not known',
+    ])
+    expect(errors).toEqual([])
+    expect(versions['5.0']![0]!.tests.map((t) => t.title)).toEqual([
+      '[MQTT-2.2.2-1] a one row',
+      '[MQTT-2.2.2-1], case 1',
+      '[MQTT-2.2.2-1] adds nothing: %i',
+    ])
+  })
+
   it('a name about both versions cites each id in the versions that have it', () => {
     const both =
       "import { it } from 'vitest'\nit('MQTT 3.1.1 and 5.0: [MQTT-1.1.1-1] [MQTT-2.2.2-1] [MQTT-9.9.9-9]', () => {})\n"

@@ -34,36 +34,40 @@ const PROPERTY_CASES: [string, Buffer][] = [
   ['a PUBLISH whose User Property value is cut off', frame(0x30, [...topicOnly, 1, 0x26, 0x00, 0x01, 0x61])],
 ]
 
-const VERSIONS = [
-  { name: 'MQTT 3.1.1', version: 4 as const, rule: '[MQTT-2.3.1-1]', cases: CASES },
-  { name: 'MQTT 5.0', version: 5 as const, rule: '[MQTT-4.13.1-1]', cases: [...CASES, ...PROPERTY_CASES] },
-]
+/** The test of one case: the connection of a client of `version` that sends `bytes` closes, nothing relayed. */
+function cutOff(version: 4 | 5) {
+  return async (_case: string, bytes: Buffer): Promise<void> => {
+    const { raw, errors } = await startBroker()
+    const subscriber = await raw({ protocolVersion: version })
+    await subscriber.connect({ clientId: 'cut-sub', protocolVersion: version })
+    subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'cut/#', qos: 2 }] })
+    await subscriber.expect('suback')
 
-for (const { name, version, rule, cases } of VERSIONS) {
-  describe(`${name} robustness: a field cut off by the remaining length`, () => {
-    it.each(cases)(
-      `${rule} %s: the connection closes, nothing is relayed or acknowledged`,
-      async (_case, bytes) => {
-        const { raw, errors } = await startBroker()
-        const subscriber = await raw({ protocolVersion: version })
-        await subscriber.connect({ clientId: 'cut-sub', protocolVersion: version })
-        subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'cut/#', qos: 2 }] })
-        await subscriber.expect('suback')
+    const client = await raw({ protocolVersion: version })
+    await client.connect({ clientId: 'cut-pub', protocolVersion: version })
+    client.sendRaw(bytes)
+    await client.closed()
+    // After the CONNACK, at most a 5.0 DISCONNECT (Malformed Packet): no PUBACK, PUBREC or SUBACK.
+    const answers = client.received.slice(1)
+    expect(answers.map((packet) => packet.cmd)).toEqual(version === 5 ? ['disconnect'] : [])
+    if (version === 5) expect(answers[0]).toMatchObject({ reasonCode: 0x81 })
+    expect(errors.map((err) => (err as { code?: string }).code)).toEqual(['MQS_ERR_MALFORMED_PACKET'])
 
-        const client = await raw({ protocolVersion: version })
-        await client.connect({ clientId: 'cut-pub', protocolVersion: version })
-        client.sendRaw(bytes)
-        await client.closed()
-        // After the CONNACK, at most a 5.0 DISCONNECT (Malformed Packet): no PUBACK, PUBREC or SUBACK.
-        const answers = client.received.slice(1)
-        expect(answers.map((packet) => packet.cmd)).toEqual(version === 5 ? ['disconnect'] : [])
-        if (version === 5) expect(answers[0]).toMatchObject({ reasonCode: 0x81 })
-        expect(errors.map((err) => (err as { code?: string }).code)).toEqual(['MQS_ERR_MALFORMED_PACKET'])
-
-        // Nothing was relayed: the subscriber's next packet is the answer to its PINGREQ.
-        subscriber.send({ cmd: 'pingreq' })
-        expect((await subscriber.next()).cmd).toBe('pingresp')
-      },
-    )
-  })
+    // Nothing was relayed: the subscriber's next packet is the answer to its PINGREQ.
+    subscriber.send({ cmd: 'pingreq' })
+    expect((await subscriber.next()).cmd).toBe('pingresp')
+  }
 }
+
+// The titles are written out per protocol version, whose statements have different numbers: the conformance
+// document reads literal titles only.
+describe('MQTT 3.1.1 robustness: a field cut off by the remaining length', () => {
+  it.each(CASES)('[MQTT-2.3.1-1] %s: the connection closes, nothing is relayed or acknowledged', cutOff(4))
+})
+
+describe('MQTT 5.0 robustness: a field cut off by the remaining length', () => {
+  it.each([...CASES, ...PROPERTY_CASES])(
+    '[MQTT-4.13.1-1] %s: the connection closes, nothing is relayed or acknowledged',
+    cutOff(5),
+  )
+})

@@ -73,43 +73,47 @@ async function run(version: Version, subscriberFaults: SubscriberFaults, publish
   return { subscriber, publisher }
 }
 
-const VERSIONS = [
-  {
-    name: 'MQTT 3.1.1',
-    version: 4 as const,
-    sessionPresent: '[MQTT-3.2.2-2]',
-    receiver: '[MQTT-4.3.3-2]',
-    afterPubrel: '[MQTT-4.3.3-1]',
-  },
-  {
-    name: 'MQTT 5.0',
-    version: 5 as const,
-    sessionPresent: '[MQTT-3.2.2-3]',
-    receiver: '[MQTT-4.3.3-10]',
-    afterPubrel: '[MQTT-4.3.3-6]',
-  },
-]
-
-for (const { name, version, sessionPresent, receiver, afterPubrel } of VERSIONS) {
-  describe(`${name} robustness: clients killed mid-flow, persistent sessions`, () => {
-    it(`[MQTT-4.4.0-1] [MQTT-3.3.1-1] ${sessionPresent} ${afterPubrel} a subscriber killed before PUBACK, before and after PUBREC and before PUBCOMP gets every QoS 1 message at least once and every QoS 2 message exactly once; unacknowledged PUBLISH packets come again with DUP 1 and their packet id, unfinished QoS 2 flows with PUBREL`, async () => {
-      const { subscriber } = await run(version, SUBSCRIBER_FAULTS, NO_PUBLISHER_FAULTS)
-      const { q1BeforePuback, q2BeforePubrec, q2AfterPubrec, q2BeforePubcomp } = SUBSCRIBER_FAULTS
-      // Every kill before PUBACK or PUBREC owed a PUBLISH with DUP 1, every kill before PUBCOMP a PUBREL;
-      // after PUBREC either comes, depending on whether the broker read the PUBREC before the reset.
-      expect(subscriber.resentPublishes).toBeGreaterThanOrEqual(q1BeforePuback.size + q2BeforePubrec.size)
-      expect(subscriber.resentPubrels).toBeGreaterThanOrEqual(q2BeforePubcomp.size)
-      expect(subscriber.resentPublishes + subscriber.resentPubrels).toBe(
-        q1BeforePuback.size + q2BeforePubrec.size + q2AfterPubrec.size + q2BeforePubcomp.size,
-      )
-    })
-
-    it(`${receiver} ${sessionPresent} a publisher killed before PUBACK, before PUBREC, before PUBREL and after PUBREL resends on its session: QoS 1 arrives at least once, QoS 2 exactly once`, async () => {
-      await run(version, NO_SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
-    })
-
-    it(`[MQTT-4.4.0-1] ${receiver} ${sessionPresent} publisher and subscriber killed mid-flow at the same time: QoS 1 at least once, QoS 2 exactly once`, async () => {
-      await run(version, SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
-    })
-  })
+/**
+ * A subscriber killed before PUBACK, before and after PUBREC and before PUBCOMP: every kill before PUBACK or
+ * PUBREC owed a PUBLISH with DUP 1, every kill before PUBCOMP a PUBREL; after PUBREC either comes, depending on
+ * whether the broker read the PUBREC before the reset.
+ */
+async function subscriberKilled(version: 4 | 5): Promise<void> {
+  const { subscriber } = await run(version, SUBSCRIBER_FAULTS, NO_PUBLISHER_FAULTS)
+  const { q1BeforePuback, q2BeforePubrec, q2AfterPubrec, q2BeforePubcomp } = SUBSCRIBER_FAULTS
+  expect(subscriber.resentPublishes).toBeGreaterThanOrEqual(q1BeforePuback.size + q2BeforePubrec.size)
+  expect(subscriber.resentPubrels).toBeGreaterThanOrEqual(q2BeforePubcomp.size)
+  expect(subscriber.resentPublishes + subscriber.resentPubrels).toBe(
+    q1BeforePuback.size + q2BeforePubrec.size + q2AfterPubrec.size + q2BeforePubcomp.size,
+  )
 }
+
+// The titles are written out per protocol version, whose statements have different numbers: the conformance
+// document reads literal titles only.
+describe('MQTT 3.1.1 robustness: clients killed mid-flow, persistent sessions', () => {
+  it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-3.2.2-2] [MQTT-4.3.3-1] a subscriber killed before PUBACK, before and after PUBREC and before PUBCOMP gets every QoS 1 message at least once and every QoS 2 message exactly once; unacknowledged PUBLISH packets come again with DUP 1 and their packet id, unfinished QoS 2 flows with PUBREL', async () => {
+    await subscriberKilled(4)
+  })
+
+  it('[MQTT-4.3.3-2] [MQTT-3.2.2-2] a publisher killed before PUBACK, before PUBREC, before PUBREL and after PUBREL resends on its session: QoS 1 arrives at least once, QoS 2 exactly once', async () => {
+    await run(4, NO_SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
+  })
+
+  it('[MQTT-4.4.0-1] [MQTT-4.3.3-2] [MQTT-3.2.2-2] publisher and subscriber killed mid-flow at the same time: QoS 1 at least once, QoS 2 exactly once', async () => {
+    await run(4, SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
+  })
+})
+
+describe('MQTT 5.0 robustness: clients killed mid-flow, persistent sessions', () => {
+  it('[MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-3.2.2-3] [MQTT-4.3.3-6] a subscriber killed before PUBACK, before and after PUBREC and before PUBCOMP gets every QoS 1 message at least once and every QoS 2 message exactly once; unacknowledged PUBLISH packets come again with DUP 1 and their packet id, unfinished QoS 2 flows with PUBREL', async () => {
+    await subscriberKilled(5)
+  })
+
+  it('[MQTT-4.3.3-10] [MQTT-3.2.2-3] a publisher killed before PUBACK, before PUBREC, before PUBREL and after PUBREL resends on its session: QoS 1 arrives at least once, QoS 2 exactly once', async () => {
+    await run(5, NO_SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
+  })
+
+  it('[MQTT-4.4.0-1] [MQTT-4.3.3-10] [MQTT-3.2.2-3] publisher and subscriber killed mid-flow at the same time: QoS 1 at least once, QoS 2 exactly once', async () => {
+    await run(5, SUBSCRIBER_FAULTS, PUBLISHER_FAULTS)
+  })
+})

@@ -24,6 +24,8 @@ const EMPTY = Buffer.alloc(0)
  *
  * Accepting sets `store.authenticated = true` and `store.user` to the username, and ends the chain.
  * Anything else sets `store.authenticated = false` and calls `next()`, so a later provider may still accept.
+ * An MQTT 5.0 CONNECT with an Authentication Method is not its to answer: it calls `next()` and leaves the
+ * store alone, for the provider of that method (none: CONNACK 0x8C [MQTT-4.12.0-1]).
  * Passwords are compared in constant time: both sides are reduced to an HMAC-SHA-256 digest under a random
  * per-instance key and compared with `timingSafeEqual`, so neither the length of a password nor whether a
  * username exists shows in the time an answer takes.
@@ -62,6 +64,11 @@ export class StaticCredentials extends Middleware<StaticCredentialsOptions> {
 
   #authenticate(ctx: Ctx, store: Store, next: Next, done: Done): void {
     const { username, password, client } = ctx
+    // An MQTT 5.0 CONNECT naming an Authentication Method is for the provider of that method: a username and
+    // password table does not implement it, so it neither accepts nor refuses. Left unanswered by every
+    // provider, the method is refused with CONNACK 0x8C and the connection closed [MQTT-4.12.0-1].
+    if (client.protocolVersion === 5 && ctx.packet.properties?.authenticationMethod !== undefined)
+      return next()
     if (username === undefined) return this.#decide(this.config.allowAnonymous, undefined, store, next, done)
     const { check, users } = this.config
     if (check === undefined) {

@@ -234,6 +234,36 @@ describe('StaticCredentials', () => {
     })
   })
 
+  describe('MQTT 5.0 enhanced authentication', () => {
+    const V5 = { protocolVersion: 5 } as const
+    /** A provider of some other method: its presence lets Authentication take CONNECTs naming a method. */
+    const otherMethod = {
+      name: 'other-method',
+      continueAuthentication: (_ctx: unknown, _store: unknown, next: Next) => next(),
+    }
+
+    it('[MQTT-4.12.0-1] leaves a CONNECT naming an Authentication Method to its provider: open mode does not accept a method nobody supports, which gets CONNACK 0x8C', async () => {
+      const { stack, session } = broker({ allowAnonymous: true }, otherMethod)
+      const t = connectTestClient(stack)
+      const connack = await t.connect({
+        clientId: 'k',
+        ...V5,
+        username: 'someone',
+        password: Buffer.from('pw'),
+        properties: { authenticationMethod: 'GS2-KRB5' },
+      })
+      expect(connack).toMatchObject({ reasonCode: 0x8c })
+      await t.closed()
+      expect(session.accepted).toEqual([])
+      // Without a method, open mode accepts as before.
+      const plain = connectTestClient(stack)
+      expect(
+        await plain.connect({ clientId: 'p', ...V5, username: 'u', password: Buffer.from('pw') }),
+      ).toMatchObject({ reasonCode: 0 })
+      expect(session.accepted).toEqual(['p'])
+    })
+  })
+
   describe('options', () => {
     const invalid: Array<[string, Partial<StaticCredentialsOptions>]> = [
       ['both users and check', { users: {}, check: () => true }],

@@ -37,6 +37,13 @@ describe('DeferredBackend', () => {
     expect(backend.seed).toBe(42)
   })
 
+  it('hands the stack to the wrapped backend through setup(), as use() would without it', () => {
+    const seen: Stack[] = []
+    const inner = Object.assign(new Inner(), { setup: (stack: Stack) => seen.push(stack) })
+    const { stack } = setup(inner)
+    expect(seen).toEqual([stack])
+  })
+
   it('calls the wrapped handler, methods and callbacks() alike, and answers in a later turn, never the same tick', async () => {
     const inner = new Inner()
     const { stack } = setup(inner)

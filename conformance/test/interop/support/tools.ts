@@ -1,9 +1,9 @@
 /**
- * The third-party clients of the interop tests and whether this machine has them. Without one, a describe
- * is skipped locally with a message naming the install script; in CI (`CI` set) its tests fail with it.
+ * The third-party clients of the interop tests and whether this machine has them. Without one, the tests
+ * that need it are skipped locally with a message naming the install script; in CI (`CI` set) they fail with it.
  */
 import { spawnSync } from 'node:child_process'
-import { beforeEach, describe } from 'vitest'
+import { beforeEach } from 'vitest'
 
 const INSTALL = 'run scripts/install-test-deps.sh as root (Debian: python3-paho-mqtt, mosquitto-clients)'
 
@@ -30,17 +30,14 @@ export function mosquittoClientsMissing(): string | undefined {
 }
 
 /**
- * A describe for a third-party client: skipped (with `missing` in its title) when the client is missing and
- * CI is unset; in CI every one of its tests fails with `missing`.
+ * Called in a describe whose tests need a third-party client: when `missing` says why it cannot run here,
+ * each test is skipped with that reason locally, and fails with it in CI (`CI` set). The describe itself
+ * stays a plain `describe` with a literal title, so scripts/conformance.mjs counts its tests.
  */
-export function describeWithClient(title: string, missing: string | undefined, body: () => void): void {
-  const skip = missing !== undefined && !process.env.CI
-  describe.skipIf(skip)(skip ? `${title} (skipped: ${missing})` : title, () => {
-    if (missing !== undefined) {
-      beforeEach(() => {
-        throw new Error(missing)
-      })
-    }
-    body()
+export function needsClient(missing: string | undefined): void {
+  if (missing === undefined) return
+  beforeEach((context) => {
+    if (!process.env.CI) context.skip(missing)
+    throw new Error(missing)
   })
 }

@@ -1,3 +1,5 @@
+import { type CallbackHandler, type CallbackHandlers, ErrorCode, MqttStackError } from '@mqtt-stack/core'
+import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { nextPublishes, publish1, publish2, release } from '../../support/exchanges.js'
@@ -175,6 +177,38 @@ describe('MQTT 3.1.1 acknowledgements that fit no flow of the broker (4.3, 4.8)'
       )
     },
   )
+})
+
+/** The default MemoryBackend, whose store of retained messages fails for topic "fail": a transient error. */
+class FailingRetainedStore extends MemoryBackend {
+  override callbacks(): CallbackHandlers {
+    const handlers = super.callbacks()
+    const store = handlers.storeRetainedMessage as CallbackHandler<'storeRetainedMessage'>
+    const failing: CallbackHandler<'storeRetainedMessage'> = (ctx, result, next, done) => {
+      if (ctx.topic === 'fail') return next(new MqttStackError(ErrorCode.MIDDLEWARE, 'the store is down'))
+      return store(ctx, result, next, done)
+    }
+    return { ...handlers, storeRetainedMessage: failing }
+  }
+}
+
+describe('MQTT 3.1.1 errors while processing a packet (4.8)', () => {
+  it('[MQTT-4.8.0-2] closes the connection whose PUBLISH met a transient error (the retained store fails), without acknowledging it; other connections go on', async () => {
+    const broker = await startBroker({ backend: new FailingRetainedStore() })
+    const bystander = await subscribed(broker, 'bystander', [['ok', 1]])
+    const failing = await connected(broker, 'failing')
+    await expectClosedWithoutAnswer(
+      failing,
+      bytes4(publishPacket('fail', 'x', { qos: 1, messageId: 1, retain: true })),
+    )
+    expect(broker.errors.map((err) => err.message)).toEqual([expect.stringContaining('the store is down')])
+    const publisher = await connected(broker, 'publisher')
+    await publish1(publisher, 'ok', 'still served', 1, { retain: true })
+    expect(await bystander.expect('publish')).toMatchObject({
+      topic: 'ok',
+      payload: Buffer.from('still served'),
+    })
+  })
 })
 
 describe('MQTT 3.1.1 sessions and message ordering (4.1, 4.6)', () => {

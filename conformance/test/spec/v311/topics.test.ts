@@ -114,6 +114,19 @@ describe('MQTT 3.1.1 topic semantics and usage (4.7.3)', () => {
     ).toEqual([0x80, 1])
   })
 
+  it('[MQTT-4.7.3-3] takes a topic filter and a topic name of 65535 bytes, the most a length field holds, in characters of three bytes, and sends the name back whole', async () => {
+    const broker = await startBroker()
+    // 21845 characters of three bytes each (U+20AC): 65535 bytes, far fewer UTF-16 code units.
+    const longest = '\u20ac'.repeat(21845)
+    expect(Buffer.byteLength(longest)).toBe(65535)
+    const subscriber = await subscribed(broker, 'longest-sub', [[longest, 0]])
+    const publisher = await connected(broker, 'longest-pub')
+    publisher.send(publishPacket(longest, 'longest'))
+    const publish = await subscriber.expect('publish')
+    expect(publish.topic === longest).toBe(true)
+    expect(publish.payload.toString()).toBe('longest')
+  })
+
   it('[MQTT-4.7.3-4] matches without normalising: case, Unicode normal forms, trailing separators and spaces stay distinct', async () => {
     const broker = await startBroker()
     const subscriber = await subscribedWithMarker(broker, 'exact-match', [

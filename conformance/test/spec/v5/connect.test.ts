@@ -1,10 +1,10 @@
 import type { Packet } from '@mqtt-stack/core'
 // An independent SCRAM client (RFC 5802/7677), shared with the authentication package's tests.
-import { scramClient } from '@mqtt-stack/core/testing'
+import { type PacketPeer, scramClient } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, PINGREQ } from '../../support/bytes.js'
-import { barrier, nextPublish, publish1 } from '../../support/exchanges.js'
+import { barrier, nextPublish, publish0, publish1 } from '../../support/exchanges.js'
 import { pingEvery, silentUntilClosed } from '../../support/keepalive.js'
 import { publishPacket, subscribePacket } from '../../support/packets.js'
 import { WirePeer } from '../../support/wire.js'
@@ -226,10 +226,13 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     await expectRefused(peer, withConnectFlags(bytes5(connect5('no-password', { username: 'u' })), 0x40))
   })
 
-  it('[MQTT-3.1.2-22] closes a client silent for 1.5 times its Keep Alive of 1 s within 100 ms (1.5 s to 1.6 s after its last packet, default options), with DISCONNECT 0x8D Keep Alive timeout', async () => {
+  it('[MQTT-3.1.2-22] [MQTT-3.2.2-22] closes a client silent for 1.5 times its Keep Alive of 1 s within 100 ms (1.5 s to 1.6 s after its last packet, default options), with DISCONNECT 0x8D Keep Alive timeout; its CONNACK named no other Server Keep Alive', async () => {
     const broker = await startBroker()
     const peer = await broker.raw({ protocolVersion: 5, timeout: 3000 })
-    expect((await peer.connect(connect5('silent', { keepalive: 1 }))).reasonCode).toBe(0)
+    const connack = await peer.connect(connect5('silent', { keepalive: 1 }))
+    expect(connack.reasonCode).toBe(0)
+    // No Server Keep Alive: the client's own 1 s is the one the broker enforces.
+    expect(connack.properties?.serverKeepAlive).toBeUndefined()
     const { silence, after } = await silentUntilClosed(peer)
     expect(silence).toBeGreaterThanOrEqual(1500)
     expect(silence).toBeLessThanOrEqual(1600)
@@ -240,6 +243,33 @@ describe('MQTT 5.0 CONNECT: variable header (3.1.2)', () => {
     const peer = await connected(await startBroker(), 'pinging', { keepalive: 1 })
     // 3.6 s in all: the broker would have closed a client whose PINGREQs it did not count after 1.5 s.
     await pingEvery(peer, 900, 4)
+  })
+
+  it('[MQTT-3.1.2-24] sends no packet larger than the Maximum Packet Size of the client: live and retained messages too large are left out, the others come', async () => {
+    const broker = await startBroker()
+    const publisher = await connected(broker, 'publisher')
+    const big = 'x'.repeat(100)
+    await publish1(publisher, 'size/retained-big', big, 1, { retain: true })
+    await publish1(publisher, 'size/retained-small', 'r', 2, { retain: true })
+    const limit = { properties: { maximumPacketSize: 64 } }
+    const wire = await wireSubscribed(broker, 'small', 'size/#', 1, limit)
+    await publish1(publisher, 'size/live', big, 3)
+    await publish0(publisher, 'size/live', 'small')
+    await publish0(publisher, 'size/live', big)
+    await publish1(publisher, 'size/live', 'last', 4)
+    const texts: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const { bytes, packet } = await wire.expect('publish')
+      expect(bytes.length).toBeLessThanOrEqual(64)
+      if (packet.cmd !== 'publish') continue
+      texts.push(packet.payload.toString())
+      if (packet.qos > 0) wire.send({ cmd: 'puback', messageId: packet.messageId!, reasonCode: 0 })
+    }
+    expect(texts.sort()).toEqual(['last', 'r', 'small'])
+    wire.send({ cmd: 'pingreq' })
+    const { bytes } = await wire.expect('pingresp')
+    expect(bytes.length).toBeLessThanOrEqual(64)
+    expect(wire.frames.every((frame) => frame.bytes.length <= 64)).toBe(true)
   })
 
   it('[MQTT-3.1.2-28] returns Response Information only to a client that asked for it', async () => {
@@ -396,6 +426,19 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
     }
   })
 
+  it('[MQTT-3.2.2-12] with Maximum QoS 1, refuses a will of QoS 2: CONNACK 0x9B, close, the will never published; takes a will of QoS 1', async () => {
+    const broker = await startBroker({ maximumQoS: 1 })
+    const watcher = await subscribed(broker, 'watcher', 'will/#', 1)
+    const will = { topic: 'will/t', payload: Buffer.from('gone'), retain: false }
+    const refused = await rawPeer(broker)
+    refused.send(connect5('qos-2-will', { will: { ...will, qos: 2 } }))
+    expect(await expectRefused(refused)).toMatchObject({ reasonCode: 0x9b })
+    expect(await barrier(watcher)).toEqual([])
+    const accepted = await connected(broker, 'qos-1-will', { will: { ...will, qos: 1 } })
+    accepted.destroy()
+    expect(await nextPublish(watcher)).toMatchObject({ topic: 'will/t', qos: 1, text: 'gone' })
+  })
+
   it('[MQTT-3.2.2-10] [MQTT-3.2.2-9] with Maximum QoS 0, still accepts SUBSCRIBE at QoS 0, 1 and 2 (granting QoS 0)', async () => {
     const broker = await startBroker({ maximumQoS: 0 })
     const peer = await rawPeer(broker)
@@ -429,26 +472,95 @@ describe('MQTT 5.0 CONNECT: actions and CONNACK (3.1.4, 3.2)', () => {
   })
 })
 
-describe('MQTT 5.0 AUTH (3.15)', () => {
-  it('[MQTT-3.15.2-1] sends AUTH during enhanced authentication only with an Authenticate Reason Code (0x18), then CONNACK 0x00', async () => {
-    const broker = await startBroker({ scramUsers: { alice: 'wonderland' } })
-    const peer = await rawPeer(broker)
-    const scram = scramClient('alice', 'wonderland')
-    const method = 'SCRAM-SHA-256'
+/** Enhanced authentication in the tests below: SCRAM-SHA-256, a user the broker knows. */
+const METHOD = 'SCRAM-SHA-256'
+const SCRAM_USERS = { scramUsers: { alice: 'wonderland' } }
+
+/**
+ * One SCRAM-SHA-256 exchange as alice with `password`: `start` sends the client-first-message (in a CONNECT
+ * or an AUTH 0x19), the broker's challenge must be AUTH 0x18, and its answer (AUTH 0x18) is sent. Returns the
+ * server-final-message a right password earns.
+ */
+async function scramExchange(
+  peer: PacketPeer,
+  password: string,
+  start: (first: Buffer) => void,
+): Promise<string> {
+  const scram = scramClient('alice', password)
+  start(scram.first)
+  const challenge = await peer.expect('auth')
+  expect(challenge).toMatchObject({ reasonCode: 0x18, properties: { authenticationMethod: METHOD } })
+  const { message, expectedServerFinal } = scram.final(challenge.properties!.authenticationData!.toString())
+  peer.send({
+    cmd: 'auth',
+    reasonCode: 0x18,
+    properties: { authenticationMethod: METHOD, authenticationData: message },
+  })
+  return expectedServerFinal
+}
+
+/** `password`'s SCRAM exchange started by a CONNECT of `clientId`. */
+function scramConnect(peer: PacketPeer, clientId: string, password: string): Promise<string> {
+  return scramExchange(peer, password, (first) =>
     peer.send(
-      connect5('scram', { properties: { authenticationMethod: method, authenticationData: scram.first } }),
-    )
-    const challenge = await peer.expect('auth')
-    expect(challenge.reasonCode).toBe(0x18)
-    expect(challenge.properties?.authenticationMethod).toBe(method)
-    const { message, expectedServerFinal } = scram.final(challenge.properties!.authenticationData!.toString())
-    peer.send({
-      cmd: 'auth',
-      reasonCode: 0x18,
-      properties: { authenticationMethod: method, authenticationData: message },
-    })
+      connect5(clientId, { properties: { authenticationMethod: METHOD, authenticationData: first } }),
+    ),
+  )
+}
+
+describe('MQTT 5.0 AUTH (3.15) and enhanced authentication (4.12)', () => {
+  it('[MQTT-3.15.2-1] [MQTT-4.12.0-2] [MQTT-4.12.0-5] sends AUTH during enhanced authentication only with an Authenticate Reason Code (0x18), then CONNACK 0x00, each with the method of the CONNECT', async () => {
+    const peer = await rawPeer(await startBroker(SCRAM_USERS))
+    const expectedServerFinal = await scramConnect(peer, 'scram', 'wonderland')
     const connack = await peer.expect('connack')
-    expect(connack).toMatchObject({ reasonCode: 0, properties: { authenticationMethod: method } })
+    expect(connack).toMatchObject({ reasonCode: 0, properties: { authenticationMethod: METHOD } })
     expect(connack.properties?.authenticationData?.toString()).toBe(expectedServerFinal)
+  })
+
+  it('[MQTT-4.12.0-1] refuses an Authentication Method it does not support, also where it supports another (SCRAM-SHA-256): CONNACK 0x8C, close', async () => {
+    const broker = await startBroker(SCRAM_USERS)
+    const peer = await rawPeer(broker)
+    peer.send(connect5('unknown-method', { properties: { authenticationMethod: 'NO-SUCH-METHOD' } }))
+    expect(await expectRefused(peer)).toMatchObject({ reasonCode: 0x8c })
+  })
+
+  it('[MQTT-4.12.0-4] refuses a client whose SCRAM proof is wrong: CONNACK 0x86, close, and nothing it sent after is processed', async () => {
+    const broker = await startBroker(SCRAM_USERS)
+    const watcher = await subscribed(broker, 'watcher', 't')
+    const peer = await rawPeer(broker)
+    await scramConnect(peer, 'wrong-password', 'looking-glass')
+    peer.send(publishPacket('t', 'after the refusal'))
+    expect(await peer.expect('connack')).toMatchObject({ reasonCode: 0x86 })
+    await expectSilentClose(peer)
+    expect(await barrier(watcher)).toEqual([])
+  })
+
+  it('[MQTT-4.12.0-6] sends a client that named no Authentication Method no AUTH, and no method in its CONNACK', async () => {
+    const broker = await startBroker(SCRAM_USERS)
+    const peer = await rawPeer(broker)
+    const connack = await peer.connect(connect5('plain'))
+    expect(connack.reasonCode).toBe(0)
+    expect(connack.properties?.authenticationMethod).toBeUndefined()
+    expect(connack.properties?.authenticationData).toBeUndefined()
+    await publish1(peer, 't', 'x', 1)
+    expect(await barrier(peer)).toEqual([])
+    expect(peer.received.filter((packet) => packet.cmd === 'auth')).toEqual([])
+  })
+
+  it('[MQTT-4.12.1-2] a failed re-authentication closes the connection: DISCONNECT 0x87 first; a right one is answered with AUTH 0x00', async () => {
+    const broker = await startBroker(SCRAM_USERS)
+    const peer = await rawPeer(broker)
+    await scramConnect(peer, 'reauth', 'wonderland')
+    expect((await peer.expect('connack')).reasonCode).toBe(0)
+    const reauthenticate = (first: Buffer) =>
+      peer.send({
+        cmd: 'auth',
+        reasonCode: 0x19,
+        properties: { authenticationMethod: METHOD, authenticationData: first },
+      })
+    await scramExchange(peer, 'wonderland', reauthenticate)
+    expect(await peer.expect('auth')).toMatchObject({ reasonCode: 0 })
+    await scramExchange(peer, 'looking-glass', reauthenticate)
+    await expectDisconnect(peer, 0x87)
   })
 })

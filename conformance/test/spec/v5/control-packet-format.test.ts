@@ -61,7 +61,7 @@ const RESERVED_FLAGS = [
   },
 ]
 
-describe('MQTT 5.0 control packet format: reserved flags of the fixed header (2.1.3) [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1] [MQTT-3.15.1-1]', () => {
+describe('MQTT 5.0 control packet format: reserved flags of the fixed header (2.1.3)', () => {
   it.each(RESERVED_FLAGS)(
     '$ids [MQTT-4.13.1-1] a $packet with wrong reserved flags is a Malformed Packet: DISCONNECT 0x81, close',
     async ({ bytes }) => {

@@ -12,9 +12,11 @@ import {
   expectRefused,
   NUL,
   patch,
+  publishInOrder,
   rawPeer,
   SURROGATE,
   subscribed,
+  type UserPropertyPairs,
   wireSubscribed,
 } from './support.js'
 
@@ -131,6 +133,34 @@ describe('MQTT 5.0 data representation: UTF-8 Encoded Strings (1.5.4)', () => {
     expect(plain.text).toBe('plain')
     expect(await barrier(without)).toEqual([])
   })
+})
+
+describe('MQTT 5.0 data representation: UTF-8 String Pairs (1.5.7)', () => {
+  it.each([...ILL_FORMED, { name: 'U+0000', bytes: NUL }])(
+    '[MQTT-1.5.7-1] a User Property whose name or value holds $name is a Malformed Packet: DISCONNECT 0x81, nothing relayed',
+    async ({ bytes }) => {
+      const broker = await startBroker()
+      const watcher = await subscribed(broker, 'watcher', '#')
+      const placeholder = 'X'.repeat(bytes.length)
+      const pairs: UserPropertyPairs[] = [
+        [[`name${placeholder}`, 'value']],
+        [['name', `value${placeholder}`]],
+      ]
+      for (const pair of pairs) {
+        const peer = await connected(broker, 'publisher')
+        peer.sendRaw(patch(publishInOrder('t', 'x', pair), placeholder, bytes))
+        await expectDisconnect(peer, 0x81)
+      }
+      // The same pair, well-formed, goes through: only the string's bytes made the packet malformed.
+      const peer = await connected(broker, 'publisher')
+      peer.sendRaw(publishInOrder('t', 'x', [['name', 'value\u00e9']]))
+      expect(await nextPublish(watcher)).toMatchObject({
+        topic: 't',
+        properties: { userProperties: { name: 'value\u00e9' } },
+      })
+      expect(await barrier(watcher)).toEqual([])
+    },
+  )
 })
 
 describe('MQTT 5.0 data representation: Variable Byte Integers (1.5.5)', () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { barrier, nextPublish, publish1, publish2, release } from '../../support/exchanges.js'
 import { publishPacket, subscribePacket } from '../../support/packets.js'
+import { startWatchedBroker } from '../../support/watch.js'
 import {
   brokerTime,
   brokerWithPeer,
@@ -312,6 +313,32 @@ describe('MQTT 5.0 shared subscriptions: delivery (4.8.2)', () => {
       text: 'exactly once',
     })
     expect(await barrier(other)).toEqual([])
+  })
+
+  it('[MQTT-4.8.2-5] gives a QoS 2 message sent to a member whose session ends before it reconnects to no other member (its QoS 1 message goes to another one)', async () => {
+    const { broker, watch } = await startWatchedBroker()
+    // No Session Expiry Interval: the session of member A ends with its connection.
+    const a = await subscribed(broker, 'member-a', '$share/g/s', 2)
+    const publisher = await connected(broker, 'publisher')
+    await publish2(publisher, 's', 'exactly once', 1)
+    await release(publisher, 1)
+    await publish1(publisher, 's', 'at least once', 2)
+    // A, the only member then, gets both and acknowledges neither.
+    const held = [await nextPublish(a), await nextPublish(a)]
+    expect(held.map((publish) => publish.text).sort()).toEqual(['at least once', 'exactly once'])
+    const b = await subscribed(broker, 'member-b', '$share/g/s', 2)
+    a.destroy()
+    await watch.closed('member-a')
+    // A's client id finds no session: it ended, and whatever it held was given to another member or dropped.
+    const again = await rawPeer(broker)
+    expect(await again.connect(connect5('member-a', { clean: false }))).toMatchObject({
+      sessionPresent: false,
+    })
+    // B gets the QoS 1 message (what 4.8.2 advises), never the QoS 2 one.
+    const relayed = await nextPublish(b)
+    expect(relayed).toMatchObject({ qos: 1, text: 'at least once' })
+    b.send({ cmd: 'puback', messageId: relayed.messageId!, reasonCode: 0 })
+    expect(await barrier(b)).toEqual([])
   })
 
   it('[MQTT-4.8.2-6] a PUBACK with a Reason Code of 0x80 or more from a member discards the message: no other member gets it', async () => {

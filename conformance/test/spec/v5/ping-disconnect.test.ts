@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, PINGREQ } from '../../support/bytes.js'
-import { publish1 } from '../../support/exchanges.js'
+import { barrier, publish1 } from '../../support/exchanges.js'
 import {
   brokerWithPeer,
   bytes5,
@@ -87,6 +87,24 @@ describe('MQTT 5.0 DISCONNECT (3.14)', () => {
     expect(packet.cmd === 'disconnect' && packet.properties?.reasonString).toBeFalsy()
     expect(bytes.length).toBeLessThanOrEqual(limit)
     await expect(tiny.next()).rejects.toThrow(/closed/)
+  })
+
+  it('[MQTT-3.14.4-3] discards the will on a DISCONNECT with Reason Code 0x00: never published, while a connection lost without one publishes its will', async () => {
+    const broker = await startBroker()
+    const watcher = await subscribed(broker, 'watcher', 'will/#', 1)
+    const will = (topic: string) => ({
+      will: { topic, payload: Buffer.from('gone'), qos: 1 as const, retain: false },
+    })
+    const leaving = await connected(broker, 'leaving', will('will/leaving'))
+    leaving.send({ cmd: 'disconnect', reasonCode: 0 })
+    await leaving.closed()
+    // Lost after the normal disconnection: its will comes, and the first one would have come before it.
+    const lost = await connected(broker, 'lost', will('will/lost'))
+    lost.destroy()
+    const publish = await watcher.expect('publish')
+    expect(publish).toMatchObject({ topic: 'will/lost' })
+    watcher.send({ cmd: 'puback', messageId: publish.messageId!, reasonCode: 0 })
+    expect(await barrier(watcher)).toEqual([])
   })
 
   it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.2-1] sends nothing after its DISCONNECT and closes the connection', async () => {

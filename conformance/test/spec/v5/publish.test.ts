@@ -1,17 +1,21 @@
+import type { PacketPeer } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
 import { barrier, nextPublish, publish0, publish1, publish2, release } from '../../support/exchanges.js'
-import { publishPacket } from '../../support/packets.js'
+import { publishPacket, type QoS, subscribePacket } from '../../support/packets.js'
 import {
   brokerWithPeer,
+  connect5,
   connected,
   disconnect,
   expectDisconnect,
   INTEGER_LIKE,
   PERSISTENT,
+  type PublishPacket,
   publishInOrder,
   REPEATED,
+  rawPeer,
   resumed,
   subscribed,
   userPropertiesOnWire,
@@ -24,8 +28,27 @@ const PUBACK_CODES = [0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
 /** PUBREL and PUBCOMP Reason Codes of MQTT 5.0 (3.6.2.1, 3.7.2.1). */
 const PUBREL_CODES = [0x00, 0x92]
 
+/** Subscribes `peer` to `filter` at `qos`, with Subscription Identifier `id` when given; checks the SUBACK. */
+async function subscribeWithId(
+  peer: PacketPeer,
+  filter: string,
+  qos: QoS,
+  messageId: number,
+  id?: number,
+): Promise<void> {
+  const packet = subscribePacket(messageId, [[filter, qos]])
+  if (id !== undefined) packet.properties = { subscriptionIdentifier: id }
+  peer.send(packet)
+  expect(await peer.expect('suback')).toMatchObject({ messageId, granted: [qos] })
+}
+
+/** The Subscription Identifiers a PUBLISH carries, in ascending order (their order on the wire is free). */
+function idsOf(publish: PublishPacket): number[] {
+  return [publish.properties?.subscriptionIdentifier ?? []].flat().sort((a, b) => a - b)
+}
+
 describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
-  it('[MQTT-3.3.1-1] [MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery', async () => {
+  it('[MQTT-3.3.1-2] [MQTT-3.3.1-3] [MQTT-4.3.2-2] [MQTT-4.3.3-2] sets DUP by what it sends, not by what it received: 0 on a first delivery, with a Packet Identifier at QoS 1 and 2', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
     const subscribers = []
     for (const qos of [0, 1, 2] as const) {
@@ -34,7 +57,9 @@ describe('MQTT 5.0 PUBLISH: fixed header (3.3.1)', () => {
     // A resent PUBLISH (DUP 1) whose first copy never reached the broker.
     await publish2(publisher, 't', 'again', 9, { dup: true })
     for (const [qos, subscriber] of subscribers.entries()) {
-      expect(await nextPublish(subscriber)).toMatchObject({ qos, dup: false, text: 'again' })
+      const publish = await nextPublish(subscriber)
+      expect(publish).toMatchObject({ qos, dup: false, text: 'again' })
+      if (qos > 0) expect(publish.messageId).toBeGreaterThan(0)
     }
   })
 
@@ -86,6 +111,28 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     await publish0(peer, 'x/y/z', 'two')
     expect(await nextPublish(subscriber)).toMatchObject({ topic: 'a/b/c', text: 'one' })
     expect(await nextPublish(subscriber)).toMatchObject({ topic: 'x/y/z', text: 'two' })
+  })
+
+  it('[MQTT-3.3.2-6] forwards the Message Expiry Interval as received to a connected subscriber, and less every whole second the message waited queued for an offline session', async () => {
+    const broker = await startBroker()
+    const live = await subscribed(broker, 'live', 'expiry/#', 1)
+    await disconnect(await subscribed(broker, 'away', 'expiry/#', 1, PERSISTENT))
+    const publisher = await connected(broker, 'publisher')
+    const sent = performance.now()
+    await publish1(publisher, 'expiry/t', 'x', 1, { properties: { messageExpiryInterval: 60 } })
+    // The broker queued the message before its PUBACK (which says whether anybody subscribes).
+    const queued = performance.now()
+    expect((await nextPublish(live)).properties?.messageExpiryInterval).toBe(60)
+    // The waiting is what is under test: two seconds on the clock, then the session resumes.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const waited = performance.now() - queued
+    const back = await resumed(broker, 'away')
+    const delivered = await nextPublish(back)
+    const total = performance.now() - sent
+    const interval = delivered.properties?.messageExpiryInterval ?? 0
+    expect(interval).toBeLessThanOrEqual(60 - Math.floor(waited / 1000))
+    expect(interval).toBeLessThan(60 - 1)
+    expect(interval).toBeGreaterThanOrEqual(60 - Math.ceil(total / 1000))
   })
 
   it('[MQTT-3.3.2-7] does not carry a Topic Alias over to a new connection: using it unset there is a Protocol Error (0x82)', async () => {
@@ -194,6 +241,22 @@ describe('MQTT 5.0 PUBLISH: topic name and properties (3.3.2)', () => {
     expect([four.topic, four.properties?.topicAlias, four.text]).toEqual(['', 1, 'four'])
   })
 
+  it('[MQTT-3.3.2-12] [MQTT-3.3.2-9] accepts a Topic Alias equal to the Topic Alias Maximum of its CONNACK, and answers one above it with DISCONNECT 0x94', async () => {
+    const broker = await startBroker()
+    const subscriber = await subscribed(broker, 'subscriber', 'alias/#')
+    const peer = await rawPeer(broker)
+    const connack = await peer.connect(connect5('aliaser'))
+    const maximum = connack.properties?.topicAliasMaximum ?? 0
+    expect(maximum).toBeGreaterThan(0)
+    await publish0(peer, 'alias/top', 'set', { properties: { topicAlias: maximum } })
+    await publish0(peer, '', 'used', { properties: { topicAlias: maximum } })
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'alias/top', text: 'set' })
+    expect(await nextPublish(subscriber)).toMatchObject({ topic: 'alias/top', text: 'used' })
+    peer.send(publishPacket('alias/over', 'over', { properties: { topicAlias: maximum + 1 } }))
+    await expectDisconnect(peer, 0x94)
+    expect(await barrier(subscriber)).toEqual([])
+  })
+
   it('[MQTT-3.3.2-8] [MQTT-4.13.1-1] a Topic Alias of 0 from the client is a Topic Alias invalid error: DISCONNECT 0x94', async () => {
     const { peer } = await brokerWithPeer()
     peer.send(publishPacket('t', 'zero', { properties: { topicAlias: 0 } }))
@@ -246,6 +309,43 @@ describe('MQTT 5.0 PUBLISH: User Properties in the order received (3.3.2.3.7)', 
     const { bytes, packet } = await back.expect('publish')
     expect(packet).toMatchObject({ topic: 'queued/t', qos: 1 })
     expect(userPropertiesOnWire(bytes)).toEqual(pairs)
+  })
+})
+
+describe('MQTT 5.0 PUBLISH: overlapping subscriptions and Subscription Identifiers (3.3.4)', () => {
+  it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4] sends a client whose subscriptions overlap one copy, at the highest QoS granted, with the identifier of every matching subscription that has one', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribeWithId(subscriber, 'o/+', 0, 1, 7)
+    await subscribeWithId(subscriber, 'o/#', 1, 2, 9)
+    await subscribeWithId(subscriber, 'o/x', 0, 3)
+    await subscribeWithId(subscriber, 'other/#', 2, 4, 11)
+    await publish2(publisher, 'o/x', 'once', 1)
+    await release(publisher, 1)
+    const publish = await nextPublish(subscriber)
+    expect(publish).toMatchObject({ topic: 'o/x', qos: 1, text: 'once' })
+    expect(idsOf(publish)).toEqual([7, 9])
+    subscriber.send({ cmd: 'puback', messageId: publish.messageId!, reasonCode: 0 })
+    expect(await barrier(subscriber)).toEqual([])
+  })
+
+  it('[MQTT-3.3.4-5] sends a client with a shared and a non-shared subscription that both match two copies, each with the Subscription Identifier of its own subscription only', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    const subscriber = await connected(broker, 'subscriber')
+    await subscribeWithId(subscriber, 's/+', 1, 1, 3)
+    await subscribeWithId(subscriber, '$share/group/s/#', 1, 2, 5)
+    await subscribeWithId(subscriber, 's/x', 1, 3)
+    await publish1(publisher, 's/x', 'twice', 1)
+    const copies = [await nextPublish(subscriber), await nextPublish(subscriber)]
+    for (const copy of copies) {
+      expect(copy).toMatchObject({ topic: 's/x', qos: 1, text: 'twice' })
+      subscriber.send({ cmd: 'puback', messageId: copy.messageId!, reasonCode: 0 })
+    }
+    // The two copies are two deliveries, in either order: the non-shared one names only its own
+    // subscription with an identifier (3), the shared one only the shared subscription (5).
+    expect(copies.map(idsOf).sort((a, b) => a[0]! - b[0]!)).toEqual([[3], [5]])
+    expect(copies[0]!.messageId).not.toBe(copies[1]!.messageId)
+    expect(await barrier(subscriber)).toEqual([])
   })
 })
 

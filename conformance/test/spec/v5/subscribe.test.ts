@@ -1,8 +1,10 @@
+import type { Packet } from '@mqtt-stack/core'
+import type { PacketPeer } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
 import { startBroker } from '../../support/broker.js'
 import { controlPacket, mqttString, u16 } from '../../support/bytes.js'
 import { barrier, nextPublish, publish0, publish1 } from '../../support/exchanges.js'
-import { subscribePacket } from '../../support/packets.js'
+import { publishPacket, subscribePacket } from '../../support/packets.js'
 import { brokerWithPeer, connected, expectDisconnect, subscribe, wireConnected } from './support.js'
 
 /** SUBACK Reason Codes of MQTT 5.0 (3.9.3). */
@@ -49,6 +51,27 @@ describe('MQTT 5.0 SUBSCRIBE: payload (3.8.3)', () => {
   })
 })
 
+/**
+ * Sends a SUBSCRIBE of `filter` at QoS 0 with Retain Handling `rh` (and `after`, sent right behind it), and
+ * returns the payloads of the PUBLISH packets the broker sent before the PINGRESP of a barrier, marked with
+ * their retain flag; the SUBACK must be among the packets.
+ */
+async function publishesOfSubscribe(
+  peer: PacketPeer,
+  filter: string,
+  rh: 0 | 1 | 2,
+  messageId: number,
+  after: Packet[] = [],
+): Promise<string[]> {
+  peer.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos: 0, rh }] })
+  for (const packet of after) peer.send(packet)
+  const packets = await barrier(peer)
+  expect(packets.filter((packet) => packet.cmd === 'suback')).toMatchObject([{ messageId, granted: [0] }])
+  return packets.flatMap((packet) =>
+    packet.cmd === 'publish' ? [`${packet.payload.toString()}${packet.retain ? ' (retained)' : ''}`] : [],
+  )
+}
+
 describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
   it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] answers every SUBSCRIBE with a SUBACK of the same Packet Identifier', async () => {
     const { peer } = await brokerWithPeer()
@@ -66,6 +89,33 @@ describe('MQTT 5.0 SUBSCRIBE: actions and SUBACK (3.8.4, 3.9)', () => {
     await publish1(publisher, 't', 'once', 1)
     expect(await nextPublish(subscriber)).toMatchObject({ text: 'once', qos: 1 })
     expect(await barrier(subscriber)).toEqual([])
+  })
+
+  it('[MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.8.4-4] follows Retain Handling: 0 sends the retained messages at every SUBSCRIBE, a replacing one too, and loses no live message; 1 only when the subscription is new; 2 never', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    await publish1(publisher, 'r/a', 'kept', 1, { retain: true })
+    const subscriber = await connected(broker, 'subscriber')
+    expect(await publishesOfSubscribe(subscriber, 'r/#', 0, 1)).toEqual(['kept (retained)'])
+    // The same filter again replaces the subscription: the retained message once more, and a message
+    // published right behind the SUBSCRIBE finds the subscription in place.
+    const live = publishPacket('r/live', 'live')
+    expect(await publishesOfSubscribe(subscriber, 'r/#', 0, 2, [live])).toEqual(['kept (retained)', 'live'])
+    expect(await publishesOfSubscribe(subscriber, 'r/+', 1, 3)).toEqual(['kept (retained)'])
+    expect(await publishesOfSubscribe(subscriber, 'r/+', 1, 4)).toEqual([])
+    expect(await publishesOfSubscribe(subscriber, 'r/a', 2, 5)).toEqual([])
+  })
+
+  it('[MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error: DISCONNECT 0x82, no SUBACK, nothing subscribed', async () => {
+    const { broker, peer } = await brokerWithPeer('no-local')
+    const watcher = await connected(broker, 'watcher')
+    await subscribe(watcher, '$share/g/t', 0)
+    peer.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/t', qos: 0, nl: true }] })
+    await expectDisconnect(peer, 0x82)
+    // The group has the watcher alone: it gets every message, none went to the refused member.
+    const publisher = await connected(broker, 'publisher')
+    for (const text of ['one', 'two']) await publish0(publisher, 't', text)
+    expect((await nextPublish(watcher)).text).toBe('one')
+    expect((await nextPublish(watcher)).text).toBe('two')
   })
 
   it('[MQTT-3.8.4-5] [MQTT-3.8.4-6] [MQTT-3.9.3-1] [MQTT-3.9.3-2] handles several filters as a sequence of SUBSCRIBEs, answered by one SUBACK with a code per filter, in order', async () => {

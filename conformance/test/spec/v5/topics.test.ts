@@ -81,6 +81,18 @@ describe('MQTT 5.0 topic names and filters: semantics (4.7.3)', () => {
     await peer.closed()
   })
 
+  it('[MQTT-4.7.3-3] takes a Topic Filter and a Topic Name of 65535 bytes, the most a length field holds, in characters of three bytes, and sends the name back whole', async () => {
+    const { broker, peer: publisher } = await brokerWithPeer('publisher')
+    // 21845 characters of three bytes each (U+20AC): 65535 bytes, far fewer UTF-16 code units.
+    const longest = '\u20ac'.repeat(21845)
+    expect(Buffer.byteLength(longest)).toBe(65535)
+    const subscriber = await subscribed(broker, 'subscriber', longest)
+    await publish0(publisher, longest, 'longest')
+    const publish = await nextPublish(subscriber)
+    expect(publish.topic === longest).toBe(true)
+    expect(publish.text).toBe('longest')
+  })
+
   it('[MQTT-4.7.3-4] matches without normalising: case, Unicode forms and empty levels all count', async () => {
     const { broker, peer: publisher } = await brokerWithPeer('publisher')
     // "café" with a precomposed é (NFC), "Case", and "a/b".

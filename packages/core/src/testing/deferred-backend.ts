@@ -36,8 +36,8 @@ interface Lane {
  *
  * The handler contract holds: an error passed to `next`/`done`, a throw or a rejection of the wrapped handler
  * ends the chain with that error, as it would unwrapped. Handlers are those of `callbacks()`, and methods
- * named after a standard callback or one the wrapped middleware `declares`. Packets, `install` and `close`
- * go to it unchanged.
+ * named after a standard callback or one the wrapped middleware `declares`. Packets, `setup`, `install` and
+ * `close` go to it unchanged.
  *
  * ```ts
  * const backend = new DeferredBackend(new MemoryBackend(), { seed: Number(process.env.SEED) })
@@ -69,6 +69,12 @@ export class DeferredBackend implements MiddlewareLike {
     if (declares !== undefined) Object.assign(this, { declares })
     if (packetTypes !== undefined) Object.assign(this, { packetTypes })
     if (handle !== undefined) Object.assign(this, { handle: handle.bind(inner) })
+  }
+
+  /** Keeps the stack, and hands it to the wrapped backend, which may relay or report outside a client's chain. */
+  setup(stack: Stack): void {
+    this.#stack ??= stack
+    this.inner.setup?.(stack)
   }
 
   install(client: Client): void {

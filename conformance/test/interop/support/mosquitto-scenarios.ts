@@ -1,20 +1,20 @@
 /**
- * Interop: the default example broker and mosquitto_pub / mosquitto_sub (Debian's mosquitto-clients), with
- * `-V mqttv311` and `-V mqttv5`. The test reads their debug output and mosquitto_sub's JSON lines.
+ * Interop scenarios of mosquitto_pub and mosquitto_sub (Debian's mosquitto-clients), with `-V mqttv311` and
+ * `-V mqttv5`: they read the clients' debug output and mosquitto_sub's JSON lines.
  */
-import { expect, it } from 'vitest'
-import { startWatchedBroker } from '../support/watch.js'
-import { messages, mosquittoPub, mosquittoSub, printed, subscribed } from './support/mosquitto.js'
-import { SCENARIOS, VERSIONS } from './support/spec.js'
-import { describeWithClient, mosquittoClientsMissing } from './support/tools.js'
-
-const missing = mosquittoClientsMissing()
+import { expect } from 'vitest'
+import { startWatchedBroker } from '../../support/watch.js'
+import { messages, mosquittoPub, mosquittoSub, printed, subscribed } from './mosquitto.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
 /** What mosquitto_pub prints when its PUBLISH is complete, per QoS. */
 const COMPLETED = ['sending PUBLISH', 'received PUBACK', 'received PUBCOMP'] as const
 
-for (const version of VERSIONS) {
-  const spec = SCENARIOS[version]
+/**
+ * The interop scenarios against mosquitto_pub and mosquitto_sub of `version`, one function per test; clients.test.ts gives them
+ * their titles.
+ */
+export function scenarios(version: Version): Scenarios {
   // -c: no clean session (3.1.1) / clean start 0 (5.0), where -x sets the Session Expiry Interval.
   const persistent = version === 5 ? ['-c', '-x', '60'] : ['-c']
 
@@ -28,8 +28,8 @@ for (const version of VERSIONS) {
     }
   }
 
-  describeWithClient(`interop: mosquitto_pub and mosquitto_sub, ${spec.title}`, missing, () => {
-    it(`${spec.connect} connects: CONNACK success`, async () => {
+  return {
+    async connects() {
       const { pub, watch } = await start()
       const connecting = pub(['-i', 'mosq-connect', '-t', 'interop/mosq/connect', '-n'])
       await connecting.succeeded()
@@ -37,9 +37,8 @@ for (const version of VERSIONS) {
       const connect = await watch.connect('mosq-connect')
       expect(connect.protocolVersion).toBe(version)
       expect(connect.clean).toBe(true)
-    })
-
-    it.each([0, 1, 2])(`${spec.qos} round trip at QoS %i to a QoS 2 subscription`, async (qos) => {
+    },
+    async roundTrip(qos: QoS) {
       const { pub, sub } = await start()
       const topic = `interop/mosq/qos${qos}`
       const subscriber = sub(['-i', 'mosq-sub', '-t', topic, '-q', '2', '-C', '1'])
@@ -49,18 +48,16 @@ for (const version of VERSIONS) {
       expect(printed(publisher, COMPLETED[qos] ?? '')).toBe(true)
       await subscriber.succeeded()
       expect(messages(subscriber)).toEqual([{ topic, payload: `hello at QoS ${qos}`, qos, retain: false }])
-    })
-
-    it(`${spec.retained} a retained message reaches a new subscriber with the retain flag`, async () => {
+    },
+    async retained() {
       const { pub, sub } = await start()
       const topic = 'interop/mosq/retained'
       await pub(['-t', topic, '-m', 'kept', '-q', '1', '-r']).succeeded()
       const subscriber = sub(['-t', topic, '-q', '1', '-C', '1'])
       await subscriber.succeeded()
       expect(messages(subscriber)).toEqual([{ topic, payload: 'kept', qos: 1, retain: true }])
-    })
-
-    it(`${spec.clearRetained} an empty retained message clears the retained message`, async () => {
+    },
+    async clearRetained() {
       const { pub, sub } = await start()
       const topic = 'interop/mosq/cleared'
       await pub(['-t', topic, '-m', 'kept', '-q', '1', '-r']).succeeded()
@@ -73,9 +70,8 @@ for (const version of VERSIONS) {
       await pub(['-t', topic, '-m', 'marker', '-q', '1']).succeeded()
       await subscriber.succeeded()
       expect(messages(subscriber)).toEqual([])
-    })
-
-    it(`${spec.will} the will is published when the connection drops without DISCONNECT`, async () => {
+    },
+    async will() {
       const { sub } = await start()
       const topic = 'interop/mosq/will'
       const subscriber = sub(['-i', 'mosq-watcher', '-t', topic, '-q', '1', '-C', '1'])
@@ -87,9 +83,8 @@ for (const version of VERSIONS) {
       await dying.kill('SIGKILL')
       await subscriber.succeeded()
       expect(messages(subscriber)).toEqual([{ topic, payload: 'gone', qos: 1, retain: false }])
-    })
-
-    it(`${spec.session} a persistent session gets the QoS 1 messages published while away`, async () => {
+    },
+    async session() {
       const { pub, sub, watch } = await start()
       const topic = 'interop/mosq/session'
       // -E: leave (with DISCONNECT) once the SUBACK came.
@@ -110,6 +105,6 @@ for (const version of VERSIONS) {
         { topic, payload: 'while away 1', qos: 1, retain: false },
         { topic, payload: 'while away 2', qos: 1, retain: false },
       ])
-    })
-  })
+    },
+  }
 }

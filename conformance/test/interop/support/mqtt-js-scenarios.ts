@@ -1,11 +1,11 @@
 /**
- * Interop: the default example broker and MQTT.js (the npm `mqtt` client), over MQTT 3.1.1 and MQTT 5.0.
+ * Interop scenarios of MQTT.js (the npm `mqtt` client), over MQTT 3.1.1 and MQTT 5.0.
  */
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
-import { afterEach, describe, expect, it } from 'vitest'
-import { EVENT_TIMEOUT, Inbox } from '../support/inbox.js'
-import { startWatchedBroker } from '../support/watch.js'
-import { SCENARIOS, VERSIONS } from './support/spec.js'
+import { afterEach, expect } from 'vitest'
+import { EVENT_TIMEOUT, Inbox } from '../../support/inbox.js'
+import { startWatchedBroker } from '../../support/watch.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
 interface Received {
   topic: string
@@ -60,8 +60,11 @@ async function connectClient(url: string, options: IClientOptions): Promise<Conn
   return { client, connack, messages }
 }
 
-for (const version of VERSIONS) {
-  const spec = SCENARIOS[version]
+/**
+ * The interop scenarios against MQTT.js clients of `version`, one function per test; clients.test.ts gives them
+ * their titles.
+ */
+export function scenarios(version: Version): Scenarios {
   const base: IClientOptions = { protocolVersion: version }
   const persistent: IClientOptions =
     version === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false }
@@ -72,8 +75,8 @@ for (const version of VERSIONS) {
     return { watch, connect: (options: IClientOptions) => connectClient(broker.url, { ...base, ...options }) }
   }
 
-  describe(`interop: MQTT.js, ${spec.title}`, () => {
-    it(`${spec.connect} ${spec.cleanStart} connects: CONNACK success, no session present`, async () => {
+  return {
+    async connects() {
       const { connect, watch } = await start()
       const { connack } = await connect({ clientId: 'js-connect' })
       expect(version === 5 ? connack.reasonCode : connack.returnCode).toBe(0)
@@ -81,9 +84,9 @@ for (const version of VERSIONS) {
       const packet = await watch.connect('js-connect')
       expect(packet.protocolVersion).toBe(version)
       expect(packet.clean).toBe(true)
-    })
+    },
 
-    it.each([0, 1, 2] as const)(`${spec.qos} round trip at QoS %i to a QoS 2 subscription`, async (qos) => {
+    async roundTrip(qos: QoS) {
       const { connect } = await start()
       const topic = `interop/js/qos${qos}`
       const subscriber = await connect({ clientId: 'js-sub' })
@@ -96,9 +99,9 @@ for (const version of VERSIONS) {
       expect(last?.cmd).toBe([undefined, 'publish', 'pubrel'][qos])
       const message = await subscriber.messages.waitFor(() => true, 'message')
       expect(message).toEqual({ topic, payload: `hello at QoS ${qos}`, qos, retain: false })
-    })
+    },
 
-    it(`${spec.retained} a retained message reaches a new subscriber with the retain flag`, async () => {
+    async retained() {
       const { connect } = await start()
       const topic = 'interop/js/retained'
       const publisher = await connect({ clientId: 'js-retainer' })
@@ -107,9 +110,9 @@ for (const version of VERSIONS) {
       await subscriber.client.subscribeAsync(topic, { qos: 1 })
       const message = await subscriber.messages.waitFor(() => true, 'retained message')
       expect(message).toEqual({ topic, payload: 'kept', qos: 1, retain: true })
-    })
+    },
 
-    it(`${spec.clearRetained} an empty retained message clears the retained message`, async () => {
+    async clearRetained() {
       const { connect } = await start()
       const topic = 'interop/js/cleared'
       const publisher = await connect({ clientId: 'js-retainer' })
@@ -122,9 +125,9 @@ for (const version of VERSIONS) {
       await subscriber.client.publishAsync(topic, 'marker', { qos: 1 })
       await subscriber.messages.waitFor((message) => message.payload === 'marker', 'marker')
       expect(subscriber.messages.items).toEqual([{ topic, payload: 'marker', qos: 1, retain: false }])
-    })
+    },
 
-    it(`${spec.will} the will is published when the connection drops without DISCONNECT`, async () => {
+    async will() {
       const { connect } = await start()
       const topic = 'interop/js/will'
       const subscriber = await connect({ clientId: 'js-watcher' })
@@ -137,10 +140,9 @@ for (const version of VERSIONS) {
       dying.client.stream.destroy()
       const will = await subscriber.messages.waitFor(() => true, 'will message')
       expect(will).toEqual({ topic, payload: 'gone', qos: 1, retain: false })
-    })
+    },
 
-    const resumed = 'a resumed session gets the QoS 1 messages published while away'
-    it(`${spec.session} ${spec.sessionPresent} ${resumed}`, async () => {
+    async session() {
       const { connect, watch } = await start()
       const topic = 'interop/js/session'
       const first = await connect({ ...persistent, clientId: 'js-session' })
@@ -161,6 +163,6 @@ for (const version of VERSIONS) {
         { topic, payload: 'while away 1', qos: 1, retain: false },
         { topic, payload: 'while away 2', qos: 1, retain: false },
       ])
-    })
-  })
+    },
+  }
 }

@@ -1,17 +1,17 @@
 /**
- * Interop: the default example broker and the Eclipse Paho Python client (Debian's python3-paho-mqtt), over
- * MQTT 3.1.1 and MQTT 5.0. Every client is a separate process (paho/client.py) whose events the test reads.
+ * Interop scenarios of the Eclipse Paho Python client (Debian's python3-paho-mqtt), over MQTT 3.1.1 and
+ * MQTT 5.0. Every client is a separate process (paho/client.py) whose events the scenario reads.
  */
-import { expect, it } from 'vitest'
-import { startWatchedBroker } from '../support/watch.js'
-import { type PahoOptions, startPaho } from './support/paho.js'
-import { SCENARIOS, VERSIONS } from './support/spec.js'
-import { describeWithClient, pahoMissing } from './support/tools.js'
+import { expect } from 'vitest'
+import { startWatchedBroker } from '../../support/watch.js'
+import { type PahoOptions, startPaho } from './paho.js'
+import type { QoS, Scenarios, Version } from './spec.js'
 
-const missing = pahoMissing()
-
-for (const version of VERSIONS) {
-  const spec = SCENARIOS[version]
+/**
+ * The interop scenarios against Paho clients of `version`, one function per test; clients.test.ts gives them
+ * their titles.
+ */
+export function scenarios(version: Version): Scenarios {
   const persistent: Partial<PahoOptions> =
     version === 5 ? { clean: false, sessionExpiry: 60 } : { clean: false }
 
@@ -21,8 +21,8 @@ for (const version of VERSIONS) {
     return { watch, paho: (options: PahoOptions) => startPaho({ ...options, port: broker.port, version }) }
   }
 
-  describeWithClient(`interop: Paho Python client, ${spec.title}`, missing, () => {
-    it(`${spec.connect} ${spec.cleanStart} connects: CONNACK success, no session present`, async () => {
+  return {
+    async connects() {
       const { paho, watch } = await start()
       const client = paho({ clientId: 'paho-connect' })
       expect(await client.event('connected')).toEqual({
@@ -34,9 +34,8 @@ for (const version of VERSIONS) {
       const connect = await watch.connect('paho-connect')
       expect(connect.protocolVersion).toBe(version)
       expect(connect.clean).toBe(true)
-    })
-
-    it.each([0, 1, 2])(`${spec.qos} round trip at QoS %i to a QoS 2 subscription`, async (qos) => {
+    },
+    async roundTrip(qos: QoS) {
       const { paho } = await start()
       const topic = `interop/paho/qos${qos}`
       const subscriber = paho({ clientId: 'paho-sub', subscribe: [{ topic, qos: 2 }], messages: 1 })
@@ -48,9 +47,8 @@ for (const version of VERSIONS) {
       expect(publisher.events('published')).toHaveLength(1)
       await subscriber.succeeded()
       expect(subscriber.messages()).toEqual([message])
-    })
-
-    it(`${spec.retained} a retained message reaches a new subscriber with the retain flag`, async () => {
+    },
+    async retained() {
       const { paho } = await start()
       const topic = 'interop/paho/retained'
       const kept = { topic, payload: 'kept', qos: 1, retain: true }
@@ -58,9 +56,8 @@ for (const version of VERSIONS) {
       const subscriber = paho({ clientId: 'paho-late', subscribe: [{ topic, qos: 1 }], messages: 1 })
       await subscriber.succeeded()
       expect(subscriber.messages()).toEqual([kept])
-    })
-
-    it(`${spec.clearRetained} an empty retained message clears the retained message`, async () => {
+    },
+    async clearRetained() {
       const { paho } = await start()
       const topic = 'interop/paho/cleared'
       const kept = { topic, payload: 'kept', qos: 1, retain: true }
@@ -76,9 +73,8 @@ for (const version of VERSIONS) {
       })
       await subscriber.succeeded()
       expect(subscriber.messages()).toEqual([marker])
-    })
-
-    it(`${spec.will} the will is published when the connection drops without DISCONNECT`, async () => {
+    },
+    async will() {
       const { paho } = await start()
       const topic = 'interop/paho/will'
       const subscriber = paho({ clientId: 'paho-watcher', subscribe: [{ topic, qos: 1 }], messages: 1 })
@@ -90,10 +86,8 @@ for (const version of VERSIONS) {
       await dying.process.kill('SIGKILL')
       await subscriber.succeeded()
       expect(subscriber.messages()).toEqual([will])
-    })
-
-    const resumed = 'a resumed session gets the QoS 1 messages published while away'
-    it(`${spec.session} ${spec.sessionPresent} ${resumed}`, async () => {
+    },
+    async session() {
       const { paho, watch } = await start()
       const topic = 'interop/paho/session'
       const first = paho({ clientId: 'paho-session', ...persistent, subscribe: [{ topic, qos: 1 }] })
@@ -109,6 +103,6 @@ for (const version of VERSIONS) {
       expect(await again.event('connected')).toMatchObject({ reasonCode: 0, sessionPresent: true })
       await again.succeeded()
       expect(again.messages()).toEqual(away)
-    })
-  })
+    },
+  }
 }
