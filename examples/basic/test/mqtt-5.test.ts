@@ -221,6 +221,9 @@ describe('MQTT 5.0: topic aliases', () => {
     const base = { cmd: 'publish', qos: 0, dup: false, retain: false } as const
     peer.send({ ...base, topic: 'alias/topic', payload: 'first', properties: { topicAlias: 1 } })
     peer.send({ ...base, topic: '', payload: 'second', properties: { topicAlias: 1 } })
+    // The peer's packets are processed in order: once its PINGRESP is back, both messages were relayed.
+    peer.send({ cmd: 'pingreq' })
+    await peer.expect('pingresp')
     await flush(subscriber)
     expect(messages.map((m) => [m.topic, m.payload])).toEqual([
       ['alias/topic', 'first'],
