@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { BOTTLENECK_CPU_SHARE, CpuMeter, round, sleep } from '../load/stats.js'
+import { CpuMeter, round, sleep } from '../load/stats.js'
+import { handshakeCounts } from './result.js'
 import type { Scenario } from './types.js'
 
 const TARGET = 100_000
@@ -71,19 +72,12 @@ export const idle: Scenario = {
       // Idle: what the broker keeps once the handshakes' garbage is collected in its own time.
       await sleep(1000)
       const rssAfter = ctx.broker.rss() ?? 0
-      const closedByBroker = conns.filter((conn) => conn.closed).length
-      if (closedByBroker > 0) notes.push(`${closedByBroker} connections closed by the broker`)
       const perConnection = (rssAfter - rssBefore) / count
       const throughput = round((count / elapsed) * 1000, 0)
       return {
         throughput,
         rss: rssAfter,
-        sent: count,
-        received: granted,
-        lost: count - granted,
-        duplicates: 0,
-        generatorCpu: round(generatorCpu),
-        generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+        ...handshakeCounts(count, granted, generatorCpu, conns, notes),
         metrics: {
           rssPerConnection: round(perConnection / 1024, 2),
           projectedMiB: round((rssBefore + perConnection * TARGET) / 2 ** 20, 0),

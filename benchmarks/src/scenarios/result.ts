@@ -21,3 +21,26 @@ export function deliveryCounts(
     generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
   }
 }
+
+/**
+ * What the scenarios that open connections report: `count` handshakes, `granted` of them answered with the
+ * QoS asked for, and the broker closing some of `conns` noted.
+ */
+export function handshakeCounts(
+  count: number,
+  granted: number,
+  generatorCpu: number,
+  conns: readonly { closed: boolean }[],
+  notes: string[],
+): DeliveryCounts {
+  const closedByBroker = conns.filter((conn) => conn.closed).length
+  if (closedByBroker > 0) notes.push(`${closedByBroker} connections closed by the broker`)
+  return {
+    sent: count,
+    received: granted,
+    lost: count - granted,
+    duplicates: 0,
+    generatorCpu: round(generatorCpu),
+    generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+  }
+}

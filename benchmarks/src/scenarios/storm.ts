@@ -1,6 +1,7 @@
 /** Scenario 5: 5,000 clients connect and subscribe, 100 handshakes at a time; then the broker's RSS. */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { BOTTLENECK_CPU_SHARE, CpuMeter, round, sleep } from '../load/stats.js'
+import { CpuMeter, round, sleep } from '../load/stats.js'
+import { handshakeCounts } from './result.js'
 import type { Scenario } from './types.js'
 
 export const storm: Scenario = {
@@ -50,19 +51,12 @@ export const storm: Scenario = {
       const generatorCpu = cpu.share()
       await sleep(200)
       const rssAfter = ctx.broker.rss() ?? 0
-      const closedByBroker = conns.filter((conn) => conn.closed).length
-      if (closedByBroker > 0) notes.push(`${closedByBroker} connections closed by the broker`)
       const throughput = round((count / elapsed) * 1000, 0)
       const rssPerConnection = round((rssAfter - rssBefore) / count / 1024, 2)
       return {
         throughput,
         rss: rssAfter,
-        sent: count,
-        received: granted,
-        lost: count - granted,
-        duplicates: 0,
-        generatorCpu: round(generatorCpu),
-        generatorBottleneck: generatorCpu > BOTTLENECK_CPU_SHARE,
+        ...handshakeCounts(count, granted, generatorCpu, conns, notes),
         metrics: {
           throughput,
           rssPerConnection,
