@@ -45,7 +45,6 @@ export const idle: Scenario = {
   metrics: [
     { key: 'rssPerConnection', label: 'RSS per connection', unit: 'KiB', better: 'lower' },
     { key: 'projectedMiB', label: 'RSS projected for 100,000', unit: 'MiB', better: 'lower' },
-    { key: 'throughput', label: 'connect+subscribe/s', unit: 'conn/s', better: 'higher' },
   ],
   async run(ctx) {
     const { host, port } = ctx.broker
@@ -78,6 +77,9 @@ export const idle: Scenario = {
         throughput,
         rss: rssAfter,
         ...handshakeCounts(count, granted, generatorCpu, conns, notes),
+        // What is measured is the memory held once every client is connected, which does not depend on
+        // how fast the generator connected them (the storm measures that): never the generator's limit.
+        generatorBottleneck: false,
         metrics: {
           rssPerConnection: round(perConnection / 1024, 2),
           projectedMiB: round((rssBefore + perConnection * TARGET) / 2 ** 20, 0),
