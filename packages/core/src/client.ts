@@ -68,6 +68,18 @@ function endTurn(): void {
 const now = performance.now.bind(performance)
 const nextTurn = setImmediate
 
+/** The stream of a client knows its client, for the listeners shared by every connection. */
+const CLIENT = Symbol('mqtt-stack client')
+interface ClientStream extends Duplex {
+  [CLIENT]: Client
+}
+type StreamListener<A extends unknown[]> = (this: ClientStream, ...args: A) => void
+/** The stream listeners of every client, made in `Client`'s static block. */
+let onData: StreamListener<[chunk: Buffer]>
+let onEnd: StreamListener<[]>
+let onStreamError: StreamListener<[err: Error]>
+let onStreamClose: StreamListener<[]>
+
 /**
  * One connection: a duplex stream, a decoder that follows the protocol level of CONNECT, and a bounded
  * writer. Packets of one client are processed one at a time, in order.
@@ -135,10 +147,10 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       (stream as Partial<Socket>).setNoDelay?.(true)
       // The listeners are shared by every connection (`this` is the stream): no closures per connection.
     ;(stream as ClientStream)[CLIENT] = this
-    stream.on('data', Client.#onData)
-    stream.on('end', Client.#onEnd)
-    stream.on('error', Client.#onStreamError)
-    stream.on('close', Client.#onStreamClose)
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', onStreamError)
+    stream.on('close', onStreamClose)
   }
 
   /**
@@ -307,11 +319,6 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   static #uncork(client: Client): void {
     client.#corked = false
     client.stream.uncork()
-  }
-
-  static #onData(this: ClientStream, chunk: Buffer): void {
-    const client = this[CLIENT]
-    if (!client.closed) client.#decoder.push(chunk)
   }
 
   /**
@@ -511,34 +518,32 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     client.#pump()
   }
 
-  static #onEnd(this: ClientStream): void {
-    // The peer will send nothing more; finish our side too.
-    const client = this[CLIENT]
-    client.closed = true
-    this.end()
+  static {
+    // Module functions, made here to reach the private fields: `this` is the stream they listen to.
+    onData = function (this: ClientStream, chunk: Buffer): void {
+      const client = this[CLIENT]
+      if (!client.closed) client.#decoder.push(chunk)
+    }
+    onEnd = function (this: ClientStream): void {
+      // The peer will send nothing more; finish our side too.
+      this[CLIENT].closed = true
+      this.end()
+    }
+    onStreamError = function (this: ClientStream, err: Error): void {
+      const client = this[CLIENT]
+      if (!client.error) client.error = err
+      client.closed = true
+    }
+    onStreamClose = function (this: ClientStream): void {
+      const client = this[CLIENT]
+      client.closed = true
+      client.#inbox.length = 0
+      if (client.#closeTimer) clearTimeout(client.#closeTimer)
+      if (client.#emittedClose) return
+      client.#emittedClose = true
+      client.emit('close', client.error)
+    }
   }
-
-  static #onStreamError(this: ClientStream, err: Error): void {
-    const client = this[CLIENT]
-    if (!client.error) client.error = err
-    client.closed = true
-  }
-
-  static #onStreamClose(this: ClientStream): void {
-    const client = this[CLIENT]
-    client.closed = true
-    client.#inbox.length = 0
-    if (client.#closeTimer) clearTimeout(client.#closeTimer)
-    if (client.#emittedClose) return
-    client.#emittedClose = true
-    client.emit('close', client.error)
-  }
-}
-
-/** The stream of a client knows its client, for the listeners shared by every connection. */
-const CLIENT = Symbol('mqtt-stack client')
-interface ClientStream extends Duplex {
-  [CLIENT]: Client
 }
 
 /** Merged options, shared by every client made with the same options object (a stack's `client`). */
