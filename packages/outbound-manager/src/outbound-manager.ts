@@ -133,9 +133,13 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
           if (!refused) client.write(unknownPubrel(client, id))
           done()
         } else if (sent.cmd === 'pubrel') {
-          // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
-          client.write(sent)
-          done()
+          // MQTT 5.0: a PUBREC of 0x80 or more ends the exchange, with no PUBREL [MQTT-4.3.3-4], also after one.
+          if (refused) this.#complete(client, state, id, next, done)
+          else {
+            // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
+            client.write(sent)
+            done()
+          }
         } else if (sent.qos !== 2) mismatch(client, packet, sent, done)
         else if (refused) {
           // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL [MQTT-4.3.3-4].

@@ -295,6 +295,21 @@ describe('OutboundManager', () => {
     expect(backend.inflightOf('s').size).toBe(0)
   })
 
+  it('[MQTT-4.3.3-4] MQTT 5.0: a PUBREC of 0x80 or more after our PUBREL ends the exchange with no PUBREL again, freeing its packet id', async () => {
+    const { stack, backend } = setup({ maxInflight: 1 })
+    const t = await subscriber(stack, 's', 5)
+    await forward(stack, t.client, message('q/2', 2))
+    await forward(stack, t.client, message('q/next', 2))
+    const publish = await t.expect('publish')
+    const id = publish.messageId!
+    t.send({ cmd: 'pubrec', messageId: id, reasonCode: 0 })
+    expect(await t.expect('pubrel')).toMatchObject({ messageId: id })
+    t.send({ cmd: 'pubrec', messageId: id, reasonCode: 0x80 })
+    expect(await t.expect('publish')).toMatchObject({ topic: 'q/next' })
+    expect(t.received.filter((p) => p.cmd === 'pubrel')).toHaveLength(1)
+    expect(backend.calls).toContain(`removeInflight ${id}`)
+  })
+
   it('ignores a PUBACK or PUBCOMP of an unknown packet id, and answers a PUBREC of one with PUBREL', async () => {
     const { stack, errors, backend } = setup()
     const t = await subscriber(stack, 's')
