@@ -143,14 +143,14 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     this.stream = stream
     this.#options = clientOptions(options)
     this.#decoder = new PacketDecoder(this, this.#options.maxPacketSize)
-    if (this.#options.noDelay)
-      (stream as Partial<Socket>).setNoDelay?.(true)
-      // The listeners are shared by every connection (`this` is the stream): no closures per connection.
-    ;(stream as ClientStream)[CLIENT] = this
-    stream.on('data', onData)
-    stream.on('end', onEnd)
-    stream.on('error', onStreamError)
-    stream.on('close', onStreamClose)
+    if (this.#options.noDelay) (stream as Partial<Socket>).setNoDelay?.(true)
+    // The listeners are shared by every connection (`this` is the stream): no closures per connection.
+    const shared = stream as ClientStream
+    shared[CLIENT] = this
+    shared.on('data', onData)
+    shared.on('end', onEnd)
+    shared.on('error', onStreamError)
+    shared.on('close', onStreamClose)
   }
 
   /**

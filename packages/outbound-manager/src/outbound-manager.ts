@@ -132,18 +132,15 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
           // The client holds the id until PUBREL, unless its PUBREC refused the message [MQTT-4.3.3-9].
           if (!refused) client.write(unknownPubrel(client, id))
           done()
-        } else if (sent.cmd === 'pubrel') {
-          // MQTT 5.0: a PUBREC of 0x80 or more ends the exchange, with no PUBREL [MQTT-4.3.3-4], also after one.
-          if (refused) this.#complete(client, state, id, next, done)
-          else {
-            // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
-            client.write(sent)
-            done()
-          }
-        } else if (sent.qos !== 2) mismatch(client, packet, sent, done)
+        } else if (sent.cmd === 'publish' && sent.qos !== 2) mismatch(client, packet, sent, done)
         else if (refused) {
-          // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL [MQTT-4.3.3-4].
+          // MQTT 5.0: a PUBREC with an error reason code ends the exchange, with no PUBREL, whether or not
+          // one was sent already [MQTT-4.3.3-4].
           this.#complete(client, state, id, next, done)
+        } else if (sent.cmd === 'pubrel') {
+          // PUBREC again (the client saw our PUBLISH twice): PUBREL again.
+          client.write(sent)
+          done()
         } else this.#release(client, state, id, next, done)
         return
       }
