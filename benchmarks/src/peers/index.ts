@@ -24,6 +24,8 @@ export const BROKER_NAMES: readonly BrokerName[] = ['ours', 'stack', 'aedes', 'm
 export interface StartOptions {
   /** Run our broker from its TypeScript sources with tsx instead of examples/basic/dist. */
   fromSource?: boolean
+  /** More command-line arguments of our broker (the `mqtt-stack` command), e.g. `--config FILE`. */
+  args?: readonly string[]
 }
 
 export interface RunningBroker {
@@ -129,7 +131,17 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       child = options.fromSource
         ? spawn(
             process.execPath,
-            [...PROBE, '--import', 'tsx', 'src/main.ts', '--port', '0', '--host', HOST],
+            [
+              ...PROBE,
+              '--import',
+              'tsx',
+              'src/main.ts',
+              '--port',
+              '0',
+              '--host',
+              HOST,
+              ...(options.args ?? []),
+            ],
             { cwd: join(ROOT, 'examples/basic'), env, stdio: NODE_STDIO },
           )
         : spawn(
@@ -142,6 +154,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
               '0',
               '--host',
               HOST,
+              ...(options.args ?? []),
             ],
             { cwd: ROOT, env, stdio: NODE_STDIO },
           )
