@@ -327,12 +327,13 @@ describe('options', () => {
   it('is used in one stack only', () => {
     const sys = new SysTopics({ interval: 0 })
     new Stack().use(relayRecorder().middleware).use(sys)
-    let thrown: MqttStackError | undefined
+    let cause: unknown
     try {
       new Stack().use(sys)
     } catch (err) {
-      thrown = err as MqttStackError
+      cause = (err as MqttStackError).cause
     }
-    expect((thrown?.cause as Error).message).toMatch(/already used in another stack/)
+    expect(cause).toBeInstanceOf(MqttStackError)
+    expect((cause as MqttStackError).message).toMatch(/already used in another stack/)
   })
 })
