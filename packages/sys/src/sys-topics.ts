@@ -127,8 +127,9 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
         undefined,
       )
     }
-    client.once('connack', this.#onConnack)
-    client.once('close', this.#onClose)
+    // Each is emitted once per connection: `on` with listeners made once allocates nothing per connection.
+    client.on('connack', this.#onConnack)
+    client.on('close', this.#onClose)
   }
 
   override callbacks(): CallbackHandlers {

@@ -324,6 +324,14 @@ describe('options', () => {
     fails([10], /sys: must be an object/)
   })
 
+  it('stands before the ACL: after it, handler() fails with MQS_ERR_WRONG_ORDER', () => {
+    const stack = new Stack()
+      .use(relayRecorder().middleware)
+      .use({ name: 'my-acl', roles: ['acl'] })
+      .use(new SysTopics({ interval: 0 }))
+    expect(() => stack.handler()).toThrow(expect.objectContaining({ code: ErrorCode.WRONG_ORDER }))
+  })
+
   it('is used in one stack only', () => {
     const sys = new SysTopics({ interval: 0 })
     new Stack().use(relayRecorder().middleware).use(sys)
