@@ -259,6 +259,25 @@ export interface StandardCallbacks {
   lookupWill: { ctx: { clientId: string }; store: { packet?: IPublishPacket; delayInterval?: number } }
   /** Forget the will of a session (clean DISCONNECT, will published, or reconnect within the delay). */
   removeWill: { ctx: { clientId: string }; store: Record<never, never> }
+
+  // Monitoring
+  /**
+   * What the backend holds now, for monitoring (`$SYS` topics, metrics). Each backend fills the figures it
+   * keeps; one left undefined is not known. Off the hot path: executed every few seconds at most.
+   */
+  collectStats: {
+    ctx: Record<never, never>
+    store: {
+      /** Stored sessions, connected or not. */
+      sessions?: number
+      /** Sessions kept after their connection (persistent) whose client is not connected now. */
+      disconnectedSessions?: number
+      /** Subscriptions: (filter, client id) pairs, members of shared subscriptions included. */
+      subscriptions?: number
+      /** Retained messages. */
+      retainedMessages?: number
+    }
+  }
 }
 
 /**
@@ -359,6 +378,7 @@ const STANDARD = {
   storeWill: true,
   lookupWill: true,
   removeWill: true,
+  collectStats: true,
 } satisfies Record<keyof StandardCallbacks, true>
 
 /** The names of the standard catalogue, at run time. Core's README says who executes and who answers each. */

@@ -229,6 +229,10 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       }
       return false
     }
+    const traffic = this.stack.traffic
+    traffic.packetsSent++
+    traffic.bytesSent += bytes.length
+    if (qos !== undefined) traffic.publishSent++
     if (!this.#corked) {
       // Batch every write of this tick into one syscall.
       this.#corked = true
@@ -340,6 +344,9 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   /** Queues a decoded packet for the stack; false once the client is closed, which stops the decoder. */
   [DECODED](packet: Packet): boolean {
     if (this.closed) return false
+    const traffic = this.stack.traffic
+    traffic.packetsReceived++
+    if (packet.cmd === 'publish') traffic.publishReceived++
     if (packet.cmd === 'connect' && !this.connectReceived) {
       // Later packets are decoded, and writes serialised, for this version.
       this.connectReceived = true
@@ -522,7 +529,9 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     // Module functions, made here to reach the private fields: `this` is the stream they listen to.
     onData = function (this: ClientStream, chunk: Buffer): void {
       const client = this[CLIENT]
-      if (!client.closed) client.#decoder.push(chunk)
+      if (client.closed) return
+      client.stack.traffic.bytesReceived += chunk.length
+      client.#decoder.push(chunk)
     }
     onEnd = function (this: ClientStream): void {
       // The peer will send nothing more; finish our side too.

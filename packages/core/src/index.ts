@@ -47,3 +47,4 @@ export {
 } from './reason-codes.js'
 export { Stack, type StackEvents } from './stack.js'
 export * from './topic/index.js'
+export { Traffic } from './traffic.js'

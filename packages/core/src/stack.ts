@@ -25,6 +25,7 @@ import { type MiddlewareLike, nameOf } from './middleware.js'
 import type { StackOptions } from './options.js'
 import { PACKET_TYPES, type Packet, type PacketType } from './packets.js'
 import { checkOrder, checkProviders } from './startup-checks.js'
+import { Traffic } from './traffic.js'
 
 export interface StackEvents {
   /** Every reported error, with the client and packet where known. */
@@ -67,6 +68,8 @@ const STANDARD_NAMES: ReadonlySet<string> = new Set(STANDARD_CALLBACK_NAMES)
  */
 export class Stack extends EventEmitter<StackEvents> {
   readonly options: Readonly<StackOptions>
+  /** Bytes and packets read and written by every connection so far, counted by core. */
+  readonly traffic = new Traffic()
   readonly #middlewares: MiddlewareLike[] = []
   readonly #clients = new Set<Client>()
   readonly #runner: ChainRunner

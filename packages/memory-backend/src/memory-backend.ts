@@ -252,6 +252,21 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         s.wills.delete(ctx.clientId)
         next()
       },
+
+      // Monitoring: every few seconds at most, so counting the disconnected sessions may walk them all.
+      collectStats: (_ctx, store, next) => {
+        let disconnected = 0
+        for (const [clientId, session] of s.sessions) {
+          if (!session.persistent) continue
+          const client = s.clients.get(clientId)
+          if (client === undefined || client.closed) disconnected++
+        }
+        store.sessions = s.sessions.size
+        store.disconnectedSessions = disconnected
+        store.subscriptions = s.routeCount
+        store.retainedMessages = s.retained.size
+        next()
+      },
     }
   }
 }

@@ -410,3 +410,44 @@ describe('offline queue', () => {
     expect((await stack.run('lookupSubscriptions', { clientId: 'off' }, {})).subscriptions ?? []).toEqual([])
   })
 })
+
+describe('collectStats', () => {
+  it('counts sessions, persistent ones not connected, subscriptions and retained messages', async () => {
+    b = createBroker()
+    const { stack } = b
+    expect(await stack.run('collectStats', {}, {})).toEqual({
+      sessions: 0,
+      disconnectedSessions: 0,
+      subscriptions: 0,
+      retainedMessages: 0,
+    })
+    const kept = await connectClient(b.stack, 'kept', [{ topic: 'a/#', qos: 1 }], false)
+    const clean = await connectClient(b.stack, 'clean', [
+      { topic: 'b', qos: 0 },
+      { topic: 'c', qos: 0 },
+    ])
+    for (const topic of ['r/1', 'r/2'])
+      await stack.run(
+        'storeRetainedMessage',
+        { client: undefined, topic, packet: { ...message(topic), retain: true } },
+        {},
+      )
+    expect(await stack.run('collectStats', {}, {})).toEqual({
+      sessions: 2,
+      disconnectedSessions: 0,
+      subscriptions: 3,
+      retainedMessages: 2,
+    })
+    kept.send({ cmd: 'disconnect' })
+    await b.broker.ended(kept.client)
+    expect(await stack.run('collectStats', {}, {})).toMatchObject({ sessions: 2, disconnectedSessions: 1 })
+    clean.send({ cmd: 'disconnect' })
+    await b.broker.ended(clean.client)
+    expect(await stack.run('collectStats', {}, {})).toEqual({
+      sessions: 1,
+      disconnectedSessions: 1,
+      subscriptions: 1,
+      retainedMessages: 2,
+    })
+  })
+})
