@@ -23,7 +23,7 @@ const MAX_INTERVAL = (2 ** 31 - 1) / 1000
 const CONFIG_KEYS: ReadonlySet<string> = new Set(['interval', 'version'])
 
 function invalid(key: string, why: string, value: unknown): MqttStackError {
-  return new MqttStackError(ErrorCode.INVALID_OPTION, `sys: ${key} ${why}, got ${JSON.stringify(value)}`)
+  return new MqttStackError(ErrorCode.INVALID_OPTION, `sys.${key} ${why}, got ${JSON.stringify(value)}`)
 }
 
 /** Misconfiguration fails at construction, not at the first update. */
@@ -42,13 +42,13 @@ export function checkSysOptions(options: Readonly<SysTopicsOptions>): void {
  */
 export function sysOptionsFromConfig(config: unknown): Partial<SysTopicsOptions> {
   if (typeof config !== 'object' || config === null || Array.isArray(config))
-    throw new MqttStackError(ErrorCode.INVALID_OPTION, `sys: must be an object such as { "interval": 10 }`)
+    throw new MqttStackError(ErrorCode.INVALID_OPTION, `sys must be an object such as { "interval": 10 }`)
   const options: Partial<SysTopicsOptions> = {}
   for (const [key, value] of Object.entries(config)) {
     if (!CONFIG_KEYS.has(key))
       throw new MqttStackError(
         ErrorCode.INVALID_OPTION,
-        `sys: unknown key "${key}" (known: ${[...CONFIG_KEYS].join(', ')})`,
+        `sys.${key} is not a key of sys (known: ${[...CONFIG_KEYS].join(', ')})`,
       )
     if (key === 'interval') options.interval = value as number
     else options.version = value as string
