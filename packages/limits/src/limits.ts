@@ -445,10 +445,13 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
       },
       subscribeTopic: (ctx, _store, next) => {
         const state = ctx.client.state.limits
-        if (state !== undefined) {
-          state.filters ??= new Set()
-          state.filters.add(ctx.topic)
-        }
+        if (state === undefined) return next()
+        state.filters ??= new Set()
+        const size = state.filters.size
+        state.filters.add(ctx.topic)
+        // A new filter granted by the SUBSCRIBE being authorised is no longer pending: it is held now.
+        if (state.filters.size > size && ctx.packet === state.subscribing && state.subscribingNew > 0)
+          state.subscribingNew--
         next()
       },
       unsubscribeTopic: (ctx, _store, next) => {

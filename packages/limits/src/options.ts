@@ -109,7 +109,7 @@ const FRACTIONAL: ReadonlySet<string> = new Set([
 ])
 
 function invalid(key: string, why: string): MqttStackError {
-  return new MqttStackError(ErrorCode.INVALID_OPTION, `limits.${key} ${why}`)
+  return new MqttStackError(ErrorCode.INVALID_OPTION, `limits${key === '' ? '' : `.${key}`} ${why}`)
 }
 
 /**

@@ -141,7 +141,9 @@ describe('connection limits, in memory', () => {
     })
     const fail = async (username: string) => {
       const peer = track(connectTestClient(stack))
-      expect((await peer.connect({ clientId: '', username, password: Buffer.from('guess') })).returnCode).toBe(4)
+      expect(
+        (await peer.connect({ clientId: '', username, password: Buffer.from('guess') })).returnCode,
+      ).toBe(4)
       await peer.closed()
     }
     await fail('alice')
@@ -168,7 +170,12 @@ describe('connection limits, in memory', () => {
 
   it('keeps the per-address rate state bounded by maxTracked', async () => {
     let n = 0
-    const { stack, limits } = broker({ connectionRate: 1, connectionBurst: 1, maxTracked: 3, addressOf: () => `10.1.0.${n}` })
+    const { stack, limits } = broker({
+      connectionRate: 1,
+      connectionBurst: 1,
+      maxTracked: 3,
+      addressOf: () => `10.1.0.${n}`,
+    })
     // Four addresses: the first is forgotten (its bucket is full again when it comes back).
     for (n = 1; n <= 4; n++) {
       const peer = track(connectTestClient(stack))

@@ -9,6 +9,7 @@ import {
   type Packet,
   type QoS,
   type Stack,
+  type StackOptions,
 } from '@mqtt-stack/core'
 import { acceptConnections, testStack } from '@mqtt-stack/core/testing'
 import { Limits, type LimitsHooks, type LimitsOptions } from '../src/index.js'
@@ -16,7 +17,12 @@ import { Limits, type LimitsHooks, type LimitsOptions } from '../src/index.js'
 /** A clock the test moves: rates, windows and ban durations never wait for real time. */
 export function testClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
   let time = start
-  return { now: () => time, advance: (ms) => void (time += ms) }
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms
+    },
+  }
 }
 
 /**
@@ -28,7 +34,11 @@ function fakeAuthentication(): MiddlewareLike {
     name: 'fake-authentication',
     packetTypes: ['connect'],
     handle(client: Client, packet: Packet, next: Next, done: Done) {
-      if (packet.cmd !== 'connect' || packet.password === undefined || packet.password.toString() === 'secret')
+      if (
+        packet.cmd !== 'connect' ||
+        packet.password === undefined ||
+        packet.password.toString() === 'secret'
+      )
         return next()
       client.write(
         client.protocolVersion === 5
@@ -67,8 +77,13 @@ function fakeSubscriptions(): MiddlewareLike {
     async handle(client: Client, packet: Packet, _next: Next, done: Done) {
       const stack = client.stack
       if (packet.cmd === 'unsubscribe') {
-        for (const topic of packet.unsubscriptions) await stack.run('unsubscribeTopic', { client, packet, topic }, {})
-        client.write({ cmd: 'unsuback', messageId: packet.messageId! })
+        for (const topic of packet.unsubscriptions)
+          await stack.run('unsubscribeTopic', { client, packet, topic }, {})
+        client.write({
+          cmd: 'unsuback',
+          messageId: packet.messageId!,
+          granted: packet.unsubscriptions.map(() => 0),
+        })
         return done()
       }
       if (packet.cmd !== 'subscribe') return done()
@@ -97,8 +112,11 @@ export interface TestBroker {
 }
 
 /** Limits in a real Stack, between stand-ins for authentication, session-manager, inbound and subscriptions. */
-export function broker(options: Partial<LimitsOptions & LimitsHooks> = {}): TestBroker {
-  const { stack, errors } = testStack()
+export function broker(
+  options: Partial<LimitsOptions & LimitsHooks> = {},
+  stackOptions: StackOptions = {},
+): TestBroker {
+  const { stack, errors } = testStack(stackOptions)
   const limits = new Limits(options)
   const published: string[] = []
   stack
