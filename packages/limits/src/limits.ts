@@ -27,6 +27,7 @@ import {
 import { type Bucket, countEvent, RecentMap, takeToken, type Window } from './recent-map.js'
 import { LimitsState } from './state.js'
 import { type LimitsStats, newStats } from './stats.js'
+import { limitError, subscriptionHandlers } from './subscriptions.js'
 import { Throttle } from './throttle.js'
 import { topicOverLimit } from './topic-limit.js'
 
@@ -142,7 +143,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
       if (client.closed || state === undefined || this.#banOf(client.id || undefined, state) === undefined)
         continue
       this.stats.disconnectedBanned++
-      const err = this.#error(
+      const err = limitError(
         LimitsErrorCode.BANNED,
         `client "${client.id}" closed: ${describe(ban)}`,
         ReasonCode.ADMINISTRATIVE_ACTION,
@@ -199,7 +200,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const ban = this.#bans.match('address', address)
     if (ban !== undefined) {
       stats.refusedBanned++
-      return this.#error(LimitsErrorCode.BANNED, `connection from ${address} refused: ${describe(ban)}`, 0x8a)
+      return limitError(LimitsErrorCode.BANNED, `connection from ${address} refused: ${describe(ban)}`, 0x8a)
     }
     if (
       address !== undefined &&
@@ -207,7 +208,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
       !takeToken(this.#connectRate, address, now, limits.connectionRate, limits.connectionBurst)
     ) {
       stats.refusedConnectionRate++
-      return this.#error(
+      return limitError(
         LimitsErrorCode.CONNECTION_RATE,
         `connection from ${address} refused: over ${limits.connectionRate} connections/s (burst ${limits.connectionBurst})`,
         ReasonCode.CONNECTION_RATE_EXCEEDED,
@@ -228,7 +229,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
       over = `maxConnectionsPerAddress (${limits.maxConnectionsPerAddress})`
     }
     if (over === undefined) return undefined
-    return this.#error(
+    return limitError(
       LimitsErrorCode.TOO_MANY_CONNECTIONS,
       `connection from ${address ?? 'an unknown address'} refused: ${over} reached`,
       ReasonCode.QUOTA_EXCEEDED,
@@ -278,7 +279,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     if (reason === 'flapping') this.stats.bannedFlapping++
     else this.stats.bannedAuthFailures++
     this.#stack?.reportError(
-      this.#error(
+      limitError(
         reason === 'flapping' ? LimitsErrorCode.FLAPPING : LimitsErrorCode.AUTH_FAILURES,
         `${describe(ban)} for ${duration} ms`,
         ReasonCode.BANNED,
@@ -316,7 +317,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     }
     if (ban === undefined) return next()
     this.stats.refusedBanned++
-    const err = this.#error(
+    const err = limitError(
       LimitsErrorCode.BANNED,
       `CONNECT of client "${packet.clientId}" refused: ${describe(ban)}`,
       ReasonCode.BANNED,
@@ -365,7 +366,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const wait = Math.max(-state.messages / this.#messagesPerMs, -state.bytes / this.#bytesPerMs)
     if (client.protocolVersion === 5 || wait > limits.maxThrottle) {
       this.stats.disconnectedPublishRate++
-      const err = this.#error(
+      const err = limitError(
         LimitsErrorCode.PUBLISH_RATE,
         `client "${client.id}" publishes faster than ${limits.publishRate} messages/s or ${limits.publishByteRate} bytes/s`,
         ReasonCode.MESSAGE_RATE_TOO_HIGH,
@@ -386,7 +387,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
    */
   #refuseTopicName(client: Client, packet: IPublishPacket, done: Done): void {
     this.stats.refusedTopics++
-    const err = this.#error(
+    const err = limitError(
       LimitsErrorCode.TOPIC_LIMIT,
       `PUBLISH of client "${client.id}" refused: topic over maxTopicLength (${this.#limits.maxTopicLength}) or maxTopicLevels (${this.#limits.maxTopicLevels})`,
       ReasonCode.TOPIC_NAME_INVALID,
@@ -400,73 +401,13 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     done()
   }
 
-  // ---- subscriptions ----
-
+  /** Subscriptions: the topic limits and the quota per client (see subscriptions.ts). */
   override callbacks(): CallbackHandlers {
-    return {
-      /**
-       * Per filter of a SUBSCRIBE: over the topic limits, SUBACK 0x8F Topic Filter invalid; a new filter past
-       * `maxSubscriptionsPerClient`, SUBACK 0x97 Quota exceeded (3.1.1: 0x80 Failure for both).
-       */
-      authorizeSubscribe: (ctx, store, next, done) => {
-        const { client, packet, subscription } = ctx
-        const limits = this.#limits
-        const topic = subscription.topic
-        let refusal: MqttStackError | undefined
-        if (topicOverLimit(topic, limits.maxTopicLength, limits.maxTopicLevels)) {
-          this.stats.refusedTopics++
-          refusal = this.#error(
-            LimitsErrorCode.TOPIC_LIMIT,
-            `subscription of client "${client.id}" refused: filter over maxTopicLength (${limits.maxTopicLength}) or maxTopicLevels (${limits.maxTopicLevels})`,
-            ReasonCode.TOPIC_FILTER_INVALID,
-          )
-        } else {
-          const state = client.state.limits
-          if (state === undefined || state.filters?.has(topic)) return next()
-          if (state.subscribing !== packet) {
-            state.subscribing = packet
-            state.subscribingNew = 0
-          }
-          if ((state.filters?.size ?? 0) + state.subscribingNew < limits.maxSubscriptionsPerClient) {
-            state.subscribingNew++
-            return next()
-          }
-          this.stats.refusedSubscriptions++
-          refusal = this.#error(
-            LimitsErrorCode.SUBSCRIPTION_QUOTA,
-            `subscription of client "${client.id}" refused: maxSubscriptionsPerClient (${limits.maxSubscriptionsPerClient}) reached`,
-            ReasonCode.QUOTA_EXCEEDED,
-          )
-        }
-        client.stack.reportError(refusal, client, packet)
-        store.authorized = false
-        store.reasonCode = refusal.reasonCode!
-        done()
-      },
-      subscribeTopic: (ctx, _store, next) => {
-        const state = ctx.client.state.limits
-        if (state === undefined) return next()
-        state.filters ??= new Set()
-        const size = state.filters.size
-        state.filters.add(ctx.topic)
-        // A new filter granted by the SUBSCRIBE being authorised is no longer pending: it is held now.
-        if (state.filters.size > size && ctx.packet === state.subscribing && state.subscribingNew > 0)
-          state.subscribingNew--
-        next()
-      },
-      unsubscribeTopic: (ctx, _store, next) => {
-        ctx.client.state.limits?.filters?.delete(ctx.topic)
-        next()
-      },
-    }
+    return subscriptionHandlers(this.#limits, this.stats)
   }
 
   override close(): void {
     this.#throttle.close()
-  }
-
-  #error(code: LimitsErrorCode, message: string, reasonCode: number): MqttStackError {
-    return new MqttStackError(code, message, { reasonCode })
   }
 }
 

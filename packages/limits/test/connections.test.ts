@@ -1,7 +1,9 @@
 import { once } from 'node:events'
-import { connectTestClient, connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
+import { duplexPair } from 'node:stream'
+import { ErrorCode } from '@mqtt-stack/core'
+import { connectTestClient, connectTestSocket, PacketPeer, testStack } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LimitsErrorCode } from '../src/index.js'
+import { Limits, LimitsErrorCode, tagListener } from '../src/index.js'
 import { broker, listen, testClock } from './helpers.js'
 
 const opened: PacketPeer[] = []
@@ -74,13 +76,28 @@ describe('connection limits, in memory', () => {
     expect(limits.stats.refusedConnectionRate).toBe(2)
   })
 
-  it('counts per listener: tagged streams, else the local port', async () => {
+  it('counts per listener: a stream tagged with tagListener counts under its name', async () => {
     const { stack, limits } = broker({ maxConnectionsPerListener: 1 })
-    const a = track(connectTestClient(stack))
-    expect((await a.connect({ clientId: 'a' })).returnCode).toBe(0)
-    const b = track(connectTestClient(stack))
-    expect((await b.connect({ clientId: 'b' })).returnCode).toBe(3)
+    const accept = stack.handler()
+    const open = (listener: string | undefined) => {
+      const [brokerSide, testSide] = duplexPair()
+      if (listener !== undefined) tagListener(brokerSide, listener)
+      const peer = track(new PacketPeer(testSide))
+      brokerSide.once('close', () => testSide.destroy())
+      accept(brokerSide)
+      return peer
+    }
+    expect((await open('mqtt').connect({ clientId: 'a' })).returnCode).toBe(0)
+    expect((await open('ws').connect({ clientId: 'b' })).returnCode).toBe(0)
+    expect((await open(undefined).connect({ clientId: 'c' })).returnCode).toBe(0)
+    expect((await open('ws').connect({ clientId: 'd' })).returnCode).toBe(3)
     expect(limits.stats.refusedMaxConnectionsPerListener).toBe(1)
+  })
+
+  it('must stand after connection: a wrong order fails at start', () => {
+    const { stack } = testStack()
+    stack.use(new Limits()).use({ name: 'connection' })
+    expect(() => stack.handler()).toThrow(expect.objectContaining({ code: ErrorCode.WRONG_ORDER }))
   })
 
   it('flapping: a client id that connects more than flappingConnects times in the window is banned for flappingBan', async () => {

@@ -70,7 +70,7 @@ function fakeInbound(published: string[]): MiddlewareLike {
  * Stands in for subscription-manager: per filter `authorizeSubscribe` (when provided), then
  * `subscribeTopic` for a granted one; one SUBACK code per filter; UNSUBSCRIBE runs `unsubscribeTopic`.
  */
-function fakeSubscriptions(): MiddlewareLike {
+function fakeSubscriptions(batch: boolean): MiddlewareLike {
   return {
     name: 'fake-subscriptions',
     packetTypes: ['subscribe', 'unsubscribe'],
@@ -88,6 +88,7 @@ function fakeSubscriptions(): MiddlewareLike {
       }
       if (packet.cmd !== 'subscribe') return done()
       const codes: number[] = []
+      const granted: Array<{ topic: string; qos: QoS }> = []
       for (const { topic, qos } of packet.subscriptions) {
         const subscription = { topic, qos: qos as QoS }
         const verdict = await stack.run('authorizeSubscribe', { client, packet, subscription }, {})
@@ -95,8 +96,14 @@ function fakeSubscriptions(): MiddlewareLike {
           codes.push(client.protocolVersion === 5 ? verdict.reasonCode! : 0x80)
           continue
         }
-        await stack.run('subscribeTopic', { client, packet, topic, qos: qos as QoS, subscription }, {})
         codes.push(qos)
+        if (batch) granted.push(subscription)
+        else await stack.run('subscribeTopic', { client, packet, topic, qos: qos as QoS, subscription }, {})
+      }
+      // As subscription-manager does: every filter authorised first, then every granted one routed.
+      for (const subscription of granted) {
+        const { topic, qos } = subscription
+        await stack.run('subscribeTopic', { client, packet, topic, qos, subscription }, {})
       }
       client.write({ cmd: 'suback', messageId: packet.messageId!, granted: codes })
       done()
@@ -115,6 +122,7 @@ export interface TestBroker {
 export function broker(
   options: Partial<LimitsOptions & LimitsHooks> = {},
   stackOptions: StackOptions = {},
+  { batchSubscriptions = false } = {},
 ): TestBroker {
   const { stack, errors } = testStack(stackOptions)
   const limits = new Limits(options)
@@ -124,7 +132,7 @@ export function broker(
     .use(fakeAuthentication())
     .use(acceptConnections())
     .use(fakeInbound(published))
-    .use(fakeSubscriptions())
+    .use(fakeSubscriptions(batchSubscriptions))
   return { stack, limits, errors, published }
 }
 

@@ -45,6 +45,16 @@ describe('subscriptions per client', () => {
     expect((await peer.expect('suback')).granted).toEqual([0, 0x80])
   })
 
+  it('MQTT 5.0: counts right when every filter is authorised before any is routed (subscription-manager order)', async () => {
+    const { stack } = broker({ maxSubscriptionsPerClient: 3 }, {}, { batchSubscriptions: true })
+    const peer = track(connectTestClient(stack))
+    await peer.connect({ clientId: 'batch', protocolVersion: 5 })
+    subscribe(peer, 1, 'a', 'b', 'c', 'd')
+    expect((await peer.expect('suback')).granted).toEqual([0, 0, 0, 0x97])
+    subscribe(peer, 2, 'c', 'e')
+    expect((await peer.expect('suback')).granted).toEqual([0, 0x97])
+  })
+
   it('counts each client on its own', async () => {
     const { stack } = broker({ maxSubscriptionsPerClient: 1 })
     for (const id of ['one', 'two']) {
