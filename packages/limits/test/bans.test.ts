@@ -1,17 +1,7 @@
-import { once } from 'node:events'
-import { connectTestClient, connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { connectTestClient, connectTestSocket } from '@mqtt-stack/core/testing'
+import { describe, expect, it } from 'vitest'
 import { type BanRule, LimitsErrorCode } from '../src/index.js'
-import { broker, listen, testClock } from './helpers.js'
-
-const opened: PacketPeer[] = []
-const track = <T extends PacketPeer>(peer: T): T => {
-  opened.push(peer)
-  return peer
-}
-afterEach(() => {
-  for (const peer of opened.splice(0)) peer.destroy()
-})
+import { broker, overTcp, testClock, track } from './helpers.js'
 
 describe('ban list', () => {
   it('MQTT 5.0: ban() closes the connected clients it matches with DISCONNECT 0x98 Administrative action', async () => {
@@ -112,8 +102,7 @@ describe('ban list', () => {
 
   it('over TCP: banning 127.0.0.1 closes the connected client and refuses the next one', async () => {
     const { stack, limits } = broker()
-    const { server, port } = await listen(stack)
-    try {
+    await overTcp(stack, async (port) => {
       const peer = track(await connectTestSocket(port))
       await peer.connect({ clientId: 'local', protocolVersion: 5 })
       limits.ban({ address: '127.0.0.1' })
@@ -122,10 +111,6 @@ describe('ban list', () => {
       const next = track(await connectTestSocket(port))
       expect((await next.connect({ clientId: 'local2', protocolVersion: 5 })).reasonCode).toBe(0x8a)
       await next.closed()
-    } finally {
-      await stack.close()
-      server.close()
-      await once(server, 'close')
-    }
+    })
   })
 })

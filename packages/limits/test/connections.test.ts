@@ -1,19 +1,9 @@
-import { once } from 'node:events'
 import { duplexPair } from 'node:stream'
 import { ErrorCode } from '@mqtt-stack/core'
 import { connectTestClient, connectTestSocket, PacketPeer, testStack } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Limits, LimitsErrorCode, tagListener } from '../src/index.js'
-import { broker, listen, testClock } from './helpers.js'
-
-const opened: PacketPeer[] = []
-const track = <T extends PacketPeer>(peer: T): T => {
-  opened.push(peer)
-  return peer
-}
-afterEach(() => {
-  for (const peer of opened.splice(0)) peer.destroy()
-})
+import { broker, overTcp, testClock, track } from './helpers.js'
 
 describe('connection limits, in memory', () => {
   it('[MQTT-3.2.2-4] [MQTT-3.2.2-5] refuses a connection past maxConnections with return code 3, then closes', async () => {
@@ -211,8 +201,7 @@ describe('connection limits, in memory', () => {
 describe('connection limits over TCP', () => {
   it('[MQTT-3.2.2-5] refuses the connection past maxConnectionsPerAddress from 127.0.0.1, then closes it', async () => {
     const { stack, limits } = broker({ maxConnectionsPerAddress: 1 })
-    const { server, port } = await listen(stack)
-    try {
+    await overTcp(stack, async (port) => {
       const a = track(await connectTestSocket(port))
       expect((await a.connect({ clientId: 'a' })).returnCode).toBe(0)
       const b = track(await connectTestSocket(port))
@@ -221,26 +210,17 @@ describe('connection limits over TCP', () => {
       expect(limits.stats).toMatchObject({ connections: 1, refusedMaxConnectionsPerAddress: 1 })
       a.end()
       await a.closed()
-    } finally {
-      await stack.close()
-      server.close()
-      await once(server, 'close')
-    }
+    })
   })
 
   it('counts a TCP listener by its local port', async () => {
     const { stack, limits } = broker({ maxConnectionsPerListener: 1 })
-    const { server, port } = await listen(stack)
-    try {
+    await overTcp(stack, async (port) => {
       const a = track(await connectTestSocket(port))
       expect((await a.connect({ clientId: 'a' })).returnCode).toBe(0)
       const b = track(await connectTestSocket(port))
       expect((await b.connect({ clientId: 'b', protocolVersion: 5 })).reasonCode).toBe(0x97)
       expect(limits.stats.refusedMaxConnectionsPerListener).toBe(1)
-    } finally {
-      await stack.close()
-      server.close()
-      await once(server, 'close')
-    }
+    })
   })
 })

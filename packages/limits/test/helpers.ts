@@ -11,7 +11,8 @@ import {
   type Stack,
   type StackOptions,
 } from '@mqtt-stack/core'
-import { acceptConnections, testStack } from '@mqtt-stack/core/testing'
+import { acceptConnections, type PacketPeer, testStack } from '@mqtt-stack/core/testing'
+import { afterEach } from 'vitest'
 import { Limits, type LimitsHooks, type LimitsOptions } from '../src/index.js'
 
 /** A clock the test moves: rates, windows and ban durations never wait for real time. */
@@ -136,10 +137,26 @@ export function broker(
   return { stack, limits, errors, published }
 }
 
-/** `stack` listening on TCP, 127.0.0.1, a port of the system's choosing. */
-export async function listen(stack: Stack): Promise<{ server: Server; port: number }> {
-  const server = createServer(stack.handler())
+/** Runs `test` with `stack` listening on TCP (127.0.0.1, a port of the system's choosing), then closes both. */
+export async function overTcp(stack: Stack, test: (port: number) => Promise<void>): Promise<void> {
+  const server: Server = createServer(stack.handler())
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  return { server, port: (server.address() as AddressInfo).port }
+  try {
+    await test((server.address() as AddressInfo).port)
+  } finally {
+    await stack.close()
+    server.close()
+    await once(server, 'close')
+  }
 }
+
+const opened: PacketPeer[] = []
+/** Keeps a test connection to destroy after the test, whatever happened. */
+export function track<T extends PacketPeer>(peer: T): T {
+  opened.push(peer)
+  return peer
+}
+afterEach(() => {
+  for (const peer of opened.splice(0)) peer.destroy()
+})

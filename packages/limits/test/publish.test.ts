@@ -1,17 +1,8 @@
 import { once } from 'node:events'
 import { connectTestClient, connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LimitsErrorCode } from '../src/index.js'
-import { broker, listen, testClock } from './helpers.js'
-
-const opened: PacketPeer[] = []
-const track = <T extends PacketPeer>(peer: T): T => {
-  opened.push(peer)
-  return peer
-}
-afterEach(() => {
-  for (const peer of opened.splice(0)) peer.destroy()
-})
+import { broker, overTcp, testClock, track } from './helpers.js'
 
 const publish = (peer: PacketPeer, messageId: number, payload = 'x', topic = 't') =>
   peer.send({
@@ -138,18 +129,13 @@ describe('publish rate', () => {
 
   it('3.1.1 over TCP: throttled, then acknowledged', async () => {
     const { stack, published } = broker({ publishRate: 50, publishBurst: 2 })
-    const { server, port } = await listen(stack)
-    try {
+    await overTcp(stack, async (port) => {
       const peer = track(await connectTestSocket(port))
       await peer.connect({ clientId: 'tcp' })
       for (let id = 1; id <= 4; id++) publish(peer, id)
       for (let id = 1; id <= 4; id++) expect(await peer.expect('puback')).toMatchObject({ messageId: id })
       expect(published).toHaveLength(4)
-    } finally {
-      await stack.close()
-      server.close()
-      await once(server, 'close')
-    }
+    })
   })
 })
 
@@ -196,8 +182,7 @@ describe('topic length and levels on PUBLISH', () => {
 
   it('with the defaults, a topic of 65,535 levels is refused (3.1.1: closed) over TCP', async () => {
     const { stack, published } = broker()
-    const { server, port } = await listen(stack)
-    try {
+    await overTcp(stack, async (port) => {
       const peer = track(await connectTestSocket(port))
       await peer.connect({ clientId: 'abuse' })
       publish(peer, 1, 'x', '/'.repeat(65_534))
@@ -207,10 +192,6 @@ describe('topic length and levels on PUBLISH', () => {
       await ok.connect({ clientId: 'ok' })
       publish(ok, 1, 'x', 'a/'.repeat(127).concat('z'))
       expect(await ok.expect('puback')).toMatchObject({ messageId: 1 })
-    } finally {
-      await stack.close()
-      server.close()
-      await once(server, 'close')
-    }
+    })
   })
 })

@@ -1,16 +1,7 @@
 import { connectTestClient, type PacketPeer } from '@mqtt-stack/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LimitsErrorCode } from '../src/index.js'
-import { broker } from './helpers.js'
-
-const opened: PacketPeer[] = []
-const track = <T extends PacketPeer>(peer: T): T => {
-  opened.push(peer)
-  return peer
-}
-afterEach(() => {
-  for (const peer of opened.splice(0)) peer.destroy()
-})
+import { broker, track } from './helpers.js'
 
 const subscribe = (peer: PacketPeer, messageId: number, ...topics: string[]) =>
   peer.send({ cmd: 'subscribe', messageId, subscriptions: topics.map((topic) => ({ topic, qos: 0 })) })
