@@ -72,6 +72,8 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
   readonly #perListener = new Map<string, number>()
   /** Open connections per address: an entry lives while the address has one, so it is bounded by them. */
   readonly #perAddress = new Map<string, number>()
+  /** Connections refused when accepted whose CONNECT has not been answered yet. */
+  #refusedPending = 0
   readonly #connectRate: RecentMap<Bucket>
   readonly #flapping: RecentMap<Window>
   readonly #authByAddress: RecentMap<Window>
@@ -185,7 +187,17 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     client.state.limits = state
     client.on('close', this.#onClose)
     state.refusal = this.#admit(state, now)
-    if (state.refusal !== undefined) return
+    if (state.refusal !== undefined) {
+      // Answered on its CONNECT; while too many refused connections wait for theirs, closed at once.
+      if (this.#refusedPending >= this.#limits.maxRefusedPending) {
+        this.stats.closedRefused++
+        client.destroy(state.refusal)
+        return
+      }
+      this.#refusedPending++
+      state.pending = true
+      return
+    }
     state.counted = true
     this.stats.connections++
     increment(this.#perListener, state.listener)
@@ -237,6 +249,10 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
   }
 
   #closed(client: Client, state: LimitsState): void {
+    if (state.pending) {
+      state.pending = false
+      this.#refusedPending--
+    }
     if (state.counted) {
       state.counted = false
       this.stats.connections--

@@ -17,6 +17,11 @@ export interface LimitsOptions {
   connectionRate: number
   /** New connections from one IP address allowed in one burst. Default 1000. */
   connectionBurst: number
+  /**
+   * Connections refused when accepted that may wait at once for their CONNECT, to get a CONNACK saying why;
+   * past it a refused connection is closed at once, without CONNACK, so a flood holds no sockets. Default 1000.
+   */
+  maxRefusedPending: number
   /** PUBLISH packets per second per client, on average. Default 10,000. */
   publishRate: number
   /** PUBLISH packets per client allowed in one burst. Default 100,000. */
@@ -66,6 +71,7 @@ export const LIMITS_DEFAULTS: Readonly<LimitsOptions> = Object.freeze({
   maxConnectionsPerAddress: 10_000,
   connectionRate: 100,
   connectionBurst: 1000,
+  maxRefusedPending: 1000,
   publishRate: 10_000,
   publishBurst: 100_000,
   publishByteRate: 16 * 1024 * 1024,

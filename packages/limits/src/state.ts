@@ -6,6 +6,8 @@ export class LimitsState {
   counted = false
   /** Set when the connection was refused as it was accepted: its CONNECT gets this refusal. */
   refusal: MqttStackError | undefined = undefined
+  /** Refused when accepted, and counted among those waiting for their CONNECT to be answered. */
+  pending = false
   /** The username of the CONNECT. */
   username: string | undefined = undefined
   /** Publish token buckets: messages and bytes left, refilled lazily at `refilledAt`. */

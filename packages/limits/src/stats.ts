@@ -7,6 +7,8 @@ export interface LimitsStats {
   refusedMaxConnectionsPerListener: number
   refusedMaxConnectionsPerAddress: number
   refusedConnectionRate: number
+  /** Refused connections closed at once, without CONNACK, past `maxRefusedPending`. */
+  closedRefused: number
   refusedBanned: number
   /** Client ids banned for flapping, and addresses or usernames banned for failed authentications. */
   bannedFlapping: number
@@ -32,6 +34,7 @@ export function newStats(): LimitsStats {
     refusedMaxConnectionsPerListener: 0,
     refusedMaxConnectionsPerAddress: 0,
     refusedConnectionRate: 0,
+    closedRefused: 0,
     refusedBanned: 0,
     bannedFlapping: 0,
     bannedAuthFailures: 0,

@@ -26,6 +26,22 @@ describe('connection limits, in memory', () => {
     expect((await d.connect({ clientId: 'd' })).returnCode).toBe(0)
   })
 
+  it('past maxRefusedPending refused connections waiting for their CONNECT, a refused one is closed at once', async () => {
+    const { stack, limits } = broker({ maxConnections: 1, maxRefusedPending: 1 })
+    const a = track(connectTestClient(stack))
+    expect((await a.connect({ clientId: 'a' })).returnCode).toBe(0)
+    const waiting = track(connectTestClient(stack)) // refused, its CONNECT not sent yet
+    const flood = track(connectTestClient(stack))
+    await flood.closed()
+    expect(flood.received).toEqual([])
+    expect((await waiting.connect({ clientId: 'w' })).returnCode).toBe(3)
+    await waiting.closed()
+    // Nobody waits any more: the next refused connection gets its CONNACK again.
+    const next = track(connectTestClient(stack))
+    expect((await next.connect({ clientId: 'n' })).returnCode).toBe(3)
+    expect(limits.stats).toMatchObject({ refusedMaxConnections: 3, closedRefused: 1 })
+  })
+
   it('[MQTT-3.2.2-6] [MQTT-3.2.2-7] MQTT 5.0: refuses with CONNACK 0x97 Quota exceeded past maxConnectionsPerAddress', async () => {
     let address = '10.0.0.1'
     const { stack, limits } = broker({ maxConnectionsPerAddress: 1, addressOf: () => address })
