@@ -212,7 +212,11 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const ban = this.#bans.match('address', address)
     if (ban !== undefined) {
       stats.refusedBanned++
-      return limitError(LimitsErrorCode.BANNED, `connection from ${address} refused: ${describe(ban)}`, 0x8a)
+      return limitError(
+        LimitsErrorCode.BANNED,
+        `connection from ${address} refused: ${describe(ban)}`,
+        ReasonCode.BANNED,
+      )
     }
     if (
       address !== undefined &&
@@ -289,7 +293,9 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
   }
 
   /** An automatic ban refuses new connections only: the connected clients it matches stay. */
-  #autoBan(rule: BanRule, duration: number, reason: 'flapping' | 'auth-failures'): Ban {
+  #autoBan(rule: BanRule, duration: number, reason: 'flapping' | 'auth-failures'): Ban | undefined {
+    // An address that `addressOf` gave but is no IP address cannot be banned as one.
+    if (checkBanRule(rule) !== undefined) return undefined
     const ban: Ban = { ...ruleOf(rule), until: this.#now() + duration, reason }
     this.#bans.add(ban)
     if (reason === 'flapping') this.stats.bannedFlapping++

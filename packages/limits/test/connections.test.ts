@@ -191,6 +191,16 @@ describe('connection limits, in memory', () => {
     expect((await after.connect({ clientId: 'z', protocolVersion: 5 })).reasonCode).toBe(0)
   })
 
+  it('an address that is no IP address (addressOf) is counted but never banned as one', async () => {
+    const { stack, limits } = broker({ authFailuresPerAddress: 1, addressOf: () => 'unix:/run/mqtt.sock' })
+    const peer = track(connectTestClient(stack))
+    expect((await peer.connect({ clientId: 'x', password: Buffer.from('guess') })).returnCode).toBe(4)
+    await peer.closed()
+    expect(limits.bans()).toEqual([])
+    const next = track(connectTestClient(stack))
+    expect((await next.connect({ clientId: 'y' })).returnCode).toBe(0)
+  })
+
   it('keeps the per-address rate state bounded by maxTracked', async () => {
     let n = 0
     const { stack, limits } = broker({
