@@ -194,7 +194,9 @@ describe('connection limits, in memory', () => {
   it('an address that is no IP address (addressOf) is counted but never banned as one', async () => {
     const { stack, limits } = broker({ authFailuresPerAddress: 1, addressOf: () => 'unix:/run/mqtt.sock' })
     const peer = track(connectTestClient(stack))
-    expect((await peer.connect({ clientId: 'x', password: Buffer.from('guess') })).returnCode).toBe(4)
+    expect(
+      (await peer.connect({ clientId: 'x', username: 'u', password: Buffer.from('guess') })).returnCode,
+    ).toBe(4)
     await peer.closed()
     expect(limits.bans()).toEqual([])
     const next = track(connectTestClient(stack))
