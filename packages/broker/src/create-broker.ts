@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { Authentication, ScramSha256, StaticCredentials } from '@mqtt-stack/authentication'
 import { Authorize, TopicAcl, type TopicAclRule } from '@mqtt-stack/authorize'
 import { Connection } from '@mqtt-stack/connection'
@@ -5,12 +6,14 @@ import { CLIENT_DEFAULTS, ErrorCode, MqttStackError, Stack } from '@mqtt-stack/c
 import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
+import { Limits } from '@mqtt-stack/limits'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import { OutboundManager } from '@mqtt-stack/outbound-manager'
 import { PacketEmitter } from '@mqtt-stack/packet-emitter'
 import { RetainManager } from '@mqtt-stack/retain-manager'
 import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
+import { SysTopics } from '@mqtt-stack/sys'
 import { CertificateUsername } from './certificate-username.js'
 import { ConnectionLog } from './connection-log.js'
 import { createListener, identityField, type Listener } from './listeners/listener.js'
@@ -18,12 +21,19 @@ import type { ListenerAddress } from './listeners/options.js'
 import type { BrokerOptions } from './options.js'
 import { validateOptions } from './validate.js'
 
+/** This package's version (`$SYS/broker/version`), read from package.json beside src/ and dist/. */
+const VERSION: string = createRequire(import.meta.url)('../package.json').version
+
 export interface Broker {
   readonly stack: Stack
   /** Where the broker accepts connections, once `listen()` has resolved (in the order of `listeners`). */
   readonly addresses: readonly ListenerAddress[]
   /** Binds every listener; if one cannot bind, the others are closed again and the error is thrown. */
   listen(): Promise<ListenerAddress[]>
+  /** The limits in force, when created with `limits`: `ban()`, `unban()` and `bans()` change the ban list. */
+  readonly limits: Limits | undefined
+  /** The `$SYS` topics, when created with `sys`. */
+  readonly sys: SysTopics | undefined
   /** Replaces the ACL rules in place: connected clients stay, their next packets meet the new rules. */
   setAcl(rules: readonly TopicAclRule[]): void
   /** Stops accepting, closes every client (wills of unclean ends are published), then every middleware. */
@@ -42,7 +52,7 @@ export function createStack(options: BrokerOptions = {}): Stack {
 /** The default broker on its listeners (one `mqtt` listener on 127.0.0.1:1883 unless told otherwise). */
 export function createBroker(options: BrokerOptions = {}): Broker {
   validateOptions(options)
-  const { stack, acl } = assemble(options)
+  const { stack, acl, limits, sys } = assemble(options)
   const accept = stack.handler()
   // A WebSocket message holds at least one whole packet; room for two keeps batching clients working.
   const maxFrame =
@@ -56,6 +66,8 @@ export function createBroker(options: BrokerOptions = {}): Broker {
   return {
     stack,
     addresses,
+    limits,
+    sys,
     listen() {
       // Once: a second call gives the same addresses instead of binding again.
       listening ??= (async () => {
@@ -87,7 +99,14 @@ export function createBroker(options: BrokerOptions = {}): Broker {
   }
 }
 
-function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undefined } {
+interface Assembled {
+  stack: Stack
+  acl: TopicAcl | undefined
+  limits: Limits | undefined
+  sys: SysTopics | undefined
+}
+
+function assemble(options: BrokerOptions): Assembled {
   const stackOptions =
     options.maxPacketSize === undefined
       ? options.stack
@@ -115,13 +134,15 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
   // Before Authentication and TopicAcl: the CN replaces the CONNECT's username before they read it.
   if (options.listeners?.some((listener) => identityField(listener) !== undefined))
     stack.use(new CertificateUsername())
-  stack
-    .use(
-      new KeepAlive(
-        defined({ checkInterval: options.keepaliveCheckInterval, maxKeepalive: options.maxKeepalive }),
-      ),
-    )
-    .use(new Authentication())
+  stack.use(
+    new KeepAlive(
+      defined({ checkInterval: options.keepaliveCheckInterval, maxKeepalive: options.maxKeepalive }),
+    ),
+  )
+  // Before Authentication: a banned or over-the-limit connection is refused before its password is checked.
+  const limits = options.limits ? new Limits(options.limits) : undefined
+  if (limits) stack.use(limits)
+  stack.use(new Authentication())
   // SCRAM answers only CONNECTs that ask for it, so it goes before the username/password provider.
   if (options.scramUsers) stack.use(new ScramSha256({ users: options.scramUsers }))
   // Neither users nor check: open mode, any username and password are accepted. With either, only those
@@ -131,6 +152,9 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
   stack
     .use(new StaticCredentials(defined({ users: options.users, check: options.check, allowAnonymous })))
     .use(new Authorize())
+  // Before TopicAcl: publishing to $SYS is refused whatever the ACL allows.
+  const sys = options.sys ? new SysTopics({ ...options.sys, version: `mqtt-stack ${VERSION}` }) : undefined
+  if (sys) stack.use(sys)
   const acl = options.acl ? new TopicAcl({ rules: options.acl, default: 'deny' }) : undefined
   if (acl) stack.use(acl)
   stack
@@ -147,7 +171,7 @@ function assemble(options: BrokerOptions): { stack: Stack; acl: TopicAcl | undef
     .use(new InboundManager(defined({ receiveMaximum: options.receiveMaximum, maxQoS: options.maximumQoS })))
     .use(new OutboundManager())
     .use(new SubscriptionManager(defined({ maxQoS: options.maximumQoS })))
-  return { stack, acl }
+  return { stack, acl, limits, sys }
 }
 
 /** Drops undefined options so each middleware keeps its own default. */

@@ -1,6 +1,7 @@
 import type { CredentialsCheck } from '@mqtt-stack/authentication'
 import type { TopicAclRule } from '@mqtt-stack/authorize'
 import type { MiddlewareLike, StackOptions } from '@mqtt-stack/core'
+import type { LimitsOptions } from '@mqtt-stack/limits'
 import type { PacketEventTarget } from '@mqtt-stack/packet-emitter'
 import type { ListenerOptions } from './listeners/options.js'
 import type { BrokerLogger } from './logger.js'
@@ -65,6 +66,18 @@ export interface BrokerOptions {
    * above (which are refused together with a backend of your own, as they would do nothing).
    */
   backend?: MiddlewareLike
+
+  /**
+   * Limits and abuse protection (@mqtt-stack/limits): connection caps and rates, bans, flapping, failed
+   * logins, publish rate, subscriptions per client, topic size. Off unless given; `{}` turns every limit on
+   * at its default (docs/operations.md has the table). `broker.limits` changes the ban list at run time.
+   */
+  limits?: Partial<LimitsOptions>
+  /**
+   * mosquitto's `$SYS/broker/...` topics (@mqtt-stack/sys), published every `interval` seconds (default 10);
+   * clients may not publish to `$SYS`. Off unless given.
+   */
+  sys?: { interval?: number }
 
   /** Receives every packet and connection, for applications that embed the broker. */
   emitter?: PacketEventTarget

@@ -1,4 +1,6 @@
 import { ErrorCode, MqttStackError } from '@mqtt-stack/core'
+import { validateLimitsOptions } from '@mqtt-stack/limits'
+import { sysOptionsFromConfig } from '@mqtt-stack/sys'
 import { DEFAULT_PORTS, type ListenerOptions } from './listeners/options.js'
 import { type BrokerOptions, MEMORY_BACKEND_OPTIONS } from './options.js'
 
@@ -27,6 +29,8 @@ const KINDS: Readonly<Record<keyof BrokerOptions, Kind>> = {
   maxRetainedBytes: 'count',
   maxInflightMessages: 'positive',
   backend: 'object',
+  limits: 'object',
+  sys: 'object',
   emitter: 'object',
   logger: 'object',
 }
@@ -87,6 +91,22 @@ export function validateOptions(options: BrokerOptions): void {
       throw invalid(limit, 'configures the default memory backend: it does nothing with your own backend')
   }
   options.listeners?.forEach(validateListener)
+  section(() => validateLimitsOptions(options.limits))
+  if (options.sys !== undefined) {
+    if ('version' in options.sys) throw invalid('sys.version', 'is set by the broker (its name and version)')
+    section(() => sysOptionsFromConfig(options.sys))
+  }
+}
+
+/** Runs a package's own check of its section; its message names the key (`limits.publishRate must ...`). */
+function section(check: () => unknown): void {
+  try {
+    check()
+  } catch (err) {
+    if (err instanceof MqttStackError && err.code === ErrorCode.INVALID_OPTION)
+      throw new MqttStackError(ErrorCode.INVALID_OPTION, `createBroker: ${err.message}`)
+    throw err
+  }
 }
 
 function validateListener(listener: ListenerOptions, index: number): void {

@@ -21,6 +21,8 @@ const PLAIN_KEYS = [
   'responseInformation',
   'sessionExpiryCheckInterval',
   ...MEMORY_BACKEND_OPTIONS,
+  'limits',
+  'sys',
 ] as const
 const FILE_KEYS = ['passwordFile', 'aclFile', 'log', 'backend'] as const
 const KEYS: ReadonlySet<string> = new Set([...PLAIN_KEYS, ...FILE_KEYS])
