@@ -113,6 +113,8 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
    * never sent to it [MQTT-3.1.2-24].
    */
   maxOutgoingPacketSize = Number.POSITIVE_INFINITY
+  /** The name of the listener this connection came through (`stack.handler({ listener })`), if named. */
+  readonly listener: string | undefined
 
   readonly #options: Readonly<Required<ClientOptions>>
   readonly #decoder: PacketDecoder
@@ -137,10 +139,11 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   /** MQTT 5.0 inbound topic aliases of this connection, created on first use. */
   #topicAliases: Map<number, string> | undefined = undefined
 
-  constructor(stack: Stack, stream: Duplex, options?: ClientOptions) {
+  constructor(stack: Stack, stream: Duplex, options?: ClientOptions, listener?: string) {
     super()
     this.stack = stack
     this.stream = stream
+    this.listener = listener
     this.#options = clientOptions(options)
     this.#decoder = new PacketDecoder(this, this.#options.maxPacketSize)
     if (this.#options.noDelay) (stream as Partial<Socket>).setNoDelay?.(true)
@@ -205,12 +208,16 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       )
       this.stack.reportError(err, this, undefined)
       this.destroy(err)
+      if (qos !== undefined) this.stack.notifyDropped('slow-consumer', this, undefined)
       if (cb) process.nextTick(cb, err)
       return false
     }
     if (bytes.length > this.maxOutgoingPacketSize) {
       // The client would have to close on it; a PUBLISH is discarded as if sent [MQTT-3.1.2-25]
-      if (qos !== undefined) this.droppedMessages++
+      if (qos !== undefined) {
+        this.droppedMessages++
+        this.stack.notifyDropped('too-large', this, undefined)
+      }
       const err = new MqttStackError(
         ErrorCode.MESSAGE_DROPPED,
         `${bytes.length}-byte packet over the client's Maximum Packet Size (${this.maxOutgoingPacketSize}) not sent`,
@@ -221,6 +228,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     }
     if (qos === 0 && buffered > this.#options.dropQoS0Above) {
       this.droppedMessages++
+      this.stack.notifyDropped('qos0-buffer-full', this, undefined)
       if (cb) {
         process.nextTick(
           cb,
@@ -235,6 +243,8 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       this.stream.cork()
       process.nextTick(Client.#uncork, this)
     }
+    const observers = this.stack.writeObservers
+    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]!(this, bytes)
     return cb ? this.stream.write(bytes, cb) : this.stream.write(bytes)
   }
 
