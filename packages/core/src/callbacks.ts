@@ -48,7 +48,12 @@ export interface StoredSession {
  * - `too-large`: over the receiving client's MQTT 5.0 Maximum Packet Size [MQTT-3.1.2-25] (core, outbound);
  * - `not-authorized`: a PUBLISH the publisher may not send, or a delivery `authorizeForward` refused.
  */
-export type DropReason = 'offline-queue-full' | 'qos0-buffer-full' | 'slow-consumer' | 'too-large' | 'not-authorized'
+export type DropReason =
+  | 'offline-queue-full'
+  | 'qos0-buffer-full'
+  | 'slow-consumer'
+  | 'too-large'
+  | 'not-authorized'
 
 /** Outbound QoS 1/2 state: a PUBLISH awaiting PUBACK/PUBREC, or a PUBREL awaiting PUBCOMP. */
 export type InflightPacket = IPublishPacket | IPubrelPacket
@@ -249,7 +254,12 @@ export interface StandardCallbacks {
    * `packet` is undefined where only its bytes were at hand.
    */
   messageDropped: {
-    ctx: { client: Client | undefined; clientId: string; packet: IPublishPacket | undefined; reason: DropReason }
+    ctx: {
+      client: Client | undefined
+      clientId: string
+      packet: IPublishPacket | undefined
+      reason: DropReason
+    }
     store: Record<never, never>
   }
 
