@@ -208,8 +208,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       // Not for this client: no error, but counted.
       delivery.client.stack.notifyDropped('not-authorized', delivery.client, delivery.packet)
       delivery.done()
-    }
-    else
+    } else
       this.#deliver(delivery.client, delivery.packet, delivery.next, delivery.done, delivery.fresh, delivery)
   }
 

@@ -611,7 +611,7 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2', 'm/3'])
   })
 
-  it('asks authorizeForward when some middleware answers it, and skips a denied delivery silently', async () => {
+  it('asks authorizeForward when some middleware answers it, and skips a denied delivery silently, notifying the drop', async () => {
     const asked: string[] = []
     const authorizer: MiddlewareLike = {
       name: 'fake-authorize',
@@ -623,7 +623,14 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const { stack, backend, errors } = setup({}, [authorizer])
+    const drops: string[] = []
+    const counter: MiddlewareLike = {
+      messageDropped(ctx, _store, next) {
+        drops.push(`${ctx.reason} ${ctx.clientId} ${ctx.packet?.topic}`)
+        next()
+      },
+    }
+    const { stack, backend, errors } = setup({}, [authorizer, counter])
     const t = await subscriber(stack, 's')
     await forward(stack, t.client, message('secret/1', 1))
     await forward(stack, t.client, message('secret/0', 0))
@@ -631,6 +638,8 @@ describe('OutboundManager', () => {
     expect(await t.expect('publish')).toMatchObject({ topic: 'open/1' })
     expect(await drainUntilPingresp(t)).toEqual([])
     expect(asked).toEqual(['s secret/1', 's secret/0', 's open/1'])
+    // Silently for the subscriber, but counted (metrics answers messageDropped).
+    expect(drops).toEqual(['not-authorized s secret/1', 'not-authorized s secret/0'])
     expect(backend.calls.filter((c) => c.startsWith('storeInflight'))).toHaveLength(1)
     expect(errors).toEqual([])
   })
