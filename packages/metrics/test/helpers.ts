@@ -68,7 +68,7 @@ export function tinyBroker(): MiddlewareLike {
           }
           client.write({
             cmd: 'suback',
-            messageId: packet.messageId,
+            messageId: packet.messageId!,
             granted: packet.subscriptions.map((s) => s.qos),
           })
           return done()
