@@ -920,7 +920,14 @@ describe('OutboundManager, MQTT 5.0', () => {
   })
 
   it("[MQTT-3.1.2-25] discards a QoS 1/2 PUBLISH over the client's Maximum Packet Size as if delivered: no id, nothing inflight", async () => {
-    const { stack, backend, errors } = setup5()
+    const drops: string[] = []
+    const counter: MiddlewareLike = {
+      messageDropped(ctx, _store, next) {
+        drops.push(`${ctx.reason} ${ctx.packet?.topic}`)
+        next()
+      },
+    }
+    const { stack, backend, errors } = setup5({}, [counter])
     const t = await subscriber5(stack, 's', { maximumPacketSize: 64, receiveMaximum: 1 })
     const big = Buffer.alloc(100, 0x61)
     await forward(stack, t.client, message('big/1', 1, { payload: big }))
@@ -931,6 +938,8 @@ describe('OutboundManager, MQTT 5.0', () => {
     expect(await drainUntilPingresp(t)).toEqual([])
     expect(backend.calls).toEqual(['storeInflight publish 1'])
     expect(t.client.droppedMessages).toBe(2)
+    // Each counted once, as a drop (metrics answers messageDropped).
+    expect(drops).toEqual(['too-large big/1', 'too-large big/2'])
     expect(errors).toEqual([])
   })
 
