@@ -19,6 +19,15 @@ function put(metric: Labeled, labels: Record<string, string>, value: number): vo
 
 const QOS = ['0', '1', '2'] as const
 
+/** The reasons core and the built-ins drop messages for. */
+const DROP_REASONS = [
+  'offline-queue-full',
+  'qos0-buffer-full',
+  'slow-consumer',
+  'too-large',
+  'not-authorized',
+] as const satisfies readonly DropReason[]
+
 /** Label values in Prometheus' snake case: `offline-queue-full` -> `offline_queue_full`. */
 function snake(value: string): string {
   return value.replace(/-/g, '_')
@@ -143,6 +152,8 @@ export function createRegistry(
     registers,
     collect(this: Counter<string>) {
       this.reset()
+      // Every known reason from the start, at 0, so that rate() and alerts see the first drop.
+      for (const reason of DROP_REASONS) this.inc({ reason: snake(reason) }, 0)
       for (const [reason, value] of source.global.dropped) this.inc({ reason: snake(reason) }, value)
     },
   })

@@ -109,6 +109,7 @@ describe('Metrics over TCP, scraped during traffic', () => {
     expect(v('mqtt_messages_delivered_total', { qos: '0' })).toBe(3)
     expect(v('mqtt_messages_delivered_total', { qos: '1' })).toBe(2)
     expect(sampleValue(samples, 'mqtt_messages_dropped_total', { reason: 'not_authorized' })).toBe(1)
+    expect(sampleValue(samples, 'mqtt_messages_dropped_total', { reason: 'offline_queue_full' })).toBe(0)
     // Bytes: exactly what the packets take on the wire, both ways.
     const publishIn =
       3 * size(qos0) +
