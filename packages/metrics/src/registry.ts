@@ -1,3 +1,4 @@
+import type { DropReason } from '@mqtt-stack/core'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { type GlobalCounters, type ListenerCounters, TYPE_NAMES } from './counters.js'
 
