@@ -115,6 +115,8 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   maxOutgoingPacketSize = Number.POSITIVE_INFINITY
   /** The name of the listener this connection came through (`stack.handler({ listener })`), if named. */
   readonly listener: string | undefined
+  /** The reason code the first `close()` was given: why the server ended the connection, when it said. */
+  closeReasonCode: number | undefined = undefined
 
   readonly #options: Readonly<Required<ClientOptions>>
   readonly #decoder: PacketDecoder
@@ -275,6 +277,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   close(reasonCode?: number, error?: Error): void {
     if (this.closed) return
     if (error && !this.error) this.error = error
+    this.closeReasonCode = reasonCode
     if (reasonCode !== undefined && this.protocolVersion === 5 && this.connackSent) {
       // A Reason String is allowed on DISCONNECT whatever Request Problem Information says [MQTT-3.1.2-29];
       // `write` leaves it out when the client's Maximum Packet Size is too small for it [MQTT-3.14.2-3].

@@ -55,6 +55,19 @@ describe('Stack: handler({ listener })', () => {
   })
 })
 
+describe('Client: closeReasonCode', () => {
+  it('keeps the reason code of the first close()', async () => {
+    const stack = new Stack()
+    const client = stack.handler()(new StalledStream())
+    expect(client.closeReasonCode).toBeUndefined()
+    client.close(0x8e)
+    client.close(0x97)
+    expect(client.closeReasonCode).toBe(0x8e)
+    client.destroy()
+    await stack.close()
+  })
+})
+
 describe('Stack: observeWrites', () => {
   it('sees the bytes of every packet written, until it is stopped', async () => {
     const stack = new Stack().use(acceptConnections())

@@ -1,4 +1,11 @@
-import { connackReasonCode, type DropReason, PACKET_TYPES, ReasonCode } from '@mqtt-stack/core'
+import {
+  type Client,
+  connackReasonCode,
+  type DropReason,
+  MqttStackError,
+  PACKET_TYPES,
+  ReasonCode,
+} from '@mqtt-stack/core'
 
 /** Packet type names by the type field of the fixed header (1 to 15); 0 is reserved. */
 export const TYPE_NAMES: readonly string[] = ['reserved', ...PACKET_TYPES]
@@ -34,6 +41,8 @@ export class ListenerCounters {
   /** Ends of accepted connections after a DISCONNECT from the client, and any other way. */
   cleanDisconnects = 0
   uncleanDisconnects = 0
+  /** Unclean ends by reason (see `endReason`). */
+  readonly uncleanReasons = new Map<string, number>()
   /** CONNACKs refusing a connection, by reason name. */
   readonly refused = new Map<string, number>()
 
@@ -81,4 +90,18 @@ export function countRefusal(counters: ListenerCounters, code: number): void {
 /** Bytes of a packet on the wire: the type byte, the remaining length's own bytes, the rest. */
 export function wireSize(remaining: number): number {
   return 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
+}
+
+/**
+ * Why a connection that had its CONNACK ended without a DISCONNECT: the code of the error that ended it
+ * (`MQS_ERR_SLOW_CONSUMER` is `slow_consumer`, `MQS_ERR_KEEPALIVE_TIMEOUT` `keepalive_timeout`), else the
+ * reason code the server closed it with (`session_taken_over`), else `connection_error` (a socket error) or
+ * `connection_lost` (the peer went away, or the server closed it without saying why).
+ */
+export function endReason(client: Client): string {
+  const { error } = client
+  if (error instanceof MqttStackError) return error.code.replace(/^MQS_ERR_/, '').toLowerCase()
+  const code = client.closeReasonCode
+  if (code !== undefined) return REASON_NAMES.get(code) ?? `code_${code}`
+  return error === undefined ? 'connection_lost' : 'connection_error'
 }

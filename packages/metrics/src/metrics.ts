@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client'
 import {
   connackCode,
   countRefusal,
+  endReason,
   GlobalCounters,
   ListenerCounters,
   TYPE_INDEX,
@@ -39,6 +40,8 @@ export interface ListenerSnapshot {
   authFailures: number
   cleanDisconnects: number
   uncleanDisconnects: number
+  /** Unclean ends by reason (`slow_consumer`, `keepalive_timeout`, `session_taken_over`, `connection_lost`...). */
+  uncleanReasons: Record<string, number>
   /** Refusing CONNACKs by reason name (`not_authorized`, `bad_user_name_or_password`, ...). */
   refused: Record<string, number>
   packetsReceived: Record<string, number>
@@ -69,7 +72,11 @@ function onClientClose(this: Client): void {
   if (state.connected) {
     counters.connected--
     if (state.disconnected) counters.cleanDisconnects++
-    else counters.uncleanDisconnects++
+    else {
+      counters.uncleanDisconnects++
+      const reason = endReason(this)
+      counters.uncleanReasons.set(reason, (counters.uncleanReasons.get(reason) ?? 0) + 1)
+    }
   }
   counters.inflight -= state.inflight
   state.inflight = 0
@@ -223,6 +230,7 @@ export class Metrics extends Middleware<MetricsOptions> {
         authFailures: c.authFailures,
         cleanDisconnects: c.cleanDisconnects,
         uncleanDisconnects: c.uncleanDisconnects,
+        uncleanReasons: Object.fromEntries(c.uncleanReasons),
         refused: Object.fromEntries(c.refused),
         packetsReceived: byType(c.packetsIn),
         packetsSent: byType(c.packetsOut),

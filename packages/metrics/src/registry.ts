@@ -138,11 +138,12 @@ export function createRegistry(
   perListener(
     Counter,
     'mqtt_disconnections_total',
-    'Ends of accepted connections: clean after a DISCONNECT, unclean any other way.',
-    ['kind'],
+    'Ends of accepted connections: clean after a DISCONNECT (reason client_disconnect), unclean any other way, by reason.',
+    ['kind', 'reason'],
     (c, metric) => {
-      put(metric, { listener: c.listener, kind: 'clean' }, c.cleanDisconnects)
-      put(metric, { listener: c.listener, kind: 'unclean' }, c.uncleanDisconnects)
+      put(metric, { listener: c.listener, kind: 'clean', reason: 'client_disconnect' }, c.cleanDisconnects)
+      for (const [reason, value] of c.uncleanReasons)
+        put(metric, { listener: c.listener, kind: 'unclean', reason }, value)
     },
   )
 

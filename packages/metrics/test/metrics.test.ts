@@ -1,6 +1,14 @@
 import { once } from 'node:events'
 import { type AddressInfo, createServer, type Server } from 'node:net'
-import { type Client, type Packet, Stack, serializePacket } from '@mqtt-stack/core'
+import {
+  type Client,
+  ErrorCode,
+  type MiddlewareLike,
+  MqttStackError,
+  type Packet,
+  Stack,
+  serializePacket,
+} from '@mqtt-stack/core'
 import {
   acceptConnections,
   connectTestClient,
@@ -132,7 +140,12 @@ describe('Metrics over TCP, scraped during traffic', () => {
     await Promise.all(gone)
     const after = (await scrape()).samples
     expect(sampleValue(after, 'mqtt_disconnections_total', { listener: 'tcp', kind: 'clean' })).toBe(1)
-    expect(sampleValue(after, 'mqtt_disconnections_total', { listener: 'tcp', kind: 'unclean' })).toBe(1)
+    const unclean = after.filter(
+      (sample) => sample.name === 'mqtt_disconnections_total' && sample.labels.kind === 'unclean',
+    )
+    // The peer went away: its socket ended (connection_lost) or was reset (connection_error).
+    expect(unclean.map((sample) => sample.value)).toEqual([1])
+    expect(['connection_lost', 'connection_error']).toContain(unclean[0]!.labels.reason)
     expect(sampleValue(after, 'mqtt_connections', { listener: 'tcp' })).toBe(0)
     expect(sampleValue(after, 'mqtt_connected_clients', { listener: 'tcp' })).toBe(0)
   })
@@ -209,6 +222,44 @@ describe('Metrics through a Stack in memory', () => {
     const bare = new Metrics({ processMetrics: false })
     stacks.push(new Stack().use(bare))
     expect(await bare.text()).not.toMatch(/process_cpu/)
+  })
+})
+
+describe('Metrics: why connections end', () => {
+  it('counts unclean ends by the error that ended them, else by the reason code the server closed with', async () => {
+    const metrics = new Metrics({ processMetrics: false })
+    const { stack } = testStack()
+    const closeOnDisconnect: MiddlewareLike = {
+      packetTypes: ['disconnect'],
+      handle(client, _packet, _next, done) {
+        client.close()
+        done()
+      },
+    }
+    stack.use(metrics).use(acceptConnections()).use(closeOnDisconnect)
+    stacks.push(stack)
+    const ended = async (end: (client: Client) => void) => {
+      const t = connectTestClient(stack)
+      await t.connect()
+      const gone = once(t.client, 'close')
+      end(t.client)
+      await gone
+    }
+    await ended((client) => client.close(0x8e)) // a takeover
+    await ended((client) =>
+      client.close(0x97, new MqttStackError(ErrorCode.SLOW_CONSUMER, 'acknowledged nothing')),
+    )
+    await ended((client) => client.destroy())
+    const t = connectTestClient(stack)
+    await t.connect()
+    const gone = once(t.client, 'close')
+    t.send({ cmd: 'disconnect' })
+    await gone
+    expect(metrics.snapshot().listeners.default).toMatchObject({
+      cleanDisconnects: 1,
+      uncleanDisconnects: 3,
+      uncleanReasons: { session_taken_over: 1, slow_consumer: 1, connection_lost: 1 },
+    })
   })
 })
 
