@@ -72,12 +72,12 @@ function cell(runs: readonly RunRecord[], metric: Metric): string {
   return `${mid}${spread}${allBottlenecked ? ' ⚠' : ''}`
 }
 
-/** The median over repeats of ours/`peer` in the same repeat (same-run pairs, as the targets are stated). */
-function ratio(runs: readonly RunRecord[], metric: Metric, peer: BrokerName): string {
+/** The median over repeats of `mine`/`peer` in the same repeat (same-run pairs, as the targets are stated). */
+function ratio(runs: readonly RunRecord[], metric: Metric, [mine, peer]: RatioPair): string {
   const ratios: number[] = []
   const repeats = new Set(runs.map((run) => run.repeat))
   for (const repeat of repeats) {
-    const ours = runs.find((run) => run.broker === 'ours' && run.repeat === repeat)?.result
+    const ours = runs.find((run) => run.broker === mine && run.repeat === repeat)?.result
     const other = runs.find((run) => run.broker === peer && run.repeat === repeat)?.result
     if (!ours || !other || ours.generatorBottleneck || other.generatorBottleneck) continue
     const a = other.metrics[metric.key]
@@ -107,11 +107,24 @@ function issues(runs: readonly RunRecord[], broker: BrokerName): string[] {
 
 const RATIO_PEERS: readonly BrokerName[] = ['aedes', 'stack']
 
+type RatioPair = readonly [mine: BrokerName, peer: BrokerName]
+
+/**
+ * ours/aedes: the targets; ours/stack: what @mqtt-stack/broker costs over the hand-built stack;
+ * stack-ops/stack: what the operations middlewares (metrics) cost the hand-built stack.
+ */
+function ratioPairs(peers: readonly BrokerName[]): RatioPair[] {
+  const pairs: RatioPair[] = peers.includes('ours')
+    ? RATIO_PEERS.filter((peer) => peers.includes(peer)).map((peer) => ['ours', peer] as const)
+    : []
+  if (peers.includes('stack-ops') && peers.includes('stack')) pairs.push(['stack-ops', 'stack'])
+  return pairs
+}
+
 export function table(report: Report, scenarios: readonly Scenario[]): string {
   const peers = report.brokers
-  // ours/aedes: the targets; ours/stack: what @mqtt-stack/broker costs over the hand-built stack.
-  const against = peers.includes('ours') ? RATIO_PEERS.filter((peer) => peers.includes(peer)) : []
-  const head = ['scenario', 'metric', ...peers, ...against.map((peer) => `ours/${peer}`), 'issues']
+  const against = ratioPairs(peers)
+  const head = ['scenario', 'metric', ...peers, ...against.map(([mine, peer]) => `${mine}/${peer}`), 'issues']
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`]
   for (const record of report.scenarios) {
     const scenario = scenarios.find((s) => s.name === record.name)
@@ -128,7 +141,7 @@ export function table(report: Report, scenarios: readonly Scenario[]): string {
         index === 0 ? record.name : '',
         `${metric.label} (${metric.unit}, ${metric.better} is better)`,
         ...cells,
-        ...against.map((peer) => ratio(record.runs, metric, peer)),
+        ...against.map((pair) => ratio(record.runs, metric, pair)),
         index === 0 ? problems || 'none' : '',
       ]
       lines.push(`| ${row.join(' | ')} |`)

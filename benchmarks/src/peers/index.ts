@@ -16,10 +16,18 @@ export const HOST = '127.0.0.1'
 
 /**
  * `stack` is the built-ins assembled by hand without @mqtt-stack/broker (peers/stack-server.mjs): the
- * measure of what createBroker and the CLI cost `ours`.
+ * measure of what createBroker and the CLI cost `ours`. `stack-ops` is the same stack with the operations
+ * middlewares (metrics, its endpoint listening): the measure of what they cost, against `stack`.
  */
-export type BrokerName = 'ours' | 'stack' | 'aedes' | 'mosquitto' | 'relay'
-export const BROKER_NAMES: readonly BrokerName[] = ['ours', 'stack', 'aedes', 'mosquitto', 'relay']
+export type BrokerName = 'ours' | 'stack' | 'stack-ops' | 'aedes' | 'mosquitto' | 'relay'
+export const BROKER_NAMES: readonly BrokerName[] = [
+  'ours',
+  'stack',
+  'stack-ops',
+  'aedes',
+  'mosquitto',
+  'relay',
+]
 
 export interface StartOptions {
   /** Run our broker from its TypeScript sources with tsx instead of examples/basic/dist. */
@@ -163,6 +171,13 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       child = spawn(
         process.execPath,
         [...PROBE, join(HERE, 'aedes-server.mjs'), '--port', '0', '--host', HOST],
+        { cwd: ROOT, env, stdio: NODE_STDIO },
+      )
+      break
+    case 'stack-ops':
+      child = spawn(
+        process.execPath,
+        [...PROBE, join(HERE, 'stack-server.mjs'), '--port', '0', '--host', HOST, '--ops'],
         { cwd: ROOT, env, stdio: NODE_STDIO },
       )
       break

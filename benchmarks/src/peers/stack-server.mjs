@@ -2,7 +2,9 @@
 // same middlewares in the same order as createBroker's default, without its listeners, options checking and
 // connection log. `ours` (the `mqtt-stack` command, createBroker with its default log) is measured against
 // it in the same run: what the broker package adds must cost nothing that shows.
-//   node stack-server.mjs --port 0 --host 127.0.0.1
+//   node stack-server.mjs --port 0 --host 127.0.0.1 [--ops]
+// --ops adds the operations middlewares (metrics, with its endpoint listening on a free port), so that a run
+// of `stack` and `stack-ops` measures what they cost.
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
@@ -13,15 +15,20 @@ import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
+import { Metrics } from '@mqtt-stack/metrics'
 import { OutboundManager } from '@mqtt-stack/outbound-manager'
 import { RetainManager } from '@mqtt-stack/retain-manager'
 import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } } })
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, host: { type: 'string' }, ops: { type: 'boolean' } },
+})
 const host = values.host ?? '127.0.0.1'
-const stack = new Stack()
-  .use(new MemoryBackend())
+const metrics = values.ops ? new Metrics({ port: 0, host }) : undefined
+const stack = new Stack().use(new MemoryBackend())
+if (metrics) stack.use(metrics)
+stack
   .use(new Connection())
   .use(new KeepAlive())
   .use(new Authentication())
@@ -33,7 +40,8 @@ const stack = new Stack()
   .use(new InboundManager())
   .use(new OutboundManager())
   .use(new SubscriptionManager())
-const server = createServer(stack.handler())
+const server = createServer(stack.handler({ listener: 'mqtt' }))
+if (metrics) await metrics.listen()
 server.listen(Number(values.port ?? 0), host, () => {
   console.log(`hand-built stack listening on mqtt://${host}:${server.address().port}`)
 })

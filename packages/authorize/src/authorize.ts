@@ -74,6 +74,7 @@ export class Authorize extends Middleware<AuthorizeOptions> {
     if (err) return next(err)
     if (client.closed) return done()
     if (store.authorized !== false) return next()
+    client.stack.notifyDropped('not-authorized', client, packet)
     const reasonCode = denialCode(store.reasonCode)
     if (this.config.closeOnDeniedPublish) {
       // [MQTT-3.3.5-2] the server may close the connection instead of acknowledging

@@ -125,7 +125,14 @@ describe('Authorize', () => {
     })
 
     it('[MQTT-3.3.5-2] QoS 1: a PUBACK, the message dropped, the connection kept', async () => {
-      const { stack, relay } = broker([publishPolicy()])
+      const drops: string[] = []
+      const counter = {
+        messageDropped(ctx: CallbackContext<'messageDropped'>, _store: object, next: Next) {
+          drops.push(`${ctx.reason} ${ctx.packet?.topic}`)
+          next()
+        },
+      }
+      const { stack, relay } = broker([publishPolicy(), counter])
       const t = connectTestClient(stack)
       await t.connect()
       t.send(publish('secret/a', 1, 7))
@@ -135,6 +142,8 @@ describe('Authorize', () => {
       t.send(publish('open/a', 1, 8))
       expect(await t.expect('puback')).toMatchObject({ messageId: 8 })
       expect(relay.topics).toEqual(['open/a'])
+      // Counted as a drop (metrics answers messageDropped).
+      expect(drops).toEqual(['not-authorized secret/a'])
     })
 
     it('[MQTT-3.3.5-2] QoS 2: a PUBREC, the message dropped; its PUBREL still gets a PUBCOMP', async () => {

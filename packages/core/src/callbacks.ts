@@ -39,6 +39,22 @@ export interface StoredSession {
   disconnectedAt?: number
 }
 
+/**
+ * Why a message was dropped (see the `messageDropped` callback):
+ * - `offline-queue-full`: a disconnected persistent session's offline queue had no room (backend);
+ * - `qos0-buffer-full`: a QoS 0 message to a client with more than `dropQoS0Above` bytes unwritten (core);
+ * - `slow-consumer`: the message being written when the client was disconnected for having more than
+ *   `disconnectAbove` bytes unwritten (core);
+ * - `too-large`: over the receiving client's MQTT 5.0 Maximum Packet Size [MQTT-3.1.2-25] (core, outbound);
+ * - `not-authorized`: a PUBLISH the publisher may not send, or a delivery `authorizeForward` refused.
+ */
+export type DropReason =
+  | 'offline-queue-full'
+  | 'qos0-buffer-full'
+  | 'slow-consumer'
+  | 'too-large'
+  | 'not-authorized'
+
 /** Outbound QoS 1/2 state: a PUBLISH awaiting PUBACK/PUBREC, or a PUBREL awaiting PUBCOMP. */
 export type InflightPacket = IPublishPacket | IPubrelPacket
 
@@ -231,6 +247,21 @@ export interface StandardCallbacks {
   removeOfflineMessages: { ctx: { clientId: string; packets: IPublishPacket[] }; store: Record<never, never> }
   /** Empty the queue of a session. */
   clearOfflineMessages: { ctx: { clientId: string }; store: Record<never, never> }
+  /**
+   * A notification: a message was dropped for `reason` and will not be delivered to (or, for
+   * `not-authorized` on PUBLISH, accepted from) `client` / `clientId`. Executed through
+   * `stack.notifyDropped`, only when some middleware answers it (metrics counts it); handlers call `next()`.
+   * `packet` is undefined where only its bytes were at hand.
+   */
+  messageDropped: {
+    ctx: {
+      client: Client | undefined
+      clientId: string
+      packet: IPublishPacket | undefined
+      reason: DropReason
+    }
+    store: Record<never, never>
+  }
 
   // QoS 1/2 state
   /** Remember an outbound PUBLISH (or the PUBREL that replaces it) until it is acknowledged. */
@@ -369,6 +400,7 @@ const STANDARD = {
   lookupOfflineMessages: true,
   removeOfflineMessages: true,
   clearOfflineMessages: true,
+  messageDropped: true,
   storeInflightMessage: true,
   removeInflightMessage: true,
   lookupInflightMessages: true,

@@ -113,6 +113,10 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
    * never sent to it [MQTT-3.1.2-24].
    */
   maxOutgoingPacketSize = Number.POSITIVE_INFINITY
+  /** The name of the listener this connection came through (`stack.handler({ listener })`), if named. */
+  readonly listener: string | undefined
+  /** The reason code the first `close()` was given: why the server ended the connection, when it said. */
+  closeReasonCode: number | undefined = undefined
 
   readonly #options: Readonly<Required<ClientOptions>>
   readonly #decoder: PacketDecoder
@@ -137,10 +141,11 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   /** MQTT 5.0 inbound topic aliases of this connection, created on first use. */
   #topicAliases: Map<number, string> | undefined = undefined
 
-  constructor(stack: Stack, stream: Duplex, options?: ClientOptions) {
+  constructor(stack: Stack, stream: Duplex, options?: ClientOptions, listener?: string) {
     super()
     this.stack = stack
     this.stream = stream
+    this.listener = listener
     this.#options = clientOptions(options)
     this.#decoder = new PacketDecoder(this, this.#options.maxPacketSize)
     if (this.#options.noDelay) (stream as Partial<Socket>).setNoDelay?.(true)
@@ -205,12 +210,16 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       )
       this.stack.reportError(err, this, undefined)
       this.destroy(err)
+      if (qos !== undefined) this.stack.notifyDropped('slow-consumer', this, undefined)
       if (cb) process.nextTick(cb, err)
       return false
     }
     if (bytes.length > this.maxOutgoingPacketSize) {
       // The client would have to close on it; a PUBLISH is discarded as if sent [MQTT-3.1.2-25]
-      if (qos !== undefined) this.droppedMessages++
+      if (qos !== undefined) {
+        this.droppedMessages++
+        this.stack.notifyDropped('too-large', this, undefined)
+      }
       const err = new MqttStackError(
         ErrorCode.MESSAGE_DROPPED,
         `${bytes.length}-byte packet over the client's Maximum Packet Size (${this.maxOutgoingPacketSize}) not sent`,
@@ -221,6 +230,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     }
     if (qos === 0 && buffered > this.#options.dropQoS0Above) {
       this.droppedMessages++
+      this.stack.notifyDropped('qos0-buffer-full', this, undefined)
       if (cb) {
         process.nextTick(
           cb,
@@ -239,6 +249,8 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       this.stream.cork()
       process.nextTick(Client.#uncork, this)
     }
+    const observers = this.stack.writeObservers
+    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]!(this, bytes)
     return cb ? this.stream.write(bytes, cb) : this.stream.write(bytes)
   }
 
@@ -269,6 +281,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   close(reasonCode?: number, error?: Error): void {
     if (this.closed) return
     if (error && !this.error) this.error = error
+    this.closeReasonCode = reasonCode
     if (reasonCode !== undefined && this.protocolVersion === 5 && this.connackSent) {
       // A Reason String is allowed on DISCONNECT whatever Request Problem Information says [MQTT-3.1.2-29];
       // `write` leaves it out when the client's Maximum Packet Size is too small for it [MQTT-3.14.2-3].

@@ -14,6 +14,7 @@ export type {
   CallbackThen,
   DeclaredCallbackName,
   Done,
+  DropReason,
   InflightPacket,
   Next,
   StandardCallbackName,
@@ -45,6 +46,6 @@ export {
   ReasonCode,
   ReturnCode,
 } from './reason-codes.js'
-export { Stack, type StackEvents } from './stack.js'
+export { type HandlerOptions, Stack, type StackEvents, type WriteObserver } from './stack.js'
 export * from './topic/index.js'
 export { Traffic } from './traffic.js'

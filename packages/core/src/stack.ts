@@ -7,6 +7,7 @@ import {
   type CallbackStore,
   type CallbackThen,
   type Done,
+  type DropReason,
   type Next,
   STANDARD_CALLBACK_NAMES,
 } from './callbacks.js'
@@ -23,7 +24,7 @@ import { Client } from './client.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { type MiddlewareLike, nameOf } from './middleware.js'
 import type { StackOptions } from './options.js'
-import { PACKET_TYPES, type Packet, type PacketType } from './packets.js'
+import { type IPublishPacket, PACKET_TYPES, type Packet, type PacketType } from './packets.js'
 import { checkOrder, checkProviders } from './startup-checks.js'
 import { Traffic } from './traffic.js'
 
@@ -33,6 +34,18 @@ export interface StackEvents {
   /** A connection was accepted and every middleware's `install` has run. */
   client: [client: Client]
 }
+
+/** What `stack.handler()` tells each client it makes. */
+export interface HandlerOptions {
+  /** The name of the listener the connections come from (`client.listener`), for metrics and logs. */
+  listener?: string
+}
+
+/**
+ * Sees every packet written to a client, as the bytes handed to its stream (the first byte carries the
+ * packet type, `bytes[0] >> 4`). Called synchronously on the write path: count, never allocate or throw.
+ */
+export type WriteObserver = (client: Client, bytes: Uint8Array) => void
 
 const PRINT_INTERVAL_MS = 10_000
 
@@ -81,6 +94,8 @@ export class Stack extends EventEmitter<StackEvents> {
   #refs = new Set<string>()
   #closing: Promise<void> | undefined = undefined
   readonly #printed = new Map<string, { at: number; suppressed: number }>()
+  /** Null while nobody observes writes, so an unobserved write costs one comparison. */
+  #writeObservers: WriteObserver[] | null = null
 
   constructor(options: StackOptions = {}) {
     super()
@@ -175,10 +190,51 @@ export class Stack extends EventEmitter<StackEvents> {
     if (err) throw err
   }
 
-  /** `(stream) => Client`: give it to `net.createServer`, `tls.createServer` or a WebSocket stream. */
-  handler(): (stream: Duplex) => Client {
+  /**
+   * `(stream) => Client`: give it to `net.createServer`, `tls.createServer` or a WebSocket stream.
+   * `options.listener` names where the connections come from: each client's `listener`, set before any
+   * middleware's `install` runs.
+   */
+  handler(options: HandlerOptions = {}): (stream: Duplex) => Client {
     this.validate()
-    return (stream) => this.#accept(stream)
+    const { listener } = options
+    return (stream) => this.#accept(stream, listener)
+  }
+
+  /**
+   * Calls `observer` with every packet written to any client of this stack (see `WriteObserver`); returns
+   * the function that stops it. Without observers a write checks one field and goes on.
+   */
+  observeWrites(observer: WriteObserver): () => void {
+    this.#writeObservers = [...(this.#writeObservers ?? []), observer]
+    return () => {
+      const rest = (this.#writeObservers ?? []).filter((o) => o !== observer)
+      this.#writeObservers = rest.length === 0 ? null : rest
+    }
+  }
+
+  /** The write observers, or null when there are none (read by `Client` on every write). */
+  get writeObservers(): readonly WriteObserver[] | null {
+    return this.#writeObservers
+  }
+
+  /**
+   * Tells whoever answers `messageDropped` (metrics) that a message was dropped, and why. Costs one Map
+   * lookup when nobody answers it. `clientId` defaults to the client's.
+   */
+  notifyDropped(
+    reason: DropReason,
+    client: Client | undefined,
+    packet: IPublishPacket | undefined,
+    clientId: string = client?.id ?? '',
+  ): void {
+    if (!this.#callbackLists.has('messageDropped')) return
+    this.execute('messageDropped', { client, clientId, packet, reason }, {}, this.#droppedNotified)
+  }
+
+  /** Made once: a failing `messageDropped` handler is reported, and nothing else depends on it. */
+  readonly #droppedNotified = (err: MqttStackError | null): void => {
+    if (err) this.reportError(err, undefined, undefined)
   }
 
   /** Runs `handle` of every middleware that wants `packet`, in order; `done` runs once at the end. */
@@ -297,8 +353,8 @@ export class Stack extends EventEmitter<StackEvents> {
     this.stack.#clients.delete(this)
   }
 
-  #accept(stream: Duplex): Client {
-    const client = new Client(this, stream, this.options.client)
+  #accept(stream: Duplex, listener: string | undefined): Client {
+    const client = new Client(this, stream, this.options.client, listener)
     if (this.#closing) {
       client.destroy(new MqttStackError(ErrorCode.STACK_CLOSED, 'connection refused: the stack is closing'))
       return client

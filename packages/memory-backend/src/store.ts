@@ -353,6 +353,7 @@ export class MemoryStore {
       this.expiredMessages += queue.purgeExpired(Date.now())
       if (queue.length >= maxOfflineMessages || this.offlineTotal.bytes + size > maxOfflineBytes) {
         this.droppedOfflineMessages++
+        this.stack?.notifyDropped('offline-queue-full', this.clients.get(clientId), packet, clientId)
         if (queue.refused++ === 0) this.#reportFull(clientId, queue, packet)
         return true
       }

@@ -269,10 +269,17 @@ describe('offline queue', () => {
     ])
   })
 
-  it('drops the newest message past maxOfflineMessages, sets store.dropped and reports it', async () => {
+  it('drops the newest message past maxOfflineMessages, sets store.dropped, reports it and notifies the drop', async () => {
     b = createBroker({ maxOfflineMessages: 2 })
     await offlineSubscriber(b)
     const { stack } = b
+    const drops: string[] = []
+    stack.use({
+      messageDropped(ctx, _store, next) {
+        drops.push(`${ctx.reason} ${ctx.clientId}`)
+        next()
+      },
+    })
     const first = message('q')
     expect(await stack.run('storeOfflineMessage', { clientId: 'off', packet: first }, {})).toEqual({})
     await stack.run('storeOfflineMessage', { clientId: 'off', packet: message('q') }, {})
@@ -282,6 +289,7 @@ describe('offline queue', () => {
     // A relay to the full queue drops too, and the relay still completes.
     await relay(stack, 'q', 1)
     expect(b.backend.stats.droppedOfflineMessages).toBe(2)
+    expect(drops).toEqual(['offline-queue-full off', 'offline-queue-full off'])
     const { packets = [] } = await stack.run('lookupOfflineMessages', { clientId: 'off' }, {})
     expect(packets).toHaveLength(2)
     expect(packets[0]).toBe(first)

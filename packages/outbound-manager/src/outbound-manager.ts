@@ -204,9 +204,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   readonly #onAuthorized: CallbackResult<'authorizeForward'> = (err, store) => {
     const delivery = store as Delivery
     if (err) delivery.next(err)
-    else if (delivery.authorized === false)
-      delivery.done() // not for this client: skipped silently
-    else
+    else if (delivery.authorized === false) {
+      // Not for this client: no error, but counted.
+      delivery.client.stack.notifyDropped('not-authorized', delivery.client, delivery.packet)
+      delivery.done()
+    } else
       this.#deliver(delivery.client, delivery.packet, delivery.next, delivery.done, delivery.fresh, delivery)
   }
 
@@ -268,6 +270,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
         delivery.bytes = undefined
         delivery.alias = undefined
         client.droppedMessages++
+        client.stack.notifyDropped('too-large', client, delivery.packet)
         delivery.done()
         return
       }

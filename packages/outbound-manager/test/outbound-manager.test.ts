@@ -611,7 +611,7 @@ describe('OutboundManager', () => {
     expect(backend.offlineOf('s').map((p) => p.topic)).toEqual(['m/1', 'm/2', 'm/3'])
   })
 
-  it('asks authorizeForward when some middleware answers it, and skips a denied delivery silently', async () => {
+  it('asks authorizeForward when some middleware answers it, and skips a denied delivery silently, notifying the drop', async () => {
     const asked: string[] = []
     const authorizer: MiddlewareLike = {
       name: 'fake-authorize',
@@ -623,7 +623,14 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const { stack, backend, errors } = setup({}, [authorizer])
+    const drops: string[] = []
+    const counter: MiddlewareLike = {
+      messageDropped(ctx, _store, next) {
+        drops.push(`${ctx.reason} ${ctx.clientId} ${ctx.packet?.topic}`)
+        next()
+      },
+    }
+    const { stack, backend, errors } = setup({}, [authorizer, counter])
     const t = await subscriber(stack, 's')
     await forward(stack, t.client, message('secret/1', 1))
     await forward(stack, t.client, message('secret/0', 0))
@@ -631,6 +638,8 @@ describe('OutboundManager', () => {
     expect(await t.expect('publish')).toMatchObject({ topic: 'open/1' })
     expect(await drainUntilPingresp(t)).toEqual([])
     expect(asked).toEqual(['s secret/1', 's secret/0', 's open/1'])
+    // Silently for the subscriber, but counted (metrics answers messageDropped).
+    expect(drops).toEqual(['not-authorized s secret/1', 'not-authorized s secret/0'])
     expect(backend.calls.filter((c) => c.startsWith('storeInflight'))).toHaveLength(1)
     expect(errors).toEqual([])
   })
@@ -911,7 +920,14 @@ describe('OutboundManager, MQTT 5.0', () => {
   })
 
   it("[MQTT-3.1.2-25] discards a QoS 1/2 PUBLISH over the client's Maximum Packet Size as if delivered: no id, nothing inflight", async () => {
-    const { stack, backend, errors } = setup5()
+    const drops: string[] = []
+    const counter: MiddlewareLike = {
+      messageDropped(ctx, _store, next) {
+        drops.push(`${ctx.reason} ${ctx.packet?.topic}`)
+        next()
+      },
+    }
+    const { stack, backend, errors } = setup5({}, [counter])
     const t = await subscriber5(stack, 's', { maximumPacketSize: 64, receiveMaximum: 1 })
     const big = Buffer.alloc(100, 0x61)
     await forward(stack, t.client, message('big/1', 1, { payload: big }))
@@ -922,6 +938,8 @@ describe('OutboundManager, MQTT 5.0', () => {
     expect(await drainUntilPingresp(t)).toEqual([])
     expect(backend.calls).toEqual(['storeInflight publish 1'])
     expect(t.client.droppedMessages).toBe(2)
+    // Each counted once, as a drop (metrics answers messageDropped).
+    expect(drops).toEqual(['too-large big/1', 'too-large big/2'])
     expect(errors).toEqual([])
   })
 
