@@ -2,9 +2,17 @@ import { strict as assert } from 'node:assert'
 import { PERSISTENT } from '../harness.js'
 import type { Kit } from '../kit.js'
 import { message, outbound, pubrel, topicAndPayload } from '../packets.js'
-import { receive } from './incoming.js'
-import { inflight } from './inflight.js'
-import { persistentSession, queued } from './offline.js'
+import {
+  inflight,
+  persistentSession,
+  queued,
+  receive,
+  retain,
+  retained,
+  storedSubscriptions,
+  storeWill,
+  willOf,
+} from '../steps.js'
 
 /** With `capabilities.durable`: what a session holds, retained messages and wills survive a restart. */
 export function durabilitySuite(kit: Kit): void {
@@ -21,14 +29,10 @@ export function durabilitySuite(kit: Kit): void {
         await h.run('storeSession', { clientId: 's', session })
         await h.restart()
         assert.deepEqual((await h.run('lookupSession', { clientId: 's' })).session, session)
-        const { subscriptions = [] } = await h.run('lookupSubscriptions', { clientId: 's' })
-        assert.deepEqual(
-          [...subscriptions].sort((x, y) => (x.topic < y.topic ? -1 : 1)),
-          [
-            { topic: 'a/+', qos: 1 },
-            { topic: 'b', qos: 2, subscriptionIdentifier: 3 },
-          ],
-        )
+        assert.deepEqual(await storedSubscriptions(h, 's'), [
+          { topic: 'a/+', qos: 1 },
+          { topic: 'b', qos: 2, subscriptionIdentifier: 3 },
+        ])
       },
     )
 
@@ -93,32 +97,18 @@ export function durabilitySuite(kit: Kit): void {
     )
 
     kit.test('retained messages survive, and so does a deletion', async (h) => {
-      const store = (topic: string, payload: string) =>
-        h.run('storeRetainedMessage', {
-          client: undefined,
-          topic,
-          packet: message(topic, payload, { retain: true }),
-        })
-      await store('r/kept', 'v')
-      await store('r/deleted', 'v')
-      await store('r/deleted', '')
+      await retain(h, 'r/kept', 'v')
+      await retain(h, 'r/deleted', 'v')
+      await retain(h, 'r/deleted', '')
       await h.restart()
-      const { packets = [] } = await h.run('lookupRetainedMessages', { topic: 'r/#' })
-      assert.deepEqual(packets.map(topicAndPayload), ['r/kept=v'])
+      assert.deepEqual(await retained(h, 'r/#'), ['r/kept=v'])
     })
 
     kit.test('a will survives with its delay', async (h) => {
       const c = await h.connect('w', { persistent: true })
-      await h.run('storeWill', {
-        client: c.client,
-        clientId: 'w',
-        packet: message('w', 'bye'),
-        delayInterval: 60,
-      })
+      await storeWill(h, c, message('w', 'bye'), 60)
       await h.restart()
-      const { packet, delayInterval } = await h.run('lookupWill', { clientId: 'w' })
-      assert.equal(packet && topicAndPayload(packet), 'w=bye')
-      assert.equal(delayInterval, 60)
+      assert.equal(await willOf(h, 'w'), 'w=bye+60')
     })
 
     kit.test('a session removed before the restart stays removed', async (h) => {

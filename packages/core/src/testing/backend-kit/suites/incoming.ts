@@ -1,19 +1,7 @@
 import { strict as assert } from 'node:assert'
-import type { BackendHarness } from '../harness.js'
 import type { Kit } from '../kit.js'
-import { message, topicAndPayload } from '../packets.js'
-import { persistentSession } from './offline.js'
-
-/** `storeIncomingMessage` of a QoS 2 PUBLISH with this identifier; returns `store.duplicate`. */
-export async function receive(
-  h: BackendHarness,
-  clientId: string,
-  messageId: number,
-  payload = 'x',
-): Promise<boolean> {
-  const packet = message('in', payload, { qos: 2, messageId })
-  return (await h.run('storeIncomingMessage', { clientId, packet })).duplicate ?? false
-}
+import { topicAndPayload } from '../packets.js'
+import { persistentSession, receive } from '../steps.js'
 
 /** `storeIncomingMessage` and `releaseIncomingMessage`: inbound QoS 2, exactly once. */
 export function incomingSuite(kit: Kit): void {

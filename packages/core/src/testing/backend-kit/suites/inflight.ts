@@ -1,22 +1,7 @@
 import { strict as assert } from 'node:assert'
-import type { BackendHarness } from '../harness.js'
 import type { Kit } from '../kit.js'
-import {
-  expectedProperties,
-  inflightId,
-  outbound,
-  PROPERTIES,
-  propertiesOf,
-  pubrel,
-  text,
-} from '../packets.js'
-import { persistentSession } from './offline.js'
-
-/** The inflight packets of `clientId`, in order, as `publish:3` / `pubrel:3`. */
-export async function inflight(h: BackendHarness, clientId: string): Promise<string[]> {
-  const { packets = [] } = await h.run('lookupInflightMessages', { clientId })
-  return packets.map(inflightId)
-}
+import { expectedProperties, outbound, PROPERTIES, propertiesOf, pubrel, text } from '../packets.js'
+import { inflight, persistentSession } from '../steps.js'
 
 /** `storeInflightMessage`, `removeInflightMessage`, `lookupInflightMessages`, `clearInflightMessages`. */
 export function inflightSuite(kit: Kit): void {

@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { Kit } from '../kit.js'
 import { message, outbound } from '../packets.js'
-import { inflight } from './inflight.js'
-import { persistentSession, queued } from './offline.js'
+import { inflight, persistentSession, queued, retain, retained } from '../steps.js'
 
 /** The bounds the target declares in `capabilities.limits`, each checked where it is declared. */
 export function limitsSuite(kit: Kit): void {
@@ -71,24 +70,16 @@ export function limitsSuite(kit: Kit): void {
       kit.test(
         `refuses a retained message for a new topic past maxRetainedMessages (${maxRetainedMessages}); replacing and deleting still work`,
         async (h) => {
-          const store = (topic: string, payload: string) =>
-            h.run('storeRetainedMessage', {
-              client: undefined,
-              topic,
-              packet: message(topic, payload, { retain: true }),
-            })
-          const count = async () =>
-            (await h.run('lookupRetainedMessages', { topic: '#' })).packets?.length ?? 0
-          for (let i = 0; i < maxRetainedMessages; i++) await store(`r/${i}`, 'v')
-          await store('r/new', 'v')
-          assert.equal(await count(), maxRetainedMessages)
-          assert.equal((await h.run('lookupRetainedMessages', { topic: 'r/new' })).packets?.length ?? 0, 0)
-          await store('r/0', 'replaced')
-          const { packets = [] } = await h.run('lookupRetainedMessages', { topic: 'r/0' })
-          assert.equal(packets.length, 1)
-          await store('r/0', '')
-          await store('r/new', 'v')
-          assert.equal(await count(), maxRetainedMessages)
+          for (let i = 0; i < maxRetainedMessages; i++) await retain(h, `r/${i}`, 'v')
+          await retain(h, 'r/new', 'v')
+          assert.equal((await retained(h, '#')).length, maxRetainedMessages)
+          assert.deepEqual(await retained(h, 'r/new'), [], 'a new topic is refused')
+          await retain(h, 'r/0', 'replaced')
+          assert.deepEqual(await retained(h, 'r/0'), ['r/0=replaced'], 'a stored topic is replaced')
+          await retain(h, 'r/0', '')
+          await retain(h, 'r/new', 'v')
+          assert.deepEqual(await retained(h, 'r/new'), ['r/new=v'], 'a deletion makes room')
+          assert.equal((await retained(h, '#')).length, maxRetainedMessages)
           h.takeErrors() // a backend may report the refusal
         },
       )

@@ -1,19 +1,7 @@
 import { strict as assert } from 'node:assert'
-import type { BackendHarness } from '../harness.js'
-import { PERSISTENT } from '../harness.js'
 import type { Kit } from '../kit.js'
 import { expectedProperties, message, PROPERTIES, propertiesOf, topicAndPayload } from '../packets.js'
-
-/** The offline queue of `clientId`, oldest first, as `topic=payload`. */
-export async function queued(h: BackendHarness, clientId: string): Promise<string[]> {
-  const { packets = [] } = await h.run('lookupOfflineMessages', { clientId })
-  return packets.map(topicAndPayload)
-}
-
-/** Stores a session that outlives its connection, without connecting it. */
-export function persistentSession(h: BackendHarness, clientId: string) {
-  return h.run('storeSession', { clientId, session: { clientId, expiryInterval: PERSISTENT } })
-}
+import { persistentSession, queued } from '../steps.js'
 
 /** `storeOfflineMessage`, `lookupOfflineMessages`, `removeOfflineMessages`, `clearOfflineMessages`. */
 export function offlineSuite(kit: Kit): void {

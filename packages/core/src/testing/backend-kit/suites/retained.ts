@@ -1,24 +1,7 @@
 import { strict as assert } from 'node:assert'
-import type { IPublishPacket } from '../../../packets.js'
-import type { BackendHarness } from '../harness.js'
 import type { Kit } from '../kit.js'
 import { expectedProperties, message, PROPERTIES, propertiesOf, topicAndPayload } from '../packets.js'
-
-function retain(
-  h: BackendHarness,
-  topic: string,
-  payload: string | Buffer,
-  extra: Partial<IPublishPacket> = {},
-) {
-  const packet = { ...message(topic, '', { retain: true, ...extra }), payload }
-  return h.run('storeRetainedMessage', { client: undefined, topic, packet })
-}
-
-/** The retained messages matching `filter`, as sorted `topic=payload`. */
-async function retained(h: BackendHarness, filter: string): Promise<string[]> {
-  const { packets = [] } = await h.run('lookupRetainedMessages', { topic: filter })
-  return packets.map(topicAndPayload).sort()
-}
+import { retain, retained } from '../steps.js'
 
 /** `storeRetainedMessage` and `lookupRetainedMessages`. */
 export function retainedSuite(kit: Kit): void {
@@ -63,6 +46,7 @@ export function retainedSuite(kit: Kit): void {
       await retain(h, 'up', '2')
       assert.deepEqual(await retained(h, '#'), ['up=2'])
       assert.deepEqual(await retained(h, '+/up'), [])
+      assert.deepEqual(await retained(h, '+/#'), ['up=2'])
       assert.deepEqual(await retained(h, '$SYS/#'), ['$SYS/up=1'])
       assert.deepEqual(await retained(h, '$SYS/+'), ['$SYS/up=1'])
     })

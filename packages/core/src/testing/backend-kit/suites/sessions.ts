@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert'
 import { PERSISTENT } from '../harness.js'
 import type { Kit } from '../kit.js'
 import { message, outbound } from '../packets.js'
+import { storeWill } from '../steps.js'
 
 /** `storeSession`, `lookupSession`, `removeSession`: what a session is, and that removing it leaves nothing. */
 export function sessionsSuite(kit: Kit): void {
@@ -52,12 +53,7 @@ export function sessionsSuite(kit: Kit): void {
           clientId: 'gone',
           packet: message('in', 'x', { qos: 2, messageId: 9 }),
         })
-        await h.run('storeWill', {
-          client: c.client,
-          clientId: 'gone',
-          packet: message('will', 'bye'),
-          delayInterval: 0,
-        })
+        await storeWill(h, c, message('will', 'bye'), 0)
         await h.disconnect(c)
         await h.publish('a/queued', 'q')
         assert.equal((await h.run('lookupOfflineMessages', { clientId: 'gone' })).packets?.length, 1)

@@ -1,13 +1,6 @@
 import { strict as assert } from 'node:assert'
-import type { Subscription } from '../../../callbacks.js'
-import type { BackendHarness } from '../harness.js'
 import type { Kit } from '../kit.js'
-
-/** The persisted subscriptions of a session, sorted by filter (their order is the backend's). */
-async function stored(h: BackendHarness, clientId: string): Promise<Subscription[]> {
-  const { subscriptions = [] } = await h.run('lookupSubscriptions', { clientId })
-  return [...subscriptions].sort((a, b) => (a.topic < b.topic ? -1 : 1))
-}
+import { storedSubscriptions as stored } from '../steps.js'
 
 /** `storeSubscription`, `removeSubscription`, `clearSubscriptions`, `lookupSubscriptions`; `subscribeTopic`'s answers. */
 export function subscriptionsSuite(kit: Kit): void {
