@@ -90,7 +90,8 @@ export class BackendHarness {
   }
 
   /**
-   * Connects a client as session-manager does: CONNACK, `registerClient`, then a clean session
+   * Connects a client (the kit's stand-in sends CONNACK) and sets it up with the backend as session-manager
+   * does: `registerClient`, then a clean session
    * (`removeSession`, `storeSession` with expiry 0) or a persistent one (`lookupSession`; a found one has
    * its stored subscriptions routed again with `subscribeTopic`, else `storeSession` with `expiryInterval`).
    */
