@@ -114,6 +114,26 @@ describe('the backend test kit fails a backend that breaks the contract', () => 
     expect(await failures(target)).toEqual(durability.filter((title) => !title.includes('stays removed')))
   })
 
+  it('a "cluster" whose nodes each keep their own storage fails the several-node tests', async () => {
+    const target = {
+      create: () => new MemoryBackend(),
+      peer: () => new MemoryBackend(),
+      capabilities: { cluster: true },
+      timeout: 200, // a delivery that never comes fails sooner
+    }
+    const cluster = collect(target)
+      .map((test) => test.title)
+      .filter((title) => title.startsWith('several nodes'))
+    expect(cluster.length).toBeGreaterThan(3)
+    expect(await failures(target)).toEqual(cluster)
+  })
+
+  it('refuses a cluster target without peer()', () => {
+    expect(() => collect({ create: () => new MemoryBackend(), capabilities: { cluster: true } })).toThrow(
+      /a cluster backend needs peer\(\)/,
+    )
+  })
+
   it('refuses a durable target without restart()', () => {
     expect(() => collect({ create: () => new MemoryBackend(), capabilities: { durable: true } })).toThrow(
       /a durable backend needs restart\(\)/,

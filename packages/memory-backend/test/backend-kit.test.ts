@@ -24,11 +24,11 @@ describeBackend(
 )
 
 /**
- * Stands in for a durable backend, so that the kit's restart tests run here too: one MemoryBackend serves the
- * stack after a restart as well, as a store outside the process would (its `close()`, which forgets
- * everything, is not passed on).
+ * Stands in for a backend on storage outside the process, so that the kit's restart and several-node tests run
+ * here too: one MemoryBackend serves the stack after a restart, and the stacks of other nodes at the same
+ * time, as a store outside the process would (its `close()`, which forgets everything, is not passed on).
  */
-function keptAcrossRestarts(inner: MemoryBackend): MiddlewareLike & { inner: MemoryBackend } {
+function onSharedStorage(inner: MemoryBackend): MiddlewareLike & { inner: MemoryBackend } {
   return {
     inner,
     name: inner.name,
@@ -40,12 +40,13 @@ function keptAcrossRestarts(inner: MemoryBackend): MiddlewareLike & { inner: Mem
 }
 
 describeBackend(
-  'memory-backend kept across restarts (a stand-in for durable storage)',
+  'memory-backend on shared storage (a stand-in for a durable store of several nodes)',
   {
-    create: () => keptAcrossRestarts(new MemoryBackend()),
-    restart: (previous) => keptAcrossRestarts(previous.inner),
+    create: () => onSharedStorage(new MemoryBackend()),
+    restart: (previous) => onSharedStorage(previous.inner),
+    peer: (first) => onSharedStorage(first.inner),
     dispose: (backend) => backend.inner.close(),
-    capabilities: { durable: true },
+    capabilities: { durable: true, cluster: true },
   },
   { describe, it },
 )

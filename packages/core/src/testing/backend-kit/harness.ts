@@ -33,6 +33,8 @@ export interface KitClient {
   sessionPresent: boolean
   /** `store.previous` of its `registerClient`: the connection it took over. */
   previous: Client | undefined
+  /** The broker node (harness) it is connected to. */
+  node: BackendHarness
 }
 
 export interface PublishOptions {
@@ -45,6 +47,14 @@ export interface PublishOptions {
   from?: KitClient
 }
 
+/** What the nodes of one test share: one record of deliveries and errors, whichever node saw them. */
+interface Shared {
+  readonly deliveries: Delivery[]
+  readonly errors: MqttStackError[]
+  readonly waiters: Set<() => void>
+  readonly nodes: BackendHarness[]
+}
+
 /** Fence messages go to this topic, one per client id; the kit leaves them out of what it compares. */
 const FENCE = 'kit-fence/'
 
@@ -52,32 +62,48 @@ const FENCE = 'kit-fence/'
  * One backend in a real `Stack`, driven through its callbacks as the built-ins drive it: a stand-in for the
  * session manager (CONNACK, then `registerClient` and the session), a recorder of `forwardMessage`, and every
  * reported error kept. Nothing assumes an answer in the same tick: each call is awaited, and deliveries are
- * waited for.
+ * waited for. `peer()` adds another broker node on the same storage.
  */
 export class BackendHarness {
   backend: MiddlewareLike
   stack: Stack
-  /** Errors the stack reported and no test has taken (`takeErrors`): a test fails with any left. */
-  errors: MqttStackError[] = []
-  /** Every forward since the stack started, fences included. */
-  deliveries: Delivery[] = []
+  /** Errors the stacks of every node reported and no test has taken (`takeErrors`): a test fails with any left. */
+  readonly errors: MqttStackError[]
+  /** Every forward on every node since the test started (since the last restart), fences included. */
+  readonly deliveries: Delivery[]
   readonly #target: BackendTarget
   readonly #timeout: number
-  readonly #waiters = new Set<() => void>()
+  readonly #shared: Shared
   readonly #fenced = new Set<string>()
   #lastPublisher: KitClient | undefined = undefined
   #fences = 0
 
-  private constructor(target: BackendTarget, backend: MiddlewareLike) {
+  private constructor(target: BackendTarget, backend: MiddlewareLike, shared: Shared) {
     this.#target = target
     this.#timeout = target.timeout ?? 2000
+    this.#shared = shared
+    this.errors = shared.errors
+    this.deliveries = shared.deliveries
     this.backend = backend
     this.stack = this.#stackOf(backend)
+    shared.nodes.push(this)
   }
 
   /** A harness around a new backend from `target.create()`. */
   static async open(target: BackendTarget): Promise<BackendHarness> {
-    return new BackendHarness(target, await target.create())
+    const shared: Shared = { deliveries: [], errors: [], waiters: new Set(), nodes: [] }
+    return new BackendHarness(target, await target.create(), shared)
+  }
+
+  /**
+   * Another broker node, running at the same time on the same storage: its own stack on the backend
+   * `target.peer` gives. Deliveries and errors of every node are recorded together; `close()` of the first
+   * node closes them all.
+   */
+  async peer(): Promise<BackendHarness> {
+    const peer = this.#target.peer
+    if (peer === undefined) throw new Error('several nodes need BackendTarget.peer')
+    return new BackendHarness(this.#target, await peer.call(this.#target, this.backend), this.#shared)
   }
 
   /** Executes one callback on the stack and returns its store: the backend's answer, whenever it comes. */
@@ -120,22 +146,26 @@ export class BackendHarness {
     } else {
       await this.run('storeSession', { clientId, session: { clientId, expiryInterval } })
     }
-    return { clientId, connection, client, persistent, sessionPresent, previous }
+    return { clientId, connection, client, persistent, sessionPresent, previous, node: this }
   }
 
   /**
-   * The connection ends as session-manager ends it: `unregisterClient`, then `removeSession` for a clean
-   * session that this connection still held. Returns `store.removed` of `unregisterClient`.
+   * The connection ends as session-manager ends it, on its node: `unregisterClient`, then `removeSession`
+   * for a clean session that this connection still held. Returns `store.removed` of `unregisterClient`.
    */
   async disconnect(c: KitClient): Promise<boolean> {
     c.client.close()
     await c.connection.closed()
-    const { removed = false } = await this.run('unregisterClient', { client: c.client, clientId: c.clientId })
-    if (removed && !c.persistent) await this.run('removeSession', { clientId: c.clientId })
+    const { node, client, clientId } = c
+    const { removed = false } = await node.run('unregisterClient', { client, clientId })
+    if (removed && !c.persistent) await node.run('removeSession', { clientId })
     return removed
   }
 
-  /** Routes `topic` to `c` and persists the subscription, as subscription-manager does. Returns `existed`. */
+  /**
+   * Routes `topic` to `c` and persists the subscription, on its node, as subscription-manager does. Returns
+   * `existed`.
+   */
   async subscribe(
     c: KitClient,
     topic: string,
@@ -143,21 +173,24 @@ export class BackendHarness {
     options: Partial<Subscription> = {},
   ): Promise<boolean> {
     const subscription: Subscription = { ...options, topic, qos }
-    const { client, clientId } = c
-    const { existed = false } = await this.run('subscribeTopic', { client, topic, qos, subscription })
-    await this.run('storeSubscription', { client, clientId, topic, qos, subscription })
+    const { node, client, clientId } = c
+    const { existed = false } = await node.run('subscribeTopic', { client, topic, qos, subscription })
+    await node.run('storeSubscription', { client, clientId, topic, qos, subscription })
     return existed
   }
 
   /** Stops routing `topic` to `c` and removes the persisted subscription. Returns `removed`. */
   async unsubscribe(c: KitClient, topic: string): Promise<boolean> {
-    const { client, clientId } = c
-    const { removed = false } = await this.run('unsubscribeTopic', { client, topic })
-    await this.run('removeSubscription', { client, clientId, topic })
+    const { node, client, clientId } = c
+    const { removed = false } = await node.run('unsubscribeTopic', { client, topic })
+    await node.run('removeSubscription', { client, clientId, topic })
     return removed
   }
 
-  /** Relays a message as inbound-manager does (or last-will, without `from`); returns the relay's store. */
+  /**
+   * Relays a message on this node as inbound-manager does (or last-will, without `from`); returns the
+   * relay's store.
+   */
   publish(
     topic: string,
     payload: string,
@@ -196,15 +229,15 @@ export class BackendHarness {
    * last publisher, on a topic of its own, arrives after them. It relies on what every backend of this
    * repository does: one publisher's messages reach a subscriber in the order relayed, whatever their
    * topics and QoS (the spec asks it per topic and QoS [MQTT-4.6.0-6]). What a client has not been forwarded
-   * by then, it is not forwarded.
+   * by then, it is not forwarded. Call it on the node that published.
    */
   async settle(...clients: KitClient[]): Promise<void> {
     for (const c of clients) {
       const topic = `${FENCE}${c.clientId}`
-      if (!this.#fenced.has(c.clientId)) {
-        this.#fenced.add(c.clientId)
+      if (!c.node.#fenced.has(c.clientId)) {
+        c.node.#fenced.add(c.clientId)
         const subscription: Subscription = { topic, qos: 0 }
-        await this.run('subscribeTopic', { client: c.client, topic, qos: 0, subscription })
+        await c.node.run('subscribeTopic', { client: c.client, topic, qos: 0, subscription })
       }
       const payload = String(++this.#fences)
       const packet = message(topic, payload, { qos: 0 })
@@ -229,18 +262,21 @@ export class BackendHarness {
   async restart(): Promise<void> {
     const restart = this.#target.restart
     if (restart === undefined) throw new Error('a durable backend needs BackendTarget.restart')
+    if (this.#shared.nodes.length > 1) throw new Error('restart() is for a test of one node')
     await this.stack.close()
     this.backend = await restart.call(this.#target, this.backend)
     this.stack = this.#stackOf(this.backend)
-    this.deliveries = []
+    this.deliveries.length = 0
     this.#fenced.clear()
     this.#lastPublisher = undefined
   }
 
-  /** Closes the stack, then lets the target release the storage. */
+  /** Closes the stack of every node, the peers first, then lets the target release the storage. */
   async close(): Promise<void> {
-    await this.stack.close()
-    await this.#target.dispose?.(this.backend)
+    const [first, ...peers] = this.#shared.nodes
+    for (const node of peers.reverse()) await node.stack.close()
+    await first!.stack.close()
+    await this.#target.dispose?.(first!.backend)
   }
 
   #stackOf(backend: MiddlewareLike): Stack {
@@ -255,7 +291,7 @@ export class BackendHarness {
             packet: ctx.packet,
             subscription: ctx.subscription,
           })
-          for (const wake of this.#waiters) wake()
+          for (const wake of this.#shared.waiters) wake()
           done()
         },
       }),
@@ -268,15 +304,15 @@ export class BackendHarness {
     return new Promise((resolve, reject) => {
       const wake = (): void => {
         if (!done()) return
-        this.#waiters.delete(wake)
+        this.#shared.waiters.delete(wake)
         clearTimeout(timer)
         resolve()
       }
       const timer = setTimeout(() => {
-        this.#waiters.delete(wake)
+        this.#shared.waiters.delete(wake)
         reject(new AssertionError({ message: `${failure()} within ${this.#timeout} ms` }))
       }, this.#timeout)
-      this.#waiters.add(wake)
+      this.#shared.waiters.add(wake)
     })
   }
 }

@@ -1,6 +1,7 @@
 import type { MiddlewareLike } from '../../middleware.js'
 import { kitOf } from './kit.js'
 import { clientsSuite } from './suites/clients.js'
+import { clusterSuite } from './suites/cluster.js'
 import { durabilitySuite } from './suites/durability.js'
 import { incomingSuite } from './suites/incoming.js'
 import { inflightSuite } from './suites/inflight.js'
@@ -20,7 +21,8 @@ import type { BackendTarget, TestFunctions } from './target.js'
  * drives it as the built-ins do (awaiting every answer, so an asynchronous backend passes), and closes it.
  * The groups: client registration and takeover, sessions, subscriptions, routing, MQTT 5.0 shared
  * subscriptions, retained messages, offline queues, inflight state, inbound QoS 2 identifiers, wills; the
- * declared limits; with `capabilities.durable`, a restart on the same storage.
+ * declared limits; with `capabilities.durable`, a restart on the same storage; with `capabilities.cluster`,
+ * several nodes on one storage.
  *
  * ```ts
  * import { describe, it } from 'vitest'
@@ -34,6 +36,8 @@ export function describeBackend<B extends MiddlewareLike>(
 ): void {
   if (target.capabilities?.durable === true && target.restart === undefined)
     throw new TypeError(`describeBackend(${JSON.stringify(name)}): a durable backend needs restart()`)
+  if (target.capabilities?.cluster === true && target.peer === undefined)
+    throw new TypeError(`describeBackend(${JSON.stringify(name)}): a cluster backend needs peer()`)
   const kit = kitOf(target, functions)
   functions.describe(`${name}: the backend test kit`, () => {
     clientsSuite(kit)
@@ -48,6 +52,7 @@ export function describeBackend<B extends MiddlewareLike>(
     willsSuite(kit)
     limitsSuite(kit)
     durabilitySuite(kit)
+    clusterSuite(kit)
   })
 }
 

@@ -26,6 +26,11 @@ export interface BackendCapabilities {
    * kit checks that sessions, subscriptions, queues, QoS 1/2 state, retained messages and wills survive it.
    */
   durable?: boolean
+  /**
+   * Several broker nodes share its storage: `BackendTarget.peer` gives another node's backend, and the kit
+   * checks takeover across nodes, relays between them and shared subscriptions across them.
+   */
+  cluster?: boolean
   /** Bounds the backend made by `create` keeps (each one it declares is checked). */
   limits?: BackendLimits
 }
@@ -39,6 +44,11 @@ export interface BackendTarget<B extends MiddlewareLike = MiddlewareLike> {
    * restart of the broker. Required when `capabilities.durable` is set.
    */
   restart?(previous: B): B | Promise<B>
+  /**
+   * A backend for another broker node, running at the same time on the storage of `first`. Required when
+   * `capabilities.cluster` is set.
+   */
+  peer?(first: B): B | Promise<B>
   /** Releases the storage of a backend after its test (its stack is closed already): drop keys, files. */
   dispose?(backend: B): void | Promise<void>
   capabilities?: BackendCapabilities
