@@ -14,6 +14,7 @@ export interface Kit {
   test(title: string, body: (h: BackendHarness) => Promise<void>): void
 }
 
+/** The kit of one `describeBackend` call: its tests run on harnesses of `target`, declared with `functions`. */
 export function kitOf<B extends MiddlewareLike>(target: BackendTarget<B>, functions: TestFunctions): Kit {
   return {
     capabilities: target.capabilities ?? {},
