@@ -1,0 +1,68 @@
+import type { Subscription } from '../../callbacks.js'
+import type { IPublishPacket } from '../../packets.js'
+import { type BackendHarness, type KitClient, PERSISTENT } from './harness.js'
+import { inflightId, message, topicAndPayload } from './packets.js'
+
+// The callbacks the suites execute again and again, each as one step with its answer in the form compared.
+
+/** Stores a session that outlives its connection, without connecting it. */
+export function persistentSession(h: BackendHarness, clientId: string) {
+  return h.run('storeSession', { clientId, session: { clientId, expiryInterval: PERSISTENT } })
+}
+
+/** The persisted subscriptions of a session, sorted by filter (their order is the backend's). */
+export async function storedSubscriptions(h: BackendHarness, clientId: string): Promise<Subscription[]> {
+  const { subscriptions = [] } = await h.run('lookupSubscriptions', { clientId })
+  return [...subscriptions].sort((a, b) => (a.topic < b.topic ? -1 : 1))
+}
+
+/** Stores (or, with an empty payload, deletes) the retained message of `topic`. */
+export function retain(
+  h: BackendHarness,
+  topic: string,
+  payload: string | Buffer,
+  extra: Partial<IPublishPacket> = {},
+) {
+  const packet = { ...message(topic, '', { retain: true, ...extra }), payload }
+  return h.run('storeRetainedMessage', { client: undefined, topic, packet })
+}
+
+/** The retained messages matching `filter`, as sorted `topic=payload`. */
+export async function retained(h: BackendHarness, filter: string): Promise<string[]> {
+  const { packets = [] } = await h.run('lookupRetainedMessages', { topic: filter })
+  return packets.map(topicAndPayload).sort()
+}
+
+/** The offline queue of `clientId`, oldest first, as `topic=payload`. */
+export async function queued(h: BackendHarness, clientId: string): Promise<string[]> {
+  const { packets = [] } = await h.run('lookupOfflineMessages', { clientId })
+  return packets.map(topicAndPayload)
+}
+
+/** The inflight packets of `clientId`, in order, as `publish:3` / `pubrel:3`. */
+export async function inflight(h: BackendHarness, clientId: string): Promise<string[]> {
+  const { packets = [] } = await h.run('lookupInflightMessages', { clientId })
+  return packets.map(inflightId)
+}
+
+/** `storeIncomingMessage` of a QoS 2 PUBLISH with this identifier; returns `store.duplicate`. */
+export async function receive(
+  h: BackendHarness,
+  clientId: string,
+  messageId: number,
+  payload = 'x',
+): Promise<boolean> {
+  const packet = message('in', payload, { qos: 2, messageId })
+  return (await h.run('storeIncomingMessage', { clientId, packet })).duplicate ?? false
+}
+
+/** Stores `packet` as the will of `c`'s session. */
+export function storeWill(h: BackendHarness, c: KitClient, packet: IPublishPacket, delayInterval: number) {
+  return h.run('storeWill', { client: c.client, clientId: c.clientId, packet, delayInterval })
+}
+
+/** The will of `clientId` as `topic=payload+delay`, or undefined. */
+export async function willOf(h: BackendHarness, clientId: string): Promise<string | undefined> {
+  const { packet, delayInterval } = await h.run('lookupWill', { clientId })
+  return packet && `${topicAndPayload(packet)}+${delayInterval}`
+}
