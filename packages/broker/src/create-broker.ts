@@ -8,6 +8,7 @@ import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
 import { Limits } from '@mqtt-stack/limits'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
+import { Metrics } from '@mqtt-stack/metrics'
 import { OutboundManager } from '@mqtt-stack/outbound-manager'
 import { PacketEmitter } from '@mqtt-stack/packet-emitter'
 import { RetainManager } from '@mqtt-stack/retain-manager'
@@ -17,7 +18,7 @@ import { SysTopics } from '@mqtt-stack/sys'
 import { CertificateUsername } from './certificate-username.js'
 import { ConnectionLog } from './connection-log.js'
 import { createListener, identityField, type Listener } from './listeners/listener.js'
-import type { ListenerAddress } from './listeners/options.js'
+import { DEFAULT_PORTS, type ListenerAddress, type ListenerOptions } from './listeners/options.js'
 import type { BrokerOptions } from './options.js'
 import { validateOptions } from './validate.js'
 
@@ -34,6 +35,8 @@ export interface Broker {
   readonly limits: Limits | undefined
   /** The `$SYS` topics, when created with `sys`. */
   readonly sys: SysTopics | undefined
+  /** The metrics, when created with `metrics`: `listen()` opens its HTTP endpoint too (`metrics.address`). */
+  readonly metrics: Metrics | undefined
   /** Replaces the ACL rules in place: connected clients stay, their next packets meet the new rules. */
   setAcl(rules: readonly TopicAclRule[]): void
   /** Stops accepting, closes every client (wills of unclean ends are published), then every middleware. */
@@ -52,13 +55,12 @@ export function createStack(options: BrokerOptions = {}): Stack {
 /** The default broker on its listeners (one `mqtt` listener on 127.0.0.1:1883 unless told otherwise). */
 export function createBroker(options: BrokerOptions = {}): Broker {
   validateOptions(options)
-  const { stack, acl, limits, sys } = assemble(options)
-  const accept = stack.handler()
+  const { stack, acl, limits, sys, metrics } = assemble(options)
   // A WebSocket message holds at least one whole packet; room for two keeps batching clients working.
   const maxFrame =
     2 * (options.stack?.client?.maxPacketSize ?? options.maxPacketSize ?? CLIENT_DEFAULTS.maxPacketSize)
   const listeners: Listener[] = (options.listeners ?? [{ type: 'mqtt' }]).map((listener) =>
-    createListener(listener, accept, maxFrame),
+    createListener(listener, stack.handler({ listener: listenerName(listener) }), maxFrame),
   )
   const addresses: ListenerAddress[] = []
   let listening: Promise<ListenerAddress[]> | undefined
@@ -68,11 +70,13 @@ export function createBroker(options: BrokerOptions = {}): Broker {
     addresses,
     limits,
     sys,
+    metrics,
     listen() {
       // Once: a second call gives the same addresses instead of binding again.
       listening ??= (async () => {
         try {
           for (const listener of listeners) addresses.push(await listener.listen())
+          await metrics?.listen()
         } catch (err) {
           addresses.length = 0
           await Promise.all(listeners.map((listener) => listener.close()))
@@ -99,11 +103,17 @@ export function createBroker(options: BrokerOptions = {}): Broker {
   }
 }
 
+/** A listener's name: its own, or `type:port` (the configured port). */
+function listenerName(listener: ListenerOptions): string {
+  return listener.name ?? `${listener.type}:${listener.port ?? DEFAULT_PORTS[listener.type]}`
+}
+
 interface Assembled {
   stack: Stack
   acl: TopicAcl | undefined
   limits: Limits | undefined
   sys: SysTopics | undefined
+  metrics: Metrics | undefined
 }
 
 function assemble(options: BrokerOptions): Assembled {
@@ -128,6 +138,9 @@ function assemble(options: BrokerOptions): Assembled {
   )
   // First among the packet handlers, so the application sees every packet before any chain ends.
   if (options.emitter) stack.use(new PacketEmitter({ emitter: options.emitter }))
+  // Before Connection, so it counts every packet, the refused CONNECTs among them.
+  const metrics = options.metrics ? new Metrics(options.metrics) : undefined
+  if (metrics) stack.use(metrics)
   stack.use(
     new Connection(defined({ connectTimeout: options.connectTimeout, maximumQoS: options.maximumQoS })),
   )
@@ -171,7 +184,7 @@ function assemble(options: BrokerOptions): Assembled {
     .use(new InboundManager(defined({ receiveMaximum: options.receiveMaximum, maxQoS: options.maximumQoS })))
     .use(new OutboundManager())
     .use(new SubscriptionManager(defined({ maxQoS: options.maximumQoS })))
-  return { stack, acl, limits, sys }
+  return { stack, acl, limits, sys, metrics }
 }
 
 /** Drops undefined options so each middleware keeps its own default. */

@@ -2,6 +2,7 @@ import type { CredentialsCheck } from '@mqtt-stack/authentication'
 import type { TopicAclRule } from '@mqtt-stack/authorize'
 import type { MiddlewareLike, StackOptions } from '@mqtt-stack/core'
 import type { LimitsOptions } from '@mqtt-stack/limits'
+import type { MetricsOptions } from '@mqtt-stack/metrics'
 import type { PacketEventTarget } from '@mqtt-stack/packet-emitter'
 import type { ListenerOptions } from './listeners/options.js'
 import type { BrokerLogger } from './logger.js'
@@ -73,6 +74,11 @@ export interface BrokerOptions {
    * at its default (docs/operations.md has the table). `broker.limits` changes the ban list at run time.
    */
   limits?: Partial<LimitsOptions>
+  /**
+   * Prometheus metrics (@mqtt-stack/metrics) on an HTTP endpoint of their own (`/metrics`, `/healthz`; default
+   * port 9464 on every interface), opened by `listen()`. Off unless given.
+   */
+  metrics?: Partial<MetricsOptions>
   /**
    * mosquitto's `$SYS/broker/...` topics (@mqtt-stack/sys), published every `interval` seconds (default 10);
    * clients may not publish to `$SYS`. Off unless given.

@@ -1,5 +1,6 @@
 import { ErrorCode, MqttStackError } from '@mqtt-stack/core'
 import { validateLimitsOptions } from '@mqtt-stack/limits'
+import { validateMetricsOptions } from '@mqtt-stack/metrics'
 import { sysOptionsFromConfig } from '@mqtt-stack/sys'
 import { DEFAULT_PORTS, type ListenerOptions } from './listeners/options.js'
 import { type BrokerOptions, MEMORY_BACKEND_OPTIONS } from './options.js'
@@ -30,6 +31,7 @@ const KINDS: Readonly<Record<keyof BrokerOptions, Kind>> = {
   maxInflightMessages: 'positive',
   backend: 'object',
   limits: 'object',
+  metrics: 'object',
   sys: 'object',
   emitter: 'object',
   logger: 'object',
@@ -48,9 +50,10 @@ const EXPECTED: Readonly<Record<Kind, string>> = {
 }
 
 const LISTENER_KEYS: Readonly<Record<ListenerOptions['type'], readonly string[]>> = {
-  mqtt: ['type', 'host', 'port', 'proxyProtocol'],
+  mqtt: ['type', 'name', 'host', 'port', 'proxyProtocol'],
   mqtts: [
     'type',
+    'name',
     'host',
     'port',
     'proxyProtocol',
@@ -60,9 +63,10 @@ const LISTENER_KEYS: Readonly<Record<ListenerOptions['type'], readonly string[]>
     'requireCertificate',
     'identityAsUsername',
   ],
-  ws: ['type', 'host', 'port', 'proxyProtocol', 'path'],
+  ws: ['type', 'name', 'host', 'port', 'proxyProtocol', 'path'],
   wss: [
     'type',
+    'name',
     'host',
     'port',
     'proxyProtocol',
@@ -92,6 +96,7 @@ export function validateOptions(options: BrokerOptions): void {
   }
   options.listeners?.forEach(validateListener)
   section(() => validateLimitsOptions(options.limits))
+  if (options.metrics !== undefined) section(() => validateMetricsOptions(options.metrics))
   if (options.sys !== undefined) {
     if ('version' in options.sys) throw invalid('sys.version', 'is set by the broker (its name and version)')
     section(() => sysOptionsFromConfig(options.sys))
@@ -118,7 +123,9 @@ function validateListener(listener: ListenerOptions, index: number): void {
   for (const key of Object.keys(listener)) {
     if (!keys.includes(key)) throw invalid(`${at}.${key}`, `is not an option of a ${listener.type} listener`)
   }
-  const { host, port } = listener
+  const { name, host, port } = listener
+  if (name !== undefined && (typeof name !== 'string' || name === ''))
+    throw invalid(`${at}.name`, 'must be a non-empty string')
   if (host !== undefined && (typeof host !== 'string' || host === ''))
     throw invalid(`${at}.host`, 'must be a host name or address')
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))

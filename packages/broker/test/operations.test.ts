@@ -1,6 +1,6 @@
 /**
- * The operations options of createBroker and the config file: `limits` (@mqtt-stack/limits) and `sys`
- * (@mqtt-stack/sys), each off unless given, under the same keys in both.
+ * The operations options of createBroker and the config file: `metrics` (@mqtt-stack/metrics), `limits`
+ * (@mqtt-stack/limits) and `sys` (@mqtt-stack/sys), each off unless given, under the same keys in both.
  */
 import { join } from 'node:path'
 import { ErrorCode, ReasonCode } from '@mqtt-stack/core'
@@ -8,6 +8,78 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, createBroker, loadConfig } from '../src/index.js'
 import { tempDir } from './cli-support.js'
 import { connectClient, startBroker } from './support.js'
+
+/** Scrapes `url` and returns the value of each sample line, keyed by `name{labels}` as printed. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const response = await fetch(url)
+  expect(response.status).toBe(200)
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+  const samples = new Map<string, number>()
+  for (const line of (await response.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return samples
+}
+
+describe('createBroker: metrics', () => {
+  it('off unless given', () => {
+    const broker = createBroker()
+    expect(broker.metrics).toBeUndefined()
+    void broker.close()
+  })
+
+  it('listen() opens /metrics and /healthz; counts are per named listener, checked against the traffic sent', async () => {
+    const { broker, addresses } = await startBroker({
+      listeners: [
+        { type: 'mqtt', port: 0, name: 'public' },
+        { type: 'mqtt', port: 0 },
+      ],
+      users: { alice: 'secret' },
+      metrics: { port: 0, host: '127.0.0.1', processMetrics: false },
+    })
+    const { port } = broker.metrics!.address!
+    const base = `http://127.0.0.1:${port}`
+    expect((await fetch(`${base}/healthz`)).status).toBe(200)
+    const [publicUrl, otherUrl] = addresses.map((address) => address.url)
+    const subscriber = await connectClient(publicUrl!, {
+      username: 'alice',
+      password: 'secret',
+      clientId: 's',
+    })
+    const publisher = await connectClient(otherUrl!, { username: 'alice', password: 'secret', clientId: 'p' })
+    await expect(connectClient(publicUrl!, { username: 'alice', password: 'wrong' })).rejects.toThrow()
+    await subscriber.subscribeAsync('m/#', { qos: 1 })
+    const received = new Promise<void>((resolve) => {
+      let count = 0
+      subscriber.on('message', () => {
+        if (++count === 3) resolve()
+      })
+    })
+    await publisher.publishAsync('m/0', 'a', { qos: 0 })
+    await publisher.publishAsync('m/1', 'b', { qos: 1 })
+    await publisher.publishAsync('m/2', 'c', { qos: 2 })
+    await received
+    const samples = await scrape(`${base}/metrics`)
+    const portLabel = new URL(otherUrl!).port
+    // The second listener has no name: `type:port` of its configured port (0 here).
+    expect(portLabel).not.toBe('0')
+    expect(samples.get('mqtt_connections_total{listener="public"}')).toBe(2)
+    expect(samples.get('mqtt_connections_total{listener="mqtt:0"}')).toBe(1)
+    expect(samples.get('mqtt_connected_clients{listener="public"}')).toBe(1)
+    expect(samples.get('mqtt_auth_failures_total{listener="public"}')).toBe(1)
+    for (const qos of [0, 1, 2])
+      expect(samples.get(`mqtt_messages_received_total{listener="mqtt:0",qos="${qos}"}`)).toBe(1)
+    expect(samples.get('mqtt_received_packets_total{listener="public",type="subscribe"}')).toBe(1)
+    expect(samples.get('mqtt_sent_packets_total{listener="public",type="publish"}')).toBe(3)
+    expect(samples.get('mqtt_subscriptions')).toBe(1)
+  })
+
+  it('a wrong metrics option is refused naming it', () => {
+    expect(() => createBroker({ metrics: { port: 70_000 } })).toThrow(/^createBroker: metrics\.port must be/)
+  })
+})
 
 describe('createBroker: limits', () => {
   it('off unless given: no Limits in the stack', () => {
@@ -103,7 +175,7 @@ describe('createBroker: sys', () => {
   })
 })
 
-describe('config file: limits and sys', () => {
+describe('config file: metrics, limits and sys', () => {
   it('are read as they are', () => {
     const dir = tempDir({ 'b.yaml': 'limits:\n  maxConnections: 10\nsys:\n  interval: 5\n' })
     expect(loadConfig(join(dir, 'b.yaml')).options).toEqual({
@@ -116,6 +188,7 @@ describe('config file: limits and sys', () => {
     ['limits:\n  maxConnections: -1\n', 2, 'limits.maxConnections must be a number >= 0'],
     ['sys:\n  interval: soon\n', 2, 'sys.interval must be a number of seconds'],
     ['limits:\n  bans:\n    - clientId: 7\n', 3, 'limits.bans[0]'],
+    ['metrics:\n  prot: 9000\n', 2, 'metrics.prot'],
   ])('a wrong key is named with its line: %j', (text, line, message) => {
     const dir = tempDir({ 'b.yaml': text })
     const file = join(dir, 'b.yaml')

@@ -9,7 +9,6 @@
 export type { Ban, BanKind, BanRule } from './ban-list.js'
 export { LimitsErrorCode } from './errors.js'
 export { type BanOptions, Limits } from './limits.js'
-export { tagListener } from './listener.js'
 export {
   LIMITS_DEFAULTS,
   type LimitsHooks,

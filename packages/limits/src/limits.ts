@@ -179,7 +179,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const limits = this.#limits
     const state = new LimitsState(
       address,
-      listenerOf(client.stream),
+      listenerOf(client),
       now,
       limits.publishBurst,
       limits.publishByteBurst,

@@ -9,7 +9,7 @@ import { type BanRule, checkBanRule } from './ban-list.js'
 export interface LimitsOptions {
   /** Open connections, all listeners together. Past it, CONNACK 0x97 (3.1.1: 3). Default 1,000,000. */
   maxConnections: number
-  /** Open connections per listener (see `tagListener`). Past it, CONNACK 0x97 (3.1.1: 3). Default 1,000,000. */
+  /** Open connections per listener (`client.listener`, named by `stack.handler({ listener })`). Past it, CONNACK 0x97 (3.1.1: 3). Default 1,000,000. */
   maxConnectionsPerListener: number
   /** Open connections from one IP address. Past it, CONNACK 0x97 (3.1.1: 3). Default 10,000. */
   maxConnectionsPerAddress: number

@@ -27,7 +27,7 @@ export class LimitsState {
   constructor(
     /** The IP address of the connection, if its stream has one. */
     readonly address: string | undefined,
-    /** The listener it was accepted on (see `tagListener`). */
+    /** The listener it was accepted on (`client.listener`, named by `stack.handler({ listener })`). */
     readonly listener: string,
     now: number,
     messages: number,

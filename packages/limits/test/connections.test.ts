@@ -1,8 +1,8 @@
 import { duplexPair } from 'node:stream'
-import { ErrorCode } from '@mqtt-stack/core'
+import { ErrorCode, type Stack } from '@mqtt-stack/core'
 import { connectTestClient, connectTestSocket, PacketPeer, testStack } from '@mqtt-stack/core/testing'
 import { describe, expect, it } from 'vitest'
-import { Limits, LimitsErrorCode, tagListener } from '../src/index.js'
+import { Limits, LimitsErrorCode } from '../src/index.js'
 import { broker, overTcp, testClock, track } from './helpers.js'
 
 describe('connection limits, in memory', () => {
@@ -82,14 +82,18 @@ describe('connection limits, in memory', () => {
     expect(limits.stats.refusedConnectionRate).toBe(2)
   })
 
-  it('counts per listener: a stream tagged with tagListener counts under its name', async () => {
+  it('counts per listener: a connection counts under the name its handler gives (client.listener)', async () => {
     const { stack, limits } = broker({ maxConnectionsPerListener: 1 })
-    const accept = stack.handler()
+    const handlers = new Map<string | undefined, ReturnType<Stack['handler']>>()
     const open = (listener: string | undefined) => {
       const [brokerSide, testSide] = duplexPair()
-      if (listener !== undefined) tagListener(brokerSide, listener)
       const peer = track(new PacketPeer(testSide))
       brokerSide.once('close', () => testSide.destroy())
+      let accept = handlers.get(listener)
+      if (accept === undefined) {
+        accept = stack.handler(listener === undefined ? {} : { listener })
+        handlers.set(listener, accept)
+      }
       accept(brokerSide)
       return peer
     }

@@ -22,6 +22,7 @@ const PLAIN_KEYS = [
   'sessionExpiryCheckInterval',
   ...MEMORY_BACKEND_OPTIONS,
   'limits',
+  'metrics',
   'sys',
 ] as const
 const FILE_KEYS = ['passwordFile', 'aclFile', 'log', 'backend'] as const

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { type Broker, createBroker } from '../create-broker.js'
 import type { ListenerOptions } from '../listeners/options.js'
 import { type BrokerLogger, createLogger, defaultSink } from '../logger.js'
@@ -69,6 +70,13 @@ async function serve(args: CliArgs): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGHUP', () => reload(config, broker, table, logger))
   for (const { url } of await broker.listen()) say(`mqtt-stack broker listening on ${url}`)
+  const metrics = broker.metrics?.address
+  if (metrics) say(`mqtt-stack metrics on http://${hostPort(metrics)}${broker.metrics!.config.path}`)
+}
+
+/** `host:port` of a bound address, an IPv6 host in brackets. */
+function hostPort({ address, family, port }: AddressInfo): string {
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`
 }
 
 /** The users and ACL rules of the files the config names; a ConfigError names file and line. */

@@ -21,6 +21,11 @@ export interface TlsListenerOptions {
 export type CertificateIdentityField = 'cn' | 'san'
 
 interface Address {
+  /**
+   * The listener's name in metrics (`listener` label), logs and per-listener limits. Default `type:port`
+   * with the configured port, e.g. `mqtt:1883`.
+   */
+  name?: string
   /** Default 127.0.0.1 (give 0.0.0.0 or :: to accept connections from other machines). */
   host?: string
   /** Default 1883 (mqtt), 8883 (mqtts), 8080 (ws), 8443 (wss); 0 picks a free port. */
