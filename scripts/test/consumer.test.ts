@@ -19,34 +19,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exchange, hasMosquittoClients, VERSIONS } from './mosquitto.js'
 import { type Manifest, manifestOf, packPublicPackages, publicPackages } from './packages.js'
 import { listening, start, stopAll, within } from './processes.js'
+import { BROKER_YAML as CONFIG, SUBSET, subsetBroker } from './projects.js'
 
 const run = promisify(execFile)
 
-/**
- * Broker (a)'s middlewares in the order of use, each from its own package: the built-ins that QoS 0, 1 and 2
- * need (the root README's "any subset works"), without @mqtt-stack/broker.
- */
-const SUBSET_MIDDLEWARES = [
-  ['MemoryBackend', '@mqtt-stack/memory-backend'],
-  ['Connection', '@mqtt-stack/connection'],
-  ['KeepAlive', '@mqtt-stack/keepalive'],
-  ['SessionManager', '@mqtt-stack/session-manager'],
-  ['InboundManager', '@mqtt-stack/inbound-manager'],
-  ['OutboundManager', '@mqtt-stack/outbound-manager'],
-  ['SubscriptionManager', '@mqtt-stack/subscription-manager'],
-] as const
-const SUBSET = ['@mqtt-stack/core', ...SUBSET_MIDDLEWARES.map(([, name]) => name)]
-const SUBSET_BROKER = `import { createServer } from 'node:net'
-import { Stack } from '@mqtt-stack/core'
-${SUBSET_MIDDLEWARES.map(([middleware, name]) => `import { ${middleware} } from '${name}'`).join('\n')}
-
-const stack = new Stack()${SUBSET_MIDDLEWARES.map(([middleware]) => `.use(new ${middleware}())`).join('')}
-const server = createServer(stack.handler()).listen(0, '127.0.0.1', () => {
-  console.log(\`listening on mqtt://127.0.0.1:\${server.address().port}\`)
-})
-`
-
-const CONFIG = 'listeners:\n  - type: mqtt\n    host: 127.0.0.1\n    port: 0\nallowAnonymous: true\n'
+const SUBSET_BROKER = subsetBroker()
 
 const root = mkdtempSync(join(tmpdir(), 'mqtt-stack-consumer-'))
 
