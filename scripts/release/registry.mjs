@@ -45,4 +45,7 @@ const server = await runServer(config)
 server.listen(port, '127.0.0.1', () => {
   console.log(`registry listening on http://127.0.0.1:${server.address().port}/`)
 })
-process.on('SIGTERM', () => server.close(() => process.exit(0)))
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0))
+  server.closeAllConnections?.() // npm's and pnpm's kept-alive sockets
+})

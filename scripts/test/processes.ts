@@ -14,7 +14,7 @@ import { createInterface, type Interface } from 'node:readline'
 const SET_FOR_THIS_RUN = [
   /^(VITEST|TEST$|NODE_ENV$)/, // vitest
   /^(pnpm_|PNPM_|npm_command$|npm_execpath$|npm_node_execpath$|npm_lifecycle_|npm_package_|INIT_CWD$)/, // pnpm
-  /^npm_config_(user_agent|verify_deps_before_run)$/, // pnpm, and unknown to npm
+  /^npm_config_(user_agent|verify_deps_before_run|npm_globalconfig|_jsr_registry)$/, // pnpm, unknown to npm
 ]
 
 /** The environment of a user's shell: this process's, less what vitest and pnpm set for this run. */
