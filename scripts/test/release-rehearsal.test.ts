@@ -87,7 +87,7 @@ afterAll(async () => {
     return
   }
   rmSync(temp, { recursive: true, force: true })
-})
+}, 120_000) // the copy and the projects hold tens of thousands of files
 
 /** The registry npm is configured with, for verdaccio to proxy third-party packages from. */
 let configured = ''
@@ -105,6 +105,8 @@ function registryEnv(): NodeJS.ProcessEnv {
     ...env,
     npm_config_registry: registry,
     npm_config_userconfig: userconfig,
+    // pnpm's metadata cache, by registry host and port: the rehearsal's own (its store stays the user's).
+    npm_config_cache_dir: join(temp, 'pnpm-cache'),
     npm_config_audit: 'false',
     npm_config_fund: 'false',
     npm_config_update_notifier: 'false',
@@ -125,12 +127,10 @@ function command(file: string, args: string[], cwd: string, timeout = 120_000): 
       args,
       { cwd, env: registryEnv(), timeout, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-        resolve({
-          code,
-          stdout,
-          stderr: error !== null && code === 1 ? `${stderr}\n${error.message}` : stderr,
-        })
+        // Not an exit code: it did not start, was killed at the timeout, or its output was too long.
+        const failed = error !== null && typeof error.code !== 'number'
+        const code = error === null ? 0 : failed ? 1 : (error.code as number)
+        resolve({ code, stdout, stderr: failed ? `${stderr}\n${error.message}` : stderr })
       },
     )
   })
@@ -498,11 +498,13 @@ describe('round 3: a changeset for one built-in only', () => {
     before = versions()
     ;({ versioned, published } = await release())
     // Each project upgrades that one package within the range it installed, and restarts its broker.
-    for (const project of projects) {
-      await ok(project.manager, ['update', '@mqtt-stack/keepalive'], project.dir, 120_000)
-      await stop(project.brokers.get(SUBSET_LABEL)!.started)
-      await startSubsetBroker(project)
-    }
+    await Promise.all(
+      projects.map(async (project) => {
+        await ok(project.manager, ['update', '@mqtt-stack/keepalive'], project.dir, 120_000)
+        await stop(project.brokers.get(SUBSET_LABEL)!.started)
+        await startSubsetBroker(project)
+      }),
+    )
   }, 240_000)
 
   it('versions keepalive alone, with a patch', () => {
