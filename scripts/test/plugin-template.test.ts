@@ -25,35 +25,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { succeeds, userEnv } from './processes.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const GENERATOR = join(ROOT, 'scripts', 'new-plugin.mjs')
 const CORE = join(ROOT, 'packages', 'core')
 const TSUP = join(ROOT, 'node_modules', 'tsup', 'dist', 'cli-default.js')
 
-/**
- * The environment of a plugin author's shell: without what vitest and pnpm set for this run, but with the
- * user's own npm configuration (`npm_config_registry`, `npm_config_cache`, ...), which npm reads from it.
- */
-const SET_FOR_THIS_RUN = [
-  /^(VITEST|TEST$|NODE_ENV$)/, // vitest
-  /^(pnpm_|PNPM_|npm_command$|npm_execpath$|npm_node_execpath$|npm_lifecycle_|npm_package_|INIT_CWD$)/, // pnpm
-  /^npm_config_(user_agent|verify_deps_before_run)$/, // pnpm, and unknown to npm
-]
-const env = Object.fromEntries(
-  Object.entries(process.env).filter(([key]) => !SET_FOR_THIS_RUN.some((pattern) => pattern.test(key))),
-)
-
 function run(command: string, args: string[], cwd: string, timeout = 120_000): SpawnSyncReturns<string> {
-  return spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout })
-}
-
-/** Fails with what the command printed, so a broken template says why. */
-function succeeds(result: SpawnSyncReturns<string>, what: string): string {
-  if (result.error) throw new Error(`${what}: ${result.error.message}`)
-  if (result.status !== 0)
-    throw new Error(`${what} exited with ${result.status}:\n${result.stdout}\n${result.stderr}`)
-  return result.stdout
+  return spawnSync(command, args, { cwd, env: userEnv, encoding: 'utf8', timeout })
 }
 
 function generate(dir: string, ...args: string[]): SpawnSyncReturns<string> {

@@ -1,11 +1,12 @@
 /**
- * What each published package's tarball carries: its LICENSE and README, the metadata a registry page shows
- * (license, repository, homepage, bugs, engines), and every source its maps refer to, so that stack traces
- * (`node --enable-source-maps`) point at shipped files.
+ * What each published package's tarball carries: `dist`, its LICENSE and README and package.json, nothing
+ * else (no sources, no tests); the metadata a registry page shows (license, repository, homepage, bugs,
+ * engines); and maps that carry the text of every source they name, so that stack traces
+ * (`node --enable-source-maps`) and debuggers show TypeScript lines without the unshipped `src`.
  */
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, normalize, relative } from 'node:path'
+import { join, normalize, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { manifestOf, packagesDir, publicPackages } from './packages.js'
 
@@ -32,11 +33,15 @@ function maps(dir: string, at = 'dist'): string[] {
 
 describe('the tarball of each published package', () => {
   for (const name of publicPackages()) {
-    it(`@mqtt-stack/${name}: LICENSE, README, registry metadata, and the sources of its maps`, () => {
+    it(`@mqtt-stack/${name}: dist, LICENSE, README, registry metadata, and maps with their sources`, () => {
       const dir = join(packagesDir, name)
       const files = packed(dir)
       expect(files.has('LICENSE')).toBe(true)
       expect(files.has('README.md')).toBe(true)
+      const outside = [...files].filter(
+        (file) => !file.startsWith(`dist${sep}`) && !['LICENSE', 'README.md', 'package.json'].includes(file),
+      )
+      expect(outside).toEqual([])
       const manifest = manifestOf(name)
       expect(manifest).toMatchObject({
         license: 'MIT',
@@ -48,11 +53,13 @@ describe('the tarball of each published package', () => {
       const missing: string[] = []
       for (const map of maps(dir)) {
         expect(files.has(normalize(map)), `${map} is not packed`).toBe(true)
-        const { sources } = JSON.parse(readFileSync(join(dir, map), 'utf8')) as { sources: string[] }
-        for (const source of sources) {
-          const file = relative(dir, join(dir, dirname(map), source))
-          if (!files.has(normalize(file))) missing.push(`${map} -> ${file}`)
+        const { sources, sourcesContent = [] } = JSON.parse(readFileSync(join(dir, map), 'utf8')) as {
+          sources: string[]
+          sourcesContent?: Array<string | null>
         }
+        sources.forEach((source, i) => {
+          if (typeof sourcesContent[i] !== 'string') missing.push(`${map} -> ${source}`)
+        })
       }
       expect(missing).toEqual([])
     }, 30_000)
