@@ -52,7 +52,8 @@ function gitCommit(): string {
 export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   const log = options.log ?? ((line: string) => console.log(line))
   const quick = options.quick ?? false
-  const wanted = options.brokers ?? (quick ? ['ours'] : ['ours', 'stack', 'aedes', 'mosquitto', 'relay'])
+  const wanted =
+    options.brokers ?? (quick ? ['ours'] : ['ours', 'stack', 'stack-ops', 'aedes', 'mosquitto', 'relay'])
   const skipped: string[] = []
   const brokers = wanted.filter((name) => {
     const why = unavailable(name, options.fromSource ? { fromSource: true } : {})
@@ -86,7 +87,9 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   for (const scenario of scenarios) {
     const record: ScenarioRecord = { name: scenario.name, title: scenario.title, runs: [] }
     report.scenarios.push(record)
-    const peers = brokers.filter((name) => name !== 'relay' || scenario.relay)
+    const peers = brokers.filter(
+      (name) => (name !== 'relay' || scenario.relay) && (name !== 'stack-ops' || scenario.ops),
+    )
     const times = scenario.onDemand && options.repeat === undefined ? 1 : repeat
     for (let r = 0; r < times; r++) {
       for (const name of peers) record.runs.push(await runOne(scenario, name, r, quick, options, log))

@@ -36,11 +36,13 @@ export interface Abuse {
 /**
  * Loopback addresses per kind: every 127.x.y.z reaches the broker on Linux, so an abuse that a per-address
  * limit should catch comes from its own address and the well-behaved clients (127.0.0.1) are not its
- * neighbours.
+ * neighbours. The many silent sockets and the many clients with many filters each come from addresses of
+ * their own (127.2.x.y, 127.3.x.y), as from many devices: what they test is the broker's memory and its
+ * connect timeout, not the per-address limits.
  */
 const SOURCE: Record<AbuseKind, string> = {
-  'silent-sockets': '127.0.0.2',
-  'many-filters': '127.0.0.3',
+  'silent-sockets': '127.2',
+  'many-filters': '127.3',
   'publish-flood': '127.0.0.4',
   'connect-flood': '127.0.0.5',
   'huge-topics': '127.0.0.6',
@@ -145,6 +147,11 @@ function loops(concurrency: number, worker: (running: () => boolean) => Promise<
   }
 }
 
+/** The `index`th address of a /16 loopback prefix such as `127.2`. */
+function spread(prefix: string, index: number): string {
+  return `${prefix}.${(index >> 8) & 255}.${index & 255 || 1}`
+}
+
 /** `count` TCP connections that never send a byte; each one the broker closes is opened again. */
 function silentSockets(target: AbuseTarget, localAddress: string, count: number): Abuse {
   const stats: AbuseStats = { sockets: count, opened: 0, closedByBroker: 0, failed: 0 }
@@ -154,9 +161,14 @@ function silentSockets(target: AbuseTarget, localAddress: string, count: number)
   const ready = new Promise<void>((resolve) => {
     resolveReady = resolve
   })
+  let made = 0
   const open = (): void => {
     if (!running) return
-    const socket = connect({ host: target.host, port: target.port, localAddress })
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      localAddress: spread(localAddress, made++),
+    })
     sockets.add(socket)
     socket.once('connect', () => {
       stats.opened!++
@@ -200,7 +212,7 @@ function manyFilters(target: AbuseTarget, localAddress: string, clients: number,
   const worker = async (): Promise<void> => {
     while (running && next < clients) {
       const index = next++
-      const peer = new Peer(target, localAddress)
+      const peer = new Peer(target, spread(localAddress, index))
       peers.push(peer)
       if ((await handshake(peer, connectPacket(`filters-${index}`))) !== 0) {
         stats.closedByBroker!++

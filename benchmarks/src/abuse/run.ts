@@ -61,7 +61,10 @@ export interface AbuseRecord {
   pass: boolean
 }
 
-/** The broker's config: the default broker with `admin` in a password file (anonymous clients allowed). */
+/**
+ * The broker's config: the default broker with every limit at its default and `admin` in a password file
+ * (anonymous clients allowed).
+ */
 function brokerConfig(dir: string, fromSource: boolean): string {
   const passwordFile = join(dir, 'passwd')
   const main = fromSource ? ['--import', 'tsx', 'src/main.ts'] : [join(ROOT, 'examples/basic/dist/main.js')]
@@ -72,7 +75,7 @@ function brokerConfig(dir: string, fromSource: boolean): string {
   })
   if (made.status !== 0) throw new Error(`mqtt-stack passwd failed: ${made.stderr}`)
   const file = join(dir, 'broker.yaml')
-  writeFileSync(file, ['passwordFile: passwd', 'allowAnonymous: true', ''].join('\n'))
+  writeFileSync(file, ['passwordFile: passwd', 'allowAnonymous: true', 'limits: {}', ''].join('\n'))
   return file
 }
 

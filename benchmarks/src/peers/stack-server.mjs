@@ -3,8 +3,8 @@
 // connection log. `ours` (the `mqtt-stack` command, createBroker with its default log) is measured against
 // it in the same run: what the broker package adds must cost nothing that shows.
 //   node stack-server.mjs --port 0 --host 127.0.0.1 [--ops]
-// --ops adds the operations middlewares (metrics, with its endpoint listening on a free port), so that a run
-// of `stack` and `stack-ops` measures what they cost.
+// --ops adds the operations middlewares (metrics, with its endpoint listening on a free port; limits at their
+// defaults; $SYS topics every second), so that a run of `stack` and `stack-ops` measures what they cost.
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
@@ -14,12 +14,14 @@ import { Stack } from '@mqtt-stack/core'
 import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
+import { Limits } from '@mqtt-stack/limits'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import { Metrics } from '@mqtt-stack/metrics'
 import { OutboundManager } from '@mqtt-stack/outbound-manager'
 import { RetainManager } from '@mqtt-stack/retain-manager'
 import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
+import { SysTopics } from '@mqtt-stack/sys'
 
 const { values } = parseArgs({
   options: { port: { type: 'string' }, host: { type: 'string' }, ops: { type: 'boolean' } },
@@ -28,12 +30,14 @@ const host = values.host ?? '127.0.0.1'
 const metrics = values.ops ? new Metrics({ port: 0, host }) : undefined
 const stack = new Stack().use(new MemoryBackend())
 if (metrics) stack.use(metrics)
+stack.use(new Connection()).use(new KeepAlive())
+if (values.ops) stack.use(new Limits())
 stack
-  .use(new Connection())
-  .use(new KeepAlive())
   .use(new Authentication())
   .use(new StaticCredentials({ allowAnonymous: true }))
   .use(new Authorize())
+if (values.ops) stack.use(new SysTopics({ interval: 1 }))
+stack
   .use(new LastWill())
   .use(new SessionManager())
   .use(new RetainManager())

@@ -8,6 +8,7 @@ export const fanIn: Scenario = {
   name: 'fan-in',
   title: 'fan-in QoS 0: 10 publishers → one `+` subscriber, 64 B',
   relay: true,
+  ops: true,
   metrics: [{ key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' }],
   run: (ctx) =>
     runStream(ctx, {
@@ -27,6 +28,7 @@ export const fanOut: Scenario = {
   name: 'fan-out',
   title: 'fan-out QoS 0: 1 publisher → 50 subscribers, 64 B',
   relay: true,
+  ops: true,
   metrics: [
     { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
     { key: 'p50', label: 'latency p50', unit: 'ms', better: 'lower' },

@@ -76,6 +76,11 @@ export interface Scenario {
   title: string
   /** Peers that apply besides ours, aedes and mosquitto: the relay only does QoS 0 routing. */
   relay: boolean
+  /**
+   * `stack-ops` (the hand-built stack with metrics, limits and $SYS) runs this one beside `stack`: the cost of
+   * the operations middlewares, held to ≤ 10% on fan-in and fan-out.
+   */
+  ops?: boolean
   /** Runs only when named with --scenario (soak: ten minutes per broker), and once per broker. */
   onDemand?: boolean
   /** For a scenario that runs for a set time: its full duration in milliseconds (--duration overrides). */

@@ -5,17 +5,27 @@ import { connectClient, roundTrip, startBroker } from './support.js'
 
 describe('createBroker', () => {
   it('assembles every built-in in the documented order', async () => {
-    const broker = createBroker({ acl: [], scramUsers: {}, emitter: { emit: () => true } })
+    const broker = createBroker({
+      acl: [],
+      scramUsers: {},
+      emitter: { emit: () => true },
+      metrics: { port: 0 },
+      limits: {},
+      sys: {},
+    })
     onTestFinished(() => broker.close())
     expect(broker.stack.middlewares.map((middleware) => middleware.name)).toEqual([
       'memory-backend',
       'packet-emitter',
+      'metrics',
       'connection',
       'keepalive',
+      'limits',
       'authentication',
       'scram-sha-256',
       'static-credentials',
       'authorize',
+      'sys',
       'topic-acl',
       'last-will',
       'session-manager',
