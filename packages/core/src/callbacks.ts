@@ -305,8 +305,16 @@ export interface StandardCallbacks {
       disconnectedSessions?: number
       /** Subscriptions: (filter, client id) pairs, members of shared subscriptions included. */
       subscriptions?: number
+      /** MQTT 5.0 shared subscriptions (`$share/{group}/{filter}`) with at least one member. */
+      sharedSubscriptions?: number
       /** Retained messages. */
       retainedMessages?: number
+      /** Payload bytes of the retained messages. */
+      retainedBytes?: number
+      /** Payload bytes queued for disconnected persistent sessions. */
+      offlineBytes?: number
+      /** Wills stored. */
+      wills?: number
     }
   }
 }

@@ -264,7 +264,11 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         store.sessions = s.sessions.size
         store.disconnectedSessions = disconnected
         store.subscriptions = s.routeCount
+        store.sharedSubscriptions = s.shared.size
         store.retainedMessages = s.retained.size
+        store.retainedBytes = s.retainedBytes
+        store.offlineBytes = s.offlineTotal.bytes
+        store.wills = s.wills.size
         next()
       },
     }

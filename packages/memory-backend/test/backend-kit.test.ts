@@ -7,7 +7,7 @@ const limits = { maxOfflineMessages: 3, maxInflightMessages: 4, maxRetainedMessa
 
 describeBackend(
   'memory-backend',
-  { create: () => new MemoryBackend(limits), capabilities: { limits } },
+  { create: () => new MemoryBackend(limits), capabilities: { limits, stats: true } },
   { describe, it },
 )
 
@@ -18,7 +18,7 @@ describeBackend(
   `memory-backend answering asynchronously (DeferredBackend, seed ${seed})`,
   {
     create: () => new DeferredBackend(new MemoryBackend(limits), { seed }),
-    capabilities: { limits },
+    capabilities: { limits, stats: true },
   },
   { describe, it },
 )

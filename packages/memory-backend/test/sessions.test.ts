@@ -420,14 +420,18 @@ describe('offline queue', () => {
 })
 
 describe('collectStats', () => {
-  it('counts sessions, persistent ones not connected, subscriptions and retained messages', async () => {
+  it('counts sessions, persistent ones not connected, subscriptions, retained messages, their bytes and wills', async () => {
     b = createBroker()
     const { stack } = b
     expect(await stack.run('collectStats', {}, {})).toEqual({
       sessions: 0,
       disconnectedSessions: 0,
       subscriptions: 0,
+      sharedSubscriptions: 0,
       retainedMessages: 0,
+      retainedBytes: 0,
+      offlineBytes: 0,
+      wills: 0,
     })
     const kept = await connectClient(b.stack, 'kept', [{ topic: 'a/#', qos: 1 }], false)
     const clean = await connectClient(b.stack, 'clean', [
@@ -440,18 +444,20 @@ describe('collectStats', () => {
         { client: undefined, topic, packet: { ...message(topic), retain: true } },
         {},
       )
-    expect(await stack.run('collectStats', {}, {})).toEqual({
+    const retainedBytes = ['r/1', 'r/2'].reduce((sum, topic) => sum + message(topic).payload.length, 0)
+    expect(await stack.run('collectStats', {}, {})).toMatchObject({
       sessions: 2,
       disconnectedSessions: 0,
       subscriptions: 3,
       retainedMessages: 2,
+      retainedBytes,
     })
     kept.send({ cmd: 'disconnect' })
     await b.broker.ended(kept.client)
     expect(await stack.run('collectStats', {}, {})).toMatchObject({ sessions: 2, disconnectedSessions: 1 })
     clean.send({ cmd: 'disconnect' })
     await b.broker.ended(clean.client)
-    expect(await stack.run('collectStats', {}, {})).toEqual({
+    expect(await stack.run('collectStats', {}, {})).toMatchObject({
       sessions: 1,
       disconnectedSessions: 1,
       subscriptions: 1,

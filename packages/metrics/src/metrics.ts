@@ -27,7 +27,7 @@ import {
   wireSize,
 } from './counters.js'
 import { DEFAULTS, type MetricsOptions, validateMetricsOptions } from './options.js'
-import { createRegistry } from './registry.js'
+import { type BackendStats, createRegistry } from './registry.js'
 import { closeHttp, type Exposition, listenHttp, requestListener } from './server.js'
 import './state.js'
 
@@ -103,6 +103,7 @@ export class Metrics extends Middleware<MetricsOptions> {
   #stack: Stack | undefined = undefined
   #stopObserving: (() => void) | undefined = undefined
   #registry: Registry | undefined = undefined
+  #backendStats: BackendStats | undefined = undefined
   #server: Server | undefined = undefined
   #address: AddressInfo | undefined = undefined
   #closed = false
@@ -266,36 +267,43 @@ export class Metrics extends Middleware<MetricsOptions> {
     return counters
   }
 
-  /** The registry, made at the first scrape, when every middleware has been used (the backend among them). */
-  #registryNow(): Registry {
+  /**
+   * The registry, made at the first scrape, when every middleware has been used: its backend gauges are the
+   * figures the backend's first `collectStats` answer holds.
+   */
+  #registryNow(stats: BackendStats | undefined): Registry {
     const listeners = this.#listeners
     this.#registry ??= createRegistry(
       {
         listeners: { [Symbol.iterator]: () => listeners.values() },
         global: this.#global,
-        backendStats: () => this.#backendStats(),
+        backendStats: () => this.#backendStats,
       },
       {
         processMetrics: this.config.processMetrics,
         labels: this.config.labels,
-        backend: this.#backendStats() !== undefined,
+        backendFields: stats === undefined ? [] : (Object.keys(stats) as (keyof BackendStats)[]),
       },
     )
     return this.#registry
   }
 
-  /** The `stats` of the middleware that fills the `backend` role, when it has them (memory-backend does). */
-  #backendStats(): Readonly<Record<string, unknown>> | undefined {
-    for (const middleware of this.#stack?.middlewares ?? []) {
-      if (!middleware.roles?.includes('backend')) continue
-      const stats = (middleware as { stats?: unknown }).stats
-      if (typeof stats === 'object' && stats !== null) return stats as Record<string, unknown>
+  /** What the backend holds now (`collectStats`), or undefined when no middleware answers it. */
+  async #collectStats(): Promise<BackendStats | undefined> {
+    const stack = this.#stack
+    if (stack === undefined || !stack.provides('collectStats')) return undefined
+    try {
+      return await stack.run('collectStats', {}, {})
+    } catch (err) {
+      stack.reportError(err as MqttStackError, undefined, undefined)
+      return undefined
     }
-    return undefined
   }
 
   async #render(): Promise<{ contentType: string; body: string }> {
-    const registry = this.#registryNow()
+    // One collectStats per scrape, read by every backend gauge.
+    this.#backendStats = await this.#collectStats()
+    const registry = this.#registryNow(this.#backendStats)
     return { contentType: registry.contentType, body: await registry.metrics() }
   }
 

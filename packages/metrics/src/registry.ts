@@ -1,4 +1,4 @@
-import type { DropReason } from '@mqtt-stack/core'
+import type { CallbackStore, DropReason } from '@mqtt-stack/core'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { type GlobalCounters, type ListenerCounters, TYPE_NAMES } from './counters.js'
 
@@ -6,8 +6,8 @@ import { type GlobalCounters, type ListenerCounters, TYPE_NAMES } from './counte
 export interface CountSource {
   readonly listeners: Iterable<ListenerCounters>
   readonly global: GlobalCounters
-  /** The `stats` of the backend (memory-backend's shape), when the stack has one. */
-  backendStats(): Readonly<Record<string, unknown>> | undefined
+  /** What the backend answered to `collectStats` for this scrape, when some middleware answers it. */
+  backendStats(): Readonly<BackendStats> | undefined
 }
 
 type Labeled = Counter<string> | Gauge<string>
@@ -34,12 +34,20 @@ function snake(value: string): string {
   return value.replace(/-/g, '_')
 }
 
-/** Backend gauges: `stats` field -> metric name and help. */
-const BACKEND_GAUGES: ReadonlyArray<[field: string, name: string, help: string]> = [
+/** What a backend answers to `collectStats`. */
+export type BackendStats = CallbackStore<'collectStats'>
+
+/** Backend gauges: `collectStats` field -> metric name and help. */
+const BACKEND_GAUGES: ReadonlyArray<[field: keyof BackendStats, name: string, help: string]> = [
   ['sessions', 'mqtt_sessions', 'Sessions the backend holds, connected or not.'],
+  [
+    'disconnectedSessions',
+    'mqtt_disconnected_sessions',
+    'Persistent sessions whose client is not connected.',
+  ],
   ['subscriptions', 'mqtt_subscriptions', 'Subscriptions (filter, client) the backend routes.'],
   ['sharedSubscriptions', 'mqtt_shared_subscriptions', 'MQTT 5.0 shared subscriptions with a member.'],
-  ['retained', 'mqtt_retained_messages', 'Retained messages stored.'],
+  ['retainedMessages', 'mqtt_retained_messages', 'Retained messages stored.'],
   ['retainedBytes', 'mqtt_retained_bytes', 'Payload bytes of the retained messages stored.'],
   ['offlineBytes', 'mqtt_offline_bytes', 'Payload bytes queued for disconnected persistent sessions.'],
   ['wills', 'mqtt_stored_wills', 'Wills stored.'],
@@ -51,7 +59,11 @@ const BACKEND_GAUGES: ReadonlyArray<[field: string, name: string, help: string]>
  */
 export function createRegistry(
   source: CountSource,
-  options: { processMetrics: boolean; labels: Readonly<Record<string, string>>; backend: boolean },
+  options: {
+    processMetrics: boolean
+    labels: Readonly<Record<string, string>>
+    backendFields: readonly (keyof BackendStats)[]
+  },
 ): Registry {
   const registry = new Registry()
   registry.setDefaultLabels({ ...options.labels })
@@ -169,8 +181,9 @@ export function createRegistry(
       for (const [problem, value] of source.global.malformed) this.inc({ problem: snake(problem) }, value)
     },
   })
-  if (!options.backend) return registry
   for (const [field, name, help] of BACKEND_GAUGES) {
+    // Only the figures the backend keeps: one it leaves undefined is not shown as 0.
+    if (!options.backendFields.includes(field)) continue
     new Gauge({
       name,
       help,

@@ -196,13 +196,17 @@ describe('Metrics through a Stack in memory', () => {
     expect(await metrics.text()).toMatch(/^mqtt_malformed_packets_total\{problem="[a-z_]+"\} 1$/m)
   })
 
-  it('exports the backend stats as gauges, and the static labels on every sample', async () => {
-    const backend = {
+  it('exports what the backend answers to collectStats as gauges (only the figures it keeps), and the static labels on every sample', async () => {
+    let sessions = 4
+    const backend: MiddlewareLike = {
       name: 'fake-backend',
       roles: ['backend'],
-      get stats() {
-        return { sessions: 4, subscriptions: 7, retained: 3 }
-      },
+      callbacks: () => ({
+        collectStats: (_ctx, store, next) => {
+          Object.assign(store, { sessions, subscriptions: 7, retainedMessages: 3 })
+          next()
+        },
+      }),
     }
     const metrics = new Metrics({ processMetrics: false, labels: { node: 'n1' } })
     const stack = new Stack().use(backend).use(metrics)
@@ -211,6 +215,10 @@ describe('Metrics through a Stack in memory', () => {
     expect(sampleValue(samples, 'mqtt_retained_messages')).toBe(3)
     expect(sampleValue(samples, 'mqtt_subscriptions')).toBe(7)
     expect(sampleValue(samples, 'mqtt_sessions')).toBe(4)
+    expect(samples.some((sample) => sample.name === 'mqtt_stored_wills')).toBe(false)
+    // Asked again at every scrape.
+    sessions = 5
+    expect(sampleValue(parseExposition(await metrics.text()).samples, 'mqtt_sessions')).toBe(5)
     expect(samples.length).toBeGreaterThan(0)
     expect(samples.every((sample) => sample.labels.node === 'n1')).toBe(true)
   })

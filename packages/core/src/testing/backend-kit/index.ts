@@ -6,6 +6,7 @@ import { durabilitySuite } from './suites/durability.js'
 import { incomingSuite } from './suites/incoming.js'
 import { inflightSuite } from './suites/inflight.js'
 import { limitsSuite } from './suites/limits.js'
+import { monitoringSuite } from './suites/monitoring.js'
 import { offlineSuite } from './suites/offline.js'
 import { retainedSuite } from './suites/retained.js'
 import { routingSuite } from './suites/routing.js'
@@ -51,6 +52,7 @@ export function describeBackend<B extends MiddlewareLike>(
     incomingSuite(kit)
     willsSuite(kit)
     limitsSuite(kit)
+    monitoringSuite(kit)
     durabilitySuite(kit)
     clusterSuite(kit)
   })

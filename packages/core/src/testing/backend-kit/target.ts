@@ -33,6 +33,11 @@ export interface BackendCapabilities {
   cluster?: boolean
   /** Bounds the backend made by `create` keeps (each one it declares is checked). */
   limits?: BackendLimits
+  /**
+   * It answers `collectStats` (what metrics and `$SYS` show): the kit checks each figure it gives (one it
+   * leaves undefined is not known).
+   */
+  stats?: boolean
 }
 
 /** The backend under test, as `describeBackend` makes, restarts and disposes of it. */
