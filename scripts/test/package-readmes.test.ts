@@ -163,7 +163,14 @@ describe('package READMEs refer to nothing outside their tarball', () => {
 describe('every copy of the order of use() follows docs/architecture.md', () => {
   it(`${architecture} has the order: every built-in, the optional ones marked`, () => {
     expect(REQUIRED).toEqual(expect.arrayContaining(['MemoryBackend', 'Connection', 'SessionManager']))
-    expect([...OPTIONAL].sort()).toEqual(['Limits', 'Metrics', 'PacketEmitter', 'ScramSha256', 'SysTopics', 'TopicAcl'])
+    expect([...OPTIONAL].sort()).toEqual([
+      'Limits',
+      'Metrics',
+      'PacketEmitter',
+      'ScramSha256',
+      'SysTopics',
+      'TopicAcl',
+    ])
   })
 
   const readmes = new Set(packageReadmes())

@@ -113,6 +113,25 @@ export function readRss(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU time a process has used (user + system), in milliseconds, from /proc/<pid>/stat (undefined where
+ * unavailable). Its resolution is the kernel's clock tick (10 ms): read it over seconds of load.
+ */
+export function readCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100
+
 /** The q-quantile (0 < q ≤ 1, nearest rank) of `values`, which it sorts in place; undefined when empty. */
 export function quantile(values: number[], q: number): number | undefined {
   if (values.length === 0) return undefined

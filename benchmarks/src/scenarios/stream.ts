@@ -8,7 +8,7 @@
  * a throughput figure into a measure of a drop policy.
  */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { CpuMeter, DeliveryTracker, LatencyRecorder, round, waitFor } from '../load/stats.js'
+import { CpuMeter, DeliveryTracker, LatencyRecorder, readCpuMs, round, waitFor } from '../load/stats.js'
 import { deliveryCounts } from './result.js'
 import type { ScenarioContext, ScenarioResult } from './types.js'
 
@@ -101,6 +101,7 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
     }
 
     const cpu = new CpuMeter()
+    const brokerCpuAtStart = readCpuMs(ctx.broker.pid)
     const start = performance.now()
     running = true
     pump()
@@ -130,6 +131,11 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
     const throughput = round((tracker.unique / elapsed) * 1000, 0)
     const percentiles = latency.percentiles()
     const metrics: Record<string, number> = { throughput }
+    // The broker's CPU per delivery: what a middleware costs, much less moved than throughput by what else
+    // runs on the machine.
+    const brokerCpuAtEnd = readCpuMs(ctx.broker.pid)
+    if (brokerCpuAtStart !== undefined && brokerCpuAtEnd !== undefined && tracker.unique > 0)
+      metrics.cpuPerDelivery = round(((brokerCpuAtEnd - brokerCpuAtStart) * 1000) / tracker.unique, 3)
     if (percentiles) {
       metrics.p50 = percentiles.p50
       metrics.p99 = percentiles.p99

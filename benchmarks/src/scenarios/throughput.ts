@@ -9,7 +9,10 @@ export const fanIn: Scenario = {
   title: 'fan-in QoS 0: 10 publishers → one `+` subscriber, 64 B',
   relay: true,
   ops: true,
-  metrics: [{ key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' }],
+  metrics: [
+    { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
+    { key: 'cpuPerDelivery', label: 'broker CPU per delivery', unit: 'µs', better: 'lower' },
+  ],
   run: (ctx) =>
     runStream(ctx, {
       name: 'fanin',
@@ -33,6 +36,7 @@ export const fanOut: Scenario = {
     { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
     { key: 'p50', label: 'latency p50', unit: 'ms', better: 'lower' },
     { key: 'p99', label: 'latency p99', unit: 'ms', better: 'lower' },
+    { key: 'cpuPerDelivery', label: 'broker CPU per delivery', unit: 'µs', better: 'lower' },
   ],
   run: (ctx) =>
     runStream(ctx, {

@@ -67,7 +67,7 @@ export interface ScenarioResult {
 export interface Metric {
   key: string
   label: string
-  unit: 'msg/s' | 'conn/s' | 'ms' | 'KiB' | 'MiB' | 'B' | '%'
+  unit: 'msg/s' | 'conn/s' | 'ms' | 'µs' | 'KiB' | 'MiB' | 'B' | '%'
   better: 'higher' | 'lower'
 }
 

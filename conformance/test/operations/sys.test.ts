@@ -3,12 +3,11 @@
  * lets them read, and what a client that publishes to `$SYS/...` gets.
  */
 import { once } from 'node:events'
-import { type AddressInfo, createServer, type Server } from 'node:net'
 import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
 import { Authorize, TopicAcl, type TopicAclRule } from '@mqtt-stack/authorize'
 import { Connection } from '@mqtt-stack/connection'
 import { type IPublishPacket, type MqttStackError, type Packet, Stack } from '@mqtt-stack/core'
-import { connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
+import { type PacketPeer, tcpHarness } from '@mqtt-stack/core/testing'
 import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
@@ -20,19 +19,14 @@ import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
 import { SysTopics } from '@mqtt-stack/sys'
 import { afterEach, describe, expect, it } from 'vitest'
 
-const stacks: Stack[] = []
-const servers: Server[] = []
-const peers: PacketPeer[] = []
-afterEach(async () => {
-  for (const peer of peers.splice(0)) peer.destroy()
-  await Promise.all(stacks.splice(0).map((stack) => stack.close()))
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))))
-})
+const tcp = tcpHarness()
+afterEach(() => tcp.close())
 
 interface SysBroker {
   stack: Stack
   sys: SysTopics
   errors: MqttStackError[]
+  port: number
   connect(
     clientId: string,
     options?: { version?: 4 | 5; username?: string; will?: IPublishPacket },
@@ -60,19 +54,14 @@ async function startSysBroker(acl?: readonly TopicAclRule[]): Promise<SysBroker>
     .use(new InboundManager())
     .use(new OutboundManager())
     .use(new SubscriptionManager())
-  stacks.push(stack)
-  const server = createServer(stack.handler())
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
+  const port = await tcp.listen(stack)
   return {
     stack,
     sys,
     errors,
+    port,
     async connect(clientId, { version = 4, username, will } = {}) {
-      const peer = await connectTestSocket(port, '127.0.0.1', { protocolVersion: version })
-      peers.push(peer)
+      const peer = await tcp.connect(port, { protocolVersion: version })
       const connack = await peer.connect({
         clientId,
         protocolVersion: version,
@@ -142,8 +131,7 @@ describe('$SYS topics over TCP', () => {
     persistent.send({ cmd: 'disconnect' })
     await persistentGone
     // A session kept after its connection: clean session 0.
-    const kept = await connectTestSocket(...(await portOf(b)))
-    peers.push(kept)
+    const kept = await tcp.connect(b.port)
     await kept.connect({ clientId: 'kept', clean: false })
     const keptGone = closedOnBroker(b, 'kept')
     kept.send({ cmd: 'disconnect' })
@@ -260,10 +248,4 @@ describe('clients may not publish to $SYS', () => {
 function closedOnBroker(b: SysBroker, clientId: string): Promise<unknown> {
   const client = [...b.stack.clients].find((c) => c.id === clientId)
   return client === undefined ? Promise.resolve() : once(client, 'close')
-}
-
-/** Port and host of the broker of `b`, for a peer connected by hand. */
-async function portOf(_b: SysBroker): Promise<[number, string]> {
-  const server = servers.at(-1)!
-  return [(server.address() as AddressInfo).port, '127.0.0.1']
 }

@@ -6,12 +6,15 @@ import { Middleware, STANDARD_CALLBACK_NAMES, Stack } from '@mqtt-stack/core'
 import * as inboundManager from '@mqtt-stack/inbound-manager'
 import * as keepalive from '@mqtt-stack/keepalive'
 import * as lastWill from '@mqtt-stack/last-will'
+import * as limits from '@mqtt-stack/limits'
 import * as memoryBackend from '@mqtt-stack/memory-backend'
+import * as metrics from '@mqtt-stack/metrics'
 import * as outboundManager from '@mqtt-stack/outbound-manager'
 import * as packetEmitter from '@mqtt-stack/packet-emitter'
 import * as retainManager from '@mqtt-stack/retain-manager'
 import * as sessionManager from '@mqtt-stack/session-manager'
 import * as subscriptionManager from '@mqtt-stack/subscription-manager'
+import * as sys from '@mqtt-stack/sys'
 import { describe, expect, it } from 'vitest'
 
 /**
@@ -25,12 +28,15 @@ const PACKAGES: Record<string, Record<string, unknown>> = {
   'inbound-manager': inboundManager,
   keepalive,
   'last-will': lastWill,
+  limits,
   'memory-backend': memoryBackend,
+  metrics,
   'outbound-manager': outboundManager,
   'packet-emitter': packetEmitter,
   'retain-manager': retainManager,
   'session-manager': sessionManager,
   'subscription-manager': subscriptionManager,
+  sys,
 }
 
 /** Middlewares that refuse to be made without options. */
@@ -78,7 +84,10 @@ function answered(): Map<string, Set<string>> {
   return result
 }
 
-/** The callbacks each package's source executes (`execute`, `executeThen` or `run` with the name). */
+/**
+ * The callbacks each package's source executes (`execute`, `executeThen` or `run` with the name;
+ * `notifyDropped` executes `messageDropped`).
+ */
 function executed(): Map<string, Set<string>> {
   const result = new Map<string, Set<string>>()
   for (const pkg of Object.keys(PACKAGES)) {
@@ -87,6 +96,7 @@ function executed(): Map<string, Set<string>> {
     for (const file of readdirSync(dir)) {
       const source = readFileSync(new URL(file, dir), 'utf8')
       for (const match of source.matchAll(/\.(?:execute|executeThen|run)\(\s*'(\w+)'/g)) names.add(match[1]!)
+      if (/\.notifyDropped\(/.test(source)) names.add('messageDropped')
     }
     result.set(pkg, names)
   }

@@ -1,10 +1,8 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:net'
 import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
 import { Authorize } from '@mqtt-stack/authorize'
 import { Connection } from '@mqtt-stack/connection'
 import { ErrorCode, type MiddlewareLike, type MqttStackError, Stack } from '@mqtt-stack/core'
-import { connectTestSocket, type PacketPeer } from '@mqtt-stack/core/testing'
+import { type PacketPeer, tcpHarness } from '@mqtt-stack/core/testing'
 import { InboundManager } from '@mqtt-stack/inbound-manager'
 import { KeepAlive } from '@mqtt-stack/keepalive'
 import { LastWill } from '@mqtt-stack/last-will'
@@ -40,30 +38,16 @@ function stackWithout(...names: string[]): { stack: Stack; errors: MqttStackErro
   const errors: MqttStackError[] = []
   stack.on('error', (err) => errors.push(err))
   for (const middleware of defaultMiddlewares()) if (!names.includes(middleware.name!)) stack.use(middleware)
-  stacks.push(stack)
+  tcp.track(stack)
   return { stack, errors }
 }
 
-const stacks: Stack[] = []
-const servers: Server[] = []
-const peers: PacketPeer[] = []
-afterEach(async () => {
-  for (const peer of peers.splice(0)) peer.destroy()
-  await Promise.all(stacks.splice(0).map((stack) => stack.close()))
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))))
-})
+const tcp = tcpHarness()
+afterEach(() => tcp.close())
 
 async function listen(stack: Stack): Promise<() => Promise<PacketPeer>> {
-  const server = createServer(stack.handler())
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  return async () => {
-    const peer = await connectTestSocket(port)
-    peers.push(peer)
-    return peer
-  }
+  const port = await tcp.listen(stack)
+  return () => tcp.connect(port)
 }
 
 function startupError(stack: Stack): MqttStackError {
@@ -96,7 +80,7 @@ describe('no silent misconfiguration: what a new user who leaves a middleware ou
 
   it('in reverse order: fails at start naming both middlewares of each broken rule', () => {
     const stack = new Stack()
-    stacks.push(stack)
+    tcp.track(stack)
     for (const middleware of defaultMiddlewares().reverse()) stack.use(middleware)
     const err = startupError(stack)
     expect(err.code).toBe(ErrorCode.WRONG_ORDER)

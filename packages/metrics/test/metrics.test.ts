@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { type AddressInfo, createServer, type Server } from 'node:net'
 import {
   type Client,
   ErrorCode,
@@ -12,39 +11,28 @@ import {
 import {
   acceptConnections,
   connectTestClient,
-  connectTestSocket,
   type PacketPeer,
+  tcpHarness,
   testStack,
 } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Metrics, validateMetricsOptions } from '../src/index.js'
 import { parseExposition, sampleValue, tinyBroker } from './helpers.js'
 
-const stacks: Stack[] = []
-const servers: Server[] = []
-const peers: PacketPeer[] = []
-afterEach(async () => {
-  for (const peer of peers.splice(0)) peer.destroy()
-  await Promise.all(stacks.splice(0).map((stack) => stack.close()))
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))))
-})
+const tcp = tcpHarness()
+afterEach(() => tcp.close())
 
 /** A stack with Metrics first, served over TCP as listener `tcp`; its metrics endpoint on a free port. */
 async function serve(...rest: Parameters<Stack['use']>[0][]) {
   const stack = new Stack()
-  stacks.push(stack)
   const metrics = new Metrics({ port: 0, host: '127.0.0.1', processMetrics: false })
   stack.use(metrics)
   for (const middleware of rest) stack.use(middleware)
-  const server = createServer(stack.handler({ listener: 'tcp' }))
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const port = await tcp.listen(stack, { listener: 'tcp' })
   const address = await metrics.listen()
   const base = `http://127.0.0.1:${address.port}`
   const connect = async (clientId: string, username?: string) => {
-    const peer = await connectTestSocket((server.address() as AddressInfo).port)
-    peers.push(peer)
+    const peer = await tcp.connect(port)
     const connack = await peer.connect({ clientId, ...(username ? { username } : {}) })
     return { peer, connack }
   }
@@ -167,7 +155,7 @@ describe('Metrics over TCP, scraped during traffic', () => {
     await expect(metrics.listen()).rejects.toMatchObject({ code: 'MQS_ERR_INVALID_STATE' })
     const taken = new Metrics({ port: metrics.address!.port, host: '127.0.0.1', processMetrics: false })
     const stack = new Stack().use(taken)
-    stacks.push(stack)
+    tcp.track(stack)
     await expect(taken.listen()).rejects.toMatchObject({ code: 'MQS_ERR_METRICS_LISTEN' })
   })
 })
@@ -177,7 +165,7 @@ describe('Metrics through a Stack in memory', () => {
     const metrics = new Metrics({ processMetrics: false })
     const { stack, errors } = testStack()
     stack.use(metrics).use(acceptConnections())
-    stacks.push(stack)
+    tcp.track(stack)
     const t = connectTestClient(stack)
     await t.connect({ clientId: 'a' })
     t.send({ cmd: 'pingreq' })
@@ -210,7 +198,7 @@ describe('Metrics through a Stack in memory', () => {
     }
     const metrics = new Metrics({ processMetrics: false, labels: { node: 'n1' } })
     const stack = new Stack().use(backend).use(metrics)
-    stacks.push(stack)
+    tcp.track(stack)
     const { samples } = parseExposition(await metrics.text())
     expect(sampleValue(samples, 'mqtt_retained_messages')).toBe(3)
     expect(sampleValue(samples, 'mqtt_subscriptions')).toBe(7)
@@ -225,10 +213,10 @@ describe('Metrics through a Stack in memory', () => {
 
   it('exports the process metrics of prom-client unless processMetrics is false', async () => {
     const metrics = new Metrics()
-    stacks.push(new Stack().use(metrics))
+    tcp.track(new Stack().use(metrics))
     expect(await metrics.text()).toMatch(/^process_cpu_user_seconds_total /m)
     const bare = new Metrics({ processMetrics: false })
-    stacks.push(new Stack().use(bare))
+    tcp.track(new Stack().use(bare))
     expect(await bare.text()).not.toMatch(/process_cpu/)
   })
 })
@@ -245,7 +233,7 @@ describe('Metrics: why connections end', () => {
       },
     }
     stack.use(metrics).use(acceptConnections()).use(closeOnDisconnect)
-    stacks.push(stack)
+    tcp.track(stack)
     const ended = async (end: (client: Client) => void) => {
       const t = connectTestClient(stack)
       await t.connect()
@@ -297,7 +285,7 @@ describe('validateMetricsOptions', () => {
 
   it('refuses a second stack for one Metrics', () => {
     const metrics = new Metrics({ processMetrics: false })
-    stacks.push(new Stack().use(metrics))
+    tcp.track(new Stack().use(metrics))
     let thrown: unknown
     try {
       new Stack().use(metrics)

@@ -1,7 +1,5 @@
-import { once } from 'node:events'
-import { type AddressInfo, createServer, type Server } from 'node:net'
-import type { CallbackStore, MiddlewareLike, Stack } from '@mqtt-stack/core'
-import { connectTestSocket, type PacketPeer, type TestConnectionOptions } from '@mqtt-stack/core/testing'
+import type { CallbackStore, MiddlewareLike } from '@mqtt-stack/core'
+import { type TcpHarness, tcpHarness as testingTcpHarness } from '@mqtt-stack/core/testing'
 import { afterEach } from 'vitest'
 
 export {
@@ -9,40 +7,11 @@ export {
   testStack,
 } from '@mqtt-stack/core/testing'
 
-/**
- * Stacks served over real TCP on 127.0.0.1 and the raw peers connected to them, all closed after each test
- * of the file that calls this (once, at its top level).
- */
-export function tcpHarness() {
-  const stacks: Stack[] = []
-  const servers: Server[] = []
-  const peers: PacketPeer[] = []
-  afterEach(async () => {
-    for (const peer of peers.splice(0)) peer.destroy()
-    await Promise.all(stacks.splice(0).map((stack) => stack.close()))
-    await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))))
-  })
-  return {
-    /** Closes `stack` after the test, when it is not served. */
-    track(stack: Stack): void {
-      stacks.push(stack)
-    },
-    /** Serves `stack` on a free port; returns the port. */
-    async listen(stack: Stack): Promise<number> {
-      stacks.push(stack)
-      const server = createServer(stack.handler())
-      servers.push(server)
-      server.listen(0, '127.0.0.1')
-      await once(server, 'listening')
-      return (server.address() as AddressInfo).port
-    },
-    /** A raw packet peer connected to `port`. */
-    async connect(port: number, options?: TestConnectionOptions): Promise<PacketPeer> {
-      const peer = await connectTestSocket(port, '127.0.0.1', options)
-      peers.push(peer)
-      return peer
-    },
-  }
+/** Stacks served over TCP and raw peers connected to them, all closed after each test of the calling file. */
+export function tcpHarness(): TcpHarness {
+  const tcp = testingTcpHarness()
+  afterEach(() => tcp.close())
+  return tcp
 }
 
 export interface Relayed {

@@ -33,3 +33,4 @@ export {
   testStack,
 } from './fakes.js'
 export { scramClient } from './scram-client.js'
+export { type TcpHarness, tcpHarness } from './tcp-harness.js'
