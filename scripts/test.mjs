@@ -31,7 +31,12 @@ let skipped = 0
 if (existsSync(results)) {
   const report = JSON.parse(readFileSync(results, 'utf8'))
   passed = report.numPassedTests
-  failed = report.numFailedTests
+  // A file that failed outside its tests (an error at import, in a describe body or a hook) counts as a
+  // failure too, so that the counts line never says 0 failed for a red run.
+  const failedOutside = report.testResults.filter(
+    (file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed'),
+  ).length
+  failed = report.numFailedTests + failedOutside
   skipped = report.numPendingTests + report.numTodoTests
 }
 rmSync(dir, { recursive: true, force: true })
@@ -39,6 +44,7 @@ rmSync(dir, { recursive: true, force: true })
 const status = run.status ?? 1
 if (status !== 0 && failed === 0) {
   console.log(`vitest exited with ${status}: errors outside the tests (see above) fail the run`)
+  failed = 1
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
 process.exit(status)

@@ -42,7 +42,11 @@ interface Report {
 }
 
 function run(root: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [SCRIPT, '--root', root, ...args], { encoding: 'utf8' })
+  const result = spawnSync(process.execPath, [SCRIPT, '--root', root, ...args], {
+    encoding: 'utf8',
+    // The --json report passed 1 MiB, spawnSync's default buffer, as tests grew.
+    maxBuffer: 64 * 1024 * 1024,
+  })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
