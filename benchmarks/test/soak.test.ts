@@ -64,7 +64,10 @@ describe('soak, 60 s against our broker', () => {
 
   it('answers every CONNECT in every window: none failed, none left waiting past the stall bound', () => {
     const samples = result!.samples!
-    expect(samples.every((s) => s.connacks! > 0), `CONNACKs per window: ${windows('connacks')}`).toBe(true)
+    expect(
+      samples.every((s) => s.connacks! > 0),
+      `CONNACKs per window: ${windows('connacks')}`,
+    ).toBe(true)
     expect(
       samples.every((s) => s.handshakesFailed === 0),
       `failed handshakes: ${windows('handshakesFailed')}`,
