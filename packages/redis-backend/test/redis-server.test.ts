@@ -25,7 +25,7 @@ describe.runIf(hasRedis())('the redis-server processes of the tests', { timeout:
     onTestFinished(() => cluster.close())
     const client = new Cluster(cluster.startNodes)
     onTestFinished(() => client.disconnect())
-    const nodes = await client.cluster('NODES')
+    const nodes = (await client.cluster('NODES')) as string
     expect(nodes.split('\n').filter((line) => line.includes('master')).length).toBe(3)
     for (const key of ['a', 'b', 'c', 'd', 'e']) await client.set(key, key)
     expect(await Promise.all(['a', 'b', 'c', 'd', 'e'].map((key) => client.get(key)))).toEqual([

@@ -24,7 +24,8 @@ export function hasRedis(): boolean {
       execFileSync(program, ['--version'], { stdio: 'ignore' })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') continue
-      if (process.env.CI === 'true') throw new Error(`${program} is missing: run scripts/install-test-deps.sh`)
+      if (process.env.CI === 'true')
+        throw new Error(`${program} is missing: run scripts/install-test-deps.sh`)
       return false
     }
   }
