@@ -11,7 +11,6 @@ import {
   ReasonCode,
   type Stack,
 } from '@mqtt-stack/core'
-import { decodePublish, leaving } from './codec.js'
 import { RedisBackendErrorCode } from './errors.js'
 import { DEFAULTS, LIMITS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, Relay, type RelayContext, SHARED } from './relay.js'
@@ -219,18 +218,11 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       lookupOfflineMessages: (ctx, store, next) => {
-        this.#answer(s.offline(ctx.clientId), next, (texts) => {
-          const now = Date.now()
+        this.#answer(s.lookupOffline(ctx.clientId), next, (queue) => {
           const packets: IPublishPacket[] = []
-          for (const text of texts) {
-            const view = leaving(decodePublish(text), now)
-            if (view === undefined) {
-              // Expired: it leaves the queue [MQTT-3.3.2-5]
-              void s.redis.lrem(s.keys.offline(ctx.clientId), 1, text).catch(this.#reportLater)
-              continue
-            }
-            this.#handedOut.set(view, { clientId: ctx.clientId, text, removed: false, givenBack: false })
-            packets.push(view)
+          for (const { packet, text } of queue) {
+            this.#handedOut.set(packet, { clientId: ctx.clientId, text, removed: false, givenBack: false })
+            packets.push(packet)
           }
           store.packets = packets
         })
@@ -340,12 +332,15 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   }
 
   /**
-   * Calls `next` once `pending` settles: after `then` (whose returned error, if any, fails the callback),
+   * Calls `next` once `pending` settles: after `then` (an MqttStackError it returns fails the callback),
    * or with the Redis failure.
    */
-  #answer<T>(pending: Promise<T>, next: Next, then?: (value: T) => MqttStackError | undefined | void): void {
+  #answer<T>(pending: Promise<T>, next: Next, then?: (value: T) => unknown): void {
     pending.then(
-      (value) => next(then?.(value) ?? undefined),
+      (value) => {
+        const failed = then?.(value)
+        next(failed instanceof MqttStackError ? failed : undefined)
+      },
       (err: unknown) => next(this.#failure(err, 'a Redis command')),
     )
   }
@@ -354,10 +349,6 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     return new MqttStackError(RedisBackendErrorCode.REDIS, `redis-backend: ${what} failed: ${String(err)}`, {
       cause: err,
     })
-  }
-
-  readonly #reportLater = (err: unknown): void => {
-    this.#report(this.#failure(err, 'a Redis command'), undefined)
   }
 
   /** Counted every time (`messageDropped`); reported the first time until the queue has room again. */

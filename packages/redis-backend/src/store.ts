@@ -151,9 +151,23 @@ export class RedisStore {
     )) as Queued
   }
 
-  /** The stored texts of a queue, oldest first. */
-  offline(clientId: string): Promise<string[]> {
-    return this.redis.lrange(this.keys.offline(clientId), 0, -1)
+  /**
+   * The queue as it may be delivered now, oldest first, each with its stored text: expired messages leave
+   * the queue before the answer [MQTT-3.3.2-5], the others come with the interval left [MQTT-3.3.2-6].
+   */
+  async lookupOffline(clientId: string): Promise<{ packet: IPublishPacket; text: string }[]> {
+    const key = this.keys.offline(clientId)
+    const texts = await this.redis.lrange(key, 0, -1)
+    const out: { packet: IPublishPacket; text: string }[] = []
+    const now = Date.now()
+    let expired: ReturnType<Client['multi']> | undefined
+    for (const text of texts) {
+      const packet = leaving(decodePublish(text), now)
+      if (packet !== undefined) out.push({ packet, text })
+      else expired = (expired ?? this.redis.multi()).lrem(key, 1, text)
+    }
+    if (expired !== undefined) await expired.exec()
+    return out
   }
 
   // Outbound QoS 1/2
@@ -188,6 +202,7 @@ export class RedisStore {
     const packets = (result?.[1]?.[1] ?? {}) as Record<string, string>
     const out: InflightPacket[] = []
     const now = Date.now()
+    const expired: number[] = []
     for (const id of ids) {
       const text = packets[id]
       if (text === undefined) continue
@@ -199,8 +214,9 @@ export class RedisStore {
       const view = leaving(stored as Stored, now)
       if (view !== undefined) out.push(view)
       else if (stored.packet.qos === 2) out.push(expiringIn(stored.packet, 1))
-      else void this.removeInflight(clientId, Number(id))
+      else expired.push(Number(id))
     }
+    for (const id of expired) await this.removeInflight(clientId, id)
     return out
   }
 
@@ -282,12 +298,22 @@ export class RedisStore {
     )) as string[]
     const out: IPublishPacket[] = []
     const now = Date.now()
+    const expired: string[] = []
     for (const text of texts) {
       const stored = decodePublish(text)
       const view = leaving(stored, now)
       if (view !== undefined) out.push(view)
-      else void this.storeRetained(stored.packet.topic, { ...stored.packet, payload: '' })
+      else expired.push(stored.packet.topic)
     }
+    for (const topic of expired)
+      await this.storeRetained(topic, {
+        cmd: 'publish',
+        topic,
+        payload: '',
+        qos: 0,
+        retain: true,
+        dup: false,
+      })
     return out
   }
 

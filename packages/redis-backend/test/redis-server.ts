@@ -17,6 +17,12 @@ const run = promisify(execFile)
 /** How long a redis-server may take to start, to stop, or a cluster to agree, in ms. */
 const STARTUP_MS = 10_000
 
+/** Every redis-server started and not yet stopped: killed when the test process exits, however it ends. */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 /** Whether redis-server and redis-cli are here; under CI=true a missing one is an error, elsewhere a skip. */
 export function hasRedis(): boolean {
   for (const program of ['redis-server', 'redis-cli']) {
@@ -118,6 +124,8 @@ export class RedisServer {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf'))
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
+    running.add(child)
+    child.once('exit', () => running.delete(child))
     let log = ''
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), STARTUP_MS)
