@@ -1,7 +1,7 @@
 import { describeBackend } from '@mqtt-stack/core/testing'
 import { afterAll, beforeAll, describe, it } from 'vitest'
 import { RedisBackend } from '../src/index.js'
-import { hasRedis, RedisCluster, RedisServer } from './redis-server.js'
+import { hasRedis, RedisCluster, RedisServer } from '../src/testing/index.js'
 
 const limits = { maxOfflineMessages: 3, maxInflightMessages: 4, maxRetainedMessages: 5 }
 let tests = 0

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert'
 import type { IPublishPacket } from '@mqtt-stack/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisBackend } from '../src/index.js'
-import { hasRedis, RedisServer } from './redis-server.js'
+import { hasRedis, RedisServer } from '../src/testing/index.js'
 import { harness, inspect } from './support.js'
 
 const message = (topic: string, payload: string, extra: Partial<IPublishPacket> = {}): IPublishPacket => ({

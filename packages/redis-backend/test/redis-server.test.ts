@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { hasRedis, RedisCluster, RedisServer } from './redis-server.js'
+import { hasRedis, RedisCluster, RedisServer } from '../src/testing/index.js'
 
 describe.runIf(hasRedis())('the redis-server processes of the tests', { timeout: 30_000 }, () => {
   it('starts one on a free loopback port, keeps what it wrote across a restart with AOF, and stops it', async () => {

@@ -2,7 +2,7 @@ import { BackendHarness } from '@mqtt-stack/core/testing'
 import { Redis } from 'ioredis'
 import { onTestFinished } from 'vitest'
 import { RedisBackend, type RedisBackendOptions } from '../src/index.js'
-import type { RedisServer } from './redis-server.js'
+import type { RedisServer } from '../src/testing/index.js'
 
 let prefixes = 0
 

@@ -19,9 +19,9 @@ const STARTUP_MS = 10_000
 
 /** Every redis-server started and not yet stopped: killed when the test process exits, however it ends. */
 const running = new Set<ChildProcess>()
-process.once('exit', () => {
+const killRunning = (): void => {
   for (const child of running) child.kill('SIGKILL')
-})
+}
 
 /** Whether redis-server and redis-cli are here; under CI=true a missing one is an error, elsewhere a skip. */
 export function hasRedis(): boolean {
@@ -124,8 +124,12 @@ export class RedisServer {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf'))
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
+    if (running.size === 0) process.once('exit', killRunning)
     running.add(child)
-    child.once('exit', () => running.delete(child))
+    child.once('exit', () => {
+      running.delete(child)
+      if (running.size === 0) process.off('exit', killRunning)
+    })
     let log = ''
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), STARTUP_MS)
