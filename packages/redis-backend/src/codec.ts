@@ -3,6 +3,19 @@ import type { InflightPacket, IPublishPacket, QoS } from '@mqtt-stack/core'
 type Properties = NonNullable<IPublishPacket['properties']>
 
 /**
+ * Marks a delivery of an inbound QoS 2 message with where it came from, `<publisher client id>\0<packet
+ * identifier>`: stored with the delivery (in the offline queue, or next to the inflight packet), it lets a
+ * relay done again after a crash skip the subscribers that hold the message already. A symbol-keyed property:
+ * it survives the copies the outbound side makes (`{ ...packet }`), and no serialiser reads it.
+ */
+export const ORIGIN: unique symbol = Symbol('mqtt-stack.redis-backend.origin')
+
+/** A PUBLISH that may carry its origin. */
+export interface OriginPacket extends IPublishPacket {
+  [ORIGIN]?: string
+}
+
+/**
  * A stored message as Redis keeps it: JSON text, its payload and correlation data in base64 (every other
  * property is JSON already). `at` is when it was stored, in epoch ms: its MQTT 5.0 Message Expiry Interval
  * counts from then. `g` marks a message forwarded to a member of a shared subscription with the group's
@@ -20,6 +33,8 @@ interface Record {
   pr?: Omit<Properties, 'correlationData'> & { correlationData?: string }
   at: number
   g?: string
+  /** The origin of an inbound QoS 2 message (ORIGIN). */
+  o?: string
 }
 
 /** What `decode` gives back: the packet, when it was stored, and the shared subscription it went to. */
@@ -29,7 +44,7 @@ export interface Stored<T extends InflightPacket = IPublishPacket> {
   shared: string | undefined
 }
 
-/** The text of `packet` as stored at `storedAt`. */
+/** The text of `packet` as stored at `storedAt` (a JSON object that starts with `{`). */
 export function encode(packet: InflightPacket, storedAt: number, shared?: string): string {
   if (packet.cmd === 'pubrel') return JSON.stringify({ c: 'pubrel', m: packet.messageId, at: storedAt })
   const record: Record = {
@@ -42,6 +57,8 @@ export function encode(packet: InflightPacket, storedAt: number, shared?: string
   if (packet.dup) record.d = 1
   if (packet.messageId !== undefined) record.m = packet.messageId
   if (shared !== undefined) record.g = shared
+  const origin = (packet as OriginPacket)[ORIGIN]
+  if (origin !== undefined) record.o = origin
   const properties = packet.properties
   if (properties !== undefined) {
     const { correlationData, ...rest } = properties
@@ -57,7 +74,7 @@ export function decode(text: string): Stored<InflightPacket> {
   if (record.c === 'pubrel') {
     return { packet: { cmd: 'pubrel', messageId: record.m! }, storedAt: record.at, shared: undefined }
   }
-  const packet: IPublishPacket = {
+  const packet: OriginPacket = {
     cmd: 'publish',
     topic: record.t!,
     payload: Buffer.from(record.p!, 'base64'),
@@ -66,6 +83,7 @@ export function decode(text: string): Stored<InflightPacket> {
     dup: record.d === 1,
   }
   if (record.m !== undefined) packet.messageId = record.m
+  if (record.o !== undefined) packet[ORIGIN] = record.o
   if (record.pr !== undefined) {
     const { correlationData, ...rest } = record.pr
     packet.properties =
@@ -74,6 +92,11 @@ export function decode(text: string): Stored<InflightPacket> {
         : { ...rest, correlationData: Buffer.from(correlationData, 'base64') }
   }
   return { packet, storedAt: record.at, shared: record.g }
+}
+
+/** How an origin appears in a stored text: what a script looks for. */
+export function originNeedle(origin: string): string {
+  return `"o":${JSON.stringify(origin)}`
 }
 
 /** `decode` of a text known to hold a PUBLISH. */

@@ -42,7 +42,14 @@ export class Keys {
   inflightOrder(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:order`
   }
-  /** Hash: packet identifier -> inbound QoS 2 PUBLISH held until PUBREL. */
+  /** Hash: packet identifier -> origin of the inbound QoS 2 message an inflight packet delivers. */
+  origins(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:origins`
+  }
+  /**
+   * Hash: packet identifier -> inbound QoS 2 PUBLISH held until PUBREL, as `p <message>` while its relay
+   * is not done, `r <message>` once it is.
+   */
   incoming(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:incoming`
   }
@@ -58,6 +65,7 @@ export class Keys {
       this.offline(clientId),
       this.inflight(clientId),
       this.inflightOrder(clientId),
+      this.origins(clientId),
       this.incoming(clientId),
       this.will(clientId),
     ]

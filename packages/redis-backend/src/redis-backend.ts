@@ -1,7 +1,9 @@
 import {
+  type CallbackContext,
   type CallbackHandler,
   type CallbackHandlers,
   type CallbackName,
+  type CallbackStore,
   type Client,
   ErrorCode,
   type IPublishPacket,
@@ -13,9 +15,9 @@ import {
 } from '@mqtt-stack/core'
 import { RedisBackendErrorCode } from './errors.js'
 import { DEFAULTS, LIMITS, type RedisBackendOptions } from './options.js'
-import { type ForwardedPacket, Relay, type RelayContext, SHARED } from './relay.js'
-import { Routes } from './routes.js'
-import { Queued, RedisStore, RetainedResult } from './store.js'
+import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
+import { type Route, Routes, SharedGroup } from './routes.js'
+import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
 
 /** An offline message handed out by `lookupOfflineMessages`: its stored text, to remove exactly that one. */
 interface HandedOut {
@@ -47,6 +49,13 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   #ready: Promise<void> | undefined = undefined
   #loaded = false
   readonly #handedOut = new WeakMap<IPublishPacket, HandedOut>()
+  /**
+   * Inbound QoS 2 messages (`<publisher>\0<packet identifier>`) whose identifier is held and whose relay by
+   * this node is not done yet; those of them whose earlier relay, by a node that died, never finished.
+   */
+  readonly #relaying = new Set<string>()
+  /** The origin of each inbound QoS 2 PUBLISH held by `storeIncomingMessage`, for its `relayMessage`. */
+  readonly #origins = new WeakMap<IPublishPacket, Origin>()
   /** Client ids whose full queue was reported, until it has room again. */
   readonly #reportedFull = new Set<string>()
 
@@ -148,12 +157,21 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         next()
       },
       relayMessage: (ctx, store, next) => {
+        const origin = ctx.packet.qos === 2 ? this.#origins.get(ctx.packet) : undefined
         if (this.routes.trie.size === 0) {
           store.matched = store.matched ?? 0
-          return next()
+          return origin === undefined ? next() : this.relayed(origin, next)
         }
-        const relay = this.#relays.pop() ?? new Relay(this, this.#relays)
-        relay.run(ctx, store, next)
+        if (origin === undefined || !origin.unrelayed) return this.#relay(ctx, store, next, origin)
+        this.#origins.delete(ctx.packet)
+        // Relayed before by a node that died before it was done: not again to those who got it then.
+        this.#holdersOf(ctx.topic, origin.key).then(
+          (holders) => {
+            origin.holders = holders
+            this.#relay(ctx, store, next, origin)
+          },
+          (err: unknown) => next(this.#failure(err, 'looking up an interrupted relay')),
+        )
       },
 
       // Persisted subscriptions: kept only for a session that outlives its connection
@@ -276,8 +294,22 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       // Inbound QoS 2: the identifier is read and stored in one step [MQTT-4.3.3-2]
       storeIncomingMessage: (ctx, store, next) => {
         if (ctx.packet.messageId === undefined) return next()
-        this.#answer(s.storeIncoming(ctx.clientId, ctx.packet), next, (duplicate) => {
-          store.duplicate = duplicate
+        const { clientId, packet } = ctx
+        const key = `${clientId}\0${packet.messageId}`
+        this.#answer(s.storeIncoming(clientId, packet), next, (found) => {
+          // Held, and relayed or being relayed here: a duplicate [MQTT-4.3.3-2].
+          store.duplicate =
+            found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && this.#relaying.has(key))
+          if (store.duplicate) return
+          this.#relaying.add(key)
+          const unrelayed = found === Incoming.UNRELAYED
+          this.#origins.set(packet, {
+            publisherId: clientId,
+            messageId: packet.messageId!,
+            key,
+            unrelayed,
+            holders: undefined,
+          })
         })
       },
       releaseIncomingMessage: (ctx, store, next) => {
@@ -311,6 +343,45 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       },
     }
     return this.#gated(handlers)
+  }
+
+  #relay(
+    ctx: CallbackContext<'relayMessage'>,
+    store: CallbackStore<'relayMessage'>,
+    next: Next,
+    origin: Origin | undefined,
+  ): void {
+    const relay = this.#relays.pop() ?? new Relay(this, this.#relays)
+    relay.run(ctx, store, next, origin)
+  }
+
+  /**
+   * The relay of an inbound QoS 2 message is done: recorded in Redis before it is acknowledged (PUBREC), so
+   * that a PUBLISH sent again is a duplicate, and one whose relay a crash cut short is relayed again.
+   */
+  relayed(origin: Origin, next: Next): void {
+    this.#store.markRelayed(origin.publisherId, origin.messageId).then(
+      () => {
+        this.#relaying.delete(origin.key)
+        next()
+      },
+      (err: unknown) => {
+        this.#relaying.delete(origin.key)
+        next(this.#failure(err, 'recording a relay'))
+      },
+    )
+  }
+
+  /** The subscribers of `topic` (shared members too) that hold a delivery of the message `origin`. */
+  async #holdersOf(topic: string, origin: string): Promise<Set<string>> {
+    const candidates = new Set<string>()
+    this.routes.trie.forEachMatch(topic, (route: Route | SharedGroup) => {
+      if (route instanceof SharedGroup) for (const member of route.members) candidates.add(member.clientId)
+      else candidates.add(route.clientId)
+    })
+    const ids = [...candidates]
+    const held = await Promise.all(ids.map((clientId) => this.#store.holdsOrigin(clientId, origin)))
+    return new Set(ids.filter((_, i) => held[i]))
   }
 
   /**

@@ -11,6 +11,7 @@ import type {
   Stack,
   Subscription,
 } from '@mqtt-stack/core'
+import { ORIGIN, type OriginPacket } from './codec.js'
 import { type Route, type Routes, SharedGroup } from './routes.js'
 
 type Properties = NonNullable<IPublishPacket['properties']>
@@ -32,6 +33,20 @@ export interface RelayContext {
   readonly routes: Routes
   readonly clients: Map<string, Client>
   readonly stack: Stack | undefined
+  /** The relay of an inbound QoS 2 message is done: record it, then call `next`. */
+  relayed(origin: Origin, next: Next): void
+}
+
+/** An inbound QoS 2 message being relayed: where it came from, and who holds it already (after a crash). */
+export interface Origin {
+  publisherId: string
+  messageId: number
+  /** `<publisher client id>\0<packet identifier>`, stored with each delivery. */
+  key: string
+  /** Its earlier relay, by a node that died, may not have reached every subscriber. */
+  unrelayed: boolean
+  /** Client ids that hold a delivery of it already (when `unrelayed`): the relay skips them. */
+  holders: ReadonlySet<string> | undefined
 }
 
 /** Relays kept for reuse. */
@@ -69,13 +84,21 @@ export class Relay {
   #pending = 0
   #matched = 0
   #byQos: (IPublishPacket | undefined)[] = [undefined, undefined, undefined]
+  #origin: Origin | undefined = undefined
 
   constructor(context: RelayContext, pool: Relay[]) {
     this.#context = context
     this.#pool = pool
   }
 
-  run(ctx: CallbackContext<'relayMessage'>, result: CallbackStore<'relayMessage'>, next: Next): void {
+  /** `origin`: the message is an inbound QoS 2 one, whose relay is recorded once done. */
+  run(
+    ctx: CallbackContext<'relayMessage'>,
+    result: CallbackStore<'relayMessage'>,
+    next: Next,
+    origin: Origin | undefined,
+  ): void {
+    this.#origin = origin
     this.#source = ctx.packet
     this.#publisherId = ctx.client?.id
     this.#stack = ctx.client?.stack ?? this.#context.stack
@@ -128,6 +151,7 @@ export class Relay {
   }
 
   #deliver(route: Route, ids: number | number[] | undefined, keepRetain: boolean): void {
+    if (this.#origin?.holders?.has(route.clientId) === true) return
     // At the lower of the published and the granted QoS [MQTT-3.8.4-6]
     const qos = Math.min(this.#source!.qos, route.qos) as QoS
     const packet =
@@ -146,6 +170,8 @@ export class Relay {
     const members = group.members
     const count = members.length
     if (count === 0) return
+    const holders = this.#origin?.holders
+    if (holders !== undefined && members.some((member) => holders.has(member.clientId))) return
     for (let i = 0; i < count; i++) {
       const at = (group.cursor + i) % count
       const route = members[at]!
@@ -233,6 +259,7 @@ export class Relay {
         dup: false,
       }
       if (source.properties !== undefined) packet.properties = forwardedProperties(source.properties)
+      if (this.#origin !== undefined) (packet as OriginPacket)[ORIGIN] = this.#origin.key
       this.#byQos[qos] = packet
     }
     return packet
@@ -241,13 +268,16 @@ export class Relay {
   #settle(): void {
     if (--this.#pending > 0) return
     const next = this.#next!
+    const origin = this.#origin
+    this.#origin = undefined
     this.#source = undefined
     this.#publisherId = undefined
     this.#stack = undefined
     this.#next = undefined
     this.#byQos[0] = this.#byQos[1] = this.#byQos[2] = undefined
     if (this.#pool.length < MAX_POOLED) this.#pool.push(this)
-    next()
+    if (origin === undefined) next()
+    else this.#context.relayed(origin, next)
   }
 }
 

@@ -35,31 +35,65 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 return 0`,
   },
   /**
-   * KEYS session, inflight, order; ARGV packet identifier, packet, maxInflightMessages. 1 stored (a known
-   * identifier is replaced in its place), 0 no session, -1 full.
+   * KEYS session, inflight, order, origins; ARGV packet identifier, packet, maxInflightMessages, origin ('' for
+   * none). 1 stored (a known identifier is replaced in its place, and keeps its origin), 0 no session, -1 full.
    */
   storeInflight: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
   redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 's', 1), ARGV[1])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
 return 1`,
   },
-  /** KEYS session, incoming; ARGV packet identifier, packet. 1 when the identifier was held already. */
+  /**
+   * KEYS session, incoming; ARGV packet identifier, packet. 0 new (held as relaying: `p <packet>`), 1 held
+   * and relayed (a duplicate), 2 held but its relay was never done (the node relaying it died).
+   */
   storeIncoming: {
     numberOfKeys: 2,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return 1 - redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])`,
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held then
+  redis.call('HSET', KEYS[2], ARGV[1], 'p ' .. ARGV[2])
+  return 0
+end
+if string.sub(held, 1, 1) == 'p' then return 2 end
+return 1`,
   },
-  /** KEYS incoming; ARGV packet identifier. The held message, read and forgotten in one step. */
+  /** KEYS incoming; ARGV packet identifier. The relay of a held message is done: `p ...` becomes `r ...`. */
+  markRelayed: {
+    numberOfKeys: 1,
+    lua: `local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and string.sub(held, 1, 1) == 'p' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'r' .. string.sub(held, 2))
+end
+return 0`,
+  },
+  /** KEYS incoming; ARGV packet identifier. The held message (without its mark), read and forgotten in one step. */
   releaseIncoming: {
     numberOfKeys: 1,
-    lua: `local packet = redis.call('HGET', KEYS[1], ARGV[1])
-if packet then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return packet`,
+    lua: `local held = redis.call('HGET', KEYS[1], ARGV[1])
+if not held then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return string.sub(held, 3)`,
+  },
+  /**
+   * KEYS origins, offline; ARGV origin, how it appears in a stored message. 1 when the client holds a
+   * delivery of that message: inflight, or queued.
+   */
+  holdsOrigin: {
+    numberOfKeys: 2,
+    lua: `for _, origin in ipairs(redis.call('HVALS', KEYS[1])) do
+  if origin == ARGV[1] then return 1 end
+end
+for _, message in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if string.find(message, ARGV[2], 1, true) then return 1 end
+end
+return 0`,
   },
   /**
    * KEYS messages, sizes, bytes; ARGV index root, topic, message ('' deletes), payload bytes,

@@ -1,6 +1,16 @@
 import type { InflightPacket, IPublishPacket, StoredSession, Subscription } from '@mqtt-stack/core'
 import { Cluster, Redis } from 'ioredis'
-import { decode, decodePublish, encode, expiringIn, leaving, type Stored } from './codec.js'
+import {
+  decode,
+  decodePublish,
+  encode,
+  expiringIn,
+  leaving,
+  ORIGIN,
+  type OriginPacket,
+  originNeedle,
+  type Stored,
+} from './codec.js'
 import { Keys } from './keys.js'
 import type { RedisBackendOptions } from './options.js'
 import { SCRIPTS, type ScriptName } from './scripts.js'
@@ -13,6 +23,13 @@ export enum Queued {
   OK = 0,
   NO_SESSION = 1,
   FULL = 2,
+}
+
+/** What `storeIncoming` found. */
+export enum Incoming {
+  NEW = 0,
+  DUPLICATE = 1,
+  UNRELAYED = 2,
 }
 
 /** What `storeRetained` did: stored (or deleted), refused for the count, refused for the bytes. */
@@ -180,9 +197,11 @@ export class RedisStore {
       keys.session(clientId),
       keys.inflight(clientId),
       keys.inflightOrder(clientId),
+      keys.origins(clientId),
       packet.messageId!,
       encode(packet, Date.now()),
       this.config.maxInflightMessages,
+      (packet as OriginPacket)[ORIGIN] ?? '',
     )) as number
   }
 
@@ -226,26 +245,49 @@ export class RedisStore {
       .multi()
       .hdel(keys.inflight(clientId), String(messageId))
       .zrem(keys.inflightOrder(clientId), String(messageId))
+      .hdel(keys.origins(clientId), String(messageId))
       .exec()
   }
 
   async clearInflight(clientId: string): Promise<void> {
-    await this.redis.del(this.keys.inflight(clientId), this.keys.inflightOrder(clientId))
+    const keys = this.keys
+    await this.redis.del(keys.inflight(clientId), keys.inflightOrder(clientId), keys.origins(clientId))
   }
 
   // Inbound QoS 2
 
-  /** Whether the identifier was held already; nothing is held for an unknown session. */
-  async storeIncoming(clientId: string, packet: IPublishPacket): Promise<boolean> {
+  /**
+   * Holds an inbound QoS 2 identifier: `Incoming.NEW` (held now, as relaying), `Incoming.DUPLICATE` (held
+   * and relayed), `Incoming.UNRELAYED` (held, but the relay of the node that held it never finished).
+   * Nothing is held for an unknown session (`NEW`).
+   */
+  async storeIncoming(clientId: string, packet: IPublishPacket): Promise<Incoming> {
     const keys = this.keys
-    const duplicate = await this.script(
+    return (await this.script(
       'storeIncoming',
       keys.session(clientId),
       keys.incoming(clientId),
       packet.messageId!,
       encode(packet, Date.now()),
+    )) as Incoming
+  }
+
+  /** The relay of a held inbound QoS 2 message is done: a PUBLISH sent again is a duplicate from now on. */
+  async markRelayed(clientId: string, messageId: number): Promise<void> {
+    await this.script('markRelayed', this.keys.incoming(clientId), messageId)
+  }
+
+  /** Whether `clientId` holds a delivery of the inbound QoS 2 message `origin`, inflight or queued. */
+  async holdsOrigin(clientId: string, origin: string): Promise<boolean> {
+    const keys = this.keys
+    const held = await this.script(
+      'holdsOrigin',
+      keys.origins(clientId),
+      keys.offline(clientId),
+      origin,
+      originNeedle(origin),
     )
-    return duplicate === 1
+    return held === 1
   }
 
   async releaseIncoming(clientId: string, messageId: number): Promise<IPublishPacket | undefined> {

@@ -168,6 +168,39 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     })
   })
 
+  it('[MQTT-4.3.3-2] a QoS 2 message whose relay a crash cut short is relayed again, but not to a subscriber that holds it', async () => {
+    const { h, backend } = await harness(server!)
+    for (const clientId of ['got-it', 'missed-it']) {
+      const c = await h.connect(clientId, { persistent: true })
+      await h.subscribe(c, 'in', 2)
+      await h.disconnect(c)
+    }
+    await h.run('storeSession', { clientId: 'pub', session: { clientId: 'pub', expiryInterval: 60 } })
+    const packet = message('in', 'once', { qos: 2, messageId: 9 })
+    // The node held the identifier and queued the message for one subscriber, then died before the other.
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet })).duplicate).toBe(false)
+    const redis = inspect(server!)
+    const record = {
+      t: 'in',
+      p: Buffer.from('once').toString('base64'),
+      q: 2,
+      at: Date.now(),
+      o: 'pub\u00009',
+    }
+    await redis.rpush(`${backend.prefix}{c:got-it}:offline`, JSON.stringify(record))
+    await h.restart()
+    // The publisher sends it again: not a duplicate, relayed to the subscriber that missed it only.
+    const again = message('in', 'once', { qos: 2, messageId: 9, dup: true })
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(false)
+    await h.run('relayMessage', { client: undefined, packet: again, topic: 'in', payload: again.payload })
+    for (const clientId of ['got-it', 'missed-it'])
+      expect(texts((await h.run('lookupOfflineMessages', { clientId })).packets), clientId).toEqual([
+        'in=once',
+      ])
+    // Its relay is done now: sent once more, it is a duplicate.
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(true)
+  })
+
   it('collectStats counts the sessions and retained messages in Redis and the routes of this node', async () => {
     const { h } = await harness(server!)
     const c = await h.connect('a', { persistent: true })
