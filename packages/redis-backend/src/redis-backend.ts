@@ -29,6 +29,9 @@ interface HandedOut {
   givenBack: boolean
 }
 
+/** How long a relay of an inbound QoS 2 message may take before a PUBLISH sent again is relayed anew, in ms. */
+const RELAY_STALE_MS = 10_000
+
 /**
  * The Redis backend: it handles no packet and answers the storage and routing callbacks, with sessions,
  * persisted subscriptions, offline queues, QoS 1/2 state, retained messages and wills in Redis, and the
@@ -51,9 +54,10 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly #handedOut = new WeakMap<IPublishPacket, HandedOut>()
   /**
    * Inbound QoS 2 messages (`<publisher>\0<packet identifier>`) whose identifier is held and whose relay by
-   * this node is not done yet; those of them whose earlier relay, by a node that died, never finished.
+   * this node is not done yet, with when it began. One begun more than RELAY_STALE_MS ago never came (its
+   * connection closed before the relay): a PUBLISH sent again is relayed, not taken for a duplicate.
    */
-  readonly #relaying = new Set<string>()
+  readonly #relaying = new Map<string, number>()
   /** The origin of each inbound QoS 2 PUBLISH held by `storeIncomingMessage`, for its `relayMessage`. */
   readonly #origins = new WeakMap<IPublishPacket, Origin>()
   /** Client ids whose full queue was reported, until it has room again. */
@@ -298,10 +302,11 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         const key = `${clientId}\0${packet.messageId}`
         this.#answer(s.storeIncoming(clientId, packet), next, (found) => {
           // Held, and relayed or being relayed here: a duplicate [MQTT-4.3.3-2].
-          store.duplicate =
-            found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && this.#relaying.has(key))
+          const since = this.#relaying.get(key)
+          const relaying = since !== undefined && Date.now() - since < RELAY_STALE_MS
+          store.duplicate = found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && relaying)
           if (store.duplicate) return
-          this.#relaying.add(key)
+          this.#relaying.set(key, Date.now())
           const unrelayed = found === Incoming.UNRELAYED
           this.#origins.set(packet, {
             publisherId: clientId,
