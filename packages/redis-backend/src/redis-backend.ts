@@ -88,9 +88,16 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     return this.config.prefix
   }
 
-  /** Resolves once the backend has connected to Redis and rebuilt the routes of the persistent sessions. */
+  /**
+   * Resolves once the backend has connected to Redis and rebuilt the routes of the persistent sessions; rejects
+   * when Redis could not be reached (the next call, or the next callback, tries again).
+   */
   ready(): Promise<void> {
-    this.#ready ??= this.#load()
+    // A failed start (Redis unreachable) is tried again by the next call, not remembered for ever.
+    this.#ready ??= this.#load().catch((err: unknown) => {
+      this.#ready = undefined
+      throw err
+    })
     return this.#ready
   }
 
