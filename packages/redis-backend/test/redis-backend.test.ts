@@ -201,6 +201,19 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(true)
   })
 
+  it('relays to subscribers connected to this node with no Redis command', async () => {
+    const { h } = await harness(server!)
+    const c = await h.connect('sub')
+    await h.subscribe(c, 'fan/+', 1)
+    const redis = inspect(server!)
+    const processed = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))![1])
+    const before = await processed()
+    for (let i = 0; i < 50; i++) await h.publish(`fan/${i}`, 'x', { qos: 1 })
+    await h.waitFor('sub', 50)
+    // One command: the INFO that reads the count before.
+    expect((await processed()) - before).toBe(1)
+  })
+
   it('collectStats counts the sessions and retained messages in Redis and the routes of this node', async () => {
     const { h } = await harness(server!)
     const c = await h.connect('a', { persistent: true })
