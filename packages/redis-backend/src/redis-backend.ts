@@ -345,10 +345,16 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         this.#answer(s.redis.del(s.keys.will(ctx.clientId)), next)
       },
 
-      // Monitoring: sessions and retained messages of all nodes, routes of this one
+      // Monitoring: sessions and retained messages in Redis, connections and routes of this node
       collectStats: (_ctx, store, next) => {
         this.#answer(s.counts(), next, ({ sessions, retainedMessages }) => {
-          store.sessions = sessions
+          let disconnected = 0
+          for (const [clientId, persistent] of sessions) {
+            const client = this.clients.get(clientId)
+            if (persistent && (client === undefined || client.closed)) disconnected++
+          }
+          store.sessions = sessions.length
+          store.disconnectedSessions = disconnected
           store.retainedMessages = retainedMessages
           store.subscriptions = this.routes.count
         })

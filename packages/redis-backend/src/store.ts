@@ -377,11 +377,21 @@ export class RedisStore {
 
   // Monitoring
 
-  async counts(): Promise<{ sessions: number; retainedMessages: number }> {
-    const [sessions, retainedMessages] = await Promise.all([
-      this.redis.scard(this.keys.sessions),
+  /**
+   * The client ids of every session and whether each is persistent, and the retained messages: off the hot
+   * path (monitoring), it reads one field per session.
+   */
+  async counts(): Promise<{ sessions: [string, boolean][]; retainedMessages: number }> {
+    const [ids, retainedMessages] = await Promise.all([
+      this.redis.smembers(this.keys.sessions),
       this.redis.hlen(this.keys.retained),
     ])
+    const expiry = await Promise.all(ids.map((clientId) => this.redis.hget(this.keys.session(clientId), 'e')))
+    const sessions: [string, boolean][] = []
+    for (let i = 0; i < ids.length; i++) {
+      const e = expiry[i]
+      if (e !== null && e !== undefined) sessions.push([ids[i]!, Number(e) > 0])
+    }
     return { sessions, retainedMessages }
   }
 

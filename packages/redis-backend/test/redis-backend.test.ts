@@ -220,12 +220,18 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     await h.subscribe(c, 'x/#', 1)
     await h.subscribe(c, 'y', 0)
     await h.connect('b')
+    await h.disconnect(await h.connect('away', { persistent: true }))
     await h.run('storeRetainedMessage', {
       client: undefined,
       topic: 'r',
       packet: message('r', 'v', { retain: true }),
     })
-    expect(await h.run('collectStats', {})).toEqual({ sessions: 2, subscriptions: 2, retainedMessages: 1 })
+    expect(await h.run('collectStats', {})).toEqual({
+      sessions: 3,
+      disconnectedSessions: 1,
+      subscriptions: 2,
+      retainedMessages: 1,
+    })
   })
 
   it('after a restart of Redis with appendonly yes, sessions, queues and retained messages are there', async () => {
