@@ -8,7 +8,7 @@ const packages = fileURLToPath(new URL('./packages/', import.meta.url))
  * dependent's tests without a rebuild. Published packages still resolve to `dist` through `exports`.
  */
 export const workspaceAlias = [
-  { find: /^@mqtt-stack\/core\/testing$/, replacement: `${packages}core/src/testing/index.ts` },
+  { find: /^@mqtt-stack\/([a-z0-9-]+)\/testing$/, replacement: `${packages}$1/src/testing/index.ts` },
   { find: /^@mqtt-stack\/([a-z0-9-]+)$/, replacement: `${packages}$1/src/index.ts` },
 ]
 

@@ -4,7 +4,9 @@
 # mosquitto_sub (mosquitto-clients); and the mosquitto broker (mosquitto), the peer the benchmark and its
 # soak scenario compare against; and openssl, with which the TLS tests of @mqtt-stack/broker make their
 # certificates; and chromium, the browser that the WebSocket browser test of @mqtt-stack/broker drives with
-# puppeteer-core. MQTT.js and puppeteer-core come with `pnpm install`. Debian or Ubuntu, as root (CI runs as
+# puppeteer-core; and redis-server (with redis-cli), which the tests of @mqtt-stack/redis-backend start on
+# free loopback ports themselves (Debian's package starts no service where there is no init system, and the
+# tests need none). MQTT.js and puppeteer-core come with `pnpm install`. Debian or Ubuntu, as root (CI runs as
 # root); what is already installed is skipped, so with everything present it needs no root and does
 # nothing. Prints nothing on success.
 set -euo pipefail
@@ -18,6 +20,9 @@ missing_packages() {
   if ! command -v mosquitto >/dev/null 2>&1; then missing+=(mosquitto); fi
   if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
   if ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    missing+=(redis-server)
+  fi
   echo "${missing[*]}"
 }
 

@@ -88,7 +88,11 @@ const REQUIRED = CANONICAL.filter((name) => !OPTIONAL.has(name))
  * stand between them); a copy names at least two.
  */
 function orderCopies(page: string): OrderCopy[] {
-  const builtin = (names: string[]) => names.filter((name) => CANONICAL.includes(name))
+  // Another backend (RedisBackend, a DeferredBackend around one) stands where MemoryBackend stands.
+  const builtin = (names: string[]) =>
+    names
+      .map((name) => (/^\w+Backend$/.test(name) ? 'MemoryBackend' : name))
+      .filter((name) => CANONICAL.includes(name))
   const copies: OrderCopy[] = codeBlocks(page)
     .filter((block) => /^(ts|typescript|mts|js|javascript|mjs|cjs)$/.test(block.lang))
     .map((block) => ({

@@ -45,7 +45,12 @@ export async function inflight(h: BackendHarness, clientId: string): Promise<str
   return packets.map(inflightId)
 }
 
-/** `storeIncomingMessage` of a QoS 2 PUBLISH with this identifier; returns `store.duplicate`. */
+/**
+ * A QoS 2 PUBLISH with this identifier received as inbound-manager receives it: `storeIncomingMessage`, then,
+ * unless it is a duplicate, `relayMessage` of the same packet (a backend may record that the relay is done,
+ * so that after a crash between the two it relays the message again instead of taking it for a duplicate).
+ * Returns `store.duplicate`.
+ */
 export async function receive(
   h: BackendHarness,
   clientId: string,
@@ -53,7 +58,9 @@ export async function receive(
   payload = 'x',
 ): Promise<boolean> {
   const packet = message('in', payload, { qos: 2, messageId })
-  return (await h.run('storeIncomingMessage', { clientId, packet })).duplicate ?? false
+  const duplicate = (await h.run('storeIncomingMessage', { clientId, packet })).duplicate ?? false
+  if (!duplicate) await h.run('relayMessage', { client: undefined, packet, topic: packet.topic, payload })
+  return duplicate
 }
 
 /** Stores `packet` as the will of `c`'s session. */

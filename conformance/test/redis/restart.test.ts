@@ -1,0 +1,182 @@
+/**
+ * The default broker on @mqtt-stack/redis-backend, killed with `kill -9` during QoS 1 and QoS 2 traffic and
+ * started again on the same Redis and port: what its clients were promised must still hold. redis-server
+ * comes from scripts/install-test-deps.sh: without it these tests are skipped, except under CI=true.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { EventEmitter, once } from 'node:events'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { describe, expect, it, onTestFinished } from 'vitest'
+
+const CONFORMANCE = fileURLToPath(new URL('../..', import.meta.url))
+/** tsx's loader by absolute URL, so the node runs the TypeScript sources through conformance's tsconfig paths. */
+const TSX = pathToFileURL(join(CONFORMANCE, 'node_modules/tsx/dist/loader.mjs')).href
+const NODE = fileURLToPath(new URL('./broker-node.ts', import.meta.url))
+/** How long a test waits for an event (a node listening, every message arriving) before it fails. */
+const WAIT_MS = 20_000
+
+interface Node {
+  port: number
+  child: ChildProcess
+  output(): string
+}
+
+/** Starts a broker node on `port` (0: a free one) and resolves once it listens. */
+async function startNode(url: string, prefix: string, port: number): Promise<Node> {
+  const child = spawn(process.execPath, ['--import', TSX, NODE, url, prefix, String(port)], {
+    cwd: CONFORMANCE,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  onTestFinished(() => kill(child))
+  let output = ''
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk
+  })
+  const bound = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the node did not listen:\n${output}`)), WAIT_MS)
+    child.once('exit', (code) => reject(new Error(`the node exited (${code}):\n${output}`)))
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      const match = /listening on mqtt:\/\/[^\s]*:(\d+)/.exec(output)
+      if (match === null) return
+      clearTimeout(timer)
+      resolve(Number(match[1]))
+    })
+  })
+  return { port: bound, child, output: () => output }
+}
+
+/** `kill -9`; resolves once the process is gone. */
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
+}
+
+/** A connected MQTT.js client that reconnects to the same port every 100 ms, closed after the test. */
+async function client(port: number, options: IClientOptions): Promise<MqttClient> {
+  const c = await mqtt.connectAsync({ host: '127.0.0.1', port, reconnectPeriod: 100, ...options })
+  onTestFinished(() => c.endAsync(true))
+  return c
+}
+
+/** Emits `progress` on every acknowledgement and message the clients of a test get. */
+const progress = new EventEmitter()
+
+/** Resolves once `done()` holds, asked again on every `progress`; fails after WAIT_MS. */
+function until(done: () => boolean, what: () => string): Promise<void> {
+  if (done()) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      progress.off('progress', check)
+      reject(new Error(`within ${WAIT_MS} ms: ${what()}`))
+    }, WAIT_MS)
+    function check(): void {
+      if (!done()) return
+      clearTimeout(timer)
+      progress.off('progress', check)
+      resolve()
+    }
+    progress.on('progress', check)
+  })
+}
+
+describe.runIf(hasRedis())(
+  'the default broker on redis-backend, killed and started again',
+  { timeout: 90_000 },
+  () => {
+    it('[MQTT-3.1.2-4] [MQTT-4.3.3-2] after kill -9 during QoS 1 and 2 traffic, persistent sessions resume: no accepted QoS 1 message lost, no QoS 2 message twice, retained messages there', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-${process.pid}:`
+      const first = await startNode(redis.url, prefix, 0)
+      const { port } = first
+
+      // An MQTT 5.0 subscriber that is away (its QoS 1 messages are queued in Redis) and one that stays
+      // connected (its QoS 2 messages are inflight when the node dies).
+      const persistent = {
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 3600 },
+      } as const
+      const away = await client(port, { ...persistent, clientId: 'e2e-away' })
+      await away.subscribeAsync('q1/#', { qos: 1 })
+      await away.endAsync()
+      const present = await client(port, { ...persistent, clientId: 'e2e-present' })
+      await present.subscribeAsync('q2/#', { qos: 2 })
+      const atPresent: string[] = []
+      present.on('message', (_topic, payload) => {
+        atPresent.push(payload.toString())
+        progress.emit('progress')
+      })
+
+      const publisher = await client(port, { clean: false, clientId: 'e2e-publisher', protocolVersion: 4 })
+      await publisher.publishAsync('retained/1', 'kept', { qos: 1, retain: true })
+      const count = 200
+      const acked = { 1: new Set<string>(), 2: new Set<string>() }
+      const failed: string[] = []
+      // Ten messages unacknowledged at most, QoS 1 and 2 in turn, each acknowledgement sending the next: the
+      // traffic is still flowing when the node is killed, at once, from the callback of the 50th PUBACK.
+      const exited = once(first.child, 'exit')
+      let sent = 0
+      let answered = 0
+      const pump = (): void => {
+        while (sent - answered < 10 && sent < 2 * count) {
+          const qos = sent % 2 === 0 ? 1 : 2
+          const payload = `${qos}-${Math.floor(sent / 2)}`
+          sent++
+          publisher.publish(`q${qos}/${payload}`, payload, { qos }, (err) => {
+            answered++
+            if (err) failed.push(`${payload}: ${err.message}`)
+            else acked[qos].add(payload)
+            if (acked[1].size === 50 && first.child.exitCode === null) first.child.kill('SIGKILL')
+            pump()
+            progress.emit('progress')
+          })
+        }
+      }
+      pump()
+      await exited
+      // Killed during the traffic: some messages accepted, others not yet.
+      expect(acked[1].size + acked[2].size).toBeLessThan(2 * count)
+
+      // The same Redis, the same port: the clients reconnect by themselves and send again what was not acknowledged.
+      await startNode(redis.url, prefix, port)
+      await until(
+        () => acked[1].size + acked[2].size === 2 * count,
+        () =>
+          `${acked[1].size} + ${acked[2].size} of ${2 * count} acknowledged; failed: ${failed.join(', ')}`,
+      )
+      expect(failed).toEqual([])
+
+      const back = await client(port, { ...persistent, clientId: 'e2e-away' })
+      const atAway: string[] = []
+      back.on('message', (_topic, payload) => {
+        atAway.push(payload.toString())
+        progress.emit('progress')
+      })
+      // Every acknowledged QoS 1 message reaches the persistent session that was away (duplicates allowed).
+      await until(
+        () => [...acked[1]].every((payload) => atAway.includes(payload)),
+        () => `${new Set(atAway).size} of ${acked[1].size} QoS 1 messages at the session that was away`,
+      )
+      // Every QoS 2 message reaches the session that was connected, exactly once.
+      await until(
+        () => new Set(atPresent).size === count,
+        () => `${new Set(atPresent).size} of ${count} QoS 2 messages at the session that was connected`,
+      )
+      expect(atPresent.length, 'QoS 2 messages delivered twice').toBe(count)
+
+      const retained = await client(port, { clientId: 'e2e-retained' })
+      const got = new Promise<string>((resolve) =>
+        retained.once('message', (topic, payload) => resolve(`${topic}=${payload}`)),
+      )
+      await retained.subscribeAsync('retained/#', { qos: 1 })
+      expect(await got).toBe('retained/1=kept')
+    })
+  },
+)

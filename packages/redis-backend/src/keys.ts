@@ -1,0 +1,73 @@
+/**
+ * The names of every key, under one prefix. The keys of one client id share the hash tag `{c:<client id>}`,
+ * so that they live in one slot of a Redis Cluster and one MULTI or script reaches them all; the retained
+ * messages and their topic index share `{retained}`, the index of sessions `{sessions}`.
+ */
+export class Keys {
+  readonly sessions: string
+  /** Retained messages: topic -> stored message. */
+  readonly retained: string
+  /** Payload bytes of each retained message: topic -> bytes. */
+  readonly retainedSizes: string
+  /** Payload bytes of all retained messages. */
+  readonly retainedBytes: string
+  /** The root of the topic index of retained messages: `<root>/<topic>` is the set of a topic's next levels. */
+  readonly retainedIndex: string
+
+  constructor(readonly prefix: string) {
+    this.sessions = `${prefix}{sessions}`
+    this.retained = `${prefix}{retained}:m`
+    this.retainedSizes = `${prefix}{retained}:s`
+    this.retainedBytes = `${prefix}{retained}:b`
+    this.retainedIndex = `${prefix}{retained}:i`
+  }
+
+  /** Hash: `e` expiry interval, `d` disconnectedAt, `s` the sequence of inflight packet identifiers. */
+  session(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:session`
+  }
+  /** Hash: filter -> persisted subscription (JSON). */
+  subscriptions(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:subs`
+  }
+  /** List: the offline queue, oldest first. */
+  offline(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:offline`
+  }
+  /** Hash: packet identifier -> unacknowledged outbound PUBLISH or PUBREL. */
+  inflight(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:inflight`
+  }
+  /** Sorted set: packet identifiers by the order first sent. */
+  inflightOrder(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:order`
+  }
+  /** Hash: packet identifier -> origin of the inbound QoS 2 message an inflight packet delivers. */
+  origins(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:origins`
+  }
+  /**
+   * Hash: packet identifier -> inbound QoS 2 PUBLISH held until PUBREL, as `p <message>` while its relay
+   * is not done, `r <message>` once it is.
+   */
+  incoming(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:incoming`
+  }
+  /** String: the will, with its delay (JSON). */
+  will(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:will`
+  }
+  /** Every key of a client id (all in one slot). */
+  ofClient(clientId: string): string[] {
+    return [
+      this.session(clientId),
+      this.subscriptions(clientId),
+      this.offline(clientId),
+      this.inflight(clientId),
+      this.inflightOrder(clientId),
+      this.origins(clientId),
+      this.incoming(clientId),
+      this.will(clientId),
+    ]
+  }
+}

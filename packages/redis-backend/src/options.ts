@@ -1,0 +1,45 @@
+/** Where Redis is, the prefix of every key, and the bounds on what clients can make the backend store. */
+export interface RedisBackendOptions {
+  /** The Redis server, as `redis://[user:password@]host:port[/db]`; not used when `clusterNodes` is given. */
+  url: string
+  /** Start nodes of a Redis Cluster (`{ host, port }`); empty for one Redis server at `url`. */
+  clusterNodes: readonly { host: string; port: number }[]
+  /**
+   * Prepended to every key: brokers with the same prefix on the same Redis are one broker. No `{` or `}`
+   * (the backend puts hash tags after it).
+   */
+  prefix: string
+  /**
+   * Messages queued per disconnected persistent session. When the queue is full the new message is dropped
+   * (`store.dropped`), counted as `offline-queue-full`, and the first drop until it has room is reported
+   * (`MQS_ERR_OFFLINE_QUEUE_FULL`).
+   */
+  maxOfflineMessages: number
+  /**
+   * Retained messages in all. When full, a message for a new topic is refused and reported
+   * (`MQS_ERR_RETAINED_FULL`); replacing or deleting a stored one still works.
+   */
+  maxRetainedMessages: number
+  /** Payload bytes of all retained messages together; past it, a message is refused as above. */
+  maxRetainedBytes: number
+  /** Unacknowledged outbound messages per session: a new packet identifier past it fails (`MQS_ERR_INFLIGHT_FULL`). */
+  maxInflightMessages: number
+}
+
+export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
+  url: 'redis://127.0.0.1:6379',
+  clusterNodes: [],
+  prefix: 'mqtt-stack:',
+  maxOfflineMessages: 1000,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 256 * 1024 * 1024,
+  maxInflightMessages: 65_535,
+})
+
+/** The options that are bounds: integers of 0 or more. */
+export const LIMITS = [
+  'maxOfflineMessages',
+  'maxRetainedMessages',
+  'maxRetainedBytes',
+  'maxInflightMessages',
+] as const

@@ -1,0 +1,461 @@
+import {
+  type CallbackContext,
+  type CallbackHandler,
+  type CallbackHandlers,
+  type CallbackName,
+  type CallbackStore,
+  type Client,
+  ErrorCode,
+  type IPublishPacket,
+  Middleware,
+  MqttStackError,
+  type Next,
+  ReasonCode,
+  type Stack,
+} from '@mqtt-stack/core'
+import { RedisBackendErrorCode } from './errors.js'
+import { DEFAULTS, LIMITS, type RedisBackendOptions } from './options.js'
+import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
+import { type Route, Routes, SharedGroup } from './routes.js'
+import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
+
+/** An offline message handed out by `lookupOfflineMessages`: its stored text, to remove exactly that one. */
+interface HandedOut {
+  clientId: string
+  text: string
+  /** Removed from the queue by `removeOfflineMessages`. */
+  removed: boolean
+  /** Given back undelivered (its connection closed) before it was removed: the removal keeps it. */
+  givenBack: boolean
+}
+
+/** How long a relay of an inbound QoS 2 message may take before a PUBLISH sent again is relayed anew, in ms. */
+const RELAY_STALE_MS = 10_000
+
+/**
+ * The Redis backend: it handles no packet and answers the storage and routing callbacks, with sessions,
+ * persisted subscriptions, offline queues, QoS 1/2 state, retained messages and wills in Redis, and the
+ * routes of this node in memory (those of persistent sessions rebuilt from Redis on start). README.md has
+ * the data model and what each failure does.
+ */
+export class RedisBackend extends Middleware<RedisBackendOptions> implements RelayContext {
+  override readonly name = 'redis-backend'
+  override readonly requires = ['forwardMessage'] as const
+  override readonly roles = ['backend']
+  override readonly providerHints = { forwardMessage: 'OutboundManager from @mqtt-stack/outbound-manager' }
+  readonly routes = new Routes()
+  /** The connection of each client id on this node, as last registered (it may have closed since). */
+  readonly clients = new Map<string, Client>()
+  stack: Stack | undefined = undefined
+  readonly #store: RedisStore
+  readonly #relays: Relay[] = []
+  #ready: Promise<void> | undefined = undefined
+  #loaded = false
+  readonly #handedOut = new WeakMap<IPublishPacket, HandedOut>()
+  /**
+   * Inbound QoS 2 messages (`<publisher>\0<packet identifier>`) whose identifier is held and whose relay by
+   * this node is not done yet, with when it began. One begun more than RELAY_STALE_MS ago never came (its
+   * connection closed before the relay): a PUBLISH sent again is relayed, not taken for a duplicate.
+   */
+  readonly #relaying = new Map<string, number>()
+  /** The origin of each inbound QoS 2 PUBLISH held by `storeIncomingMessage`, for its `relayMessage`. */
+  readonly #origins = new WeakMap<IPublishPacket, Origin>()
+  /** Client ids whose full queue was reported, until it has room again. */
+  readonly #reportedFull = new Set<string>()
+
+  constructor(options: Partial<RedisBackendOptions> = {}) {
+    super(options, DEFAULTS)
+    for (const key of LIMITS) {
+      const value = this.config[key]
+      if (!Number.isInteger(value) || value < 0) {
+        throw new MqttStackError(
+          ErrorCode.INVALID_OPTION,
+          `redis-backend: ${key} must be an integer of 0 or more, got ${String(value)}`,
+        )
+      }
+    }
+    if (/[{}]/.test(this.config.prefix)) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `redis-backend: prefix must not contain { or } (the backend adds hash tags), got ${this.config.prefix}`,
+      )
+    }
+    this.#store = new RedisStore(this.config)
+  }
+
+  /** The key prefix: brokers on the same Redis with the same prefix share their state. */
+  get prefix(): string {
+    return this.config.prefix
+  }
+
+  /**
+   * Resolves once the backend has connected to Redis and rebuilt the routes of the persistent sessions; rejects
+   * when Redis could not be reached (the next call, or the next callback, tries again).
+   */
+  ready(): Promise<void> {
+    // A failed start (Redis unreachable) is tried again by the next call, not remembered for ever.
+    this.#ready ??= this.#load().catch((err: unknown) => {
+      this.#ready = undefined
+      throw err
+    })
+    return this.#ready
+  }
+
+  async #load(): Promise<void> {
+    for (const { clientId, subscriptions } of await this.#store.persistentRoutes()) {
+      for (const subscription of subscriptions)
+        this.routes.subscribe(clientId, subscription.topic, subscription.qos, subscription)
+    }
+    this.#loaded = true
+  }
+
+  override setup(stack: Stack): void {
+    this.stack ??= stack
+    this.ready().catch((err: unknown) =>
+      stack.reportError(this.#failure(err, 'loading the sessions'), undefined, undefined),
+    )
+  }
+
+  override async close(): Promise<void> {
+    await this.#ready?.catch(() => undefined)
+    this.routes.clear()
+    this.clients.clear()
+    await this.#store.close()
+  }
+
+  override callbacks(): CallbackHandlers {
+    const s = this.#store
+    const handlers: CallbackHandlers = {
+      // Connections: this node's
+      registerClient: (ctx, store, next) => {
+        const previous = this.clients.get(ctx.clientId)
+        this.clients.set(ctx.clientId, ctx.client)
+        if (previous !== undefined && previous !== ctx.client && !previous.closed) {
+          // The server MUST disconnect the existing client with the same client id [MQTT-3.1.4-2] (0x8E)
+          previous.close(ReasonCode.SESSION_TAKEN_OVER)
+          store.previous = previous
+        }
+        next()
+      },
+      unregisterClient: (ctx, store, next) => {
+        store.removed = this.clients.get(ctx.clientId) === ctx.client
+        if (store.removed) this.clients.delete(ctx.clientId)
+        next()
+      },
+
+      // Sessions
+      lookupSession: (ctx, store, next) => {
+        this.#answer(s.lookupSession(ctx.clientId), next, (session) => {
+          if (session !== undefined) store.session = session
+        })
+      },
+      storeSession: (ctx, _store, next) => {
+        this.#answer(s.storeSession(ctx.clientId, ctx.session), next)
+      },
+      removeSession: (ctx, _store, next) => {
+        this.routes.removeClient(ctx.clientId)
+        this.#reportedFull.delete(ctx.clientId)
+        this.#answer(s.removeSession(ctx.clientId), next)
+      },
+
+      // Routes: in this node's memory
+      subscribeTopic: (ctx, store, next) => {
+        store.existed = this.routes.subscribe(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription)
+        next()
+      },
+      unsubscribeTopic: (ctx, store, next) => {
+        store.removed = this.routes.unsubscribe(ctx.client.id, ctx.topic)
+        next()
+      },
+      relayMessage: (ctx, store, next) => {
+        const origin = ctx.packet.qos === 2 ? this.#origins.get(ctx.packet) : undefined
+        if (this.routes.trie.size === 0) {
+          store.matched = store.matched ?? 0
+          return origin === undefined ? next() : this.relayed(origin, next)
+        }
+        if (origin === undefined || !origin.unrelayed) return this.#relay(ctx, store, next, origin)
+        this.#origins.delete(ctx.packet)
+        // Relayed before by a node that died before it was done: not again to those who got it then.
+        this.#holdersOf(ctx.topic, origin.key).then(
+          (holders) => {
+            origin.holders = holders
+            this.#relay(ctx, store, next, origin)
+          },
+          (err: unknown) => next(this.#failure(err, 'looking up an interrupted relay')),
+        )
+      },
+
+      // Persisted subscriptions: kept only for a session that outlives its connection
+      storeSubscription: (ctx, _store, next) => {
+        this.#answer(
+          s.storeSubscription(ctx.clientId, ctx.topic, { ...ctx.subscription, qos: ctx.qos }),
+          next,
+        )
+      },
+      removeSubscription: (ctx, _store, next) => {
+        this.#answer(s.redis.hdel(s.keys.subscriptions(ctx.clientId), ctx.topic), next)
+      },
+      clearSubscriptions: (ctx, _store, next) => {
+        this.#answer(s.redis.del(s.keys.subscriptions(ctx.clientId)), next)
+      },
+      lookupSubscriptions: (ctx, store, next) => {
+        this.#answer(s.lookupSubscriptions(ctx.clientId), next, (subscriptions) => {
+          if (subscriptions !== undefined) store.subscriptions = subscriptions
+        })
+      },
+
+      // Retained messages
+      storeRetainedMessage: (ctx, _store, next) => {
+        this.#answer(s.storeRetained(ctx.topic, ctx.packet), next, (result) => {
+          if (result !== RetainedResult.FULL && result !== RetainedResult.TOO_MANY_BYTES) return
+          const why = result === RetainedResult.FULL ? 'maxRetainedMessages' : 'maxRetainedBytes'
+          this.#report(
+            new MqttStackError(
+              RedisBackendErrorCode.RETAINED_FULL,
+              `the retained store is full (${why}); the message of ${ctx.topic} was refused`,
+            ),
+            ctx.client,
+          )
+        })
+      },
+      lookupRetainedMessages: (ctx, store, next) => {
+        this.#answer(s.lookupRetained(ctx.topic), next, (packets) => {
+          store.packets = packets
+        })
+      },
+
+      // Offline queues
+      storeOfflineMessage: (ctx, store, next) => {
+        const handed = this.#handedOut.get(ctx.packet)
+        if (handed !== undefined && handed.clientId === ctx.clientId) {
+          // Handed out and given back undelivered: it stays where it is in the queue, or goes back to its head.
+          if (!handed.removed) {
+            handed.givenBack = true
+            return next()
+          }
+          handed.removed = false
+          return this.#answer(s.redis.lpush(s.keys.offline(ctx.clientId), handed.text), next)
+        }
+        const shared = (ctx.packet as ForwardedPacket)[SHARED]
+        this.#answer(s.storeOffline(ctx.clientId, ctx.packet, shared), next, (queued) => {
+          if (queued === Queued.OK) {
+            this.#reportedFull.delete(ctx.clientId)
+            return
+          }
+          store.dropped = true
+          if (queued === Queued.FULL) this.#queueFull(ctx.clientId, ctx.packet)
+        })
+      },
+      lookupOfflineMessages: (ctx, store, next) => {
+        this.#answer(s.lookupOffline(ctx.clientId), next, (queue) => {
+          const packets: IPublishPacket[] = []
+          for (const { packet, text } of queue) {
+            this.#handedOut.set(packet, { clientId: ctx.clientId, text, removed: false, givenBack: false })
+            packets.push(packet)
+          }
+          store.packets = packets
+        })
+      },
+      removeOfflineMessages: (ctx, _store, next) => {
+        const key = s.keys.offline(ctx.clientId)
+        const multi = s.redis.multi()
+        let count = 0
+        for (const packet of ctx.packets) {
+          const handed = this.#handedOut.get(packet)
+          if (handed === undefined || handed.clientId !== ctx.clientId || handed.removed || handed.givenBack)
+            continue
+          handed.removed = true
+          multi.lrem(key, 1, handed.text)
+          count++
+        }
+        this.#reportedFull.delete(ctx.clientId)
+        if (count === 0) {
+          multi.discard()
+          return next()
+        }
+        this.#answer(multi.exec(), next)
+      },
+      clearOfflineMessages: (ctx, _store, next) => {
+        this.#answer(s.redis.del(s.keys.offline(ctx.clientId)), next)
+      },
+
+      // Outbound QoS 1/2
+      storeInflightMessage: (ctx, _store, next) => {
+        if (ctx.packet.messageId === undefined) return next()
+        this.#answer(s.storeInflight(ctx.clientId, ctx.packet), next, (result) => {
+          if (result !== -1) return
+          return new MqttStackError(
+            RedisBackendErrorCode.INFLIGHT_FULL,
+            `client ${ctx.clientId} has ${this.config.maxInflightMessages} unacknowledged messages (maxInflightMessages)`,
+          )
+        })
+      },
+      removeInflightMessage: (ctx, _store, next) => {
+        this.#answer(s.removeInflight(ctx.clientId, ctx.messageId), next)
+      },
+      lookupInflightMessages: (ctx, store, next) => {
+        this.#answer(s.lookupInflight(ctx.clientId), next, (packets) => {
+          store.packets = packets
+        })
+      },
+      clearInflightMessages: (ctx, _store, next) => {
+        this.#answer(s.clearInflight(ctx.clientId), next)
+      },
+
+      // Inbound QoS 2: the identifier is read and stored in one step [MQTT-4.3.3-2]
+      storeIncomingMessage: (ctx, store, next) => {
+        if (ctx.packet.messageId === undefined) return next()
+        const { clientId, packet } = ctx
+        const key = `${clientId}\0${packet.messageId}`
+        this.#answer(s.storeIncoming(clientId, packet), next, (found) => {
+          // Held, and relayed or being relayed here: a duplicate [MQTT-4.3.3-2].
+          const since = this.#relaying.get(key)
+          const relaying = since !== undefined && Date.now() - since < RELAY_STALE_MS
+          store.duplicate = found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && relaying)
+          if (store.duplicate) return
+          this.#relaying.set(key, Date.now())
+          const unrelayed = found === Incoming.UNRELAYED
+          this.#origins.set(packet, {
+            publisherId: clientId,
+            messageId: packet.messageId!,
+            key,
+            unrelayed,
+            holders: undefined,
+          })
+        })
+      },
+      releaseIncomingMessage: (ctx, store, next) => {
+        this.#answer(s.releaseIncoming(ctx.clientId, ctx.messageId), next, (packet) => {
+          if (packet !== undefined) store.packet = packet
+        })
+      },
+
+      // Wills
+      storeWill: (ctx, _store, next) => {
+        this.#answer(s.storeWill(ctx.clientId, ctx.packet, ctx.delayInterval), next)
+      },
+      lookupWill: (ctx, store, next) => {
+        this.#answer(s.lookupWill(ctx.clientId), next, (will) => {
+          if (will === undefined) return
+          store.packet = will.packet
+          store.delayInterval = will.delayInterval
+        })
+      },
+      removeWill: (ctx, _store, next) => {
+        this.#answer(s.redis.del(s.keys.will(ctx.clientId)), next)
+      },
+
+      // Monitoring: sessions and retained messages in Redis, connections and routes of this node
+      collectStats: (_ctx, store, next) => {
+        this.#answer(s.counts(), next, ({ sessions, retainedMessages }) => {
+          let disconnected = 0
+          for (const [clientId, persistent] of sessions) {
+            const client = this.clients.get(clientId)
+            if (persistent && (client === undefined || client.closed)) disconnected++
+          }
+          store.sessions = sessions.length
+          store.disconnectedSessions = disconnected
+          store.retainedMessages = retainedMessages
+          store.subscriptions = this.routes.count
+        })
+      },
+    }
+    return this.#gated(handlers)
+  }
+
+  #relay(
+    ctx: CallbackContext<'relayMessage'>,
+    store: CallbackStore<'relayMessage'>,
+    next: Next,
+    origin: Origin | undefined,
+  ): void {
+    const relay = this.#relays.pop() ?? new Relay(this, this.#relays)
+    relay.run(ctx, store, next, origin)
+  }
+
+  /**
+   * The relay of an inbound QoS 2 message is done: recorded in Redis before it is acknowledged (PUBREC), so
+   * that a PUBLISH sent again is a duplicate, and one whose relay a crash cut short is relayed again.
+   */
+  relayed(origin: Origin, next: Next): void {
+    this.#store.markRelayed(origin.publisherId, origin.messageId).then(
+      () => {
+        this.#relaying.delete(origin.key)
+        next()
+      },
+      (err: unknown) => {
+        this.#relaying.delete(origin.key)
+        next(this.#failure(err, 'recording a relay'))
+      },
+    )
+  }
+
+  /** The subscribers of `topic` (shared members too) that hold a delivery of the message `origin`. */
+  async #holdersOf(topic: string, origin: string): Promise<Set<string>> {
+    const candidates = new Set<string>()
+    this.routes.trie.forEachMatch(topic, (route: Route | SharedGroup) => {
+      if (route instanceof SharedGroup) for (const member of route.members) candidates.add(member.clientId)
+      else candidates.add(route.clientId)
+    })
+    const ids = [...candidates]
+    const held = await Promise.all(ids.map((clientId) => this.#store.holdsOrigin(clientId, origin)))
+    return new Set(ids.filter((_, i) => held[i]))
+  }
+
+  /**
+   * Every handler, held until the routes of the persistent sessions are rebuilt (a message relayed before
+   * would miss them); once they are, the handler itself, at no cost.
+   */
+  #gated(handlers: CallbackHandlers): CallbackHandlers {
+    const gated: Record<string, CallbackHandler<CallbackName>> = {}
+    for (const [name, handler] of Object.entries(handlers) as [string, CallbackHandler<CallbackName>][]) {
+      gated[name] = (ctx, store, next, done) => {
+        if (this.#loaded) return handler(ctx, store, next, done)
+        this.ready().then(
+          () => handler(ctx, store, next, done),
+          (err: unknown) => next(this.#failure(err, name)),
+        )
+      }
+    }
+    return gated as CallbackHandlers
+  }
+
+  /**
+   * Calls `next` once `pending` settles: after `then` (an MqttStackError it returns fails the callback),
+   * or with the Redis failure.
+   */
+  #answer<T>(pending: Promise<T>, next: Next, then?: (value: T) => unknown): void {
+    pending.then(
+      (value) => {
+        const failed = then?.(value)
+        next(failed instanceof MqttStackError ? failed : undefined)
+      },
+      (err: unknown) => next(this.#failure(err, 'a Redis command')),
+    )
+  }
+
+  #failure(err: unknown, what: string): MqttStackError {
+    return new MqttStackError(RedisBackendErrorCode.REDIS, `redis-backend: ${what} failed: ${String(err)}`, {
+      cause: err,
+    })
+  }
+
+  /** Counted every time (`messageDropped`); reported the first time until the queue has room again. */
+  #queueFull(clientId: string, packet: IPublishPacket): void {
+    const client = this.clients.get(clientId)
+    this.stack?.notifyDropped('offline-queue-full', client, packet, clientId)
+    if (this.#reportedFull.has(clientId)) return
+    this.#reportedFull.add(clientId)
+    this.#report(
+      new MqttStackError(
+        RedisBackendErrorCode.OFFLINE_QUEUE_FULL,
+        `client ${clientId}: its offline queue holds ${this.config.maxOfflineMessages} messages (maxOfflineMessages); a message to ${packet.topic} was dropped, and later ones are dropped and counted until it has room`,
+      ),
+      client,
+    )
+  }
+
+  #report(err: MqttStackError, client: Client | undefined): void {
+    ;(client?.stack ?? this.stack)?.reportError(err, client, undefined)
+  }
+}

@@ -1,0 +1,405 @@
+import type { InflightPacket, IPublishPacket, StoredSession, Subscription } from '@mqtt-stack/core'
+import { Cluster, Redis } from 'ioredis'
+import {
+  decode,
+  decodePublish,
+  encode,
+  expiringIn,
+  leaving,
+  ORIGIN,
+  type OriginPacket,
+  originNeedle,
+  type Stored,
+} from './codec.js'
+import { Keys } from './keys.js'
+import type { RedisBackendOptions } from './options.js'
+import { SCRIPTS, type ScriptName } from './scripts.js'
+
+type Client = Redis | Cluster
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>
+
+/** What `storeOffline` did: queued, no persistent session to queue for, or a full queue. */
+export enum Queued {
+  OK = 0,
+  NO_SESSION = 1,
+  FULL = 2,
+}
+
+/** What `storeIncoming` found. */
+export enum Incoming {
+  NEW = 0,
+  DUPLICATE = 1,
+  UNRELAYED = 2,
+}
+
+/** What `storeRetained` did: stored (or deleted), refused for the count, refused for the bytes. */
+export enum RetainedResult {
+  STORED = 1,
+  NOTHING = 0,
+  FULL = -1,
+  TOO_MANY_BYTES = -2,
+}
+
+/** A persistent session's routes, as the backend rebuilds them on start. */
+export interface StoredRoutes {
+  clientId: string
+  subscriptions: Subscription[]
+}
+
+/**
+ * The state of a RedisBackend in Redis: every read and write of one callback is one command, one MULTI on
+ * the keys of one client id, or one script (keys.ts and scripts.ts say which). Not a middleware: the
+ * backend answers the callbacks with it.
+ */
+export class RedisStore {
+  readonly redis: Client
+  readonly keys: Keys
+  readonly #scripts: Record<ScriptName, ScriptCall>
+
+  constructor(readonly config: Readonly<RedisBackendOptions>) {
+    const options = { lazyConnect: true, enableAutoPipelining: true }
+    this.redis =
+      config.clusterNodes.length > 0
+        ? new Cluster([...config.clusterNodes], { ...options, redisOptions: { lazyConnect: true } })
+        : new Redis(config.url, options)
+    for (const [name, script] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, script)
+    this.#scripts = this.redis as unknown as Record<ScriptName, ScriptCall>
+    this.keys = new Keys(config.prefix)
+  }
+
+  script(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.#scripts[name].apply(this.redis, args)
+  }
+
+  // Sessions
+
+  async lookupSession(clientId: string): Promise<StoredSession | undefined> {
+    const [e, d] = await this.redis.hmget(this.keys.session(clientId), 'e', 'd')
+    if (e === null || e === undefined) return undefined
+    const session: StoredSession = { clientId, expiryInterval: Number(e) }
+    if (d !== null && d !== undefined) session.disconnectedAt = Number(d)
+    return session
+  }
+
+  async storeSession(clientId: string, session: StoredSession): Promise<void> {
+    const key = this.keys.session(clientId)
+    // The index first: a session in the index without its hash is skipped on start; the reverse is lost.
+    const indexed = this.redis.sadd(this.keys.sessions, clientId)
+    const multi = this.redis.multi().hset(key, 'e', session.expiryInterval)
+    if (session.disconnectedAt === undefined) multi.hdel(key, 'd')
+    else multi.hset(key, 'd', session.disconnectedAt)
+    await Promise.all([indexed, multi.exec()])
+  }
+
+  async removeSession(clientId: string): Promise<void> {
+    await Promise.all([
+      this.redis.del(...this.keys.ofClient(clientId)),
+      this.redis.srem(this.keys.sessions, clientId),
+    ])
+  }
+
+  /** Every persistent session with its persisted subscriptions: the routes to rebuild on start. */
+  async persistentRoutes(): Promise<StoredRoutes[]> {
+    const out: StoredRoutes[] = []
+    const ids = await this.redis.smembers(this.keys.sessions)
+    const answers = await Promise.all(
+      ids.map((clientId) =>
+        Promise.all([
+          this.redis.hget(this.keys.session(clientId), 'e'),
+          this.lookupSubscriptions(clientId, false),
+        ]),
+      ),
+    )
+    for (let i = 0; i < ids.length; i++) {
+      const [e, subscriptions] = answers[i]!
+      if (e !== null && Number(e) > 0 && subscriptions !== undefined && subscriptions.length > 0)
+        out.push({ clientId: ids[i]!, subscriptions })
+    }
+    return out
+  }
+
+  // Persisted subscriptions
+
+  async storeSubscription(clientId: string, topic: string, subscription: Subscription): Promise<void> {
+    const keys = this.keys
+    await this.script(
+      'storeSubscription',
+      keys.session(clientId),
+      keys.subscriptions(clientId),
+      topic,
+      JSON.stringify(subscription),
+    )
+  }
+
+  /**
+   * The persisted subscriptions of a session, in the order first made; undefined without a session (unless
+   * `sessionKnown` is false: then only the subscriptions are read).
+   */
+  async lookupSubscriptions(clientId: string, sessionKnown = true): Promise<Subscription[] | undefined> {
+    const [exists, stored] = sessionKnown
+      ? await Promise.all([
+          this.redis.exists(this.keys.session(clientId)),
+          this.redis.hvals(this.keys.subscriptions(clientId)),
+        ])
+      : [1, await this.redis.hvals(this.keys.subscriptions(clientId))]
+    if (exists === 0) return undefined
+    return stored
+      .map((text) => {
+        const space = text.indexOf(' ')
+        return {
+          n: Number(text.slice(0, space)),
+          subscription: JSON.parse(text.slice(space + 1)) as Subscription,
+        }
+      })
+      .sort((a, b) => a.n - b.n)
+      .map(({ subscription }) => subscription)
+  }
+
+  // Offline queues
+
+  async storeOffline(clientId: string, packet: IPublishPacket, shared: string | undefined): Promise<Queued> {
+    const keys = this.keys
+    return (await this.script(
+      'storeOffline',
+      keys.session(clientId),
+      keys.offline(clientId),
+      encode(packet, Date.now(), shared),
+      this.config.maxOfflineMessages,
+    )) as Queued
+  }
+
+  /**
+   * The queue as it may be delivered now, oldest first, each with its stored text: expired messages leave
+   * the queue before the answer [MQTT-3.3.2-5], the others come with the interval left [MQTT-3.3.2-6].
+   */
+  async lookupOffline(clientId: string): Promise<{ packet: IPublishPacket; text: string }[]> {
+    const key = this.keys.offline(clientId)
+    const texts = await this.redis.lrange(key, 0, -1)
+    const out: { packet: IPublishPacket; text: string }[] = []
+    const now = Date.now()
+    let expired: ReturnType<Client['multi']> | undefined
+    for (const text of texts) {
+      const packet = leaving(decodePublish(text), now)
+      if (packet !== undefined) out.push({ packet, text })
+      else expired = (expired ?? this.redis.multi()).lrem(key, 1, text)
+    }
+    if (expired !== undefined) await expired.exec()
+    return out
+  }
+
+  // Outbound QoS 1/2
+
+  /** 1 stored, 0 no session, -1 full. */
+  async storeInflight(clientId: string, packet: InflightPacket): Promise<number> {
+    const keys = this.keys
+    return (await this.script(
+      'storeInflight',
+      keys.session(clientId),
+      keys.inflight(clientId),
+      keys.inflightOrder(clientId),
+      keys.origins(clientId),
+      packet.messageId!,
+      encode(packet, Date.now()),
+      this.config.maxInflightMessages,
+      (packet as OriginPacket)[ORIGIN] ?? '',
+    )) as number
+  }
+
+  /**
+   * The unacknowledged packets of a session in the order first sent. An expired QoS 1 PUBLISH is forgotten
+   * [MQTT-3.3.2-5]; an expired QoS 2 one goes again with an interval of 1 (the client may hold its
+   * identifier until PUBREL, 4.3.3); the others with their remaining interval [MQTT-3.3.2-6].
+   */
+  async lookupInflight(clientId: string): Promise<InflightPacket[]> {
+    const keys = this.keys
+    const result = await this.redis
+      .multi()
+      .zrange(keys.inflightOrder(clientId), 0, -1)
+      .hgetall(keys.inflight(clientId))
+      .exec()
+    const ids = (result?.[0]?.[1] ?? []) as string[]
+    const packets = (result?.[1]?.[1] ?? {}) as Record<string, string>
+    const out: InflightPacket[] = []
+    const now = Date.now()
+    const expired: number[] = []
+    for (const id of ids) {
+      const text = packets[id]
+      if (text === undefined) continue
+      const stored = decode(text)
+      if (stored.packet.cmd !== 'publish') {
+        out.push(stored.packet)
+        continue
+      }
+      const view = leaving(stored as Stored, now)
+      if (view !== undefined) out.push(view)
+      else if (stored.packet.qos === 2) out.push(expiringIn(stored.packet, 1))
+      else expired.push(Number(id))
+    }
+    for (const id of expired) await this.removeInflight(clientId, id)
+    return out
+  }
+
+  async removeInflight(clientId: string, messageId: number): Promise<void> {
+    const keys = this.keys
+    await this.redis
+      .multi()
+      .hdel(keys.inflight(clientId), String(messageId))
+      .zrem(keys.inflightOrder(clientId), String(messageId))
+      .hdel(keys.origins(clientId), String(messageId))
+      .exec()
+  }
+
+  async clearInflight(clientId: string): Promise<void> {
+    const keys = this.keys
+    await this.redis.del(keys.inflight(clientId), keys.inflightOrder(clientId), keys.origins(clientId))
+  }
+
+  // Inbound QoS 2
+
+  /**
+   * Holds an inbound QoS 2 identifier: `Incoming.NEW` (held now, as relaying), `Incoming.DUPLICATE` (held
+   * and relayed), `Incoming.UNRELAYED` (held, but the relay of the node that held it never finished).
+   * Nothing is held for an unknown session (`NEW`).
+   */
+  async storeIncoming(clientId: string, packet: IPublishPacket): Promise<Incoming> {
+    const keys = this.keys
+    return (await this.script(
+      'storeIncoming',
+      keys.session(clientId),
+      keys.incoming(clientId),
+      packet.messageId!,
+      encode(packet, Date.now()),
+    )) as Incoming
+  }
+
+  /** The relay of a held inbound QoS 2 message is done: a PUBLISH sent again is a duplicate from now on. */
+  async markRelayed(clientId: string, messageId: number): Promise<void> {
+    await this.script('markRelayed', this.keys.incoming(clientId), messageId)
+  }
+
+  /** Whether `clientId` holds a delivery of the inbound QoS 2 message `origin`, inflight or queued. */
+  async holdsOrigin(clientId: string, origin: string): Promise<boolean> {
+    const keys = this.keys
+    const held = await this.script(
+      'holdsOrigin',
+      keys.origins(clientId),
+      keys.offline(clientId),
+      origin,
+      originNeedle(origin),
+    )
+    return held === 1
+  }
+
+  async releaseIncoming(clientId: string, messageId: number): Promise<IPublishPacket | undefined> {
+    const text = (await this.script('releaseIncoming', this.keys.incoming(clientId), messageId)) as
+      | string
+      | null
+    return text === null ? undefined : decodePublish(text).packet
+  }
+
+  // Retained messages
+
+  async storeRetained(topic: string, packet: IPublishPacket): Promise<RetainedResult> {
+    const keys = this.keys
+    const empty = packet.payload.length === 0
+    // A copy of what is kept: no packet identifier, no DUP, RETAIN 1.
+    const kept: IPublishPacket = {
+      cmd: 'publish',
+      topic,
+      payload: packet.payload,
+      qos: packet.qos,
+      retain: true,
+      dup: false,
+    }
+    if (packet.properties !== undefined) kept.properties = packet.properties
+    const size =
+      typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength
+    return (await this.script(
+      'storeRetained',
+      keys.retained,
+      keys.retainedSizes,
+      keys.retainedBytes,
+      keys.retainedIndex,
+      topic,
+      empty ? '' : encode(kept, Date.now()),
+      size,
+      this.config.maxRetainedMessages,
+      this.config.maxRetainedBytes,
+      ...topic.split('/'),
+    )) as RetainedResult
+  }
+
+  /** The retained messages matching `filter`; expired ones are deleted [MQTT-3.3.2-5]. */
+  async lookupRetained(filter: string): Promise<IPublishPacket[]> {
+    const keys = this.keys
+    const texts = (await this.script(
+      'lookupRetained',
+      keys.retained,
+      keys.retainedIndex,
+      ...filter.split('/'),
+    )) as string[]
+    const out: IPublishPacket[] = []
+    const now = Date.now()
+    const expired: string[] = []
+    for (const text of texts) {
+      const stored = decodePublish(text)
+      const view = leaving(stored, now)
+      if (view !== undefined) out.push(view)
+      else expired.push(stored.packet.topic)
+    }
+    for (const topic of expired)
+      await this.storeRetained(topic, {
+        cmd: 'publish',
+        topic,
+        payload: '',
+        qos: 0,
+        retain: true,
+        dup: false,
+      })
+    return out
+  }
+
+  // Wills
+
+  async storeWill(clientId: string, packet: IPublishPacket, delayInterval: number): Promise<void> {
+    await this.redis.set(this.keys.will(clientId), `${delayInterval} ${encode(packet, Date.now())}`)
+  }
+
+  async lookupWill(clientId: string): Promise<{ packet: IPublishPacket; delayInterval: number } | undefined> {
+    const text = await this.redis.get(this.keys.will(clientId))
+    if (text === null) return undefined
+    const space = text.indexOf(' ')
+    return {
+      delayInterval: Number(text.slice(0, space)),
+      packet: decodePublish(text.slice(space + 1)).packet,
+    }
+  }
+
+  // Monitoring
+
+  /**
+   * The client ids of every session and whether each is persistent, and the retained messages: off the hot
+   * path (monitoring), it reads one field per session.
+   */
+  async counts(): Promise<{ sessions: [string, boolean][]; retainedMessages: number }> {
+    const [ids, retainedMessages] = await Promise.all([
+      this.redis.smembers(this.keys.sessions),
+      this.redis.hlen(this.keys.retained),
+    ])
+    const expiry = await Promise.all(ids.map((clientId) => this.redis.hget(this.keys.session(clientId), 'e')))
+    const sessions: [string, boolean][] = []
+    for (let i = 0; i < ids.length; i++) {
+      const e = expiry[i]
+      if (e !== null && e !== undefined) sessions.push([ids[i]!, Number(e) > 0])
+    }
+    return { sessions, retainedMessages }
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'wait' || this.redis.status === 'end') {
+      this.redis.disconnect()
+      return
+    }
+    await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * @packageDocumentation
+ * Real redis-server processes for tests of a broker on Redis: one on a free loopback port with its data in
+ * a temporary directory, restartable on the same directory, or a Redis Cluster of three masters.
+ */
+export { hasRedis, RedisCluster, RedisServer, type RedisServerOptions } from './redis-server.js'

@@ -1,0 +1,262 @@
+import { strict as assert } from 'node:assert'
+import type { IPublishPacket } from '@mqtt-stack/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RedisBackend } from '../src/index.js'
+import { hasRedis, RedisServer } from '../src/testing/index.js'
+import { harness, inspect } from './support.js'
+
+const message = (topic: string, payload: string, extra: Partial<IPublishPacket> = {}): IPublishPacket => ({
+  cmd: 'publish',
+  topic,
+  payload,
+  qos: 1,
+  retain: false,
+  dup: false,
+  ...extra,
+})
+
+const texts = (packets: IPublishPacket[] = []) => packets.map((p) => `${p.topic}=${p.payload.toString()}`)
+
+describe('RedisBackend options', () => {
+  it('refuses a bound that is not an integer of 0 or more, and a prefix with a hash tag', () => {
+    expect(() => new RedisBackend({ maxOfflineMessages: -1 })).toThrow(/maxOfflineMessages/)
+    expect(() => new RedisBackend({ maxRetainedBytes: 1.5 })).toThrow(/maxRetainedBytes/)
+    expect(() => new RedisBackend({ prefix: 'a{b}:' })).toThrow(/prefix/)
+  })
+})
+
+describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }, () => {
+  let server: RedisServer | undefined
+  beforeAll(async () => {
+    server = await RedisServer.start()
+  })
+  afterAll(() => server?.close())
+
+  describe('retained messages: a topic index walked in Redis', () => {
+    it('[MQTT-4.7.2-1] matches empty levels, + and # (a # matches its parent level too), and no $ topic at the first level', async () => {
+      const { h } = await harness(server!)
+      for (const topic of ['a', 'a/b', 'a//c', '/x', '$SYS/up', 'a/b/c/d'])
+        await h.run('storeRetainedMessage', {
+          client: undefined,
+          topic,
+          packet: message(topic, topic, { retain: true }),
+        })
+      const lookup = async (topic: string) =>
+        texts((await h.run('lookupRetainedMessages', { topic })).packets).sort()
+      expect(await lookup('a/#')).toEqual(['a//c=a//c', 'a/b/c/d=a/b/c/d', 'a/b=a/b', 'a=a'])
+      expect(await lookup('a/+')).toEqual(['a/b=a/b'])
+      expect(await lookup('a/+/c')).toEqual(['a//c=a//c'])
+      expect(await lookup('+/x')).toEqual(['/x=/x'])
+      expect(await lookup('#')).not.toContain('$SYS/up=$SYS/up')
+      expect(await lookup('+/up')).toEqual([])
+      expect(await lookup('$SYS/#')).toEqual(['$SYS/up=$SYS/up'])
+    })
+
+    it('[MQTT-3.3.1-10] deleting every retained message leaves no index key behind', async () => {
+      const { h, backend } = await harness(server!)
+      const topics = ['a', 'a/b', 'a/b/c', 'x//y']
+      for (const topic of topics)
+        await h.run('storeRetainedMessage', {
+          client: undefined,
+          topic,
+          packet: message(topic, 'v', { retain: true }),
+        })
+      const redis = inspect(server!)
+      expect((await redis.keys(`${backend.prefix}{retained}:i*`)).length).toBeGreaterThan(0)
+      for (const topic of ['a/b', 'a', 'x//y', 'a/b/c'])
+        await h.run('storeRetainedMessage', {
+          client: undefined,
+          topic,
+          packet: message(topic, '', { retain: true }),
+        })
+      expect(await redis.keys(`${backend.prefix}{retained}*`)).toEqual([`${backend.prefix}{retained}:b`])
+      expect(await redis.get(`${backend.prefix}{retained}:b`)).toBe('0')
+    })
+
+    it('refuses a message past maxRetainedBytes and reports it; a smaller replacement is stored', async () => {
+      const { h } = await harness(server!, { maxRetainedBytes: 4 })
+      const store = (topic: string, payload: string) =>
+        h.run('storeRetainedMessage', {
+          client: undefined,
+          topic,
+          packet: message(topic, payload, { retain: true }),
+        })
+      await store('t', 'abc')
+      await store('u', 'de')
+      expect(h.takeErrors()).toEqual(['MQS_ERR_RETAINED_FULL'])
+      await store('t', 'a')
+      await store('u', 'de')
+      expect(texts((await h.run('lookupRetainedMessages', { topic: '+' })).packets).sort()).toEqual([
+        't=a',
+        'u=de',
+      ])
+    })
+  })
+
+  describe('offline queues', () => {
+    it('a full queue drops the newest, notifies messageDropped each time and reports once until it has room', async () => {
+      const { h } = await harness(server!, { maxOfflineMessages: 1 })
+      const drops: string[] = []
+      h.stack.use({
+        messageDropped(ctx, _store, next) {
+          drops.push(`${ctx.reason} ${ctx.clientId} ${ctx.packet?.payload.toString()}`)
+          next()
+        },
+      })
+      await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 60 } })
+      for (const payload of ['1', '2', '3'])
+        await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', payload) })
+      expect(drops).toEqual(['offline-queue-full s 2', 'offline-queue-full s 3'])
+      expect(h.takeErrors()).toEqual(['MQS_ERR_OFFLINE_QUEUE_FULL'])
+      const { packets = [] } = await h.run('lookupOfflineMessages', { clientId: 's' })
+      await h.run('removeOfflineMessages', { clientId: 's', packets })
+      await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', '4') })
+      await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', '5') })
+      expect(h.takeErrors()).toEqual(['MQS_ERR_OFFLINE_QUEUE_FULL'])
+    })
+
+    it('a message handed out and given back undelivered stays queued, before or after the removal of the hand-out', async () => {
+      const { h } = await harness(server!)
+      await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 60 } })
+      for (const payload of ['1', '2', '3'])
+        await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', payload) })
+      const queue = async () => texts((await h.run('lookupOfflineMessages', { clientId: 's' })).packets)
+      let { packets = [] } = await h.run('lookupOfflineMessages', { clientId: 's' })
+      // '2' comes back before the removal of everything handed out: it stays.
+      await h.run('storeOfflineMessage', { clientId: 's', packet: packets[1]! })
+      await h.run('removeOfflineMessages', { clientId: 's', packets })
+      expect(await queue()).toEqual(['t=2'])
+      ;({ packets = [] } = await h.run('lookupOfflineMessages', { clientId: 's' }))
+      await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', '4') })
+      // Removed first, then given back: it goes back to the head of the queue.
+      await h.run('removeOfflineMessages', { clientId: 's', packets })
+      await h.run('storeOfflineMessage', { clientId: 's', packet: packets[0]! })
+      expect(await queue()).toEqual(['t=2', 't=4'])
+    })
+
+    it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] an expired message leaves the queue; the others go with the interval left', async () => {
+      const { h } = await harness(server!)
+      await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 60 } })
+      const redis = inspect(server!)
+      const key = `${(h.backend as RedisBackend).prefix}{c:s}:offline`
+      // Stored 5 s ago: one expired after 2 s, one with 100 s left of 105.
+      const at = Date.now() - 5000
+      await redis.rpush(
+        key,
+        JSON.stringify({
+          t: 'old',
+          p: Buffer.from('x').toString('base64'),
+          q: 1,
+          pr: { messageExpiryInterval: 2 },
+          at,
+        }),
+        JSON.stringify({
+          t: 'new',
+          p: Buffer.from('y').toString('base64'),
+          q: 1,
+          pr: { messageExpiryInterval: 105 },
+          at,
+        }),
+      )
+      const { packets = [] } = await h.run('lookupOfflineMessages', { clientId: 's' })
+      assert.deepEqual(
+        packets.map((p) => [p.topic, p.properties?.messageExpiryInterval]),
+        [['new', 100]],
+      )
+      await h.settle()
+      expect(await redis.llen(key)).toBe(1)
+    })
+  })
+
+  it('[MQTT-4.3.3-2] a QoS 2 message whose relay a crash cut short is relayed again, but not to a subscriber that holds it', async () => {
+    const { h, backend } = await harness(server!)
+    for (const clientId of ['got-it', 'missed-it']) {
+      const c = await h.connect(clientId, { persistent: true })
+      await h.subscribe(c, 'in', 2)
+      await h.disconnect(c)
+    }
+    await h.run('storeSession', { clientId: 'pub', session: { clientId: 'pub', expiryInterval: 60 } })
+    const packet = message('in', 'once', { qos: 2, messageId: 9 })
+    // The node held the identifier and queued the message for one subscriber, then died before the other.
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet })).duplicate).toBe(false)
+    const redis = inspect(server!)
+    const record = {
+      t: 'in',
+      p: Buffer.from('once').toString('base64'),
+      q: 2,
+      at: Date.now(),
+      o: 'pub\u00009',
+    }
+    await redis.rpush(`${backend.prefix}{c:got-it}:offline`, JSON.stringify(record))
+    await h.restart()
+    // The publisher sends it again: not a duplicate, relayed to the subscriber that missed it only.
+    const again = message('in', 'once', { qos: 2, messageId: 9, dup: true })
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(false)
+    await h.run('relayMessage', { client: undefined, packet: again, topic: 'in', payload: again.payload })
+    for (const clientId of ['got-it', 'missed-it'])
+      expect(texts((await h.run('lookupOfflineMessages', { clientId })).packets), clientId).toEqual([
+        'in=once',
+      ])
+    // Its relay is done now: sent once more, it is a duplicate.
+    expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(true)
+  })
+
+  it('relays to subscribers connected to this node with no Redis command', async () => {
+    const { h } = await harness(server!)
+    const c = await h.connect('sub')
+    await h.subscribe(c, 'fan/+', 1)
+    const redis = inspect(server!)
+    const processed = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))![1])
+    const before = await processed()
+    for (let i = 0; i < 50; i++) await h.publish(`fan/${i}`, 'x', { qos: 1 })
+    await h.waitFor('sub', 50)
+    // One command: the INFO that reads the count before.
+    expect((await processed()) - before).toBe(1)
+  })
+
+  it('collectStats counts the sessions and retained messages in Redis and the routes of this node', async () => {
+    const { h } = await harness(server!)
+    const c = await h.connect('a', { persistent: true })
+    await h.subscribe(c, 'x/#', 1)
+    await h.subscribe(c, 'y', 0)
+    await h.connect('b')
+    await h.disconnect(await h.connect('away', { persistent: true }))
+    await h.run('storeRetainedMessage', {
+      client: undefined,
+      topic: 'r',
+      packet: message('r', 'v', { retain: true }),
+    })
+    expect(await h.run('collectStats', {})).toEqual({
+      sessions: 3,
+      disconnectedSessions: 1,
+      subscriptions: 2,
+      retainedMessages: 1,
+    })
+  })
+
+  it('after a restart of Redis with appendonly yes, sessions, queues and retained messages are there', async () => {
+    const aof = await RedisServer.start({ appendonly: true })
+    try {
+      const { h } = await harness(aof)
+      const c = await h.connect('s', { persistent: true })
+      await h.subscribe(c, 't', 1)
+      await h.disconnect(c)
+      await h.publish('t', 'queued')
+      await h.run('storeRetainedMessage', {
+        client: undefined,
+        topic: 'r',
+        packet: message('r', 'v', { retain: true }),
+      })
+      await aof.restart()
+      // The same backend reconnects; a new one (a restarted broker) finds everything too.
+      expect(texts((await h.run('lookupOfflineMessages', { clientId: 's' })).packets)).toEqual(['t=queued'])
+      await h.restart()
+      expect((await h.connect('s', { persistent: true })).sessionPresent).toBe(true)
+      expect(texts((await h.run('lookupRetainedMessages', { topic: '#' })).packets)).toEqual(['r=v'])
+      await h.publish('t', 'live')
+      expect(await h.waitFor('s', 1)).toEqual(['t=live'])
+    } finally {
+      await aof.close()
+    }
+  })
+})

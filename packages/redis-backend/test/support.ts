@@ -1,0 +1,47 @@
+import { BackendHarness } from '@mqtt-stack/core/testing'
+import { Redis } from 'ioredis'
+import { onTestFinished } from 'vitest'
+import { RedisBackend, type RedisBackendOptions } from '../src/index.js'
+import type { RedisServer } from '../src/testing/index.js'
+
+let prefixes = 0
+
+/** A fresh key prefix on `server`, so that tests sharing one redis-server never see each other's keys. */
+export function freshPrefix(): string {
+  return `t-${process.pid}-${++prefixes}:`
+}
+
+/** A backend on `server` (under a fresh prefix unless given), ready, in a kit harness closed after the test. */
+export async function harness(
+  server: RedisServer,
+  options: Partial<RedisBackendOptions> = {},
+): Promise<{ h: BackendHarness; backend: RedisBackend }> {
+  const make = async (): Promise<RedisBackend> => {
+    const backend = new RedisBackend({ url: server.url, prefix: freshPrefix(), ...options })
+    await backend.ready()
+    return backend
+  }
+  const h = await BackendHarness.open({
+    create: make,
+    restart: async (previous) => {
+      const backend = new RedisBackend({
+        url: server.url,
+        ...options,
+        prefix: (previous as RedisBackend).prefix,
+      })
+      await backend.ready()
+      return backend
+    },
+  })
+  onTestFinished(() => h.close())
+  return { h, backend: h.backend as RedisBackend }
+}
+
+/** A plain client of `server`, disconnected after the test: to look at the keys a backend wrote. */
+export function inspect(server: RedisServer): Redis {
+  const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  onTestFinished(() => {
+    client.disconnect()
+  })
+  return client
+}
