@@ -24,6 +24,11 @@ export interface RedisBackendOptions {
   maxRetainedBytes: number
   /** Unacknowledged outbound messages per session: a new packet identifier past it fails (`MQS_ERR_INFLIGHT_FULL`). */
   maxInflightMessages: number
+  /**
+   * Milliseconds a Redis command may wait for its answer, Redis unreachable meanwhile (commands wait while the
+   * client reconnects) or too slow, before its callback fails with `MQS_ERR_REDIS`; 0 waits for ever.
+   */
+  unavailableTimeout: number
 }
 
 export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
@@ -34,6 +39,7 @@ export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 256 * 1024 * 1024,
   maxInflightMessages: 65_535,
+  unavailableTimeout: 10_000,
 })
 
 /** The options that are bounds: integers of 0 or more. */
@@ -42,4 +48,5 @@ export const LIMITS = [
   'maxRetainedMessages',
   'maxRetainedBytes',
   'maxInflightMessages',
+  'unavailableTimeout',
 ] as const

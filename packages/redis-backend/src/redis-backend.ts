@@ -60,6 +60,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly #relaying = new Map<string, number>()
   /** The origin of each inbound QoS 2 PUBLISH held by `storeIncomingMessage`, for its `relayMessage`. */
   readonly #origins = new WeakMap<IPublishPacket, Origin>()
+  /** Redis became unreachable and has not been ready since: reported once per outage. */
+  #outage = false
   /** Client ids whose full queue was reported, until it has room again. */
   readonly #reportedFull = new Set<string>()
 
@@ -111,6 +113,20 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
   override setup(stack: Stack): void {
     this.stack ??= stack
+    this.#store.onConnectionError = (err) => {
+      if (this.#outage) return
+      this.#outage = true
+      this.#report(
+        this.#failure(
+          err,
+          `the connection to Redis (callbacks wait up to unavailableTimeout, ${this.config.unavailableTimeout} ms, for it to come back)`,
+        ),
+        undefined,
+      )
+    }
+    this.#store.onReady = () => {
+      this.#outage = false
+    }
     this.ready().catch((err: unknown) =>
       stack.reportError(this.#failure(err, 'loading the sessions'), undefined, undefined),
     )
@@ -435,8 +451,10 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   }
 
   #failure(err: unknown, what: string): MqttStackError {
+    // A chain that fails on it closes the client: MQTT 5.0 says why with DISCONNECT 0x89 Server busy.
     return new MqttStackError(RedisBackendErrorCode.REDIS, `redis-backend: ${what} failed: ${String(err)}`, {
       cause: err,
+      reasonCode: ReasonCode.SERVER_BUSY,
     })
   }
 

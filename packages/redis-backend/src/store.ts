@@ -46,6 +46,9 @@ export interface StoredRoutes {
   subscriptions: Subscription[]
 }
 
+/** Reconnect soon after the first failure, then every second: an outage ends at most a second late. */
+const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 1000)
+
 /**
  * The state of a RedisBackend in Redis: every read and write of one callback is one command, one MULTI on
  * the keys of one client id, or one script (keys.ts and scripts.ts say which). Not a middleware: the
@@ -55,13 +58,31 @@ export class RedisStore {
   readonly redis: Client
   readonly keys: Keys
   readonly #scripts: Record<ScriptName, ScriptCall>
+  /** Told of each failure of the connection to Redis (a refused or broken connection, a timeout). */
+  onConnectionError: ((err: Error) => void) | undefined = undefined
+  /** Told each time the connection to Redis is (again) ready for commands. */
+  onReady: (() => void) | undefined = undefined
 
   constructor(readonly config: Readonly<RedisBackendOptions>) {
+    // While Redis is away a command waits in ioredis's queue (reconnecting at least every second) until
+    // `unavailableTimeout` has passed since it was issued; then its callback fails with MQS_ERR_REDIS.
+    const timeouts = {
+      ...(config.unavailableTimeout > 0 ? { commandTimeout: config.unavailableTimeout } : {}),
+      maxRetriesPerRequest: null,
+      retryStrategy: reconnectDelay,
+    }
     const options = { lazyConnect: true, enableAutoPipelining: true }
     this.redis =
       config.clusterNodes.length > 0
-        ? new Cluster([...config.clusterNodes], { ...options, redisOptions: { lazyConnect: true } })
-        : new Redis(config.url, options)
+        ? new Cluster([...config.clusterNodes], {
+            ...options,
+            clusterRetryStrategy: reconnectDelay,
+            redisOptions: { lazyConnect: true, ...timeouts },
+          })
+        : new Redis(config.url, { ...options, ...timeouts })
+    // Without a listener ioredis prints every reconnection failure; the backend reports an outage once.
+    this.redis.on('error', (err: Error) => this.onConnectionError?.(err))
+    this.redis.on('ready', () => this.onReady?.())
     for (const [name, script] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, script)
     this.#scripts = this.redis as unknown as Record<ScriptName, ScriptCall>
     this.keys = new Keys(config.prefix)
