@@ -205,7 +205,8 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       if (stored && (client.protocolVersion === 5 || stored.expiryInterval !== 0)) {
         // Resume the session [MQTT-3.1.2-4]: its subscriptions route to this connection again, without a
         // SUBSCRIBE packet (so no retained messages are sent).
-        if (stored.expiryInterval !== expiryInterval)
+        // Stored again without its disconnectedAt: connected now, so no node's expiry timer may end it.
+        if (stored.expiryInterval !== expiryInterval || stored.disconnectedAt !== undefined)
           await stack.run('storeSession', { clientId, session }, {})
         const { subscriptions } = await stack.run('lookupSubscriptions', { client, packet, clientId }, {})
         for (const subscription of subscriptions ?? []) {
@@ -281,8 +282,10 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     if (client.protocolVersion !== 5) {
       // 3.1/3.1.1: a persistent session that is not resumed in time is discarded (see the option).
       const { persistentSessionExpiry } = this.config
-      if (persistentSessionExpiry !== NEVER_EXPIRES)
-        this.#schedule(clientId, Date.now() + persistentSessionExpiry * 1000)
+      if (persistentSessionExpiry === NEVER_EXPIRES) return
+      const session = { clientId, expiryInterval, disconnectedAt: Date.now() }
+      await stack.run('storeSession', { clientId, session }, {})
+      this.#schedule(clientId, session.disconnectedAt + persistentSessionExpiry * 1000)
       return
     }
     // The expiry in force (the DISCONNECT may have changed it) and when the session was left.
@@ -347,8 +350,22 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     if (this.#expiring.size === 0) this.#stopSweep()
   }
 
-  /** MQTT 5.0: a disconnected session reached its expiry: removed, then announced. */
+  /**
+   * A disconnected session reached its expiry: removed, then announced (MQTT 5.0). Checked against the
+   * backend first: with brokers sharing one backend, the client may have resumed it on another node (stored
+   * without disconnectedAt), or left again later (a later deadline, followed from then on).
+   */
   async #expire(stack: Stack, clientId: string): Promise<void> {
+    const { session } = await stack.run('lookupSession', { clientId }, {})
+    if (session?.disconnectedAt === undefined) return
+    const expiry =
+      session.expiryInterval === NEVER_EXPIRES ? this.config.persistentSessionExpiry : session.expiryInterval
+    if (expiry === NEVER_EXPIRES) return
+    const deadline = session.disconnectedAt + expiry * 1000
+    if (deadline > Date.now()) {
+      this.#schedule(clientId, deadline)
+      return
+    }
     await stack.run('removeSession', { clientId }, {})
     await stack.run('sessionExpired', { clientId }, {})
   }

@@ -213,11 +213,16 @@ describe('SessionManager: sessions', () => {
     const connack = await t.connect({ clientId: 'p', clean: false })
     expect(connack).toMatchObject({ returnCode: 0, sessionPresent: false })
     expect(backend.calls).toEqual(['registerClient p', 'lookupSession p', 'storeSession p 4294967295'])
-    // Dropped without DISCONNECT: the persistent session stays.
+    // Dropped without DISCONNECT: the persistent session stays, stored with when it was left (its
+    // persistentSessionExpiry counts from then, whichever broker sharing the backend follows it).
     t.client.destroy()
     await ended(t.client)
-    expect(backend.calls.slice(3)).toEqual(['unregisterClient p'])
-    expect(backend.sessions.get('p')).toEqual({ clientId: 'p', expiryInterval: 0xffffffff })
+    expect(backend.calls.slice(3)).toEqual(['unregisterClient p', 'storeSession p 4294967295'])
+    expect(backend.sessions.get('p')).toEqual({
+      clientId: 'p',
+      expiryInterval: 0xffffffff,
+      disconnectedAt: expect.any(Number),
+    })
   })
 
   it('[MQTT-3.2.2-2] resumes a stored session: subscriptions restored without a packet, sessionPresent 1, then resumeSession after the CONNACK', async () => {
@@ -475,7 +480,7 @@ describe('SessionManager: connections that end early', () => {
     await t.closed()
     await ended(t.client)
     expect(backend.calls).not.toContain('resumeSession p')
-    expect(backend.calls.at(-1)).toBe('unregisterClient p')
+    expect(backend.calls.slice(-2)).toEqual(['unregisterClient p', 'storeSession p 4294967295'])
     expect(backend.sessions.has('p')).toBe(true)
   })
 
@@ -686,6 +691,42 @@ describe('SessionManager: MQTT 5.0 session expiry', () => {
     expect(backend.sessions.has('v5')).toBe(true)
   })
 
+  it('brokers sharing one backend: a session resumed through another one is not ended by the timer of the one it left', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000 })
+    const { backend, ended } = setup({ manager })
+    const { t } = await connect5(expiring(60))
+    t.client.destroy()
+    await ended(t.client)
+    // The other broker's session-manager resumed it: stored again, connected, no disconnectedAt.
+    backend.sessions.set('v5', { clientId: 'v5', expiryInterval: 60 })
+    const checked = backend.nextCall('lookupSession v5')
+    await vi.advanceTimersByTimeAsync(61_000)
+    await checked
+    await vi.advanceTimersByTimeAsync(0)
+    expect(backend.calls).not.toContain('removeSession v5')
+    expect(backend.sessions.has('v5')).toBe(true)
+    expect(manager.expiring).toBe(0)
+  })
+
+  it('brokers sharing one backend: a session left again later through another one ends at its later deadline', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000 })
+    const { backend, ended } = setup({ manager })
+    const { t } = await connect5(expiring(60))
+    t.client.destroy()
+    await ended(t.client)
+    // Resumed and left again 30 s later through the other broker.
+    backend.sessions.set('v5', { clientId: 'v5', expiryInterval: 60, disconnectedAt: Date.now() + 30_000 })
+    await vi.advanceTimersByTimeAsync(61_000)
+    expect(backend.calls).not.toContain('removeSession v5')
+    expect(manager.expiring).toBe(1)
+    const expired = backend.nextCall('sessionExpired v5')
+    await vi.advanceTimersByTimeAsync(30_000)
+    await expired
+    expect(backend.sessions.has('v5')).toBe(false)
+  })
+
   it('a session whose expiry passed before the sweep saw it ends before the CONNECT that comes for it', async () => {
     vi.useFakeTimers()
     const manager = new SessionManager({ expiryCheckInterval: 3_600_000 })
@@ -697,6 +738,7 @@ describe('SessionManager: MQTT 5.0 session expiry', () => {
     const second = await connect5(expiring(10))
     expect(second.connack.sessionPresent).toBe(false)
     expect(backend.calls.slice(5)).toEqual([
+      'lookupSession v5',
       'removeSession v5',
       'sessionExpired v5',
       'registerClient v5',
