@@ -6,12 +6,53 @@
 
 import type { RedisBackendOptions } from '@mqtt-stack/redis-backend'
 import { hasRedis, RedisCluster, RedisServer } from '@mqtt-stack/redis-backend/testing'
+import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { client, collect, kill, localNode, progress, receiver, startNode, until } from './nodes.js'
+import {
+  client,
+  collect,
+  kill,
+  localNode,
+  progress,
+  type Received,
+  receiver,
+  startNode,
+  until,
+} from './nodes.js'
+
+type QoS = 0 | 1 | 2
 
 let prefixes = 0
 const v5 = { protocolVersion: 5 } as const
 const persistent = { clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const
+
+/** A 5.0 client on `port` subscribed to `filter`, recording what it gets. */
+async function subscriber(port: number, clientId: string, filter: string, qos: QoS): Promise<Received> {
+  const c = await client(port, { ...v5, clientId })
+  await c.subscribeAsync(filter, { qos })
+  return collect(c)
+}
+
+/**
+ * Publishes `count` messages from `pub` without waiting in between, message `i` at QoS `qos(i)` on
+ * `<root>/<qos>`; resolves with each as `<topic>=<i>`, in order, once every QoS 1/2 one was acknowledged.
+ */
+async function publishAll(
+  pub: MqttClient,
+  count: number,
+  qos: (i: number) => QoS,
+  root = 'x',
+): Promise<string[]> {
+  const sent: string[] = []
+  const acks: Promise<unknown>[] = []
+  for (let i = 0; i < count; i++) {
+    const q = qos(i)
+    sent.push(`${root}/${q}=${i}`)
+    acks.push(pub.publishAsync(`${root}/${q}`, String(i), { qos: q }))
+  }
+  await Promise.all(acks)
+  return sent
+}
 
 function suite(title: string, connection: () => Partial<RedisBackendOptions>) {
   describe(title, () => {
@@ -25,22 +66,11 @@ function suite(title: string, connection: () => Partial<RedisBackendOptions>) {
 
     it('[MQTT-4.6.0-6] QoS 0, 1 and 2 messages published on one node reach a subscriber on another exactly once, in the order published', async () => {
       const [a, b] = await nodes(2)
-      const sub = await client(b!, { ...v5, clientId: 'x-sub' })
-      await sub.subscribeAsync('x/#', { qos: 2 })
-      const here = await client(a!, { ...v5, clientId: 'x-here' })
-      await here.subscribeAsync('x/#', { qos: 2 })
-      const atB = collect(sub)
-      const atA = collect(here)
+      const atB = await subscriber(b!, 'x-sub', 'x/#', 2)
+      const atA = await subscriber(a!, 'x-here', 'x/#', 2)
       const pub = await client(a!, { ...v5, clientId: 'x-pub' })
       const count = 150
-      const sent: string[] = []
-      const acks: Promise<unknown>[] = []
-      for (let i = 0; i < count; i++) {
-        const qos = (i % 3) as 0 | 1 | 2
-        sent.push(`x/${qos}=${i}`)
-        acks.push(pub.publishAsync(`x/${qos}`, String(i), { qos }))
-      }
-      await Promise.all(acks)
+      const sent = await publishAll(pub, count, (i) => (i % 3) as QoS)
       await until(
         () => atB.got.length >= count && atA.got.length >= count,
         () => `${atB.got.length} at the other node, ${atA.got.length} at the same node, of ${count}`,
@@ -119,21 +149,11 @@ function suite(title: string, connection: () => Partial<RedisBackendOptions>) {
 
     it('5.0: a shared subscription with members on two nodes gives each message to exactly one member', async () => {
       const [a, b, c] = await nodes(3)
-      const m1 = await client(a!, { ...v5, clientId: 'm1' })
-      const m2 = await client(b!, { ...v5, clientId: 'm2' })
-      await m1.subscribeAsync('$share/g/jobs/#', { qos: 1 })
-      await m2.subscribeAsync('$share/g/jobs/#', { qos: 1 })
-      const at1 = collect(m1)
-      const at2 = collect(m2)
+      const at1 = await subscriber(a!, 'm1', '$share/g/jobs/#', 1)
+      const at2 = await subscriber(b!, 'm2', '$share/g/jobs/#', 1)
       const pub = await client(c!, { ...v5, clientId: 'share-pub' })
       const count = 60
-      const sent: string[] = []
-      const acks: Promise<unknown>[] = []
-      for (let i = 0; i < count; i++) {
-        sent.push(`jobs/x=${i}`)
-        acks.push(pub.publishAsync('jobs/x', String(i), { qos: 1 }))
-      }
-      await Promise.all(acks)
+      const sent = await publishAll(pub, count, () => 1, 'jobs')
       await until(
         () => at1.got.length + at2.got.length >= count,
         () => `${at1.got.length} + ${at2.got.length} of ${count}`,
