@@ -393,7 +393,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           let disconnected = 0
           for (const [clientId, persistent] of sessions) {
             const client = this.clients.get(clientId)
-            const connected = (client !== undefined && !client.closed) || this.cluster.nodeOf(clientId) !== undefined
+            const connected =
+              (client !== undefined && !client.closed) || this.cluster.nodeOf(clientId) !== undefined
             if (persistent && !connected) disconnected++
           }
           store.sessions = sessions.length
