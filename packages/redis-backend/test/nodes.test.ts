@@ -82,6 +82,20 @@ function suite(connect: () => Connect) {
     expect([...(await b.nodes.alive()).keys()]).toEqual([b.nodes.id])
   })
 
+  it('a node whose own heartbeat expired (a stall past the TTL) is told on its next renewal, and is alive again', async () => {
+    const prefix = freshPrefix()
+    const stalled = await node(connect(), prefix)
+    const lost = new Promise<void>((resolve) => stalled.nodes.onLost(resolve))
+    // What a stall leaves: the heartbeat expired. Deleted here through another connection.
+    const other = connect()()
+    onTestFinished(() => {
+      other.disconnect()
+    })
+    await other.del(stalled.nodes.heartbeatKey(stalled.nodes.id))
+    await lost
+    expect(await stalled.nodes.isAlive(stalled.nodes.id)).toBe(true)
+  })
+
   it('a survivor whose listener fails leaves the dead node for a later sweep, which reports it again', async () => {
     const prefix = freshPrefix()
     const dying = await node(connect(), prefix)
