@@ -5,25 +5,15 @@
  */
 
 import { hasRedis, RedisServer, TcpProxy } from '@mqtt-stack/redis-backend/testing'
-import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
+import mqtt, { type IConnackPacket } from 'mqtt'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { client, type Node, progress, startNode, until, WAIT_MS } from './support.js'
+import { client, collect, type Node, progress, type Received, startNode, until, WAIT_MS } from './nodes.js'
 
 /** How long Redis stays away: long enough for every kind of command to be waiting when it comes back. */
 const AWAY_MS = 3000
 const COUNT = 300
 
 const persistent = { clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const
-
-/** Collects the payloads a client receives. */
-function collect(c: MqttClient): string[] {
-  const got: string[] = []
-  c.on('message', (_topic, payload) => {
-    got.push(payload.toString())
-    progress.emit('progress')
-  })
-  return got
-}
 
 /**
  * QoS 1 messages, ten unacknowledged at most, each PUBACK sending the next; `fault` runs once the 50th is
@@ -75,16 +65,16 @@ async function subscribers(node: Node) {
 }
 
 /** Every acknowledged message reaches both persistent sessions (QoS 1: duplicates allowed). */
-async function everyMessageArrived(node: Node, acked: Set<string>, atPresent: string[]): Promise<void> {
+async function everyMessageArrived(node: Node, acked: Set<string>, present: Received): Promise<void> {
+  const all = (received: Received) => [...acked].every((p) => received.got.includes(`f/${p}=${p}`))
   await until(
-    () => [...acked].every((payload) => atPresent.includes(payload)),
-    () => `${new Set(atPresent).size} of ${acked.size} at the session that stayed connected`,
+    () => all(present),
+    () => `${new Set(present.got).size} of ${acked.size} at the session that stayed connected`,
   )
-  const back = await client(node.port, { ...persistent, clientId: 'f-away' })
-  const atAway = collect(back)
+  const away = collect(await client(node.port, { ...persistent, clientId: 'f-away' }))
   await until(
-    () => [...acked].every((payload) => atAway.includes(payload)),
-    () => `${new Set(atAway).size} of ${acked.size} at the session that was away`,
+    () => all(away),
+    () => `${new Set(away.got).size} of ${acked.size} at the session that was away`,
   )
 }
 

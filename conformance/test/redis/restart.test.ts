@@ -6,7 +6,7 @@
 import { once } from 'node:events'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { client, progress, startNode, until } from './support.js'
+import { client, progress, receiver, startNode, until } from './nodes.js'
 
 describe.runIf(hasRedis())(
   'the default broker on redis-backend, killed and started again',
@@ -76,16 +76,12 @@ describe.runIf(hasRedis())(
       )
       expect(failed).toEqual([])
 
-      const back = await client(port, { ...persistent, clientId: 'e2e-away' })
-      const atAway: string[] = []
-      back.on('message', (_topic, payload) => {
-        atAway.push(payload.toString())
-        progress.emit('progress')
-      })
+      const back = await receiver(port, { ...persistent, clientId: 'e2e-away' })
+      const atAway = () => new Set(back.got.map((text) => text.slice(text.indexOf('=') + 1)))
       // Every acknowledged QoS 1 message reaches the persistent session that was away (duplicates allowed).
       await until(
-        () => [...acked[1]].every((payload) => atAway.includes(payload)),
-        () => `${new Set(atAway).size} of ${acked[1].size} QoS 1 messages at the session that was away`,
+        () => [...acked[1]].every((payload) => atAway().has(payload)),
+        () => `${atAway().size} of ${acked[1].size} QoS 1 messages at the session that was away`,
       )
       // Every QoS 2 message reaches the session that was connected, exactly once.
       await until(

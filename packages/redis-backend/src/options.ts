@@ -29,6 +29,11 @@ export interface RedisBackendOptions {
    * client reconnects) or too slow, before its callback fails with `MQS_ERR_REDIS`; 0 waits for ever.
    */
   unavailableTimeout: number
+  /**
+   * Node liveness: the TTL in ms of this node's heartbeat key in Redis (renewed every fifth of it). A node
+   * whose heartbeat expired is found dead by another within 1.5 × this; an integer of 100 or more.
+   */
+  nodeTimeoutMs: number
 }
 
 export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
@@ -40,7 +45,11 @@ export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
   maxRetainedBytes: 256 * 1024 * 1024,
   maxInflightMessages: 65_535,
   unavailableTimeout: 10_000,
+  nodeTimeoutMs: 5000,
 })
+
+/** The smallest `nodeTimeoutMs`: shorter, a busy event loop would pass for a dead node. */
+export const MIN_NODE_TIMEOUT_MS = 100
 
 /** The options that are bounds: integers of 0 or more. */
 export const LIMITS = [

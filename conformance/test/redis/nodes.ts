@@ -1,12 +1,15 @@
 /**
- * What the tests of the default broker on Redis share: a broker node started as a process of its own (so
- * that a test can `kill -9` it), MQTT.js clients that reconnect by themselves, and waiting for progress.
+ * What the tests of brokers on Redis share: broker nodes as processes of their own (so that a test can
+ * `kill -9` one) or in this process, MQTT.js clients closed after the test, and a wait for the messages and
+ * acknowledgements the clients get.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { createBroker } from '@mqtt-stack/example-basic'
+import { RedisBackend, type RedisBackendOptions } from '@mqtt-stack/redis-backend'
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import { onTestFinished } from 'vitest'
 
 const CONFORMANCE = fileURLToPath(new URL('../..', import.meta.url))
@@ -22,15 +25,18 @@ export interface Node {
   output(): string
 }
 
-/** Starts a broker node on `port` (0: a free one), with more RedisBackend `options`; resolves once it listens. */
+/**
+ * Starts a broker node process on `port` (0: a free one) with more RedisBackend `options` (e.g.
+ * `nodeTimeoutMs`, how soon another node finds it dead) and resolves once it listens.
+ */
 export async function startNode(
   url: string,
   prefix: string,
   port: number,
-  options: Record<string, unknown> = {},
+  options: Partial<RedisBackendOptions> = {},
 ): Promise<Node> {
-  const args = ['--import', TSX, NODE, url, prefix, String(port), JSON.stringify(options)]
-  const child = spawn(process.execPath, args, {
+  const args = [url, prefix, String(port), JSON.stringify(options)]
+  const child = spawn(process.execPath, ['--import', TSX, NODE, ...args], {
     cwd: CONFORMANCE,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -61,11 +67,57 @@ export async function kill(child: ChildProcess): Promise<void> {
   await exited
 }
 
+/** A broker node in this process: the default example broker with a RedisBackend, closed after the test. */
+export async function localNode(
+  options: Partial<RedisBackendOptions>,
+): Promise<{ port: number; backend: RedisBackend }> {
+  const backend = new RedisBackend(options)
+  const broker = createBroker({ host: '127.0.0.1', port: 0, backend })
+  onTestFinished(() => broker.close())
+  await backend.ready()
+  const { port } = await broker.listen()
+  return { port, backend }
+}
+
 /** A connected MQTT.js client that reconnects to the same port every 100 ms, closed after the test. */
 export async function client(port: number, options: IClientOptions): Promise<MqttClient> {
   const c = await mqtt.connectAsync({ host: '127.0.0.1', port, reconnectPeriod: 100, ...options })
   onTestFinished(() => c.endAsync(true))
   return c
+}
+
+/** What a client received, as `<topic>=<payload>` and as packets. */
+export interface Received {
+  got: string[]
+  packets: IPublishPacket[]
+}
+
+/** Records what `c` receives from now on, emitting `progress` for each message. */
+export function collect(c: MqttClient): Received {
+  const received: Received = { got: [], packets: [] }
+  c.on('message', (topic, payload, packet) => {
+    received.got.push(`${topic}=${payload.toString()}`)
+    received.packets.push(packet)
+    progress.emit('progress')
+  })
+  return received
+}
+
+/**
+ * A client that records what it receives from its CONNACK on (a resumed session's queued messages may come
+ * in the same read as the CONNACK), closed after the test, with the CONNACK's Session Present flag.
+ */
+export async function receiver(
+  port: number,
+  options: IClientOptions,
+): Promise<Received & { client: MqttClient; sessionPresent: boolean }> {
+  const c = mqtt.connect({ host: '127.0.0.1', port, reconnectPeriod: 100, ...options })
+  onTestFinished(() => c.endAsync(true))
+  const received = collect(c)
+  const sessionPresent = await new Promise<boolean>((resolve) =>
+    c.once('connect', (connack) => resolve(connack.sessionPresent)),
+  )
+  return { ...received, client: c, sessionPresent }
 }
 
 /** Emits `progress` on every acknowledgement and message the clients of a test get. */
