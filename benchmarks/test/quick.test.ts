@@ -9,7 +9,7 @@ import { publishFrame } from '../src/load/connection.js'
 import type { RunRecord } from '../src/report.js'
 import { runBenchmarks } from '../src/run.js'
 import { idleCount, openFilesLimit } from '../src/scenarios/idle.js'
-import { SCENARIOS } from '../src/scenarios/index.js'
+import { MEMORY_SCENARIOS } from '../src/scenarios/index.js'
 
 describe('broker benchmark, quick mode', () => {
   const runs = new Map<string, RunRecord>()
@@ -31,7 +31,7 @@ describe('broker benchmark, quick mode', () => {
     expect([payload.readUInt32LE(8), payload.readUInt32LE(12)]).toEqual([3, 7])
   })
 
-  for (const scenario of SCENARIOS) {
+  for (const scenario of MEMORY_SCENARIOS) {
     it(`${scenario.name}: messages arrive, none lost, none duplicated`, () => {
       const run = runs.get(scenario.name)
       expect(run, 'the scenario ran').toBeDefined()
