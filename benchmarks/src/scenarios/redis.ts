@@ -187,7 +187,7 @@ export const crossPersistent: Scenario = {
       })
       await probe.subscribe(['xps/probe'], 0)
       pub = await MqttConnection.open({ host: a.host, port: a.port, clientId: 'xps-pub' })
-      if (!(await awaitRoutes(pub, Buffer.from('xps/probe'), () => probed, ctx.quick ? 5000 : 10_000)))
+      if (!(await awaitRoutes(pub, Buffer.from('xps/probe'), () => probed, ctx.quick ? 3000 : 10_000)))
         notes.push('a message published on node A did not reach node B')
       await probe.close()
       const redisBefore = await ctx.redis?.counters()

@@ -152,7 +152,7 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
         pubs[0]!,
         topics[0]!,
         () => probed.every((seen) => seen === 1),
-        ctx.quick ? 5000 : 10_000,
+        ctx.quick ? 3000 : 10_000,
       )
       if (!routed) {
         const got = probed.reduce((a, b) => a + b, 0)
