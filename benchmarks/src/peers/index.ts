@@ -87,6 +87,13 @@ export function unavailable(name: BrokerName, options: StartOptions = {}): strin
     const found = spawnSync('sh', ['-c', 'command -v mosquitto'], { encoding: 'utf8' })
     if (found.status !== 0) return 'mosquitto is not on PATH (install it with `apt-get install mosquitto`)'
   }
+  if (
+    name === 'stack-redis' &&
+    !options.fromSource &&
+    !existsSync(join(ROOT, 'packages/redis-backend/dist/index.js'))
+  ) {
+    return 'packages/redis-backend/dist is missing (run `pnpm build` first)'
+  }
   if (REDIS_BROKERS.includes(name)) {
     for (const program of ['redis-server', 'redis-cli']) {
       const found = spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' })
