@@ -13,8 +13,10 @@ import {
   ReasonCode,
   type Stack,
 } from '@mqtt-stack/core'
+import { ClusterRouting } from './cluster.js'
 import { RedisBackendErrorCode } from './errors.js'
-import { DEFAULTS, LIMITS, type RedisBackendOptions } from './options.js'
+import { Nodes } from './nodes.js'
+import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
 import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
@@ -48,6 +50,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly clients = new Map<string, Client>()
   stack: Stack | undefined = undefined
   readonly #store: RedisStore
+  /** This node's liveness in Redis: its heartbeat, and the sweep that finds dead nodes (`onDead`). */
+  readonly nodes: Nodes
   readonly #relays: Relay[] = []
   #ready: Promise<void> | undefined = undefined
   #loaded = false
@@ -80,7 +84,34 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         `redis-backend: prefix must not contain { or } (the backend adds hash tags), got ${this.config.prefix}`,
       )
     }
+    const timeout = this.config.nodeTimeoutMs
+    if (!Number.isInteger(timeout) || timeout < MIN_NODE_TIMEOUT_MS) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `redis-backend: nodeTimeoutMs must be an integer of ${MIN_NODE_TIMEOUT_MS} or more, got ${String(timeout)}`,
+      )
+    }
     this.#store = new RedisStore(this.config)
+    this.nodes = new Nodes(this.#store.redis, this.config.prefix, timeout, (err) =>
+      this.stack?.reportError(this.#failure(err, 'node liveness'), undefined, undefined),
+    )
+    this.cluster = new ClusterRouting(this, this.#store, this.nodes, (err, what) =>
+      this.stack?.reportError(this.#failure(err, what), undefined, undefined),
+    )
+  }
+
+  /** The other nodes on the same Redis and prefix: client registry, route log, inboxes (cluster.ts). */
+  readonly cluster: ClusterRouting
+
+  /** The connection of `clientId` on this node, if it is connected (CONNACK sent, not closed). */
+  connected(clientId: string): Client | undefined {
+    const client = this.clients.get(clientId)
+    return client !== undefined && !client.closed && client.connackSent ? client : undefined
+  }
+
+  /** This node's id (random per start): the key `<prefix>{nodes}:<id>` exists while it is alive. */
+  get nodeId(): string {
+    return this.nodes.id
   }
 
   /** The key prefix: brokers on the same Redis with the same prefix share their state. */
@@ -106,7 +137,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       for (const subscription of subscriptions)
         this.routes.subscribe(clientId, subscription.topic, subscription.qos, subscription)
     }
+    await this.cluster.start()
     this.#loaded = true
+    await this.nodes.start()
   }
 
   override setup(stack: Stack): void {
@@ -118,6 +151,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
   override async close(): Promise<void> {
     await this.#ready?.catch(() => undefined)
+    await this.cluster.stop().catch(() => undefined)
+    await this.nodes.stop().catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
     await this.#store.close()
@@ -135,12 +170,20 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           previous.close(ReasonCode.SESSION_TAKEN_OVER)
           store.previous = previous
         }
-        next()
+        // On another node, that node closes it.
+        this.#answer(this.cluster.register(ctx.client, ctx.clientId), next)
       },
       unregisterClient: (ctx, store, next) => {
-        store.removed = this.clients.get(ctx.clientId) === ctx.client
-        if (store.removed) this.clients.delete(ctx.clientId)
-        next()
+        const current = this.clients.get(ctx.clientId) === ctx.client
+        if (current) this.clients.delete(ctx.clientId)
+        if (!current) {
+          store.removed = false
+          return next()
+        }
+        // Not removed when a connection on another node took the client id over meanwhile.
+        this.#answer(this.cluster.unregister(ctx.client, ctx.clientId), next, (released) => {
+          store.removed = released
+        })
       },
 
       // Sessions
@@ -153,19 +196,18 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         this.#answer(s.storeSession(ctx.clientId, ctx.session), next)
       },
       removeSession: (ctx, _store, next) => {
-        this.routes.removeClient(ctx.clientId)
-        this.#reportedFull.delete(ctx.clientId)
-        this.#answer(s.removeSession(ctx.clientId), next)
+        this.#answer(this.dropSession(ctx.clientId), next)
       },
 
       // Routes: in this node's memory
       subscribeTopic: (ctx, store, next) => {
         store.existed = this.routes.subscribe(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription)
-        next()
+        // Known to the other nodes before the SUBACK.
+        this.#answer(this.cluster.subscribed(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription), next)
       },
       unsubscribeTopic: (ctx, store, next) => {
         store.removed = this.routes.unsubscribe(ctx.client.id, ctx.topic)
-        next()
+        this.#answer(this.cluster.unsubscribed(ctx.client.id, ctx.topic), next)
       },
       relayMessage: (ctx, store, next) => {
         const origin = ctx.packet.qos === 2 ? this.#origins.get(ctx.packet) : undefined
@@ -361,6 +403,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       },
     }
     return this.#gated(handlers)
+  }
+
+  /**
+   * Removes a session and its routes on every node, unless a connection on another node that is alive holds
+   * its client id (an expiry timer of a node the session has left must not end it where it was resumed).
+   */
+  async dropSession(clientId: string): Promise<void> {
+    if (await this.cluster.heldElsewhere(clientId)) return
+    this.routes.removeClient(clientId)
+    this.#reportedFull.delete(clientId)
+    await Promise.all([this.#store.removeSession(clientId), this.cluster.removed(clientId)])
   }
 
   #relay(
