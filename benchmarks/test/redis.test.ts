@@ -10,16 +10,7 @@ import { parseCommandStats, type RedisCounters, redisPerPublish } from '../src/p
 import type { RunRecord } from '../src/report.js'
 import { runBenchmarks } from '../src/run.js'
 import { REDIS_SCENARIOS } from '../src/scenarios/redis.js'
-
-function expectDelivered(run: RunRecord | undefined): void {
-  expect(run, 'the scenario ran').toBeDefined()
-  expect(run!.error).toBeUndefined()
-  expect(run!.crashed).toBeUndefined()
-  const result = run!.result!
-  expect(result.received).toBeGreaterThan(0)
-  expect(result.lost).toBe(0)
-  expect(result.duplicates).toBe(0)
-}
+import { expectDelivered } from './expect-delivered.js'
 
 describe.skipIf(!hasRedis())('broker benchmark on Redis, quick mode', () => {
   const runs = new Map<string, RunRecord>()

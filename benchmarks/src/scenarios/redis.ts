@@ -5,13 +5,14 @@
  * QoS 1 from publishers on A to subscribers on B, and the drain of persistent sessions after B restarts.
  */
 import { closeAll, MqttConnection, openMany } from '../load/connection.js'
-import { CpuMeter, DeliveryTracker, round, waitFor } from '../load/stats.js'
+import { DeliveryTracker, round } from '../load/stats.js'
 import type { RunningBroker } from '../peers/index.js'
 import { redisPerPublish } from '../peers/redis.js'
+import { drainSessions } from './drain.js'
 import { publishAll } from './publish-all.js'
 import { deliveryCounts } from './result.js'
 import { storm } from './storm.js'
-import { awaitRoutes, runStream } from './stream.js'
+import { awaitRoutes, runStream, type StreamOptions } from './stream.js'
 import { qos1 } from './throughput.js'
 import type { Metric, Scenario } from './types.js'
 
@@ -56,81 +57,74 @@ export const redisStorm: Scenario = {
   ],
 }
 
-export const crossFanIn: Scenario = {
-  name: 'cross-fan-in',
-  title: 'across nodes, fan-in QoS 0: 10 publishers on node A → one `+` subscriber on node B, 64 B',
-  relay: false,
-  redis: true,
-  metrics: [
-    { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
-    ...LATENCY,
-    ...REDIS_METRICS,
-  ],
-  run: (ctx) =>
-    runStream(ctx, {
-      name: 'xfanin',
-      publishers: 10,
-      subscribers: 1,
-      topic: (p) => `bench/xfanin/${p}`,
-      filter: 'bench/xfanin/+',
-      qos: 0,
-      payload: 64,
-      window: 100,
-      durationMs: seconds(ctx.quick),
-      crossNode: true,
-    }),
+const DELIVERIES: Metric = { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' }
+
+/** A stream from publishers on node A to subscribers on node B, 64 B payloads, for 5 s (quick: 1 s). */
+function crossStream(
+  name: string,
+  title: string,
+  metrics: readonly Metric[],
+  stream: Omit<StreamOptions, 'payload' | 'durationMs' | 'crossNode'>,
+): Scenario {
+  return {
+    name,
+    title,
+    relay: false,
+    redis: true,
+    metrics,
+    run: (ctx) => runStream(ctx, { ...stream, payload: 64, durationMs: seconds(ctx.quick), crossNode: true }),
+  }
 }
 
-export const crossFanOut: Scenario = {
-  name: 'cross-fan-out',
-  title: 'across nodes, fan-out QoS 0: 1 publisher on node A → 50 subscribers on node B, 64 B',
-  relay: false,
-  redis: true,
-  metrics: [
-    { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
-    ...LATENCY,
-    ...REDIS_METRICS,
-  ],
-  run: (ctx) =>
-    runStream(ctx, {
-      name: 'xfanout',
-      publishers: 1,
-      subscribers: 50,
-      topic: () => 'bench/xfanout',
-      filter: 'bench/xfanout',
-      qos: 0,
-      payload: 64,
-      window: 200,
-      durationMs: seconds(ctx.quick),
-      crossNode: true,
-    }),
-}
+export const crossFanIn = crossStream(
+  'cross-fan-in',
+  'across nodes, fan-in QoS 0: 10 publishers on node A → one `+` subscriber on node B, 64 B',
+  [DELIVERIES, ...LATENCY, ...REDIS_METRICS],
+  {
+    name: 'xfanin',
+    publishers: 10,
+    subscribers: 1,
+    topic: (p) => `bench/xfanin/${p}`,
+    filter: 'bench/xfanin/+',
+    qos: 0,
+    window: 100,
+  },
+)
 
-export const crossQos1: Scenario = {
-  name: 'cross-qos1',
-  title: 'across nodes, QoS 1: 10 publishers on node A (≤ 100 unacked each) → one QoS 1 subscriber on node B',
-  relay: false,
-  redis: true,
-  metrics: [
-    { key: 'throughput', label: 'deliveries/s', unit: 'msg/s', better: 'higher' },
+export const crossFanOut = crossStream(
+  'cross-fan-out',
+  'across nodes, fan-out QoS 0: 1 publisher on node A → 50 subscribers on node B, 64 B',
+  [DELIVERIES, ...LATENCY, ...REDIS_METRICS],
+  {
+    name: 'xfanout',
+    publishers: 1,
+    subscribers: 50,
+    topic: () => 'bench/xfanout',
+    filter: 'bench/xfanout',
+    qos: 0,
+    window: 200,
+  },
+)
+
+export const crossQos1 = crossStream(
+  'cross-qos1',
+  'across nodes, QoS 1: 10 publishers on node A (≤ 100 unacked each) → one QoS 1 subscriber on node B, 64 B',
+  [
+    DELIVERIES,
     ...LATENCY,
     { key: 'p999', label: 'latency p99.9', unit: 'ms', better: 'lower' },
     ...REDIS_METRICS,
   ],
-  run: (ctx) =>
-    runStream(ctx, {
-      name: 'xqos1',
-      publishers: 10,
-      subscribers: 1,
-      topic: (p) => `bench/xqos1/${p}`,
-      filter: 'bench/xqos1/+',
-      qos: 1,
-      payload: 64,
-      window: 100,
-      durationMs: seconds(ctx.quick),
-      crossNode: true,
-    }),
-}
+  {
+    name: 'xqos1',
+    publishers: 10,
+    subscribers: 1,
+    topic: (p) => `bench/xqos1/${p}`,
+    filter: 'bench/xqos1/+',
+    qos: 1,
+    window: 100,
+  },
+)
 
 /**
  * Persistent sessions subscribe at QoS 1 on node B and disconnect; a publisher on node A sends QoS 1
@@ -146,7 +140,7 @@ export const crossPersistent: Scenario = {
   relay: false,
   redis: true,
   metrics: [
-    { key: 'throughput', label: 'drain: deliveries/s', unit: 'msg/s', better: 'higher' },
+    { ...DELIVERIES, label: 'drain: deliveries/s' },
     { key: 'drainMs', label: 'drain: time to all', unit: 'ms', better: 'lower' },
     { key: 'reconnectMs', label: 'drain: time to every CONNACK', unit: 'ms', better: 'lower' },
     { key: 'restartMs', label: 'node B: kill -9 to accepting again', unit: 'ms', better: 'lower' },
@@ -206,34 +200,19 @@ export const crossPersistent: Scenario = {
       await nodeB.kill()
       nodeB = await ctx.startNode()
       const restartMs = performance.now() - killedAt
-      const restarted = nodeB
       const expected = sessions * perSession
-      let last = 0
-      const cpu = new CpuMeter()
-      const start = performance.now()
-      conns = await openMany(sessions, 50, (i) => ({
-        host: restarted.host,
-        port: restarted.port,
-        clientId: `xps-${i}`,
-        clean: false,
-        onMessage: (buf, from, to) => {
-          tracker.record(i, buf, from, to)
-          last = performance.now()
-        },
-      }))
-      const reconnectMs = performance.now() - start
-      const drained = await waitFor(
-        () => tracker.unique >= expected,
-        () => tracker.unique + tracker.duplicates,
-        3000,
-      )
-      const generatorCpu = cpu.share()
-      if (!drained) notes.push(`drain incomplete: ${expected - tracker.unique} of ${expected} missing`)
-      for (const conn of conns) {
-        if (conn.closeError) notes.push(`a session was closed by the broker: ${conn.closeError.message}`)
-      }
-      const drainMs = Math.max(last, start + 1) - start
-      const throughput = round((tracker.unique / drainMs) * 1000, 0)
+      const drain = await drainSessions({
+        host: nodeB.host,
+        port: nodeB.port,
+        clientId: (i) => `xps-${i}`,
+        sessions,
+        concurrency: 50,
+        expected,
+        tracker,
+        notes,
+      })
+      conns = drain.conns
+      const { throughput, drainMs, reconnectMs, generatorCpu } = drain
       // With nothing delivered there is no drain to time.
       const metrics: Record<string, number> = {
         throughput,
