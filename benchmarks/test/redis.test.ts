@@ -61,17 +61,18 @@ describe('Redis counters', () => {
   })
 
   it('divides what Redis did between two readings by the messages published', () => {
-    const at = (commands: Record<string, number>, reads: number): RedisCounters => ({
+    const at = (commands: Record<string, number>, reads: number, cpuMs: number): RedisCounters => ({
       commands: Object.values(commands).reduce((a, b) => a + b, 0),
       byCommand: new Map(Object.entries(commands)),
       reads,
+      cpuMs,
     })
     const { metrics, note } = redisPerPublish(
-      at({ evalsha: 10, hset: 5 }, 100),
-      at({ evalsha: 410, hset: 205, publish: 200 }, 300),
+      at({ evalsha: 10, hset: 5 }, 100, 40),
+      at({ evalsha: 410, hset: 205, publish: 200 }, 300, 50),
       200,
     )
-    expect(metrics).toEqual({ redisCommandsPerPublish: 4, redisReadsPerPublish: 1 })
+    expect(metrics).toEqual({ redisCommandsPerPublish: 4, redisReadsPerPublish: 1, redisCpuPerPublish: 50 })
     expect(note).toBe('Redis per PUBLISH (200 sent): evalsha 2, hset 1, publish 1')
   })
 })

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { RedisServer } from '@mqtt-stack/redis-backend/testing'
-import { round } from '../load/stats.js'
+import { readCpuMs, round } from '../load/stats.js'
 
 const run = promisify(execFile)
 
@@ -23,6 +23,8 @@ export interface RedisCounters {
    * trips (plus about ten reads a second of its own housekeeping). Undefined where /proc is missing.
    */
   reads: number | undefined
+  /** CPU time of the redis-server process (user + system) in ms, at the kernel's 10 ms resolution. */
+  cpuMs: number | undefined
 }
 
 export interface RedisProbe {
@@ -64,11 +66,12 @@ export class RunRedis implements RedisProbe {
 
   async counters(): Promise<RedisCounters> {
     const reads = readCalls(this.server.pid)
+    const cpuMs = readCpuMs(this.server.pid)
     const { stdout } = await run('redis-cli', ['-p', String(this.server.port), 'INFO', 'commandstats'])
     const byCommand = parseCommandStats(stdout)
     let commands = 0
     for (const calls of byCommand.values()) commands += calls
-    return { commands, byCommand, reads }
+    return { commands, byCommand, reads, cpuMs }
   }
 
   close(): Promise<void> {
@@ -78,7 +81,8 @@ export class RunRedis implements RedisProbe {
 
 /**
  * The figures of Redis between two readings, per PUBLISH sent by the clients (`published`): the metrics
- * `redisCommandsPerPublish` and `redisReadsPerPublish`, and a note of the commands that were most used.
+ * `redisCommandsPerPublish`, `redisReadsPerPublish` and `redisCpuPerPublish` (µs), and a note of the
+ * commands that were most used.
  */
 export function redisPerPublish(
   before: RedisCounters,
@@ -91,6 +95,8 @@ export function redisPerPublish(
   metrics.redisCommandsPerPublish = per(after.commands - before.commands)
   if (before.reads !== undefined && after.reads !== undefined)
     metrics.redisReadsPerPublish = per(after.reads - before.reads)
+  if (before.cpuMs !== undefined && after.cpuMs !== undefined)
+    metrics.redisCpuPerPublish = per((after.cpuMs - before.cpuMs) * 1000)
   const used = [...after.byCommand]
     .map(([name, calls]) => [name, calls - (before.byCommand.get(name) ?? 0)] as const)
     .filter(([, calls]) => calls > 0)

@@ -26,6 +26,7 @@ const REDIS_METRICS: readonly Metric[] = [
     unit: 'cmd',
     better: 'lower',
   },
+  { key: 'redisCpuPerPublish', label: 'redis-server CPU per PUBLISH', unit: 'µs', better: 'lower' },
 ]
 
 const LATENCY: readonly Metric[] = [
