@@ -137,7 +137,10 @@ async function waitAccepting(host: string, port: number, timeoutMs: number): Pro
   }
 }
 
-/** Extra Node flags for our broker, to profile it in a real scenario: BENCH_OURS_NODE_ARGS="--cpu-prof". */
+/**
+ * Extra Node flags for our broker and the hand-built stacks (stack, stack-ops, stack-redis), to profile them
+ * in a real scenario: BENCH_OURS_NODE_ARGS="--cpu-prof".
+ */
 function oursNodeArgs(): string[] {
   return (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean)
 }
@@ -177,6 +180,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       process.execPath,
       [
         ...PROBE,
+        ...oursNodeArgs(),
         ...(options.fromSource ? ['--import', 'tsx'] : []),
         join(HERE, 'stack-server.mjs'),
         '--port',
