@@ -113,6 +113,8 @@ export class ClusterRouting {
   readonly peers = new Set<string>()
   /** The last entry of this node in the route log that each other node said it applied. */
   readonly #acked = new Map<string, string>()
+  /** Other nodes that let a change go unacknowledged for nodeTimeoutMs: not waited for until they answer. */
+  readonly #silent = new Set<string>()
   /** Changes of this node waiting until every other node applied them. */
   readonly #unacked = new Set<{ id: string; nodes: Set<string>; resolve: () => void }>()
   #report: (err: unknown, what: string) => void
@@ -191,7 +193,12 @@ export class ClusterRouting {
       if (holder !== undefined && holder !== this.nodeId && alive.has(holder))
         this.locations.set(clientId, holder)
     }
-    for (const id of alive.keys()) if (id !== this.nodeId) this.peers.add(id)
+    // Waited for once they acknowledge this node's `n`: one that was killed, not yet found dead, never does.
+    for (const id of alive.keys()) {
+      if (id === this.nodeId) continue
+      this.peers.add(id)
+      this.#silent.add(id)
+    }
     await redis.xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM').catch((err: Error) => {
       if (!err.message.includes('BUSYGROUP')) throw err
     })
@@ -522,6 +529,7 @@ export class ClusterRouting {
   #ack(node: string, id: string): void {
     const before = this.#acked.get(node)
     if (before === undefined || compareIds(before, id) < 0) this.#acked.set(node, id)
+    this.#silent.delete(node)
     for (const unacked of this.#unacked) {
       if (!unacked.nodes.has(node) || compareIds(id, unacked.id) < 0) continue
       unacked.nodes.delete(node)
@@ -531,11 +539,13 @@ export class ClusterRouting {
 
   /**
    * Resolves once every other node applied this node's change `id` of the route log; a node that does not
-   * answer within nodeTimeoutMs (dead, not yet found dead) is not waited for longer.
+   * answer within nodeTimeoutMs (dead, not yet found dead) is not waited for longer, nor for the next
+   * changes until it answers again.
    */
   #appliedByAll(id: string): Promise<void> {
     const nodes = new Set<string>()
     for (const peer of this.peers) {
+      if (this.#silent.has(peer)) continue
       const acked = this.#acked.get(peer)
       if (acked === undefined || compareIds(acked, id) < 0) nodes.add(peer)
     }
@@ -550,7 +560,11 @@ export class ClusterRouting {
           resolve()
         },
       }
-      const timer = setTimeout(unacked.resolve, this.#store.config.nodeTimeoutMs)
+      const timer = setTimeout(() => {
+        // Dead but not yet found dead, most likely: the next changes do not wait for it.
+        for (const node of unacked.nodes) this.#silent.add(node)
+        unacked.resolve()
+      }, this.#store.config.nodeTimeoutMs)
       timer.unref()
       this.#unacked.add(unacked)
     })
@@ -565,6 +579,7 @@ export class ClusterRouting {
     for (const [clientId, at] of this.locations) if (at === node) this.locations.delete(clientId)
     this.peers.delete(node)
     this.#acked.delete(node)
+    this.#silent.delete(node)
     for (const unacked of this.#unacked) {
       unacked.nodes.delete(node)
       if (unacked.nodes.size === 0) unacked.resolve()

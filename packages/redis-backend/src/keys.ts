@@ -53,6 +53,13 @@ export class Keys {
   incoming(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:incoming`
   }
+  /**
+   * Sorted set: origins of inbound QoS 2 messages whose delivery to this client was completed, by when (the
+   * last DELIVERED_KEPT): a relay done again after a crash skips this client even once it acknowledged it.
+   */
+  delivered(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:done`
+  }
   /** String: the will, with its delay (JSON). */
   will(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:will`
@@ -67,6 +74,7 @@ export class Keys {
       this.inflightOrder(clientId),
       this.origins(clientId),
       this.incoming(clientId),
+      this.delivered(clientId),
       this.will(clientId),
     ]
   }

@@ -32,6 +32,10 @@ export async function harness(
       await backend.ready()
       return backend
     },
+    // Another node on the same Redis and prefix (the restart of a node is another node, too).
+    peer(first) {
+      return this.restart!(first)
+    },
   })
   onTestFinished(() => h.close())
   return { h, backend: h.backend as RedisBackend }
