@@ -6,7 +6,7 @@
 import { closeAll, MqttConnection, openMany } from '../load/connection.js'
 import { DeliveryTracker, round, sleep } from '../load/stats.js'
 import { drainSessions } from './drain.js'
-import { publishAll } from './publish-all.js'
+import { publishToQueue } from './publish-all.js'
 import { deliveryCounts } from './result.js'
 import type { Scenario } from './types.js'
 
@@ -42,14 +42,7 @@ export const persistent: Scenario = {
       await sleep(200)
       const rssBefore = ctx.broker.rss() ?? 0
       pub = await MqttConnection.open({ host, port, clientId: 'ps-pub' })
-      const topic = Buffer.from('ps/all')
-      const acked = await publishAll(pub, perSession, () => topic, {
-        payload: 64,
-        retain: false,
-        window: 100,
-      })
-      if (acked < perSession)
-        notes.push(`${perSession - acked} of the publisher's messages never acknowledged`)
+      await publishToQueue(pub, perSession, Buffer.from('ps/all'), notes)
       // Let the broker finish queueing before the memory reading.
       await pub.ping()
       await sleep(300)
