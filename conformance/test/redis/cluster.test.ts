@@ -177,14 +177,23 @@ describe.runIf(hasRedis())('broker nodes on one Redis, as one broker', { timeout
     await cluster?.close()
   })
 
-  suite('on one redis-server', () => ({ url: server!.url }))
-  suite('on a Redis Cluster of three masters', () => ({ clusterNodes: cluster!.startNodes }))
-
-  it('5.0: when a node dies, its members of a shared subscription stop receiving: every message goes to a member on a live node', async () => {
+  /**
+   * A node in a process of its own, to kill, and a node in this process on the same prefix, both with a
+   * heartbeat TTL of 500 ms; `dead` resolves once the survivor handled a dead node.
+   */
+  async function mortalAndSurvivor() {
     const prefix = `cluster-${process.pid}-${++prefixes}:`
     const dying = await startNode(server!.url, prefix, 0, 500)
     const { port, backend } = await localNode({ url: server!.url, prefix, nodeTimeoutMs: 500 })
     const dead = new Promise<string>((resolve) => backend.nodes.onDead(async (id) => resolve(id)))
+    return { dying, port, dead }
+  }
+
+  suite('on one redis-server', () => ({ url: server!.url }))
+  suite('on a Redis Cluster of three masters', () => ({ clusterNodes: cluster!.startNodes }))
+
+  it('5.0: when a node dies, its members of a shared subscription stop receiving: every message goes to a member on a live node', async () => {
+    const { dying, port, dead } = await mortalAndSurvivor()
     const gone = await client(dying.port, { ...v5, clientId: 'gone', reconnectPeriod: 0 })
     await gone.subscribeAsync('$share/g/work', { qos: 1 })
     const alive = await client(port, { ...v5, clientId: 'alive' })
@@ -206,10 +215,7 @@ describe.runIf(hasRedis())('broker nodes on one Redis, as one broker', { timeout
   })
 
   it('5.0: [MQTT-3.1.2-5] kill -9 of the node a persistent subscriber is on, during QoS 1 traffic from another node: its session resumes on a live node with every acknowledged message', async () => {
-    const prefix = `cluster-${process.pid}-${++prefixes}:`
-    const dying = await startNode(server!.url, prefix, 0, 500)
-    const { port, backend } = await localNode({ url: server!.url, prefix, nodeTimeoutMs: 500 })
-    const dead = new Promise<string>((resolve) => backend.nodes.onDead(async (id) => resolve(id)))
+    const { dying, port, dead } = await mortalAndSurvivor()
     const sub = await client(dying.port, { ...persistent, clientId: 'k-sub', reconnectPeriod: 0 })
     await sub.subscribeAsync('k/#', { qos: 1 })
     const before = collect(sub)

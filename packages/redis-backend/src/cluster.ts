@@ -134,6 +134,7 @@ export class ClusterRouting {
     this.#prefix = store.config.prefix
     this.#report = report
     nodes.onDead((id) => this.#takeOver(id))
+    nodes.onLost(() => this.lost())
   }
 
   get nodeId(): string {
@@ -199,9 +200,7 @@ export class ClusterRouting {
       this.peers.add(id)
       this.#silent.add(id)
     }
-    await redis.xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM').catch((err: Error) => {
-      if (!err.message.includes('BUSYGROUP')) throw err
-    })
+    await this.#openInbox()
     this.#running = true
     this.#log = redis.duplicate()
     this.#inbox = redis.duplicate()
@@ -224,6 +223,26 @@ export class ClusterRouting {
     if (this.#redis.status !== 'ready') return
     await Promise.all(this.#readers)
     await this.#takeOver(this.nodeId)
+  }
+
+  async #openInbox(): Promise<void> {
+    await this.#redis
+      .xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM')
+      .catch((err: Error) => {
+        if (!err.message.includes('BUSYGROUP')) throw err
+      })
+  }
+
+  /**
+   * This node stalled past its heartbeat's TTL: another node may have found it dead, released its client ids
+   * and taken its inbox over. Its connections are closed (their clients connect again, to any node, and
+   * resume their sessions), and it announces itself again.
+   */
+  lost(): void {
+    for (const client of this.#host.clients.values()) client.close(ReasonCode.UNSPECIFIED_ERROR)
+    this.#openInbox()
+      .then(() => this.#event('n', '', undefined, false))
+      .catch((err: unknown) => this.#report(err, 'joining again'))
   }
 
   /** Resolves once this node has applied every route log entry written before the call. */
@@ -417,7 +436,14 @@ export class ClusterRouting {
           '>',
         )) as [string, [string, string[]][]][] | null
       } catch (err) {
-        if (this.#running) this.#report(err, 'reading this node inbox')
+        if (!this.#running) continue
+        // Taken over by a survivor while this node stalled (or deleted): made again, and read from then on.
+        if (err instanceof Error && err.message.includes('NOGROUP')) {
+          await this.#openInbox().catch((again: unknown) => this.#report(again, 'making this node inbox'))
+          continue
+        }
+        this.#report(err, 'reading this node inbox')
+        await new Promise((resolve) => setTimeout(resolve, BLOCK_MS).unref())
         continue
       }
       if (answer === null) continue

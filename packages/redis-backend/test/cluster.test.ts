@@ -68,6 +68,16 @@ describe.runIf(hasRedis())('several nodes: what a node hands over', { timeout: 2
     expect(backend.routes.subscribers.has('s')).toBe(true)
   })
 
+  it('a node started after a client connected and subscribed elsewhere routes to it from its first message', async () => {
+    const { h } = await harness(server!)
+    const early = await h.connect('early')
+    await h.subscribe(early, 'late/#', 1)
+    const later = await h.peer()
+    await later.publish('late/x', 'one')
+    expect(await h.waitFor('early', 1)).toEqual(['late/x=one'])
+    expect(h.forwardsTo('early')[0]!.client).toBe(early.client)
+  })
+
   it('removeSession leaves a session alone while a connection on another live node holds its client id', async () => {
     const { h } = await harness(server!)
     const other = await h.peer()
