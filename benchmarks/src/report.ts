@@ -111,13 +111,16 @@ type RatioPair = readonly [mine: BrokerName, peer: BrokerName]
 
 /**
  * ours/aedes: the targets; ours/stack: what @mqtt-stack/broker costs over the hand-built stack;
- * stack-ops/stack: what the operations middlewares (metrics) cost the hand-built stack.
+ * stack-ops/stack: what the operations middlewares (metrics) cost the hand-built stack;
+ * stack-redis/aedes-redis: the targets on Redis (one node, and two nodes on one Redis).
  */
 function ratioPairs(peers: readonly BrokerName[]): RatioPair[] {
   const pairs: RatioPair[] = peers.includes('ours')
     ? RATIO_PEERS.filter((peer) => peers.includes(peer)).map((peer) => ['ours', peer] as const)
     : []
   if (peers.includes('stack-ops') && peers.includes('stack')) pairs.push(['stack-ops', 'stack'])
+  if (peers.includes('stack-redis') && peers.includes('aedes-redis'))
+    pairs.push(['stack-redis', 'aedes-redis'])
   return pairs
 }
 

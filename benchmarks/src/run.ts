@@ -10,6 +10,7 @@
  *   pnpm bench --scenario soak                  (on demand only: 10 minutes per broker, once each)
  *   pnpm bench --scenario soak --duration 60 --interval 5   (a shortened soak writes nothing without --write)
  *   pnpm bench --scenario stored-bytes          (on demand only: memory per stored message, ~35 s for three brokers)
+ *   pnpm bench --scenario cross-qos1 --brokers stack-redis,aedes-redis   (two nodes on one Redis)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -18,7 +19,17 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { withTimeout } from './load/stats.js'
-import { BROKER_NAMES, type BrokerName, ROOT, startBroker, unavailable } from './peers/index.js'
+import {
+  BROKER_NAMES,
+  type BrokerName,
+  REDIS_BROKERS,
+  ROOT,
+  type RunningBroker,
+  type StartOptions,
+  startBroker,
+  unavailable,
+} from './peers/index.js'
+import { RunRedis } from './peers/redis.js'
 import { checked, findings, type Report, type RunRecord, type ScenarioRecord, table } from './report.js'
 import { ALL_SCENARIOS, SCENARIOS, type Scenario } from './scenarios/index.js'
 
@@ -31,7 +42,10 @@ export interface RunOptions {
   /** For the scenarios that run for a set time (soak): milliseconds, and the sampling interval. */
   durationMs?: number
   sampleMs?: number
-  /** Default: ours, aedes, mosquitto where installed, relay (quick: ours only). */
+  /**
+   * Default: ours, stack, stack-ops, aedes, mosquitto where installed, relay, and the brokers on Redis where
+   * redis-server is installed (quick: ours only).
+   */
   brokers?: readonly BrokerName[]
   /** Start our broker from its sources with tsx (no build needed). */
   fromSource?: boolean
@@ -53,7 +67,8 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
   const log = options.log ?? ((line: string) => console.log(line))
   const quick = options.quick ?? false
   const wanted =
-    options.brokers ?? (quick ? ['ours'] : ['ours', 'stack', 'stack-ops', 'aedes', 'mosquitto', 'relay'])
+    options.brokers ??
+    (quick ? ['ours'] : ['ours', 'stack', 'stack-ops', 'aedes', 'mosquitto', 'relay', ...REDIS_BROKERS])
   const skipped: string[] = []
   const brokers = wanted.filter((name) => {
     const why = unavailable(name, options.fromSource ? { fromSource: true } : {})
@@ -85,11 +100,22 @@ export async function runBenchmarks(options: RunOptions = {}): Promise<Report> {
     scenarios: [],
   }
   for (const scenario of scenarios) {
+    const peers = brokers.filter(
+      (name) =>
+        (name !== 'relay' || scenario.relay) &&
+        (name !== 'stack-ops' || scenario.ops) &&
+        REDIS_BROKERS.includes(name) === (scenario.redis ?? false),
+    )
+    // The scenarios on Redis have no broker in a run of the in-memory ones, and the reverse: no row.
+    if (peers.length === 0) {
+      if (names.includes(scenario.name))
+        log(
+          `${scenario.name}: none of the brokers of this run applies (${scenario.redis ? 'stack-redis, aedes-redis' : 'the in-memory ones'} do)`,
+        )
+      continue
+    }
     const record: ScenarioRecord = { name: scenario.name, title: scenario.title, runs: [] }
     report.scenarios.push(record)
-    const peers = brokers.filter(
-      (name) => (name !== 'relay' || scenario.relay) && (name !== 'stack-ops' || scenario.ops),
-    )
     const times = scenario.onDemand && options.repeat === undefined ? 1 : repeat
     for (let r = 0; r < times; r++) {
       for (const name of peers) record.runs.push(await runOne(scenario, name, r, quick, options, log))
@@ -108,31 +134,55 @@ async function runOne(
 ): Promise<RunRecord> {
   const run: RunRecord = { broker: name, repeat }
   const started = performance.now()
-  let broker: Awaited<ReturnType<typeof startBroker>> | undefined
+  let broker: RunningBroker | undefined
+  let redis: RunRedis | undefined
+  // The other nodes a scenario started: stopped after the run if it left any running.
+  const nodes: RunningBroker[] = []
   try {
-    const start = (): ReturnType<typeof startBroker> =>
-      startBroker(name, options.fromSource ? { fromSource: true } : {})
+    // A broker on Redis gets a redis-server of its own for this run: no run sees another's keys.
+    if (REDIS_BROKERS.includes(name)) redis = await RunRedis.start()
+    const startOptions: StartOptions = {
+      ...(options.fromSource ? { fromSource: true } : {}),
+      ...(redis ? { redis: redis.url, prefix: 'bench:' } : {}),
+    }
+    const start = (): Promise<RunningBroker> => startBroker(name, startOptions)
     broker = await start()
+    const startNode = async (): Promise<RunningBroker> => {
+      const node = await start()
+      nodes.push(node)
+      return node
+    }
     const timed = {
       ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
       ...(options.sampleMs !== undefined ? { sampleMs: options.sampleMs } : {}),
     }
     const budget = quick ? 30_000 : 180_000
     run.result = await withTimeout(
-      scenario.run({ broker, quick, freshBroker: start, ...timed, log }),
+      scenario.run({
+        broker,
+        quick,
+        freshBroker: start,
+        ...(redis ? { startNode, redis } : {}),
+        ...timed,
+        log,
+      }),
       budget + (options.durationMs ?? (quick ? 0 : (scenario.durationMs ?? 0))),
       `${scenario.name} did not finish in time`,
     )
   } catch (err) {
     run.error = err instanceof Error ? err.message : String(err)
   } finally {
-    if (broker) {
-      const crashed = broker.crashed()
-      if (crashed) run.crashed = crashed
-      await broker.stop()
-      const stderr = broker.stderr().trim()
-      if (stderr) run.stderr = stderr
+    for (const [i, node] of [broker, ...nodes].entries()) {
+      if (!node) continue
+      // The first is the broker; the others are nodes the scenario started (as B, or B restarted).
+      const which = i === 0 ? '' : `node ${i + 1}: `
+      const crashed = node.crashed()
+      if (crashed) run.crashed = [run.crashed, `${which}${crashed}`].filter(Boolean).join('; ')
+      await node.stop()
+      const stderr = node.stderr().trim()
+      if (stderr) run.stderr = [run.stderr, `${which}${stderr}`].filter(Boolean).join('\n')
     }
+    await redis?.close()
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1)
   const summary = run.result

@@ -19,7 +19,15 @@ export const HOST = '127.0.0.1'
  * measure of what createBroker and the CLI cost `ours`. `stack-ops` is the same stack with the operations
  * middlewares (metrics, its endpoint listening): the measure of what they cost, against `stack`.
  */
-export type BrokerName = 'ours' | 'stack' | 'stack-ops' | 'aedes' | 'mosquitto' | 'relay'
+export type BrokerName =
+  | 'ours'
+  | 'stack'
+  | 'stack-ops'
+  | 'aedes'
+  | 'mosquitto'
+  | 'relay'
+  | 'stack-redis'
+  | 'aedes-redis'
 export const BROKER_NAMES: readonly BrokerName[] = [
   'ours',
   'stack',
@@ -27,13 +35,25 @@ export const BROKER_NAMES: readonly BrokerName[] = [
   'aedes',
   'mosquitto',
   'relay',
+  'stack-redis',
+  'aedes-redis',
 ]
+
+/**
+ * The brokers on Redis: `stack-redis` is the hand-built stack with RedisBackend in place of MemoryBackend,
+ * `aedes-redis` is aedes with mqemitter-redis and aedes-persistence-redis. Each run of one gets its own
+ * redis-server; the scenarios on Redis start a second process of the same broker on it (two nodes).
+ */
+export const REDIS_BROKERS: readonly BrokerName[] = ['stack-redis', 'aedes-redis']
 
 export interface StartOptions {
   /** Run our broker from its TypeScript sources with tsx instead of examples/basic/dist. */
   fromSource?: boolean
   /** More command-line arguments of our broker (the `mqtt-stack` command), e.g. `--config FILE`. */
   args?: readonly string[]
+  /** For the brokers on Redis (required there): the Redis URL, and the key prefix of the broker's nodes. */
+  redis?: string
+  prefix?: string
 }
 
 export interface RunningBroker {
@@ -57,6 +77,8 @@ export interface RunningBroker {
   readonly stderr: () => string
   /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited. */
   stop(timeoutMs?: number): Promise<void>
+  /** `kill -9` (not counted as a crash); resolves once the process has exited. */
+  kill(): Promise<void>
 }
 
 /** Why a broker cannot run here (with how to fix it), or undefined when it can. */
@@ -64,6 +86,19 @@ export function unavailable(name: BrokerName, options: StartOptions = {}): strin
   if (name === 'mosquitto') {
     const found = spawnSync('sh', ['-c', 'command -v mosquitto'], { encoding: 'utf8' })
     if (found.status !== 0) return 'mosquitto is not on PATH (install it with `apt-get install mosquitto`)'
+  }
+  if (
+    name === 'stack-redis' &&
+    !options.fromSource &&
+    !existsSync(join(ROOT, 'packages/redis-backend/dist/index.js'))
+  ) {
+    return 'packages/redis-backend/dist is missing (run `pnpm build` first)'
+  }
+  if (REDIS_BROKERS.includes(name)) {
+    for (const program of ['redis-server', 'redis-cli']) {
+      const found = spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' })
+      if (found.status !== 0) return `${program} is not on PATH (scripts/install-test-deps.sh installs it)`
+    }
   }
   if (name === 'ours' && !options.fromSource && !existsSync(join(ROOT, 'examples/basic/dist/main.js'))) {
     return 'examples/basic/dist/main.js is missing (run `pnpm build` first)'
@@ -102,7 +137,10 @@ async function waitAccepting(host: string, port: number, timeoutMs: number): Pro
   }
 }
 
-/** Extra Node flags for our broker, to profile it in a real scenario: BENCH_OURS_NODE_ARGS="--cpu-prof". */
+/**
+ * Extra Node flags for our broker and the hand-built stacks (stack, stack-ops, stack-redis), to profile them
+ * in a real scenario: BENCH_OURS_NODE_ARGS="--cpu-prof".
+ */
 function oursNodeArgs(): string[] {
   return (process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean)
 }
@@ -131,6 +169,28 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
   const why = unavailable(name, options)
   if (why) throw new Error(why)
   const env = { ...process.env, NODE_ENV: 'production' }
+  const redis = (): string[] => {
+    if (options.redis === undefined) throw new Error(`${name} needs the URL of its Redis`)
+    return ['--redis', options.redis, '--prefix', options.prefix ?? 'bench:']
+  }
+  // The hand-built stacks import the workspace packages: from their dist, or from their sources through the
+  // tsconfig paths of examples/basic (tsx reads them from the working directory).
+  const stack = (args: readonly string[]): ChildProcess =>
+    spawn(
+      process.execPath,
+      [
+        ...PROBE,
+        ...oursNodeArgs(),
+        ...(options.fromSource ? ['--import', 'tsx'] : []),
+        join(HERE, 'stack-server.mjs'),
+        '--port',
+        '0',
+        '--host',
+        HOST,
+        ...args,
+      ],
+      { cwd: options.fromSource ? join(ROOT, 'examples/basic') : ROOT, env, stdio: NODE_STDIO },
+    )
   let child: ChildProcess
   let port: number | undefined
   let cleanup: (() => void) | undefined
@@ -168,20 +228,30 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
           )
       break
     case 'aedes':
+    case 'aedes-redis':
       child = spawn(
         process.execPath,
-        [...PROBE, join(HERE, 'aedes-server.mjs'), '--port', '0', '--host', HOST],
-        { cwd: ROOT, env, stdio: NODE_STDIO },
-      )
-      break
-    case 'stack-ops':
-      child = spawn(
-        process.execPath,
-        [...PROBE, join(HERE, 'stack-server.mjs'), '--port', '0', '--host', HOST, '--ops'],
+        [
+          ...PROBE,
+          join(HERE, 'aedes-server.mjs'),
+          '--port',
+          '0',
+          '--host',
+          HOST,
+          ...(name === 'aedes-redis' ? redis() : []),
+        ],
         { cwd: ROOT, env, stdio: NODE_STDIO },
       )
       break
     case 'stack':
+      child = stack([])
+      break
+    case 'stack-ops':
+      child = stack(['--ops'])
+      break
+    case 'stack-redis':
+      child = stack(redis())
+      break
     case 'relay':
       child = spawn(
         process.execPath,
@@ -260,6 +330,12 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
     await exited
     clearTimeout(timer)
   }
+  const kill = async (): Promise<void> => {
+    stopping = true
+    if (child.exitCode !== null || child.signalCode !== null) return exited
+    child.kill('SIGKILL')
+    await exited
+  }
   try {
     const boundPort = await withTimeout(ready, 20_000, `${name} did not start within 20 s`)
     await waitAccepting(HOST, boundPort, 10_000)
@@ -275,6 +351,7 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
       crashed: () => exit,
       stderr: () => stderr,
       stop,
+      kill,
     }
   } catch (err) {
     await stop(1000)

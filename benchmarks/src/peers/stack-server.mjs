@@ -8,6 +8,8 @@
 // measures what they cost. The default publish rate (10,000 messages/s per client, burst 100,000) is below
 // what one fan-in publisher sends here (over 30,000/s): at the default the run measures the limit doing its
 // job (3.1.1 publishers held back), not what checking it costs, so it is raised past the load.
+// --redis URL [--prefix P] puts RedisBackend in place of MemoryBackend (`stack-redis`): state in that Redis
+// under prefix P; processes with the same URL and prefix are nodes of one broker.
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
@@ -21,17 +23,27 @@ import { Limits } from '@mqtt-stack/limits'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import { Metrics } from '@mqtt-stack/metrics'
 import { OutboundManager } from '@mqtt-stack/outbound-manager'
+import { RedisBackend } from '@mqtt-stack/redis-backend'
 import { RetainManager } from '@mqtt-stack/retain-manager'
 import { SessionManager } from '@mqtt-stack/session-manager'
 import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
 import { SysTopics } from '@mqtt-stack/sys'
 
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, host: { type: 'string' }, ops: { type: 'boolean' } },
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    ops: { type: 'boolean' },
+    redis: { type: 'string' },
+    prefix: { type: 'string' },
+  },
 })
 const host = values.host ?? '127.0.0.1'
 const metrics = values.ops ? new Metrics({ port: 0, host }) : undefined
-const stack = new Stack().use(new MemoryBackend())
+const backend = values.redis
+  ? new RedisBackend({ url: values.redis, prefix: values.prefix ?? 'bench:' })
+  : new MemoryBackend()
+const stack = new Stack().use(backend)
 if (metrics) stack.use(metrics)
 stack.use(new Connection()).use(new KeepAlive())
 if (values.ops) stack.use(new Limits({ publishRate: 1_000_000, publishBurst: 1_000_000 }))
@@ -49,6 +61,7 @@ stack
   .use(new SubscriptionManager())
 const server = createServer(stack.handler({ listener: 'mqtt' }))
 if (metrics) await metrics.listen()
+if (backend instanceof RedisBackend) await backend.ready()
 server.listen(Number(values.port ?? 0), host, () => {
   console.log(`hand-built stack listening on mqtt://${host}:${server.address().port}`)
 })

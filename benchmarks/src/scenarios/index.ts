@@ -1,5 +1,6 @@
 import { idle } from './idle.js'
 import { persistent } from './persistent.js'
+import { REDIS_SCENARIOS } from './redis.js'
 import { retained } from './retained.js'
 import { slowConsumer } from './slow-consumer.js'
 import { soak } from './soak.js'
@@ -10,8 +11,8 @@ import type { Scenario } from './types.js'
 
 export type { Check, Metric, Percentiles, Scenario, ScenarioContext, ScenarioResult } from './types.js'
 
-/** The nine scenarios of a full benchmark run, in the order they run. */
-export const SCENARIOS: readonly Scenario[] = [
+/** The nine scenarios of a full benchmark run against the in-memory brokers, in the order they run. */
+export const MEMORY_SCENARIOS: readonly Scenario[] = [
   fanIn,
   fanOut,
   qos1,
@@ -22,6 +23,9 @@ export const SCENARIOS: readonly Scenario[] = [
   persistent,
   idle,
 ]
+
+/** Every scenario of a full run: the nine above, then the six against the brokers on Redis. */
+export const SCENARIOS: readonly Scenario[] = [...MEMORY_SCENARIOS, ...REDIS_SCENARIOS]
 
 /**
  * Scenarios that run only when named (`--scenario soak`): too long for every run (stored-bytes: eight broker

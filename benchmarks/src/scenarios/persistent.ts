@@ -4,8 +4,9 @@
  * session reconnects (100 handshakes at a time) and the time until all 100k are delivered and acknowledged.
  */
 import { closeAll, MqttConnection, openMany } from '../load/connection.js'
-import { CpuMeter, DeliveryTracker, round, sleep, waitFor } from '../load/stats.js'
-import { publishAll } from './publish-all.js'
+import { DeliveryTracker, round, sleep } from '../load/stats.js'
+import { drainSessions } from './drain.js'
+import { publishToQueue } from './publish-all.js'
 import { deliveryCounts } from './result.js'
 import type { Scenario } from './types.js'
 
@@ -41,44 +42,24 @@ export const persistent: Scenario = {
       await sleep(200)
       const rssBefore = ctx.broker.rss() ?? 0
       pub = await MqttConnection.open({ host, port, clientId: 'ps-pub' })
-      const topic = Buffer.from('ps/all')
-      const acked = await publishAll(pub, perSession, () => topic, {
-        payload: 64,
-        retain: false,
-        window: 100,
-      })
-      if (acked < perSession)
-        notes.push(`${perSession - acked} of the publisher's messages never acknowledged`)
+      await publishToQueue(pub, perSession, Buffer.from('ps/all'), notes)
       // Let the broker finish queueing before the memory reading.
       await pub.ping()
       await sleep(300)
       const rssQueued = ctx.broker.rss() ?? 0
       const expected = sessions * perSession
-      let last = 0
-      const cpu = new CpuMeter()
-      const start = performance.now()
-      conns = await openMany(sessions, 100, (i) => ({
+      const drain = await drainSessions({
         host,
         port,
-        clientId: `ps-${i}`,
-        clean: false,
-        onMessage: (buf, from, to) => {
-          tracker.record(i, buf, from, to)
-          last = performance.now()
-        },
-      }))
-      const drained = await waitFor(
-        () => tracker.unique >= expected,
-        () => tracker.unique + tracker.duplicates,
-        3000,
-      )
-      const generatorCpu = cpu.share()
-      if (!drained) notes.push(`drain incomplete: ${expected - tracker.unique} of ${expected} missing`)
-      for (const conn of conns) {
-        if (conn.closeError) notes.push(`a session was closed by the broker: ${conn.closeError.message}`)
-      }
-      const drainMs = Math.max(last, start + 1) - start
-      const throughput = round((tracker.unique / drainMs) * 1000, 0)
+        clientId: (i) => `ps-${i}`,
+        sessions,
+        concurrency: 100,
+        expected,
+        tracker,
+        notes,
+      })
+      conns = drain.conns
+      const { throughput, drainMs, generatorCpu } = drain
       return {
         throughput,
         rss: rssQueued,

@@ -43,3 +43,17 @@ export async function publishAll(
     conn.onAck = previous
   }
 }
+
+/**
+ * Publishes `count` QoS 1 messages of 64 B on `topic`, 100 unacknowledged at most, for persistent sessions
+ * to queue; notes the ones never acknowledged.
+ */
+export async function publishToQueue(
+  conn: MqttConnection,
+  count: number,
+  topic: Buffer,
+  notes: string[],
+): Promise<void> {
+  const acked = await publishAll(conn, count, () => topic, { payload: 64, retain: false, window: 100 })
+  if (acked < count) notes.push(`${count - acked} of the publisher's messages never acknowledged`)
+}

@@ -1,6 +1,10 @@
-/** Scenario 5: 5,000 clients connect and subscribe, 100 handshakes at a time; then the broker's RSS. */
+/**
+ * Scenario 5: 5,000 clients connect and subscribe, 100 handshakes at a time; then the broker's RSS. On Redis
+ * (redis-storm), also the Redis commands per connection.
+ */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
 import { CpuMeter, round, sleep } from '../load/stats.js'
+import { redisPerPublish } from '../peers/redis.js'
 import { handshakeCounts } from './result.js'
 import type { Scenario } from './types.js'
 
@@ -40,6 +44,7 @@ export const storm: Scenario = {
     try {
       // Two halves, the RSS read between them: the second half's growth is what one more connection costs,
       // without the one-off growth of the runtime (V8's young generation grows to its maximum in the first).
+      const redisBefore = await ctx.redis?.counters()
       const cpu = new CpuMeter()
       let start = performance.now()
       conns = await open(0, half)
@@ -53,16 +58,24 @@ export const storm: Scenario = {
       const rssAfter = ctx.broker.rss() ?? 0
       const throughput = round((count / elapsed) * 1000, 0)
       const rssPerConnection = round((rssAfter - rssBefore) / count / 1024, 2)
+      const metrics: Record<string, number> = {
+        throughput,
+        rssPerConnection,
+        rssPerConnectionSecondHalf: round((rssAfter - rssHalf) / (count - half) / 1024, 2),
+        rssBeforeMiB: round(rssBefore / 2 ** 20, 1),
+      }
+      if (ctx.redis && redisBefore) {
+        const redis = redisPerPublish(redisBefore, await ctx.redis.counters(), count, 'connect+subscribe')
+        metrics.redisCommandsPerConnection = redis.metrics.redisCommandsPerPublish!
+        if (redis.metrics.redisReadsPerPublish !== undefined)
+          metrics.redisReadsPerConnection = redis.metrics.redisReadsPerPublish
+        notes.push(redis.note)
+      }
       return {
         throughput,
         rss: rssAfter,
         ...handshakeCounts(count, granted, generatorCpu, conns, notes),
-        metrics: {
-          throughput,
-          rssPerConnection,
-          rssPerConnectionSecondHalf: round((rssAfter - rssHalf) / (count - half) / 1024, 2),
-          rssBeforeMiB: round(rssBefore / 2 ** 20, 1),
-        },
+        metrics,
         notes,
       }
     } finally {

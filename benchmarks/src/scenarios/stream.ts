@@ -6,9 +6,23 @@
  * publisher has no acknowledgement, so its window is the messages it sent that have not yet reached every
  * subscriber: the load stays closed-loop, the broker is kept busy without building queues that would turn
  * a throughput figure into a measure of a drop policy.
+ *
+ * Across nodes (`crossNode`), the publishers are on the broker (node A) and the subscribers on a second
+ * process of it on the same Redis (node B); the load starts once a probe published on A reached every
+ * subscriber on B. On Redis, what Redis did during the load is counted per PUBLISH.
  */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { CpuMeter, DeliveryTracker, LatencyRecorder, readCpuMs, round, waitFor } from '../load/stats.js'
+import {
+  CpuMeter,
+  DeliveryTracker,
+  LatencyRecorder,
+  readCpuMs,
+  round,
+  sleep,
+  waitFor,
+} from '../load/stats.js'
+import type { RunningBroker } from '../peers/index.js'
+import { redisPerPublish } from '../peers/redis.js'
 import { deliveryCounts } from './result.js'
 import type { ScenarioContext, ScenarioResult } from './types.js'
 
@@ -26,11 +40,38 @@ export interface StreamOptions {
   /** Messages in flight per publisher (see above). */
   window: number
   durationMs: number
+  /** Subscribers on a second node of the broker (ctx.startNode), publishers on the first. */
+  crossNode?: boolean
+}
+
+/** Payload bytes of a probe: shorter than a stamped message, so no tracker or latency counts it. */
+const PROBE_BYTES = 4
+
+/**
+ * Publishes a probe on `topic` from `pub` every 20 ms until `arrived()` (every subscriber got one), or for
+ * at most `timeoutMs`; resolves with whether they all did.
+ */
+export async function awaitRoutes(
+  pub: MqttConnection,
+  topic: Buffer,
+  arrived: () => boolean,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  while (!arrived()) {
+    if (performance.now() > deadline || pub.closed) return false
+    pub.publish(topic, 0, PROBE_BYTES, 0, 0)
+    await sleep(20)
+  }
+  return true
 }
 
 export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise<ScenarioResult> {
   const { host, port } = ctx.broker
+  if (o.crossNode && !ctx.startNode) throw new Error(`${o.name} needs a broker with a second node (on Redis)`)
   const notes: string[] = []
+  const probed = new Uint8Array(o.subscribers)
+  let nodeB: RunningBroker | undefined
   const tracker = new DeliveryTracker(o.subscribers, o.publishers)
   const latency = new LatencyRecorder()
   const deliveredFrom = new Float64Array(o.publishers)
@@ -69,14 +110,20 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
   }
 
   try {
+    if (o.crossNode) nodeB = await ctx.startNode!()
+    const subNode = nodeB ?? ctx.broker
     subs = await openMany(
       o.subscribers,
       50,
       (s) => ({
-        host,
-        port,
+        host: subNode.host,
+        port: subNode.port,
         clientId: `${o.name}-sub-${s}`,
         onMessage: (buf, start, end) => {
+          if (end - start === PROBE_BYTES) {
+            probed[s] = 1
+            return
+          }
           tracker.record(s, buf, start, end)
           latency.record(buf, start, end)
           if (end - start >= 16) {
@@ -100,8 +147,31 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
       }
     }
 
+    if (nodeB) {
+      const routed = await awaitRoutes(
+        pubs[0]!,
+        topics[0]!,
+        () => probed.every((seen) => seen === 1),
+        ctx.quick ? 3000 : 10_000,
+      )
+      if (!routed) {
+        const got = probed.reduce((a, b) => a + b, 0)
+        notes.push(`a message published on node A reached ${got} of ${o.subscribers} subscribers on node B`)
+      }
+    }
+    const pids = nodeB ? [ctx.broker.pid, nodeB.pid] : [ctx.broker.pid]
+    const brokerCpu = (): number | undefined => {
+      let sum = 0
+      for (const pid of pids) {
+        const ms = readCpuMs(pid)
+        if (ms === undefined) return undefined
+        sum += ms
+      }
+      return sum
+    }
+    const redisBefore = await ctx.redis?.counters()
     const cpu = new CpuMeter()
-    const brokerCpuAtStart = readCpuMs(ctx.broker.pid)
+    const brokerCpuAtStart = brokerCpu()
     const start = performance.now()
     running = true
     pump()
@@ -131,15 +201,20 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
     const throughput = round((tracker.unique / elapsed) * 1000, 0)
     const percentiles = latency.percentiles()
     const metrics: Record<string, number> = { throughput }
-    // The broker's CPU per delivery: what a middleware costs, much less moved than throughput by what else
-    // runs on the machine.
-    const brokerCpuAtEnd = readCpuMs(ctx.broker.pid)
+    // The broker's CPU per delivery (of both nodes across nodes): what a middleware costs, much less moved
+    // than throughput by what else runs on the machine.
+    const brokerCpuAtEnd = brokerCpu()
     if (brokerCpuAtStart !== undefined && brokerCpuAtEnd !== undefined && tracker.unique > 0)
       metrics.cpuPerDelivery = round(((brokerCpuAtEnd - brokerCpuAtStart) * 1000) / tracker.unique, 3)
     if (percentiles) {
       metrics.p50 = percentiles.p50
       metrics.p99 = percentiles.p99
       metrics.p999 = percentiles.p999
+    }
+    if (ctx.redis && redisBefore) {
+      const redis = redisPerPublish(redisBefore, await ctx.redis.counters(), published)
+      Object.assign(metrics, redis.metrics)
+      notes.push(redis.note)
     }
     const rss = ctx.broker.rss()
     return {
@@ -153,5 +228,6 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
   } finally {
     running = false
     await closeAll([...pubs, ...subs])
+    await nodeB?.stop()
   }
 }

@@ -1,4 +1,5 @@
 import type { RunningBroker } from '../peers/index.js'
+import type { RedisProbe } from '../peers/redis.js'
 
 export interface ScenarioContext {
   readonly broker: RunningBroker
@@ -17,6 +18,13 @@ export interface ScenarioContext {
    * processes); the scenario stops what it starts.
    */
   readonly freshBroker?: () => Promise<RunningBroker>
+  /**
+   * For the brokers on Redis: starts another node of the same broker (another process on the same Redis
+   * and key prefix), which the scenario stops (or kills) when done with it; the run stops any left.
+   */
+  readonly startNode?: () => Promise<RunningBroker>
+  /** For the brokers on Redis: their Redis, to read what it did (commands, reads) around the traffic. */
+  readonly redis?: RedisProbe
   /** Progress lines of a long scenario. */
   readonly log?: (line: string) => void
 }
@@ -67,7 +75,8 @@ export interface ScenarioResult {
 export interface Metric {
   key: string
   label: string
-  unit: 'msg/s' | 'conn/s' | 'ms' | 'µs' | 'KiB' | 'MiB' | 'B' | '%'
+  /** `cmd`: Redis commands (or reads) per message or connection. */
+  unit: 'msg/s' | 'conn/s' | 'ms' | 'µs' | 'KiB' | 'MiB' | 'B' | '%' | 'cmd'
   better: 'higher' | 'lower'
 }
 
@@ -81,6 +90,11 @@ export interface Scenario {
    * the operations middlewares, held to ≤ 10% on fan-in and fan-out.
    */
   ops?: boolean
+  /**
+   * Runs against the brokers on Redis (`stack-redis`, `aedes-redis`) only; the other scenarios run against
+   * the in-memory brokers only.
+   */
+  redis?: boolean
   /** Runs only when named with --scenario (soak: ten minutes per broker), and once per broker. */
   onDemand?: boolean
   /** For a scenario that runs for a set time: its full duration in milliseconds (--duration overrides). */
