@@ -122,20 +122,22 @@ describe.runIf(hasRedis())(
       expect(node.child.exitCode).toBeNull()
     })
 
-    it('MQTT 5.0: [MQTT-3.2.2-6] [MQTT-3.2.2-7] Redis away past unavailableTimeout: a CONNECT gets CONNACK 0x88 with Session Present 0, then close; nothing acknowledged is lost; the outage is reported once', async () => {
+    it('MQTT 5.0: [MQTT-3.2.2-6] [MQTT-3.2.2-7] Redis away past unavailableTimeout: a CONNECT gets CONNACK 0x88 with Session Present 0, then close; a publisher whose message could not be stored is disconnected unacknowledged and sends it again; nothing acknowledged is lost; the outage is reported once', async () => {
       const redis = await RedisServer.start()
       onTestFinished(() => redis.close())
       const proxy = await TcpProxy.start(redis.port)
       onTestFinished(() => proxy.close())
       const node = await startNode(proxy.url, `faults-long-${process.pid}:`, 0, { unavailableTimeout: 1000 })
       const { present } = await subscribers(node)
-      const { acked } = await publishThrough(node, async () => {
+      const { acked, disconnects } = await publishThrough(node, async () => {
         proxy.cut()
         // The session cannot be looked up: Server unavailable [MQTT-3.2.2-6], rather than a CONNECT left waiting.
         expect(await connack(node.port)).toEqual({ reasonCode: 0x88, sessionPresent: false })
         proxy.restore()
       })
       await everyMessageArrived(node, acked, present)
+      // A message that could not be stored was not acknowledged: the publisher was disconnected and sent it again.
+      expect(disconnects).toBeGreaterThan(0)
       expect(await connack(node.port)).toEqual({ reasonCode: 0, sessionPresent: false })
       expect(node.child.exitCode).toBeNull()
       expect(node.output().match(/MQS_ERR_REDIS: redis-backend: the connection to Redis/g)).toHaveLength(1)

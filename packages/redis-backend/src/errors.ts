@@ -1,3 +1,5 @@
+import { MqttStackError, ReasonCode } from '@mqtt-stack/core'
+
 /** Error codes of `@mqtt-stack/redis-backend`; README.md says when each is raised and how to fix it. */
 export const RedisBackendErrorCode = {
   /** An offline queue was full: the new message was dropped (`maxOfflineMessages`). */
@@ -11,3 +13,15 @@ export const RedisBackendErrorCode = {
 } as const
 
 export type RedisBackendErrorCode = (typeof RedisBackendErrorCode)[keyof typeof RedisBackendErrorCode]
+
+/**
+ * A Redis command that failed, as the callback's error. A chain that fails on it closes its client: MQTT 5.0
+ * says why with DISCONNECT 0x89 Server busy.
+ */
+export function redisFailure(err: unknown, what: string): MqttStackError {
+  if (err instanceof MqttStackError && err.code === RedisBackendErrorCode.REDIS) return err
+  return new MqttStackError(RedisBackendErrorCode.REDIS, `redis-backend: ${what} failed: ${String(err)}`, {
+    cause: err,
+    reasonCode: ReasonCode.SERVER_BUSY,
+  })
+}

@@ -14,7 +14,7 @@ import {
   type Stack,
 } from '@mqtt-stack/core'
 import { ClusterRouting } from './cluster.js'
-import { RedisBackendErrorCode } from './errors.js'
+import { RedisBackendErrorCode, redisFailure } from './errors.js'
 import { Nodes } from './nodes.js'
 import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
@@ -62,6 +62,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
    * connection closed before the relay): a PUBLISH sent again is relayed, not taken for a duplicate.
    */
   readonly #relaying = new Map<string, number>()
+  /** Inbound QoS 2 messages whose relay failed, until inbound-manager's undo (see `relayFailed`). */
+  readonly #unrelayed = new Set<string>()
   /** The origin of each inbound QoS 2 PUBLISH held by `storeIncomingMessage`, for its `relayMessage`. */
   readonly #origins = new WeakMap<IPublishPacket, Origin>()
   /** Redis became unreachable and has not been ready since: reported once per outage. */
@@ -385,6 +387,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       releaseIncomingMessage: (ctx, store, next) => {
+        if (this.#unrelayed.delete(`${ctx.clientId}\0${ctx.messageId}`)) return next()
         this.#answer(s.releaseIncoming(ctx.clientId, ctx.messageId), next, (packet) => {
           if (packet !== undefined) store.packet = packet
         })
@@ -463,6 +466,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     )
   }
 
+  /**
+   * The relay of an inbound QoS 2 message failed (a delivery Redis could not store): its identifier stays
+   * held as "relaying" in Redis, so that the publisher's resend is relayed again except to the subscribers
+   * that hold it already, rather than to all of them. inbound-manager's undo (`releaseIncomingMessage`)
+   * that follows is skipped for it.
+   */
+  relayFailed(origin: Origin): void {
+    this.#relaying.delete(origin.key)
+    this.#unrelayed.add(origin.key)
+  }
+
   /** The subscribers of `topic` (shared members too) that hold a delivery of the message `origin`. */
   async #holdersOf(topic: string, origin: string): Promise<Set<string>> {
     const candidates = new Set<string>()
@@ -508,11 +522,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   }
 
   #failure(err: unknown, what: string): MqttStackError {
-    // A chain that fails on it closes the client: MQTT 5.0 says why with DISCONNECT 0x89 Server busy.
-    return new MqttStackError(RedisBackendErrorCode.REDIS, `redis-backend: ${what} failed: ${String(err)}`, {
-      cause: err,
-      reasonCode: ReasonCode.SERVER_BUSY,
-    })
+    return redisFailure(err, what)
   }
 
   /** Counted every time (`messageDropped`); reported the first time until the queue has room again. */

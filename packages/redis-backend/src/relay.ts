@@ -14,6 +14,7 @@ import type {
 import { toMqttStackError } from '@mqtt-stack/core'
 import { type ClusterRouting, encodeForNodes, type Target } from './cluster.js'
 import { ORIGIN, type OriginPacket } from './codec.js'
+import { RedisBackendErrorCode, redisFailure } from './errors.js'
 import { type Route, type Routes, SharedGroup } from './routes.js'
 
 type Properties = NonNullable<IPublishPacket['properties']>
@@ -39,6 +40,8 @@ export interface RelayContext {
   readonly cluster: ClusterRouting
   /** The relay of an inbound QoS 2 message is done: record it, then call `next`. */
   relayed(origin: Origin, next: Next): void
+  /** The relay of an inbound QoS 2 message failed: its resend is relayed again, except to its holders. */
+  relayFailed(origin: Origin): void
 }
 
 /** An inbound QoS 2 message being relayed: where it came from, and who holds it already (after a crash). */
@@ -86,6 +89,12 @@ export class Relay {
   #stack: Stack | undefined = undefined
   #next: Next | undefined = undefined
   #pending = 0
+  /**
+   * A delivery of a QoS 1/2 message that could not be stored (Redis away: an offline queue, an inflight
+   * packet, another node's inbox): the relay fails, so the publisher gets no acknowledgement and sends the
+   * message again, rather than losing it.
+   */
+  #failure: MqttStackError | undefined = undefined
   #matched = 0
   #byQos: (IPublishPacket | undefined)[] = [undefined, undefined, undefined]
   #origin: Origin | undefined = undefined
@@ -208,7 +217,7 @@ export class Relay {
   }
 
   readonly #notSent = (err: unknown): void => {
-    this.#lost(err)
+    this.#failure ??= redisFailure(err, 'sending to another node')
     this.#settle()
   }
 
@@ -293,13 +302,15 @@ export class Relay {
   }
 
   readonly #forwarded: CallbackResult<'forwardMessage'> = (err, store) => {
-    // One subscriber's failure is reported and does not fail the publisher's relay.
-    if (err) this.#report(err, (store as Forward).client)
+    // A delivery Redis could not store fails the relay; any other failure is that subscriber's: reported,
+    // and the publisher's relay goes on.
+    if (err?.code === RedisBackendErrorCode.REDIS) this.#failure ??= err
+    else if (err) this.#report(err, (store as Forward).client)
     this.#settle()
   }
 
   readonly #queued: CallbackResult<'storeOfflineMessage'> = (err) => {
-    if (err) this.#report(err, undefined)
+    if (err) this.#failure ??= err
     this.#settle()
   }
 
@@ -337,8 +348,13 @@ export class Relay {
     this.#stack = undefined
     this.#next = undefined
     this.#byQos[0] = this.#byQos[1] = this.#byQos[2] = undefined
+    const failure = this.#failure
+    this.#failure = undefined
     if (this.#pool.length < MAX_POOLED) this.#pool.push(this)
-    if (origin === undefined) next()
+    if (failure !== undefined) {
+      if (origin !== undefined) this.#context.relayFailed(origin)
+      next(failure)
+    } else if (origin === undefined) next()
     else this.#context.relayed(origin, next)
   }
 }
