@@ -65,6 +65,19 @@ describe('loadConfig', () => {
     })
   })
 
+  it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
+    const path = file(
+      'r.yaml',
+      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
+    )
+    expect(loadConfig(path)).toEqual({
+      options: {},
+      log: {},
+      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
+    })
+    expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
+  })
+
   const wrong: Array<[string, string, string]> = [
     ['an unknown key', 'listeners: []\nallowAnonymus: true\n', 'b.yaml:2: allowAnonymus is not a config key'],
     [
@@ -82,7 +95,32 @@ describe('loadConfig', () => {
     ],
     ['a YAML syntax error', 'listeners: [\n', 'b.yaml:2:'],
     ['a list at the top', '- 1\n', 'b.yaml:1: the config must be a mapping'],
-    ['a backend other than memory', 'backend: redis\n', 'b.yaml:1: backend must be "memory"'],
+    ['a backend by a bare name', 'backend: redis\n', 'b.yaml:1: backend must be memory, or a mapping'],
+    [
+      'an unknown backend type',
+      'backend:\n  type: mongo\n',
+      'b.yaml:2: backend.type must be memory or redis',
+    ],
+    [
+      'an unknown redis key',
+      'backend:\n  type: redis\n  host: x\n',
+      'b.yaml:3: backend.host is not a key of the redis backend',
+    ],
+    [
+      'a redis bound that is not a count',
+      'backend:\n  type: redis\n  maxOfflineMessages: -1\n',
+      'b.yaml:3: backend.maxOfflineMessages must be an integer of 0 or more',
+    ],
+    [
+      'redis cluster nodes without ports',
+      'backend:\n  type: redis\n  clusterNodes:\n    - host: a\n',
+      'b.yaml:3: backend.clusterNodes must be a list of { host, port }',
+    ],
+    [
+      'a memory bound beside the redis backend',
+      'maxRetainedBytes: 10\nbackend:\n  type: redis\n',
+      'b.yaml:1: maxRetainedBytes configures the memory backend',
+    ],
   ]
   for (const [what, text, message] of wrong) {
     it(`names the key and the line of ${what}`, () => {
@@ -110,6 +148,19 @@ describe('parseAclFile', () => {
       { topic: 'devices/%c/#', access: 'readwrite' },
       { topic: 'alice/#', access: 'readwrite', users: ['alice'] },
     ])
+  })
+
+  it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
+    const path = file(
+      'r.yaml',
+      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
+    )
+    expect(loadConfig(path)).toEqual({
+      options: {},
+      log: {},
+      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
+    })
+    expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
   })
 
   const wrong: Array<[string, string, string]> = [
@@ -146,6 +197,19 @@ describe('password files', () => {
     table.replace(parsePasswordFile(`bob:${two}\n`, 'passwd'))
     expect(await check('bob', 'pw')).toBe(true)
     expect(await check('alice', 'pw')).toBe(false)
+  })
+
+  it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
+    const path = file(
+      'r.yaml',
+      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
+    )
+    expect(loadConfig(path)).toEqual({
+      options: {},
+      log: {},
+      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
+    })
+    expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
   })
 
   const wrong: Array<[string, string, string]> = [

@@ -5,10 +5,11 @@ import { ConfigError } from './config-error.js'
 export const USAGE = `Usage: mqtt-stack [options]
        mqtt-stack passwd [-D] FILE USER
 
-Runs an MQTT 3.1/3.1.1/5.0 broker: every mqtt-stack built-in on the memory backend.
+Runs an MQTT 3.1/3.1.1/5.0 broker: every mqtt-stack built-in, on the memory backend or on Redis
+(config: backend: { type: redis, url }, with @mqtt-stack/redis-backend installed).
 
 Options:
-  -c, --config FILE      YAML or JSON config file (listeners, allowAnonymous, passwordFile, aclFile, log, limits)
+  -c, --config FILE      YAML or JSON config file (listeners, allowAnonymous, passwordFile, aclFile, log, backend, limits)
   -p, --port PORT        port of the first listener (or PORT; default 1883, 0 picks a free one)
   -H, --host HOST        host of the first listener (or HOST; default 127.0.0.1)
   -q, --quiet            no connection lines: warnings and errors only

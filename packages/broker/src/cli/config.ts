@@ -38,6 +38,67 @@ export interface LoadedConfig {
   passwordFile?: string
   aclFile?: string
   log: { level?: LogLevel; format?: LogFormat }
+  /** `backend: { type: redis, ... }`: the RedisBackend options (the CLI imports @mqtt-stack/redis-backend). */
+  redis?: Record<string, unknown>
+}
+
+/** The keys of `backend: { type: redis }` and what each must be. */
+const REDIS_KEYS: Readonly<Record<string, 'string' | 'integer' | 'nodes'>> = {
+  url: 'string',
+  prefix: 'string',
+  clusterNodes: 'nodes',
+  maxOfflineMessages: 'integer',
+  maxRetainedMessages: 'integer',
+  maxRetainedBytes: 'integer',
+  maxInflightMessages: 'integer',
+  unavailableTimeout: 'integer',
+  nodeTimeoutMs: 'integer',
+}
+
+/**
+ * `backend`: `memory` (the default) or a mapping with `type: memory` or `type: redis` and the options of
+ * @mqtt-stack/redis-backend; returns those for redis.
+ */
+function readBackend(
+  backend: unknown,
+  fail: (path: Path, message: string) => never,
+): Record<string, unknown> | undefined {
+  if (backend === undefined || backend === 'memory') return undefined
+  if (typeof backend !== 'object' || backend === null || Array.isArray(backend))
+    return fail(['backend'], 'must be memory, or a mapping with type: memory or type: redis')
+  const { type, ...options } = backend as Record<string, unknown>
+  if (type === 'memory') {
+    for (const key of Object.keys(options))
+      fail(['backend', key], 'is not a key of the memory backend (its limits are top-level keys)')
+    return undefined
+  }
+  if (type !== 'redis') return fail(['backend', 'type'], 'must be memory or redis')
+  for (const [key, value] of Object.entries(options)) {
+    const kind = REDIS_KEYS[key]
+    if (kind === undefined)
+      fail(
+        ['backend', key],
+        `is not a key of the redis backend (known: type, ${Object.keys(REDIS_KEYS).join(', ')})`,
+      )
+    if (kind === 'string' && typeof value !== 'string') fail(['backend', key], 'must be a string')
+    if (kind === 'integer' && (!Number.isInteger(value) || (value as number) < 0))
+      fail(['backend', key], 'must be an integer of 0 or more')
+    if (kind === 'nodes') {
+      const nodes = Array.isArray(value) ? value : []
+      if (
+        nodes.length === 0 ||
+        !nodes.every(
+          (node) =>
+            typeof node === 'object' &&
+            node !== null &&
+            typeof node.host === 'string' &&
+            Number.isInteger(node.port),
+        )
+      )
+        fail(['backend', key], 'must be a list of { host, port }')
+    }
+  }
+  return options
 }
 
 type Path = ReadonlyArray<string | number>
@@ -74,8 +135,13 @@ export function loadConfig(file: string): LoadedConfig {
     if (typeof value !== 'string' || value === '') fail([key], 'must be a file name')
     loaded[key] = resolve(base, value as string)
   }
-  if (config.backend !== undefined && config.backend !== 'memory')
-    fail(['backend'], 'must be "memory" (the only backend of this version)')
+  const redis = readBackend(config.backend, fail)
+  if (redis !== undefined) {
+    for (const key of MEMORY_BACKEND_OPTIONS)
+      if (config[key] !== undefined)
+        fail([key], 'configures the memory backend: with backend type redis, set the bounds under backend')
+    loaded.redis = redis
+  }
   const log = config.log
   if (log !== undefined) {
     if (typeof log !== 'object' || log === null || Array.isArray(log)) fail(['log'], 'must be a mapping')

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import type { RedisBackend } from '@mqtt-stack/redis-backend'
 import { type Broker, createBroker } from '../create-broker.js'
 import type { ListenerOptions } from '../listeners/options.js'
 import { type BrokerLogger, createLogger, defaultSink } from '../logger.js'
@@ -42,8 +43,10 @@ async function serve(args: CliArgs): Promise<void> {
   })
   const files = readFiles(config)
   const table = files.users ? new PasswordTable(files.users) : undefined
+  const backend = config.redis === undefined ? undefined : await redisBackend(config.redis)
   const broker = createBroker({
     ...config.options,
+    ...(backend ? { backend } : {}),
     listeners: withFlags(config.options.listeners, args),
     ...(table ? { check: table.check } : {}),
     ...(files.acl ? { acl: files.acl } : {}),
@@ -69,9 +72,30 @@ async function serve(args: CliArgs): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'))
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGHUP', () => reload(config, broker, table, logger))
+  // Connected, and the routes of the persistent sessions rebuilt, before the first client comes.
+  await backend?.ready()
   for (const { url } of await broker.listen()) say(`mqtt-stack broker listening on ${url}`)
   const metrics = broker.metrics?.address
   if (metrics) say(`mqtt-stack metrics on http://${hostPort(metrics)}${broker.metrics!.config.path}`)
+}
+
+/** `backend: { type: redis }`: @mqtt-stack/redis-backend, an optional peer dependency, imported only then. */
+async function redisBackend(options: Record<string, unknown>): Promise<RedisBackend> {
+  let module: typeof import('@mqtt-stack/redis-backend')
+  try {
+    module = await import('@mqtt-stack/redis-backend')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new ConfigError(
+      'backend: type: redis needs @mqtt-stack/redis-backend next to @mqtt-stack/broker: npm install @mqtt-stack/redis-backend',
+    )
+  }
+  try {
+    return new module.RedisBackend(options)
+  } catch (err) {
+    // "redis-backend: prefix must not contain ..." names the key.
+    throw new ConfigError(`backend: ${(err as Error).message}`)
+  }
 }
 
 /** `host:port` of a bound address, an IPv6 host in brackets. */
