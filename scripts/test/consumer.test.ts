@@ -123,14 +123,21 @@ describe('a project outside the workspace with the packed tarballs installed by 
     for (const { name, integrity } of found) expect(integrity, name).toBe(integrityOf(name))
   })
 
-  it('(b) installs @mqtt-stack/broker and the packages it names, each from its tarball', () => {
-    const { dependencies = {}, peerDependencies = {} } = packedManifest('@mqtt-stack/broker') as {
+  it('(b) installs @mqtt-stack/broker and the packages it names (not its optional peers), each from its tarball', () => {
+    const {
+      dependencies = {},
+      peerDependencies = {},
+      peerDependenciesMeta = {},
+    } = packedManifest('@mqtt-stack/broker') as {
       dependencies?: Record<string, string>
       peerDependencies?: Record<string, string>
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>
     }
-    const named = Object.keys({ ...dependencies, ...peerDependencies }).filter((name) =>
-      name.startsWith('@mqtt-stack/'),
+    // An optional peer (@mqtt-stack/redis-backend, for `backend: { type: redis }`) is not installed.
+    const named = Object.keys({ ...dependencies, ...peerDependencies }).filter(
+      (name) => name.startsWith('@mqtt-stack/') && peerDependenciesMeta[name]?.optional !== true,
     )
+    expect(peerDependenciesMeta['@mqtt-stack/redis-backend']?.optional).toBe(true)
     const found = installed(cli)
     expect(found.map(({ name }) => name).sort()).toEqual(['@mqtt-stack/broker', ...named].sort())
     for (const { name, integrity } of found) expect(integrity, name).toBe(integrityOf(name))
