@@ -24,6 +24,11 @@ export interface RedisBackendOptions {
   maxRetainedBytes: number
   /** Unacknowledged outbound messages per session: a new packet identifier past it fails (`MQS_ERR_INFLIGHT_FULL`). */
   maxInflightMessages: number
+  /**
+   * Node liveness: the TTL in ms of this node's heartbeat key in Redis (renewed every fifth of it). A node
+   * whose heartbeat expired is found dead by another within 1.5 × this; an integer of 100 or more.
+   */
+  nodeTimeoutMs: number
 }
 
 export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
@@ -34,7 +39,11 @@ export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 256 * 1024 * 1024,
   maxInflightMessages: 65_535,
+  nodeTimeoutMs: 5000,
 })
+
+/** The smallest `nodeTimeoutMs`: shorter, a busy event loop would pass for a dead node. */
+export const MIN_NODE_TIMEOUT_MS = 100
 
 /** The options that are bounds: integers of 0 or more. */
 export const LIMITS = [

@@ -14,7 +14,8 @@ import {
   type Stack,
 } from '@mqtt-stack/core'
 import { RedisBackendErrorCode } from './errors.js'
-import { DEFAULTS, LIMITS, type RedisBackendOptions } from './options.js'
+import { Nodes } from './nodes.js'
+import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
 import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
@@ -48,6 +49,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly clients = new Map<string, Client>()
   stack: Stack | undefined = undefined
   readonly #store: RedisStore
+  /** This node's liveness in Redis: its heartbeat, and the sweep that finds dead nodes (`onDead`). */
+  readonly nodes: Nodes
   readonly #relays: Relay[] = []
   #ready: Promise<void> | undefined = undefined
   #loaded = false
@@ -80,7 +83,22 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         `redis-backend: prefix must not contain { or } (the backend adds hash tags), got ${this.config.prefix}`,
       )
     }
+    const timeout = this.config.nodeTimeoutMs
+    if (!Number.isInteger(timeout) || timeout < MIN_NODE_TIMEOUT_MS) {
+      throw new MqttStackError(
+        ErrorCode.INVALID_OPTION,
+        `redis-backend: nodeTimeoutMs must be an integer of ${MIN_NODE_TIMEOUT_MS} or more, got ${String(timeout)}`,
+      )
+    }
     this.#store = new RedisStore(this.config)
+    this.nodes = new Nodes(this.#store.redis, this.config.prefix, timeout, (err) =>
+      this.stack?.reportError(this.#failure(err, 'node liveness'), undefined, undefined),
+    )
+  }
+
+  /** This node's id (random per start): the key `<prefix>{nodes}:<id>` exists while it is alive. */
+  get nodeId(): string {
+    return this.nodes.id
   }
 
   /** The key prefix: brokers on the same Redis with the same prefix share their state. */
@@ -106,6 +124,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       for (const subscription of subscriptions)
         this.routes.subscribe(clientId, subscription.topic, subscription.qos, subscription)
     }
+    await this.nodes.start()
     this.#loaded = true
   }
 
@@ -118,6 +137,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
   override async close(): Promise<void> {
     await this.#ready?.catch(() => undefined)
+    await this.nodes.stop().catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
     await this.#store.close()

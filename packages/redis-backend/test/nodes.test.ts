@@ -1,0 +1,147 @@
+import { Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { RedisBackend } from '../src/index.js'
+import { Nodes } from '../src/nodes.js'
+import { hasRedis, RedisCluster, RedisServer } from '../src/testing/index.js'
+import { freshPrefix } from './support.js'
+
+const TIMEOUT = 300
+
+type Connect = () => Redis | Cluster
+
+/** A started Nodes on its own connection; `crash()` cuts the connection, as a `kill -9` would. */
+async function node(connect: Connect, prefix: string): Promise<{ nodes: Nodes; crash: () => void }> {
+  const redis = connect()
+  const errors: unknown[] = []
+  const nodes = new Nodes(redis, prefix, TIMEOUT, (err) => errors.push(err))
+  let crashed = false
+  onTestFinished(async () => {
+    if (!crashed) await nodes.stop()
+    // Its timers stop at once; its Redis commands never complete (a Cluster client queues them).
+    else void nodes.stop().catch(() => undefined)
+    redis.disconnect()
+  })
+  await nodes.start()
+  return {
+    nodes,
+    crash: () => {
+      crashed = true
+      redis.disconnect()
+    },
+  }
+}
+
+/** The dead nodes one survivor reported, and a promise of the next report. */
+function deaths(nodes: Nodes): { ids: string[]; next: () => Promise<string> } {
+  const ids: string[] = []
+  let wake: ((id: string) => void) | undefined
+  nodes.onDead(async (id) => {
+    ids.push(id)
+    wake?.(id)
+  })
+  return {
+    ids,
+    next: () =>
+      new Promise<string>((resolve) => {
+        wake = resolve
+      }),
+  }
+}
+
+function suite(connect: () => Connect) {
+  it('a node whose heartbeat stops is reported dead within 1.5 × nodeTimeoutMs, once, by one survivor', async () => {
+    const prefix = freshPrefix()
+    const dying = await node(connect(), prefix)
+    const b = await node(connect(), prefix)
+    const c = await node(connect(), prefix)
+    const atB = deaths(b.nodes)
+    const atC = deaths(c.nodes)
+    const first = Promise.race([atB.next(), atC.next()])
+    const crashedAt = Date.now()
+    dying.crash()
+    expect(await first).toBe(dying.nodes.id)
+    // The last renewal was at most TTL/5 before the crash; the bound counts from it.
+    expect(Date.now() - crashedAt).toBeLessThanOrEqual(TIMEOUT * 1.5 + 200)
+    await Promise.all([b.nodes.sweep(), c.nodes.sweep()])
+    await Promise.all([b.nodes.sweep(), c.nodes.sweep()])
+    expect([...atB.ids, ...atC.ids]).toEqual([dying.nodes.id])
+    expect(await b.nodes.isAlive(dying.nodes.id)).toBe(false)
+    expect([...(await b.nodes.alive()).keys()].sort()).toEqual([b.nodes.id, c.nodes.id].sort())
+  })
+
+  it('a clean stop is not a death: its key and entry are gone, and no survivor reports it', async () => {
+    const prefix = freshPrefix()
+    const leaving = await node(connect(), prefix)
+    const b = await node(connect(), prefix)
+    const atB = deaths(b.nodes)
+    expect(await b.nodes.isAlive(leaving.nodes.id)).toBe(true)
+    await leaving.nodes.stop()
+    expect(await b.nodes.isAlive(leaving.nodes.id)).toBe(false)
+    await b.nodes.sweep()
+    expect(atB.ids).toEqual([])
+    expect([...(await b.nodes.alive()).keys()]).toEqual([b.nodes.id])
+  })
+
+  it('a survivor whose listener fails leaves the dead node for a later sweep, which reports it again', async () => {
+    const prefix = freshPrefix()
+    const dying = await node(connect(), prefix)
+    const b = await node(connect(), prefix)
+    let calls = 0
+    const done = new Promise<void>((resolve) => {
+      b.nodes.onDead(async () => {
+        calls++
+        if (calls === 1) throw new Error('the survivor failed mid-sweep')
+        resolve()
+      })
+    })
+    dying.crash()
+    await done
+    expect(calls).toBe(2)
+    expect(await b.nodes.alive()).toEqual(new Map([[b.nodes.id, expect.any(Number)]]))
+  })
+}
+
+describe.runIf(hasRedis())('node liveness', { timeout: 20_000 }, () => {
+  describe('on one Redis', () => {
+    let server: RedisServer | undefined
+    beforeAll(async () => {
+      server = await RedisServer.start()
+    })
+    afterAll(() => server?.close())
+    suite(() => () => new Redis(server!.port, '127.0.0.1', { lazyConnect: true }))
+
+    it('RedisBackend: nodeId is alive from ready() until close(), and nodeTimeoutMs is validated', async () => {
+      expect(() => new RedisBackend({ nodeTimeoutMs: 50 })).toThrow(/nodeTimeoutMs/)
+      expect(() => new RedisBackend({ nodeTimeoutMs: 1000.5 })).toThrow(/nodeTimeoutMs/)
+      const prefix = freshPrefix()
+      const backend = new RedisBackend({ url: server!.url, prefix, nodeTimeoutMs: TIMEOUT })
+      const other = new RedisBackend({ url: server!.url, prefix, nodeTimeoutMs: TIMEOUT })
+      onTestFinished(() => other.close())
+      await backend.ready()
+      await other.ready()
+      expect(backend.nodeId).not.toBe(other.nodeId)
+      expect(await other.nodes.isAlive(backend.nodeId)).toBe(true)
+      const redis = new Redis(server!.port, '127.0.0.1')
+      onTestFinished(() => {
+        redis.disconnect()
+      })
+      expect(await redis.exists(`${prefix}{nodes}:${backend.nodeId}`)).toBe(1)
+      expect(await redis.zscore(`${prefix}{nodes}`, backend.nodeId)).not.toBeNull()
+      await backend.close()
+      expect(await other.nodes.isAlive(backend.nodeId)).toBe(false)
+      expect(await redis.zscore(`${prefix}{nodes}`, backend.nodeId)).toBeNull()
+    })
+  })
+
+  describe('on a Redis Cluster of three masters', () => {
+    let cluster: RedisCluster | undefined
+    beforeAll(async () => {
+      cluster = await RedisCluster.start()
+    }, 30_000)
+    afterAll(() => cluster?.close())
+    suite(
+      () => () =>
+        new Cluster(cluster!.startNodes, { lazyConnect: true, redisOptions: { lazyConnect: true } }),
+    )
+  })
+})
