@@ -53,11 +53,7 @@ export class Keys {
   incoming(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:incoming`
   }
-  /** String: the will, with its delay (JSON). */
-  will(clientId: string): string {
-    return `${this.prefix}{c:${clientId}}:will`
-  }
-  /** Every key of a client id (all in one slot). */
+  /** Every key of a session (all in one slot); not its wills (`{c:<id>}:wills`), which outlive it (wills.ts). */
   ofClient(clientId: string): string[] {
     return [
       this.session(clientId),
@@ -67,7 +63,6 @@ export class Keys {
       this.inflightOrder(clientId),
       this.origins(clientId),
       this.incoming(clientId),
-      this.will(clientId),
     ]
   }
 }

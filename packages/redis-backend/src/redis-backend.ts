@@ -19,6 +19,7 @@ import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from 
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
 import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
+import { RedisWills } from './wills.js'
 
 /** An offline message handed out by `lookupOfflineMessages`: its stored text, to remove exactly that one. */
 interface HandedOut {
@@ -51,6 +52,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly #store: RedisStore
   /** This node's liveness in Redis: its heartbeat, and the sweep that finds dead nodes (`onDead`). */
   readonly nodes: Nodes
+  readonly #wills: RedisWills
   readonly #relays: Relay[] = []
   #ready: Promise<void> | undefined = undefined
   #loaded = false
@@ -94,6 +96,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     this.nodes = new Nodes(this.#store.redis, this.config.prefix, timeout, (err) =>
       this.stack?.reportError(this.#failure(err, 'node liveness'), undefined, undefined),
     )
+    this.#wills = new RedisWills(this.#store.redis, this.config.prefix, this.nodes.id)
+    // The wills of a dead node: taken over by the survivor that swept it, published once by its last-will.
+    this.nodes.onDead((id, lastSeen) => this.#wills.adopt(this.stack, id, lastSeen))
   }
 
   /** This node's id (random per start): the key `<prefix>{nodes}:<id>` exists while it is alive. */
@@ -350,19 +355,32 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
 
-      // Wills
+      // Wills: by owner, each with the node that holds it (wills.ts)
       storeWill: (ctx, _store, next) => {
-        this.#answer(s.storeWill(ctx.clientId, ctx.packet, ctx.delayInterval), next)
+        const owner = ctx.owner ?? ''
+        this.#answer(
+          ctx.dueAt === undefined
+            ? this.#wills.store(ctx.clientId, owner, ctx.packet, ctx.delayInterval)
+            : this.#wills.due(ctx.clientId, owner, ctx.dueAt),
+          next,
+        )
       },
       lookupWill: (ctx, store, next) => {
-        this.#answer(s.lookupWill(ctx.clientId), next, (will) => {
+        this.#answer(this.#wills.lookup(ctx.clientId, ctx.owner), next, (will) => {
           if (will === undefined) return
           store.packet = will.packet
           store.delayInterval = will.delayInterval
+          if (will.dueAt !== undefined) store.dueAt = will.dueAt
         })
       },
-      removeWill: (ctx, _store, next) => {
-        this.#answer(s.redis.del(s.keys.will(ctx.clientId)), next)
+      removeWill: (ctx, store, next) => {
+        const removed =
+          ctx.owner === undefined
+            ? this.#wills.cancelDelayed(ctx.clientId)
+            : this.#wills.take(ctx.clientId, ctx.owner)
+        this.#answer(removed, next, (value) => {
+          store.removed = value
+        })
       },
 
       // Monitoring: sessions and retained messages in Redis, connections and routes of this node

@@ -1,0 +1,225 @@
+import type { IPublishPacket, Stack } from '@mqtt-stack/core'
+import type { Cluster, Redis } from 'ioredis'
+import { decodePublish, encode } from './codec.js'
+
+type Client = Redis | Cluster
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>
+
+/**
+ * A stored will, one field of the hash `{c:<id>}:wills` per owner (the connection that stored it):
+ * `<delay> <node> <dueAt> <message>`, `dueAt` 0 while its connection is open. Lua splits it with this pattern.
+ */
+const FIELDS = `local function fields(v) return string.match(v, '^(%S+) (%S+) (%S+) (.*)$') end
+local function holds(node)
+  for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+    local _, n = fields(v)
+    if n == node then return true end
+  end
+  return false
+end
+`
+
+/**
+ * The scripts of wills, each on the hash of one client id (one slot). The index of the client ids whose
+ * wills a node holds (`{nodes}:wills:<node>`) is in another slot: written after the hash, so a crash in
+ * between leaves an index entry without a will (skipped), never a will nobody finds.
+ */
+const WILL_SCRIPTS = {
+  /**
+   * KEYS wills; ARGV owner, dueAt. The connection of `owner` ended: its will, if still stored, is due at
+   * `dueAt`. 1 updated, 0 gone.
+   */
+  mqsWillDue: {
+    numberOfKeys: 1,
+    lua: `${FIELDS}local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local d, n, _, m = fields(v)
+redis.call('HSET', KEYS[1], ARGV[1], d .. ' ' .. n .. ' ' .. ARGV[2] .. ' ' .. m)
+return 1`,
+  },
+  /**
+   * KEYS wills; ARGV owner. The claim: deletes the will of `owner` and returns its node when no other will
+   * of the client id is held there ('' when one is), or false when it was not stored: only one call removes it.
+   */
+  mqsWillTake: {
+    numberOfKeys: 1,
+    lua: `${FIELDS}local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local _, n = fields(v)
+if holds(n) then return '' end
+return n`,
+  },
+  /**
+   * KEYS wills. A new connection resumed the session: every will with a delay goes [MQTT-3.1.3-9]. Returns
+   * how many went, then the nodes that no longer hold a will of the client id.
+   */
+  mqsWillCancelDelayed: {
+    numberOfKeys: 1,
+    lua: `${FIELDS}local all = redis.call('HGETALL', KEYS[1])
+local gone, nodes = 0, {}
+for i = 1, #all, 2 do
+  local d, n = fields(all[i + 1])
+  if tonumber(d) > 0 then
+    redis.call('HDEL', KEYS[1], all[i])
+    gone = gone + 1
+    nodes[n] = true
+  end
+end
+local out = { gone }
+for n in pairs(nodes) do if not holds(n) then table.insert(out, n) end end
+return out`,
+  },
+  /**
+   * KEYS wills; ARGV dead node, this node, last seen (ms). Takes over every will that the dead node holds,
+   * each under a new owner (`<this node>:<owner>`), due at its `dueAt`, or its delay after `last seen` if
+   * its connection was open when the node died. Returns owner, delay, dueAt, message for each: atomic, so
+   * one survivor only takes each will.
+   */
+  mqsWillAdopt: {
+    numberOfKeys: 1,
+    lua: `${FIELDS}local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local d, n, due, m = fields(all[i + 1])
+  if n == ARGV[1] then
+    if due == '0' then due = tostring(tonumber(ARGV[3]) + tonumber(d) * 1000) end
+    local owner = ARGV[2] .. ':' .. all[i]
+    redis.call('HDEL', KEYS[1], all[i])
+    redis.call('HSET', KEYS[1], owner, d .. ' ' .. ARGV[2] .. ' ' .. due .. ' ' .. m)
+    table.insert(out, owner)
+    table.insert(out, d)
+    table.insert(out, due)
+    table.insert(out, m)
+  end
+end
+return out`,
+  },
+} as const
+
+type WillScript = keyof typeof WILL_SCRIPTS
+
+/** A will as `lookupWill` hands it back. */
+export interface StoredWill {
+  packet: IPublishPacket
+  delayInterval: number
+  dueAt: number | undefined
+}
+
+/**
+ * The wills in Redis: per client id a hash of the wills of its connections by owner, each with the node
+ * that holds it; per node the set of client ids whose wills it holds. When a node is found dead
+ * (`Nodes.onDead`), the survivor that swept it takes its wills over with one script per client id and hands
+ * each to last-will (`orphanedWill`), which publishes it once due, after claiming it (`take`).
+ */
+export class RedisWills {
+  readonly #redis: Client
+  readonly #scripts: Record<WillScript, ScriptCall>
+
+  constructor(
+    redis: Client,
+    readonly prefix: string,
+    /** This node's id. */
+    readonly node: string,
+  ) {
+    this.#redis = redis
+    for (const [name, script] of Object.entries(WILL_SCRIPTS)) redis.defineCommand(name, script)
+    this.#scripts = redis as unknown as Record<WillScript, ScriptCall>
+  }
+
+  /** Hash: owner -> `<delay> <node> <dueAt> <message>`. */
+  key(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:wills`
+  }
+
+  /** Set: the client ids whose wills `node` holds. */
+  indexKey(node: string): string {
+    return `${this.prefix}{nodes}:wills:${node}`
+  }
+
+  async store(clientId: string, owner: string, packet: IPublishPacket, delayInterval: number): Promise<void> {
+    const text = `${delayInterval} ${this.node} 0 ${encode(packet, Date.now())}`
+    await this.#redis.hset(this.key(clientId), owner, text)
+    // After the will: a removal of this client id's last will here, answered before, drops it first.
+    await this.#redis.sadd(this.indexKey(this.node), clientId)
+  }
+
+  async due(clientId: string, owner: string, dueAt: number): Promise<void> {
+    await this.#scripts.mqsWillDue.call(this.#redis, this.key(clientId), owner, dueAt)
+  }
+
+  /** The will of `owner`, or the last one stored for the client id. */
+  async lookup(clientId: string, owner: string | undefined): Promise<StoredWill | undefined> {
+    const texts =
+      owner === undefined
+        ? await this.#redis.hvals(this.key(clientId))
+        : [await this.#redis.hget(this.key(clientId), owner)]
+    let found: (StoredWill & { storedAt: number }) | undefined
+    for (const text of texts) {
+      if (text === null || text === undefined) continue
+      const [delay, node, due] = text.split(' ', 3) as [string, string, string]
+      const stored = decodePublish(text.slice(delay.length + node.length + due.length + 3))
+      if (found !== undefined && found.storedAt > stored.storedAt) continue
+      found = {
+        packet: stored.packet,
+        delayInterval: Number(delay),
+        dueAt: due === '0' ? undefined : Number(due),
+        storedAt: stored.storedAt,
+      }
+    }
+    if (found === undefined) return undefined
+    return { packet: found.packet, delayInterval: found.delayInterval, dueAt: found.dueAt }
+  }
+
+  /** Claims the will of `owner`: true only for the one call that removed it. */
+  async take(clientId: string, owner: string): Promise<boolean> {
+    const node = (await this.#scripts.mqsWillTake.call(this.#redis, this.key(clientId), owner)) as
+      | string
+      | null
+    if (node === null) return false
+    if (node !== '') await this.#redis.srem(this.indexKey(node), clientId)
+    return true
+  }
+
+  /** A new connection resumed the session: its delayed wills are not sent [MQTT-3.1.3-9]. */
+  async cancelDelayed(clientId: string): Promise<boolean> {
+    const [gone, ...nodes] = (await this.#scripts.mqsWillCancelDelayed.call(
+      this.#redis,
+      this.key(clientId),
+    )) as [number, ...string[]]
+    for (const node of nodes) await this.#redis.srem(this.indexKey(node), clientId)
+    return gone > 0
+  }
+
+  /**
+   * `dead` was found dead (last renewed at `lastSeen`): takes over every will it held and hands each to
+   * `orphanedWill`. Left alone when nothing in the stack answers `orphanedWill` (no last-will): a node that
+   * has one takes them over when it sweeps a node that died.
+   */
+  async adopt(stack: Stack | undefined, dead: string, lastSeen: number): Promise<void> {
+    if (stack === undefined || !stack.provides('orphanedWill')) return
+    const index = this.indexKey(dead)
+    for (const clientId of await this.#redis.smembers(index)) {
+      // This node's index first: a crash in between leaves an entry without a will here (skipped).
+      await this.#redis.sadd(this.indexKey(this.node), clientId)
+      const adopted = (await this.#scripts.mqsWillAdopt.call(
+        this.#redis,
+        this.key(clientId),
+        dead,
+        this.node,
+        lastSeen,
+      )) as string[]
+      for (let i = 0; i < adopted.length; i += 4) {
+        const ctx = {
+          clientId,
+          owner: adopted[i]!,
+          delayInterval: Number(adopted[i + 1]),
+          dueAt: Number(adopted[i + 2]),
+          packet: decodePublish(adopted[i + 3]!).packet,
+        }
+        await stack.run('orphanedWill', ctx, {})
+      }
+    }
+    await this.#redis.del(index)
+  }
+}
