@@ -5,6 +5,7 @@ import {
   ErrorCode,
   type IConnectPacket,
   type IDisconnectPacket,
+  type IPublishPacket,
   type MiddlewareLike,
   type MqttStackError,
   type Next,
@@ -27,6 +28,64 @@ interface BrokerOptions {
   relayError?: Error
   /** The CONNACK the fake session sends. */
   connack?: (client: Client) => Packet
+  /** A fake backend store of wills answering storeWill and removeWill. */
+  wills?: FakeWills
+}
+
+/** What a backend that stores wills keeps: owner -> will, and every call, in order. */
+class FakeWills {
+  readonly stored = new Map<
+    string,
+    { clientId: string; packet: IPublishPacket; delay: number; dueAt?: number }
+  >()
+  readonly calls: string[] = []
+  #waiters: (() => void)[] = []
+  /** Answer every claim (removeWill by owner) with `removed: false`: another node has it. */
+  constructor(readonly refuseClaims = false) {}
+
+  middleware(): MiddlewareLike {
+    return fake({
+      name: 'fake-will-store',
+      storeWill: (ctx: CallbackContext<'storeWill'>, _store: object, next: Next) => {
+        const owner = ctx.owner ?? ''
+        if (ctx.dueAt !== undefined) {
+          const will = this.stored.get(owner)
+          if (will !== undefined) will.dueAt = ctx.dueAt
+          this.#called(`due ${ctx.clientId} +${ctx.dueAt - Date.now()}`)
+        } else {
+          this.stored.set(owner, { clientId: ctx.clientId, packet: ctx.packet, delay: ctx.delayInterval })
+          this.#called(`store ${ctx.clientId} ${ctx.packet.topic} +${ctx.delayInterval}`)
+        }
+        next()
+      },
+      removeWill: (ctx: CallbackContext<'removeWill'>, store: CallbackStore<'removeWill'>, next: Next) => {
+        if (ctx.owner === undefined) {
+          for (const [owner, will] of this.stored)
+            if (will.clientId === ctx.clientId && will.delay > 0) this.stored.delete(owner)
+          this.#called(`cancel delayed ${ctx.clientId}`)
+        } else {
+          store.removed = !this.refuseClaims && this.stored.delete(ctx.owner)
+          this.#called(`claim ${ctx.clientId} ${store.removed}`)
+        }
+        next()
+      },
+    })
+  }
+
+  /** Resolves once `count` calls were made. */
+  calledTimes(count: number): Promise<void> {
+    if (this.calls.length >= count) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#waiters.push(() => {
+        if (this.calls.length >= count) resolve()
+      })
+    })
+  }
+
+  #called(call: string): void {
+    this.calls.push(call)
+    for (const wake of this.#waiters) wake()
+  }
 }
 
 /**
@@ -42,6 +101,16 @@ function broker(options: BrokerOptions = {}) {
   const reachedSession: string[] = []
   const registered = new Map<string, Client>()
   const clean = new WeakMap<Client, IDisconnectPacket>()
+  const relayWaiters: (() => void)[] = []
+  /** Resolves once `count` wills were relayed. */
+  const relays = (count: number): Promise<void> =>
+    relayed.length >= count
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          relayWaiters.push(() => {
+            if (relayed.length >= count) resolve()
+          })
+        })
   const announce = (client: Client) => {
     const packet = clean.get(client)
     if (packet !== undefined) {
@@ -77,6 +146,7 @@ function broker(options: BrokerOptions = {}) {
   )
   const lastWill = new LastWill()
   stack.use(lastWill)
+  if (options.wills !== undefined) stack.use(options.wills.middleware())
   stack.use(
     fake({
       name: 'fake-session',
@@ -119,6 +189,7 @@ function broker(options: BrokerOptions = {}) {
       },
       relayMessage(ctx: Relayed, _store: object, next: Next) {
         relayed.push(ctx)
+        for (const wake of relayWaiters) wake()
         next(options.relayError)
       },
       ...(options.authorize
@@ -135,7 +206,7 @@ function broker(options: BrokerOptions = {}) {
         : {}),
     }),
   )
-  return { stack, errors, relayed, reachedSession, lastWill }
+  return { stack, errors, relayed, reachedSession, lastWill, relays }
 }
 
 const WILL = { topic: 'status/a', payload: Buffer.from('gone'), qos: 1, retain: false } as const
@@ -515,5 +586,118 @@ describe('last-will: MQTT 5.0 Will Delay Interval', () => {
     expect(relayed).toHaveLength(1)
     expect(relayed[0]!.packet).not.toHaveProperty('properties')
     expect(lastWill.pending).toBe(0)
+  })
+})
+
+describe('last-will: wills stored in a backend (storeWill), claimed before they are published', () => {
+  it('[MQTT-3.1.2-8] stores the will once the connection is registered, claims it at the unclean end, publishes it once', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    const t = await connected(stack)
+    expect(wills.calls).toEqual(['store a status/a +0'])
+    expect([...wills.stored.keys()][0]).toMatch(/^[0-9a-f-]{36}$/)
+    await drop(t)
+    await relays(1)
+    expect(wills.calls).toEqual(['store a status/a +0', 'claim a true'])
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+    expect(wills.stored.size).toBe(0)
+  })
+
+  it('a claim the backend refuses (removed: false: another node has it) publishes nothing', async () => {
+    const wills = new FakeWills(true)
+    const { stack, relayed, reachedSession } = broker({ wills })
+    const t = await connected(stack)
+    await drop(t)
+    await wills.calledTimes(2)
+    expect(wills.calls[1]).toBe('claim a false')
+    expect(relayed).toEqual([])
+    expect(reachedSession).toEqual(['unclean a'])
+  })
+
+  it('[MQTT-3.1.2-10] a DISCONNECT removes the stored will', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    const t = await connected(stack)
+    t.send({ cmd: 'disconnect' })
+    await t.closed()
+    await wills.calledTimes(2)
+    expect(wills.calls[1]).toBe('claim a true')
+    expect(wills.stored.size).toBe(0)
+    expect(relayed).toEqual([])
+  })
+
+  it('a will authorizePublish refuses at CONNECT is not stored (a will taken over from a dead node is not authorised again)', async () => {
+    const wills = new FakeWills()
+    const { stack } = broker({
+      wills,
+      authorize: (_ctx, store) => {
+        store.authorized = false
+      },
+    })
+    await connected(stack)
+    expect(wills.calls).toEqual([])
+  })
+
+  it('[MQTT-3.1.3-9] a delayed will stays stored with when it is due; a connection resuming the session cancels it', async () => {
+    vi.useFakeTimers({ now: 1_000_000 })
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    await wills.calledTimes(2)
+    expect(wills.calls).toEqual(['store a status/a +10', 'due a +10000'])
+    vi.advanceTimersByTime(5000)
+    await reconnect(stack, false)
+    expect(wills.calls.slice(2)).toEqual(['claim a true', 'cancel delayed a'])
+    vi.advanceTimersByTime(60_000)
+    expect(relayed).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-8] a delayed will is claimed when due, then published', async () => {
+    vi.useFakeTimers()
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    await wills.calledTimes(2)
+    vi.advanceTimersByTime(10_000)
+    await relays(1)
+    expect(wills.calls[2]).toBe('claim a true')
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+  })
+
+  it('orphanedWill: the will of a dead node is published once due, claimed by its new owner, without a client', async () => {
+    vi.useFakeTimers({ now: 1_000_000 })
+    for (const refuse of [false, true]) {
+      const wills = new FakeWills(refuse)
+      const { stack, relayed, lastWill, relays } = broker({ wills })
+      current = stack
+      const packet = {
+        cmd: 'publish',
+        topic: 'w',
+        payload: Buffer.from('x'),
+        qos: 1,
+        retain: false,
+        dup: false,
+      } as const
+      wills.stored.set('survivor:o', { clientId: 'dead', packet, delay: 5 })
+      const ctx = {
+        clientId: 'dead',
+        packet,
+        delayInterval: 5,
+        dueAt: Date.now() + 3000,
+        owner: 'survivor:o',
+      }
+      await stack.run('orphanedWill', ctx, {})
+      expect(lastWill.pending).toBe(1)
+      vi.advanceTimersByTime(2999)
+      expect(wills.calls).toEqual([])
+      vi.advanceTimersByTime(1)
+      await wills.calledTimes(1)
+      if (!refuse) await relays(1)
+      expect(wills.calls).toEqual([`claim dead ${!refuse}`])
+      await stack.close()
+      expect(relayed.map((r) => [r.client, r.topic])).toEqual(refuse ? [] : [[undefined, 'w']])
+    }
   })
 })
