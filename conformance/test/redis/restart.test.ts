@@ -64,6 +64,11 @@ async function client(port: number, options: IClientOptions): Promise<MqttClient
   return c
 }
 
+/** A QoS 1 will with this topic. */
+function will(topic: string) {
+  return { topic, payload: Buffer.from(`${topic} gone`), qos: 1, retain: false } as const
+}
+
 /** Emits `progress` on every acknowledgement and message the clients of a test get. */
 const progress = new EventEmitter()
 
@@ -177,6 +182,65 @@ describe.runIf(hasRedis())(
       )
       await retained.subscribeAsync('retained/#', { qos: 1 })
       expect(await got).toBe('retained/1=kept')
+    })
+
+    it('[MQTT-3.1.2-8] [MQTT-3.1.3-9] after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-wills-${process.pid}:`
+      const first = await startNode(redis.url, prefix, 0)
+      const { port } = first
+
+      // A persistent QoS 1 session, connected before the kill, that reconnects by itself after it.
+      const subscriber = await client(port, {
+        clean: false,
+        clientId: 'e2e-will-watcher',
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 3600 },
+      })
+      await subscriber.subscribeAsync('wills/#', { qos: 1 })
+      const arrived: { topic: string; at: number }[] = []
+      subscriber.on('message', (topic) => {
+        arrived.push({ topic, at: Date.now() })
+        progress.emit('progress')
+      })
+
+      // Clients with QoS 1 wills that do not reconnect: one without a delay, one (5.0) with 10 s, one that
+      // sends DISCONNECT before the kill.
+      const once = { reconnectPeriod: 0 } as const
+      await client(port, { ...once, clientId: 'e2e-will-now', will: will('wills/now') })
+      const delayed = {
+        ...will('wills/delayed'),
+        properties: { willDelayInterval: 10 },
+      }
+      await client(port, {
+        ...once,
+        clientId: 'e2e-will-delayed',
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 60 },
+        will: delayed,
+      })
+      const leaving = await client(port, { ...once, clientId: 'e2e-will-clean', will: will('wills/clean') })
+      await leaving.endAsync()
+
+      const killedAt = Date.now()
+      await kill(first.child)
+      await startNode(redis.url, prefix, port)
+      await until(
+        () => arrived.some((m) => m.topic === 'wills/delayed'),
+        () => `wills arrived: ${JSON.stringify(arrived)}`,
+      )
+      // A message sent after them: once it is there, a will sent twice would be there too.
+      const marker = await client(port, { clientId: 'e2e-will-marker' })
+      await marker.publishAsync('wills/marker', 'm', { qos: 1 })
+      await until(
+        () => arrived.some((m) => m.topic === 'wills/marker'),
+        () => `the marker did not arrive: ${JSON.stringify(arrived)}`,
+      )
+      expect(arrived.map((m) => m.topic).sort()).toEqual(['wills/delayed', 'wills/marker', 'wills/now'])
+      // Due 10 s after the dead node was last seen alive (it renewed its heartbeat every second).
+      const delayedAt = arrived.find((m) => m.topic === 'wills/delayed')!.at
+      expect(delayedAt - killedAt).toBeGreaterThanOrEqual(9000)
     })
   },
 )
