@@ -184,7 +184,7 @@ describe.runIf(hasRedis())(
       expect(await got).toBe('retained/1=kept')
     })
 
-    it('[MQTT-3.1.2-8] [MQTT-3.1.3-9] after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {
+    it('[MQTT-3.1.2-8] MQTT 5.0 [MQTT-3.1.3-9]: after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {
       const redis = await RedisServer.start()
       onTestFinished(() => redis.close())
       const prefix = `e2e-wills-${process.pid}:`

@@ -638,7 +638,7 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     expect(wills.calls).toEqual([])
   })
 
-  it('[MQTT-3.1.3-9] a delayed will stays stored with when it is due; a connection resuming the session cancels it', async () => {
+  it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will stays stored with when it is due; a connection resuming the session cancels it', async () => {
     vi.useFakeTimers({ now: 1_000_000 })
     const wills = new FakeWills()
     const { stack, relayed } = broker({ wills })

@@ -177,7 +177,7 @@ describe('incoming QoS 2 messages', () => {
 })
 
 describe('wills', () => {
-  it('stores, looks up and removes the will of a client id; removeSession keeps it [MQTT-3.1.3-9]', async () => {
+  it('stores, looks up and removes the will of a client id; removeSession keeps it (MQTT 5.0 [MQTT-3.1.3-9])', async () => {
     b = createBroker()
     const t = await connectClient(b.stack, 'w', [], false)
     const { stack } = b

@@ -127,7 +127,7 @@ describe.runIf(hasRedis())('wills of a node that died', { timeout: 20_000 }, () 
     expect(await redis.exists(`${prefix}{c:c1}:wills`, `${prefix}{nodes}:wills:${dying.nodes.id}`)).toBe(0)
   })
 
-  it('[MQTT-3.1.3-9] a delayed will is due its delay after the node was last seen, or when its connection ended', async () => {
+  it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will is due its delay after the node was last seen, or when its connection ended', async () => {
     const prefix = freshPrefix()
     const dying = await dyingNode(server!, prefix)
     // Connected when the node died: due 60 s after its last heartbeat.

@@ -68,7 +68,7 @@ export function willsSuite(kit: Kit): void {
     })
 
     kit.test(
-      '[MQTT-3.1.3-9] removeWill without owner removes the wills that wait out a delay, not those without one',
+      'MQTT 5.0 [MQTT-3.1.3-9]: removeWill without owner removes the wills that wait out a delay, not those without one',
       async (h) => {
         const c = await h.connect('w', { persistent: true })
         await storeWill(h, c, message('w', 'delayed'), 30, 'conn-1')
