@@ -8,6 +8,7 @@ import { EventEmitter, once } from 'node:events'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
+import { Redis } from 'ioredis'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { describe, expect, it, onTestFinished } from 'vitest'
 
@@ -62,6 +63,30 @@ async function client(port: number, options: IClientOptions): Promise<MqttClient
   const c = await mqtt.connectAsync({ host: '127.0.0.1', port, reconnectPeriod: 100, ...options })
   onTestFinished(() => c.endAsync(true))
   return c
+}
+
+/**
+ * Resolves `done` once the hash of wills `key` loses a field (a keyspace notification of HDEL), which
+ * `watching` says is listened for.
+ */
+function willRemoved(port: number, key: string): { watching: Promise<void>; done: Promise<void> } {
+  const redis = new Redis(port, '127.0.0.1')
+  const subscriber = new Redis(port, '127.0.0.1')
+  onTestFinished(() => {
+    redis.disconnect()
+    subscriber.disconnect()
+  })
+  const channel = `__keyspace@0__:${key}`
+  const done = new Promise<void>((resolve) => {
+    subscriber.on('message', (from: string, event: string) => {
+      if (from === channel && event === 'hdel') resolve()
+    })
+  })
+  const watching = (async () => {
+    await redis.config('SET', 'notify-keyspace-events', 'Kh')
+    await subscriber.subscribe(channel)
+  })()
+  return { watching, done }
 }
 
 /** A QoS 1 will with this topic. */
@@ -221,7 +246,11 @@ describe.runIf(hasRedis())(
         will: delayed,
       })
       const leaving = await client(port, { ...once, clientId: 'e2e-will-clean', will: will('wills/clean') })
+      // The kill comes once the broker has processed the DISCONNECT: its will is deleted from Redis.
+      const removed = willRemoved(redis.port, `${prefix}{c:e2e-will-clean}:wills`)
+      await removed.watching
       await leaving.endAsync()
+      await removed.done
 
       const killedAt = Date.now()
       await kill(first.child)
