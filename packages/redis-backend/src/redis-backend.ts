@@ -13,6 +13,7 @@ import {
   ReasonCode,
   type Stack,
 } from '@mqtt-stack/core'
+import { ClusterRouting } from './cluster.js'
 import { RedisBackendErrorCode } from './errors.js'
 import { Nodes } from './nodes.js'
 import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
@@ -99,6 +100,18 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     this.#wills = new RedisWills(this.#store.redis, this.config.prefix, this.nodes.id)
     // The wills of a dead node: taken over by the survivor that swept it, published once by its last-will.
     this.nodes.onDead((id, lastSeen) => this.#wills.adopt(this.stack, id, lastSeen))
+    this.cluster = new ClusterRouting(this, this.#store, this.nodes, (err, what) =>
+      this.stack?.reportError(this.#failure(err, what), undefined, undefined),
+    )
+  }
+
+  /** The other nodes on the same Redis and prefix: client registry, route log, inboxes (cluster.ts). */
+  readonly cluster: ClusterRouting
+
+  /** The connection of `clientId` on this node, if it is connected (CONNACK sent, not closed). */
+  connected(clientId: string): Client | undefined {
+    const client = this.clients.get(clientId)
+    return client !== undefined && !client.closed && client.connackSent ? client : undefined
   }
 
   /** This node's id (random per start): the key `<prefix>{nodes}:<id>` exists while it is alive. */
@@ -129,8 +142,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       for (const subscription of subscriptions)
         this.routes.subscribe(clientId, subscription.topic, subscription.qos, subscription)
     }
-    await this.nodes.start()
+    await this.cluster.start()
     this.#loaded = true
+    await this.nodes.start()
   }
 
   override setup(stack: Stack): void {
@@ -142,6 +156,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
   override async close(): Promise<void> {
     await this.#ready?.catch(() => undefined)
+    await this.cluster.stop().catch(() => undefined)
     await this.nodes.stop().catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
@@ -160,12 +175,20 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           previous.close(ReasonCode.SESSION_TAKEN_OVER)
           store.previous = previous
         }
-        next()
+        // On another node, that node closes it.
+        this.#answer(this.cluster.register(ctx.client, ctx.clientId), next)
       },
       unregisterClient: (ctx, store, next) => {
-        store.removed = this.clients.get(ctx.clientId) === ctx.client
-        if (store.removed) this.clients.delete(ctx.clientId)
-        next()
+        const current = this.clients.get(ctx.clientId) === ctx.client
+        if (current) this.clients.delete(ctx.clientId)
+        if (!current) {
+          store.removed = false
+          return next()
+        }
+        // Not removed when a connection on another node took the client id over meanwhile.
+        this.#answer(this.cluster.unregister(ctx.client, ctx.clientId), next, (released) => {
+          store.removed = released
+        })
       },
 
       // Sessions
@@ -178,19 +201,18 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         this.#answer(s.storeSession(ctx.clientId, ctx.session), next)
       },
       removeSession: (ctx, _store, next) => {
-        this.routes.removeClient(ctx.clientId)
-        this.#reportedFull.delete(ctx.clientId)
-        this.#answer(s.removeSession(ctx.clientId), next)
+        this.#answer(this.dropSession(ctx.clientId), next)
       },
 
       // Routes: in this node's memory
       subscribeTopic: (ctx, store, next) => {
         store.existed = this.routes.subscribe(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription)
-        next()
+        // Known to the other nodes before the SUBACK.
+        this.#answer(this.cluster.subscribed(ctx.client.id, ctx.topic, ctx.qos, ctx.subscription), next)
       },
       unsubscribeTopic: (ctx, store, next) => {
         store.removed = this.routes.unsubscribe(ctx.client.id, ctx.topic)
-        next()
+        this.#answer(this.cluster.unsubscribed(ctx.client.id, ctx.topic), next)
       },
       relayMessage: (ctx, store, next) => {
         const origin = ctx.packet.qos === 2 ? this.#origins.get(ctx.packet) : undefined
@@ -399,6 +421,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       },
     }
     return this.#gated(handlers)
+  }
+
+  /**
+   * Removes a session and its routes on every node, unless a connection on another node that is alive holds
+   * its client id (an expiry timer of a node the session has left must not end it where it was resumed).
+   */
+  async dropSession(clientId: string): Promise<void> {
+    if (await this.cluster.heldElsewhere(clientId)) return
+    this.routes.removeClient(clientId)
+    this.#reportedFull.delete(clientId)
+    await Promise.all([this.#store.removeSession(clientId), this.cluster.removed(clientId)])
   }
 
   #relay(

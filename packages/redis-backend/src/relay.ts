@@ -1,16 +1,18 @@
-import type {
-  CallbackContext,
-  CallbackResult,
-  CallbackStore,
-  Client,
-  IPublishPacket,
-  MatchVisitor,
-  MqttStackError,
-  Next,
-  QoS,
-  Stack,
-  Subscription,
+import {
+  type CallbackContext,
+  type CallbackResult,
+  type CallbackStore,
+  type Client,
+  type IPublishPacket,
+  type MatchVisitor,
+  type MqttStackError,
+  type Next,
+  type QoS,
+  type Stack,
+  type Subscription,
+  toMqttStackError,
 } from '@mqtt-stack/core'
+import { type ClusterRouting, encodeForNodes, type Target } from './cluster.js'
 import { ORIGIN, type OriginPacket } from './codec.js'
 import { type Route, type Routes, SharedGroup } from './routes.js'
 
@@ -33,6 +35,8 @@ export interface RelayContext {
   readonly routes: Routes
   readonly clients: Map<string, Client>
   readonly stack: Stack | undefined
+  /** The other nodes: where a client id is connected, and the inboxes to send deliveries to. */
+  readonly cluster: ClusterRouting
   /** The relay of an inbound QoS 2 message is done: record it, then call `next`. */
   relayed(origin: Origin, next: Next): void
 }
@@ -85,6 +89,8 @@ export class Relay {
   #matched = 0
   #byQos: (IPublishPacket | undefined)[] = [undefined, undefined, undefined]
   #origin: Origin | undefined = undefined
+  /** The deliveries asked of each other node by this run. */
+  readonly #outbox = new Map<string, Target[]>()
 
   constructor(context: RelayContext, pool: Relay[]) {
     this.#context = context
@@ -116,6 +122,7 @@ export class Relay {
     const groups = this.#groups
     for (let i = 0; i < groups.length; i++) this.#deliverShared(groups[i]!)
     groups.length = 0
+    if (this.#outbox.size > 0) this.#send()
     this.#settle()
   }
 
@@ -154,12 +161,59 @@ export class Relay {
     if (this.#origin?.holders?.has(route.clientId) === true) return
     // At the lower of the published and the granted QoS [MQTT-3.8.4-6]
     const qos = Math.min(this.#source!.qos, route.qos) as QoS
+    const client = this.#connected(route.clientId)
+    if (client === undefined) {
+      // Connected to another node: that node delivers it, from its inbox.
+      const node = this.#context.cluster.nodeOf(route.clientId)
+      if (node !== undefined)
+        return this.#remote(node, [route.clientId, qos, keepRetain ? 1 : 0, ids ?? null, null])
+      // Disconnected: QoS 1 and 2 messages are queued for a persistent session [MQTT-3.1.2-5]
+      if (qos === 0) return
+    }
     const packet =
       ids === undefined && !keepRetain ? this.#packetOf(qos) : this.#own(qos, ids, keepRetain, undefined)
-    const client = this.#connected(route.clientId)
     if (client !== undefined) this.#forward(client, packet, route)
-    // Disconnected: QoS 1 and 2 messages are queued for a persistent session [MQTT-3.1.2-5]
-    else if (qos > 0) this.#queue(route.clientId, packet)
+    else this.#queue(route.clientId, packet)
+  }
+
+  #remote(node: string, target: Target): void {
+    let targets = this.#outbox.get(node)
+    if (targets === undefined) {
+      targets = []
+      this.#outbox.set(node, targets)
+    }
+    targets.push(target)
+  }
+
+  /**
+   * One append to the inbox of each other node with deliveries, all in one pipelined write. A QoS 1/2 relay
+   * is done once every node accepted its deliveries, so its PUBACK or PUBREC comes after that.
+   */
+  #send(): void {
+    const text = encodeForNodes(this.#source!, this.#origin?.key)
+    const cluster = this.#context.cluster
+    const wait = this.#source!.qos > 0
+    for (const [node, targets] of this.#outbox) {
+      const sent = cluster.send(node, text, targets, false)
+      if (wait) {
+        this.#pending++
+        sent.then(this.#sent, this.#notSent)
+      } else sent.catch(this.#lost)
+    }
+    this.#outbox.clear()
+  }
+
+  readonly #sent = (): void => {
+    this.#settle()
+  }
+
+  readonly #notSent = (err: unknown): void => {
+    this.#lost(err)
+    this.#settle()
+  }
+
+  readonly #lost = (err: unknown): void => {
+    this.#context.stack?.reportError(toMqttStackError(err), undefined, undefined)
   }
 
   /**
@@ -176,7 +230,15 @@ export class Relay {
       const at = (group.cursor + i) % count
       const route = members[at]!
       const client = this.#connected(route.clientId)
-      if (client === undefined) continue
+      if (client === undefined) {
+        // A member connected to another node: one delivery, by that node, for the whole cluster.
+        const node = this.#context.cluster.nodeOf(route.clientId)
+        if (node === undefined) continue
+        group.cursor = (at + 1) % count
+        const qos = Math.min(this.#source!.qos, route.qos) as QoS
+        const retain = route.rap && this.#source!.retain ? 1 : 0
+        return this.#remote(node, [route.clientId, qos, retain, route.id ?? null, group.topic])
+      }
       group.cursor = (at + 1) % count
       this.#forward(client, this.#sharedPacket(group, route), route)
       return
@@ -286,7 +348,7 @@ export class Relay {
  * [MQTT-3.3.2-20], except a topic alias (the publisher's connection's [MQTT-3.3.2-7]) and a subscription
  * identifier (a subscriber's).
  */
-function forwardedProperties(properties: Properties): Properties {
+export function forwardedProperties(properties: Properties): Properties {
   if (properties.topicAlias === undefined && properties.subscriptionIdentifier === undefined)
     return properties
   const { topicAlias: _alias, subscriptionIdentifier: _id, ...rest } = properties

@@ -25,7 +25,13 @@ function kitOn(
         await backend.ready()
         return backend
       },
-      capabilities: { durable: true, limits },
+      // Another broker node on the same Redis and prefix.
+      peer: async (first) => {
+        const backend = create(first.prefix)
+        await backend.ready()
+        return backend
+      },
+      capabilities: { durable: true, cluster: true, limits },
       timeout: 5000,
     },
     { describe, it },

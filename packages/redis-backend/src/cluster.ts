@@ -1,0 +1,659 @@
+import {
+  type CallbackStore,
+  type Client,
+  type IPublishPacket,
+  type MqttStackError,
+  type QoS,
+  ReasonCode,
+  type Stack,
+  type Subscription,
+} from '@mqtt-stack/core'
+import type { Redis, Cluster as RedisCluster } from 'ioredis'
+import { decodePublish, encode, leaving, ORIGIN, type OriginPacket } from './codec.js'
+import type { Nodes } from './nodes.js'
+import { type ForwardedPacket, forwardedProperties, SHARED } from './relay.js'
+import type { Routes } from './routes.js'
+import type { RedisStore } from './store.js'
+
+type RedisClient = Redis | RedisCluster
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>
+
+/**
+ * One delivery a node asks another to make: the subscriber's client id, the delivery QoS, whether RETAIN
+ * stays set (Retain As Published), the subscription identifiers, and the shared subscription it is for.
+ */
+export type Target = [
+  clientId: string,
+  qos: QoS,
+  retain: 0 | 1,
+  ids: number | number[] | null,
+  group: string | null,
+]
+
+/** Entries read from a node's inbox at once. */
+const BATCH = 200
+/** How long a blocking read waits before it looks again whether the node is stopping, in ms. */
+const BLOCK_MS = 1000
+/** The route log keeps about this many events: a node that falls further behind rebuilds nothing (README). */
+const LOG_LENGTH = 100_000
+
+const SCRIPTS = {
+  /**
+   * KEYS stream; ARGV field, value, ... Appends to a node's inbox only while it exists: the inbox of a dead
+   * node is renamed away by the survivor that handles it, and a message for it then goes elsewhere (nil).
+   */
+  mqsClusterSend: {
+    numberOfKeys: 1,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV))`,
+  },
+  /** KEYS node; ARGV `<node> <connection>`. Registers a connection of a client id; returns the previous one. */
+  mqsClusterRegister: {
+    numberOfKeys: 1,
+    lua: `local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+return old`,
+  },
+  /**
+   * KEYS node; ARGV value, whole. Unregisters: 1 when the client id was held by `value` (whole: exactly; else
+   * any connection of the node `value`), which is deleted; 0 when another holds it.
+   */
+  mqsClusterRelease: {
+    numberOfKeys: 1,
+    lua: `local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+if ARGV[2] == '1' then
+  if held ~= ARGV[1] then return 0 end
+elseif string.sub(held, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. ' ' then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+  },
+} as const
+
+type ScriptName = keyof typeof SCRIPTS
+
+/** What the cluster needs of the backend. */
+export interface ClusterHost {
+  readonly routes: Routes
+  readonly clients: Map<string, Client>
+  readonly stack: Stack | undefined
+  /** Whether `clientId` is connected to this node (CONNACK sent, not closed). */
+  connected(clientId: string): Client | undefined
+  /** Removes a session with its routes on every node. */
+  dropSession(clientId: string): Promise<void>
+}
+
+/**
+ * Many broker nodes on one Redis as one broker: the registry of which node holds each client id (and the
+ * takeover of a connection on another node), the routes of every node known to all (a route log in Redis,
+ * replayed from where a snapshot was taken), the inbox of each node (a Redis stream that other nodes append
+ * the deliveries they ask of it to, read and acknowledged after the deliveries were accepted), and what a
+ * survivor does for a dead node. README.md "Scale-out" has the data model and the guarantees.
+ */
+export class ClusterRouting {
+  readonly #host: ClusterHost
+  readonly #store: RedisStore
+  readonly #nodes: Nodes
+  readonly #redis: RedisClient
+  readonly #scripts: Record<ScriptName, ScriptCall>
+  readonly #prefix: string
+  /** The node each client id connected to another node is on, as the route log says. */
+  readonly locations = new Map<string, string>()
+  /** The registry value of each connection of this node. */
+  readonly #tokens = new WeakMap<Client, string>()
+  #connections = 0
+  #log: RedisClient | undefined = undefined
+  #inbox: RedisClient | undefined = undefined
+  #running = false
+  #readers: Promise<void>[] = []
+  /** The last route log entry applied, and who waits for the log to reach an id. */
+  #applied = '0-0'
+  readonly #waiting: { id: string; resolve: () => void }[] = []
+  /** The other nodes alive, as this node knows them: at start, then `n` (started) and `x` (gone) in the log. */
+  readonly peers = new Set<string>()
+  /** The last entry of this node in the route log that each other node said it applied. */
+  readonly #acked = new Map<string, string>()
+  /** Changes of this node waiting until every other node applied them. */
+  readonly #unacked = new Set<{ id: string; nodes: Set<string>; resolve: () => void }>()
+  #report: (err: unknown, what: string) => void
+
+  constructor(
+    host: ClusterHost,
+    store: RedisStore,
+    nodes: Nodes,
+    report: (err: unknown, what: string) => void,
+  ) {
+    this.#host = host
+    this.#store = store
+    this.#nodes = nodes
+    this.#redis = store.redis
+    for (const [name, script] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, script)
+    this.#scripts = this.#redis as unknown as Record<ScriptName, ScriptCall>
+    this.#prefix = store.config.prefix
+    this.#report = report
+    nodes.onDead((id) => this.#takeOver(id))
+  }
+
+  get nodeId(): string {
+    return this.#nodes.id
+  }
+
+  // Keys
+
+  /** Stream: the deliveries and takeovers other nodes ask of node `id`. */
+  inboxKey(id: string): string {
+    return `${this.#prefix}{n:${id}}:in`
+  }
+  /** Set: the client ids connected to node `id`, for the survivor that finds it dead. */
+  connectionsKey(id: string): string {
+    return `${this.#prefix}{n:${id}}:conns`
+  }
+  /** String: `<node> <connection>` holding the client id. */
+  nodeKey(clientId: string): string {
+    return `${this.#prefix}{c:${clientId}}:node`
+  }
+  /** Hash: filter -> `<JSON subscription>` of every route of the client id, on any node. */
+  routesKey(clientId: string): string {
+    return `${this.#prefix}{c:${clientId}}:routes`
+  }
+  /** Set: the client ids with routes or a connection, read by a starting node. */
+  get indexKey(): string {
+    return `${this.#prefix}{routes}`
+  }
+  /** Stream: the route log, every change of routes and connections, read by every node. */
+  get logKey(): string {
+    return `${this.#prefix}{routes}:log`
+  }
+
+  // Start and stop
+
+  /**
+   * Reads the routes and connections of every node (after noting where the route log stands, so that no
+   * change made meanwhile is missed: replaying one twice changes nothing), creates this node's inbox and
+   * starts reading it and the log.
+   */
+  async start(): Promise<void> {
+    const redis = this.#redis
+    const last = await redis.xrevrange(this.logKey, '+', '-', 'COUNT', 1)
+    this.#applied = last[0]?.[0] ?? '0-0'
+    const ids = await redis.smembers(this.indexKey)
+    const alive = await this.#nodes.alive()
+    const rows = await Promise.all(
+      ids.map((clientId) =>
+        Promise.all([redis.hgetall(this.routesKey(clientId)), redis.get(this.nodeKey(clientId))]),
+      ),
+    )
+    for (let i = 0; i < ids.length; i++) {
+      const clientId = ids[i]!
+      const [routes, node] = rows[i]!
+      for (const text of Object.values(routes)) this.#subscribe(clientId, text)
+      const holder = node?.slice(0, node.indexOf(' '))
+      if (holder !== undefined && holder !== this.nodeId && alive.has(holder))
+        this.locations.set(clientId, holder)
+    }
+    for (const id of alive.keys()) if (id !== this.nodeId) this.peers.add(id)
+    await redis.xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM').catch((err: Error) => {
+      if (!err.message.includes('BUSYGROUP')) throw err
+    })
+    this.#running = true
+    this.#log = redis.duplicate()
+    this.#inbox = redis.duplicate()
+    this.#readers = [this.#readLog(this.#log), this.#readInbox(this.#inbox)]
+    await this.#event('n', '', undefined, false)
+  }
+
+  /**
+   * Stops reading, then does for this node what a survivor does for a dead one: the client ids it still
+   * holds are released, and what is left in its inbox is delivered elsewhere or queued.
+   */
+  async stop(): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    this.#log?.disconnect()
+    this.#inbox?.disconnect()
+    for (const waiting of this.#waiting.splice(0)) waiting.resolve()
+    for (const unacked of this.#unacked) unacked.resolve()
+    // Redis away: a read waiting for it never ends (ioredis keeps it queued), and nothing can be handed over.
+    if (this.#redis.status !== 'ready') return
+    await Promise.all(this.#readers)
+    await this.#takeOver(this.nodeId)
+  }
+
+  /** Resolves once this node has applied every route log entry written before the call. */
+  async caughtUp(): Promise<void> {
+    const last = await this.#redis.xrevrange(this.logKey, '+', '-', 'COUNT', 1)
+    const id = last[0]?.[0]
+    if (id === undefined || !this.#running || compareIds(this.#applied, id) >= 0) return
+    await new Promise<void>((resolve) => this.#waiting.push({ id, resolve }))
+  }
+
+  // Connections
+
+  /**
+   * Registers a connection of this node as the holder of its client id; the connection that held it on
+   * another node is closed there (0x8E) [MQTT-3.1.4-2], through that node's inbox.
+   */
+  async register(client: Client, clientId: string): Promise<void> {
+    const token = `${this.nodeId} ${++this.#connections}`
+    this.#tokens.set(client, token)
+    this.locations.delete(clientId)
+    const [previous] = await Promise.all([
+      this.#scripts.mqsClusterRegister.call(this.#redis, this.nodeKey(clientId), token) as Promise<
+        string | null
+      >,
+      this.#redis.sadd(this.connectionsKey(this.nodeId), clientId),
+      this.#redis.sadd(this.indexKey, clientId),
+      this.#event('c', clientId),
+    ])
+    if (previous === null) return
+    const node = previous.slice(0, previous.indexOf(' '))
+    if (node === this.nodeId) return
+    await this.#scripts.mqsClusterSend.call(this.#redis, this.inboxKey(node), 'k', clientId, 'c', previous)
+  }
+
+  /** Whether the connection still held its client id in Redis (not taken over elsewhere): then it is released. */
+  async unregister(client: Client, clientId: string): Promise<boolean> {
+    const token = this.#tokens.get(client)
+    // Redis away (a broker closing after it): this node's own answer; the registry entry stays until the
+    // client id registers again, or a survivor releases it if this node dies.
+    if (token === undefined || this.#redis.status !== 'ready') return true
+    const released = await this.#scripts.mqsClusterRelease.call(
+      this.#redis,
+      this.nodeKey(clientId),
+      token,
+      '1',
+    )
+    if (released !== 1) return false
+    await Promise.all([
+      this.#redis.srem(this.connectionsKey(this.nodeId), clientId),
+      this.#event('d', clientId),
+    ])
+    return true
+  }
+
+  /** Whether `clientId` is held by a connection on another node that is alive: its session is in use there. */
+  async heldElsewhere(clientId: string): Promise<boolean> {
+    const held = await this.#redis.get(this.nodeKey(clientId))
+    if (held === null) return false
+    const node = held.slice(0, held.indexOf(' '))
+    return node !== this.nodeId && (await this.#nodes.isAlive(node))
+  }
+
+  // Routes
+
+  async subscribed(clientId: string, topic: string, qos: QoS, subscription: Subscription): Promise<void> {
+    const text = JSON.stringify({ ...subscription, topic, qos })
+    await Promise.all([
+      this.#redis.hset(this.routesKey(clientId), topic, text),
+      this.#redis.sadd(this.indexKey, clientId),
+      this.#event('s', clientId, text),
+    ])
+  }
+
+  async unsubscribed(clientId: string, topic: string): Promise<void> {
+    await Promise.all([this.#redis.hdel(this.routesKey(clientId), topic), this.#event('u', clientId, topic)])
+  }
+
+  /**
+   * Every route of the client id goes, on every node (its session was removed). Not waited for: a route
+   * another node keeps a moment longer only queues for a session that is gone, which stores nothing.
+   */
+  async removed(clientId: string): Promise<void> {
+    await Promise.all([
+      this.#redis.del(this.routesKey(clientId)),
+      this.#redis.srem(this.indexKey, clientId),
+      this.#event('r', clientId, undefined, false),
+    ])
+  }
+
+  /** The node a client id is connected to, when it is another node. */
+  nodeOf(clientId: string): string | undefined {
+    return this.locations.get(clientId)
+  }
+
+  // Deliveries to other nodes
+
+  /**
+   * Asks node `node` to make `targets` deliveries of the message `text` (encoded, with its origin); resolves
+   * once they are in its inbox. When that node is gone (its inbox taken over), this node makes them: to a
+   * client connected here or elsewhere, or queued for a persistent session. `hop`: sent on by a node that
+   * was asked for them (its subscriber had moved); such deliveries are not sent on again.
+   */
+  async send(node: string, text: string, targets: Target[], hop: boolean): Promise<void> {
+    const fields = ['m', text, 't', JSON.stringify(targets)]
+    if (hop) fields.push('h', '1')
+    const id = await this.#scripts.mqsClusterSend.call(this.#redis, this.inboxKey(node), ...fields)
+    if (id !== null) return
+    await this.#dispatch(text, targets, node, !hop, false)
+  }
+
+  /**
+   * Makes the deliveries `targets` of one message: to a client connected to this node (forwardMessage), to
+   * one connected to another node (its inbox, when `mayHop`; never back to `from`), else queued for a
+   * persistent session (QoS 1/2). `recovering`: taken from a dead node's inbox, so a QoS 2 message a
+   * subscriber holds already (delivered before the node died) is not given again.
+   */
+  async #dispatch(
+    text: string,
+    targets: Target[],
+    from: string | undefined,
+    mayHop: boolean,
+    recovering: boolean,
+  ): Promise<void> {
+    const stored = decodePublish(text)
+    const source = leaving(stored, Date.now())
+    if (source === undefined) return
+    const origin = (stored.packet as OriginPacket)[ORIGIN]
+    const pending: Promise<unknown>[] = []
+    const elsewhere = new Map<string, Target[]>()
+    for (const target of targets) {
+      const [clientId, qos] = target
+      if (
+        recovering &&
+        qos === 2 &&
+        origin !== undefined &&
+        (await this.#store.holdsOrigin(clientId, origin))
+      )
+        continue
+      const client = this.#host.connected(clientId)
+      if (client !== undefined) {
+        pending.push(
+          client.stack
+            .run('forwardMessage', { client, packet: packetFor(source, target, origin) }, {})
+            .catch((err: MqttStackError) => client.stack.reportError(err, client, source)),
+        )
+        continue
+      }
+      const node = this.nodeOf(clientId)
+      if (node !== undefined && mayHop && node !== from && node !== this.nodeId) {
+        let list = elsewhere.get(node)
+        if (list === undefined) {
+          list = []
+          elsewhere.set(node, list)
+        }
+        list.push(target)
+        continue
+      }
+      const stack = this.#host.stack
+      if (qos === 0 || stack === undefined) continue
+      pending.push(
+        stack
+          .run(
+            'storeOfflineMessage',
+            { clientId, packet: packetFor(source, target, origin) },
+            {} as CallbackStore<'storeOfflineMessage'>,
+          )
+          .catch((err: MqttStackError) => stack.reportError(err, undefined, source)),
+      )
+    }
+    for (const [node, list] of elsewhere) pending.push(this.send(node, text, list, true))
+    await Promise.all(pending)
+  }
+
+  // Readers
+
+  async #readInbox(redis: RedisClient): Promise<void> {
+    const key = this.inboxKey(this.nodeId)
+    while (this.#running) {
+      let answer: [string, [string, string[]][]][] | null
+      try {
+        answer = (await redis.xreadgroup(
+          'GROUP',
+          'g',
+          this.nodeId,
+          'COUNT',
+          BATCH,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          key,
+          '>',
+        )) as [string, [string, string[]][]][] | null
+      } catch (err) {
+        if (this.#running) this.#report(err, 'reading this node inbox')
+        continue
+      }
+      if (answer === null) continue
+      const entries = answer[0]![1]
+      const done: Promise<unknown>[] = []
+      for (const [, fields] of entries) done.push(this.#entry(fields))
+      try {
+        await Promise.all(done)
+        // Accepted by every delivery (stored inflight or queued): acknowledged and dropped.
+        const ids = entries.map(([id]) => id)
+        await Promise.all([this.#redis.xack(key, 'g', ...ids), this.#redis.xdel(key, ...ids)])
+      } catch (err) {
+        this.#report(err, 'delivering from this node inbox')
+      }
+    }
+  }
+
+  /** One inbox entry: a message with its deliveries (`m`, `t`), or a takeover (`k` client id, `c` connection). */
+  #entry(fields: string[]): Promise<void> {
+    if (fields[0] === 'a') {
+      this.#ack(fields[3]!, fields[1]!)
+      return Promise.resolve()
+    }
+    if (fields[0] === 'k') {
+      const client = this.#host.clients.get(fields[1]!)
+      if (client !== undefined && this.#tokens.get(client) === fields[3]) {
+        // Another node took the client id over: the server MUST disconnect this one [MQTT-3.1.4-2] (0x8E)
+        client.close(ReasonCode.SESSION_TAKEN_OVER)
+      }
+      return Promise.resolve()
+    }
+    // Sent on by a node whose subscriber had moved (`h`): delivered or queued here, not sent on again.
+    return this.#dispatch(fields[1]!, JSON.parse(fields[3]!) as Target[], undefined, fields[4] !== 'h', false)
+  }
+
+  async #readLog(redis: RedisClient): Promise<void> {
+    while (this.#running) {
+      let answer: [string, [string, string[]][]][] | null
+      try {
+        answer = (await redis.xread(
+          'COUNT',
+          500,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          this.logKey,
+          this.#applied,
+        )) as [string, [string, string[]][]][] | null
+      } catch (err) {
+        if (this.#running) this.#report(err, 'reading the route log')
+        continue
+      }
+      if (answer === null) continue
+      // Each node whose changes were applied is told the last one, in its inbox.
+      const acks = new Map<string, string>()
+      for (const [id, fields] of answer[0]![1]) {
+        const node = this.#apply(fields[1]!)
+        if (node !== undefined) acks.set(node, id)
+        this.#applied = id
+      }
+      for (const [node, id] of acks)
+        this.#scripts.mqsClusterSend
+          .call(this.#redis, this.inboxKey(node), 'a', id, 'n', this.nodeId)
+          .catch((err: unknown) => this.#report(err, 'acknowledging the route log'))
+      for (let i = this.#waiting.length - 1; i >= 0; i--) {
+        const waiting = this.#waiting[i]!
+        if (compareIds(this.#applied, waiting.id) < 0) continue
+        this.#waiting.splice(i, 1)
+        waiting.resolve()
+      }
+    }
+  }
+
+  /**
+   * One change of the route log, `<kind>\n<node>\n<client id>[\n<detail>]`: returns the node that made it,
+   * to acknowledge. Changes by this node are known already.
+   */
+  #apply(event: string): string | undefined {
+    const [kind, node, clientId, detail] = event.split('\n') as [string, string, string, string | undefined]
+    if (node === this.nodeId) return undefined
+    const routes = this.#host.routes
+    switch (kind) {
+      case 's':
+        this.#subscribe(clientId, detail!)
+        break
+      case 'u':
+        routes.unsubscribe(clientId, detail!)
+        break
+      case 'r':
+        routes.removeClient(clientId)
+        break
+      case 'c':
+        this.locations.set(clientId, node)
+        break
+      case 'd':
+        if (this.locations.get(clientId) === node) this.locations.delete(clientId)
+        break
+      case 'n':
+        this.peers.add(node)
+        break
+      case 'x':
+        this.#forgetNode(detail!)
+        break
+    }
+    return node
+  }
+
+  /** Node `node` applied this node's changes up to `id`. */
+  #ack(node: string, id: string): void {
+    const before = this.#acked.get(node)
+    if (before === undefined || compareIds(before, id) < 0) this.#acked.set(node, id)
+    for (const unacked of this.#unacked) {
+      if (!unacked.nodes.has(node) || compareIds(id, unacked.id) < 0) continue
+      unacked.nodes.delete(node)
+      if (unacked.nodes.size === 0) unacked.resolve()
+    }
+  }
+
+  /**
+   * Resolves once every other node applied this node's change `id` of the route log; a node that does not
+   * answer within nodeTimeoutMs (dead, not yet found dead) is not waited for longer.
+   */
+  #appliedByAll(id: string): Promise<void> {
+    const nodes = new Set<string>()
+    for (const peer of this.peers) {
+      const acked = this.#acked.get(peer)
+      if (acked === undefined || compareIds(acked, id) < 0) nodes.add(peer)
+    }
+    if (nodes.size === 0 || !this.#running) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const unacked = {
+        id,
+        nodes,
+        resolve: () => {
+          clearTimeout(timer)
+          this.#unacked.delete(unacked)
+          resolve()
+        },
+      }
+      const timer = setTimeout(unacked.resolve, this.#store.config.nodeTimeoutMs)
+      timer.unref()
+      this.#unacked.add(unacked)
+    })
+  }
+
+  #subscribe(clientId: string, text: string): void {
+    const subscription = JSON.parse(text) as Subscription
+    this.#host.routes.subscribe(clientId, subscription.topic, subscription.qos, subscription)
+  }
+
+  #forgetNode(node: string): void {
+    for (const [clientId, at] of this.locations) if (at === node) this.locations.delete(clientId)
+    this.peers.delete(node)
+    this.#acked.delete(node)
+    for (const unacked of this.#unacked) {
+      unacked.nodes.delete(node)
+      if (unacked.nodes.size === 0) unacked.resolve()
+    }
+  }
+
+  /**
+   * Appends a change of this node to the route log; with `wait`, resolves once every other node applied
+   * it, so that what a client was told (CONNACK, SUBACK) holds on every node.
+   */
+  async #event(kind: string, clientId: string, detail?: string, wait = true): Promise<void> {
+    const event =
+      detail === undefined
+        ? `${kind}\n${this.nodeId}\n${clientId}`
+        : `${kind}\n${this.nodeId}\n${clientId}\n${detail}`
+    const id = await this.#redis.xadd(this.logKey, 'MAXLEN', '~', LOG_LENGTH, '*', 'e', event)
+    if (wait && id !== null) await this.#appliedByAll(id)
+  }
+
+  // A dead node
+
+  /**
+   * Run by the one survivor that claimed node `dead` (or by a node that stops, for itself): the client ids
+   * it held are released (a clean session is removed; a persistent one stays, its messages now queued), the
+   * deliveries left in its inbox are made (here, on the node their subscriber is on now, or queued), and
+   * every node forgets its connections.
+   */
+  async #takeOver(dead: string): Promise<void> {
+    const redis = this.#redis
+    this.#forgetNode(dead)
+    const held = await redis.smembers(this.connectionsKey(dead))
+    for (const clientId of held) {
+      const released = await this.#scripts.mqsClusterRelease.call(redis, this.nodeKey(clientId), dead, '0')
+      if (released !== 1) continue
+      await redis.xadd(this.logKey, 'MAXLEN', '~', LOG_LENGTH, '*', 'e', `d\n${dead}\n${clientId}`)
+      const expiry = await redis.hget(this.#store.keys.session(clientId), 'e')
+      // The connection ended with its node: a session with expiry 0 ends with it [MQTT-3.1.2-6].
+      if (expiry === null || Number(expiry) === 0) await this.#host.dropSession(clientId)
+    }
+    const inbox = this.inboxKey(dead)
+    const taken = `${inbox}:taken`
+    // Renamed first: a node that sends to it from now on finds no inbox and delivers itself.
+    await redis.rename(inbox, taken).catch((err: Error) => {
+      if (!err.message.includes('no such key')) throw err
+    })
+    let from = '-'
+    for (;;) {
+      const entries = await redis.xrange(taken, from, '+', 'COUNT', BATCH)
+      for (const [, fields] of entries) {
+        if (fields[0] === 'm')
+          await this.#dispatch(fields[1]!, JSON.parse(fields[3]!) as Target[], dead, true, true)
+      }
+      if (entries.length < BATCH) break
+      from = `(${entries[entries.length - 1]![0]}`
+    }
+    await redis.del(taken, this.connectionsKey(dead))
+    await redis.xadd(this.logKey, 'MAXLEN', '~', LOG_LENGTH, '*', 'e', `x\n${this.nodeId}\n\n${dead}`)
+  }
+}
+
+/** The packet of one delivery asked by another node. */
+function packetFor(source: IPublishPacket, target: Target, origin: string | undefined): IPublishPacket {
+  const [, qos, retain, ids, group] = target
+  const packet: ForwardedPacket = {
+    cmd: 'publish',
+    topic: source.topic,
+    payload: source.payload,
+    qos,
+    retain: retain === 1,
+    dup: false,
+  }
+  if (source.properties !== undefined) packet.properties = forwardedProperties(source.properties)
+  if (ids !== null) packet.properties = { ...packet.properties, subscriptionIdentifier: ids }
+  if (group !== null && qos > 0) packet[SHARED] = group
+  if (origin !== undefined) (packet as OriginPacket)[ORIGIN] = origin
+  return packet
+}
+
+/** Orders two stream ids (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am !== bm ? am - bm : as - bs
+}
+
+/** The text of a message sent to other nodes: the published packet with its origin, stored now. */
+export function encodeForNodes(source: IPublishPacket, origin: string | undefined): string {
+  if (origin === undefined) return encode(source, Date.now())
+  const packet: OriginPacket = { ...source }
+  packet[ORIGIN] = origin
+  return encode(packet, Date.now())
+}
