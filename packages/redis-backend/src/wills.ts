@@ -115,6 +115,8 @@ export interface StoredWill {
 export class RedisWills {
   readonly #redis: Client
   readonly #scripts: Record<WillScript, ScriptCall>
+  /** When the last will was stored here (ms), kept increasing: `lookup` without owner takes the last stored. */
+  #lastStored = 0
 
   constructor(
     redis: Client,
@@ -138,7 +140,8 @@ export class RedisWills {
   }
 
   async store(clientId: string, owner: string, packet: IPublishPacket, delayInterval: number): Promise<void> {
-    const text = `${delayInterval} ${this.node} 0 ${encode(packet, Date.now())}`
+    this.#lastStored = Math.max(Date.now(), this.#lastStored + 1)
+    const text = `${delayInterval} ${this.node} 0 ${encode(packet, this.#lastStored)}`
     await this.#redis.hset(this.key(clientId), owner, text)
     // After the will: a removal of this client id's last will here, answered before, drops it first.
     await this.#redis.sadd(this.indexKey(this.node), clientId)
