@@ -271,5 +271,42 @@ describe.runIf(hasRedis())(
       const delayedAt = arrived.find((m) => m.topic === 'wills/delayed')!.at
       expect(delayedAt - killedAt).toBeGreaterThanOrEqual(9000)
     })
+
+    it('[MQTT-3.1.2-8] two nodes on one Redis: when one is killed, the other publishes the wills of its clients once each; none after DISCONNECT', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-wills-two-${process.pid}:`
+      const dying = await startNode(redis.url, prefix, 0)
+      const survivor = await startNode(redis.url, prefix, 0)
+
+      const subscriber = await client(survivor.port, { clean: false, clientId: 'e2e-two-watcher' })
+      await subscriber.subscribeAsync('wills/#', { qos: 1 })
+      const arrived: string[] = []
+      subscriber.on('message', (topic) => {
+        arrived.push(topic)
+        progress.emit('progress')
+      })
+      const once = { reconnectPeriod: 0 } as const
+      await client(dying.port, { ...once, clientId: 'e2e-two-a', will: will('wills/a') })
+      await client(dying.port, { ...once, clientId: 'e2e-two-b', protocolVersion: 5, will: will('wills/b') })
+      const leaving = await client(dying.port, { ...once, clientId: 'e2e-two-c', will: will('wills/c') })
+      const removed = willRemoved(redis.port, `${prefix}{c:e2e-two-c}:wills`)
+      await removed.watching
+      await leaving.endAsync()
+      await removed.done
+
+      await kill(dying.child)
+      await until(
+        () => arrived.includes('wills/a') && arrived.includes('wills/b'),
+        () => `wills arrived at the other node: ${JSON.stringify(arrived)}`,
+      )
+      const marker = await client(survivor.port, { clientId: 'e2e-two-marker' })
+      await marker.publishAsync('wills/marker', 'm', { qos: 1 })
+      await until(
+        () => arrived.includes('wills/marker'),
+        () => `the marker did not arrive: ${JSON.stringify(arrived)}`,
+      )
+      expect(arrived.sort()).toEqual(['wills/a', 'wills/b', 'wills/marker'])
+    })
   },
 )
