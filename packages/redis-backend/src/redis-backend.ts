@@ -97,7 +97,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     this.nodes = new Nodes(this.#store.redis, this.config.prefix, timeout, (err) =>
       this.stack?.reportError(this.#failure(err, 'node liveness'), undefined, undefined),
     )
-    this.#wills = new RedisWills(this.#store.redis, this.config.prefix, this.nodes.id)
+    this.#wills = new RedisWills(this.#store.redis, this.#store.keys, this.nodes.id)
     // The wills of a dead node: taken over by the survivor that swept it, published once by its last-will.
     this.nodes.onDead((id, lastSeen) => this.#wills.adopt(this.stack, id, lastSeen))
     this.cluster = new ClusterRouting(this, this.#store, this.nodes, (err, what) =>

@@ -1,6 +1,7 @@
 import type { IPublishPacket, Stack } from '@mqtt-stack/core'
 import type { Cluster, Redis } from 'ioredis'
 import { decodePublish, encode } from './codec.js'
+import type { Keys } from './keys.js'
 
 type Client = Redis | Cluster
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>
@@ -71,19 +72,29 @@ for n in pairs(nodes) do if not holds(n) then table.insert(out, n) end end
 return out`,
   },
   /**
-   * KEYS wills; ARGV dead node, this node, last seen (ms). Takes over every will that the dead node holds,
-   * each under a new owner (`<this node>:<owner>`), due at its `dueAt`, or its delay after `last seen` if
-   * its connection was open when the node died. Returns owner, delay, dueAt, message for each: atomic, so
-   * one survivor only takes each will.
+   * KEYS wills, session; ARGV dead node, this node, last seen (ms). Takes over every will that the dead node
+   * holds, each under a new owner (`<this node>:<owner>`), due at its `dueAt`, or its delay after `last seen`
+   * if its connection was open when the node died; sooner if the session ends first [MQTT-3.1.3-9]: at
+   * `last seen` for a session gone or of expiry 0 (it ended with the node), its expiry after it was left for
+   * a persistent one. Returns owner, delay, dueAt, message for each: atomic, so one survivor only takes each.
    */
   mqsWillAdopt: {
-    numberOfKeys: 1,
+    numberOfKeys: 2,
     lua: `${FIELDS}local all = redis.call('HGETALL', KEYS[1])
+local seen = tonumber(ARGV[3])
+local e = redis.call('HGET', KEYS[2], 'e')
+local ends = nil
+if not e or tonumber(e) == 0 then ends = seen
+elseif tonumber(e) < 4294967295 then
+  local left = redis.call('HGET', KEYS[2], 'd')
+  ends = (left and tonumber(left) or seen) + tonumber(e) * 1000
+end
 local out = {}
 for i = 1, #all, 2 do
   local d, n, due, m = fields(all[i + 1])
   if n == ARGV[1] then
-    if due == '0' then due = tostring(tonumber(ARGV[3]) + tonumber(d) * 1000) end
+    if due == '0' then due = tostring(seen + tonumber(d) * 1000) end
+    if ends and ends < tonumber(due) then due = tostring(ends) end
     local owner = ARGV[2] .. ':' .. all[i]
     redis.call('HDEL', KEYS[1], all[i])
     redis.call('HSET', KEYS[1], owner, d .. ' ' .. ARGV[2] .. ' ' .. due .. ' ' .. m)
@@ -118,12 +129,15 @@ export class RedisWills {
   /** When the last will was stored here (ms), kept increasing: `lookup` without owner takes the last stored. */
   #lastStored = 0
 
+  readonly prefix: string
+
   constructor(
     redis: Client,
-    readonly prefix: string,
+    readonly keys: Keys,
     /** This node's id. */
     readonly node: string,
   ) {
+    this.prefix = keys.prefix
     this.#redis = redis
     for (const [name, script] of Object.entries(WILL_SCRIPTS)) redis.defineCommand(name, script)
     this.#scripts = redis as unknown as Record<WillScript, ScriptCall>
@@ -208,6 +222,7 @@ export class RedisWills {
       const adopted = (await this.#scripts.mqsWillAdopt.call(
         this.#redis,
         this.key(clientId),
+        this.keys.session(clientId),
         dead,
         this.node,
         lastSeen,

@@ -2,6 +2,7 @@ import { type CallbackContext, type IPublishPacket, type MiddlewareLike, Stack }
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { RedisBackend } from '../src/index.js'
+import { Keys } from '../src/keys.js'
 import { Nodes } from '../src/nodes.js'
 import { hasRedis, RedisServer } from '../src/testing/index.js'
 import { RedisWills } from '../src/wills.js'
@@ -24,7 +25,7 @@ function will(payload: string): IPublishPacket {
 async function dyingNode(server: RedisServer, prefix: string) {
   const redis = new Redis(server.port, '127.0.0.1', { lazyConnect: true })
   const nodes = new Nodes(redis, prefix, TIMEOUT)
-  const wills = new RedisWills(redis, prefix, nodes.id)
+  const wills = new RedisWills(redis, new Keys(prefix), nodes.id)
   let crashed = false
   onTestFinished(async () => {
     if (!crashed) await nodes.stop()
@@ -127,9 +128,19 @@ describe.runIf(hasRedis())('wills of a node that died', { timeout: 20_000 }, () 
     expect(await redis.exists(`${prefix}{c:c1}:wills`, `${prefix}{nodes}:wills:${dying.nodes.id}`)).toBe(0)
   })
 
-  it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will is due its delay after the node was last seen, or when its connection ended', async () => {
+  it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will is due its delay after the node was last seen, or when its connection ended, or when its session ends if sooner', async () => {
     const prefix = freshPrefix()
     const dying = await dyingNode(server!, prefix)
+    const redis = new Redis(server!.port, '127.0.0.1')
+    onTestFinished(() => {
+      redis.disconnect()
+    })
+    const keys = new Keys(prefix)
+    const left = Date.now()
+    // The sessions as session-manager keeps them: persistent ones outlive the node, expiry 0 ends with it.
+    for (const clientId of ['open', 'ended', 'resumed']) await redis.hset(keys.session(clientId), 'e', 3600)
+    await redis.hset(keys.session('expiring'), 'e', 5, 'd', left)
+    await redis.hset(keys.session('clean'), 'e', 0)
     // Connected when the node died: due 60 s after its last heartbeat.
     await dying.wills.store('open', 'conn-1', will('open'), 60)
     // Its connection ended earlier: due when last-will had recorded.
@@ -138,6 +149,9 @@ describe.runIf(hasRedis())('wills of a node that died', { timeout: 20_000 }, () 
     await dying.wills.due('ended', 'conn-2', dueAt)
     // A connection resumed the session within the delay (below): not sent.
     await dying.wills.store('resumed', 'conn-3', will('resumed'), 60)
+    // Sessions that end before the delay: the will goes when they end.
+    await dying.wills.store('expiring', 'conn-4', will('expiring'), 60)
+    await dying.wills.store('clean', 'conn-5', will('clean'), 60)
     const a = await survivor(server!, prefix)
     expect(await a.backend.nodes.isAlive(dying.nodes.id)).toBe(true)
     await a.backend.nodes.sweep()
@@ -145,13 +159,16 @@ describe.runIf(hasRedis())('wills of a node that died', { timeout: 20_000 }, () 
     expect(await dying.wills.cancelDelayed('resumed')).toBe(true)
     const before = Date.now()
     dying.crash()
-    await a.until(() => a.orphans.length >= 2)
+    await a.until(() => a.orphans.length >= 4)
     const byId = new Map(a.orphans.map((o) => [o.clientId, o]))
-    expect([...byId.keys()].sort()).toEqual(['ended', 'open'])
+    expect([...byId.keys()].sort()).toEqual(['clean', 'ended', 'expiring', 'open'])
     expect(byId.get('ended')!.dueAt).toBe(dueAt)
+    expect(byId.get('expiring')!.dueAt).toBe(left + 5000)
     const open = byId.get('open')!
     expect(open.delayInterval).toBe(60)
     expect(open.dueAt).toBeGreaterThan(before + 60_000 - TIMEOUT - 100)
     expect(open.dueAt).toBeLessThanOrEqual(before + 60_000)
+    const clean = byId.get('clean')!
+    expect(clean.dueAt).toBe(open.dueAt - 60_000)
   })
 })
