@@ -158,6 +158,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     await this.#ready?.catch(() => undefined)
     await this.cluster.stop().catch(() => undefined)
     await this.nodes.stop().catch(() => undefined)
+    // Delayed wills still waiting are left to the next sweep: the stopped node is found dead.
+    if (this.#loaded && this.#store.redis.status === 'ready')
+      await this.#wills.release(this.nodes.setKey).catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
     await this.#store.close()

@@ -240,4 +240,14 @@ export class RedisWills {
     }
     await this.#redis.del(index)
   }
+
+  /**
+   * A clean stop (after `Nodes.stop()`): wills this node still holds (delayed ones waiting when the broker
+   * stopped) would be published by nobody, so the node goes back in the set of nodes `setKey`, without a
+   * heartbeat: the next sweep, of another node or of the next start, finds it dead and takes them over.
+   */
+  async release(setKey: string): Promise<void> {
+    if ((await this.#redis.scard(this.indexKey(this.node))) === 0) return
+    await this.#redis.zadd(setKey, Date.now(), this.node)
+  }
 }

@@ -77,6 +77,7 @@ async function survivor(server: RedisServer, prefix: string) {
   await backend.ready()
   return {
     backend,
+    stack,
     orphans,
     published,
     /** Resolves once `count` wills were claimed here or at `others`. */
@@ -170,5 +171,25 @@ describe.runIf(hasRedis())('wills of a node that died', { timeout: 20_000 }, () 
     expect(open.dueAt).toBeLessThanOrEqual(before + 60_000)
     const clean = byId.get('clean')!
     expect(clean.dueAt).toBe(open.dueAt - 60_000)
+  })
+
+  it('a broker stopped cleanly while a delayed will waits: the next start takes it over, due when recorded', async () => {
+    const prefix = freshPrefix()
+    const first = await survivor(server!, prefix)
+    const redis = new Redis(server!.port, '127.0.0.1')
+    onTestFinished(() => {
+      redis.disconnect()
+    })
+    // What last-will of the first broker left: a delayed will whose connection ended, due in 30 s.
+    const held = new RedisWills(redis, new Keys(prefix), first.backend.nodeId)
+    await redis.hset(new Keys(prefix).session('late'), 'e', 3600)
+    await held.store('late', 'conn-1', will('late'), 60)
+    const dueAt = Date.now() + 30_000
+    await held.due('late', 'conn-1', dueAt)
+    await first.stack.close()
+    const next = await survivor(server!, prefix)
+    await next.until(() => next.orphans.length >= 1)
+    expect(next.orphans.map((o) => [o.clientId, o.dueAt])).toEqual([['late', dueAt]])
+    expect(next.published).toEqual(['late:late'])
   })
 })
