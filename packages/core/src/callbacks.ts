@@ -313,10 +313,15 @@ export interface StandardCallbacks {
   /**
    * Forget a will. With `owner`: that connection's (clean DISCONNECT, or claimed before it is published),
    * and `store.removed` is true only for the one call that removed it, atomically, so that two nodes never
-   * both publish it. Without `owner`: every will of the client id that has a delay (a new connection resumed
-   * the session within it [MQTT-3.1.3-9]); wills without a delay stay, to be published.
+   * both publish it. Without `owner`: every will of the client id that has a delay, wherever held (a new
+   * connection with Clean Start 0 resumed the session within the delay: they are not sent [MQTT-3.1.3-9];
+   * with Clean Start 1 the session ended: they are sent now), handed back in `store.packets`; wills without
+   * a delay stay, to be published by their owners.
    */
-  removeWill: { ctx: { clientId: string; owner?: string }; store: { removed?: boolean } }
+  removeWill: {
+    ctx: { clientId: string; owner?: string }
+    store: { removed?: boolean; packets?: IPublishPacket[] }
+  }
   /**
    * A backend took over the will of a connection whose node died, under a new `owner`: publish it once
    * `dueAt` (epoch ms: its delay counted from when the node was last seen alive, or from when the connection

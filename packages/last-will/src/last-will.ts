@@ -231,8 +231,13 @@ export class LastWill extends Middleware<LastWillOptions> {
       else if (pending.owner !== undefined)
         await stack.run('removeWill', { clientId, owner: pending.owner }, {})
     }
-    // The session is resumed: delayed wills of earlier connections, here or on other nodes, are not sent.
-    if (!cleanStart) await stack.run('removeWill', { clientId }, {})
+    // Delayed wills of earlier connections, here or on other nodes: Clean Start 0 resumes the session, they
+    // are not sent [MQTT-3.1.3-9]; Clean Start 1 ends it, they are sent now (authorised when stored).
+    const { packets = [] } = await stack.run('removeWill', { clientId }, {})
+    if (cleanStart) {
+      for (const packet of packets)
+        await new Promise<void>((resolve) => authorizeAndRelay(stack, undefined, packet, () => resolve()))
+    }
     const state = client.state.lastWill
     const will = state?.will
     if (state === undefined || will === undefined || client.closed) return

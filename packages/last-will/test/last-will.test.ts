@@ -60,9 +60,13 @@ class FakeWills {
       },
       removeWill: (ctx: CallbackContext<'removeWill'>, store: CallbackStore<'removeWill'>, next: Next) => {
         if (ctx.owner === undefined) {
-          for (const [owner, will] of this.stored)
-            if (will.clientId === ctx.clientId && will.delay > 0) this.stored.delete(owner)
-          this.#called(`cancel delayed ${ctx.clientId}`)
+          store.packets = []
+          for (const [owner, will] of this.stored) {
+            if (will.clientId !== ctx.clientId || will.delay === 0) continue
+            this.stored.delete(owner)
+            store.packets.push(will.packet)
+          }
+          this.#called(`take delayed ${ctx.clientId}`)
         } else {
           store.removed = !this.refuseClaims && this.stored.delete(ctx.owner)
           this.#called(`claim ${ctx.clientId} ${store.removed}`)
@@ -594,11 +598,11 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     const wills = new FakeWills()
     const { stack, relayed, relays } = broker({ wills })
     const t = await connected(stack)
-    expect(wills.calls).toEqual(['store a status/a +0'])
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +0'])
     expect([...wills.stored.keys()][0]).toMatch(/^[0-9a-f-]{36}$/)
     await drop(t)
     await relays(1)
-    expect(wills.calls).toEqual(['store a status/a +0', 'claim a true'])
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +0', 'claim a true'])
     expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
     expect(wills.stored.size).toBe(0)
   })
@@ -608,8 +612,8 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     const { stack, relayed, reachedSession } = broker({ wills })
     const t = await connected(stack)
     await drop(t)
-    await wills.calledTimes(2)
-    expect(wills.calls[1]).toBe('claim a false')
+    await wills.calledTimes(3)
+    expect(wills.calls[2]).toBe('claim a false')
     expect(relayed).toEqual([])
     expect(reachedSession).toEqual(['unclean a'])
   })
@@ -620,8 +624,8 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     const t = await connected(stack)
     t.send({ cmd: 'disconnect' })
     await t.closed()
-    await wills.calledTimes(2)
-    expect(wills.calls[1]).toBe('claim a true')
+    await wills.calledTimes(3)
+    expect(wills.calls[2]).toBe('claim a true')
     expect(wills.stored.size).toBe(0)
     expect(relayed).toEqual([])
   })
@@ -635,7 +639,7 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
       },
     })
     await connected(stack)
-    expect(wills.calls).toEqual([])
+    expect(wills.calls).toEqual(['take delayed a'])
   })
 
   it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will stays stored with when it is due; a connection resuming the session cancels it', async () => {
@@ -644,11 +648,11 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     const { stack, relayed } = broker({ wills })
     const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
     await drop(t)
-    await wills.calledTimes(2)
-    expect(wills.calls).toEqual(['store a status/a +10', 'due a +10000'])
+    await wills.calledTimes(3)
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +10', 'due a +10000'])
     vi.advanceTimersByTime(5000)
     await reconnect(stack, false)
-    expect(wills.calls.slice(2)).toEqual(['claim a true', 'cancel delayed a'])
+    expect(wills.calls.slice(3)).toEqual(['claim a true', 'take delayed a'])
     vi.advanceTimersByTime(60_000)
     expect(relayed).toEqual([])
   })
@@ -659,10 +663,10 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     const { stack, relayed, relays } = broker({ wills })
     const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
     await drop(t)
-    await wills.calledTimes(2)
+    await wills.calledTimes(3)
     vi.advanceTimersByTime(10_000)
     await relays(1)
-    expect(wills.calls[2]).toBe('claim a true')
+    expect(wills.calls[3]).toBe('claim a true')
     expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
   })
 
@@ -699,5 +703,43 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
       await stack.close()
       expect(relayed.map((r) => [r.client, r.topic])).toEqual(refuse ? [] : [[undefined, 'w']])
     }
+  })
+
+  it('a connection with Clean Start 1 ends the session: the delayed wills of its client id held elsewhere are published now', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    const packet = {
+      cmd: 'publish',
+      topic: 'elsewhere',
+      payload: Buffer.from('x'),
+      qos: 1,
+      retain: false,
+      dup: false,
+    } as const
+    // The will of a connection of 'a' on another node, waiting out its delay.
+    wills.stored.set('other-node:o', { clientId: 'a', packet, delay: 30 })
+    await connected(stack, { protocolVersion: 5, clean: true }, false)
+    await relays(1)
+    expect(relayed.map((r) => [r.client, r.topic])).toEqual([[undefined, 'elsewhere']])
+    expect(wills.stored.size).toBe(0)
+  })
+
+  it('MQTT 5.0 [MQTT-3.1.3-9]: with Clean Start 0 the delayed wills of its client id held elsewhere are not sent', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    const packet = {
+      cmd: 'publish',
+      topic: 'elsewhere',
+      payload: Buffer.from('x'),
+      qos: 1,
+      retain: false,
+      dup: false,
+    } as const
+    wills.stored.set('other-node:o', { clientId: 'a', packet, delay: 30 })
+    await connected(stack, { protocolVersion: 5, clean: false }, false)
+    expect(wills.calls).toEqual(['take delayed a'])
+    expect(wills.stored.size).toBe(0)
+    await stack.close()
+    expect(relayed).toEqual([])
   })
 })

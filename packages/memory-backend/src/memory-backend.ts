@@ -255,10 +255,11 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
         next()
       },
       removeWill: (ctx, store, next) => {
-        store.removed =
-          ctx.owner === undefined
-            ? s.wills.cancelDelayed(ctx.clientId)
-            : s.wills.take(ctx.clientId, ctx.owner)
+        if (ctx.owner !== undefined) store.removed = s.wills.take(ctx.clientId, ctx.owner)
+        else {
+          store.packets = s.wills.takeDelayed(ctx.clientId)
+          store.removed = store.packets.length > 0
+        }
         next()
       },
 

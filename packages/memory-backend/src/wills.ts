@@ -59,19 +59,22 @@ export class Wills {
     return true
   }
 
-  /** A new connection resumed the session: every will of the client id that has a delay is not sent [MQTT-3.1.3-9]. */
-  cancelDelayed(clientId: string): boolean {
+  /**
+   * A new connection of the client id: every will of it that has a delay is removed and returned (with
+   * Clean Start 0 not to be sent [MQTT-3.1.3-9], with Clean Start 1 to be sent now).
+   */
+  takeDelayed(clientId: string): IPublishPacket[] {
     const wills = this.#byClient.get(clientId)
-    if (wills === undefined) return false
-    let removed = false
+    const taken: IPublishPacket[] = []
+    if (wills === undefined) return taken
     for (const [owner, will] of wills) {
       if (will.delayInterval === 0) continue
       wills.delete(owner)
       this.#size--
-      removed = true
+      taken.push(will.packet)
     }
     if (wills.size === 0) this.#byClient.delete(clientId)
-    return removed
+    return taken
   }
 
   clear(): void {

@@ -399,12 +399,14 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       removeWill: (ctx, store, next) => {
-        const removed =
-          ctx.owner === undefined
-            ? this.#wills.cancelDelayed(ctx.clientId)
-            : this.#wills.take(ctx.clientId, ctx.owner)
-        this.#answer(removed, next, (value) => {
-          store.removed = value
+        if (ctx.owner !== undefined) {
+          return this.#answer(this.#wills.take(ctx.clientId, ctx.owner), next, (removed) => {
+            store.removed = removed
+          })
+        }
+        this.#answer(this.#wills.takeDelayed(ctx.clientId), next, (packets) => {
+          store.packets = packets
+          store.removed = packets.length > 0
         })
       },
 

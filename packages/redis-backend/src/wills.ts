@@ -52,23 +52,26 @@ if holds(n) then return '' end
 return n`,
   },
   /**
-   * KEYS wills. A new connection resumed the session: every will with a delay goes [MQTT-3.1.3-9]. Returns
-   * how many went, then the nodes that no longer hold a will of the client id.
+   * KEYS wills. A new connection of the client id: every will with a delay goes (Clean Start 0: not sent
+   * [MQTT-3.1.3-9]; Clean Start 1: sent now by the caller). Returns the nodes that no longer hold a will of
+   * the client id, then '' and the messages of the wills taken.
    */
-  mqsWillCancelDelayed: {
+  mqsWillTakeDelayed: {
     numberOfKeys: 1,
     lua: `${FIELDS}local all = redis.call('HGETALL', KEYS[1])
-local gone, nodes = 0, {}
+local nodes, messages = {}, {}
 for i = 1, #all, 2 do
-  local d, n = fields(all[i + 1])
+  local d, n, _, m = fields(all[i + 1])
   if tonumber(d) > 0 then
     redis.call('HDEL', KEYS[1], all[i])
-    gone = gone + 1
     nodes[n] = true
+    table.insert(messages, m)
   end
 end
-local out = { gone }
+local out = {}
 for n in pairs(nodes) do if not holds(n) then table.insert(out, n) end end
+table.insert(out, '')
+for _, m in ipairs(messages) do table.insert(out, m) end
 return out`,
   },
   /**
@@ -198,14 +201,12 @@ export class RedisWills {
     return true
   }
 
-  /** A new connection resumed the session: its delayed wills are not sent [MQTT-3.1.3-9]. */
-  async cancelDelayed(clientId: string): Promise<boolean> {
-    const [gone, ...nodes] = (await this.#scripts.mqsWillCancelDelayed.call(
-      this.#redis,
-      this.key(clientId),
-    )) as [number, ...string[]]
-    for (const node of nodes) await this.#redis.srem(this.indexKey(node), clientId)
-    return gone > 0
+  /** A new connection of the client id: its delayed wills, removed and returned (`mqsWillTakeDelayed`). */
+  async takeDelayed(clientId: string): Promise<IPublishPacket[]> {
+    const out = (await this.#scripts.mqsWillTakeDelayed.call(this.#redis, this.key(clientId))) as string[]
+    const split = out.indexOf('')
+    for (const node of out.slice(0, split)) await this.#redis.srem(this.indexKey(node), clientId)
+    return out.slice(split + 1).map((text) => decodePublish(text).packet)
   }
 
   /**

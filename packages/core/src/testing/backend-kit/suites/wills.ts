@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert'
 import type { Kit } from '../kit.js'
-import { expectedProperties, message, PROPERTIES, propertiesOf } from '../packets.js'
+import { expectedProperties, message, PROPERTIES, propertiesOf, topicAndPayload } from '../packets.js'
 import { claimWill, storeWill, willOf } from '../steps.js'
 
 /** `storeWill`, `lookupWill`, `removeWill`: wills by the connection that stored them, claimed once. */
@@ -68,12 +68,14 @@ export function willsSuite(kit: Kit): void {
     })
 
     kit.test(
-      'MQTT 5.0 [MQTT-3.1.3-9]: removeWill without owner removes the wills that wait out a delay, not those without one',
+      'MQTT 5.0 [MQTT-3.1.3-9]: removeWill without owner removes the wills that wait out a delay and hands them back, not those without one',
       async (h) => {
         const c = await h.connect('w', { persistent: true })
         await storeWill(h, c, message('w', 'delayed'), 30, 'conn-1')
         await storeWill(h, c, message('w', 'now'), 0, 'conn-2')
-        assert.equal((await h.run('removeWill', { clientId: 'w' })).removed, true)
+        const taken = await h.run('removeWill', { clientId: 'w' })
+        assert.equal(taken.removed, true)
+        assert.deepEqual((taken.packets ?? []).map(topicAndPayload), ['w=delayed'], 'handed back')
         assert.equal(await willOf(h, 'w', 'conn-1'), undefined)
         assert.equal(await willOf(h, 'w', 'conn-2'), 'w=now+0')
         assert.equal((await h.run('removeWill', { clientId: 'w' })).removed ?? false, false)
