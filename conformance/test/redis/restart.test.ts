@@ -3,67 +3,11 @@
  * started again on the same Redis and port: what its clients were promised must still hold. redis-server
  * comes from scripts/install-test-deps.sh: without it these tests are skipped, except under CI=true.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { EventEmitter, once } from 'node:events'
-import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { once } from 'node:events'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { Redis } from 'ioredis'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { describe, expect, it, onTestFinished } from 'vitest'
-
-const CONFORMANCE = fileURLToPath(new URL('../..', import.meta.url))
-/** tsx's loader by absolute URL, so the node runs the TypeScript sources through conformance's tsconfig paths. */
-const TSX = pathToFileURL(join(CONFORMANCE, 'node_modules/tsx/dist/loader.mjs')).href
-const NODE = fileURLToPath(new URL('./broker-node.ts', import.meta.url))
-/** How long a test waits for an event (a node listening, every message arriving) before it fails. */
-const WAIT_MS = 20_000
-
-interface Node {
-  port: number
-  child: ChildProcess
-  output(): string
-}
-
-/** Starts a broker node on `port` (0: a free one) and resolves once it listens. */
-async function startNode(url: string, prefix: string, port: number): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', TSX, NODE, url, prefix, String(port)], {
-    cwd: CONFORMANCE,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  onTestFinished(() => kill(child))
-  let output = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk
-  })
-  const bound = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the node did not listen:\n${output}`)), WAIT_MS)
-    child.once('exit', (code) => reject(new Error(`the node exited (${code}):\n${output}`)))
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk
-      const match = /listening on mqtt:\/\/[^\s]*:(\d+)/.exec(output)
-      if (match === null) return
-      clearTimeout(timer)
-      resolve(Number(match[1]))
-    })
-  })
-  return { port: bound, child, output: () => output }
-}
-
-/** `kill -9`; resolves once the process is gone. */
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGKILL')
-  await exited
-}
-
-/** A connected MQTT.js client that reconnects to the same port every 100 ms, closed after the test. */
-async function client(port: number, options: IClientOptions): Promise<MqttClient> {
-  const c = await mqtt.connectAsync({ host: '127.0.0.1', port, reconnectPeriod: 100, ...options })
-  onTestFinished(() => c.endAsync(true))
-  return c
-}
+import { client, kill, progress, receiver, startNode, until } from './nodes.js'
 
 /**
  * Resolves `done` once the hash of wills `key` loses a field (a keyspace notification of HDEL), which
@@ -92,27 +36,6 @@ function willRemoved(port: number, key: string): { watching: Promise<void>; done
 /** A QoS 1 will with this topic. */
 function will(topic: string) {
   return { topic, payload: Buffer.from(`${topic} gone`), qos: 1, retain: false } as const
-}
-
-/** Emits `progress` on every acknowledgement and message the clients of a test get. */
-const progress = new EventEmitter()
-
-/** Resolves once `done()` holds, asked again on every `progress`; fails after WAIT_MS. */
-function until(done: () => boolean, what: () => string): Promise<void> {
-  if (done()) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      progress.off('progress', check)
-      reject(new Error(`within ${WAIT_MS} ms: ${what()}`))
-    }, WAIT_MS)
-    function check(): void {
-      if (!done()) return
-      clearTimeout(timer)
-      progress.off('progress', check)
-      resolve()
-    }
-    progress.on('progress', check)
-  })
 }
 
 describe.runIf(hasRedis())(
@@ -183,16 +106,12 @@ describe.runIf(hasRedis())(
       )
       expect(failed).toEqual([])
 
-      const back = await client(port, { ...persistent, clientId: 'e2e-away' })
-      const atAway: string[] = []
-      back.on('message', (_topic, payload) => {
-        atAway.push(payload.toString())
-        progress.emit('progress')
-      })
+      const back = await receiver(port, { ...persistent, clientId: 'e2e-away' })
+      const atAway = () => new Set(back.got.map((text) => text.slice(text.indexOf('=') + 1)))
       // Every acknowledged QoS 1 message reaches the persistent session that was away (duplicates allowed).
       await until(
-        () => [...acked[1]].every((payload) => atAway.includes(payload)),
-        () => `${new Set(atAway).size} of ${acked[1].size} QoS 1 messages at the session that was away`,
+        () => [...acked[1]].every((payload) => atAway().has(payload)),
+        () => `${atAway().size} of ${acked[1].size} QoS 1 messages at the session that was away`,
       )
       // Every QoS 2 message reaches the session that was connected, exactly once.
       await until(

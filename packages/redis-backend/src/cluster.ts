@@ -113,6 +113,8 @@ export class ClusterRouting {
   readonly peers = new Set<string>()
   /** The last entry of this node in the route log that each other node said it applied. */
   readonly #acked = new Map<string, string>()
+  /** Other nodes that let a change go unacknowledged for nodeTimeoutMs: not waited for until they answer. */
+  readonly #silent = new Set<string>()
   /** Changes of this node waiting until every other node applied them. */
   readonly #unacked = new Set<{ id: string; nodes: Set<string>; resolve: () => void }>()
   #report: (err: unknown, what: string) => void
@@ -132,6 +134,7 @@ export class ClusterRouting {
     this.#prefix = store.config.prefix
     this.#report = report
     nodes.onDead((id) => this.#takeOver(id))
+    nodes.onLost(() => this.lost())
   }
 
   get nodeId(): string {
@@ -191,10 +194,13 @@ export class ClusterRouting {
       if (holder !== undefined && holder !== this.nodeId && alive.has(holder))
         this.locations.set(clientId, holder)
     }
-    for (const id of alive.keys()) if (id !== this.nodeId) this.peers.add(id)
-    await redis.xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM').catch((err: Error) => {
-      if (!err.message.includes('BUSYGROUP')) throw err
-    })
+    // Waited for once they acknowledge this node's `n`: one that was killed, not yet found dead, never does.
+    for (const id of alive.keys()) {
+      if (id === this.nodeId) continue
+      this.peers.add(id)
+      this.#silent.add(id)
+    }
+    await this.#openInbox()
     this.#running = true
     this.#log = redis.duplicate()
     this.#inbox = redis.duplicate()
@@ -217,6 +223,26 @@ export class ClusterRouting {
     if (this.#redis.status !== 'ready') return
     await Promise.all(this.#readers)
     await this.#takeOver(this.nodeId)
+  }
+
+  async #openInbox(): Promise<void> {
+    await this.#redis
+      .xgroup('CREATE', this.inboxKey(this.nodeId), 'g', '$', 'MKSTREAM')
+      .catch((err: Error) => {
+        if (!err.message.includes('BUSYGROUP')) throw err
+      })
+  }
+
+  /**
+   * This node stalled past its heartbeat's TTL: another node may have found it dead, released its client ids
+   * and taken its inbox over. Its connections are closed (their clients connect again, to any node, and
+   * resume their sessions), and it announces itself again.
+   */
+  lost(): void {
+    for (const client of this.#host.clients.values()) client.close(ReasonCode.UNSPECIFIED_ERROR)
+    this.#openInbox()
+      .then(() => this.#event('n', '', undefined, false))
+      .catch((err: unknown) => this.#report(err, 'joining again'))
   }
 
   /** Resolves once this node has applied every route log entry written before the call. */
@@ -410,7 +436,14 @@ export class ClusterRouting {
           '>',
         )) as [string, [string, string[]][]][] | null
       } catch (err) {
-        if (this.#running) this.#report(err, 'reading this node inbox')
+        if (!this.#running) continue
+        // Taken over by a survivor while this node stalled (or deleted): made again, and read from then on.
+        if (err instanceof Error && err.message.includes('NOGROUP')) {
+          await this.#openInbox().catch((again: unknown) => this.#report(again, 'making this node inbox'))
+          continue
+        }
+        this.#report(err, 'reading this node inbox')
+        await new Promise((resolve) => setTimeout(resolve, BLOCK_MS).unref())
         continue
       }
       if (answer === null) continue
@@ -522,6 +555,7 @@ export class ClusterRouting {
   #ack(node: string, id: string): void {
     const before = this.#acked.get(node)
     if (before === undefined || compareIds(before, id) < 0) this.#acked.set(node, id)
+    this.#silent.delete(node)
     for (const unacked of this.#unacked) {
       if (!unacked.nodes.has(node) || compareIds(id, unacked.id) < 0) continue
       unacked.nodes.delete(node)
@@ -531,11 +565,13 @@ export class ClusterRouting {
 
   /**
    * Resolves once every other node applied this node's change `id` of the route log; a node that does not
-   * answer within nodeTimeoutMs (dead, not yet found dead) is not waited for longer.
+   * answer within nodeTimeoutMs (dead, not yet found dead) is not waited for longer, nor for the next
+   * changes until it answers again.
    */
   #appliedByAll(id: string): Promise<void> {
     const nodes = new Set<string>()
     for (const peer of this.peers) {
+      if (this.#silent.has(peer)) continue
       const acked = this.#acked.get(peer)
       if (acked === undefined || compareIds(acked, id) < 0) nodes.add(peer)
     }
@@ -550,7 +586,11 @@ export class ClusterRouting {
           resolve()
         },
       }
-      const timer = setTimeout(unacked.resolve, this.#store.config.nodeTimeoutMs)
+      const timer = setTimeout(() => {
+        // Dead but not yet found dead, most likely: the next changes do not wait for it.
+        for (const node of unacked.nodes) this.#silent.add(node)
+        unacked.resolve()
+      }, this.#store.config.nodeTimeoutMs)
       timer.unref()
       this.#unacked.add(unacked)
     })
@@ -565,6 +605,7 @@ export class ClusterRouting {
     for (const [clientId, at] of this.locations) if (at === node) this.locations.delete(clientId)
     this.peers.delete(node)
     this.#acked.delete(node)
+    this.#silent.delete(node)
     for (const unacked of this.#unacked) {
       unacked.nodes.delete(node)
       if (unacked.nodes.size === 0) unacked.resolve()

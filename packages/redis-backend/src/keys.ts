@@ -53,6 +53,13 @@ export class Keys {
   incoming(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:incoming`
   }
+  /**
+   * Sorted set: origins of inbound QoS 2 messages whose delivery to this client was completed, by when (the
+   * last DELIVERED_KEPT): a relay done again after a crash skips this client even once it acknowledged it.
+   */
+  delivered(clientId: string): string {
+    return `${this.prefix}{c:${clientId}}:done`
+  }
   /** Every key of a session (all in one slot); not its wills (`{c:<id>}:wills`), which outlive it (wills.ts). */
   ofClient(clientId: string): string[] {
     return [
@@ -63,6 +70,7 @@ export class Keys {
       this.inflightOrder(clientId),
       this.origins(clientId),
       this.incoming(clientId),
+      this.delivered(clientId),
     ]
   }
 }

@@ -416,7 +416,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           let disconnected = 0
           for (const [clientId, persistent] of sessions) {
             const client = this.clients.get(clientId)
-            if (persistent && (client === undefined || client.closed)) disconnected++
+            const connected =
+              (client !== undefined && !client.closed) || this.cluster.nodeOf(clientId) !== undefined
+            if (persistent && !connected) disconnected++
           }
           store.sessions = sessions.length
           store.disconnectedSessions = disconnected

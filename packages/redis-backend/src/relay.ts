@@ -1,17 +1,17 @@
-import {
-  type CallbackContext,
-  type CallbackResult,
-  type CallbackStore,
-  type Client,
-  type IPublishPacket,
-  type MatchVisitor,
-  type MqttStackError,
-  type Next,
-  type QoS,
-  type Stack,
-  type Subscription,
-  toMqttStackError,
+import type {
+  CallbackContext,
+  CallbackResult,
+  CallbackStore,
+  Client,
+  IPublishPacket,
+  MatchVisitor,
+  MqttStackError,
+  Next,
+  QoS,
+  Stack,
+  Subscription,
 } from '@mqtt-stack/core'
+import { toMqttStackError } from '@mqtt-stack/core'
 import { type ClusterRouting, encodeForNodes, type Target } from './cluster.js'
 import { ORIGIN, type OriginPacket } from './codec.js'
 import { type Route, type Routes, SharedGroup } from './routes.js'

@@ -86,14 +86,31 @@ return string.sub(held, 3)`,
    * delivery of that message: inflight, or queued.
    */
   holdsOrigin: {
-    numberOfKeys: 2,
-    lua: `for _, origin in ipairs(redis.call('HVALS', KEYS[1])) do
+    numberOfKeys: 3,
+    lua: `if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 1 end
+for _, origin in ipairs(redis.call('HVALS', KEYS[1])) do
   if origin == ARGV[1] then return 1 end
 end
 for _, message in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   if string.find(message, ARGV[2], 1, true) then return 1 end
 end
 return 0`,
+  },
+  /**
+   * KEYS inflight, order, origins, delivered; ARGV packet identifier, now (ms), origins kept. Removes an
+   * acknowledged packet; the origin of an inbound QoS 2 message it delivered is kept (the last `kept`).
+   */
+  removeInflight: {
+    numberOfKeys: 4,
+    lua: `local origin = redis.call('HGET', KEYS[3], ARGV[1])
+if origin then
+  redis.call('ZADD', KEYS[4], ARGV[2], origin)
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`,
   },
   /**
    * KEYS messages, sizes, bytes; ARGV index root, topic, message ('' deletes), payload bytes,

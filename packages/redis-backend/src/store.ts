@@ -18,6 +18,12 @@ import { SCRIPTS, type ScriptName } from './scripts.js'
 type Client = Redis | Cluster
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>
 
+/**
+ * Origins of completed inbound QoS 2 deliveries kept per client: a relay cut short by a crash and done again
+ * skips a client that completed the message meanwhile, unless this many others completed since.
+ */
+const DELIVERED_KEPT = 1000
+
 /** What `storeOffline` did: queued, no persistent session to queue for, or a full queue. */
 export enum Queued {
   OK = 0,
@@ -241,12 +247,16 @@ export class RedisStore {
 
   async removeInflight(clientId: string, messageId: number): Promise<void> {
     const keys = this.keys
-    await this.redis
-      .multi()
-      .hdel(keys.inflight(clientId), String(messageId))
-      .zrem(keys.inflightOrder(clientId), String(messageId))
-      .hdel(keys.origins(clientId), String(messageId))
-      .exec()
+    await this.script(
+      'removeInflight',
+      keys.inflight(clientId),
+      keys.inflightOrder(clientId),
+      keys.origins(clientId),
+      keys.delivered(clientId),
+      messageId,
+      Date.now(),
+      DELIVERED_KEPT,
+    )
   }
 
   async clearInflight(clientId: string): Promise<void> {
@@ -284,6 +294,7 @@ export class RedisStore {
       'holdsOrigin',
       keys.origins(clientId),
       keys.offline(clientId),
+      keys.delivered(clientId),
       origin,
       originNeedle(origin),
     )

@@ -1,16 +1,14 @@
 import { describeBackend } from '@mqtt-stack/core/testing'
-import { afterAll, beforeAll, describe, it } from 'vitest'
-import { RedisBackend } from '../src/index.js'
-import { hasRedis, RedisCluster, RedisServer } from '../src/testing/index.js'
+import { describe, it } from 'vitest'
+import { RedisBackend, type RedisBackendOptions } from '../src/index.js'
+import { hasRedis } from '../src/testing/index.js'
+import { onEachRedis } from './support.js'
 
 const limits = { maxOfflineMessages: 3, maxInflightMessages: 4, maxRetainedMessages: 5 }
 let tests = 0
 
 /** The kit on one Redis: a fresh prefix per test, the same prefix for a restart; the keys dropped after. */
-function kitOn(
-  title: string,
-  connection: () => { url?: string; clusterNodes?: { host: string; port: number }[] },
-) {
+function kitOn(title: string, connection: () => Partial<RedisBackendOptions>) {
   const create = (prefix: string): RedisBackend => new RedisBackend({ ...connection(), prefix, ...limits })
   describeBackend(
     title,
@@ -39,21 +37,5 @@ function kitOn(
 }
 
 describe.runIf(hasRedis())('redis-backend', { timeout: 20_000 }, () => {
-  describe('on one Redis', () => {
-    let redis: RedisServer | undefined
-    beforeAll(async () => {
-      redis = await RedisServer.start()
-    })
-    afterAll(() => redis?.close())
-    kitOn('the backend kit', () => ({ url: redis!.url }))
-  })
-
-  describe('on a Redis Cluster of three masters', () => {
-    let cluster: RedisCluster | undefined
-    beforeAll(async () => {
-      cluster = await RedisCluster.start()
-    }, 30_000)
-    afterAll(() => cluster?.close())
-    kitOn('the backend kit', () => ({ clusterNodes: cluster!.startNodes }))
-  })
+  onEachRedis((target) => kitOn('the backend kit', target.options))
 })

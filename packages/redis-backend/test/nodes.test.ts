@@ -1,9 +1,9 @@
-import { Cluster, Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import type { Cluster, Redis } from 'ioredis'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { RedisBackend } from '../src/index.js'
 import { Nodes } from '../src/nodes.js'
-import { hasRedis, RedisCluster, RedisServer } from '../src/testing/index.js'
-import { freshPrefix } from './support.js'
+import { hasRedis } from '../src/testing/index.js'
+import { freshPrefix, onEachRedis } from './support.js'
 
 const TIMEOUT = 300
 
@@ -82,6 +82,20 @@ function suite(connect: () => Connect) {
     expect([...(await b.nodes.alive()).keys()]).toEqual([b.nodes.id])
   })
 
+  it('a node whose own heartbeat expired (a stall past the TTL) is told on its next renewal, and is alive again', async () => {
+    const prefix = freshPrefix()
+    const stalled = await node(connect(), prefix)
+    const lost = new Promise<void>((resolve) => stalled.nodes.onLost(resolve))
+    // What a stall leaves: the heartbeat expired. Deleted here through another connection.
+    const other = connect()()
+    onTestFinished(() => {
+      other.disconnect()
+    })
+    await other.del(stalled.nodes.heartbeatKey(stalled.nodes.id))
+    await lost
+    expect(await stalled.nodes.isAlive(stalled.nodes.id)).toBe(true)
+  })
+
   it('a survivor whose listener fails leaves the dead node for a later sweep, which reports it again', async () => {
     const prefix = freshPrefix()
     const dying = await node(connect(), prefix)
@@ -102,26 +116,21 @@ function suite(connect: () => Connect) {
 }
 
 describe.runIf(hasRedis())('node liveness', { timeout: 20_000 }, () => {
-  describe('on one Redis', () => {
-    let server: RedisServer | undefined
-    beforeAll(async () => {
-      server = await RedisServer.start()
-    })
-    afterAll(() => server?.close())
-    suite(() => () => new Redis(server!.port, '127.0.0.1', { lazyConnect: true }))
+  onEachRedis((target) => {
+    suite(() => target.client)
 
     it('RedisBackend: nodeId is alive from ready() until close(), and nodeTimeoutMs is validated', async () => {
       expect(() => new RedisBackend({ nodeTimeoutMs: 50 })).toThrow(/nodeTimeoutMs/)
       expect(() => new RedisBackend({ nodeTimeoutMs: 1000.5 })).toThrow(/nodeTimeoutMs/)
       const prefix = freshPrefix()
-      const backend = new RedisBackend({ url: server!.url, prefix, nodeTimeoutMs: TIMEOUT })
-      const other = new RedisBackend({ url: server!.url, prefix, nodeTimeoutMs: TIMEOUT })
+      const backend = new RedisBackend({ ...target.options(), prefix, nodeTimeoutMs: TIMEOUT })
+      const other = new RedisBackend({ ...target.options(), prefix, nodeTimeoutMs: TIMEOUT })
       onTestFinished(() => other.close())
       await backend.ready()
       await other.ready()
       expect(backend.nodeId).not.toBe(other.nodeId)
       expect(await other.nodes.isAlive(backend.nodeId)).toBe(true)
-      const redis = new Redis(server!.port, '127.0.0.1')
+      const redis = target.client()
       onTestFinished(() => {
         redis.disconnect()
       })
@@ -131,17 +140,5 @@ describe.runIf(hasRedis())('node liveness', { timeout: 20_000 }, () => {
       expect(await other.nodes.isAlive(backend.nodeId)).toBe(false)
       expect(await redis.zscore(`${prefix}{nodes}`, backend.nodeId)).toBeNull()
     })
-  })
-
-  describe('on a Redis Cluster of three masters', () => {
-    let cluster: RedisCluster | undefined
-    beforeAll(async () => {
-      cluster = await RedisCluster.start()
-    }, 30_000)
-    afterAll(() => cluster?.close())
-    suite(
-      () => () =>
-        new Cluster(cluster!.startNodes, { lazyConnect: true, redisOptions: { lazyConnect: true } }),
-    )
   })
 })

@@ -1,8 +1,8 @@
 import { BackendHarness } from '@mqtt-stack/core/testing'
-import { Redis } from 'ioredis'
-import { onTestFinished } from 'vitest'
+import { Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, onTestFinished } from 'vitest'
 import { RedisBackend, type RedisBackendOptions } from '../src/index.js'
-import type { RedisServer } from '../src/testing/index.js'
+import { RedisCluster, RedisServer } from '../src/testing/index.js'
 
 let prefixes = 0
 
@@ -32,6 +32,10 @@ export async function harness(
       await backend.ready()
       return backend
     },
+    // Another node on the same Redis and prefix (the restart of a node is another node, too).
+    peer(first) {
+      return this.restart!(first)
+    },
   })
   onTestFinished(() => h.close())
   return { h, backend: h.backend as RedisBackend }
@@ -44,4 +48,40 @@ export function inspect(server: RedisServer): Redis {
     client.disconnect()
   })
   return client
+}
+
+/** Where a suite runs: the backend options that reach it, and a plain client of it (connecting on first use). */
+export interface RedisTarget {
+  options(): Partial<RedisBackendOptions>
+  client(): Redis | Cluster
+}
+
+/**
+ * Defines `body` twice: in a describe on one redis-server and in one on a Redis Cluster of three masters,
+ * each started before its tests and stopped after them.
+ */
+export function onEachRedis(body: (target: RedisTarget) => void): void {
+  describe('on one Redis', () => {
+    let server: RedisServer | undefined
+    beforeAll(async () => {
+      server = await RedisServer.start()
+    })
+    afterAll(() => server?.close())
+    body({
+      options: () => ({ url: server!.url }),
+      client: () => new Redis(server!.port, '127.0.0.1', { lazyConnect: true }),
+    })
+  })
+  describe('on a Redis Cluster of three masters', () => {
+    let cluster: RedisCluster | undefined
+    beforeAll(async () => {
+      cluster = await RedisCluster.start()
+    }, 30_000)
+    afterAll(() => cluster?.close())
+    body({
+      options: () => ({ clusterNodes: cluster!.startNodes }),
+      client: () =>
+        new Cluster(cluster!.startNodes, { lazyConnect: true, redisOptions: { lazyConnect: true } }),
+    })
+  })
 }

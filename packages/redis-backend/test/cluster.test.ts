@@ -1,0 +1,91 @@
+import type { IPublishPacket, QoS } from '@mqtt-stack/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeForNodes, type Target } from '../src/cluster.js'
+import { hasRedis, RedisServer } from '../src/testing/index.js'
+import { harness, inspect } from './support.js'
+
+const message = (payload: string, qos: QoS): IPublishPacket => ({
+  cmd: 'publish',
+  topic: 't',
+  payload,
+  qos,
+  retain: false,
+  dup: false,
+})
+
+const texts = (packets: IPublishPacket[] = []) => packets.map((p) => `${p.topic}=${p.payload.toString()}`)
+
+describe.runIf(hasRedis())('several nodes: what a node hands over', { timeout: 20_000 }, () => {
+  let server: RedisServer | undefined
+  beforeAll(async () => {
+    server = await RedisServer.start()
+  })
+  afterAll(() => server?.close())
+
+  it('a survivor releases the client ids of a dead node and delivers its inbox: queued for a persistent session, not a QoS 2 message the subscriber completed', async () => {
+    const { h, backend } = await harness(server!, { nodeTimeoutMs: 300 })
+    const p = backend.prefix
+    const c = await h.connect('s', { persistent: true })
+    await h.subscribe(c, 't', 2)
+    await h.disconnect(c)
+    const clean = await h.connect('clean')
+    await h.subscribe(clean, 't', 1)
+    // What a node that died leaves: a clean session it held, three deliveries for `s` in its inbox (one of
+    // a QoS 2 message `s` completed through another node), and its entry without a heartbeat, written last.
+    const redis = inspect(server!)
+    const dead = 'dead-node'
+    const inbox = `${p}{n:${dead}}:in`
+    await redis.set(`${p}{c:clean}:node`, `${dead} 1`)
+    await redis.sadd(`${p}{n:${dead}}:conns`, 'clean')
+    await redis.xgroup('CREATE', inbox, 'g', '$', 'MKSTREAM')
+    const deliver = (payload: string, qos: QoS, origin?: string) => {
+      const target: Target = ['s', qos, 0, null, null]
+      return redis.xadd(
+        inbox,
+        '*',
+        'm',
+        encodeForNodes(message(payload, qos), origin),
+        't',
+        JSON.stringify([target]),
+      )
+    }
+    await deliver('one', 1)
+    await deliver('two', 2, 'pub\u00007')
+    await deliver('completed', 2, 'pub\u00008')
+    await redis.zadd(`${p}{c:s}:done`, Date.now(), 'pub\u00008')
+    await redis.zadd(`${p}{nodes}`, Date.now() - 10_000, dead)
+
+    await backend.nodes.sweep()
+    expect(texts((await h.run('lookupOfflineMessages', { clientId: 's' })).packets)).toEqual([
+      't=one',
+      't=two',
+    ])
+    expect(await redis.exists(inbox, `${inbox}:taken`, `${p}{n:${dead}}:conns`, `${p}{c:clean}:node`)).toBe(0)
+    expect(await redis.zscore(`${p}{nodes}`, dead)).toBeNull()
+    // The clean session ended with its connection [MQTT-3.1.2-6]: no session, no route.
+    expect((await h.run('lookupSession', { clientId: 'clean' })).session).toBeUndefined()
+    expect(backend.routes.subscribers.has('clean')).toBe(false)
+    expect(backend.routes.subscribers.has('s')).toBe(true)
+  })
+
+  it('a node started after a client connected and subscribed elsewhere routes to it from its first message', async () => {
+    const { h } = await harness(server!)
+    const early = await h.connect('early')
+    await h.subscribe(early, 'late/#', 1)
+    const later = await h.peer()
+    await later.publish('late/x', 'one')
+    expect(await h.waitFor('early', 1)).toEqual(['late/x=one'])
+    expect(h.forwardsTo('early')[0]!.client).toBe(early.client)
+  })
+
+  it('removeSession leaves a session alone while a connection on another live node holds its client id', async () => {
+    const { h } = await harness(server!)
+    const other = await h.peer()
+    const c = await other.connect('held', { persistent: true })
+    await h.run('removeSession', { clientId: 'held' })
+    expect((await h.run('lookupSession', { clientId: 'held' })).session).toBeDefined()
+    expect(await other.disconnect(c)).toBe(true)
+    await h.run('removeSession', { clientId: 'held' })
+    expect((await h.run('lookupSession', { clientId: 'held' })).session).toBeUndefined()
+  })
+})
