@@ -705,19 +705,24 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
     }
   })
 
-  it('a connection with Clean Start 1 ends the session: the delayed wills of its client id held elsewhere are published now', async () => {
-    const wills = new FakeWills()
-    const { stack, relayed, relays } = broker({ wills })
-    const packet = {
+  /** The will of a connection of 'a' on another node, waiting out its delay. */
+  const ELSEWHERE = {
+    clientId: 'a',
+    packet: {
       cmd: 'publish',
       topic: 'elsewhere',
       payload: Buffer.from('x'),
       qos: 1,
       retain: false,
       dup: false,
-    } as const
-    // The will of a connection of 'a' on another node, waiting out its delay.
-    wills.stored.set('other-node:o', { clientId: 'a', packet, delay: 30 })
+    },
+    delay: 30,
+  } as const
+
+  it('a connection with Clean Start 1 ends the session: the delayed wills of its client id held elsewhere are published now', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    wills.stored.set('other-node:o', ELSEWHERE)
     await connected(stack, { protocolVersion: 5, clean: true }, false)
     await relays(1)
     expect(relayed.map((r) => [r.client, r.topic])).toEqual([[undefined, 'elsewhere']])
@@ -727,15 +732,7 @@ describe('last-will: wills stored in a backend (storeWill), claimed before they 
   it('MQTT 5.0 [MQTT-3.1.3-9]: with Clean Start 0 the delayed wills of its client id held elsewhere are not sent', async () => {
     const wills = new FakeWills()
     const { stack, relayed } = broker({ wills })
-    const packet = {
-      cmd: 'publish',
-      topic: 'elsewhere',
-      payload: Buffer.from('x'),
-      qos: 1,
-      retain: false,
-      dup: false,
-    } as const
-    wills.stored.set('other-node:o', { clientId: 'a', packet, delay: 30 })
+    wills.stored.set('other-node:o', ELSEWHERE)
     await connected(stack, { protocolVersion: 5, clean: false }, false)
     expect(wills.calls).toEqual(['take delayed a'])
     expect(wills.stored.size).toBe(0)
