@@ -4,6 +4,7 @@
  * and on a Redis Cluster of three masters; the node killed with `kill -9` is a process of its own.
  */
 
+import type { ChildProcess } from 'node:child_process'
 import type { RedisBackendOptions } from '@mqtt-stack/redis-backend'
 import { hasRedis, RedisCluster, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import type { MqttClient } from 'mqtt'
@@ -52,6 +53,43 @@ async function publishAll(
   }
   await Promise.all(acks)
   return sent
+}
+
+/**
+ * Publishes `count` messages `<root>/<i>` at `qos` from `publisher`, ten unacknowledged at most, each answer
+ * sending the next; `child` is killed from the callback of the 50th acknowledgement, so the kill falls
+ * during the traffic. Resolves once every message was answered, with those acknowledged and the failures.
+ */
+async function trafficUntilKilled(
+  publisher: MqttClient,
+  child: ChildProcess,
+  root: string,
+  qos: 1 | 2,
+  count: number,
+): Promise<{ acked: Set<string>; failed: string[] }> {
+  const acked = new Set<string>()
+  const failed: string[] = []
+  let sent = 0
+  let answered = 0
+  const pump = (): void => {
+    while (sent - answered < 10 && sent < count) {
+      const payload = String(sent++)
+      publisher.publish(`${root}/${payload}`, payload, { qos }, (err) => {
+        answered++
+        if (err) failed.push(`${payload}: ${err.message}`)
+        else acked.add(payload)
+        if (acked.size === 50 && child.exitCode === null) child.kill('SIGKILL')
+        pump()
+        progress.emit('progress')
+      })
+    }
+  }
+  pump()
+  await until(
+    () => answered === count,
+    () => `${answered} of ${count} answered`,
+  )
+  return { acked, failed }
 }
 
 function suite(title: string, connection: () => Partial<RedisBackendOptions>) {
@@ -221,30 +259,7 @@ describe.runIf(hasRedis())('broker nodes on one Redis, as one broker', { timeout
     const before = collect(sub)
     const publisher = await client(port, { ...v5, clientId: 'k-pub' })
     const count = 300
-    const acked = new Set<string>()
-    const failed: string[] = []
-    let sent = 0
-    let answered = 0
-    // Ten unacknowledged at most, each acknowledgement sending the next; the subscriber's node is killed
-    // from the callback of the 50th PUBACK, so the kill falls during the traffic.
-    const pump = (): void => {
-      while (sent - answered < 10 && sent < count) {
-        const payload = String(sent++)
-        publisher.publish(`k/${payload}`, payload, { qos: 1 }, (err) => {
-          answered++
-          if (err) failed.push(`${payload}: ${err.message}`)
-          else acked.add(payload)
-          if (acked.size === 50 && dying.child.exitCode === null) dying.child.kill('SIGKILL')
-          pump()
-          progress.emit('progress')
-        })
-      }
-    }
-    pump()
-    await until(
-      () => answered === count,
-      () => `${answered} of ${count} answered`,
-    )
+    const { acked, failed } = await trafficUntilKilled(publisher, dying.child, 'k', 1, count)
     expect(failed).toEqual([])
     expect(dying.child.signalCode).toBe('SIGKILL')
     await dead
@@ -258,5 +273,31 @@ describe.runIf(hasRedis())('broker nodes on one Redis, as one broker', { timeout
       () =>
         `${[...acked].filter((p) => received().has(p)).length} of ${acked.size} acknowledged messages received`,
     )
+  })
+
+  it('5.0: [MQTT-4.3.3-2] kill -9 of the node a QoS 2 publisher is on: it reconnects to another node and sends again, and each message reaches a subscriber there exactly once', async () => {
+    const { dying, port, dead } = await mortalAndSurvivor()
+    const sub = await subscriber(port, 'q2-sub', 'q2/#', 2)
+    // The publisher's session persists, so the node it reconnects to knows the QoS 2 identifiers held.
+    const publisher = await client(dying.port, {
+      ...persistent,
+      clientId: 'q2-pub',
+      servers: [
+        { host: '127.0.0.1', port: dying.port },
+        { host: '127.0.0.1', port },
+      ],
+    })
+    const count = 200
+    const { acked, failed } = await trafficUntilKilled(publisher, dying.child, 'q2', 2, count)
+    expect(failed).toEqual([])
+    // Every message was acknowledged in the end: the publisher sent what the dead node had not, to the other.
+    expect(acked.size).toBe(count)
+    expect(dying.child.signalCode).toBe('SIGKILL')
+    await dead
+    await until(
+      () => new Set(sub.got).size === count,
+      () => `${new Set(sub.got).size} of ${count} QoS 2 messages at the subscriber`,
+    )
+    expect(sub.got.length, 'QoS 2 messages delivered twice').toBe(count)
   })
 })

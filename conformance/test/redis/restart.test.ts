@@ -5,8 +5,38 @@
  */
 import { once } from 'node:events'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
+import { Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { client, progress, receiver, startNode, until } from './nodes.js'
+import { client, kill, progress, receiver, startNode, until } from './nodes.js'
+
+/**
+ * Resolves `done` once the hash of wills `key` loses a field (a keyspace notification of HDEL), which
+ * `watching` says is listened for.
+ */
+function willRemoved(port: number, key: string): { watching: Promise<void>; done: Promise<void> } {
+  const redis = new Redis(port, '127.0.0.1')
+  const subscriber = new Redis(port, '127.0.0.1')
+  onTestFinished(() => {
+    redis.disconnect()
+    subscriber.disconnect()
+  })
+  const channel = `__keyspace@0__:${key}`
+  const done = new Promise<void>((resolve) => {
+    subscriber.on('message', (from: string, event: string) => {
+      if (from === channel && event === 'hdel') resolve()
+    })
+  })
+  const watching = (async () => {
+    await redis.config('SET', 'notify-keyspace-events', 'Kh')
+    await subscriber.subscribe(channel)
+  })()
+  return { watching, done }
+}
+
+/** A QoS 1 will with this topic. */
+function will(topic: string) {
+  return { topic, payload: Buffer.from(`${topic} gone`), qos: 1, retain: false } as const
+}
 
 describe.runIf(hasRedis())(
   'the default broker on redis-backend, killed and started again',
@@ -96,6 +126,106 @@ describe.runIf(hasRedis())(
       )
       await retained.subscribeAsync('retained/#', { qos: 1 })
       expect(await got).toBe('retained/1=kept')
+    })
+
+    it('[MQTT-3.1.2-8] MQTT 5.0 [MQTT-3.1.3-9]: after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-wills-${process.pid}:`
+      const first = await startNode(redis.url, prefix, 0)
+      const { port } = first
+
+      // A persistent QoS 1 session, connected before the kill, that reconnects by itself after it.
+      const subscriber = await client(port, {
+        clean: false,
+        clientId: 'e2e-will-watcher',
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 3600 },
+      })
+      await subscriber.subscribeAsync('wills/#', { qos: 1 })
+      const arrived: { topic: string; at: number }[] = []
+      subscriber.on('message', (topic) => {
+        arrived.push({ topic, at: Date.now() })
+        progress.emit('progress')
+      })
+
+      // Clients with QoS 1 wills that do not reconnect: one without a delay, one (5.0) with 10 s, one that
+      // sends DISCONNECT before the kill.
+      const once = { reconnectPeriod: 0 } as const
+      await client(port, { ...once, clientId: 'e2e-will-now', will: will('wills/now') })
+      const delayed = {
+        ...will('wills/delayed'),
+        properties: { willDelayInterval: 10 },
+      }
+      await client(port, {
+        ...once,
+        clientId: 'e2e-will-delayed',
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 60 },
+        will: delayed,
+      })
+      const leaving = await client(port, { ...once, clientId: 'e2e-will-clean', will: will('wills/clean') })
+      // The kill comes once the broker has processed the DISCONNECT: its will is deleted from Redis.
+      const removed = willRemoved(redis.port, `${prefix}{c:e2e-will-clean}:wills`)
+      await removed.watching
+      await leaving.endAsync()
+      await removed.done
+
+      const killedAt = Date.now()
+      await kill(first.child)
+      await startNode(redis.url, prefix, port)
+      await until(
+        () => arrived.some((m) => m.topic === 'wills/delayed'),
+        () => `wills arrived: ${JSON.stringify(arrived)}`,
+      )
+      // A message sent after them: once it is there, a will sent twice would be there too.
+      const marker = await client(port, { clientId: 'e2e-will-marker' })
+      await marker.publishAsync('wills/marker', 'm', { qos: 1 })
+      await until(
+        () => arrived.some((m) => m.topic === 'wills/marker'),
+        () => `the marker did not arrive: ${JSON.stringify(arrived)}`,
+      )
+      expect(arrived.map((m) => m.topic).sort()).toEqual(['wills/delayed', 'wills/marker', 'wills/now'])
+      // Due 10 s after the dead node was last seen alive (it renewed its heartbeat every second).
+      const delayedAt = arrived.find((m) => m.topic === 'wills/delayed')!.at
+      expect(delayedAt - killedAt).toBeGreaterThanOrEqual(9000)
+    })
+
+    it('[MQTT-3.1.2-8] two nodes on one Redis: when one is killed, the other publishes the wills of its clients once each; none after DISCONNECT', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-wills-two-${process.pid}:`
+      const dying = await startNode(redis.url, prefix, 0)
+      const survivor = await startNode(redis.url, prefix, 0)
+
+      const subscriber = await client(survivor.port, { clean: false, clientId: 'e2e-two-watcher' })
+      await subscriber.subscribeAsync('wills/#', { qos: 1 })
+      const arrived: string[] = []
+      subscriber.on('message', (topic) => {
+        arrived.push(topic)
+        progress.emit('progress')
+      })
+      const once = { reconnectPeriod: 0 } as const
+      await client(dying.port, { ...once, clientId: 'e2e-two-a', will: will('wills/a') })
+      await client(dying.port, { ...once, clientId: 'e2e-two-b', protocolVersion: 5, will: will('wills/b') })
+      const leaving = await client(dying.port, { ...once, clientId: 'e2e-two-c', will: will('wills/c') })
+      const removed = willRemoved(redis.port, `${prefix}{c:e2e-two-c}:wills`)
+      await removed.watching
+      await leaving.endAsync()
+      await removed.done
+
+      await kill(dying.child)
+      await until(
+        () => arrived.includes('wills/a') && arrived.includes('wills/b'),
+        () => `wills arrived at the other node: ${JSON.stringify(arrived)}`,
+      )
+      const marker = await client(survivor.port, { clientId: 'e2e-two-marker' })
+      await marker.publishAsync('wills/marker', 'm', { qos: 1 })
+      await until(
+        () => arrived.includes('wills/marker'),
+        () => `the marker did not arrive: ${JSON.stringify(arrived)}`,
+      )
+      expect(arrived.sort()).toEqual(['wills/a', 'wills/b', 'wills/marker'])
     })
   },
 )

@@ -146,7 +146,10 @@ export interface StandardCallbacks {
   lookupSession: { ctx: { clientId: string }; store: { session?: StoredSession } }
   /** Create or update the stored session of a client id. */
   storeSession: { ctx: { clientId: string; session: StoredSession }; store: Record<never, never> }
-  /** Forget a session and everything stored for it: subscriptions, queues, inflight state, will. */
+  /**
+   * Forget a session and everything stored for it: subscriptions, queues, inflight state. Not its wills: a
+   * will outlives its session (see `storeWill`).
+   */
   removeSession: { ctx: { clientId: string }; store: Record<never, never> }
   /**
    * A persistent session was resumed and its CONNACK sent: deliver what it holds, unacknowledged messages
@@ -281,15 +284,54 @@ export interface StandardCallbacks {
   }
 
   // Wills
-  /** Keep the will of a session, with its MQTT 5.0 delay in seconds. */
+  /**
+   * Keep the will of a connection, as the PUBLISH to send, with its MQTT 5.0 delay in seconds. `owner` names
+   * the connection (one string per connection, unique across nodes): a client id may hold the wills of
+   * several connections at once (one being taken over, one waiting out its delay), each removed by its
+   * owner. A will stored again with the same owner replaces it. With `dueAt` (epoch ms), the connection of
+   * `owner` has ended and its will waits out its delay: only a will of `owner` still stored is updated, none
+   * is created. A will outlives its session (`removeSession` keeps it): it is published when the session
+   * ends within the delay [MQTT-3.1.3-9]. A backend that runs on several nodes records which node holds the
+   * will, and when that node dies hands it to a survivor with `orphanedWill`.
+   */
   storeWill: {
-    ctx: { client: Client; clientId: string; packet: IPublishPacket; delayInterval: number }
+    ctx: {
+      client: Client
+      clientId: string
+      packet: IPublishPacket
+      delayInterval: number
+      owner?: string
+      dueAt?: number
+    }
     store: Record<never, never>
   }
-  /** The stored will of a session. */
-  lookupWill: { ctx: { clientId: string }; store: { packet?: IPublishPacket; delayInterval?: number } }
-  /** Forget the will of a session (clean DISCONNECT, will published, or reconnect within the delay). */
-  removeWill: { ctx: { clientId: string }; store: Record<never, never> }
+  /** The will of `owner`, or without `owner` the last one stored for the client id. */
+  lookupWill: {
+    ctx: { clientId: string; owner?: string }
+    store: { packet?: IPublishPacket; delayInterval?: number; dueAt?: number }
+  }
+  /**
+   * Forget a will. With `owner`: that connection's (clean DISCONNECT, or claimed before it is published),
+   * and `store.removed` is true only for the one call that removed it, atomically, so that two nodes never
+   * both publish it. Without `owner`: every will of the client id that has a delay, wherever held (a new
+   * connection with Clean Start 0 resumed the session within the delay: they are not sent [MQTT-3.1.3-9];
+   * with Clean Start 1 the session ended: they are sent now), handed back in `store.packets`; wills without
+   * a delay stay, to be published by their owners.
+   */
+  removeWill: {
+    ctx: { clientId: string; owner?: string }
+    store: { removed?: boolean; packets?: IPublishPacket[] }
+  }
+  /**
+   * A backend took over the will of a connection whose node died, under a new `owner`: publish it once
+   * `dueAt` (epoch ms: its delay counted from when the node was last seen alive, or from when the connection
+   * ended) has passed, after claiming it with `removeWill` by `owner`, unless a new connection resumed the
+   * session meanwhile (then the claim fails). The will was authorised when it was stored.
+   */
+  orphanedWill: {
+    ctx: { clientId: string; packet: IPublishPacket; delayInterval: number; dueAt: number; owner: string }
+    store: Record<never, never>
+  }
 
   // Monitoring
   /**
@@ -418,6 +460,7 @@ const STANDARD = {
   storeWill: true,
   lookupWill: true,
   removeWill: true,
+  orphanedWill: true,
   collectStats: true,
 } satisfies Record<keyof StandardCallbacks, true>
 

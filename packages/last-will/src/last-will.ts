@@ -1,34 +1,30 @@
+import { randomUUID } from 'node:crypto'
 import {
   type CallbackHandlers,
   type Client,
   type Done,
-  type IPublishPacket,
   Middleware,
-  type MqttStackError,
   type Next,
   ownPayload,
   type Packet,
+  type Stack,
+  toMqttStackError,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type LastWillOptions } from './options.js'
-import { LastWillState, type Will } from './state.js'
-
-/** The longest delay one `setTimeout` can wait; a longer will delay re-arms its timer. */
-const MAX_TIMER_DELAY = 2 ** 31 - 1
-
-/** MQTT 5.0: a will waiting out its Will Delay Interval after its connection ended. */
-interface PendingWill {
-  client: Client
-  packet: IPublishPacket
-  /** Epoch milliseconds when the delay has passed. */
-  deadline: number
-  timer: NodeJS.Timeout
-}
+import { type PendingWill, PendingWills, type WillToPublish } from './pending.js'
+import { authorizeAndRelay, authorized, delayOf, willPacket } from './publish.js'
+import { LastWillState } from './state.js'
 
 /**
  * Keeps the will of a CONNECT and publishes it, once, through `relayMessage` when the connection ends
  * uncleanly (MQTT 5.0: or with a DISCONNECT whose reason code is not 0x00); drops it when the client sent
  * DISCONNECT. MQTT 5.0: waits out the Will Delay Interval, unless the session ends first (`sessionExpired`),
  * and forgets the will when the client id connects again in time (`registerClient`) [MQTT-3.1.3-9].
+ *
+ * When a backend answers `storeWill`, each will is also kept there (under an owner unique to its connection)
+ * from the moment the connection is registered, and claimed with `removeWill` before it is published: a will
+ * is published only by the one call that removed it. So the will of a connection whose node died is published
+ * once, by the survivor the backend hands it to (`orphanedWill`).
  */
 export class LastWill extends Middleware<LastWillOptions> {
   override readonly name = 'last-will'
@@ -43,10 +39,13 @@ export class LastWill extends Middleware<LastWillOptions> {
     this.requires.map((name) => [name, 'MemoryBackend from @mqtt-stack/memory-backend']),
   )
 
-  /** Client id → its will waiting out the delay (one timer each: delayed wills are rare). */
-  readonly #pending = new Map<string, PendingWill>()
+  /** Client id → the will of its connection on this node, waiting out the delay. */
+  readonly #pending = new PendingWills((pending) => this.#claimAndPublish(pending, ignore))
+  /** Client id → the will of a connection whose node died, handed to this node by the backend. */
+  readonly #orphans = new PendingWills((pending) => this.#claimAndPublish(pending, ignore))
   /** Client id → the connection that holds a delayed will, to tell it when a newer one registers. */
   readonly #live = new Map<string, Client>()
+  #stack: Stack | undefined = undefined
 
   constructor(options: Partial<LastWillOptions> = {}) {
     super(options, DEFAULTS)
@@ -54,7 +53,11 @@ export class LastWill extends Middleware<LastWillOptions> {
 
   /** How many wills wait out their delay. */
   get pending(): number {
-    return this.#pending.size
+    return this.#pending.size + this.#orphans.size
+  }
+
+  override setup(stack: Stack): void {
+    this.#stack ??= stack
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
@@ -84,7 +87,10 @@ export class LastWill extends Middleware<LastWillOptions> {
         // [MQTT-3.1.2-10] [MQTT-3.14.4-3] After DISCONNECT the will is discarded without being published.
         this.#forgetLive(ctx.client)
         const state = ctx.client.state.lastWill
-        if (state !== undefined) state.will = undefined
+        if (state !== undefined) {
+          state.will = undefined
+          this.#unstore(ctx.client, state)
+        }
         next()
       },
       registerClient: (ctx, _store, next) => {
@@ -92,17 +98,23 @@ export class LastWill extends Middleware<LastWillOptions> {
       },
       sessionExpired: (ctx, _store, next) => {
         // The session ended before the will delay passed: the will is published now [MQTT-3.1.3-9].
-        const pending = this.#take(ctx.clientId)
+        const pending = this.#pending.take(ctx.clientId) ?? this.#orphans.take(ctx.clientId)
         if (pending === undefined) return next()
-        authorizeAndRelay(pending.client, pending.packet, next)
+        this.#claimAndPublish(pending, next)
+      },
+      orphanedWill: (ctx, _store, next) => {
+        // The backend took this will over from a dead node: published once due, if still ours to claim.
+        const earlier = this.#orphans.hold(ctx.clientId, undefined, ctx.packet, ctx.dueAt, ctx.owner)
+        if (earlier !== undefined) this.#claimAndPublish(earlier, ignore)
+        next()
       },
     }
   }
 
   override close(): void {
-    // Wills still waiting when the broker stops are dropped: nothing is left to run their timers.
-    for (const pending of this.#pending.values()) clearTimeout(pending.timer)
+    // Wills still waiting when the broker stops are dropped here; a backend that stores wills keeps them.
     this.#pending.clear()
+    this.#orphans.clear()
     this.#live.clear()
   }
 
@@ -111,49 +123,71 @@ export class LastWill extends Middleware<LastWillOptions> {
     this.#forgetLive(client)
     const state = client.state.lastWill
     const will = state?.will
-    // A will belongs to an accepted connection only [MQTT-3.1.2-8]: no CONNACK, no will.
-    if (state === undefined || will === undefined || state.published || !client.connackSent) {
+    if (state === undefined || will === undefined || state.published) {
       next()
       return
     }
-    const delay = client.protocolVersion === 5 ? (will.properties?.willDelayInterval ?? 0) : 0
+    // A will belongs to an accepted connection only [MQTT-3.1.2-8]: no CONNACK, no will.
+    if (!client.connackSent) {
+      state.will = undefined
+      this.#unstore(client, state)
+      next()
+      return
+    }
+    const delay = delayOf(client, will)
     if (delay === 0 || state.superseded === 'ended') {
-      publishWill(client, state, will, next)
+      // [MQTT-3.1.2-10] Removed once published; marked first, so a second unclean end publishes nothing.
+      state.published = true
+      state.will = undefined
+      const packet = willPacket(will, client.protocolVersion === 5)
+      this.#claimAndPublish({ clientId: client.id, client, packet, owner: state.owner }, next)
       return
     }
     // [MQTT-3.1.3-9] A new connection to this session came before the delay passed: the will is not sent.
     state.will = undefined
     if (state.superseded === 'resumed') {
+      this.#unstore(client, state)
       next()
       return
     }
-    this.#schedule(client, willPacket(will, true), delay)
-    next()
-  }
-
-  #schedule(client: Client, packet: IPublishPacket, delay: number): void {
-    const clientId = client.id
-    // A will still waiting for this id belongs to a connection this one replaced: registerClient settled it.
-    const earlier = this.#take(clientId)
-    if (earlier !== undefined) clearTimeout(earlier.timer)
     const deadline = Date.now() + delay * 1000
-    const timer = setTimeout(this.#due, Math.min(delay * 1000, MAX_TIMER_DELAY), clientId)
-    timer.unref()
-    this.#pending.set(clientId, { client, packet, deadline, timer })
+    const packet = willPacket(will, true)
+    this.#pending.hold(client.id, client, packet, deadline, state.owner)
+    if (state.owner === undefined) return next()
+    // The stored will records when it is due, for a survivor that takes it over if this node dies.
+    const owner = state.owner
+    const ctx = { client, clientId: client.id, packet, delayInterval: delay, owner, dueAt: deadline }
+    this.#afterStored(state, () => client.stack.run('storeWill', ctx, {}).then(() => undefined), next)
   }
 
-  /** A will delay timer fired. */
-  readonly #due = (clientId: string): void => {
-    const pending = this.#pending.get(clientId)
-    if (pending === undefined) return
-    const left = pending.deadline - Date.now()
-    if (left > 0) {
-      pending.timer = setTimeout(this.#due, Math.min(left, MAX_TIMER_DELAY), clientId)
-      pending.timer.unref()
+  /**
+   * Publishes a will that is due, after claiming it when it is stored in a backend: only the call that
+   * removed it publishes it (a will a claim did not remove was published or cancelled elsewhere).
+   */
+  #claimAndPublish(pending: WillToPublish, next: Next): void {
+    const stack = pending.client?.stack ?? this.#stack
+    if (stack === undefined) return next()
+    const { client, clientId, owner, packet } = pending
+    if (owner === undefined) {
+      authorizeAndRelay(stack, client, packet, next)
       return
     }
-    this.#pending.delete(clientId)
-    authorizeAndRelay(pending.client, pending.packet, ignore)
+    const claim = (): Promise<void> =>
+      stack.run('removeWill', { clientId, owner }, {}).then(
+        ({ removed }) => {
+          if (removed !== false) authorizeAndRelay(stack, client, packet, next)
+          else next()
+        },
+        (err: unknown) => {
+          // Not removed to be sure: not published here; the backend keeps it (a survivor publishes it if this
+          // node dies).
+          stack.reportError(toMqttStackError(err), client, packet)
+          next()
+        },
+      )
+    const state = client?.state.lastWill
+    if (state?.storing === undefined) void claim()
+    else void state.storing.then(claim)
   }
 
   /**
@@ -170,22 +204,89 @@ export class LastWill extends Middleware<LastWillOptions> {
       this.#live.delete(clientId)
     }
     const will = client.state.lastWill?.will
-    if (client.protocolVersion === 5 && (will?.properties?.willDelayInterval ?? 0) > 0)
-      this.#live.set(clientId, client)
-    const pending = this.#take(clientId)
-    if (pending === undefined || !cleanStart) {
-      next()
-      return
+    if (will !== undefined && delayOf(client, will) > 0) this.#live.set(clientId, client)
+    const earlier = [this.#pending.take(clientId), this.#orphans.take(clientId)]
+    const durable = client.stack.provides('storeWill')
+    if (!durable) {
+      const pending = earlier[0] ?? earlier[1]
+      if (pending === undefined || !cleanStart) return next()
+      return this.#claimAndPublish(pending, next)
     }
-    authorizeAndRelay(pending.client, pending.packet, next)
+    this.#registeredDurable(client, clientId, cleanStart, earlier).then(
+      () => next(),
+      (err: unknown) => next(err as Error),
+    )
   }
 
-  #take(clientId: string): PendingWill | undefined {
-    const pending = this.#pending.get(clientId)
-    if (pending === undefined) return undefined
-    clearTimeout(pending.timer)
-    this.#pending.delete(clientId)
-    return pending
+  async #registeredDurable(
+    client: Client,
+    clientId: string,
+    cleanStart: boolean,
+    earlier: (PendingWill | undefined)[],
+  ): Promise<void> {
+    const stack = client.stack
+    for (const pending of earlier) {
+      if (pending === undefined) continue
+      if (cleanStart) await new Promise<void>((resolve) => this.#claimAndPublish(pending, () => resolve()))
+      else if (pending.owner !== undefined)
+        await stack.run('removeWill', { clientId, owner: pending.owner }, {})
+    }
+    // Delayed wills of earlier connections, here or on other nodes: Clean Start 0 resumes the session, they
+    // are not sent [MQTT-3.1.3-9]; Clean Start 1 ends it, they are sent now (authorised when stored).
+    const { packets = [] } = await stack.run('removeWill', { clientId }, {})
+    if (cleanStart) {
+      for (const packet of packets)
+        await new Promise<void>((resolve) => authorizeAndRelay(stack, undefined, packet, () => resolve()))
+    }
+    const state = client.state.lastWill
+    const will = state?.will
+    if (state === undefined || will === undefined || client.closed) return
+    const packet = willPacket(will, client.protocolVersion === 5)
+    // Stored only once authorised: a will taken over from a dead node has no connection to authorise it with.
+    state.storing = this.#store(client, clientId, state, packet, delayOf(client, will))
+    await state.storing
+  }
+
+  async #store(
+    client: Client,
+    clientId: string,
+    state: LastWillState,
+    packet: PendingWill['packet'],
+    delayInterval: number,
+  ): Promise<void> {
+    if (!(await authorized(client, packet))) return
+    const owner = randomUUID()
+    await client.stack.run('storeWill', { client, clientId, packet, delayInterval, owner }, {})
+    state.owner = owner
+  }
+
+  /** The will of this connection will not be published: removed from the backend, once stored. */
+  #unstore(client: Client, state: LastWillState): void {
+    this.#afterStored(
+      state,
+      () => {
+        const owner = state.owner
+        if (owner === undefined) return Promise.resolve()
+        state.owner = undefined
+        return client.stack.run('removeWill', { clientId: client.id, owner }, {}).then(() => undefined)
+      },
+      ignore,
+      client,
+    )
+  }
+
+  /** Runs `work` once the will of `state` is stored (or at once); a failure is reported. Then `next`. */
+  #afterStored(state: LastWillState, work: () => Promise<void>, next: Next, client?: Client): void {
+    const run = (): Promise<void> =>
+      work().then(
+        () => next(),
+        (err: unknown) => {
+          ;(client?.stack ?? this.#stack)?.reportError(toMqttStackError(err), client, undefined)
+          next()
+        },
+      )
+    if (state.storing === undefined) void run()
+    else void state.storing.then(run, run)
   }
 
   #forgetLive(client: Client): void {
@@ -194,74 +295,3 @@ export class LastWill extends Middleware<LastWillOptions> {
 }
 
 function ignore(): void {}
-
-/** [MQTT-3.1.2-8] The will is published, exactly once. */
-function publishWill(client: Client, state: LastWillState, will: Will, next: Next): void {
-  // [MQTT-3.1.2-10] Removed once published; marked first, so a second unclean end publishes nothing.
-  state.published = true
-  state.will = undefined
-  authorizeAndRelay(client, willPacket(will, client.protocolVersion === 5), next)
-}
-
-function authorizeAndRelay(client: Client, packet: IPublishPacket, next: Next): void {
-  if (!client.stack.provides('authorizePublish')) {
-    relay(client, packet, next)
-    return
-  }
-  client.stack.execute('authorizePublish', { client, packet }, {}, (err, store) => {
-    if (err) {
-      // Not authorised to be sure: the will is dropped, the failure reported, the disconnect chain goes on.
-      client.stack.reportError(err, client, packet)
-      next()
-      return
-    }
-    if (store.authorized === false) {
-      next()
-      return
-    }
-    relay(client, packet, next)
-  })
-}
-
-/**
- * A failure of the relay is reported, and the disconnect chain goes on: the middlewares after this one
- * (session-manager) must still end the session, or routes would point at a dead connection (LESSONS 7).
- */
-function relay(client: Client, packet: IPublishPacket, next: Next): void {
-  client.stack.execute(
-    'relayMessage',
-    { client, packet, topic: packet.topic, payload: packet.payload },
-    {},
-    (err: MqttStackError | null) => {
-      if (err) client.stack.reportError(err, client, packet)
-      next()
-    },
-  )
-}
-
-/**
- * [MQTT-3.1.2-16] [MQTT-3.1.2-17] The will's QoS and retain flag are those of the published message.
- * MQTT 5.0 (3.1.3.2): the will properties become the PUBLISH's, the Will Delay Interval excepted.
- */
-function willPacket(will: Will, v5: boolean): IPublishPacket {
-  const packet: IPublishPacket = {
-    cmd: 'publish',
-    topic: will.topic,
-    payload: will.payload,
-    qos: will.qos ?? 0,
-    retain: will.retain ?? false,
-    dup: false,
-  }
-  const from = will.properties
-  if (!v5 || from === undefined) return packet
-  const properties: NonNullable<IPublishPacket['properties']> = {}
-  if (from.payloadFormatIndicator !== undefined)
-    properties.payloadFormatIndicator = from.payloadFormatIndicator
-  if (from.messageExpiryInterval !== undefined) properties.messageExpiryInterval = from.messageExpiryInterval
-  if (from.contentType !== undefined) properties.contentType = from.contentType
-  if (from.responseTopic !== undefined) properties.responseTopic = from.responseTopic
-  if (from.correlationData !== undefined) properties.correlationData = from.correlationData
-  if (from.userProperties !== undefined) properties.userProperties = from.userProperties
-  if (Object.keys(properties).length > 0) packet.properties = properties
-  return packet
-}

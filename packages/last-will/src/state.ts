@@ -13,6 +13,13 @@ export class LastWillState {
    * ended, so the will is sent at once).
    */
   superseded: 'resumed' | 'ended' | undefined = undefined
+  /**
+   * When a backend stores wills (`storeWill`): the owner the will is stored under, unique to this
+   * connection, once it is stored; it is claimed (`removeWill`) before it is published.
+   */
+  owner: string | undefined = undefined
+  /** The `storeWill` under way, which what removes or claims the will waits for. */
+  storing: Promise<void> | undefined = undefined
 
   constructor(
     /** The will still held; undefined when the CONNECT had none, or once published, scheduled or dropped. */

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   type IConnectPacket,
   type IDisconnectPacket,
+  type IPublishPacket,
   type MiddlewareLike,
   type MqttStackError,
   type Next,
@@ -27,6 +28,68 @@ interface BrokerOptions {
   relayError?: Error
   /** The CONNACK the fake session sends. */
   connack?: (client: Client) => Packet
+  /** A fake backend store of wills answering storeWill and removeWill. */
+  wills?: FakeWills
+}
+
+/** What a backend that stores wills keeps: owner -> will, and every call, in order. */
+class FakeWills {
+  readonly stored = new Map<
+    string,
+    { clientId: string; packet: IPublishPacket; delay: number; dueAt?: number }
+  >()
+  readonly calls: string[] = []
+  #waiters: (() => void)[] = []
+  /** Answer every claim (removeWill by owner) with `removed: false`: another node has it. */
+  constructor(readonly refuseClaims = false) {}
+
+  middleware(): MiddlewareLike {
+    return fake({
+      name: 'fake-will-store',
+      storeWill: (ctx: CallbackContext<'storeWill'>, _store: object, next: Next) => {
+        const owner = ctx.owner ?? ''
+        if (ctx.dueAt !== undefined) {
+          const will = this.stored.get(owner)
+          if (will !== undefined) will.dueAt = ctx.dueAt
+          this.#called(`due ${ctx.clientId} +${ctx.dueAt - Date.now()}`)
+        } else {
+          this.stored.set(owner, { clientId: ctx.clientId, packet: ctx.packet, delay: ctx.delayInterval })
+          this.#called(`store ${ctx.clientId} ${ctx.packet.topic} +${ctx.delayInterval}`)
+        }
+        next()
+      },
+      removeWill: (ctx: CallbackContext<'removeWill'>, store: CallbackStore<'removeWill'>, next: Next) => {
+        if (ctx.owner === undefined) {
+          store.packets = []
+          for (const [owner, will] of this.stored) {
+            if (will.clientId !== ctx.clientId || will.delay === 0) continue
+            this.stored.delete(owner)
+            store.packets.push(will.packet)
+          }
+          this.#called(`take delayed ${ctx.clientId}`)
+        } else {
+          store.removed = !this.refuseClaims && this.stored.delete(ctx.owner)
+          this.#called(`claim ${ctx.clientId} ${store.removed}`)
+        }
+        next()
+      },
+    })
+  }
+
+  /** Resolves once `count` calls were made. */
+  calledTimes(count: number): Promise<void> {
+    if (this.calls.length >= count) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#waiters.push(() => {
+        if (this.calls.length >= count) resolve()
+      })
+    })
+  }
+
+  #called(call: string): void {
+    this.calls.push(call)
+    for (const wake of this.#waiters) wake()
+  }
 }
 
 /**
@@ -42,6 +105,16 @@ function broker(options: BrokerOptions = {}) {
   const reachedSession: string[] = []
   const registered = new Map<string, Client>()
   const clean = new WeakMap<Client, IDisconnectPacket>()
+  const relayWaiters: (() => void)[] = []
+  /** Resolves once `count` wills were relayed. */
+  const relays = (count: number): Promise<void> =>
+    relayed.length >= count
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          relayWaiters.push(() => {
+            if (relayed.length >= count) resolve()
+          })
+        })
   const announce = (client: Client) => {
     const packet = clean.get(client)
     if (packet !== undefined) {
@@ -77,6 +150,7 @@ function broker(options: BrokerOptions = {}) {
   )
   const lastWill = new LastWill()
   stack.use(lastWill)
+  if (options.wills !== undefined) stack.use(options.wills.middleware())
   stack.use(
     fake({
       name: 'fake-session',
@@ -119,6 +193,7 @@ function broker(options: BrokerOptions = {}) {
       },
       relayMessage(ctx: Relayed, _store: object, next: Next) {
         relayed.push(ctx)
+        for (const wake of relayWaiters) wake()
         next(options.relayError)
       },
       ...(options.authorize
@@ -135,7 +210,7 @@ function broker(options: BrokerOptions = {}) {
         : {}),
     }),
   )
-  return { stack, errors, relayed, reachedSession, lastWill }
+  return { stack, errors, relayed, reachedSession, lastWill, relays }
 }
 
 const WILL = { topic: 'status/a', payload: Buffer.from('gone'), qos: 1, retain: false } as const
@@ -515,5 +590,153 @@ describe('last-will: MQTT 5.0 Will Delay Interval', () => {
     expect(relayed).toHaveLength(1)
     expect(relayed[0]!.packet).not.toHaveProperty('properties')
     expect(lastWill.pending).toBe(0)
+  })
+})
+
+describe('last-will: wills stored in a backend (storeWill), claimed before they are published', () => {
+  it('[MQTT-3.1.2-8] stores the will once the connection is registered, claims it at the unclean end, publishes it once', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    const t = await connected(stack)
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +0'])
+    expect([...wills.stored.keys()][0]).toMatch(/^[0-9a-f-]{36}$/)
+    await drop(t)
+    await relays(1)
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +0', 'claim a true'])
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+    expect(wills.stored.size).toBe(0)
+  })
+
+  it('a claim the backend refuses (removed: false: another node has it) publishes nothing', async () => {
+    const wills = new FakeWills(true)
+    const { stack, relayed, reachedSession } = broker({ wills })
+    const t = await connected(stack)
+    await drop(t)
+    await wills.calledTimes(3)
+    expect(wills.calls[2]).toBe('claim a false')
+    expect(relayed).toEqual([])
+    expect(reachedSession).toEqual(['unclean a'])
+  })
+
+  it('[MQTT-3.1.2-10] a DISCONNECT removes the stored will', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    const t = await connected(stack)
+    t.send({ cmd: 'disconnect' })
+    await t.closed()
+    await wills.calledTimes(3)
+    expect(wills.calls[2]).toBe('claim a true')
+    expect(wills.stored.size).toBe(0)
+    expect(relayed).toEqual([])
+  })
+
+  it('a will authorizePublish refuses at CONNECT is not stored (a will taken over from a dead node is not authorised again)', async () => {
+    const wills = new FakeWills()
+    const { stack } = broker({
+      wills,
+      authorize: (_ctx, store) => {
+        store.authorized = false
+      },
+    })
+    await connected(stack)
+    expect(wills.calls).toEqual(['take delayed a'])
+  })
+
+  it('MQTT 5.0 [MQTT-3.1.3-9]: a delayed will stays stored with when it is due; a connection resuming the session cancels it', async () => {
+    vi.useFakeTimers({ now: 1_000_000 })
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    await wills.calledTimes(3)
+    expect(wills.calls).toEqual(['take delayed a', 'store a status/a +10', 'due a +10000'])
+    vi.advanceTimersByTime(5000)
+    await reconnect(stack, false)
+    expect(wills.calls.slice(3)).toEqual(['claim a true', 'take delayed a'])
+    vi.advanceTimersByTime(60_000)
+    expect(relayed).toEqual([])
+  })
+
+  it('[MQTT-3.1.2-8] a delayed will is claimed when due, then published', async () => {
+    vi.useFakeTimers()
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    const t = await connected(stack, { protocolVersion: 5, will: delayedWill(10) })
+    await drop(t)
+    await wills.calledTimes(3)
+    vi.advanceTimersByTime(10_000)
+    await relays(1)
+    expect(wills.calls[3]).toBe('claim a true')
+    expect(relayed.map((ctx) => ctx.topic)).toEqual(['status/a'])
+  })
+
+  it('orphanedWill: the will of a dead node is published once due, claimed by its new owner, without a client', async () => {
+    vi.useFakeTimers({ now: 1_000_000 })
+    for (const refuse of [false, true]) {
+      const wills = new FakeWills(refuse)
+      const { stack, relayed, lastWill, relays } = broker({ wills })
+      current = stack
+      const packet = {
+        cmd: 'publish',
+        topic: 'w',
+        payload: Buffer.from('x'),
+        qos: 1,
+        retain: false,
+        dup: false,
+      } as const
+      wills.stored.set('survivor:o', { clientId: 'dead', packet, delay: 5 })
+      const ctx = {
+        clientId: 'dead',
+        packet,
+        delayInterval: 5,
+        dueAt: Date.now() + 3000,
+        owner: 'survivor:o',
+      }
+      await stack.run('orphanedWill', ctx, {})
+      expect(lastWill.pending).toBe(1)
+      vi.advanceTimersByTime(2999)
+      expect(wills.calls).toEqual([])
+      vi.advanceTimersByTime(1)
+      await wills.calledTimes(1)
+      if (!refuse) await relays(1)
+      expect(wills.calls).toEqual([`claim dead ${!refuse}`])
+      await stack.close()
+      expect(relayed.map((r) => [r.client, r.topic])).toEqual(refuse ? [] : [[undefined, 'w']])
+    }
+  })
+
+  /** The will of a connection of 'a' on another node, waiting out its delay. */
+  const ELSEWHERE = {
+    clientId: 'a',
+    packet: {
+      cmd: 'publish',
+      topic: 'elsewhere',
+      payload: Buffer.from('x'),
+      qos: 1,
+      retain: false,
+      dup: false,
+    },
+    delay: 30,
+  } as const
+
+  it('a connection with Clean Start 1 ends the session: the delayed wills of its client id held elsewhere are published now', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed, relays } = broker({ wills })
+    wills.stored.set('other-node:o', ELSEWHERE)
+    await connected(stack, { protocolVersion: 5, clean: true }, false)
+    await relays(1)
+    expect(relayed.map((r) => [r.client, r.topic])).toEqual([[undefined, 'elsewhere']])
+    expect(wills.stored.size).toBe(0)
+  })
+
+  it('MQTT 5.0 [MQTT-3.1.3-9]: with Clean Start 0 the delayed wills of its client id held elsewhere are not sent', async () => {
+    const wills = new FakeWills()
+    const { stack, relayed } = broker({ wills })
+    wills.stored.set('other-node:o', ELSEWHERE)
+    await connected(stack, { protocolVersion: 5, clean: false }, false)
+    expect(wills.calls).toEqual(['take delayed a'])
+    expect(wills.stored.size).toBe(0)
+    await stack.close()
+    expect(relayed).toEqual([])
   })
 })

@@ -237,19 +237,29 @@ export class MemoryBackend extends Middleware<MemoryBackendOptions> {
 
       // Wills
       storeWill: (ctx, _store, next) => {
-        s.wills.set(ctx.clientId, { packet: ownPayload(ctx.packet), delayInterval: ctx.delayInterval })
-        next()
-      },
-      lookupWill: (ctx, store, next) => {
-        const will = s.wills.get(ctx.clientId)
-        if (will !== undefined) {
-          store.packet = will.packet
-          store.delayInterval = will.delayInterval
+        const owner = ctx.owner ?? ''
+        if (ctx.dueAt !== undefined) s.wills.due(ctx.clientId, owner, ctx.dueAt)
+        else {
+          const packet = ownPayload(ctx.packet)
+          s.wills.store(ctx.clientId, owner, { packet, delayInterval: ctx.delayInterval, dueAt: undefined })
         }
         next()
       },
-      removeWill: (ctx, _store, next) => {
-        s.wills.delete(ctx.clientId)
+      lookupWill: (ctx, store, next) => {
+        const will = s.wills.lookup(ctx.clientId, ctx.owner)
+        if (will !== undefined) {
+          store.packet = will.packet
+          store.delayInterval = will.delayInterval
+          if (will.dueAt !== undefined) store.dueAt = will.dueAt
+        }
+        next()
+      },
+      removeWill: (ctx, store, next) => {
+        if (ctx.owner !== undefined) store.removed = s.wills.take(ctx.clientId, ctx.owner)
+        else {
+          store.packets = s.wills.takeDelayed(ctx.clientId)
+          store.removed = store.packets.length > 0
+        }
         next()
       },
 

@@ -17,6 +17,7 @@ import { FilterMap } from './filter-map.js'
 import { Held, payloadSize, unexpired, withExpiry } from './held.js'
 import { type ByteTotal, OfflineQueue } from './offline-queue.js'
 import type { MemoryBackendOptions } from './options.js'
+import { Wills } from './wills.js'
 
 /**
  * Marks a packet forwarded for a shared subscription with the subscription's full filter
@@ -162,11 +163,6 @@ export class Session {
   }
 }
 
-export interface Will {
-  packet: IPublishPacket
-  delayInterval: number
-}
-
 /**
  * The data of a MemoryBackend: connections by client id, sessions, routes, retained messages and wills.
  * Not a middleware (its methods are not callbacks): `MemoryBackend` answers the callbacks with it.
@@ -189,7 +185,7 @@ export class MemoryStore {
    * it is queued offline later (from the outbound side's waiting queue).
    */
   readonly relayedAt = new WeakMap<IPublishPacket, number>()
-  readonly wills = new Map<string, Will>()
+  readonly wills = new Wills()
   /** The stack the backend was used in (`setup`): where errors without a client are reported. */
   stack: Stack | undefined = undefined
   droppedOfflineMessages = 0
@@ -233,14 +229,14 @@ export class MemoryStore {
 
   /**
    * Forgets a session and everything of its client id: routes (it leaves its shared subscriptions), queues,
-   * inflight state, will. Returns the shared-subscription messages to relay again to their groups.
+   * inflight state. Not its wills: a will outlives its session (last-will removes it). Returns the
+   * shared-subscription messages to relay again to their groups.
    */
   removeSession(clientId: string): Redelivery[] | undefined {
     const session = this.sessions.get(clientId)
     const again = session !== undefined && this.shared.size > 0 ? this.#sharedLeftovers(session) : undefined
     session?.peek('offline')?.clear()
     this.sessions.delete(clientId)
-    this.wills.delete(clientId)
     const routes = this.routes.get(clientId)
     if (routes === undefined) return again
     for (const route of routes.values()) this.#removeRoute(route)

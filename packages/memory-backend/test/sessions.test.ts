@@ -138,7 +138,7 @@ describe('sessions', () => {
     )
     await stack.run(
       'storeWill',
-      { client: t.client, clientId: 'clean', packet: message('w'), delayInterval: 0 },
+      { client: t.client, clientId: 'clean', packet: message('w'), delayInterval: 0, owner: 'conn' },
       {},
     )
     expect(b.backend.stats).toMatchObject({
@@ -150,6 +150,9 @@ describe('sessions', () => {
     })
     t.send({ cmd: 'disconnect' })
     await b.broker.ended(t.client)
+    // A will outlives its session: its owner (last-will, on DISCONNECT) removes it.
+    expect(b.backend.stats.wills).toBe(1)
+    await stack.run('removeWill', { clientId: 'clean', owner: 'conn' }, {})
     expect(b.backend.stats).toMatchObject(EMPTY)
     // Nothing of the old session is found again.
     expect(await stack.run('lookupInflightMessages', { clientId: 'clean' }, {})).toEqual({})

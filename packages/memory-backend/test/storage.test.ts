@@ -177,7 +177,7 @@ describe('incoming QoS 2 messages', () => {
 })
 
 describe('wills', () => {
-  it('stores, looks up and removes the will of a client id; removeSession forgets it', async () => {
+  it('stores, looks up and removes the will of a client id; removeSession keeps it (MQTT 5.0 [MQTT-3.1.3-9])', async () => {
     b = createBroker()
     const t = await connectClient(b.stack, 'w', [], false)
     const { stack } = b
@@ -186,8 +186,11 @@ describe('wills', () => {
     expect(await stack.run('lookupWill', { clientId: 'w' }, {})).toEqual({ packet: will, delayInterval: 5 })
     await stack.run('removeWill', { clientId: 'w' }, {})
     expect(await stack.run('lookupWill', { clientId: 'w' }, {})).toEqual({})
-    await stack.run('storeWill', { client: t.client, clientId: 'w', packet: will, delayInterval: 0 }, {})
+    const owned = { client: t.client, clientId: 'w', packet: will, delayInterval: 0, owner: 'conn' }
+    await stack.run('storeWill', owned, {})
+    // The session ends before the will is published: last-will still claims and publishes it.
     await stack.run('removeSession', { clientId: 'w' }, {})
+    expect(await stack.run('removeWill', { clientId: 'w', owner: 'conn' }, {})).toEqual({ removed: true })
     expect(await stack.run('lookupWill', { clientId: 'w' }, {})).toEqual({})
   })
 })

@@ -60,11 +60,7 @@ export class Keys {
   delivered(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:done`
   }
-  /** String: the will, with its delay (JSON). */
-  will(clientId: string): string {
-    return `${this.prefix}{c:${clientId}}:will`
-  }
-  /** Every key of a client id (all in one slot). */
+  /** Every key of a session (all in one slot); not its wills (`{c:<id>}:wills`), which outlive it (wills.ts). */
   ofClient(clientId: string): string[] {
     return [
       this.session(clientId),
@@ -75,7 +71,6 @@ export class Keys {
       this.origins(clientId),
       this.incoming(clientId),
       this.delivered(clientId),
-      this.will(clientId),
     ]
   }
 }

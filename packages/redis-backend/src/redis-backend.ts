@@ -20,6 +20,7 @@ import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from 
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
 import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
+import { RedisWills } from './wills.js'
 
 /** An offline message handed out by `lookupOfflineMessages`: its stored text, to remove exactly that one. */
 interface HandedOut {
@@ -52,6 +53,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   readonly #store: RedisStore
   /** This node's liveness in Redis: its heartbeat, and the sweep that finds dead nodes (`onDead`). */
   readonly nodes: Nodes
+  readonly #wills: RedisWills
   readonly #relays: Relay[] = []
   #ready: Promise<void> | undefined = undefined
   #loaded = false
@@ -103,6 +105,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     this.nodes = new Nodes(this.#store.redis, this.config.prefix, timeout, (err) =>
       background(err, 'node liveness'),
     )
+    this.#wills = new RedisWills(this.#store.redis, this.#store.keys, this.nodes.id)
+    // The wills of a dead node: taken over by the survivor that swept it, published once by its last-will.
+    this.nodes.onDead((id, lastSeen) => this.#wills.adopt(this.stack, id, lastSeen))
     this.cluster = new ClusterRouting(this, this.#store, this.nodes, background)
   }
 
@@ -173,6 +178,9 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     await this.#ready?.catch(() => undefined)
     await this.cluster.stop().catch(() => undefined)
     await this.nodes.stop().catch(() => undefined)
+    // Delayed wills still waiting are left to the next sweep: the stopped node is found dead.
+    if (this.#loaded && this.#store.redis.status === 'ready')
+      await this.#wills.release(this.nodes.setKey).catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
     await this.#store.close()
@@ -393,19 +401,34 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
 
-      // Wills
+      // Wills: by owner, each with the node that holds it (wills.ts)
       storeWill: (ctx, _store, next) => {
-        this.#answer(s.storeWill(ctx.clientId, ctx.packet, ctx.delayInterval), next)
+        const owner = ctx.owner ?? ''
+        this.#answer(
+          ctx.dueAt === undefined
+            ? this.#wills.store(ctx.clientId, owner, ctx.packet, ctx.delayInterval)
+            : this.#wills.due(ctx.clientId, owner, ctx.dueAt),
+          next,
+        )
       },
       lookupWill: (ctx, store, next) => {
-        this.#answer(s.lookupWill(ctx.clientId), next, (will) => {
+        this.#answer(this.#wills.lookup(ctx.clientId, ctx.owner), next, (will) => {
           if (will === undefined) return
           store.packet = will.packet
           store.delayInterval = will.delayInterval
+          if (will.dueAt !== undefined) store.dueAt = will.dueAt
         })
       },
-      removeWill: (ctx, _store, next) => {
-        this.#answer(s.redis.del(s.keys.will(ctx.clientId)), next)
+      removeWill: (ctx, store, next) => {
+        if (ctx.owner !== undefined) {
+          return this.#answer(this.#wills.take(ctx.clientId, ctx.owner), next, (removed) => {
+            store.removed = removed
+          })
+        }
+        this.#answer(this.#wills.takeDelayed(ctx.clientId), next, (packets) => {
+          store.packets = packets
+          store.removed = packets.length > 0
+        })
       },
 
       // Monitoring: sessions and retained messages in Redis, connections and routes of this node

@@ -407,22 +407,6 @@ export class RedisStore {
     return out
   }
 
-  // Wills
-
-  async storeWill(clientId: string, packet: IPublishPacket, delayInterval: number): Promise<void> {
-    await this.redis.set(this.keys.will(clientId), `${delayInterval} ${encode(packet, Date.now())}`)
-  }
-
-  async lookupWill(clientId: string): Promise<{ packet: IPublishPacket; delayInterval: number } | undefined> {
-    const text = await this.redis.get(this.keys.will(clientId))
-    if (text === null) return undefined
-    const space = text.indexOf(' ')
-    return {
-      delayInterval: Number(text.slice(0, space)),
-      packet: decodePublish(text.slice(space + 1)).packet,
-    }
-  }
-
   // Monitoring
 
   /**

@@ -63,13 +63,32 @@ export async function receive(
   return duplicate
 }
 
-/** Stores `packet` as the will of `c`'s session. */
-export function storeWill(h: BackendHarness, c: KitClient, packet: IPublishPacket, delayInterval: number) {
-  return h.run('storeWill', { client: c.client, clientId: c.clientId, packet, delayInterval })
+/** Stores `packet` as the will of `c`'s connection (of `owner`, when given). */
+export function storeWill(
+  h: BackendHarness,
+  c: KitClient,
+  packet: IPublishPacket,
+  delayInterval: number,
+  owner?: string,
+) {
+  const ctx = { client: c.client, clientId: c.clientId, packet, delayInterval }
+  return h.run('storeWill', owner === undefined ? ctx : { ...ctx, owner })
 }
 
-/** The will of `clientId` as `topic=payload+delay`, or undefined. */
-export async function willOf(h: BackendHarness, clientId: string): Promise<string | undefined> {
-  const { packet, delayInterval } = await h.run('lookupWill', { clientId })
+/** The will of `clientId` (of `owner`, when given) as `topic=payload+delay`, or undefined. */
+export async function willOf(
+  h: BackendHarness,
+  clientId: string,
+  owner?: string,
+): Promise<string | undefined> {
+  const { packet, delayInterval } = await h.run(
+    'lookupWill',
+    owner === undefined ? { clientId } : { clientId, owner },
+  )
   return packet && `${topicAndPayload(packet)}+${delayInterval}`
+}
+
+/** Claims the will of `owner`: whether this call removed it. */
+export async function claimWill(h: BackendHarness, clientId: string, owner: string): Promise<boolean> {
+  return (await h.run('removeWill', { clientId, owner })).removed === true
 }
