@@ -10,10 +10,14 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { client, kill, progress, receiver, startNode, until } from './nodes.js'
 
 /**
- * Resolves `done` once the hash of wills `key` loses a field (a keyspace notification of HDEL), which
- * `watching` says is listened for.
+ * Resolves `done` once `key` sees `event` (a keyspace notification: `hdel` when the hash of wills loses a
+ * field, `del` when a session is removed), which `watching` says is listened for.
  */
-function willRemoved(port: number, key: string): { watching: Promise<void>; done: Promise<void> } {
+function keyEvent(
+  port: number,
+  key: string,
+  event: 'hdel' | 'del',
+): { watching: Promise<void>; done: Promise<void> } {
   const redis = new Redis(port, '127.0.0.1')
   const subscriber = new Redis(port, '127.0.0.1')
   onTestFinished(() => {
@@ -22,12 +26,12 @@ function willRemoved(port: number, key: string): { watching: Promise<void>; done
   })
   const channel = `__keyspace@0__:${key}`
   const done = new Promise<void>((resolve) => {
-    subscriber.on('message', (from: string, event: string) => {
-      if (from === channel && event === 'hdel') resolve()
+    subscriber.on('message', (from: string, seen: string) => {
+      if (from === channel && seen === event) resolve()
     })
   })
   const watching = (async () => {
-    await redis.config('SET', 'notify-keyspace-events', 'Kh')
+    await redis.config('SET', 'notify-keyspace-events', 'Kgh')
     await subscriber.subscribe(channel)
   })()
   return { watching, done }
@@ -166,7 +170,7 @@ describe.runIf(hasRedis())(
       })
       const leaving = await client(port, { ...once, clientId: 'e2e-will-clean', will: will('wills/clean') })
       // The kill comes once the broker has processed the DISCONNECT: its will is deleted from Redis.
-      const removed = willRemoved(redis.port, `${prefix}{c:e2e-will-clean}:wills`)
+      const removed = keyEvent(redis.port, `${prefix}{c:e2e-will-clean}:wills`, 'hdel')
       await removed.watching
       await leaving.endAsync()
       await removed.done
@@ -209,7 +213,7 @@ describe.runIf(hasRedis())(
       await client(dying.port, { ...once, clientId: 'e2e-two-a', will: will('wills/a') })
       await client(dying.port, { ...once, clientId: 'e2e-two-b', protocolVersion: 5, will: will('wills/b') })
       const leaving = await client(dying.port, { ...once, clientId: 'e2e-two-c', will: will('wills/c') })
-      const removed = willRemoved(redis.port, `${prefix}{c:e2e-two-c}:wills`)
+      const removed = keyEvent(redis.port, `${prefix}{c:e2e-two-c}:wills`, 'hdel')
       await removed.watching
       await leaving.endAsync()
       await removed.done
@@ -226,6 +230,43 @@ describe.runIf(hasRedis())(
         () => `the marker did not arrive: ${JSON.stringify(arrived)}`,
       )
       expect(arrived.sort()).toEqual(['wills/a', 'wills/b', 'wills/marker'])
+    })
+
+    it('MQTT 5.0: [MQTT-3.1.2-23] a persistent session connected when the broker was killed expires after its interval, counted from the last heartbeat, once the broker runs again', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-expiry-${process.pid}:`
+      const first = await startNode(redis.url, prefix, 0, { nodeTimeoutMs: 500 })
+      const expiring = await client(first.port, {
+        clientId: 'e2e-expiring',
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 2 },
+        reconnectPeriod: 0,
+      })
+      await expiring.subscribeAsync('kept/#', { qos: 1 })
+      // A session that never expires stays: only the expired one is removed.
+      const forever = await client(first.port, {
+        clientId: 'e2e-forever',
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 0xffffffff },
+        reconnectPeriod: 0,
+      })
+      await forever.subscribeAsync('kept/#', { qos: 1 })
+      const removed = keyEvent(redis.port, `${prefix}{c:e2e-expiring}:session`, 'del')
+      await removed.watching
+      const killedAt = Date.now()
+      await kill(first.child)
+      await startNode(redis.url, prefix, 0, { nodeTimeoutMs: 500 })
+      await removed.done
+      // Not before its interval: it was connected until the kill.
+      expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1500)
+      const check = new Redis(redis.port, '127.0.0.1')
+      onTestFinished(() => {
+        check.disconnect()
+      })
+      expect(await check.exists(`${prefix}{c:e2e-forever}:session`)).toBe(1)
     })
   },
 )

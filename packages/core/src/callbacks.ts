@@ -158,6 +158,12 @@ export interface StandardCallbacks {
   resumeSession: { ctx: { client: Client; clientId: string }; store: Record<never, never> }
   /** A session ended (its expiry interval ran out, or it ended with its connection) and was removed. */
   sessionExpired: { ctx: { clientId: string }; store: Record<never, never> }
+  /**
+   * A backend found a stored session whose expiry no broker follows: the node its client was connected to
+   * (or left) died, or the broker started again on the same store. `disconnectedAt` (epoch ms) is when it
+   * was left, as stored with the session. The session manager follows its expiry from then on.
+   */
+  orphanedSession: { ctx: { clientId: string; disconnectedAt: number }; store: Record<never, never> }
 
   // Subscriptions
   /**
@@ -434,6 +440,7 @@ const STANDARD = {
   removeSession: true,
   resumeSession: true,
   sessionExpired: true,
+  orphanedSession: true,
   subscribeTopic: true,
   subscriptionGranted: true,
   decodeFailed: true,

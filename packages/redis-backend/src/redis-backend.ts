@@ -19,6 +19,7 @@ import { Nodes } from './nodes.js'
 import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
+import { adoptSessions } from './sessions.js'
 import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
 import { RedisWills } from './wills.js'
 
@@ -109,6 +110,10 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     // The wills of a dead node: taken over by the survivor that swept it, published once by its last-will.
     this.nodes.onDead((id, lastSeen) => this.#wills.adopt(this.stack, id, lastSeen))
     this.cluster = new ClusterRouting(this, this.#store, this.nodes, background)
+    // After the cluster's own listener has released the dead node's client ids.
+    this.nodes.onDead((id, lastSeen) =>
+      adoptSessions(this.stack, this.#store, this.cluster, { id, lastSeen }),
+    )
   }
 
   /** The other nodes on the same Redis and prefix: client registry, route log, inboxes (cluster.ts). */
@@ -151,6 +156,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     await this.cluster.start()
     this.#loaded = true
     await this.nodes.start()
+    await adoptSessions(this.stack, this.#store, this.cluster)
   }
 
   override setup(stack: Stack): void {

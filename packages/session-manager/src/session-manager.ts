@@ -73,7 +73,24 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
   }
 
   override callbacks(): CallbackHandlers {
-    return { cleanDisconnect: this.#onCleanEnd, uncleanDisconnect: this.#onEnd }
+    return {
+      cleanDisconnect: this.#onCleanEnd,
+      uncleanDisconnect: this.#onEnd,
+      orphanedSession: this.#onOrphaned,
+    }
+  }
+
+  /**
+   * A backend hands over a session whose expiry no broker follows (its node died, or the broker started
+   * again): followed from now on. The sweep's check (`#expire`) reads its expiry and when it was left.
+   */
+  readonly #onOrphaned = (
+    ctx: { clientId: string; disconnectedAt: number },
+    _store: unknown,
+    next: Next,
+  ): void => {
+    if (!this.#expiring.has(ctx.clientId)) this.#schedule(ctx.clientId, ctx.disconnectedAt)
+    next()
   }
 
   override close(): void {

@@ -691,6 +691,22 @@ describe('SessionManager: MQTT 5.0 session expiry', () => {
     expect(backend.sessions.has('v5')).toBe(true)
   })
 
+  it('MQTT 5.0: [MQTT-3.1.2-23] orphanedSession: a session a backend hands over (its node died) is followed and ends once its interval has passed', async () => {
+    vi.useFakeTimers()
+    const manager = new SessionManager({ expiryCheckInterval: 1000 })
+    const { backend } = setup({ manager })
+    const disconnectedAt = Date.now() - 30_000
+    backend.sessions.set('orphan', { clientId: 'orphan', expiryInterval: 60, disconnectedAt })
+    await stack.run('orphanedSession', { clientId: 'orphan', disconnectedAt }, {})
+    expect(manager.expiring).toBe(1)
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(backend.calls).not.toContain('removeSession orphan')
+    const expired = backend.nextCall('sessionExpired orphan')
+    await vi.advanceTimersByTimeAsync(30_000)
+    await expired
+    expect(backend.sessions.has('orphan')).toBe(false)
+  })
+
   it('brokers sharing one backend: a session resumed through another one is not ended by the timer of the one it left', async () => {
     vi.useFakeTimers()
     const manager = new SessionManager({ expiryCheckInterval: 1000 })
