@@ -5,7 +5,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { connectAsync, type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
+import { freePort } from '../src/redis.js'
 
 const cwd = fileURLToPath(new URL('..', import.meta.url))
 const started: ChildProcess[] = []
@@ -20,17 +20,6 @@ const started: ChildProcess[] = []
 afterEach(() => {
   for (const child of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
 })
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** The cluster's main from source, with every line it prints collected; `until` waits for one. */
 function start(args: string[], env: NodeJS.ProcessEnv = process.env) {
