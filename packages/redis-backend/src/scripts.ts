@@ -11,6 +11,30 @@ local persistent = e ~= false and tonumber(e) > 0
 
 export const SCRIPTS = {
   /**
+   * KEYS session, inflight, order, origins, incoming; ARGV expiry interval, disconnectedAt ('' for none), '1' to
+   * take the QoS 1/2 state out of Redis (a session kept in the node's memory from now on). Returns, when taken,
+   * the inflight packets in the order first sent as `id, packet, origin ('' for none)` triples, and the held
+   * inbound QoS 2 messages as `id, held` pairs; the origins stay in Redis.
+   */
+  storeSession: {
+    numberOfKeys: 5,
+    lua: `redis.call('HSET', KEYS[1], 'e', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'd') else redis.call('HSET', KEYS[1], 'd', ARGV[2]) end
+if ARGV[3] ~= '1' then return 0 end
+local sent = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  local text = redis.call('HGET', KEYS[2], id)
+  if text then
+    sent[#sent + 1] = id
+    sent[#sent + 1] = text
+    sent[#sent + 1] = redis.call('HGET', KEYS[4], id) or ''
+  end
+end
+local held = redis.call('HGETALL', KEYS[5])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+return {sent, held}`,
+  },
+  /**
    * KEYS session, subs; ARGV filter, subscription. Kept only for a persistent session, as `<n> <JSON>`: `n`
    * orders the subscriptions as first made (a replaced one keeps its place).
    */
