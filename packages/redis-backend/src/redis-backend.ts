@@ -381,7 +381,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           )
         const origin = (packet as OriginPacket)[ORIGIN]
         const max = this.config.maxInflightMessages
-        if (local.storeInflight(packet, origin, max, Date.now()) === -1) return next(this.#inflightFull(clientId))
+        if (local.storeInflight(packet, origin, max, Date.now()) === -1)
+          return next(this.#inflightFull(clientId))
         if (origin === undefined) return next()
         // The origin of a QoS 2 delivery is in Redis even so: a relay done again after the publisher's node
         // died skips this subscriber.

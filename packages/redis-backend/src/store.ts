@@ -92,6 +92,21 @@ export function inflightView(
   return { out, expired }
 }
 
+/** The inflight hash of a client id (identifier -> `<n> <packet>`) in the order first sent. */
+function inOrder(entries: Iterable<[string, string]>): [number, Stored<InflightPacket>][] {
+  const sent: [number, number, Stored<InflightPacket>][] = []
+  for (const [id, text] of entries) {
+    const space = text.indexOf(' ')
+    sent.push([Number(text.slice(0, space)), Number(id), decode(text.slice(space + 1))])
+  }
+  return sent.sort((a, b) => a[0] - b[0]).map(([, id, stored]) => [id, stored])
+}
+
+/** The field-value pairs of an HGETALL reply given by a script (a flat array). */
+function* pairs(flat: string[]): IterableIterator<[string, string]> {
+  for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!]
+}
+
 /** Reconnect soon after the first failure, then every second: an outage ends at most a second late. */
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 1000)
 
@@ -168,7 +183,11 @@ export class RedisStore {
    * Stores the session hash. With `take`, the QoS 1/2 state of the client id leaves Redis in the same step
    * and is returned, for a session kept in the node's memory from now on (expiry interval 0).
    */
-  async storeSession(clientId: string, session: StoredSession, take = false): Promise<TakenState | undefined> {
+  async storeSession(
+    clientId: string,
+    session: StoredSession,
+    take = false,
+  ): Promise<TakenState | undefined> {
     const keys = this.keys
     // The index first: a session in the index without its hash is skipped on start; the reverse is lost.
     const indexed = this.redis.sadd(keys.sessions, clientId)
@@ -176,7 +195,6 @@ export class RedisStore {
       'storeSession',
       keys.session(clientId),
       keys.inflight(clientId),
-      keys.inflightOrder(clientId),
       keys.origins(clientId),
       keys.incoming(clientId),
       session.expiryInterval,
@@ -185,14 +203,12 @@ export class RedisStore {
     )
     const [, answer] = await Promise.all([indexed, stored])
     if (!take) return undefined
-    const [sent, held] = answer as [string[], string[]]
+    const [sent, origins, held] = answer as [string[], string[], string[]]
+    const originOf = new Map(pairs(origins))
     const state: TakenState = { sent: [], held: [] }
-    for (let i = 0; i + 2 < sent.length; i += 3) {
-      const { packet, storedAt } = decode(sent[i + 1]!)
-      state.sent.push({ packet, storedAt, origin: sent[i + 2] === '' ? undefined : sent[i + 2] })
-    }
-    for (let i = 0; i + 1 < held.length; i += 2) {
-      const text = held[i + 1]!
+    for (const [id, { packet, storedAt }] of inOrder(pairs(sent)))
+      state.sent.push({ packet, storedAt, origin: originOf.get(String(id)) })
+    for (const [, text] of pairs(held)) {
       state.held.push({ packet: decodePublish(text.slice(2)).packet, relayed: text[0] === 'r' })
     }
     return state
@@ -201,10 +217,13 @@ export class RedisStore {
   /** The state of a session kept in memory, back into Redis: it outlives its connection from now on. */
   async restoreState(clientId: string, state: TakenState): Promise<void> {
     const pending: Promise<unknown>[] = []
-    for (const { packet, storedAt, origin } of state.sent) pending.push(this.storeInflight(clientId, packet, origin, storedAt))
+    for (const { packet, storedAt, origin } of state.sent)
+      pending.push(this.storeInflight(clientId, packet, origin, storedAt))
     const incoming = this.keys.incoming(clientId)
     for (const { packet, relayed } of state.held)
-      pending.push(this.redis.hset(incoming, packet.messageId!, `${relayed ? 'r' : 'p'} ${encode(packet, Date.now())}`))
+      pending.push(
+        this.redis.hset(incoming, packet.messageId!, `${relayed ? 'r' : 'p'} ${encode(packet, Date.now())}`),
+      )
     await Promise.all(pending)
   }
 
@@ -318,7 +337,6 @@ export class RedisStore {
       'storeInflight',
       keys.session(clientId),
       keys.inflight(clientId),
-      keys.inflightOrder(clientId),
       keys.origins(clientId),
       packet.messageId!,
       encode(packet, storedAt),
@@ -333,20 +351,8 @@ export class RedisStore {
    * identifier until PUBREL, 4.3.3); the others with their remaining interval [MQTT-3.3.2-6].
    */
   async lookupInflight(clientId: string): Promise<InflightPacket[]> {
-    const keys = this.keys
-    const result = await this.redis
-      .multi()
-      .zrange(keys.inflightOrder(clientId), 0, -1)
-      .hgetall(keys.inflight(clientId))
-      .exec()
-    const ids = (result?.[0]?.[1] ?? []) as string[]
-    const packets = (result?.[1]?.[1] ?? {}) as Record<string, string>
-    const sent: [number, Stored<InflightPacket>][] = []
-    for (const id of ids) {
-      const text = packets[id]
-      if (text !== undefined) sent.push([Number(id), decode(text)])
-    }
-    const { out, expired } = inflightView(sent, Date.now())
+    const hash = await this.redis.hgetall(this.keys.inflight(clientId))
+    const { out, expired } = inflightView(inOrder(Object.entries(hash)), Date.now())
     for (const id of expired) await this.removeInflight(clientId, id)
     return out
   }
@@ -356,7 +362,6 @@ export class RedisStore {
     await this.script(
       'removeInflight',
       keys.inflight(clientId),
-      keys.inflightOrder(clientId),
       keys.origins(clientId),
       keys.delivered(clientId),
       messageId,
@@ -367,7 +372,7 @@ export class RedisStore {
 
   async clearInflight(clientId: string): Promise<void> {
     const keys = this.keys
-    await this.redis.del(keys.inflight(clientId), keys.inflightOrder(clientId), keys.origins(clientId))
+    await this.redis.del(keys.inflight(clientId), keys.origins(clientId))
   }
 
   // Inbound QoS 2
