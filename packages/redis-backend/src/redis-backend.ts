@@ -348,23 +348,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       removeOfflineMessages: (ctx, _store, next) => {
-        const key = s.keys.offline(ctx.clientId)
-        const multi = s.redis.multi()
-        let count = 0
+        const texts: string[] = []
         for (const packet of ctx.packets) {
           const handed = this.#handedOut.get(packet)
           if (handed === undefined || handed.clientId !== ctx.clientId || handed.removed || handed.givenBack)
             continue
           handed.removed = true
-          multi.lrem(key, 1, handed.text)
-          count++
+          texts.push(handed.text)
         }
         this.#reportedFull.delete(ctx.clientId)
-        if (count === 0) {
-          multi.discard()
-          return next()
-        }
-        this.#answer(multi.exec(), next)
+        if (texts.length === 0) return next()
+        this.#answer(s.removeOffline(ctx.clientId, texts), next)
       },
       clearOfflineMessages: (ctx, _store, next) => {
         this.#answer(s.redis.del(s.keys.offline(ctx.clientId)), next)

@@ -51,6 +51,12 @@ if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return 0`,
   },
+  /** KEYS offline; ARGV the stored texts to remove (the first occurrence of each). */
+  removeOffline: {
+    numberOfKeys: 1,
+    lua: `for i = 1, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[i]) end
+return 0`,
+  },
   /**
    * KEYS session, inflight, origins; ARGV packet identifier, packet, maxInflightMessages, origin ('' for none).
    * Kept as `<n> <packet>`: `n` orders the packets as first sent, and a known identifier keeps it (a PUBREL

@@ -313,14 +313,19 @@ export class RedisStore {
     const texts = await this.redis.lrange(key, 0, -1)
     const out: { packet: IPublishPacket; text: string }[] = []
     const now = Date.now()
-    let expired: ReturnType<Client['multi']> | undefined
+    const expired: string[] = []
     for (const text of texts) {
       const packet = leaving(decodePublish(text), now)
       if (packet !== undefined) out.push({ packet, text })
-      else expired = (expired ?? this.redis.multi()).lrem(key, 1, text)
+      else expired.push(text)
     }
-    if (expired !== undefined) await expired.exec()
+    await this.removeOffline(clientId, expired)
     return out
+  }
+
+  /** Removes these stored texts from the queue, in one script (pipelined with the other commands of its tick). */
+  async removeOffline(clientId: string, texts: string[]): Promise<void> {
+    if (texts.length > 0) await this.script('removeOffline', this.keys.offline(clientId), ...texts)
   }
 
   // Outbound QoS 1/2
