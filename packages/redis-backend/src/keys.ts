@@ -34,13 +34,9 @@ export class Keys {
   offline(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:offline`
   }
-  /** Hash: packet identifier -> unacknowledged outbound PUBLISH or PUBREL. */
+  /** Hash: packet identifier -> `<n> <packet>`, an unacknowledged outbound PUBLISH or PUBREL, `n` its order first sent. */
   inflight(clientId: string): string {
     return `${this.prefix}{c:${clientId}}:inflight`
-  }
-  /** Sorted set: packet identifiers by the order first sent. */
-  inflightOrder(clientId: string): string {
-    return `${this.prefix}{c:${clientId}}:order`
   }
   /** Hash: packet identifier -> origin of the inbound QoS 2 message an inflight packet delivers. */
   origins(clientId: string): string {
@@ -67,7 +63,6 @@ export class Keys {
       this.subscriptions(clientId),
       this.offline(clientId),
       this.inflight(clientId),
-      this.inflightOrder(clientId),
       this.origins(clientId),
       this.incoming(clientId),
       this.delivered(clientId),

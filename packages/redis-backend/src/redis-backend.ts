@@ -14,13 +14,15 @@ import {
   type Stack,
 } from '@mqtt-stack/core'
 import { ClusterRouting } from './cluster.js'
+import { ORIGIN, type OriginPacket } from './codec.js'
 import { RedisBackendErrorCode, redisFailure } from './errors.js'
+import { LocalSession } from './local.js'
 import { Nodes } from './nodes.js'
 import { DEFAULTS, LIMITS, MIN_NODE_TIMEOUT_MS, type RedisBackendOptions } from './options.js'
 import { type ForwardedPacket, type Origin, Relay, type RelayContext, SHARED } from './relay.js'
 import { type Route, Routes, SharedGroup } from './routes.js'
 import { adoptSessions } from './sessions.js'
-import { Incoming, Queued, RedisStore, RetainedResult } from './store.js'
+import { Incoming, inflightView, Queued, RedisStore, RetainedResult } from './store.js'
 import { RedisWills } from './wills.js'
 
 /** An offline message handed out by `lookupOfflineMessages`: its stored text, to remove exactly that one. */
@@ -73,6 +75,12 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
   #outage = false
   /** Client ids whose full queue was reported, until it has room again. */
   readonly #reportedFull = new Set<string>()
+  /**
+   * The sessions of this node's connections that end with their connection (expiry interval 0, as
+   * `storeSession` said): their QoS 1/2 state is kept here, not in Redis, since nothing of it must outlive
+   * the connection.
+   */
+  readonly #local = new Map<string, LocalSession>()
 
   constructor(options: Partial<RedisBackendOptions> = {}) {
     super(options, DEFAULTS)
@@ -189,6 +197,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       await this.#wills.release(this.nodes.setKey).catch(() => undefined)
     this.routes.clear()
     this.clients.clear()
+    this.#local.clear()
     await this.#store.close()
   }
 
@@ -217,6 +226,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         // Not removed when a connection on another node took the client id over meanwhile.
         this.#answer(this.cluster.unregister(ctx.client, ctx.clientId), next, (released) => {
           store.removed = released
+          // Taken over on another node: a session kept here is not resumed there (README, round trips).
+          if (!released) this.#local.delete(ctx.clientId)
         })
       },
 
@@ -227,7 +238,25 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       storeSession: (ctx, _store, next) => {
-        this.#answer(s.storeSession(ctx.clientId, ctx.session), next)
+        const { clientId, session } = ctx
+        const local = this.#local.get(clientId)
+        if (session.expiryInterval !== 0) {
+          if (local === undefined) return this.#answer(s.storeSession(clientId, session), next)
+          // It outlives its connection after all: its state goes to Redis, after the session hash.
+          this.#local.delete(clientId)
+          const state = local.state()
+          return this.#answer(
+            Promise.all([s.storeSession(clientId, session), s.restoreState(clientId, state)]),
+            next,
+          )
+        }
+        if (local !== undefined) return this.#answer(s.storeSession(clientId, session), next)
+        // Ends with its connection: what Redis held of its QoS 1/2 state comes to this node's memory.
+        const created = new LocalSession()
+        this.#local.set(clientId, created)
+        this.#answer(s.storeSession(clientId, session, true), next, (taken) => {
+          if (taken !== undefined) created.adopt(taken)
+        })
       },
       removeSession: (ctx, _store, next) => {
         this.#answer(this.dropSession(ctx.clientId), next)
@@ -333,23 +362,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       removeOfflineMessages: (ctx, _store, next) => {
-        const key = s.keys.offline(ctx.clientId)
-        const multi = s.redis.multi()
-        let count = 0
+        const texts: string[] = []
         for (const packet of ctx.packets) {
           const handed = this.#handedOut.get(packet)
           if (handed === undefined || handed.clientId !== ctx.clientId || handed.removed || handed.givenBack)
             continue
           handed.removed = true
-          multi.lrem(key, 1, handed.text)
-          count++
+          texts.push(handed.text)
         }
         this.#reportedFull.delete(ctx.clientId)
-        if (count === 0) {
-          multi.discard()
-          return next()
-        }
-        this.#answer(multi.exec(), next)
+        if (texts.length === 0) return next()
+        this.#answer(s.removeOffline(ctx.clientId, texts), next)
       },
       clearOfflineMessages: (ctx, _store, next) => {
         this.#answer(s.redis.del(s.keys.offline(ctx.clientId)), next)
@@ -357,54 +380,65 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
       // Outbound QoS 1/2
       storeInflightMessage: (ctx, _store, next) => {
-        if (ctx.packet.messageId === undefined) return next()
-        this.#answer(s.storeInflight(ctx.clientId, ctx.packet), next, (result) => {
-          if (result !== -1) return
-          return new MqttStackError(
-            RedisBackendErrorCode.INFLIGHT_FULL,
-            `client ${ctx.clientId} has ${this.config.maxInflightMessages} unacknowledged messages (maxInflightMessages)`,
+        const { clientId, packet } = ctx
+        if (packet.messageId === undefined) return next()
+        const local = this.#local.get(clientId)
+        if (local === undefined)
+          return this.#answer(s.storeInflight(clientId, packet), next, (result) =>
+            result === -1 ? this.#inflightFull(clientId) : undefined,
           )
-        })
+        const origin = (packet as OriginPacket)[ORIGIN]
+        const max = this.config.maxInflightMessages
+        if (local.storeInflight(packet, origin, max, Date.now()) === -1)
+          return next(this.#inflightFull(clientId))
+        if (origin === undefined) return next()
+        // The origin of a QoS 2 delivery is in Redis even so: a relay done again after the publisher's node
+        // died skips this subscriber.
+        this.#answer(s.redis.hset(s.keys.origins(clientId), packet.messageId, origin), next)
       },
       removeInflightMessage: (ctx, _store, next) => {
+        const local = this.#local.get(ctx.clientId)
+        // The origin of a completed QoS 2 delivery moves to `done` in Redis (removeInflight).
+        if (local !== undefined && local.removeInflight(ctx.messageId) === undefined) return next()
         this.#answer(s.removeInflight(ctx.clientId, ctx.messageId), next)
       },
       lookupInflightMessages: (ctx, store, next) => {
-        this.#answer(s.lookupInflight(ctx.clientId), next, (packets) => {
-          store.packets = packets
-        })
+        const local = this.#local.get(ctx.clientId)
+        if (local === undefined)
+          return this.#answer(s.lookupInflight(ctx.clientId), next, (packets) => {
+            store.packets = packets
+          })
+        const { out, expired } = inflightView(local.sent(), Date.now())
+        for (const id of expired) local.removeInflight(id)
+        store.packets = out
+        next()
       },
       clearInflightMessages: (ctx, _store, next) => {
+        this.#local.get(ctx.clientId)?.inflight.clear()
         this.#answer(s.clearInflight(ctx.clientId), next)
       },
 
       // Inbound QoS 2: the identifier is read and stored in one step [MQTT-4.3.3-2]
       storeIncomingMessage: (ctx, store, next) => {
         if (ctx.packet.messageId === undefined) return next()
-        const { clientId, packet } = ctx
-        const key = `${clientId}\0${packet.messageId}`
-        this.#answer(s.storeIncoming(clientId, packet), next, (found) => {
-          // Held, and relayed or being relayed here: a duplicate [MQTT-4.3.3-2].
-          const since = this.#relaying.get(key)
-          const relaying = since !== undefined && Date.now() - since < RELAY_STALE_MS
-          store.duplicate = found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && relaying)
-          if (store.duplicate) return
-          this.#relaying.set(key, Date.now())
-          const unrelayed = found === Incoming.UNRELAYED
-          this.#origins.set(packet, {
-            publisherId: clientId,
-            messageId: packet.messageId!,
-            key,
-            unrelayed,
-            holders: undefined,
-          })
-        })
+        const local = this.#local.get(ctx.clientId)
+        if (local === undefined)
+          return this.#answer(s.storeIncoming(ctx.clientId, ctx.packet), next, (found) =>
+            this.#incoming(ctx.clientId, ctx.packet, store, found),
+          )
+        this.#incoming(ctx.clientId, ctx.packet, store, local.storeIncoming(ctx.packet))
+        next()
       },
       releaseIncomingMessage: (ctx, store, next) => {
         if (this.#unrelayed.delete(`${ctx.clientId}\0${ctx.messageId}`)) return next()
-        this.#answer(s.releaseIncoming(ctx.clientId, ctx.messageId), next, (packet) => {
-          if (packet !== undefined) store.packet = packet
-        })
+        const local = this.#local.get(ctx.clientId)
+        if (local === undefined)
+          return this.#answer(s.releaseIncoming(ctx.clientId, ctx.messageId), next, (packet) => {
+            if (packet !== undefined) store.packet = packet
+          })
+        const packet = local.releaseIncoming(ctx.messageId)
+        if (packet !== undefined) store.packet = packet
+        next()
       },
 
       // Wills: by owner, each with the node that holds it (wills.ts)
@@ -462,6 +496,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
    * its client id (an expiry timer of a node the session has left must not end it where it was resumed).
    */
   async dropSession(clientId: string): Promise<void> {
+    // Kept here for a connection of this node: not the session of a connection elsewhere, if one holds it.
+    this.#local.delete(clientId)
     if (await this.cluster.heldElsewhere(clientId)) return
     this.routes.removeClient(clientId)
     this.#reportedFull.delete(clientId)
@@ -483,6 +519,12 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
    * that a PUBLISH sent again is a duplicate, and one whose relay a crash cut short is relayed again.
    */
   relayed(origin: Origin, next: Next): void {
+    const local = this.#local.get(origin.publisherId)
+    if (local !== undefined) {
+      local.markRelayed(origin.messageId)
+      this.#relaying.delete(origin.key)
+      return next()
+    }
     this.#store.markRelayed(origin.publisherId, origin.messageId).then(
       () => {
         this.#relaying.delete(origin.key)
@@ -552,6 +594,39 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
   #failure(err: unknown, what: string): MqttStackError {
     return redisFailure(err, what)
+  }
+
+  /**
+   * An inbound QoS 2 identifier was looked up and held (`found`: what was held before): a duplicate, or the
+   * origin its relay records.
+   */
+  #incoming(
+    clientId: string,
+    packet: IPublishPacket,
+    store: CallbackStore<'storeIncomingMessage'>,
+    found: Incoming,
+  ): void {
+    const key = `${clientId}\0${packet.messageId}`
+    // Held, and relayed or being relayed here: a duplicate [MQTT-4.3.3-2].
+    const since = this.#relaying.get(key)
+    const relaying = since !== undefined && Date.now() - since < RELAY_STALE_MS
+    store.duplicate = found === Incoming.DUPLICATE || (found === Incoming.UNRELAYED && relaying)
+    if (store.duplicate) return
+    this.#relaying.set(key, Date.now())
+    this.#origins.set(packet, {
+      publisherId: clientId,
+      messageId: packet.messageId!,
+      key,
+      unrelayed: found === Incoming.UNRELAYED,
+      holders: undefined,
+    })
+  }
+
+  #inflightFull(clientId: string): MqttStackError {
+    return new MqttStackError(
+      RedisBackendErrorCode.INFLIGHT_FULL,
+      `client ${clientId} has ${this.config.maxInflightMessages} unacknowledged messages (maxInflightMessages)`,
+    )
   }
 
   /** Counted every time (`messageDropped`); reported the first time until the queue has room again. */

@@ -11,6 +11,23 @@ local persistent = e ~= false and tonumber(e) > 0
 
 export const SCRIPTS = {
   /**
+   * KEYS session, inflight, origins, incoming; ARGV expiry interval, disconnectedAt ('' for none), '1' to take
+   * the QoS 1/2 state out of Redis (a session kept in the node's memory from now on). Returns, when taken, the
+   * inflight hash, the origins hash and the held inbound QoS 2 messages (HGETALL replies); the origins stay in
+   * Redis.
+   */
+  storeSession: {
+    numberOfKeys: 4,
+    lua: `redis.call('HSET', KEYS[1], 'e', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'd') else redis.call('HSET', KEYS[1], 'd', ARGV[2]) end
+if ARGV[3] ~= '1' then return 0 end
+local sent = redis.call('HGETALL', KEYS[2])
+local origins = redis.call('HGETALL', KEYS[3])
+local held = redis.call('HGETALL', KEYS[4])
+redis.call('DEL', KEYS[2], KEYS[4])
+return {sent, origins, held}`,
+  },
+  /**
    * KEYS session, subs; ARGV filter, subscription. Kept only for a persistent session, as `<n> <JSON>`: `n`
    * orders the subscriptions as first made (a replaced one keeps its place).
    */
@@ -34,19 +51,28 @@ if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return 0`,
   },
+  /** KEYS offline; ARGV the stored texts to remove (the first occurrence of each). */
+  removeOffline: {
+    numberOfKeys: 1,
+    lua: `for i = 1, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[i]) end
+return 0`,
+  },
   /**
-   * KEYS session, inflight, order, origins; ARGV packet identifier, packet, maxInflightMessages, origin ('' for
-   * none). 1 stored (a known identifier is replaced in its place, and keeps its origin), 0 no session, -1 full.
+   * KEYS session, inflight, origins; ARGV packet identifier, packet, maxInflightMessages, origin ('' for none).
+   * Kept as `<n> <packet>`: `n` orders the packets as first sent, and a known identifier keeps it (a PUBREL
+   * replaces its PUBLISH in its place, and keeps its origin). 1 stored, 0 no session, -1 full.
    */
   storeInflight: {
-    numberOfKeys: 4,
+    numberOfKeys: 3,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+local n
+if old then n = string.match(old, '^(%d+) ') else
   if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
-  redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 's', 1), ARGV[1])
+  n = redis.call('HINCRBY', KEYS[1], 's', 1)
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
+redis.call('HSET', KEYS[2], ARGV[1], n .. ' ' .. ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
 return 1`,
   },
   /**
@@ -97,19 +123,18 @@ end
 return 0`,
   },
   /**
-   * KEYS inflight, order, origins, delivered; ARGV packet identifier, now (ms), origins kept. Removes an
+   * KEYS inflight, origins, delivered; ARGV packet identifier, now (ms), origins kept. Removes an
    * acknowledged packet; the origin of an inbound QoS 2 message it delivered is kept (the last `kept`).
    */
   removeInflight: {
-    numberOfKeys: 4,
-    lua: `local origin = redis.call('HGET', KEYS[3], ARGV[1])
+    numberOfKeys: 3,
+    lua: `local origin = redis.call('HGET', KEYS[2], ARGV[1])
 if origin then
-  redis.call('ZADD', KEYS[4], ARGV[2], origin)
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[3]) - 1)
-  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], origin)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('HDEL', KEYS[2], ARGV[1])
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 return 1`,
   },
   /**

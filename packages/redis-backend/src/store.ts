@@ -52,6 +52,61 @@ export interface StoredRoutes {
   subscriptions: Subscription[]
 }
 
+/** An outbound packet of a session, as kept in memory: when it was stored, and the origin it delivers. */
+export interface SentState {
+  packet: InflightPacket
+  storedAt: number
+  origin: string | undefined
+}
+
+/** The QoS 1/2 state of a client id taken out of Redis (`storeSession` with `take`). */
+export interface TakenState {
+  /** The unacknowledged outbound packets, in the order first sent. */
+  sent: SentState[]
+  /** The inbound QoS 2 messages held until PUBREL, and whether each was relayed. */
+  held: { packet: IPublishPacket; relayed: boolean }[]
+}
+
+/**
+ * The unacknowledged packets of a session as they may be sent again now, in the order given. An expired QoS
+ * 1 PUBLISH is forgotten (in `expired`) [MQTT-3.3.2-5]; an expired QoS 2 one goes again with an interval of
+ * 1 (the client may hold its identifier until PUBREL, 4.3.3); the others with their remaining interval
+ * [MQTT-3.3.2-6].
+ */
+export function inflightView(
+  sent: Iterable<[number, Stored<InflightPacket>]>,
+  now: number,
+): { out: InflightPacket[]; expired: number[] } {
+  const out: InflightPacket[] = []
+  const expired: number[] = []
+  for (const [id, stored] of sent) {
+    if (stored.packet.cmd !== 'publish') {
+      out.push(stored.packet)
+      continue
+    }
+    const view = leaving(stored as Stored, now)
+    if (view !== undefined) out.push(view)
+    else if (stored.packet.qos === 2) out.push(expiringIn(stored.packet, 1))
+    else expired.push(id)
+  }
+  return { out, expired }
+}
+
+/** The inflight hash of a client id (identifier -> `<n> <packet>`) in the order first sent. */
+function inOrder(entries: Iterable<[string, string]>): [number, Stored<InflightPacket>][] {
+  const sent: [number, number, Stored<InflightPacket>][] = []
+  for (const [id, text] of entries) {
+    const space = text.indexOf(' ')
+    sent.push([Number(text.slice(0, space)), Number(id), decode(text.slice(space + 1))])
+  }
+  return sent.sort((a, b) => a[0] - b[0]).map(([, id, stored]) => [id, stored])
+}
+
+/** The field-value pairs of an HGETALL reply given by a script (a flat array). */
+function* pairs(flat: string[]): IterableIterator<[string, string]> {
+  for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!]
+}
+
 /** Reconnect soon after the first failure, then every second: an outage ends at most a second late. */
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 1000)
 
@@ -124,14 +179,52 @@ export class RedisStore {
     return session
   }
 
-  async storeSession(clientId: string, session: StoredSession): Promise<void> {
-    const key = this.keys.session(clientId)
+  /**
+   * Stores the session hash. With `take`, the QoS 1/2 state of the client id leaves Redis in the same step
+   * and is returned, for a session kept in the node's memory from now on (expiry interval 0).
+   */
+  async storeSession(
+    clientId: string,
+    session: StoredSession,
+    take = false,
+  ): Promise<TakenState | undefined> {
+    const keys = this.keys
     // The index first: a session in the index without its hash is skipped on start; the reverse is lost.
-    const indexed = this.redis.sadd(this.keys.sessions, clientId)
-    const multi = this.redis.multi().hset(key, 'e', session.expiryInterval)
-    if (session.disconnectedAt === undefined) multi.hdel(key, 'd')
-    else multi.hset(key, 'd', session.disconnectedAt)
-    await Promise.all([indexed, multi.exec()])
+    const indexed = this.redis.sadd(keys.sessions, clientId)
+    const stored = this.script(
+      'storeSession',
+      keys.session(clientId),
+      keys.inflight(clientId),
+      keys.origins(clientId),
+      keys.incoming(clientId),
+      session.expiryInterval,
+      session.disconnectedAt ?? '',
+      take ? '1' : '',
+    )
+    const [, answer] = await Promise.all([indexed, stored])
+    if (!take) return undefined
+    const [sent, origins, held] = answer as [string[], string[], string[]]
+    const originOf = new Map(pairs(origins))
+    const state: TakenState = { sent: [], held: [] }
+    for (const [id, { packet, storedAt }] of inOrder(pairs(sent)))
+      state.sent.push({ packet, storedAt, origin: originOf.get(String(id)) })
+    for (const [, text] of pairs(held)) {
+      state.held.push({ packet: decodePublish(text.slice(2)).packet, relayed: text[0] === 'r' })
+    }
+    return state
+  }
+
+  /** The state of a session kept in memory, back into Redis: it outlives its connection from now on. */
+  async restoreState(clientId: string, state: TakenState): Promise<void> {
+    const pending: Promise<unknown>[] = []
+    for (const { packet, storedAt, origin } of state.sent)
+      pending.push(this.storeInflight(clientId, packet, origin, storedAt))
+    const incoming = this.keys.incoming(clientId)
+    for (const { packet, relayed } of state.held)
+      pending.push(
+        this.redis.hset(incoming, packet.messageId!, `${relayed ? 'r' : 'p'} ${encode(packet, Date.now())}`),
+      )
+    await Promise.all(pending)
   }
 
   async removeSession(clientId: string): Promise<void> {
@@ -220,31 +313,40 @@ export class RedisStore {
     const texts = await this.redis.lrange(key, 0, -1)
     const out: { packet: IPublishPacket; text: string }[] = []
     const now = Date.now()
-    let expired: ReturnType<Client['multi']> | undefined
+    const expired: string[] = []
     for (const text of texts) {
       const packet = leaving(decodePublish(text), now)
       if (packet !== undefined) out.push({ packet, text })
-      else expired = (expired ?? this.redis.multi()).lrem(key, 1, text)
+      else expired.push(text)
     }
-    if (expired !== undefined) await expired.exec()
+    await this.removeOffline(clientId, expired)
     return out
+  }
+
+  /** Removes these stored texts from the queue, in one script (pipelined with the other commands of its tick). */
+  async removeOffline(clientId: string, texts: string[]): Promise<void> {
+    if (texts.length > 0) await this.script('removeOffline', this.keys.offline(clientId), ...texts)
   }
 
   // Outbound QoS 1/2
 
   /** 1 stored, 0 no session, -1 full. */
-  async storeInflight(clientId: string, packet: InflightPacket): Promise<number> {
+  async storeInflight(
+    clientId: string,
+    packet: InflightPacket,
+    origin = (packet as OriginPacket)[ORIGIN],
+    storedAt = Date.now(),
+  ): Promise<number> {
     const keys = this.keys
     return (await this.script(
       'storeInflight',
       keys.session(clientId),
       keys.inflight(clientId),
-      keys.inflightOrder(clientId),
       keys.origins(clientId),
       packet.messageId!,
-      encode(packet, Date.now()),
+      encode(packet, storedAt),
       this.config.maxInflightMessages,
-      (packet as OriginPacket)[ORIGIN] ?? '',
+      origin ?? '',
     )) as number
   }
 
@@ -254,30 +356,8 @@ export class RedisStore {
    * identifier until PUBREL, 4.3.3); the others with their remaining interval [MQTT-3.3.2-6].
    */
   async lookupInflight(clientId: string): Promise<InflightPacket[]> {
-    const keys = this.keys
-    const result = await this.redis
-      .multi()
-      .zrange(keys.inflightOrder(clientId), 0, -1)
-      .hgetall(keys.inflight(clientId))
-      .exec()
-    const ids = (result?.[0]?.[1] ?? []) as string[]
-    const packets = (result?.[1]?.[1] ?? {}) as Record<string, string>
-    const out: InflightPacket[] = []
-    const now = Date.now()
-    const expired: number[] = []
-    for (const id of ids) {
-      const text = packets[id]
-      if (text === undefined) continue
-      const stored = decode(text)
-      if (stored.packet.cmd !== 'publish') {
-        out.push(stored.packet)
-        continue
-      }
-      const view = leaving(stored as Stored, now)
-      if (view !== undefined) out.push(view)
-      else if (stored.packet.qos === 2) out.push(expiringIn(stored.packet, 1))
-      else expired.push(Number(id))
-    }
+    const hash = await this.redis.hgetall(this.keys.inflight(clientId))
+    const { out, expired } = inflightView(inOrder(Object.entries(hash)), Date.now())
     for (const id of expired) await this.removeInflight(clientId, id)
     return out
   }
@@ -287,7 +367,6 @@ export class RedisStore {
     await this.script(
       'removeInflight',
       keys.inflight(clientId),
-      keys.inflightOrder(clientId),
       keys.origins(clientId),
       keys.delivered(clientId),
       messageId,
@@ -298,7 +377,7 @@ export class RedisStore {
 
   async clearInflight(clientId: string): Promise<void> {
     const keys = this.keys
-    await this.redis.del(keys.inflight(clientId), keys.inflightOrder(clientId), keys.origins(clientId))
+    await this.redis.del(keys.inflight(clientId), keys.origins(clientId))
   }
 
   // Inbound QoS 2

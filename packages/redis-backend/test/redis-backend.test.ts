@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { IPublishPacket } from '@mqtt-stack/core'
+import type { BackendHarness } from '@mqtt-stack/core/testing'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisBackend } from '../src/index.js'
 import { hasRedis, RedisServer } from '../src/testing/index.js'
@@ -212,6 +214,66 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     await h.waitFor('sub', 50)
     // One command: the INFO that reads the count before.
     expect((await processed()) - before).toBe(1)
+  })
+
+  describe('sessions with expiry 0: their QoS 1/2 state in the node memory', () => {
+    const outbound = (messageId: number, qos: 1 | 2 = 1) =>
+      message('out', `m${messageId}`, { qos, messageId })
+    const inflight = async (h: BackendHarness, clientId: string) =>
+      ((await h.run('lookupInflightMessages', { clientId })).packets ?? []).map(
+        (p) => `${p.cmd}:${p.messageId}`,
+      )
+    const duplicate = async (h: BackendHarness, clientId: string, messageId: number) =>
+      (await h.run('storeIncomingMessage', { clientId, packet: message('in', 'x', { qos: 2, messageId }) }))
+        .duplicate ?? false
+    const stateKeys = (redis: Redis, prefix: string, clientId: string) =>
+      redis.keys(`${prefix}{c:${clientId}}:in*`)
+
+    it('[MQTT-4.3.3-2] keeps inflight packets and inbound QoS 2 identifiers with no Redis command', async () => {
+      const { h, backend } = await harness(server!)
+      await h.connect('clean')
+      const redis = inspect(server!)
+      const processed = async () =>
+        Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))![1])
+      const before = await processed()
+      for (const id of [3, 1, 2])
+        await h.run('storeInflightMessage', { clientId: 'clean', packet: outbound(id, 2) })
+      await h.run('storeInflightMessage', { clientId: 'clean', packet: { cmd: 'pubrel', messageId: 1 } })
+      await h.run('removeInflightMessage', { clientId: 'clean', messageId: 2 })
+      expect(await inflight(h, 'clean')).toEqual(['publish:3', 'pubrel:1'])
+      expect(await duplicate(h, 'clean', 9)).toBe(false)
+      expect(await duplicate(h, 'clean', 9)).toBe(true)
+      const { packet } = await h.run('releaseIncomingMessage', { clientId: 'clean', messageId: 9 })
+      expect(packet?.topic).toBe('in')
+      expect(await duplicate(h, 'clean', 9)).toBe(false)
+      // One command: the INFO that reads the count before.
+      expect((await processed()) - before).toBe(1)
+      expect(await stateKeys(redis, backend.prefix, 'clean')).toEqual([])
+      // It ends with its connection: the next clean session of that client id starts empty.
+      await h.connect('clean')
+      expect(await inflight(h, 'clean')).toEqual([])
+    })
+
+    it('[MQTT-4.4.0-1] takes the state out of Redis when a session resumes with expiry 0, and puts it back when it is kept after all', async () => {
+      const { h, backend } = await harness(server!)
+      const redis = inspect(server!)
+      await h.connect('s', { persistent: true })
+      for (const id of [4, 2]) await h.run('storeInflightMessage', { clientId: 's', packet: outbound(id) })
+      expect(await duplicate(h, 's', 9)).toBe(false)
+      // MQTT 5.0: resumed by a connection with expiry 0.
+      await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 0 } })
+      expect(await stateKeys(redis, backend.prefix, 's')).toEqual([])
+      await h.run('storeInflightMessage', { clientId: 's', packet: outbound(7) })
+      expect(await inflight(h, 's')).toEqual(['publish:4', 'publish:2', 'publish:7'])
+      // Resumed again by a connection with an expiry: in Redis again, so it survives a restart.
+      await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 60 } })
+      await h.restart()
+      expect(await inflight(h, 's')).toEqual(['publish:4', 'publish:2', 'publish:7'])
+      // The held inbound QoS 2 message is there for its PUBREL.
+      expect((await h.run('releaseIncomingMessage', { clientId: 's', messageId: 9 })).packet?.topic).toBe(
+        'in',
+      )
+    })
   })
 
   it('collectStats counts the sessions and retained messages in Redis and the routes of this node', async () => {
