@@ -15,10 +15,15 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { freePort } from '../src/redis.js'
 
 const cwd = fileURLToPath(new URL('..', import.meta.url))
-const started: ChildProcess[] = []
+const started: Array<{ child: ChildProcess; lines: string[] }> = []
 
+// A test that failed half-way: its main is killed, and so are the nodes and the redis-server it printed,
+// which a killed main cannot stop.
 afterEach(() => {
-  for (const child of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
+  for (const { child, lines } of started.splice(0)) {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    for (const pid of pids(lines)) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  }
 })
 
 /** The cluster's main from source, with every line it prints collected; `until` waits for one. */
@@ -28,8 +33,8 @@ function start(args: string[], env: NodeJS.ProcessEnv = process.env) {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  started.push(child)
   const lines: string[] = []
+  started.push({ child, lines })
   const waiting: Array<{ match: RegExp; resolve: (line: string) => void }> = []
   const seen = (line: string) => {
     lines.push(line)
