@@ -150,19 +150,6 @@ describe('parseAclFile', () => {
     ])
   })
 
-  it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
-    const path = file(
-      'r.yaml',
-      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
-    )
-    expect(loadConfig(path)).toEqual({
-      options: {},
-      log: {},
-      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
-    })
-    expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
-  })
-
   const wrong: Array<[string, string, string]> = [
     ['an unknown keyword', 'topic a\ntopics b\n', 'acl:2: unknown keyword "topics"'],
     ['a bad filter', 'topic read a/#/b\n', 'acl:1: "a/#/b" is not a valid topic filter'],
@@ -197,19 +184,6 @@ describe('password files', () => {
     table.replace(parsePasswordFile(`bob:${two}\n`, 'passwd'))
     expect(await check('bob', 'pw')).toBe(true)
     expect(await check('alice', 'pw')).toBe(false)
-  })
-
-  it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
-    const path = file(
-      'r.yaml',
-      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
-    )
-    expect(loadConfig(path)).toEqual({
-      options: {},
-      log: {},
-      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
-    })
-    expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
   })
 
   const wrong: Array<[string, string, string]> = [
