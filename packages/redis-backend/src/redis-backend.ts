@@ -164,7 +164,14 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     await this.cluster.start()
     this.#loaded = true
     await this.nodes.start()
-    await adoptSessions(this.stack, this.#store, this.cluster)
+    // In the background: ready() does not wait for a walk over every stored session.
+    adoptSessions(this.stack, this.#store, this.cluster).catch((err: unknown) =>
+      this.stack?.reportError(
+        this.#failure(err, 'handing over the disconnected sessions'),
+        undefined,
+        undefined,
+      ),
+    )
   }
 
   override setup(stack: Stack): void {

@@ -18,21 +18,36 @@ export async function adoptSessions(
 ): Promise<void> {
   if (stack === undefined || !stack.provides('orphanedSession')) return
   const { redis, keys } = store
-  for (const clientId of await redis.smembers(keys.sessions)) {
-    const [[, fields], [, holder]] = (await redis
-      .multi()
-      .hmget(keys.session(clientId), 'e', 'd')
-      .get(cluster.nodeKey(clientId))
-      .exec()) as [[unknown, (string | null)[]], [unknown, string | null]]
-    const [expiry, left] = fields
-    if (expiry === null || expiry === undefined || Number(expiry) === 0) continue
-    let disconnectedAt = left === null || left === undefined ? undefined : Number(left)
-    if (disconnectedAt === undefined) {
-      // Connected: to a live node (its own timer will follow it), or to the dead one, released or not yet.
-      if (dead === undefined || (holder !== null && !holder.startsWith(`${dead.id} `))) continue
-      disconnectedAt = dead.lastSeen
-      await redis.hsetnx(keys.session(clientId), 'd', disconnectedAt)
-    }
-    await stack.run('orphanedSession', { clientId, disconnectedAt }, {})
+  const ids = await redis.smembers(keys.sessions)
+  // A batch at a time: the commands of one batch go out in one pipelined write.
+  for (let at = 0; at < ids.length; at += BATCH)
+    await Promise.all(
+      ids.slice(at, at + BATCH).map((clientId) => adopt(stack, store, cluster, clientId, dead)),
+    )
+}
+
+const BATCH = 500
+
+async function adopt(
+  stack: Stack,
+  { redis, keys }: RedisStore,
+  cluster: ClusterRouting,
+  clientId: string,
+  dead: { id: string; lastSeen: number } | undefined,
+): Promise<void> {
+  const [[, fields], [, holder]] = (await redis
+    .multi()
+    .hmget(keys.session(clientId), 'e', 'd')
+    .get(cluster.nodeKey(clientId))
+    .exec()) as [[unknown, (string | null)[]], [unknown, string | null]]
+  const [expiry, left] = fields
+  if (expiry === null || expiry === undefined || Number(expiry) === 0) return
+  let disconnectedAt = left === null || left === undefined ? undefined : Number(left)
+  if (disconnectedAt === undefined) {
+    // Connected: to a live node (its own timer will follow it), or to the dead one, released or not yet.
+    if (dead === undefined || (holder !== null && !holder.startsWith(`${dead.id} `))) return
+    disconnectedAt = dead.lastSeen
+    await redis.hsetnx(keys.session(clientId), 'd', disconnectedAt)
   }
+  await stack.run('orphanedSession', { clientId, disconnectedAt }, {})
 }
