@@ -10,6 +10,7 @@ import {
   type Packet,
   type PacketType,
   ReasonCode,
+  refusePublish,
 } from '@mqtt-stack/core'
 import { AuthorizeErrorCode } from './errors.js'
 import { AUTHORIZE_DEFAULTS, type AuthorizeOptions } from './options.js'
@@ -74,24 +75,15 @@ export class Authorize extends Middleware<AuthorizeOptions> {
     if (err) return next(err)
     if (client.closed) return done()
     if (store.authorized !== false) return next()
-    client.stack.notifyDropped('not-authorized', client, packet)
     const reasonCode = denialCode(store.reasonCode)
     if (this.config.closeOnDeniedPublish) {
       // [MQTT-3.3.5-2] the server may close the connection instead of acknowledging
+      client.stack.notifyDropped('not-authorized', client, packet)
       client.close(reasonCode, notAuthorized(packet))
       return done()
     }
-    // [MQTT-3.3.5-2] a 3.1.1 server cannot say "denied": it acknowledges as usual and drops the message.
-    // MQTT 5.0 says it with reason code 0x87 on the PUBACK or PUBREC. QoS 0 gets nothing.
-    if (packet.qos === 1) {
-      if (client.protocolVersion === 5)
-        client.write({ cmd: 'puback', messageId: packet.messageId!, reasonCode })
-      else client.write({ cmd: 'puback', messageId: packet.messageId! })
-    } else if (packet.qos === 2) {
-      if (client.protocolVersion === 5)
-        client.write({ cmd: 'pubrec', messageId: packet.messageId!, reasonCode })
-      else client.write({ cmd: 'pubrec', messageId: packet.messageId! })
-    }
+    // [MQTT-3.3.5-2] 5.0: PUBACK or PUBREC with the reason code; 3.1.1: acknowledged as usual and dropped.
+    refusePublish(client, packet, reasonCode)
     done()
   }
 }

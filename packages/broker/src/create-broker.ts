@@ -165,7 +165,7 @@ function assemble(options: BrokerOptions): Assembled {
   stack
     .use(new StaticCredentials(defined({ users: options.users, check: options.check, allowAnonymous })))
     .use(new Authorize())
-  // Before TopicAcl: publishing to $SYS is refused whatever the ACL allows.
+  // After Authentication, before LastWill: PUBLISHes and wills to $SYS are refused whatever the ACL allows.
   const sys = options.sys ? new SysTopics({ ...options.sys, version: `mqtt-stack ${VERSION}` }) : undefined
   if (sys) stack.use(sys)
   const acl = options.acl ? new TopicAcl({ rules: options.acl, default: 'deny' }) : undefined

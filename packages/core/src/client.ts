@@ -117,6 +117,12 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   readonly listener: string | undefined
   /** The reason code the first `close()` was given: why the server ended the connection, when it said. */
   closeReasonCode: number | undefined = undefined
+  /**
+   * `performance.now()` when core took the packet now being processed from the queue (0 before the first).
+   * Core reads the clock for each packet anyway: a middleware that needs the time of a packet on the hot
+   * path reads this instead of the clock again (a clock read costs about as much as a middleware step).
+   */
+  packetTime = 0
 
   readonly #options: Readonly<Required<ClientOptions>>
   readonly #decoder: PacketDecoder
@@ -444,6 +450,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
         break
       }
       const packet = this.#inbox.shift()!
+      this.packetTime = time
       this.#busy = true
       this.#current = packet
       if (packet.cmd === 'pingreq') this.#pingAnswered = false

@@ -38,6 +38,7 @@ export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
 export { ownPayload } from './own-payload.js'
 export * from './packets.js'
+export { refusePublish } from './publish-refusal.js'
 export {
   connackReasonCode,
   connackRefusal,

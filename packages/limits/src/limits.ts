@@ -66,6 +66,8 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
 
   readonly #limits: EffectiveLimits
   readonly #now: () => number
+  /** The clock of the publish buckets and the throttle: see `LimitsHooks.now`. */
+  readonly #publishTime: (client: Client) => number
   readonly #addressOf: (stream: object) => string | undefined
   readonly #bans: BanList
   #stack: Stack | undefined = undefined
@@ -101,7 +103,8 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     this.#now = this.config.now
     this.#addressOf = this.config.addressOf
     this.#bans = new BanList(this.#now)
-    this.#throttle = new Throttle(this.#now)
+    this.#publishTime = now === undefined ? packetTime : () => now()
+    this.#throttle = new Throttle(now ?? monotonicNow)
     for (const rule of this.config.bans)
       this.#bans.add({ ...ruleOf(rule), until: undefined, reason: undefined })
     this.#connectRate = new RecentMap(limits.maxTracked)
@@ -177,13 +180,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const raw = this.#addressOf(client.stream)
     const address = raw === undefined ? undefined : normalizeAddress(raw)
     const limits = this.#limits
-    const state = new LimitsState(
-      address,
-      listenerOf(client),
-      now,
-      limits.publishBurst,
-      limits.publishByteBurst,
-    )
+    const state = new LimitsState(address, listenerOf(client), limits.publishBurst, limits.publishByteBurst)
     client.state.limits = state
     client.on('close', this.#onClose)
     state.refusal = this.#admit(state, now)
@@ -366,14 +363,17 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     )
   }
 
-  /** Per PUBLISH: a few comparisons and arithmetic on the client's state, nothing allocated. */
+  /**
+   * Per PUBLISH: a few comparisons and arithmetic on the client's state, nothing allocated, and no clock
+   * read: the time is the one core took the packet at.
+   */
   #publish(client: Client, state: LimitsState, packet: IPublishPacket, next: Next, done: Done): void {
     const limits = this.#limits
     const topic = packet.topic
     if (topicOverLimit(topic, limits.maxTopicLength, limits.maxTopicLevels)) {
       return this.#refuseTopicName(client, packet, done)
     }
-    const now = this.#now()
+    const now = this.#publishTime(client)
     const elapsed = now - state.refilledAt
     if (elapsed > 0) {
       state.refilledAt = now
@@ -431,6 +431,14 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
   override close(): void {
     this.#throttle.close()
   }
+}
+
+function packetTime(client: Client): number {
+  return client.packetTime
+}
+
+function monotonicNow(): number {
+  return performance.now()
 }
 
 function describe(ban: Ban): string {

@@ -93,7 +93,11 @@ export const LIMITS_DEFAULTS: Readonly<LimitsOptions> = Object.freeze({
 
 /** Options that are functions, given in code only (never in a config file). */
 export interface LimitsHooks {
-  /** The clock, in milliseconds; replace it in tests. Default `Date.now`. */
+  /**
+   * The clock, in milliseconds; replace it in tests. Default: `Date.now` for bans and windows, and for the
+   * publish rate the time core took each PUBLISH (`client.packetTime`), so that checking the rate reads no
+   * clock. Given, it is the clock of everything.
+   */
   now: () => number
   /**
    * The IP address of a connection. Default: the stream's `remoteAddress` (a TCP or TLS socket, and the

@@ -10,10 +10,13 @@ export class LimitsState {
   pending = false
   /** The username of the CONNECT. */
   username: string | undefined = undefined
-  /** Publish token buckets: messages and bytes left, refilled lazily at `refilledAt`. */
+  /**
+   * Publish token buckets: messages and bytes left, refilled at each PUBLISH for the time since `refilledAt`
+   * (on the clock of the publish rate; 0, long ago, while they are full from the start).
+   */
   messages: number
   bytes: number
-  refilledAt: number
+  refilledAt = 0
   /** MQTT 3.1/3.1.1: a PUBLISH held back by the rate, and when it goes on. */
   next: Next | undefined = undefined
   done: Done | undefined = undefined
@@ -29,13 +32,11 @@ export class LimitsState {
     readonly address: string | undefined,
     /** The listener it was accepted on (`client.listener`, named by `stack.handler({ listener })`). */
     readonly listener: string,
-    now: number,
     messages: number,
     bytes: number,
   ) {
     this.messages = messages
     this.bytes = bytes
-    this.refilledAt = now
   }
 }
 

@@ -1,11 +1,10 @@
 /** Error codes of @mqtt-stack/sys (misconfigured options are core's `MQS_ERR_INVALID_OPTION`). */
 export const SysErrorCode = {
   /**
-   * Reported once, at the first connection: nothing in the stack executes `authorizePublish` for client
-   * PUBLISH packets (no `Authorize` of @mqtt-stack/authorize), so clients are not kept from publishing to
-   * `$SYS/...`. Fix: `use(new Authorize())`.
+   * A CONNECT was refused (CONNACK 0x87, 3.1.1: 5 Not authorized) because its will topic is `$SYS` or a
+   * topic under it, where no client publishes.
    */
-  UNGUARDED: 'MQS_ERR_SYS_UNGUARDED',
+  WILL_REFUSED: 'MQS_ERR_SYS_WILL_REFUSED',
 } as const
 
 export type SysErrorCode = (typeof SysErrorCode)[keyof typeof SysErrorCode]

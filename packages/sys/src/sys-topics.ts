@@ -1,14 +1,18 @@
 import { memoryUsage } from 'node:process'
 import {
-  type CallbackHandler,
-  type CallbackHandlers,
   type CallbackStore,
   type Client,
+  connackRefusal,
+  type Done,
   ErrorCode,
+  type IConnectPacket,
   type IPublishPacket,
   Middleware,
   MqttStackError,
+  type Next,
+  type Packet,
   ReasonCode,
+  refusePublish,
   type Stack,
 } from '@mqtt-stack/core'
 import { SysErrorCode } from './errors.js'
@@ -44,18 +48,24 @@ type LoadName = (typeof LOADS)[number]
  * Publishes mosquitto's `$SYS/broker/...` topics, retained, every `interval` seconds (and once at start),
  * each only when its value has changed, as mosquitto does; `$SYS/broker/uptime` changes every time. The
  * messages go through `relayMessage` like any other server message, so the retained store keeps them and
- * the ACL decides who may read them (`authorizeSubscribe`, `authorizeForward`). Refuses, through
- * `authorizePublish`, every client PUBLISH (a will included) to `$SYS` or a topic under it (MQTT 5.0: 0x87).
+ * the ACL decides who may read them (`authorizeSubscribe`, `authorizeForward`). No client publishes to
+ * `$SYS` or a topic under it, whatever the ACL says: such a PUBLISH is refused (MQTT 5.0: PUBACK or PUBREC
+ * 0x87), and so is a CONNECT whose will would go there (CONNACK 0x87, 3.1.1: 5), as mosquitto refuses a will
+ * its ACL forbids.
  *
  * Counting costs nothing per message here: core counts bytes and packets (`stack.traffic`), the backend
- * answers `collectStats`, and this middleware only follows connections (`connack` and `close`).
+ * answers `collectStats`, and this middleware only follows connections (`connack` and `close`). The refusal
+ * is a step of the PUBLISH chain that compares a character, not an `authorizePublish` answer, which would
+ * make Authorize run a callback chain for every PUBLISH.
  */
 export class SysTopics extends Middleware<SysTopicsOptions> {
   override readonly name = 'sys'
   override readonly requires = ['relayMessage'] as const
   override readonly providerHints = { relayMessage: 'MemoryBackend from @mqtt-stack/memory-backend' }
-  /** Its `authorizePublish` refusal runs before an ACL that may end the chain on allowing. */
-  override readonly before = ['acl']
+  override readonly packetTypes = ['connect', 'publish'] as const
+  /** A refused CONNECT is told so after its credentials are checked, before its will is kept. */
+  override readonly after = ['authentication']
+  override readonly before = ['will', 'session-manager', 'inbound-manager']
 
   #stack: Stack | undefined = undefined
   /** Epoch milliseconds of `setup`, and of the last update. */
@@ -66,7 +76,6 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
   /** The update in progress: a timer tick or `publishNow()` during it joins it. */
   #updating: Promise<void> | undefined = undefined
   #closed = false
-  #warned = false
 
   /** Clients with an accepted CONNACK whose connection is open, and the most at once. */
   #connected = 0
@@ -116,24 +125,21 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
 
   override install(client: Client): void {
     this.#sockets++
-    if (!this.#warned && !client.stack.uses('authorize')) {
-      this.#warned = true
-      client.stack.reportError(
-        new MqttStackError(
-          SysErrorCode.UNGUARDED,
-          'sys: no Authorize in the stack executes authorizePublish, so clients may publish to $SYS/...: use(new Authorize()) from @mqtt-stack/authorize',
-        ),
-        client,
-        undefined,
-      )
-    }
     // Each is emitted once per connection: `on` with listeners made once allocates nothing per connection.
     client.on('connack', this.#onConnack)
     client.on('close', this.#onClose)
   }
 
-  override callbacks(): CallbackHandlers {
-    return { authorizePublish: this.#authorizePublish }
+  override handle(client: Client, packet: Packet, next: Next, done: Done): void {
+    if (packet.cmd === 'publish') {
+      if (!isSysTopic(packet.topic)) return next()
+      // The broker owns $SYS: no client publishes there, whatever the ACL says (as in mosquitto).
+      refusePublish(client, packet, ReasonCode.NOT_AUTHORIZED)
+      return done()
+    }
+    if (packet.cmd === 'connect' && packet.will !== undefined && packet.will !== null)
+      if (isSysTopic(packet.will.topic)) return this.#refuseWill(client, packet, done)
+    next()
   }
 
   override close(): void {
@@ -162,14 +168,16 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
     if (++this.#connected > this.#maximum) this.#maximum = this.#connected
   }
 
-  /**
-   * The broker owns `$SYS`: no client publishes there, whatever the ACL says (as in mosquitto). Authorize
-   * answers the refusal: MQTT 5.0 PUBACK or PUBREC 0x87; 3.1.1 the usual acknowledgement; QoS 0 nothing.
-   */
-  readonly #authorizePublish: CallbackHandler<'authorizePublish'> = (ctx, store, next, done) => {
-    if (!isSysTopic(ctx.packet.topic)) return next()
-    store.authorized = false
-    store.reasonCode = ReasonCode.NOT_AUTHORIZED
+  /** [MQTT-3.2.2-4] Session Present 0 on a refusal; [MQTT-3.2.2-5] then the connection closes. */
+  #refuseWill(client: Client, packet: IConnectPacket, done: Done): void {
+    const err = new MqttStackError(
+      SysErrorCode.WILL_REFUSED,
+      `CONNECT of client "${packet.clientId}" refused: its will topic "${packet.will!.topic}" is under $SYS`,
+      { reasonCode: ReasonCode.NOT_AUTHORIZED },
+    )
+    client.write(connackRefusal(packet.protocolVersion ?? 4, ReasonCode.NOT_AUTHORIZED))
+    client.stack.reportError(err, client, packet)
+    client.close(undefined, err)
     done()
   }
 

@@ -71,6 +71,3 @@ export function relayRecorder(stats?: CallbackStore<'collectStats'>) {
     },
   }
 }
-
-/** Stands in for Authorize in name, so SysTopics does not report that nothing guards `$SYS`. */
-export const namedAuthorize: MiddlewareLike = { name: 'authorize' }

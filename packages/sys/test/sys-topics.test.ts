@@ -10,7 +10,7 @@ import {
 import { connectTestClient } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SysErrorCode, SysTopics, sysOptionsFromConfig } from '../src/index.js'
-import { acceptConnections, namedAuthorize, relayRecorder, tcpHarness, testStack } from './helpers.js'
+import { acceptConnections, relayRecorder, tcpHarness, testStack } from './helpers.js'
 
 const tcp = tcpHarness()
 
@@ -46,7 +46,6 @@ function sysStack(
   const sys = new SysTopics(options)
   stack
     .use(recorder.middleware)
-    .use(namedAuthorize)
     .use(sys)
     .use(acceptConnections({ answerPings: true }))
   return { stack, errors, recorder, sys }
@@ -221,10 +220,7 @@ describe('the interval timer', () => {
     const { stack, errors } = testStack()
     const sys = new SysTopics({ interval: 0 })
     const failure = new MqttStackError('TEST_ERR_RELAY', 'relay down')
-    stack
-      .use({ name: 'broken-relay', relayMessage: (_ctx, _store, next) => next(failure) })
-      .use(namedAuthorize)
-      .use(sys)
+    stack.use({ name: 'broken-relay', relayMessage: (_ctx, _store, next) => next(failure) }).use(sys)
     tcp.track(stack)
     await sys.publishNow()
     expect(errors.length).toBeGreaterThan(10)
@@ -232,62 +228,73 @@ describe('the interval timer', () => {
   })
 })
 
-describe('clients may not publish to $SYS (authorizePublish)', () => {
-  it('refuses $SYS and every topic under it with 0x87, and nothing else', async () => {
-    const { stack } = sysStack({ interval: 0 })
-    tcp.track(stack)
-    const t = connectTestClient(stack)
-    await t.connect()
-    const ask = (topic: string) =>
-      stack.run('authorizePublish', { client: t.client, packet: { ...publishPacket, topic } }, {})
-    expect(await ask('$SYS')).toEqual({ authorized: false, reasonCode: 0x87 })
-    expect(await ask('$SYS/broker/uptime')).toEqual({ authorized: false, reasonCode: 0x87 })
-    expect(await ask('$SYS/')).toEqual({ authorized: false, reasonCode: 0x87 })
-    for (const topic of ['$SYSTEM/x', 'a/$SYS', '$sys/x', 'SYS/x', '$share'])
-      expect(await ask(topic)).toEqual({})
-  })
-
-  it('refuses whatever a provider before it allowed, and ends the chain before one after it', async () => {
-    const { stack } = testStack()
-    const seen: string[] = []
-    stack
-      .use(relayRecorder().middleware)
-      .use({
-        name: 'allow-all-before',
-        authorizePublish: (_ctx, store, next) => {
-          store.authorized = true
-          next()
-        },
-      })
-      .use(new SysTopics({ interval: 0 }))
-      .use({
-        name: 'after',
-        authorizePublish: (ctx, store, next) => {
-          seen.push(ctx.packet.topic)
-          store.authorized = true
-          next()
-        },
-      })
-      .use(namedAuthorize)
-    tcp.track(stack)
-    const t = connectTestClient(stack)
-    const run = (topic: string) =>
-      stack.run('authorizePublish', { client: t.client, packet: { ...publishPacket, topic } }, {})
-    expect(await run('$SYS/x')).toEqual({ authorized: false, reasonCode: 0x87 })
-    expect(await run('a')).toEqual({ authorized: true })
-    expect(seen).toEqual(['a'])
-  })
-
-  it(`reports ${SysErrorCode.UNGUARDED} once when no Authorize executes authorizePublish`, async () => {
+describe('clients may not publish to $SYS', () => {
+  /** SysTopics, then a stand-in for inbound-manager that records the PUBLISH packets reaching it. */
+  function guardedStack() {
     const { stack, errors } = testStack()
+    const reached: string[] = []
     stack
       .use(relayRecorder().middleware)
       .use(new SysTopics({ interval: 0 }))
       .use(acceptConnections())
+      .use({
+        name: 'publish-sink',
+        packetTypes: ['publish'],
+        handle: (_client, packet, _next, done) => {
+          if (packet.cmd === 'publish') reached.push(packet.topic)
+          done()
+        },
+      })
     tcp.track(stack)
-    await connectTestClient(stack).connect()
-    await connectTestClient(stack).connect()
-    expect(errors.map((err) => err.code)).toEqual([SysErrorCode.UNGUARDED])
+    return { stack, errors, reached }
+  }
+
+  it('MQTT 5.0: PUBACK and PUBREC 0x87 for $SYS and every topic under it; nothing else is refused', async () => {
+    const { stack, reached } = guardedStack()
+    const t = connectTestClient(stack, { protocolVersion: 5 })
+    await t.connect({ protocolVersion: 5 })
+    t.send({ ...publishPacket, topic: '$SYS/broker/uptime', qos: 1, messageId: 1 })
+    expect(await t.expect('puback')).toMatchObject({ messageId: 1, reasonCode: 0x87 })
+    t.send({ ...publishPacket, topic: '$SYS', qos: 2, messageId: 2 })
+    expect(await t.expect('pubrec')).toMatchObject({ messageId: 2, reasonCode: 0x87 })
+    t.send({ ...publishPacket, topic: '$SYS/', qos: 0 })
+    for (const topic of ['$SYSTEM/x', 'a/$SYS', '$sys/x', 'SYS/x']) t.send({ ...publishPacket, topic })
+    t.send({ ...publishPacket, topic: 'last', qos: 1, messageId: 3 })
+    await expect.poll(() => reached.at(-1)).toBe('last')
+    expect(reached).toEqual(['$SYSTEM/x', 'a/$SYS', '$sys/x', 'SYS/x', 'last'])
+    expect(t.received.filter((packet) => packet.cmd === 'puback' || packet.cmd === 'pubrec')).toHaveLength(2)
+  })
+
+  it('[MQTT-3.3.5-2] MQTT 3.1.1: acknowledged as usual (it cannot say no) and dropped', async () => {
+    const { stack, reached } = guardedStack()
+    const t = connectTestClient(stack)
+    await t.connect()
+    t.send({ ...publishPacket, topic: '$SYS/x', qos: 1, messageId: 7 })
+    const puback = await t.expect('puback')
+    expect(puback.messageId).toBe(7)
+    expect(puback.reasonCode ?? 0).toBe(0)
+    t.send({ ...publishPacket, topic: '$SYS/x', qos: 2, messageId: 8 })
+    expect((await t.expect('pubrec')).messageId).toBe(8)
+    expect(reached).toEqual([])
+  })
+
+  it(`[MQTT-3.2.2-5] a CONNECT whose will topic is under $SYS is refused: 5.0 CONNACK 0x87, 3.1.1 5; ${SysErrorCode.WILL_REFUSED} reported`, async () => {
+    const { stack, errors } = guardedStack()
+    const will = { topic: '$SYS/broker/fake', payload: Buffer.from('x'), qos: 0 as const, retain: false }
+    const v5 = connectTestClient(stack, { protocolVersion: 5 })
+    expect(await v5.connect({ protocolVersion: 5, will })).toMatchObject({
+      reasonCode: 0x87,
+      sessionPresent: false,
+    })
+    await v5.closed()
+    const v4 = connectTestClient(stack)
+    expect(await v4.connect({ will })).toMatchObject({ returnCode: 5, sessionPresent: false })
+    await v4.closed()
+    expect(errors.map((err) => err.code)).toEqual([SysErrorCode.WILL_REFUSED, SysErrorCode.WILL_REFUSED])
+    const fine = connectTestClient(stack)
+    expect(await fine.connect({ will: { ...will, topic: 'devices/1/status' } })).toMatchObject({
+      returnCode: 0,
+    })
   })
 })
 
@@ -324,10 +331,10 @@ describe('options', () => {
     fails([10], /sys must be an object/)
   })
 
-  it('stands before the ACL: after it, handler() fails with MQS_ERR_WRONG_ORDER', () => {
+  it('stands before the will: after it, handler() fails with MQS_ERR_WRONG_ORDER', () => {
     const stack = new Stack()
       .use(relayRecorder().middleware)
-      .use({ name: 'my-acl', roles: ['acl'] })
+      .use({ name: 'my-will', roles: ['will'] })
       .use(new SysTopics({ interval: 0 }))
     expect(() => stack.handler()).toThrow(expect.objectContaining({ code: ErrorCode.WRONG_ORDER }))
   })
