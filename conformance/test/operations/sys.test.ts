@@ -222,18 +222,28 @@ describe('clients may not publish to $SYS', () => {
     })
   }
 
-  it('a will on $SYS/... is not published; one elsewhere is', async () => {
+  it('[MQTT-3.2.2-5] a CONNECT with a will on $SYS/... is refused (3.1.1: 5, 5.0: 0x87) and closed; a will elsewhere is published', async () => {
     const b = await startSysBroker()
     await b.sys.publishNow()
     const watcher = await b.connect('watcher')
     await subscribe(watcher, ['$SYS/#', 'wills/#'])
     expect(valuesOf(await fence(watcher)).get('$SYS/broker/version')).toBe('mqtt-stack test')
-    const will = { cmd: 'publish', payload: 'fake', qos: 0, retain: true, dup: false } as const
-    const refused = await b.connect('refused', { will: { ...will, topic: '$SYS/broker/version' } })
-    const gone = closedOnBroker(b, 'refused')
-    refused.destroy()
-    await gone
-    // The control: a will elsewhere, its connection ended after the first one's, reaches the watcher.
+    const will = { topic: '$SYS/broker/version', payload: Buffer.from('fake'), qos: 0, retain: true } as const
+    for (const [version, code] of [
+      [4, 5],
+      [5, 0x87],
+    ] as const) {
+      const refused = await tcp.connect(b.port, { protocolVersion: version })
+      const connack = await refused.connect({
+        clientId: `refused-${version}`,
+        protocolVersion: version,
+        will,
+      })
+      expect(connack.returnCode ?? connack.reasonCode).toBe(code)
+      expect(connack.sessionPresent).toBe(false)
+      await refused.closed()
+    }
+    // The control: a will elsewhere reaches the watcher, and nothing was published on $SYS/broker/version.
     const kept = await b.connect('kept', { will: { ...will, topic: 'wills/kept' } })
     kept.destroy()
     const next = await watcher.expect('publish')
