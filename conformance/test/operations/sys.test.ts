@@ -244,7 +244,9 @@ describe('clients may not publish to $SYS', () => {
       await refused.closed()
     }
     // The control: a will elsewhere reaches the watcher, and nothing was published on $SYS/broker/version.
-    const kept = await b.connect('kept', { will: { ...will, topic: 'wills/kept' } })
+    const kept = await b.connect('kept', {
+      will: { ...will, cmd: 'publish', dup: false, topic: 'wills/kept' },
+    })
     kept.destroy()
     const next = await watcher.expect('publish')
     expect(next.topic).toBe('wills/kept')
