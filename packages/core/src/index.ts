@@ -38,7 +38,6 @@ export { Middleware, type MiddlewareLike, middlewareName } from './middleware.js
 export { CLIENT_DEFAULTS, type ClientOptions, type ErrorHandler, type StackOptions } from './options.js'
 export { ownPayload } from './own-payload.js'
 export * from './packets.js'
-export { refusePublish } from './publish-refusal.js'
 export {
   connackReasonCode,
   connackRefusal,
@@ -47,6 +46,7 @@ export {
   ReasonCode,
   ReturnCode,
 } from './reason-codes.js'
+export { refuseConnect, refusePublish } from './refusals.js'
 export { type HandlerOptions, Stack, type StackEvents, type WriteObserver } from './stack.js'
 export * from './topic/index.js'
 export { Traffic } from './traffic.js'

@@ -1,7 +1,6 @@
 import {
   type CallbackHandlers,
   type Client,
-  connackRefusal,
   type Done,
   ErrorCode,
   type IConnectPacket,
@@ -11,6 +10,7 @@ import {
   type Next,
   type Packet,
   ReasonCode,
+  refuseConnect,
   type Stack,
 } from '@mqtt-stack/core'
 import { type Ban, BanList, type BanRule, checkBanRule, normalizeAddress, ruleOf } from './ban-list.js'
@@ -346,10 +346,7 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
 
   /** A refusing CONNACK (5.0: the error's reason code; 3.1.1: the closest return code), then close. */
   #refuse(client: Client, packet: IConnectPacket, err: MqttStackError, done: Done): void {
-    // [MQTT-3.2.2-4] Session Present 0 on a refusal; [MQTT-3.2.2-5] then the connection closes.
-    client.write(connackRefusal(packet.protocolVersion ?? 4, err.reasonCode ?? ReasonCode.QUOTA_EXCEEDED))
-    client.stack.reportError(err, client, packet)
-    client.close(undefined, err)
+    refuseConnect(client, packet, err.reasonCode ?? ReasonCode.QUOTA_EXCEEDED, err)
     done()
   }
 

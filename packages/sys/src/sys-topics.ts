@@ -2,7 +2,6 @@ import { memoryUsage } from 'node:process'
 import {
   type CallbackStore,
   type Client,
-  connackRefusal,
   type Done,
   ErrorCode,
   type IConnectPacket,
@@ -12,6 +11,7 @@ import {
   type Next,
   type Packet,
   ReasonCode,
+  refuseConnect,
   refusePublish,
   type Stack,
 } from '@mqtt-stack/core'
@@ -137,8 +137,8 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
       refusePublish(client, packet, ReasonCode.NOT_AUTHORIZED)
       return done()
     }
-    if (packet.cmd === 'connect' && packet.will !== undefined && packet.will !== null)
-      if (isSysTopic(packet.will.topic)) return this.#refuseWill(client, packet, done)
+    if (packet.cmd === 'connect' && packet.will && isSysTopic(packet.will.topic))
+      return this.#refuseWill(client, packet, done)
     next()
   }
 
@@ -168,16 +168,14 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
     if (++this.#connected > this.#maximum) this.#maximum = this.#connected
   }
 
-  /** [MQTT-3.2.2-4] Session Present 0 on a refusal; [MQTT-3.2.2-5] then the connection closes. */
+  /** CONNACK 0x87 (3.1.1: 5), then the connection closes. */
   #refuseWill(client: Client, packet: IConnectPacket, done: Done): void {
     const err = new MqttStackError(
       SysErrorCode.WILL_REFUSED,
       `CONNECT of client "${packet.clientId}" refused: its will topic "${packet.will!.topic}" is under $SYS`,
       { reasonCode: ReasonCode.NOT_AUTHORIZED },
     )
-    client.write(connackRefusal(packet.protocolVersion ?? 4, ReasonCode.NOT_AUTHORIZED))
-    client.stack.reportError(err, client, packet)
-    client.close(undefined, err)
+    refuseConnect(client, packet, ReasonCode.NOT_AUTHORIZED, err)
     done()
   }
 

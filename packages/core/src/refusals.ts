@@ -1,5 +1,7 @@
 import type { Client } from './client.js'
-import type { IPublishPacket } from './packets.js'
+import type { MqttStackError } from './errors.js'
+import type { IConnectPacket, IPublishPacket } from './packets.js'
+import { connackRefusal } from './reason-codes.js'
 
 /**
  * Answers a PUBLISH the server will not accept from this client (not authorised, a topic it reserves) and
@@ -13,4 +15,19 @@ export function refusePublish(client: Client, packet: IPublishPacket, reasonCode
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec'
   if (client.protocolVersion === 5) client.write({ cmd, messageId: packet.messageId!, reasonCode })
   else client.write({ cmd, messageId: packet.messageId! })
+}
+
+/**
+ * Refuses a CONNECT: a CONNACK with `reasonCode` (3.1.1: the closest return code) and Session Present 0
+ * [MQTT-3.2.2-4], `err` reported, then the connection closes [MQTT-3.2.2-5].
+ */
+export function refuseConnect(
+  client: Client,
+  packet: IConnectPacket,
+  reasonCode: number,
+  err: MqttStackError,
+): void {
+  client.write(connackRefusal(packet.protocolVersion ?? 4, reasonCode))
+  client.stack.reportError(err, client, packet)
+  client.close(undefined, err)
 }
