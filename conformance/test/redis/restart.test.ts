@@ -4,10 +4,11 @@
  * comes from scripts/install-test-deps.sh: without it these tests are skipped, except under CI=true.
  */
 import { once } from 'node:events'
+import { connectTestSocket } from '@mqtt-stack/core/testing'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { client, kill, progress, receiver, startNode, until } from './nodes.js'
+import { client, kill, progress, receiver, startNode, until, WAIT_MS } from './nodes.js'
 
 /**
  * Resolves `done` once `key` sees `event` (a keyspace notification: `hdel` when the hash of wills loses a
@@ -130,6 +131,40 @@ describe.runIf(hasRedis())(
       )
       await retained.subscribeAsync('retained/#', { qos: 1 })
       expect(await got).toBe('retained/1=kept')
+    })
+
+    it('5.0: [MQTT-3.1.2-5] [MQTT-3.3.4-9] after kill -9, the acknowledged QoS 1 messages a connected subscriber had no room for under its Receive Maximum are delivered, in order, when its session resumes', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const prefix = `e2e-window-${process.pid}:`
+      const first = await startNode(redis.url, prefix, 0)
+      const { port } = first
+
+      // A persistent subscriber that allows two messages in flight and acknowledges none.
+      const slow = await connectTestSocket(port, '127.0.0.1', { timeout: WAIT_MS })
+      onTestFinished(() => slow.destroy())
+      const persistent = { clean: false, clientId: 'e2e-window', protocolVersion: 5 } as const
+      await slow.connect({ ...persistent, properties: { sessionExpiryInterval: 3600, receiveMaximum: 2 } })
+      slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'held/#', qos: 1 }] })
+      await slow.expect('suback')
+
+      const publisher = await client(port, { clientId: 'e2e-window-publisher' })
+      const count = 20
+      for (let i = 0; i < count; i++) await publisher.publishAsync(`held/${i}`, String(i), { qos: 1 })
+      // Every message was acknowledged to the publisher; two are in the window, the others wait for room.
+      const inWindow = [await slow.expect('publish'), await slow.expect('publish')]
+      expect(inWindow.map((packet) => packet.payload.toString())).toEqual(['0', '1'])
+
+      await kill(first.child)
+      await startNode(redis.url, prefix, port)
+      const back = await receiver(port, { ...persistent, properties: { sessionExpiryInterval: 3600 } })
+      expect(back.sessionPresent).toBe(true)
+      const expected = Array.from({ length: count }, (_, i) => `held/${i}=${i}`)
+      await until(
+        () => new Set(back.got).size === count,
+        () => `${new Set(back.got).size} of ${count} acknowledged messages delivered: ${back.got.join(', ')}`,
+      )
+      expect([...new Set(back.got)]).toEqual(expected)
     })
 
     it('[MQTT-3.1.2-8] MQTT 5.0 [MQTT-3.1.3-9]: after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {

@@ -273,12 +273,26 @@ export interface StandardCallbacks {
   }
 
   // QoS 1/2 state
-  /** Remember an outbound PUBLISH (or the PUBREL that replaces it) until it is acknowledged. */
-  storeInflightMessage: { ctx: { clientId: string; packet: InflightPacket }; store: Record<never, never> }
+  /**
+   * Remember an outbound PUBLISH (or the PUBREL that replaces it) until it is acknowledged. A backend that
+   * keeps this session beyond the process (in Redis, on disk) sets `store.durable`: the messages the client
+   * has no room for yet are then stored with `storeOfflineMessage` rather than held in memory, where a crash
+   * of the process would lose them once their publisher was acknowledged.
+   */
+  storeInflightMessage: {
+    ctx: { clientId: string; packet: InflightPacket }
+    store: { durable?: boolean }
+  }
   /** Forget an acknowledged outbound message. */
   removeInflightMessage: { ctx: { clientId: string; messageId: number }; store: Record<never, never> }
-  /** The unacknowledged outbound messages of a session, in the order they were sent. */
-  lookupInflightMessages: { ctx: { clientId: string }; store: { packets?: InflightPacket[] } }
+  /**
+   * The unacknowledged outbound messages of a session, in the order they were sent; `store.durable` as for
+   * `storeInflightMessage`.
+   */
+  lookupInflightMessages: {
+    ctx: { clientId: string }
+    store: { packets?: InflightPacket[]; durable?: boolean }
+  }
   /** Forget every unacknowledged outbound message of a session. */
   clearInflightMessages: { ctx: { clientId: string }; store: Record<never, never> }
   /** Remember an inbound QoS 2 packet id until PUBREL; `store.duplicate` when it was already held. */

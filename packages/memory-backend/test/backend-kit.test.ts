@@ -1,4 +1,4 @@
-import type { MiddlewareLike } from '@mqtt-stack/core'
+import type { CallbackHandlers, MiddlewareLike } from '@mqtt-stack/core'
 import { DeferredBackend, describeBackend } from '@mqtt-stack/core/testing'
 import { describe, it } from 'vitest'
 import { MemoryBackend } from '../src/index.js'
@@ -27,15 +27,31 @@ describeBackend(
  * Stands in for a backend on storage outside the process, so that the kit's restart and several-node tests run
  * here too: one MemoryBackend serves the stack after a restart, and the stacks of other nodes at the same
  * time, as a store outside the process would (its `close()`, which forgets everything, is not passed on).
+ * Like a durable store, it says `durable` of the sessions it keeps.
  */
 function onSharedStorage(inner: MemoryBackend): MiddlewareLike & { inner: MemoryBackend } {
+  const durable = (): CallbackHandlers => {
+    const handlers = inner.callbacks()
+    const { storeInflightMessage, lookupInflightMessages } = handlers
+    return {
+      ...handlers,
+      storeInflightMessage: (ctx, store, next, done) => {
+        store.durable = true
+        storeInflightMessage!(ctx, store, next, done)
+      },
+      lookupInflightMessages: (ctx, store, next, done) => {
+        store.durable = true
+        lookupInflightMessages!(ctx, store, next, done)
+      },
+    }
+  }
   return {
     inner,
     name: inner.name,
     requires: inner.requires,
     roles: inner.roles,
     setup: (stack) => inner.setup(stack),
-    callbacks: () => inner.callbacks(),
+    callbacks: durable,
   }
 }
 

@@ -12,6 +12,8 @@ export const noop = (): void => {}
 export class Delivery {
   authorized?: boolean
   dropped?: boolean
+  /** `storeInflightMessage`: the backend keeps this session beyond the process. */
+  durable?: boolean
   readonly clientId: string
   /** MQTT 5.0: the bytes to write, serialised before the packet id was given (size check, topic alias). */
   bytes: Buffer | undefined = undefined

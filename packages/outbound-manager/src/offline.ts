@@ -32,7 +32,8 @@ export function resend(client: Client, state: OutboundManagerState, packet: Infl
 
 /**
  * `lookupOfflineMessages`, then forwards, oldest first, as many as the window and the queue (of at most
- * `maxQueued`) can take (the rest stays offline and is fetched when the queue has drained), then
+ * `maxQueued`; none for a durable session) can take (the rest stays offline and is fetched when the queue has
+ * drained), then
  * `removeOfflineMessages` for those taken.
  */
 export function fetchOffline(
@@ -55,7 +56,9 @@ export function fetchOffline(
       return
     }
     const packets = store.packets ?? []
-    const room = Math.max(0, state.window - state.inflight.size) + Math.max(0, maxQueued - state.queue.length)
+    // A durable session takes no more than its window: what is fetched leaves the backend.
+    const waiting = state.durable ? 0 : Math.max(0, maxQueued - state.queue.length)
+    const room = Math.max(0, state.window - state.inflight.size) + waiting
     const taken = packets.length > room ? packets.slice(0, room) : packets
     if (taken.length < packets.length) state.backlog = true
     let i = 0

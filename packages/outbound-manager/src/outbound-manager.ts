@@ -174,6 +174,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       }
       // [MQTT-4.4.0-1] unacknowledged PUBLISH and PUBREL packets again, with their packet identifiers,
       // [MQTT-4.6.0-1] in the order they were first sent.
+      state.durable = store.durable === true
       for (const packet of store.packets ?? []) resend(client, state, packet)
       this.#fetchOffline(client, state, (fetchErr) => {
         state.resuming = false
@@ -238,11 +239,14 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     }
     const d = delivery ?? new Delivery(client, packet, next, done, fresh)
     if (state.closed) this.#storeOffline(d)
-    else if (!fresh && (state.resuming || state.fetching || state.backlog)) {
+    else if (!fresh && (state.resuming || state.fetching || state.backlog || state.storing > 0)) {
       // Older messages of this session are offline: this one goes behind them [MQTT-4.6.0-6].
       this.#storeOffline(d)
     } else if (state.inflight.size < state.window) this.#send(state, d)
-    else if (state.queue.length < this.config.maxQueued) {
+    else if (state.durable) {
+      // Acknowledged to its publisher by now, so kept where a crash of this process cannot lose it.
+      this.#storeOffline(d)
+    } else if (state.queue.length < this.config.maxQueued) {
       enqueue(state, packet)
       done()
     } else this.#slowConsumers.park(client, state, packet, done)
@@ -292,6 +296,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       delivery.next(err)
       return
     }
+    if (delivery.durable === true) client.state.outboundManager!.durable = true
     const { bytes } = delivery
     if (bytes === undefined) client.write(packet)
     else {
@@ -303,23 +308,25 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
   }
 
   #storeOffline(delivery: Delivery): void {
+    this.#stateOf(delivery.client).storing++
     delivery.client.stack.execute('storeOfflineMessage', delivery, delivery, this.#onOfflineStored)
   }
 
   readonly #onOfflineStored: CallbackResult<'storeOfflineMessage'> = (err, store) => {
     const delivery = store as Delivery
+    const { client } = delivery
+    const state = this.#stateOf(client)
+    state.storing--
     if (err) {
       delivery.next(err)
       return
     }
-    const { client } = delivery
-    const state = this.#stateOf(client)
     if (!state.closed) {
       if (delivery.dropped) {
         client.stack.reportError(
           new MqttStackError(
             OutboundErrorCode.QUEUE_FULL,
-            `client ${client.id}: ${this.config.maxQueued} messages wait already; a message to ${delivery.packet.topic} was dropped`,
+            `client ${client.id}: ${state.durable ? 'its offline queue is full' : `${this.config.maxQueued} messages wait already`}; a message to ${delivery.packet.topic} was dropped`,
           ),
           client,
           delivery.packet,
@@ -341,7 +348,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       this.#slowConsumers.unpark(client, state)
       this.#sendQueued(client, state)
     }
-    if (state.queue.length === 0 && state.backlog && !state.fetching) {
+    if (state.queue.length === 0 && state.backlog && !state.fetching && state.storing === 0) {
       this.#fetchOffline(client, state, state.report)
     }
   }

@@ -60,6 +60,13 @@ export interface OutboundManagerState {
   fetching: boolean
   /** Messages of this connection were stored offline and are still to be fetched. */
   backlog: boolean
+  /**
+   * The backend keeps this session beyond the process (`durable` in its answer to `storeInflightMessage` or
+   * `lookupInflightMessages`): messages with no room in the window are stored offline, not held in `queue`.
+   */
+  durable: boolean
+  /** `storeOfflineMessage` calls not answered yet: new messages go behind them. */
+  storing: number
   /** The connection has closed: new messages are stored offline. */
   closed: boolean
   /** The acknowledgement being processed (one at a time per client) and the ends of its chain. */
@@ -103,6 +110,8 @@ export function createState(
     resuming: false,
     fetching: false,
     backlog: false,
+    durable: false,
+    storing: 0,
     // Made after its connection closed (a message forwarded meanwhile): messages are stored offline.
     closed: client.closed,
     ackId: 0,

@@ -19,8 +19,11 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OutboundManager, type OutboundManagerOptions } from '../src/index.js'
 
-/** A backend answering what the outbound manager executes, with in-test Maps. */
-function fakeBackend(options: { persistent?: boolean } = {}) {
+/**
+ * A backend answering what the outbound manager executes, with in-test Maps; `durable`: it says it keeps the
+ * sessions beyond the process.
+ */
+function fakeBackend(options: { persistent?: boolean; durable?: boolean } = {}) {
   const inflight = new Map<string, Map<number, InflightPacket>>()
   const offline = new Map<string, IPublishPacket[]>()
   const calls: string[] = []
@@ -43,8 +46,9 @@ function fakeBackend(options: { persistent?: boolean } = {}) {
     offlineOf,
     callbacks(): CallbackHandlers {
       return {
-        storeInflightMessage(ctx, _store, _next, done) {
+        storeInflightMessage(ctx, store, _next, done) {
           calls.push(`storeInflight ${ctx.packet.cmd} ${ctx.packet.messageId}`)
+          if (options.durable) store.durable = true
           inflightOf(ctx.clientId).set(ctx.packet.messageId!, ctx.packet)
           done()
         },
@@ -55,6 +59,7 @@ function fakeBackend(options: { persistent?: boolean } = {}) {
         },
         lookupInflightMessages(ctx, store, _next, done) {
           store.packets = [...inflightOf(ctx.clientId).values()]
+          if (options.durable) store.durable = true
           done()
         },
         storeOfflineMessage(ctx, store, _next, done) {
@@ -253,6 +258,63 @@ describe('OutboundManager', () => {
     expect(await drainUntilPingresp(t)).toEqual([])
     expect(written.filter((p) => p.cmd === 'publish')).toHaveLength(4)
     expect(t.client.state.outboundManager?.queue.toArray().map((p) => p.topic)).toEqual(['m/4'])
+  })
+
+  it('a durable session: what the window has no room for is stored offline, not held in memory, and sent in order as acknowledgements come', async () => {
+    const backend = fakeBackend({ persistent: true, durable: true })
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager({ maxInflight: 2 }))
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'd')
+    for (let i = 0; i < 5; i++) await forward(stack, t.client, message(`m/${i}`, 1))
+    const topics = (list: IPublishPacket[]) => list.map((p) => p.topic)
+    expect(t.client.state.outboundManager?.queue.length).toBe(0)
+    expect(topics(backend.offlineOf('d'))).toEqual(['m/2', 'm/3', 'm/4'])
+    const sent = [await t.expect('publish'), await t.expect('publish')]
+    expect(topics(sent)).toEqual(['m/0', 'm/1'])
+    for (let i = 2; i < 5; i++) {
+      t.send({ cmd: 'puback', messageId: sent.shift()!.messageId! })
+      const next = await t.expect('publish')
+      expect(next.topic).toBe(`m/${i}`)
+      sent.push(next)
+      // Only what the window takes leaves the backend.
+      expect(topics(backend.offlineOf('d'))).toEqual(['m/2', 'm/3', 'm/4'].slice(i - 1))
+    }
+    expect(await drainUntilPingresp(t)).toEqual([])
+  })
+
+  it('a durable session: a message forwarded while an earlier one is being stored offline goes behind it', async () => {
+    const backend = fakeBackend({ persistent: true, durable: true })
+    const stored = deferred<void>()
+    const late: MiddlewareLike = {
+      name: 'late-store',
+      callbacks: (): CallbackHandlers => ({
+        storeOfflineMessage(_ctx, _store, next) {
+          stored.promise.then(() => next())
+        },
+      }),
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager({ maxInflight: 1 }))
+      .use(late)
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'd')
+    await forward(stack, t.client, message('m/0', 1))
+    const first = await t.expect('publish')
+    const second = forward(stack, t.client, message('m/1', 1)) // no room: stored offline, slowly
+    t.send({ cmd: 'puback', messageId: first.messageId! })
+    expect(await drainUntilPingresp(t)).toEqual([]) // the window has room now...
+    const third = forward(stack, t.client, message('m/2', 1)) // ...but m/1 is not stored yet
+    stored.resolve()
+    await Promise.all([second, third])
+    const next = await t.expect('publish')
+    expect(next.topic).toBe('m/1')
+    t.send({ cmd: 'puback', messageId: next.messageId! })
+    expect((await t.expect('publish')).topic).toBe('m/2')
   })
 
   it('[MQTT-4.3.3-1] QoS 2: PUBLISH, PUBREC, PUBREL stored in place of the PUBLISH, PUBCOMP forgets it', async () => {

@@ -195,17 +195,38 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
     )
   }
 
+  /**
+   * Hands this node's work over in Redis and disconnects, within `closeTimeout`: past it (Redis away, or
+   * too slow) it disconnects at once, and other nodes take over what is left as a dead node's.
+   */
   override async close(): Promise<void> {
     await this.#ready?.catch(() => undefined)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(resolve, this.config.closeTimeout, false)
+    })
+    const orderly = (async () => {
+      await this.#handOver()
+      return this.#store.quit()
+    })()
+    const done = await Promise.race([orderly, late])
+    clearTimeout(timer)
+    if (!done) {
+      this.nodes.halt()
+      // Fails what still waits for Redis, the hand-over included.
+      this.#store.disconnect()
+    }
+    this.routes.clear()
+    this.clients.clear()
+    this.#local.clear()
+  }
+
+  async #handOver(): Promise<void> {
     await this.cluster.stop().catch(() => undefined)
     await this.nodes.stop().catch(() => undefined)
     // Delayed wills still waiting are left to the next sweep: the stopped node is found dead.
     if (this.#loaded && this.#store.redis.status === 'ready')
       await this.#wills.release(this.nodes.setKey).catch(() => undefined)
-    this.routes.clear()
-    this.clients.clear()
-    this.#local.clear()
-    await this.#store.close()
   }
 
   override callbacks(): CallbackHandlers {
@@ -386,14 +407,17 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       },
 
       // Outbound QoS 1/2
-      storeInflightMessage: (ctx, _store, next) => {
+      storeInflightMessage: (ctx, store, next) => {
         const { clientId, packet } = ctx
         if (packet.messageId === undefined) return next()
         const local = this.#local.get(clientId)
-        if (local === undefined)
+        if (local === undefined) {
+          // A session kept in Redis: what waits for room in its window is kept here too.
+          store.durable = true
           return this.#answer(s.storeInflight(clientId, packet), next, (result) =>
             result === -1 ? this.#inflightFull(clientId) : undefined,
           )
+        }
         const origin = (packet as OriginPacket)[ORIGIN]
         const max = this.config.maxInflightMessages
         if (local.storeInflight(packet, origin, max, Date.now()) === -1)
@@ -411,10 +435,12 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
       },
       lookupInflightMessages: (ctx, store, next) => {
         const local = this.#local.get(ctx.clientId)
-        if (local === undefined)
+        if (local === undefined) {
+          store.durable = true
           return this.#answer(s.lookupInflight(ctx.clientId), next, (packets) => {
             store.packets = packets
           })
+        }
         const { out, expired } = inflightView(local.sent(), Date.now())
         for (const id of expired) local.removeInflight(id)
         store.packets = out
@@ -480,7 +506,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
 
       // Monitoring: sessions and retained messages in Redis, connections and routes of this node
       collectStats: (_ctx, store, next) => {
-        this.#answer(s.counts(), next, ({ sessions, retainedMessages }) => {
+        const counted = Promise.all([s.counts(), this.#wills.count(this.nodes.setKey)])
+        this.#answer(counted, next, ([{ sessions, retainedMessages }, wills]) => {
           let disconnected = 0
           for (const [clientId, persistent] of sessions) {
             const client = this.clients.get(clientId)
@@ -492,6 +519,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
           store.disconnectedSessions = disconnected
           store.retainedMessages = retainedMessages
           store.subscriptions = this.routes.count
+          store.wills = wills
         })
       },
     }

@@ -254,21 +254,27 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
       expect(await inflight(h, 'clean')).toEqual([])
     })
 
-    it('[MQTT-4.4.0-1] takes the state out of Redis when a session resumes with expiry 0, and puts it back when it is kept after all', async () => {
+    it('[MQTT-4.4.0-1] takes the state out of Redis when a session resumes with expiry 0, and puts it back when it is kept after all; says durable only while it is in Redis', async () => {
       const { h, backend } = await harness(server!)
       const redis = inspect(server!)
       await h.connect('s', { persistent: true })
-      for (const id of [4, 2]) await h.run('storeInflightMessage', { clientId: 's', packet: outbound(id) })
+      const durable = async (id: number) =>
+        (await h.run('storeInflightMessage', { clientId: 's', packet: outbound(id) })).durable
+      // Kept in Redis: what waits for room in the window is to be stored too (outbound-manager).
+      expect(await durable(4)).toBe(true)
+      expect(await durable(2)).toBe(true)
       expect(await duplicate(h, 's', 9)).toBe(false)
       // MQTT 5.0: resumed by a connection with expiry 0.
       await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 0 } })
       expect(await stateKeys(redis, backend.prefix, 's')).toEqual([])
-      await h.run('storeInflightMessage', { clientId: 's', packet: outbound(7) })
+      expect(await durable(7)).toBeUndefined()
+      expect((await h.run('lookupInflightMessages', { clientId: 's' })).durable).toBeUndefined()
       expect(await inflight(h, 's')).toEqual(['publish:4', 'publish:2', 'publish:7'])
       // Resumed again by a connection with an expiry: in Redis again, so it survives a restart.
       await h.run('storeSession', { clientId: 's', session: { clientId: 's', expiryInterval: 60 } })
       await h.restart()
       expect(await inflight(h, 's')).toEqual(['publish:4', 'publish:2', 'publish:7'])
+      expect((await h.run('lookupInflightMessages', { clientId: 's' })).durable).toBe(true)
       // The held inbound QoS 2 message is there for its PUBREL.
       expect((await h.run('releaseIncomingMessage', { clientId: 's', messageId: 9 })).packet?.topic).toBe(
         'in',
@@ -276,7 +282,7 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     })
   })
 
-  it('collectStats counts the sessions and retained messages in Redis and the routes of this node', async () => {
+  it('collectStats counts the sessions, retained messages and wills in Redis and the routes of this node', async () => {
     const { h } = await harness(server!)
     const c = await h.connect('a', { persistent: true })
     await h.subscribe(c, 'x/#', 1)
@@ -288,11 +294,18 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
       topic: 'r',
       packet: message('r', 'v', { retain: true }),
     })
+    await h.run('storeWill', {
+      client: c.client,
+      clientId: 'a',
+      packet: message('w', 'gone'),
+      delayInterval: 0,
+    })
     expect(await h.run('collectStats', {})).toEqual({
       sessions: 3,
       disconnectedSessions: 1,
       subscriptions: 2,
       retainedMessages: 1,
+      wills: 1,
     })
   })
 

@@ -73,6 +73,16 @@ export function durabilitySuite(kit: Kit): void {
     })
 
     kit.test(
+      'says `durable` in its answers to storeInflightMessage and lookupInflightMessages of a persistent session, so that what waits for room in the window is stored, not held in memory',
+      async (h) => {
+        await persistentSession(h, 's')
+        const stored = await h.run('storeInflightMessage', { clientId: 's', packet: outbound(1, 1) })
+        assert.equal(stored.durable, true)
+        assert.equal((await h.run('lookupInflightMessages', { clientId: 's' })).durable, true)
+      },
+    )
+
+    kit.test(
       '[MQTT-4.4.0-1] unacknowledged outbound PUBLISH and PUBREL packets survive, in the order sent',
       async (h) => {
         await persistentSession(h, 's')
