@@ -68,12 +68,12 @@ describe('loadConfig', () => {
   it('reads backend type redis with its options, for the CLI to import @mqtt-stack/redis-backend', () => {
     const path = file(
       'r.yaml',
-      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n',
+      'backend:\n  type: redis\n  url: redis://10.0.0.5:6379\n  prefix: "site-a:"\n  maxOfflineMessages: 50\n  closeTimeout: 2000\n',
     )
     expect(loadConfig(path)).toEqual({
       options: {},
       log: {},
-      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50 },
+      redis: { url: 'redis://10.0.0.5:6379', prefix: 'site-a:', maxOfflineMessages: 50, closeTimeout: 2000 },
     })
     expect(loadConfig(file('m.yaml', 'backend:\n  type: memory\n'))).toEqual({ options: {}, log: {} })
   })

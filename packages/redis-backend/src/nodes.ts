@@ -121,10 +121,7 @@ export class Nodes {
   /** Stops the heartbeat and deletes its key and entry: a clean stop is not a death. */
   async stop(): Promise<void> {
     if (!this.#started) return
-    this.#started = false
-    clearInterval(this.#renewTimer)
-    clearInterval(this.#sweepTimer)
-    this.#renewTimer = this.#sweepTimer = undefined
+    this.halt()
     // Redis unreachable: nothing to delete now; the heartbeat expires and the node is found dead.
     if (this.#redis.status !== 'ready') return
     let timer: NodeJS.Timeout | undefined
@@ -140,6 +137,14 @@ export class Nodes {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Stops renewing the heartbeat and sweeping, deleting nothing: the heartbeat expires, as a dead node's. */
+  halt(): void {
+    this.#started = false
+    clearInterval(this.#renewTimer)
+    clearInterval(this.#sweepTimer)
+    this.#renewTimer = this.#sweepTimer = undefined
   }
 
   /** Whether a node id is alive now (its heartbeat key exists). */

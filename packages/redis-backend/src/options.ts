@@ -34,6 +34,12 @@ export interface RedisBackendOptions {
    * whose heartbeat expired is found dead by another within 1.5 × this; an integer of 100 or more.
    */
   nodeTimeoutMs: number
+  /**
+   * Milliseconds `close()` gives Redis to take this node's work over (its inbox, its heartbeat, its delayed
+   * wills) before it disconnects: with Redis away or unresponsive, a node stops within this, and what it
+   * could not hand over is taken over as a dead node's (within 1.5 × `nodeTimeoutMs`).
+   */
+  closeTimeout: number
 }
 
 export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
@@ -46,6 +52,7 @@ export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
   maxInflightMessages: 65_535,
   unavailableTimeout: 10_000,
   nodeTimeoutMs: 5000,
+  closeTimeout: 5000,
 })
 
 /** The smallest `nodeTimeoutMs`: shorter, a busy event loop would pass for a dead node. */
@@ -58,4 +65,5 @@ export const LIMITS = [
   'maxRetainedBytes',
   'maxInflightMessages',
   'unavailableTimeout',
+  'closeTimeout',
 ] as const

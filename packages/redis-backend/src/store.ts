@@ -506,11 +506,31 @@ export class RedisStore {
     return { sessions, retainedMessages }
   }
 
-  async close(): Promise<void> {
-    if (this.redis.status === 'wait' || this.redis.status === 'end') {
+  /**
+   * Closes the connection once the commands sent before have their answers; true when it did, false when
+   * it had to cut it (Redis not connected, or QUIT failed).
+   */
+  async quit(): Promise<boolean> {
+    if (this.redis.status !== 'ready') {
       this.redis.disconnect()
-      return
+      return false
     }
-    await this.redis.quit().catch(() => this.redis.disconnect())
+    try {
+      await this.redis.quit()
+      return true
+    } catch {
+      this.redis.disconnect()
+      return false
+    }
+  }
+
+  /** Closes the connection now: commands still waiting fail. */
+  disconnect(): void {
+    const { redis } = this
+    redis.disconnect()
+    // Between two reconnection attempts ioredis has no socket whose close would fail the commands queued
+    // meanwhile: they would wait for ever (with unavailableTimeout 0), so they fail here.
+    const queue = redis as unknown as { flushQueue?: (err: Error) => void }
+    if (redis.status !== 'end') queue.flushQueue?.(new Error('Connection is closed.'))
   }
 }

@@ -156,6 +156,15 @@ export class RedisWills {
     return `${this.prefix}{nodes}:wills:${node}`
   }
 
+  /** The wills stored now, on every node: those of the client ids in the index of each node of `setKey`. */
+  async count(setKey: string): Promise<number> {
+    const nodes = await this.#redis.zrange(setKey, 0, -1)
+    const indexes = await Promise.all(nodes.map((node) => this.#redis.smembers(this.indexKey(node))))
+    const clientIds = new Set(indexes.flat())
+    const lengths = await Promise.all([...clientIds].map((clientId) => this.#redis.hlen(this.key(clientId))))
+    return lengths.reduce((sum, length) => sum + length, 0)
+  }
+
   async store(clientId: string, owner: string, packet: IPublishPacket, delayInterval: number): Promise<void> {
     this.#lastStored = Math.max(Date.now(), this.#lastStored + 1)
     const text = `${delayInterval} ${this.node} 0 ${encode(packet, this.#lastStored)}`

@@ -29,7 +29,7 @@ function kitOn(title: string, connection: () => Partial<RedisBackendOptions>) {
         await backend.ready()
         return backend
       },
-      capabilities: { durable: true, cluster: true, limits },
+      capabilities: { durable: true, cluster: true, limits, stats: true },
       timeout: 5000,
     },
     { describe, it },

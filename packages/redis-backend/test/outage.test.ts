@@ -3,6 +3,7 @@
  * then fail with MQS_ERR_REDIS; the outage is reported once; everything works again once Redis is back.
  */
 import { once } from 'node:events'
+import { Stack } from '@mqtt-stack/core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { RedisBackend } from '../src/index.js'
 import { hasRedis, RedisServer, TcpProxy } from '../src/testing/index.js'
@@ -12,6 +13,7 @@ describe('RedisBackend unavailableTimeout', () => {
   it('must be an integer of 0 or more', () => {
     expect(() => new RedisBackend({ unavailableTimeout: -1 })).toThrow(/unavailableTimeout/)
     expect(() => new RedisBackend({ unavailableTimeout: 0.5 })).toThrow(/unavailableTimeout/)
+    expect(() => new RedisBackend({ closeTimeout: -1 })).toThrow(/closeTimeout/)
   })
 })
 
@@ -56,5 +58,23 @@ describe.runIf(hasRedis())('RedisBackend when Redis is away', { timeout: 20_000 
     expect(reported).toHaveLength(1)
     proxy.restore()
     expect((await h.run('lookupSession', { clientId: 'waiting' })).session?.clientId).toBe('waiting')
+  })
+
+  it('close() ends while Redis does not answer, even when commands wait for ever: it disconnects after closeTimeout, failing what waited', async () => {
+    const server = await RedisServer.start()
+    onTestFinished(() => server.close())
+    const proxy = await TcpProxy.start(server.port)
+    onTestFinished(() => proxy.close())
+    const backend = new RedisBackend({ url: proxy.url, unavailableTimeout: 0, closeTimeout: 200 })
+    const stack = new Stack().use(backend)
+    const reported: Error[] = []
+    stack.on('error', (err) => reported.push(err))
+    await backend.ready()
+    proxy.cut()
+    // Redis unreachable, and commands wait for it for ever: without closeTimeout, this close would never end.
+    const waiting = stack.run('lookupSession', { clientId: 'waiting' }, {})
+    await stack.close()
+    await expect(waiting).rejects.toMatchObject({ code: 'MQS_ERR_REDIS' })
+    expect(reported.map((err) => err.message).join('\n')).toMatch(/the connection to Redis/)
   })
 })

@@ -37,9 +37,7 @@ export async function harness(
       return this.restart!(first)
     },
   })
-  // A backend closed just after an outage may wait out its unavailableTimeout (up to 10 s in these tests)
-  // for a connection still reconnecting: the hook gets that long and more.
-  onTestFinished(() => h.close(), 30_000)
+  onTestFinished(() => h.close())
   return { h, backend: h.backend as RedisBackend }
 }
 

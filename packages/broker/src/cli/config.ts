@@ -53,6 +53,7 @@ const REDIS_KEYS: Readonly<Record<string, 'string' | 'integer' | 'nodes'>> = {
   maxInflightMessages: 'integer',
   unavailableTimeout: 'integer',
   nodeTimeoutMs: 'integer',
+  closeTimeout: 'integer',
 }
 
 /**
