@@ -10,6 +10,7 @@ import {
 } from '@mqtt-stack/core'
 import type { Redis, Cluster as RedisCluster } from 'ioredis'
 import { decodePublish, encode, leaving, ORIGIN, type OriginPacket } from './codec.js'
+import { forEachMessage, MAX_ENTRY_MESSAGES, OutgoingEntry } from './inbox-entry.js'
 import type { Nodes } from './nodes.js'
 import { type ForwardedPacket, forwardedProperties, SHARED } from './relay.js'
 import type { Routes } from './routes.js'
@@ -117,6 +118,9 @@ export class ClusterRouting {
   readonly #silent = new Set<string>()
   /** Changes of this node waiting until every other node applied them. */
   readonly #unacked = new Set<{ id: string; nodes: Set<string>; resolve: () => void }>()
+  /** The messages asked of each other node in this tick, appended to its inbox when the tick ends. */
+  readonly #outgoing = new Map<string, OutgoingEntry>()
+  #flushing = false
   #report: (err: unknown, what: string) => void
 
   constructor(
@@ -343,14 +347,52 @@ export class ClusterRouting {
    * Asks node `node` to make `targets` deliveries of the message `text` (encoded, with its origin); resolves
    * once they are in its inbox. When that node is gone (its inbox taken over), this node makes them: to a
    * client connected here or elsewhere, or queued for a persistent session. `hop`: sent on by a node that
-   * was asked for them (its subscriber had moved); such deliveries are not sent on again.
+   * was asked for them (its subscriber had moved); such deliveries are not sent on again. The messages of
+   * one tick for one node are appended as one entry, in the order they were sent (inbox-entry.ts); `wait`
+   * false (QoS 0): nobody waits for the returned promise, and a failure is reported here.
    */
-  async send(node: string, text: string, targets: Target[], hop: boolean): Promise<void> {
-    const fields = ['m', text, 't', JSON.stringify(targets)]
-    if (hop) fields.push('h', '1')
-    const id = await this.#scripts.mqsClusterSend.call(this.#redis, this.inboxKey(node), ...fields)
-    if (id !== null) return
-    await this.#dispatch(text, targets, node, !hop, false)
+  send(node: string, text: string, targets: Target[], hop: boolean, wait = true): Promise<void> {
+    let entry = this.#outgoing.get(node)
+    if (entry !== undefined && entry.messages >= MAX_ENTRY_MESSAGES) {
+      this.#append(node, entry)
+      entry = undefined
+    }
+    if (entry === undefined) {
+      entry = new OutgoingEntry()
+      this.#outgoing.set(node, entry)
+      if (!this.#flushing) {
+        this.#flushing = true
+        process.nextTick(this.#appendAll)
+      }
+    }
+    entry.add(text, targets, hop)
+    if (!wait) entry.unwaited = true
+    return entry.appended
+  }
+
+  readonly #appendAll = (): void => {
+    this.#flushing = false
+    for (const [node, entry] of this.#outgoing) this.#append(node, entry)
+  }
+
+  #append(node: string, entry: OutgoingEntry): void {
+    if (this.#outgoing.get(node) === entry) this.#outgoing.delete(node)
+    this.#scripts.mqsClusterSend
+      .call(this.#redis, this.inboxKey(node), ...entry.fields)
+      .then((id) => (id !== null ? undefined : this.#dispatchEntry(entry.fields, node)))
+      .then(entry.resolve, (err: unknown) => {
+        if (entry.unwaited) this.#report(err, 'sending QoS 0 messages to another node')
+        entry.reject(err)
+      })
+  }
+
+  /** The messages of an entry for a node that is gone: made here (or sent on), in order. */
+  async #dispatchEntry(fields: readonly string[], from: string | undefined): Promise<void> {
+    const pending: Promise<void>[] = []
+    forEachMessage(fields, (text, targets, hop) => {
+      pending.push(this.#dispatch(text, targets, from, !hop, false))
+    })
+    await Promise.all(pending)
   }
 
   /**
@@ -476,7 +518,7 @@ export class ClusterRouting {
       return Promise.resolve()
     }
     // Sent on by a node whose subscriber had moved (`h`): delivered or queued here, not sent on again.
-    return this.#dispatch(fields[1]!, JSON.parse(fields[3]!) as Target[], undefined, fields[4] !== 'h', false)
+    return this.#dispatchEntry(fields, undefined)
   }
 
   async #readLog(redis: RedisClient): Promise<void> {
@@ -655,8 +697,9 @@ export class ClusterRouting {
     for (;;) {
       const entries = await redis.xrange(taken, from, '+', 'COUNT', BATCH)
       for (const [, fields] of entries) {
-        if (fields[0] === 'm')
-          await this.#dispatch(fields[1]!, JSON.parse(fields[3]!) as Target[], dead, true, true)
+        const messages: [string, Target[]][] = []
+        forEachMessage(fields, (text, targets) => messages.push([text, targets]))
+        for (const [text, targets] of messages) await this.#dispatch(text, targets, dead, true, true)
       }
       if (entries.length < BATCH) break
       from = `(${entries[entries.length - 1]![0]}`

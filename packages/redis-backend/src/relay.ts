@@ -11,7 +11,6 @@ import type {
   Stack,
   Subscription,
 } from '@mqtt-stack/core'
-import { toMqttStackError } from '@mqtt-stack/core'
 import { type ClusterRouting, encodeForNodes, type Target } from './cluster.js'
 import { ORIGIN, type OriginPacket } from './codec.js'
 import { RedisBackendErrorCode, redisFailure } from './errors.js'
@@ -203,11 +202,11 @@ export class Relay {
     const cluster = this.#context.cluster
     const wait = this.#source!.qos > 0
     for (const [node, targets] of this.#outbox) {
-      const sent = cluster.send(node, text, targets, false)
+      const sent = cluster.send(node, text, targets, false, wait)
       if (wait) {
         this.#pending++
         sent.then(this.#sent, this.#notSent)
-      } else sent.catch(this.#lost)
+      }
     }
     this.#outbox.clear()
   }
@@ -219,10 +218,6 @@ export class Relay {
   readonly #notSent = (err: unknown): void => {
     this.#failure ??= redisFailure(err, 'sending to another node')
     this.#settle()
-  }
-
-  readonly #lost = (err: unknown): void => {
-    this.#context.stack?.reportError(toMqttStackError(err), undefined, undefined)
   }
 
   /**
