@@ -20,6 +20,7 @@ import {
   validateTopicName,
 } from '@mqtt-stack/core'
 import { DEFAULTS, type InboundManagerOptions } from './options.js'
+import { onPipelined, PIPELINE_DEPTH, PipelinedRelay, release, settle } from './pipeline.js'
 import type { ClientContext, InboundManagerState } from './state.js'
 
 /** The Reason String of a PUBACK or PUBREC 0x99. */
@@ -124,7 +125,10 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
   }
 
   #createState(client: Client): InboundManagerState {
-    const state = createState(client)
+    const depth = Math.min(PIPELINE_DEPTH, this.config.receiveMaximum)
+    const state = createState(client, depth, (packet, next, done) =>
+      this.#publish(client, state, packet, next, done),
+    )
     client.state.inboundManager = state
     return state
   }
@@ -149,6 +153,11 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     }
     if (packet.retain && !this.#reportedUnstored && !client.stack.uses('retain'))
       this.#reportUnstored(client, packet)
+    if (packet.qos !== 1 && state.pipeline.length > 0) {
+      // Only QoS 1 is pipelined: a QoS 0 or 2 PUBLISH waits until the relays before it are answered.
+      state.parked = { packet, next, done }
+      return
+    }
     state.packet = packet
     state.messageId = packet.messageId ?? 0
     if (packet.qos === 2) {
@@ -197,6 +206,8 @@ export class InboundManager extends Middleware<InboundManagerOptions> {
     // A client that reads nothing is caught too: core pauses reading only while a client's own packets wait
     // (maxQueuedPackets, timePerTurn), never because its socket does not drain, so the PUBRECs (4 bytes each)
     // pile up in its write buffer, bounded by the client's disconnectAbove, while its PUBLISHes are read.
+    // Pipelined QoS 1 relays do not count: the pipeline is no deeper than the Receive Maximum, and a PUBLISH
+    // past it waits (pipeline.ts), as the serial flow reads no PUBLISH before it has sent the last PUBACK.
     const held = state.held
     if (
       held !== undefined &&
@@ -260,6 +271,7 @@ function relay(
   next: Next,
   done: Done,
 ): void {
+  if (state.shared !== undefined) return relayOwn(client, state, packet, next, done)
   const ctx = state.relayCtx
   ctx.client = client
   ctx.packet = packet
@@ -267,7 +279,33 @@ function relay(
   ctx.payload = packet.payload
   // Counted by the router (memory-backend); left undefined by one that does not count.
   state.relayStore.matched = undefined
+  state.answered = false
   client.stack.executeThen('relayMessage', ctx, state.relayStore, onRelayed, next, done)
+  if (state.answered || packet.qos !== 1) return
+  // Still running (an asynchronous backend): the chain ends now, the PUBACK follows the answer (pipeline.ts).
+  const pending = new PipelinedRelay(client, packet)
+  state.shared = pending
+  pipelined(state, pending)
+  state.packet = undefined
+  release(state, next, done)
+}
+
+/** A QoS 1 relay on its own context while the reused one is taken by a pipelined relay. */
+function relayOwn(
+  client: Client,
+  state: InboundManagerState,
+  packet: IPublishPacket,
+  next: Next,
+  done: Done,
+) {
+  const relay = new PipelinedRelay(client, packet)
+  pipelined(state, relay)
+  client.stack.execute('relayMessage', relay, relay, onPipelined)
+  release(state, next, done)
+}
+
+function pipelined(state: InboundManagerState, relay: PipelinedRelay): void {
+  state.pipeline.push(relay)
 }
 
 /** Ends the chain of the current packet and lets go of it. */
@@ -282,7 +320,11 @@ function end(state: InboundManagerState, next: Next, done: Done, err?: Error | n
 }
 
 /** The per-connection state: one set of contexts, stores and acknowledgements serves every packet. */
-function createState(client: Client): InboundManagerState {
+function createState(
+  client: Client,
+  depth: number,
+  resume: InboundManagerState['resume'],
+): InboundManagerState {
   return {
     packet: undefined,
     messageId: 0,
@@ -297,6 +339,13 @@ function createState(client: Client): InboundManagerState {
     puback: { cmd: 'puback', messageId: 0, reasonCode: 0 },
     pubrec: { cmd: 'pubrec', messageId: 0, reasonCode: 0 },
     pubcomp: { cmd: 'pubcomp', messageId: 0, reasonCode: 0 },
+    pipeline: [],
+    shared: undefined,
+    depth,
+    parked: undefined,
+    acknowledging: false,
+    answered: false,
+    resume,
   }
 }
 
@@ -329,6 +378,16 @@ const onIncomingStored: CallbackThen<'storeIncomingMessage'> = (err, store, ctx,
 const onRelayed: CallbackThen<'relayMessage'> = (err, store, ctx, next, done) => {
   const client = ctx.client!
   const state = client.state.inboundManager!
+  state.answered = true
+  const shared = state.shared
+  if (shared !== undefined) {
+    // The answer of a relay that went on in the pipeline: its chain has ended already.
+    state.shared = undefined
+    state.relayCtx.packet = NO_PACKET
+    state.relayCtx.payload = ''
+    settle(shared, err, store.matched)
+    return
+  }
   const packet = state.packet
   if (err || !packet) {
     // Not accepted: no acknowledgement. A QoS 2 packet id was held for this message: release it, so the

@@ -2,11 +2,14 @@ import type {
   CallbackContext,
   CallbackStore,
   Client,
+  Done,
   IPubackPacket,
   IPubcompPacket,
   IPublishPacket,
   IPubrecPacket,
+  Next,
 } from '@mqtt-stack/core'
+import type { ParkedChain, PipelinedRelay } from './pipeline.js'
 
 /**
  * A reused callback context that also carries its client: the answers go on through `executeThen` in
@@ -18,7 +21,8 @@ export type ClientContext = { readonly client: Client }
 /**
  * What the inbound manager keeps per connection. Packets of one client are processed one at a time, so
  * one set of callback contexts, stores and acknowledgement packets serves every PUBLISH and PUBREL of
- * that client; the chain's next/done travel with each answer (`stack.executeThen`), not here.
+ * that client; the chain's next/done travel with each answer (`stack.executeThen`), not here. A relay that
+ * answers later lets the next PUBLISH go on (pipeline.ts): those that run meanwhile have their own.
  */
 export interface InboundManagerState {
   /** The PUBLISH (or the PUBREL's message id) being processed. */
@@ -38,6 +42,20 @@ export interface InboundManagerState {
   readonly puback: IPubackPacket
   readonly pubrec: IPubrecPacket
   readonly pubcomp: IPubcompPacket
+  /** QoS 1 PUBLISH packets whose relay runs while the next packets are processed, in the order received. */
+  readonly pipeline: PipelinedRelay[]
+  /** The pipelined relay that runs on `relayCtx` and `relayStore`: others take their own meanwhile. */
+  shared: PipelinedRelay | undefined
+  /** Relays the pipeline holds at most: PIPELINE_DEPTH, or the Receive Maximum when it is lower. */
+  readonly depth: number
+  /** A chain waiting for the pipeline (see ParkedChain). */
+  parked: ParkedChain | undefined
+  /** The acknowledgements of the pipeline are being written (no re-entry). */
+  acknowledging: boolean
+  /** `relayMessage` on the reused context was answered before it returned. */
+  answered: boolean
+  /** Processes a parked QoS 2 PUBLISH again, once the pipeline is empty. */
+  readonly resume: (packet: IPublishPacket, next: Next, done: Done) => void
 }
 
 declare module '@mqtt-stack/core' {

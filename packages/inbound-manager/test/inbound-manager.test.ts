@@ -22,6 +22,7 @@ import {
 } from '@mqtt-stack/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InboundManager } from '../src/index.js'
+import { PIPELINE_DEPTH } from '../src/pipeline.js'
 
 /**
  * A backend answering what the inbound manager executes: inbound QoS 2 ids in a Map of Sets, and a relay
@@ -682,5 +683,144 @@ describe('InboundManager, MQTT 5.0', () => {
     expect(await t.expect('pubcomp')).toEqual(expect.objectContaining({ messageId: 9 }))
     expect(t.received.at(-1)).not.toHaveProperty('reasonCode')
     expect(written).toHaveLength(1)
+  })
+})
+
+/** A backend whose relays wait for the test: each is answered (or failed) by itself, in any order. */
+function slowRelays(inbound = new InboundManager()) {
+  const waiting: { packet: IPublishPacket; answeredBefore: number; answer: (err?: Error) => void }[] = []
+  let answered = 0
+  const counted: { count: number; resolve: () => void }[] = []
+  const backend: MiddlewareLike = {
+    name: 'slow-relays',
+    callbacks: (): CallbackHandlers => ({
+      storeIncomingMessage(_ctx, store, _next, done) {
+        store.duplicate = false
+        done()
+      },
+      releaseIncomingMessage(_ctx, _store, _next, done) {
+        done()
+      },
+      relayMessage(ctx, store, next, done) {
+        store.matched = 1
+        waiting.push({
+          packet: ctx.packet,
+          answeredBefore: answered,
+          answer: (err) => {
+            answered++
+            if (err) next(err)
+            else done()
+          },
+        })
+        for (const c of counted.filter((c) => waiting.length >= c.count)) c.resolve()
+      },
+    }),
+  }
+  const stack = new Stack()
+    .use(acceptConnections({ answerPings: true }))
+    .use(inbound)
+    .use(backend)
+  const errors = collectErrors(stack)
+  open.push(stack)
+  /** Resolves once `count` relays have been asked for. */
+  const relays = (count: number): Promise<void> =>
+    waiting.length >= count ? Promise.resolve() : new Promise((resolve) => counted.push({ count, resolve }))
+  return { stack, waiting, errors, relays }
+}
+
+describe('InboundManager: relays that answer later (an asynchronous backend)', () => {
+  it('[MQTT-4.6.0-2] relays the next QoS 1 PUBLISH while one is answered later, and sends the PUBACKs in the order the PUBLISH packets came', async () => {
+    const { stack, waiting, relays } = slowRelays()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    for (let id = 1; id <= 3; id++) t.send(publish(`a/${id}`, 1, id))
+    // All three relays run at once: the client was not held back by the first.
+    await relays(3)
+    expect(waiting.map((w) => [w.packet.messageId, w.answeredBefore])).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+    ])
+    waiting[2]!.answer()
+    waiting[1]!.answer()
+    // Answered, but behind message 1: no PUBACK yet.
+    expect(await drainUntilPingresp(t)).toEqual([])
+    waiting[0]!.answer()
+    const acks = [await t.expect('puback'), await t.expect('puback'), await t.expect('puback')]
+    expect(acks.map((ack) => ack.messageId)).toEqual([1, 2, 3])
+  })
+
+  it('a relay that fails closes the client: neither its PUBLISH nor those after it are acknowledged', async () => {
+    const { stack, waiting, errors, relays } = slowRelays()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    for (let id = 1; id <= 3; id++) t.send(publish(`a/${id}`, 1, id))
+    await relays(3)
+    waiting[0]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(1)
+    waiting[2]!.answer()
+    waiting[1]!.answer(new Error('store down'))
+    await t.closed()
+    expect(t.received.filter((p) => p.cmd === 'puback')).toHaveLength(1)
+    expect(errors.map((e) => (e.cause as Error | undefined)?.message ?? e.message)).toContain('store down')
+  })
+
+  it('[MQTT-4.6.0-3] a QoS 2 PUBLISH waits until the relays before it are answered: its PUBREC comes after their PUBACKs', async () => {
+    const { stack, waiting, relays } = slowRelays()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    t.send(publish('a/1', 1, 1))
+    t.send(publish('a/2', 2, 2))
+    await relays(1)
+    waiting[0]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(1)
+    await relays(2)
+    // Relayed only once the QoS 1 relay before it was answered.
+    expect(waiting[1]!.answeredBefore).toBe(1)
+    waiting[1]!.answer()
+    expect((await t.expect('pubrec')).messageId).toBe(2)
+  })
+
+  it('MQTT 5.0: [MQTT-3.3.4-7] runs no more QoS 1 relays at once than its Receive Maximum: the next PUBLISH waits for an answer, and the client is not disconnected', async () => {
+    const { stack, waiting, relays } = slowRelays(new InboundManager({ receiveMaximum: 2 }))
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub', protocolVersion: 5 })
+    for (let id = 1; id <= 3; id++) t.send(publish(`a/${id}`, 1, id))
+    await relays(2)
+    waiting[0]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(1)
+    await relays(3)
+    expect(waiting[2]!.answeredBefore).toBe(1)
+    waiting[1]!.answer()
+    waiting[2]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(2)
+    expect((await t.expect('puback')).messageId).toBe(3)
+  })
+
+  it('does not pipeline QoS 0: a QoS 0 PUBLISH behind a QoS 1 one is relayed once that one is answered', async () => {
+    const { stack, waiting, relays } = slowRelays()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    t.send(publish('a/1', 1, 1))
+    t.send(publish('a/2', 0))
+    await relays(1)
+    waiting[0]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(1)
+    await relays(2)
+    expect(waiting[1]!.answeredBefore).toBe(1)
+  })
+
+  it('holds the client back once PIPELINE_DEPTH relays run: the next PUBLISH is relayed when one is answered', async () => {
+    const { stack, waiting, relays } = slowRelays()
+    const t = connectTestClient(stack)
+    await t.connect({ clientId: 'pub' })
+    for (let id = 1; id <= PIPELINE_DEPTH + 1; id++) t.send(publish(`a/${id}`, 1, id))
+    await relays(PIPELINE_DEPTH)
+    waiting[0]!.answer()
+    expect((await t.expect('puback')).messageId).toBe(1)
+    await relays(PIPELINE_DEPTH + 1)
+    const last = waiting.at(-1)!
+    expect(last.packet.messageId).toBe(PIPELINE_DEPTH + 1)
+    expect(last.answeredBefore).toBe(1)
   })
 })

@@ -10,7 +10,7 @@ import {
 } from '@mqtt-stack/core'
 import type { Redis, Cluster as RedisCluster } from 'ioredis'
 import { decodePublish, encode, leaving, ORIGIN, type OriginPacket } from './codec.js'
-import { forEachMessage, MAX_ENTRY_MESSAGES, OutgoingEntry } from './inbox-entry.js'
+import { forEachMessage, MAX_ENTRY_MESSAGES, MAX_IN_FLIGHT, OutgoingEntry, senderOf } from './inbox-entry.js'
 import type { Nodes } from './nodes.js'
 import { type ForwardedPacket, forwardedProperties, SHARED } from './relay.js'
 import type { Routes } from './routes.js'
@@ -121,6 +121,10 @@ export class ClusterRouting {
   /** The messages asked of each other node in this tick, appended to its inbox when the tick ends. */
   readonly #outgoing = new Map<string, OutgoingEntry>()
   #flushing = false
+  /** Messages in each other node's inbox that it has not said it processed (inbox-entry.ts). */
+  readonly #inFlight = new Map<string, number>()
+  /** Entries held back, in order, for a node with MAX_IN_FLIGHT messages in flight. */
+  readonly #heldBack = new Map<string, OutgoingEntry[]>()
   #report: (err: unknown, what: string) => void
 
   constructor(
@@ -375,18 +379,47 @@ export class ClusterRouting {
     for (const [node, entry] of this.#outgoing) this.#append(node, entry)
   }
 
+  /** Whether node `node` has as many messages in flight as it may: a QoS 0 relay then waits too. */
+  congested(node: string): boolean {
+    return (this.#inFlight.get(node) ?? 0) >= MAX_IN_FLIGHT || this.#heldBack.has(node)
+  }
+
   #append(node: string, entry: OutgoingEntry): void {
     if (this.#outgoing.get(node) === entry) this.#outgoing.delete(node)
+    const inFlight = this.#inFlight.get(node) ?? 0
+    const held = this.#heldBack.get(node)
+    if (held !== undefined || inFlight >= MAX_IN_FLIGHT) {
+      if (held === undefined) this.#heldBack.set(node, [entry])
+      else held.push(entry)
+      return
+    }
+    this.#inFlight.set(node, inFlight + entry.messages)
     this.#scripts.mqsClusterSend
-      .call(this.#redis, this.inboxKey(node), ...entry.fields)
-      .then((id) => (id !== null ? undefined : this.#dispatchEntry(entry.fields, node)))
+      .call(this.#redis, this.inboxKey(node), ...entry.fields, 'f', this.nodeId)
+      .then((id) => {
+        if (id !== null) return undefined
+        // No inbox (the node is gone): no credit will come for these.
+        this.#credit(node, entry.messages)
+        return this.#dispatchEntry(entry.fields, node)
+      })
       .then(entry.resolve, (err: unknown) => {
         if (entry.unwaited) this.#report(err, 'sending QoS 0 messages to another node')
         entry.reject(err)
       })
   }
 
-  /** The messages of an entry for a node that is gone: made here (or sent on), in order. */
+  /** Node `node` processed `count` of this node's messages (or will not): held entries go on. */
+  #credit(node: string, count: number): void {
+    const inFlight = Math.max(0, (this.#inFlight.get(node) ?? 0) - count)
+    if (inFlight === 0) this.#inFlight.delete(node)
+    else this.#inFlight.set(node, inFlight)
+    const held = this.#heldBack.get(node)
+    if (held === undefined || inFlight >= MAX_IN_FLIGHT) return
+    this.#heldBack.delete(node)
+    for (const entry of held) this.#append(node, entry)
+  }
+
+  /** The messages of an entry: made here (or sent on), in order. */
   async #dispatchEntry(fields: readonly string[], from: string | undefined): Promise<void> {
     const pending: Promise<void>[] = []
     forEachMessage(fields, (text, targets, hop) => {
@@ -491,12 +524,24 @@ export class ClusterRouting {
       if (answer === null) continue
       const entries = answer[0]![1]
       const done: Promise<unknown>[] = []
-      for (const [, fields] of entries) done.push(this.#entry(fields))
+      const processed = new Map<string, number>()
+      for (const [, fields] of entries) {
+        done.push(this.#entry(fields))
+        const sender = fields[0] === 'm' ? senderOf(fields) : undefined
+        if (sender !== undefined)
+          processed.set(sender, (processed.get(sender) ?? 0) + forEachMessage(fields, noop))
+      }
       try {
         await Promise.all(done)
-        // Accepted by every delivery (stored inflight or queued): acknowledged and dropped.
+        // Accepted by every delivery (stored inflight or queued): acknowledged and dropped; the senders are
+        // told how many of theirs were processed.
         const ids = entries.map(([id]) => id)
-        await Promise.all([this.#redis.xack(key, 'g', ...ids), this.#redis.xdel(key, ...ids)])
+        const sent: Promise<unknown>[] = [this.#redis.xack(key, 'g', ...ids), this.#redis.xdel(key, ...ids)]
+        for (const [sender, count] of processed) {
+          const credit = ['p', String(count), 'n', this.nodeId]
+          sent.push(this.#scripts.mqsClusterSend.call(this.#redis, this.inboxKey(sender), ...credit))
+        }
+        await Promise.all(sent)
       } catch (err) {
         this.#report(err, 'delivering from this node inbox')
       }
@@ -505,6 +550,10 @@ export class ClusterRouting {
 
   /** One inbox entry: a message with its deliveries (`m`, `t`), or a takeover (`k` client id, `c` connection). */
   #entry(fields: string[]): Promise<void> {
+    if (fields[0] === 'p') {
+      this.#credit(fields[3]!, Number(fields[1]))
+      return Promise.resolve()
+    }
     if (fields[0] === 'a') {
       this.#ack(fields[3]!, fields[1]!)
       return Promise.resolve()
@@ -648,6 +697,9 @@ export class ClusterRouting {
     this.peers.delete(node)
     this.#acked.delete(node)
     this.#silent.delete(node)
+    // Its credits will not come: what was held back for it goes now (made here, its inbox being gone).
+    this.#credit(node, Number.POSITIVE_INFINITY)
+    this.#inFlight.delete(node)
     for (const unacked of this.#unacked) {
       unacked.nodes.delete(node)
       if (unacked.nodes.size === 0) unacked.resolve()
@@ -708,6 +760,8 @@ export class ClusterRouting {
     await redis.xadd(this.logKey, 'MAXLEN', '~', LOG_LENGTH, '*', 'e', `x\n${this.nodeId}\n\n${dead}`)
   }
 }
+
+function noop(): void {}
 
 /** The packet of one delivery asked by another node. */
 function packetFor(source: IPublishPacket, target: Target, origin: string | undefined): IPublishPacket {

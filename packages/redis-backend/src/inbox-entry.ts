@@ -2,18 +2,34 @@ import type { Target } from './cluster.js'
 
 /**
  * The messages of one inbox entry: `m <message> t <targets JSON> [h 1]`, once or more (a Redis stream entry may
- * repeat its field names). A node appends every message it asks of another node in one tick as one entry:
- * one command and one entry per tick and node, not per message.
+ * repeat its field names), then `f <node>`, the node that sent them. A node appends every message it asks of
+ * another node in one tick as one entry: one command and one entry per tick and node, not per message.
+ *
+ * Flow control: a node has at most MAX_IN_FLIGHT messages in another node's inbox that the other has not
+ * processed yet; the other tells how many it processed with a credit entry, `p <count> n <node>`, in the
+ * sender's inbox. Past the bound the sender holds its entries back, and the relays waiting for them (QoS 1
+ * and 2, and QoS 0 while it holds) keep their publishers waiting: the receiving node's pace, not an inbox
+ * that grows without bound and a latency that grows with it.
  */
 
 /** Messages in one entry at most: its fields go through one Lua `unpack`, which has a bounded stack. */
 export const MAX_ENTRY_MESSAGES = 256
 
-/** Calls `visit` for each message of an entry, in order. */
+/** Messages a node may have in another node's inbox, not processed there yet (see above). */
+export const MAX_IN_FLIGHT = 2048
+
+/** The node that sent the messages of an entry (`f <node>` after them), when it says. */
+export function senderOf(fields: readonly string[]): string | undefined {
+  const n = fields.length
+  return n >= 2 && fields[n - 2] === 'f' ? fields[n - 1] : undefined
+}
+
+/** Calls `visit` for each message of an entry, in order; returns how many there were. */
 export function forEachMessage(
   fields: readonly string[],
   visit: (text: string, targets: Target[], hop: boolean) => void,
-): void {
+): number {
+  let count = 0
   let i = 0
   while (i + 3 < fields.length && fields[i] === 'm') {
     const text = fields[i + 1]!
@@ -22,7 +38,9 @@ export function forEachMessage(
     const hop = fields[i] === 'h'
     if (hop) i += 2
     visit(text, targets, hop)
+    count++
   }
+  return count
 }
 
 /** The messages asked of one other node in this tick: one entry, appended once the tick ends. */

@@ -200,8 +200,10 @@ export class Relay {
   #send(): void {
     const text = encodeForNodes(this.#source!, this.#origin?.key)
     const cluster = this.#context.cluster
-    const wait = this.#source!.qos > 0
+    const qos = this.#source!.qos
     for (const [node, targets] of this.#outbox) {
+      // QoS 0 waits only while that node is behind: its publisher is held back rather than memory growing.
+      const wait = qos > 0 || cluster.congested(node)
       const sent = cluster.send(node, text, targets, false, wait)
       if (wait) {
         this.#pending++
