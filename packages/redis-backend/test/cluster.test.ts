@@ -1,6 +1,7 @@
 import type { IPublishPacket, QoS } from '@mqtt-stack/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeForNodes, type Target } from '../src/cluster.js'
+import { MAX_IN_FLIGHT } from '../src/inbox-entry.js'
 import { hasRedis, RedisServer } from '../src/testing/index.js'
 import { harness, inspect } from './support.js'
 
@@ -76,6 +77,52 @@ describe.runIf(hasRedis())('several nodes: what a node hands over', { timeout: 2
     await later.publish('late/x', 'one')
     expect(await h.waitFor('early', 1)).toEqual(['late/x=one'])
     expect(h.forwardsTo('early')[0]!.client).toBe(early.client)
+  })
+
+  it('flow control: no more than MAX_IN_FLIGHT messages in a node inbox it has not processed; its credit lets the held ones go, in order', async () => {
+    const { backend } = await harness(server!)
+    const redis = inspect(server!)
+    const cluster = backend.cluster
+    const slow = 'slow-node'
+    const fast = 'fast-node'
+    for (const node of [slow, fast])
+      await redis.xgroup('CREATE', cluster.inboxKey(node), 'g', '$', 'MKSTREAM')
+    const text = encodeForNodes(message('m', 1), undefined)
+    const targets: Target[] = [['s', 1, 0, null, null]]
+    const first = Array.from({ length: MAX_IN_FLIGHT }, () => cluster.send(slow, text, targets, false))
+    await Promise.all(first)
+    expect(cluster.congested(slow)).toBe(true)
+    let heldDone = false
+    const held = cluster.send(slow, text, targets, false).then(() => {
+      heldDone = true
+    })
+    // Sent after the held one, on the same connection: once it is in, the held one would be too.
+    await cluster.send(fast, text, targets, false)
+    const messagesIn = async (node: string) =>
+      (await redis.xrange(cluster.inboxKey(node), '-', '+')).reduce(
+        (sum, [, fields]) => sum + fields.filter((field) => field === 'm').length,
+        0,
+      )
+    expect(await messagesIn(slow)).toBe(MAX_IN_FLIGHT)
+    expect(heldDone).toBe(false)
+    // The slow node says it processed one: the held message goes.
+    await redis.xadd(cluster.inboxKey(cluster.nodeId), '*', 'p', '1', 'n', slow)
+    await held
+    expect(await messagesIn(slow)).toBe(MAX_IN_FLIGHT + 1)
+    // MAX_IN_FLIGHT in flight again: the next one would wait for the next credit.
+    expect(cluster.congested(slow)).toBe(true)
+  })
+
+  it('flow control between two nodes: the receiving node credits what it processed, so more than MAX_IN_FLIGHT messages go through', async () => {
+    const { h } = await harness(server!)
+    const c = await h.connect('far')
+    await h.subscribe(c, 'many/#', 1)
+    const other = await h.peer()
+    const count = 2 * MAX_IN_FLIGHT + 10
+    // Published at once (QoS 1: each relay waits for its entry): without credits, past MAX_IN_FLIGHT none would be.
+    await Promise.all(Array.from({ length: count }, (_, i) => other.publish(`many/${i}`, 'x')))
+    const got = await h.waitFor('far', count)
+    expect(got[count - 1]).toBe(`many/${count - 1}=x`)
   })
 
   it('removeSession leaves a session alone while a connection on another live node holds its client id', async () => {
