@@ -1,4 +1,5 @@
 import {
+  type CallbackResult,
   type CallbackStore,
   type Client,
   type IPublishPacket,
@@ -10,7 +11,14 @@ import {
 } from '@mqtt-stack/core'
 import type { Redis, Cluster as RedisCluster } from 'ioredis'
 import { decodePublish, encode, leaving, ORIGIN, type OriginPacket } from './codec.js'
-import { forEachMessage, MAX_ENTRY_MESSAGES, MAX_IN_FLIGHT, OutgoingEntry, senderOf } from './inbox-entry.js'
+import {
+  forEachMessage,
+  MAX_ENTRY_MESSAGES,
+  MAX_IN_FLIGHT,
+  messageCount,
+  OutgoingEntry,
+  senderOf,
+} from './inbox-entry.js'
 import type { Nodes } from './nodes.js'
 import { type ForwardedPacket, forwardedProperties, SHARED } from './relay.js'
 import type { Routes } from './routes.js'
@@ -447,6 +455,17 @@ export class ClusterRouting {
     const origin = (stored.packet as OriginPacket)[ORIGIN]
     const pending: Promise<unknown>[] = []
     const elsewhere = new Map<string, Target[]>()
+    const forwards = new Forwards(source)
+    // One packet for every delivery of the same QoS and RETAIN without identifiers or group: the outbound
+    // side serialises a QoS 0 packet once for all of them, as for a fan-out on one node.
+    const plain: (IPublishPacket | undefined)[] = [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]
     for (const target of targets) {
       const [clientId, qos] = target
       if (
@@ -458,11 +477,14 @@ export class ClusterRouting {
         continue
       const client = this.#host.connected(clientId)
       if (client !== undefined) {
-        pending.push(
-          client.stack
-            .run('forwardMessage', { client, packet: packetFor(source, target, origin) }, {})
-            .catch((err: MqttStackError) => client.stack.reportError(err, client, source)),
-        )
+        let packet: IPublishPacket
+        if (target[3] === null && target[4] === null) {
+          const slot = qos * 2 + target[2]
+          packet = plain[slot] ??= packetFor(source, target, origin)
+        } else packet = packetFor(source, target, origin)
+        forwards.pending++
+        const ctx = { client, packet }
+        client.stack.execute('forwardMessage', ctx, ctx, forwards.answered)
         continue
       }
       const node = this.nodeOf(clientId)
@@ -488,6 +510,8 @@ export class ClusterRouting {
       )
     }
     for (const [node, list] of elsewhere) pending.push(this.send(node, text, list, true))
+    forwards.settle()
+    pending.push(forwards.done)
     await Promise.all(pending)
   }
 
@@ -528,8 +552,7 @@ export class ClusterRouting {
       for (const [, fields] of entries) {
         done.push(this.#entry(fields))
         const sender = fields[0] === 'm' ? senderOf(fields) : undefined
-        if (sender !== undefined)
-          processed.set(sender, (processed.get(sender) ?? 0) + forEachMessage(fields, noop))
+        if (sender !== undefined) processed.set(sender, (processed.get(sender) ?? 0) + messageCount(fields))
       }
       try {
         await Promise.all(done)
@@ -762,6 +785,32 @@ export class ClusterRouting {
 }
 
 function noop(): void {}
+
+/** The forwards of one message taken from the inbox, counted down: one promise per message, not per delivery. */
+class Forwards {
+  pending = 1
+  readonly done: Promise<void>
+  #resolve: () => void = noop
+
+  constructor(readonly source: IPublishPacket) {
+    this.done = new Promise<void>((resolve) => {
+      this.#resolve = resolve
+    })
+  }
+
+  /** The answer of one forwardMessage, whose context is its store too (it has no fields of its own). */
+  readonly answered: CallbackResult<'forwardMessage'> = (err, store) => {
+    if (err) {
+      const { client } = store as unknown as { client: Client }
+      client.stack.reportError(err, client, this.source)
+    }
+    this.settle()
+  }
+
+  settle(): void {
+    if (--this.pending === 0) this.#resolve()
+  }
+}
 
 /** The packet of one delivery asked by another node. */
 function packetFor(source: IPublishPacket, target: Target, origin: string | undefined): IPublishPacket {

@@ -24,6 +24,13 @@ export function senderOf(fields: readonly string[]): string | undefined {
   return n >= 2 && fields[n - 2] === 'f' ? fields[n - 1] : undefined
 }
 
+/** The messages of an entry, counted without reading them: its `m` fields (names sit at even places). */
+export function messageCount(fields: readonly string[]): number {
+  let count = 0
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'm') count++
+  return count
+}
+
 /** Calls `visit` for each message of an entry, in order; returns how many there were. */
 export function forEachMessage(
   fields: readonly string[],
