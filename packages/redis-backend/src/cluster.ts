@@ -402,13 +402,14 @@ export class ClusterRouting {
       return
     }
     this.#inFlight.set(node, inFlight + entry.messages)
+    const fields = entry.fields()
     this.#scripts.mqsClusterSend
-      .call(this.#redis, this.inboxKey(node), ...entry.fields, 'f', this.nodeId)
+      .call(this.#redis, this.inboxKey(node), ...fields, 'f', this.nodeId)
       .then((id) => {
         if (id !== null) return undefined
         // No inbox (the node is gone): no credit will come for these.
         this.#credit(node, entry.messages)
-        return this.#dispatchEntry(entry.fields, node)
+        return this.#dispatchEntry(fields, node)
       })
       .then(entry.resolve, (err: unknown) => {
         if (entry.unwaited) this.#report(err, 'sending QoS 0 messages to another node')
@@ -551,7 +552,7 @@ export class ClusterRouting {
       const processed = new Map<string, number>()
       for (const [, fields] of entries) {
         done.push(this.#entry(fields))
-        const sender = fields[0] === 'm' ? senderOf(fields) : undefined
+        const sender = fields[0] === 'm' || fields[0] === 'b' ? senderOf(fields) : undefined
         if (sender !== undefined) processed.set(sender, (processed.get(sender) ?? 0) + messageCount(fields))
       }
       try {

@@ -1,9 +1,11 @@
 import type { Target } from './cluster.js'
 
 /**
- * The messages of one inbox entry: `m <message> t <targets JSON> [h 1]`, once or more (a Redis stream entry may
- * repeat its field names), then `f <node>`, the node that sent them. A node appends every message it asks of
- * another node in one tick as one entry: one command and one entry per tick and node, not per message.
+ * The messages of one inbox entry: `b <lines> c <count> f <node>`, where the lines are, for each message, its
+ * text, its targets (JSON) and `1` when it was sent on by a node that was asked for it (a hop), else `0`;
+ * JSON has no raw line feed, so a line feed divides them. `f` names the node that sent them. A node appends
+ * every message it asks of another node in one tick as one entry: one command, with four arguments, per
+ * tick and node, not per message. An entry of one message may also be `m <message> t <targets> [h 1]`.
  *
  * Flow control: a node has at most MAX_IN_FLIGHT messages in another node's inbox that the other has not
  * processed yet; the other tells how many it processed with a credit entry, `p <count> n <node>`, in the
@@ -12,7 +14,7 @@ import type { Target } from './cluster.js'
  * that grows without bound and a latency that grows with it.
  */
 
-/** Messages in one entry at most: its fields go through one Lua `unpack`, which has a bounded stack. */
+/** Messages in one entry at most: the entries, and what a node reads of them at once, stay bounded. */
 export const MAX_ENTRY_MESSAGES = 256
 
 /** Messages a node may have in another node's inbox, not processed there yet (see above). */
@@ -24,8 +26,9 @@ export function senderOf(fields: readonly string[]): string | undefined {
   return n >= 2 && fields[n - 2] === 'f' ? fields[n - 1] : undefined
 }
 
-/** The messages of an entry, counted without reading them: its `m` fields (names sit at even places). */
+/** The messages of an entry, counted without reading them. */
 export function messageCount(fields: readonly string[]): number {
+  if (fields[0] === 'b') return Number(fields[3])
   let count = 0
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'm') count++
   return count
@@ -36,6 +39,12 @@ export function forEachMessage(
   fields: readonly string[],
   visit: (text: string, targets: Target[], hop: boolean) => void,
 ): number {
+  if (fields[0] === 'b') {
+    const lines = fields[1]!.split('\n')
+    for (let i = 0; i + 2 < lines.length; i += 3)
+      visit(lines[i]!, JSON.parse(lines[i + 1]!) as Target[], lines[i + 2] === '1')
+    return Math.floor(lines.length / 3)
+  }
   let count = 0
   let i = 0
   while (i + 3 < fields.length && fields[i] === 'm') {
@@ -52,7 +61,7 @@ export function forEachMessage(
 
 /** The messages asked of one other node in this tick: one entry, appended once the tick ends. */
 export class OutgoingEntry {
-  readonly fields: string[] = []
+  readonly #lines: string[] = []
   messages = 0
   /** Some message of it is QoS 0, whose relay does not wait: a failure is reported here, once. */
   unwaited = false
@@ -70,8 +79,12 @@ export class OutgoingEntry {
   }
 
   add(text: string, targets: Target[], hop: boolean): void {
-    this.fields.push('m', text, 't', JSON.stringify(targets))
-    if (hop) this.fields.push('h', '1')
+    this.#lines.push(text, JSON.stringify(targets), hop ? '1' : '0')
     this.messages++
+  }
+
+  /** The fields of the entry, the sender's `f` left out. */
+  fields(): string[] {
+    return ['b', this.#lines.join('\n'), 'c', String(this.messages)]
   }
 }
