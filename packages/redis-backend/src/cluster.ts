@@ -41,6 +41,8 @@ export type Target = [
 
 /** Entries read from a node's inbox at once. */
 const BATCH = 200
+/** Entries read from the route log at once. */
+const LOG_BATCH = 500
 /** How long a blocking read waits before it looks again whether the node is stopping, in ms. */
 const BLOCK_MS = 1000
 /** The route log keeps about this many events: a node that falls further behind rebuilds nothing (README). */
@@ -192,24 +194,7 @@ export class ClusterRouting {
    * starts reading it and the log.
    */
   async start(): Promise<void> {
-    const redis = this.#redis
-    const last = await redis.xrevrange(this.logKey, '+', '-', 'COUNT', 1)
-    this.#applied = last[0]?.[0] ?? '0-0'
-    const ids = await redis.smembers(this.indexKey)
-    const alive = await this.#nodes.alive()
-    const rows = await Promise.all(
-      ids.map((clientId) =>
-        Promise.all([redis.hgetall(this.routesKey(clientId)), redis.get(this.nodeKey(clientId))]),
-      ),
-    )
-    for (let i = 0; i < ids.length; i++) {
-      const clientId = ids[i]!
-      const [routes, node] = rows[i]!
-      for (const text of Object.values(routes)) this.#subscribe(clientId, text)
-      const holder = node?.slice(0, node.indexOf(' '))
-      if (holder !== undefined && holder !== this.nodeId && alive.has(holder))
-        this.locations.set(clientId, holder)
-    }
+    const alive = await this.#readRoutes(undefined)
     // Waited for once they acknowledge this node's `n`: one that was killed, not yet found dead, never does.
     for (const id of alive.keys()) {
       if (id === this.nodeId) continue
@@ -239,6 +224,64 @@ export class ClusterRouting {
     if (this.#redis.status !== 'ready') return
     await Promise.all(this.#readers)
     await this.#takeOver(this.nodeId)
+  }
+
+  /**
+   * Reads the routes and holders of every client id in Redis, after noting where the route log ends (so that
+   * no change made meanwhile is missed: replaying one twice changes nothing); returns the nodes alive. `own`:
+   * the client ids connected to this node, whose routes are current here and are left as they are; the routes
+   * of every other client id are replaced by what Redis holds.
+   */
+  async #readRoutes(own: ReadonlyMap<string, Client> | undefined): Promise<Map<string, number>> {
+    const redis = this.#redis
+    const last = await redis.xrevrange(this.logKey, '+', '-', 'COUNT', 1)
+    const end = last[0]?.[0] ?? '0-0'
+    const ids = await redis.smembers(this.indexKey)
+    const alive = await this.#nodes.alive()
+    const rows = await Promise.all(
+      ids.map((clientId) =>
+        Promise.all([redis.hgetall(this.routesKey(clientId)), redis.get(this.nodeKey(clientId))]),
+      ),
+    )
+    const routes = this.#host.routes
+    if (own !== undefined) {
+      for (const clientId of [...routes.subscribers.keys()])
+        if (!own.has(clientId)) routes.removeClient(clientId)
+      this.locations.clear()
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const clientId = ids[i]!
+      if (own?.has(clientId) === true) continue
+      const [stored, node] = rows[i]!
+      for (const text of Object.values(stored)) this.#subscribe(clientId, text)
+      const holder = node?.slice(0, node.indexOf(' '))
+      if (holder !== undefined && holder !== this.nodeId && alive.has(holder))
+        this.locations.set(clientId, holder)
+    }
+    if (compareIds(end, this.#applied) > 0) this.#applied = end
+    return alive
+  }
+
+  /**
+   * The route log lost entries this node had not applied yet (it keeps about LOG_LENGTH: a node that fell
+   * further behind, stalled or cut off from Redis): the routes and holders of the other nodes' clients are
+   * read again from Redis, and the log read on from where it ended before. Tells whether it had to. The log
+   * is trimmed from its oldest end, so entries were lost when its first entry (or, empty, the last it ever
+   * had) comes after the last one applied here.
+   */
+  async resyncRoutes(): Promise<boolean> {
+    const info = (await this.#redis.xinfo('STREAM', this.logKey).catch(() => [])) as unknown[]
+    const field = (name: string): unknown => {
+      const at = info.indexOf(name)
+      return at === -1 ? undefined : info[at + 1]
+    }
+    const lastGenerated = String(field('last-generated-id') ?? '0-0')
+    const first = (field('first-entry') as [string, string[]] | null | undefined)?.[0] ?? lastGenerated
+    if (compareIds(first, this.#applied) <= 0) return false
+    await this.#readRoutes(this.#host.clients)
+    // Every change up to the end noted before the routes were read is in what was read.
+    if (compareIds(lastGenerated, this.#applied) > 0) this.#applied = lastGenerated
+    return true
   }
 
   async #openInbox(): Promise<void> {
@@ -595,12 +638,20 @@ export class ClusterRouting {
   }
 
   async #readLog(redis: RedisClient): Promise<void> {
+    // After a failed read, and on a full batch (this node is behind): has the log been trimmed past it?
+    let check = false
     while (this.#running) {
       let answer: [string, [string, string[]][]][] | null
       try {
+        if (check && (await this.resyncRoutes()))
+          this.#report(
+            new Error('it was trimmed past this node, whose routes were read again from Redis'),
+            'reading the route log',
+          )
+        check = false
         answer = (await redis.xread(
           'COUNT',
-          500,
+          LOG_BATCH,
           'BLOCK',
           BLOCK_MS,
           'STREAMS',
@@ -609,9 +660,11 @@ export class ClusterRouting {
         )) as [string, [string, string[]][]][] | null
       } catch (err) {
         if (this.#running) this.#report(err, 'reading the route log')
+        check = true
         continue
       }
       if (answer === null) continue
+      check = answer[0]![1].length === LOG_BATCH
       // Each node whose changes were applied is told the last one, in its inbox.
       const acks = new Map<string, string>()
       for (const [id, fields] of answer[0]![1]) {

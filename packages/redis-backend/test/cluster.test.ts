@@ -2,6 +2,7 @@ import type { IPublishPacket, QoS } from '@mqtt-stack/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeForNodes, type Target } from '../src/cluster.js'
 import { MAX_IN_FLIGHT, messageCount } from '../src/inbox-entry.js'
+import type { RedisBackend } from '../src/index.js'
 import { hasRedis, RedisServer } from '../src/testing/index.js'
 import { harness, inspect } from './support.js'
 
@@ -123,6 +124,34 @@ describe.runIf(hasRedis())('several nodes: what a node hands over', { timeout: 2
     await Promise.all(Array.from({ length: count }, (_, i) => other.publish(`many/${i}`, 'x')))
     const got = await h.waitFor('far', count)
     expect(got[count - 1]).toBe(`many/${count - 1}=x`)
+  })
+
+  it('a node the route log was trimmed past reads the routes again: what it missed is there, what went meanwhile is gone, its own clients keep theirs', async () => {
+    const { h, backend } = await harness(server!)
+    const peer = await h.peer()
+    const other = peer.backend as RedisBackend
+    const mine = await h.connect('mine')
+    await h.subscribe(mine, 'own/#', 1)
+    const far = await peer.connect('far')
+    await peer.subscribe(far, 'far/#', 1)
+    expect(backend.cluster.nodeOf('far')).toBe(other.nodeId)
+    // What a node that missed the log's changes looks like: a route it never saw, and one removed meanwhile.
+    backend.routes.removeClient('far')
+    backend.cluster.locations.delete('far')
+    backend.routes.subscribe('gone', 'gone/#', 1, { topic: 'gone/#', qos: 1 })
+    // Nothing deleted past it yet: nothing to read again.
+    expect(await backend.cluster.resyncRoutes()).toBe(false)
+    // A change it never read, trimmed away at once (in one transaction: its reader cannot see it).
+    const redis = inspect(server!)
+    const log = backend.cluster.logKey
+    await redis.multi().xadd(log, '*', 'e', `n\n${backend.nodeId}\n`).xtrim(log, 'MAXLEN', 0).exec()
+    expect(await backend.cluster.resyncRoutes()).toBe(true)
+    expect([...backend.routes.subscribers.keys()].sort()).toEqual(['far', 'mine'])
+    expect(backend.cluster.nodeOf('far')).toBe(other.nodeId)
+    await h.publish('far/1', 'again')
+    expect(await peer.waitFor('far', 1)).toEqual(['far/1=again'])
+    // Read again once: the log is read on from its end.
+    expect(await backend.cluster.resyncRoutes()).toBe(false)
   })
 
   it('removeSession leaves a session alone while a connection on another live node holds its client id', async () => {

@@ -1,34 +1,17 @@
 import type { Cluster, Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { RedisBackend } from '../src/index.js'
-import { Nodes } from '../src/nodes.js'
+import type { Nodes } from '../src/nodes.js'
 import { hasRedis } from '../src/testing/index.js'
-import { freshPrefix, onEachRedis } from './support.js'
+import { freshPrefix, liveNode, onEachRedis } from './support.js'
 
 const TIMEOUT = 300
 
 type Connect = () => Redis | Cluster
 
-/** A started Nodes on its own connection; `crash()` cuts the connection, as a `kill -9` would. */
-async function node(connect: Connect, prefix: string): Promise<{ nodes: Nodes; crash: () => void }> {
-  const redis = connect()
-  const errors: unknown[] = []
-  const nodes = new Nodes(redis, prefix, TIMEOUT, (err) => errors.push(err))
-  let crashed = false
-  onTestFinished(async () => {
-    if (!crashed) await nodes.stop()
-    // Its timers stop at once; its Redis commands never complete (a Cluster client queues them).
-    else void nodes.stop().catch(() => undefined)
-    redis.disconnect()
-  })
-  await nodes.start()
-  return {
-    nodes,
-    crash: () => {
-      crashed = true
-      redis.disconnect()
-    },
-  }
+/** A started Nodes on its own connection (see liveNode). */
+function node(connect: Connect, prefix: string): Promise<{ nodes: Nodes; crash: () => void }> {
+  return liveNode(connect(), prefix, TIMEOUT, () => undefined)
 }
 
 /** The dead nodes one survivor reported, and a promise of the next report. */

@@ -2,6 +2,7 @@ import { BackendHarness } from '@mqtt-stack/core/testing'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, onTestFinished } from 'vitest'
 import { RedisBackend, type RedisBackendOptions } from '../src/index.js'
+import { Nodes } from '../src/nodes.js'
 import { RedisCluster, RedisServer } from '../src/testing/index.js'
 
 let prefixes = 0
@@ -39,6 +40,34 @@ export async function harness(
   })
   onTestFinished(() => h.close())
   return { h, backend: h.backend as RedisBackend }
+}
+
+/**
+ * A started Nodes (node liveness) on `redis`, a connection of its own, stopped after the test; `crash()`
+ * cuts the connection, as a `kill -9` would.
+ */
+export async function liveNode(
+  redis: Redis | Cluster,
+  prefix: string,
+  timeoutMs: number,
+  onError?: (err: unknown) => void,
+): Promise<{ nodes: Nodes; crash: () => void }> {
+  const nodes = new Nodes(redis, prefix, timeoutMs, onError)
+  let crashed = false
+  onTestFinished(async () => {
+    if (!crashed) await nodes.stop()
+    // Its timers stop at once; its Redis commands never complete (a Cluster client queues them).
+    else void nodes.stop().catch(() => undefined)
+    redis.disconnect()
+  })
+  await nodes.start()
+  return {
+    nodes,
+    crash: () => {
+      crashed = true
+      redis.disconnect()
+    },
+  }
 }
 
 /** A plain client of `server`, disconnected after the test: to look at the keys a backend wrote. */

@@ -3,10 +3,9 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { RedisBackend } from '../src/index.js'
 import { Keys } from '../src/keys.js'
-import { Nodes } from '../src/nodes.js'
 import { hasRedis, RedisServer } from '../src/testing/index.js'
 import { RedisWills } from '../src/wills.js'
-import { freshPrefix } from './support.js'
+import { freshPrefix, liveNode } from './support.js'
 
 const TIMEOUT = 300
 
@@ -24,23 +23,8 @@ function will(payload: string): IPublishPacket {
 /** A broker node that dies: its liveness and its wills on a connection of its own, cut by `crash()`. */
 async function dyingNode(server: RedisServer, prefix: string) {
   const redis = new Redis(server.port, '127.0.0.1', { lazyConnect: true })
-  const nodes = new Nodes(redis, prefix, TIMEOUT)
-  const wills = new RedisWills(redis, new Keys(prefix), nodes.id)
-  let crashed = false
-  onTestFinished(async () => {
-    if (!crashed) await nodes.stop()
-    else void nodes.stop().catch(() => undefined)
-    redis.disconnect()
-  })
-  await nodes.start()
-  return {
-    nodes,
-    wills,
-    crash: () => {
-      crashed = true
-      redis.disconnect()
-    },
-  }
+  const { nodes, crash } = await liveNode(redis, prefix, TIMEOUT)
+  return { nodes, wills: new RedisWills(redis, new Keys(prefix), nodes.id), crash }
 }
 
 type Orphan = CallbackContext<'orphanedWill'>
