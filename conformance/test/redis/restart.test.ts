@@ -8,7 +8,7 @@ import { connectTestSocket } from '@mqtt-stack/core/testing'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { client, kill, progress, receiver, startNode, until, WAIT_MS } from './nodes.js'
+import { client, kill, localNode, progress, receiver, startNode, until, WAIT_MS } from './nodes.js'
 
 /**
  * Resolves `done` once `key` sees `event` (a keyspace notification: `hdel` when the hash of wills loses a
@@ -165,6 +165,38 @@ describe.runIf(hasRedis())(
         () => `${new Set(back.got).size} of ${count} acknowledged messages delivered: ${back.got.join(', ')}`,
       )
       expect([...new Set(back.got)]).toEqual(expected)
+    })
+
+    it('5.0: [MQTT-3.3.4-9] [MQTT-4.6.0-6] a connected persistent subscriber with a small Receive Maximum and a publisher faster than it: every acknowledged message arrives, in order, none dropped by its offline queue', async () => {
+      const redis = await RedisServer.start()
+      onTestFinished(() => redis.close())
+      const { port, backend } = await localNode({ url: redis.url, prefix: `e2e-slow-${process.pid}:` })
+      const errors: Error[] = []
+      backend.stack!.on('error', (err: Error) => errors.push(err))
+      const persistent = { clean: false, protocolVersion: 5 } as const
+      const slow = await client(port, {
+        ...persistent,
+        clientId: 'e2e-slow-reader',
+        properties: { sessionExpiryInterval: 3600, receiveMaximum: 20 },
+      })
+      await slow.subscribeAsync('fast/#', { qos: 1 })
+      const got: string[] = []
+      slow.on('message', (_topic, payload) => {
+        got.push(payload.toString())
+        progress.emit('progress')
+      })
+      const publisher = await client(port, { clientId: 'e2e-fast-writer' })
+      // Three times the offline queue's bound (maxOfflineMessages 1000), all at once.
+      const count = 3000
+      await Promise.all(
+        Array.from({ length: count }, (_, i) => publisher.publishAsync('fast/x', String(i), { qos: 1 })),
+      )
+      await until(
+        () => got.length >= count,
+        () => `${got.length} of ${count}; errors: ${errors.map((err) => err.message).join('; ')}`,
+      )
+      expect(got).toEqual(Array.from({ length: count }, (_, i) => String(i)))
+      expect(errors).toEqual([])
     })
 
     it('[MQTT-3.1.2-8] MQTT 5.0 [MQTT-3.1.3-9]: after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {

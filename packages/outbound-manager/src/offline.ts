@@ -61,6 +61,13 @@ export function fetchOffline(
     const room = Math.max(0, state.window - state.inflight.size) + waiting
     const taken = packets.length > room ? packets.slice(0, room) : packets
     if (taken.length < packets.length) state.backlog = true
+    // What is queued (the taken ones until they are removed), and what is being stored behind it (answered
+    // after this lookup, in order).
+    state.offline = packets.length + state.storing
+    const removed = (err?: Error | null) => {
+      if (!err) state.offline = Math.max(0, state.offline - taken.length)
+      finish(err)
+    }
     let i = 0
     let looping = false
     let again = false
@@ -80,7 +87,7 @@ export function fetchOffline(
         if (i === taken.length) {
           looping = false
           if (taken.length === 0) finish()
-          else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, finish)
+          else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, removed)
           return
         }
         forward(client, taken[i++]!, step, step)

@@ -21,7 +21,7 @@ import { checkOptions, DEFAULTS, type OutboundManagerOptions } from './options.j
 import { freeId, takeId, withPacketId } from './packet-ids.js'
 import { QoS0Writer, writeWithAlias } from './qos0.js'
 import { SlowConsumers } from './slow-consumers.js'
-import { createState, type OutboundManagerState } from './state.js'
+import { createState, type OutboundManagerState, type ParkedForward } from './state.js'
 import { serializeWithAlias, topicAliasOf } from './topic-aliases.js'
 import { enqueue, unexpired } from './waiting-queue.js'
 
@@ -241,15 +241,15 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     if (state.closed) this.#storeOffline(d)
     else if (!fresh && (state.resuming || state.fetching || state.backlog || state.storing > 0)) {
       // Older messages of this session are offline: this one goes behind them [MQTT-4.6.0-6].
-      this.#storeOffline(d)
+      this.#behind(d)
     } else if (state.inflight.size < state.window) this.#send(state, d)
     else if (state.durable) {
-      // Acknowledged to its publisher by now, so kept where a crash of this process cannot lose it.
-      this.#storeOffline(d)
+      // Acknowledged to its publisher once stored, where a crash of this process cannot lose it.
+      this.#behind(d)
     } else if (state.queue.length < this.config.maxQueued) {
       enqueue(state, packet)
       done()
-    } else this.#slowConsumers.park(client, state, packet, done)
+    } else this.#slowConsumers.park(client, state, packet, next, done)
   }
 
   /** A new QoS 1/2 message: a packet id of its own, `storeInflightMessage`, then the write. */
@@ -307,8 +307,22 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     delivery.done()
   }
 
+  /**
+   * Behind the messages stored offline. A durable session's connection stores no more than `maxQueued`
+   * there: past it (or behind forwards that wait already) the forward waits, holding its publisher back,
+   * rather than fill the backend's queue, which would drop it.
+   */
+  #behind(d: Delivery): void {
+    const state = this.#stateOf(d.client)
+    if (state.durable && (state.offline >= this.config.maxQueued || state.parked.length > 0))
+      this.#slowConsumers.park(d.client, state, d.packet, d.next, d.done)
+    else this.#storeOffline(d)
+  }
+
   #storeOffline(delivery: Delivery): void {
-    this.#stateOf(delivery.client).storing++
+    const state = this.#stateOf(delivery.client)
+    state.storing++
+    state.offline++
     delivery.client.stack.execute('storeOfflineMessage', delivery, delivery, this.#onOfflineStored)
   }
 
@@ -317,6 +331,7 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const { client } = delivery
     const state = this.#stateOf(client)
     state.storing--
+    if (err || delivery.dropped) state.offline--
     if (err) {
       delivery.next(err)
       return
@@ -340,11 +355,22 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
 
   readonly #drainAfterAck = (client: Client, state: OutboundManagerState): void => this.#drain(client, state)
 
+  /** A parked forward to a durable session goes offline now; it completes once stored. */
+  readonly #parkedOffline = (
+    client: Client,
+    _state: OutboundManagerState,
+    { packet, next, done }: ParkedForward,
+  ): void => {
+    this.#storeOffline(new Delivery(client, packet, next, done, false))
+  }
+
   /** Sends waiting messages while the window has room; then fetches what was stored offline meanwhile. */
   #drain(client: Client, state: OutboundManagerState): void {
     if (state.resuming || state.closed) return
     this.#sendQueued(client, state)
-    if (state.parked.length > 0) {
+    if (state.parked.length > 0 && state.durable)
+      this.#slowConsumers.unparkWhile(client, state, offlineHasRoom, this.#parkedOffline)
+    else if (state.parked.length > 0) {
       this.#slowConsumers.unpark(client, state)
       this.#sendQueued(client, state)
     }
@@ -429,4 +455,9 @@ function mismatch(client: Client, packet: Packet, sent: InflightPacket, done: Do
     packet,
   )
   done()
+}
+
+/** A durable session's offline queue has room for a parked forward. */
+function offlineHasRoom(state: OutboundManagerState, maxQueued: number): boolean {
+  return state.offline < maxQueued
 }

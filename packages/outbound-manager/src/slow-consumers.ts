@@ -4,11 +4,12 @@ import {
   ErrorCode,
   type IPublishPacket,
   MqttStackError,
+  type Next,
   ownPayload,
   ReasonCode,
 } from '@mqtt-stack/core'
 import type { OutboundManagerOptions } from './options.js'
-import type { OutboundManagerState } from './state.js'
+import type { OutboundManagerState, ParkedForward } from './state.js'
 import { enqueue } from './waiting-queue.js'
 
 /**
@@ -25,19 +26,26 @@ export class SlowConsumers {
     private readonly giveUp: (client: Client, state: OutboundManagerState) => void,
   ) {}
 
-  park(client: Client, state: OutboundManagerState, packet: IPublishPacket, done: Done): void {
-    state.parked.push({ packet: ownPayload(packet), done })
+  park(client: Client, state: OutboundManagerState, packet: IPublishPacket, next: Next, done: Done): void {
+    state.parked.push({ packet: ownPayload(packet), next, done })
     if (state.parkTimer === undefined) this.#startClock(client, state)
   }
 
   /** Moves parked forwards into the queue while it has room, completing them; the clock restarts. */
   unpark(client: Client, state: OutboundManagerState): void {
+    this.unparkWhile(client, state, queueHasRoom, toQueue)
+  }
+
+  /** Hands parked forwards to `admit` while `room()` says so; the clock restarts. */
+  unparkWhile(
+    client: Client,
+    state: OutboundManagerState,
+    room: (state: OutboundManagerState, maxQueued: number) => boolean,
+    admit: (client: Client, state: OutboundManagerState, parked: ParkedForward) => void,
+  ): void {
     if (state.parked.length === 0) return
-    while (state.parked.length > 0 && state.queue.length < this.options.maxQueued) {
-      const { packet, done } = state.parked.shift()!
-      enqueue(state, packet)
-      done()
-    }
+    while (state.parked.length > 0 && room(state, this.options.maxQueued))
+      admit(client, state, state.parked.shift()!)
     stopClock(state)
     if (state.parked.length > 0) this.#startClock(client, state)
   }
@@ -76,6 +84,15 @@ export class SlowConsumers {
     // and the publishers behind the parked forwards would wait that long too. (Again on close: a no-op.)
     self.giveUp(client, state)
   }
+}
+
+function queueHasRoom(state: OutboundManagerState, maxQueued: number): boolean {
+  return state.queue.length < maxQueued
+}
+
+function toQueue(_client: Client, state: OutboundManagerState, { packet, done }: ParkedForward): void {
+  enqueue(state, packet)
+  done()
 }
 
 function stopClock(state: OutboundManagerState): void {

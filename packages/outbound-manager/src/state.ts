@@ -20,6 +20,7 @@ export interface OutboundTopicAlias {
 /** A forward waiting for room: its message and the end of its chain. */
 export interface ParkedForward {
   readonly packet: IPublishPacket
+  readonly next: Next
   readonly done: Done
 }
 
@@ -67,6 +68,12 @@ export interface OutboundManagerState {
   durable: boolean
   /** `storeOfflineMessage` calls not answered yet: new messages go behind them. */
   storing: number
+  /**
+   * A durable session: the messages in its offline queue (as the last lookup found them, plus those stored
+   * since). Past `maxQueued` a forward waits (parked) rather than being stored: the backend's queue would
+   * drop it, and a connected client's publishers are held back instead, as with the waiting queue.
+   */
+  offline: number
   /** The connection has closed: new messages are stored offline. */
   closed: boolean
   /** The acknowledgement being processed (one at a time per client) and the ends of its chain. */
@@ -112,6 +119,7 @@ export function createState(
     backlog: false,
     durable: false,
     storing: 0,
+    offline: 0,
     // Made after its connection closed (a message forwarded meanwhile): messages are stored offline.
     closed: client.closed,
     ackId: 0,

@@ -285,6 +285,34 @@ describe('OutboundManager', () => {
     expect(await drainUntilPingresp(t)).toEqual([])
   })
 
+  it('a durable session stores no more than maxQueued offline: the next forward waits (its publisher held back) until there is room, and the order is kept', async () => {
+    const backend = fakeBackend({ persistent: true, durable: true })
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager({ maxInflight: 1, maxQueued: 2 }))
+      .use(backend)
+    open.push(stack)
+    const t = await subscriber(stack, 'd')
+    for (let i = 0; i < 3; i++) await forward(stack, t.client, message(`m/${i}`, 1))
+    expect(backend.offlineOf('d').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
+    let waited = true
+    const fourth = forward(stack, t.client, message('m/3', 1)).then(() => {
+      waited = false
+    })
+    const got: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const next = await t.expect('publish')
+      got.push(next.topic)
+      // Never more than maxQueued in the backend's queue: it would drop the next one.
+      expect(backend.offlineOf('d').length).toBeLessThanOrEqual(2)
+      if (i === 0) expect(waited).toBe(true)
+      t.send({ cmd: 'puback', messageId: next.messageId! })
+    }
+    await fourth
+    expect(got).toEqual(['m/0', 'm/1', 'm/2', 'm/3'])
+    expect(backend.calls.filter((c) => c.startsWith('storeOffline'))).toHaveLength(3)
+  })
+
   it('a durable session: a message forwarded while an earlier one is being stored offline goes behind it', async () => {
     const backend = fakeBackend({ persistent: true, durable: true })
     const stored = deferred<void>()
