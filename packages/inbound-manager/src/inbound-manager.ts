@@ -285,7 +285,7 @@ function relay(
   // Still running (an asynchronous backend): the chain ends now, the PUBACK follows the answer (pipeline.ts).
   const pending = new PipelinedRelay(client, packet)
   state.shared = pending
-  pipelined(state, pending)
+  state.pipeline.push(pending)
   state.packet = undefined
   release(state, next, done)
 }
@@ -299,13 +299,9 @@ function relayOwn(
   done: Done,
 ) {
   const relay = new PipelinedRelay(client, packet)
-  pipelined(state, relay)
+  state.pipeline.push(relay)
   client.stack.execute('relayMessage', relay, relay, onPipelined)
   release(state, next, done)
-}
-
-function pipelined(state: InboundManagerState, relay: PipelinedRelay): void {
-  state.pipeline.push(relay)
 }
 
 /** Ends the chain of the current packet and lets go of it. */

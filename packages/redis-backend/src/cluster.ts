@@ -502,14 +502,7 @@ export class ClusterRouting {
     const forwards = new Forwards(source)
     // One packet for every delivery of the same QoS and RETAIN without identifiers or group: the outbound
     // side serialises a QoS 0 packet once for all of them, as for a fan-out on one node.
-    const plain: (IPublishPacket | undefined)[] = [
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-    ]
+    const plain: (IPublishPacket | undefined)[] = []
     for (const target of targets) {
       const [clientId, qos] = target
       if (
