@@ -3,11 +3,13 @@
  * started again on the same Redis and port: what its clients were promised must still hold. redis-server
  * comes from scripts/install-test-deps.sh: without it these tests are skipped, except under CI=true.
  */
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connectTestSocket } from '@mqtt-stack/core/testing'
 import { hasRedis, RedisServer } from '@mqtt-stack/redis-backend/testing'
 import { Redis } from 'ioredis'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { mosquittoClientsMissing } from '../interop/support/tools.js'
 import { client, kill, localNode, progress, receiver, startNode, until, WAIT_MS } from './nodes.js'
 
 /**
@@ -41,6 +43,85 @@ function keyEvent(
 /** A QoS 1 will with this topic. */
 function will(topic: string) {
   return { topic, payload: Buffer.from(`${topic} gone`), qos: 1, retain: false } as const
+}
+
+/**
+ * `count` QoS 1 messages to a persistent 5.0 subscriber with Receive Maximum 20: all arrive, in order, with
+ * no error. On one node in this process, all published at once by MQTT.js; or across two node processes
+ * (each with its own event loop, as deployed), published by mosquitto_pub -l, whose pace (a write per
+ * PUBLISH) is what found the defect this guards.
+ */
+async function fastWriterSlowReader(nodes: 1 | 2, count: number): Promise<void> {
+  const redis = await RedisServer.start()
+  onTestFinished(() => redis.close())
+  const prefix = `e2e-slow-${nodes}-${process.pid}:`
+  const errors: string[] = []
+  let readerPort: number
+  let writerPort: number
+  let logs = (): string => errors.join('; ')
+  if (nodes === 1) {
+    const { port, backend } = await localNode({ url: redis.url, prefix })
+    backend.stack!.on('error', (err: Error) => errors.push(err.message))
+    readerPort = port
+    writerPort = port
+  } else {
+    const [reader, writer] = await Promise.all([
+      startNode(redis.url, prefix, 0),
+      startNode(redis.url, prefix, 0),
+    ])
+    readerPort = reader!.port
+    writerPort = writer!.port
+    logs = () => `${reader!.output()}${writer!.output()}`
+  }
+  const slow = await client(readerPort, {
+    clean: false,
+    protocolVersion: 5,
+    clientId: 'e2e-slow-reader',
+    properties: { sessionExpiryInterval: 3600, receiveMaximum: 20 },
+  })
+  await slow.subscribeAsync('fast/#', { qos: 1 })
+  const got: string[] = []
+  slow.on('message', (_topic, payload) => {
+    got.push(payload.toString())
+    progress.emit('progress')
+  })
+  const payloads = Array.from({ length: count }, (_, i) => String(i))
+  if (nodes === 2) await mosquittoPubLines(writerPort, payloads)
+  else {
+    const publisher = await client(writerPort, { clientId: 'e2e-fast-writer', protocolVersion: 5 })
+    await Promise.all(payloads.map((p) => publisher.publishAsync('fast/x', p, { qos: 1 })))
+  }
+  await until(
+    () => got.length >= count,
+    () => `${got.length} of ${count}; errors: ${logs()}`,
+  )
+  expect(got).toEqual(payloads)
+  expect(logs()).not.toMatch(/MQS_ERR/)
+}
+
+/**
+ * mosquitto_pub -l: `payloads` to fast/x at QoS 1, one line each, in order; resolves once it exits, having
+ * had every one acknowledged.
+ */
+async function mosquittoPubLines(port: number, payloads: string[]): Promise<void> {
+  const pub = spawn(
+    'mosquitto_pub',
+    ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', 'fast/x', '-l'],
+    {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    },
+  )
+  onTestFinished(() => {
+    if (pub.exitCode === null) pub.kill('SIGKILL')
+  })
+  let stderr = ''
+  pub.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  const exited = once(pub, 'exit')
+  pub.stdin!.end(`${payloads.join('\n')}\n`)
+  const [code] = (await exited) as [number | null]
+  expect(code, stderr).toBe(0)
 }
 
 describe.runIf(hasRedis())(
@@ -168,35 +249,16 @@ describe.runIf(hasRedis())(
     })
 
     it('5.0: [MQTT-3.3.4-9] [MQTT-4.6.0-6] a connected persistent subscriber with a small Receive Maximum and a publisher faster than it: every acknowledged message arrives, in order, none dropped by its offline queue', async () => {
-      const redis = await RedisServer.start()
-      onTestFinished(() => redis.close())
-      const { port, backend } = await localNode({ url: redis.url, prefix: `e2e-slow-${process.pid}:` })
-      const errors: Error[] = []
-      backend.stack!.on('error', (err: Error) => errors.push(err))
-      const persistent = { clean: false, protocolVersion: 5 } as const
-      const slow = await client(port, {
-        ...persistent,
-        clientId: 'e2e-slow-reader',
-        properties: { sessionExpiryInterval: 3600, receiveMaximum: 20 },
-      })
-      await slow.subscribeAsync('fast/#', { qos: 1 })
-      const got: string[] = []
-      slow.on('message', (_topic, payload) => {
-        got.push(payload.toString())
-        progress.emit('progress')
-      })
-      const publisher = await client(port, { clientId: 'e2e-fast-writer' })
       // Three times the offline queue's bound (maxOfflineMessages 1000), all at once.
-      const count = 3000
-      await Promise.all(
-        Array.from({ length: count }, (_, i) => publisher.publishAsync('fast/x', String(i), { qos: 1 })),
-      )
-      await until(
-        () => got.length >= count,
-        () => `${got.length} of ${count}; errors: ${errors.map((err) => err.message).join('; ')}`,
-      )
-      expect(got).toEqual(Array.from({ length: count }, (_, i) => String(i)))
-      expect(errors).toEqual([])
+      await fastWriterSlowReader(1, 3000)
+    })
+
+    it('5.0: [MQTT-3.3.4-9] [MQTT-4.6.0-6] the same across two nodes, the publisher on one and the subscriber on the other: every acknowledged message arrives, in order, none dropped by its offline queue', async (context) => {
+      const missing = mosquittoClientsMissing()
+      if (missing !== undefined && !process.env.CI) context.skip(missing)
+      // Found from tarballs (mosquitto_pub -l to mosquitto_sub -c across two nodes): the messages of one
+      // inbox entry were stored behind a lookup answered after them, and the queue overflowed.
+      await fastWriterSlowReader(2, 5000)
     })
 
     it('[MQTT-3.1.2-8] MQTT 5.0 [MQTT-3.1.3-9]: after kill -9, the wills of the clients that were connected are published once each, a delayed one after its delay; none for a client that sent DISCONNECT', async () => {

@@ -14,6 +14,8 @@ export class Delivery {
   dropped?: boolean
   /** `storeInflightMessage`: the backend keeps this session beyond the process. */
   durable?: boolean
+  /** `storeOfflineMessage`: the number of lookups made when it was stored (`OutboundManagerState.lookups`). */
+  lookups = 0
   readonly clientId: string
   /** MQTT 5.0: the bytes to write, serialised before the packet id was given (size check, topic alias). */
   bytes: Buffer | undefined = undefined

@@ -45,6 +45,11 @@ export function fetchOffline(
 ): void {
   state.fetching = true
   state.backlog = false
+  // The backend runs the stores made from now on after this lookup; their answers may reach us before its
+  // own (one reply batch of Redis resolves through promise chains of different lengths), so they are
+  // counted by when they were made, not by when they were answered.
+  state.lookups++
+  state.storedSinceLookup = 0
   const clientId = client.id
   const finish = (err?: Error | null) => {
     state.fetching = false
@@ -61,9 +66,8 @@ export function fetchOffline(
     const room = Math.max(0, state.window - state.inflight.size) + waiting
     const taken = packets.length > room ? packets.slice(0, room) : packets
     if (taken.length < packets.length) state.backlog = true
-    // What is queued (the taken ones until they are removed), and what is being stored behind it (answered
-    // after this lookup, in order).
-    state.offline = packets.length + state.storing
+    // What is queued (the taken ones until they are removed), and what was stored behind it since.
+    state.offline = packets.length + state.storedSinceLookup
     const removed = (err?: Error | null) => {
       if (!err) state.offline = Math.max(0, state.offline - taken.length)
       finish(err)

@@ -323,6 +323,8 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const state = this.#stateOf(delivery.client)
     state.storing++
     state.offline++
+    state.storedSinceLookup++
+    delivery.lookups = state.lookups
     delivery.client.stack.execute('storeOfflineMessage', delivery, delivery, this.#onOfflineStored)
   }
 
@@ -331,7 +333,11 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
     const { client } = delivery
     const state = this.#stateOf(client)
     state.storing--
-    if (err || delivery.dropped) state.offline--
+    // Not queued; one made before the latest lookup is counted (or not) in its answer already.
+    if ((err || delivery.dropped) && delivery.lookups === state.lookups) {
+      state.offline--
+      state.storedSinceLookup--
+    }
     if (err) {
       delivery.next(err)
       return

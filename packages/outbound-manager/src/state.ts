@@ -74,6 +74,10 @@ export interface OutboundManagerState {
    * drop it, and a connected client's publishers are held back instead, as with the waiting queue.
    */
   offline: number
+  /** `lookupOfflineMessages` calls made: the stores made since the latest are not in its answer. */
+  lookups: number
+  /** `storeOfflineMessage` calls made since the latest lookup was made, less those dropped or failed. */
+  storedSinceLookup: number
   /** The connection has closed: new messages are stored offline. */
   closed: boolean
   /** The acknowledgement being processed (one at a time per client) and the ends of its chain. */
@@ -120,6 +124,8 @@ export function createState(
     durable: false,
     storing: 0,
     offline: 0,
+    lookups: 0,
+    storedSinceLookup: 0,
     // Made after its connection closed (a message forwarded meanwhile): messages are stored offline.
     closed: client.closed,
     ackId: 0,

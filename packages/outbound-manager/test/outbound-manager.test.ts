@@ -23,7 +23,7 @@ import { OutboundManager, type OutboundManagerOptions } from '../src/index.js'
  * A backend answering what the outbound manager executes, with in-test Maps; `durable`: it says it keeps the
  * sessions beyond the process.
  */
-function fakeBackend(options: { persistent?: boolean; durable?: boolean } = {}) {
+function fakeBackend(options: { persistent?: boolean; durable?: boolean; maxOffline?: number } = {}) {
   const inflight = new Map<string, Map<number, InflightPacket>>()
   const offline = new Map<string, IPublishPacket[]>()
   const calls: string[] = []
@@ -64,7 +64,8 @@ function fakeBackend(options: { persistent?: boolean; durable?: boolean } = {}) 
         },
         storeOfflineMessage(ctx, store, _next, done) {
           calls.push(`storeOffline ${ctx.packet.topic}`)
-          if (options.persistent) offlineOf(ctx.clientId).push(ctx.packet)
+          const queue = offlineOf(ctx.clientId)
+          if (options.persistent && queue.length < (options.maxOffline ?? Infinity)) queue.push(ctx.packet)
           else store.dropped = true
           done()
         },
@@ -311,6 +312,52 @@ describe('OutboundManager', () => {
     await fourth
     expect(got).toEqual(['m/0', 'm/1', 'm/2', 'm/3'])
     expect(backend.calls.filter((c) => c.startsWith('storeOffline'))).toHaveLength(3)
+  })
+
+  it("a durable session counts what it stored behind a lookup whose answer comes after the stores' answers: its queue stays within maxQueued", async () => {
+    // The backend's queue drops past 2, as Redis's does past maxOfflineMessages.
+    const backend = fakeBackend({ persistent: true, durable: true, maxOffline: 2 })
+    const answer = deferred<void>()
+    let lookups = 0
+    // The lookup runs first (its packets are read when it is made) but is answered last, as one reply batch
+    // of Redis can resolve.
+    const lateLookup: MiddlewareLike = {
+      name: 'late-lookup',
+      callbacks: (): CallbackHandlers => ({
+        lookupOfflineMessages(ctx, store, next, done) {
+          if (++lookups !== 1) return next()
+          store.packets = [...backend.offlineOf(ctx.clientId)]
+          answer.promise.then(() => done())
+        },
+      }),
+    }
+    const stack = new Stack()
+      .use(acceptConnections({ answerPings: true }))
+      .use(new OutboundManager({ maxInflight: 1, maxQueued: 2 }))
+      .use(lateLookup)
+      .use(backend)
+    const errors = collectErrors(stack)
+    open.push(stack)
+    const t = await subscriber(stack, 'd')
+    await forward(stack, t.client, message('m/0', 1))
+    await forward(stack, t.client, message('m/1', 1)) // no room: stored offline
+    const first = await t.expect('publish')
+    t.send({ cmd: 'puback', messageId: first.messageId! })
+    expect(await drainUntilPingresp(t)).toEqual([]) // the lookup is made, not answered
+    expect(lookups).toBe(1)
+    await forward(stack, t.client, message('m/2', 1)) // behind the fetch: stored, answered
+    const forwards = [3, 4, 5].map((i) => forward(stack, t.client, message(`m/${i}`, 1)))
+    answer.resolve()
+    const got: string[] = []
+    for (let i = 1; i < 6; i++) {
+      const next = await t.expect('publish')
+      got.push(next.topic)
+      t.send({ cmd: 'puback', messageId: next.messageId! })
+    }
+    await Promise.all(forwards)
+    expect(got).toEqual(['m/1', 'm/2', 'm/3', 'm/4', 'm/5'])
+    expect(errors).toEqual([]) // nothing dropped
+    expect(backend.offlineOf('d')).toEqual([])
   })
 
   it('a durable session: a message forwarded while an earlier one is being stored offline goes behind it', async () => {
