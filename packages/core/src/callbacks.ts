@@ -250,8 +250,14 @@ export interface StandardCallbacks {
   }
   /** Queue a QoS 1/2 message for a disconnected persistent session. */
   storeOfflineMessage: { ctx: { clientId: string; packet: IPublishPacket }; store: { dropped?: boolean } }
-  /** The queued messages of a session, oldest first. */
-  lookupOfflineMessages: { ctx: { clientId: string }; store: { packets?: IPublishPacket[] } }
+  /**
+   * The queued messages of a session, oldest first. With `limit`, the first `limit` of them are enough (a
+   * backend may give more) and `store.queued` says how many are queued in all; without it, every one.
+   */
+  lookupOfflineMessages: {
+    ctx: { clientId: string; limit?: number }
+    store: { packets?: IPublishPacket[]; queued?: number }
+  }
   /** Remove these delivered messages from the queue of a session. */
   removeOfflineMessages: { ctx: { clientId: string; packets: IPublishPacket[] }; store: Record<never, never> }
   /** Empty the queue of a session. */

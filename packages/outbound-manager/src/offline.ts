@@ -55,19 +55,23 @@ export function fetchOffline(
     state.fetching = false
     callback(err)
   }
-  client.stack.execute('lookupOfflineMessages', { clientId }, {}, (err, store) => {
+  // A durable session takes no more than its window: what is fetched leaves the backend.
+  const roomNow = (): number =>
+    Math.max(0, state.window - state.inflight.size) +
+    (state.durable ? 0 : Math.max(0, maxQueued - state.queue.length))
+  // No more than there is room for: the rest stays in the backend, which need not read it now.
+  client.stack.execute('lookupOfflineMessages', { clientId, limit: roomNow() }, {}, (err, store) => {
     if (err) {
       finish(err)
       return
     }
     const packets = store.packets ?? []
-    // A durable session takes no more than its window: what is fetched leaves the backend.
-    const waiting = state.durable ? 0 : Math.max(0, maxQueued - state.queue.length)
-    const room = Math.max(0, state.window - state.inflight.size) + waiting
+    const queued = store.queued ?? packets.length
+    const room = roomNow()
     const taken = packets.length > room ? packets.slice(0, room) : packets
-    if (taken.length < packets.length) state.backlog = true
+    if (taken.length < queued) state.backlog = true
     // What is queued (the taken ones until they are removed), and what was stored behind it since.
-    state.offline = packets.length + state.storedSinceLookup
+    state.offline = queued + state.storedSinceLookup
     const removed = (err?: Error | null) => {
       if (!err) state.offline = Math.max(0, state.offline - taken.length)
       finish(err)

@@ -381,7 +381,10 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
       this.#sendQueued(client, state)
     }
     if (state.queue.length === 0 && state.backlog && !state.fetching && state.storing === 0) {
-      this.#fetchOffline(client, state, state.report)
+      // A durable session fetches only what its window takes: with the window full, an acknowledgement
+      // drains again.
+      if (!state.durable || state.inflight.size < state.window)
+        this.#fetchOffline(client, state, state.report)
     }
   }
 

@@ -380,7 +380,8 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         })
       },
       lookupOfflineMessages: (ctx, store, next) => {
-        this.#answer(s.lookupOffline(ctx.clientId), next, (queue) => {
+        this.#answer(s.lookupOffline(ctx.clientId, ctx.limit), next, ({ queue, queued }) => {
+          store.queued = queued
           const packets: IPublishPacket[] = []
           for (const { packet, text } of queue) {
             this.#handedOut.set(packet, { clientId: ctx.clientId, text, removed: false, givenBack: false })

@@ -308,9 +308,16 @@ export class RedisStore {
    * The queue as it may be delivered now, oldest first, each with its stored text: expired messages leave
    * the queue before the answer [MQTT-3.3.2-5], the others come with the interval left [MQTT-3.3.2-6].
    */
-  async lookupOffline(clientId: string): Promise<{ packet: IPublishPacket; text: string }[]> {
+  /** The first `limit` queued messages (every one without it), and how many are queued in all. */
+  async lookupOffline(
+    clientId: string,
+    limit?: number,
+  ): Promise<{ queue: { packet: IPublishPacket; text: string }[]; queued: number }> {
     const key = this.keys.offline(clientId)
-    const texts = await this.redis.lrange(key, 0, -1)
+    const [texts, length] = await Promise.all([
+      this.redis.lrange(key, 0, limit === undefined ? -1 : Math.max(1, limit) - 1),
+      this.redis.llen(key),
+    ])
     const out: { packet: IPublishPacket; text: string }[] = []
     const now = Date.now()
     const expired: string[] = []
@@ -320,7 +327,7 @@ export class RedisStore {
       else expired.push(text)
     }
     await this.removeOffline(clientId, expired)
-    return out
+    return { queue: out, queued: length - expired.length }
   }
 
   /** Removes these stored texts from the queue, in one script (pipelined with the other commands of its tick). */

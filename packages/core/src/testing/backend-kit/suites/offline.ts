@@ -40,6 +40,24 @@ export function offlineSuite(kit: Kit): void {
     )
 
     kit.test(
+      'lookupOfflineMessages with a limit hands out at least that many, oldest first, and says how many are queued',
+      async (h) => {
+        await persistentSession(h, 's')
+        for (const payload of ['1', '2', '3'])
+          await h.run('storeOfflineMessage', { clientId: 's', packet: message('t', payload) })
+        const { packets = [], queued: total } = await h.run('lookupOfflineMessages', {
+          clientId: 's',
+          limit: 2,
+        })
+        assert.deepEqual(packets.slice(0, 2).map(topicAndPayload), ['t=1', 't=2'])
+        // A backend may hand out more than the limit; the count is the whole queue.
+        if (total !== undefined) assert.equal(total, 3)
+        else assert.equal(packets.length, 3)
+        assert.deepEqual(await queued(h, 's'), ['t=1', 't=2', 't=3'])
+      },
+    )
+
+    kit.test(
       'removeOfflineMessages removes the messages a lookup handed out; one queued since stays',
       async (h) => {
         await persistentSession(h, 's')
