@@ -472,7 +472,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
     this.#busy = false
     this.#current = undefined
     if (err) {
-      this.#failed(err, packet)
+      this.fail(err, packet)
       return
     }
     if (packet.cmd === 'pingreq') {
@@ -486,13 +486,17 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
   /** The held chain has ended: its packet was not the one in hand, so the pump goes on as it was. */
   #heldEnded(err: MqttStackError | null, held: HeldChain): void {
     this.#held = undefined
-    if (err) this.#failed(err, held.packet)
+    if (err) this.fail(err, held.packet)
     else if (held.packet.cmd === 'connect') this.#checkAnswered(held.packet)
     held.ended()
   }
 
-  /** An operational failure in a chain: the packet was not handled, so the client cannot go on. */
-  #failed(err: MqttStackError, packet: Packet): void {
+  /**
+   * An operational failure (a backend that failed, say): `packet` was not handled, so the client cannot go
+   * on. Reported, and closed with the error's reason code (0x80 Unspecified error without one). Core does
+   * this when a chain fails; a middleware calls it for a failure found after its chain ended.
+   */
+  fail(err: MqttStackError, packet?: Packet): void {
     this.stack.reportError(err, this, packet)
     this.close(err.reasonCode ?? ReasonCode.UNSPECIFIED_ERROR, err)
   }

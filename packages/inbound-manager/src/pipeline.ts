@@ -81,7 +81,7 @@ function acknowledge(client: Client, state: InboundManagerState): void {
   while (pipeline.length > 0 && pipeline[0]!.settled) {
     const relay = pipeline.shift()!
     if (relay.err) {
-      fail(client, relay)
+      client.fail(toMqttStackError(relay.err), relay.packet)
       pipeline.length = 0
       break
     }
@@ -106,11 +106,4 @@ function acknowledge(client: Client, state: InboundManagerState): void {
     if (parked.packet === undefined) parked.done()
     else state.resume(parked.packet, parked.next, parked.done)
   }
-}
-
-/** What core does with a chain that fails, for a chain that ended already: reported, and the client closed. */
-function fail(client: Client, relay: PipelinedRelay): void {
-  const err = toMqttStackError(relay.err)
-  client.stack.reportError(err, client, relay.packet)
-  client.close(err.reasonCode ?? ReasonCode.UNSPECIFIED_ERROR, err)
 }
