@@ -44,28 +44,29 @@ export interface Stored<T extends InflightPacket = IPublishPacket> {
   shared: string | undefined
 }
 
-/** The text of `packet` as stored at `storedAt` (a JSON object that starts with `{`). */
+/**
+ * The text of `packet` as stored at `storedAt` (a JSON object that starts with `{`). Written out by hand: a
+ * message on its way to another node is encoded once per relay, and this is about twice as fast as
+ * `JSON.stringify` of a record object (the strings still go through it, for their escapes).
+ */
 export function encode(packet: InflightPacket, storedAt: number, shared?: string): string {
-  if (packet.cmd === 'pubrel') return JSON.stringify({ c: 'pubrel', m: packet.messageId, at: storedAt })
-  const record: Record = {
-    t: packet.topic,
-    p: (typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload).toString('base64'),
-    q: packet.qos,
-    at: storedAt,
-  }
-  if (packet.retain) record.r = 1
-  if (packet.dup) record.d = 1
-  if (packet.messageId !== undefined) record.m = packet.messageId
-  if (shared !== undefined) record.g = shared
+  if (packet.cmd === 'pubrel') return `{"c":"pubrel","m":${packet.messageId},"at":${storedAt}}`
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+  let text = `{"t":${JSON.stringify(packet.topic)},"p":"${payload.toString('base64')}","q":${packet.qos}`
+  if (packet.retain) text += ',"r":1'
+  if (packet.dup) text += ',"d":1'
+  if (packet.messageId !== undefined) text += `,"m":${packet.messageId}`
+  if (shared !== undefined) text += `,"g":${JSON.stringify(shared)}`
   const origin = (packet as OriginPacket)[ORIGIN]
-  if (origin !== undefined) record.o = origin
+  if (origin !== undefined) text += `,"o":${JSON.stringify(origin)}`
   const properties = packet.properties
   if (properties !== undefined) {
     const { correlationData, ...rest } = properties
-    record.pr =
+    const stored: Record['pr'] =
       correlationData === undefined ? rest : { ...rest, correlationData: correlationData.toString('base64') }
+    text += `,"pr":${JSON.stringify(stored)}`
   }
-  return JSON.stringify(record)
+  return `${text},"at":${storedAt}}`
 }
 
 /** The packet of a stored text (a PUBLISH, or for inflight state a PUBREL). */
