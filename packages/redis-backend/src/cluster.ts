@@ -406,7 +406,7 @@ export class ClusterRouting {
    * one tick for one node are appended as one entry, in the order they were sent (inbox-entry.ts); `wait`
    * false (QoS 0): nobody waits for the returned promise, and a failure is reported here.
    */
-  send(node: string, text: string, targets: Target[], hop: boolean, wait = true): Promise<void> {
+  send(node: string, text: string, targets: readonly Target[], hop: boolean, wait = true): Promise<void> {
     let entry = this.#outgoing.get(node)
     if (entry !== undefined && entry.messages >= MAX_ENTRY_MESSAGES) {
       this.#append(node, entry)
@@ -488,7 +488,7 @@ export class ClusterRouting {
    */
   async #dispatch(
     text: string,
-    targets: Target[],
+    targets: readonly Target[],
     from: string | undefined,
     mayHop: boolean,
     recovering: boolean,
@@ -819,7 +819,7 @@ export class ClusterRouting {
     for (;;) {
       const entries = await redis.xrange(taken, from, '+', 'COUNT', BATCH)
       for (const [, fields] of entries) {
-        const messages: [string, Target[]][] = []
+        const messages: [string, readonly Target[]][] = []
         forEachMessage(fields, (text, targets) => messages.push([text, targets]))
         for (const [text, targets] of messages) await this.#dispatch(text, targets, dead, true, true)
       }

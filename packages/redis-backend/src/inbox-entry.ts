@@ -34,15 +34,44 @@ export function messageCount(fields: readonly string[]): number {
   return count
 }
 
+/**
+ * The targets of the messages read lately, by their text: the messages of a stream to the same subscribers
+ * carry the same targets, parsed once. Shared, so read only. Emptied when full.
+ */
+const parsedTargets = new Map<string, readonly Target[]>()
+const PARSED_TARGETS_MAX = 1024
+
+function parseTargets(text: string): readonly Target[] {
+  let targets = parsedTargets.get(text)
+  if (targets === undefined) {
+    targets = JSON.parse(text) as Target[]
+    if (parsedTargets.size >= PARSED_TARGETS_MAX) parsedTargets.clear()
+    parsedTargets.set(text, targets)
+  }
+  return targets
+}
+
+/** The JSON of each target an entry was given, made once per target (relay.ts reuses a route's targets). */
+const targetTexts = new WeakMap<Target, string>()
+
+function targetText(target: Target): string {
+  let text = targetTexts.get(target)
+  if (text === undefined) {
+    text = JSON.stringify(target)
+    targetTexts.set(target, text)
+  }
+  return text
+}
+
 /** Calls `visit` for each message of an entry, in order; returns how many there were. */
 export function forEachMessage(
   fields: readonly string[],
-  visit: (text: string, targets: Target[], hop: boolean) => void,
+  visit: (text: string, targets: readonly Target[], hop: boolean) => void,
 ): number {
   if (fields[0] === 'b') {
     const lines = fields[1]!.split('\n')
     for (let i = 0; i + 2 < lines.length; i += 3)
-      visit(lines[i]!, JSON.parse(lines[i + 1]!) as Target[], lines[i + 2] === '1')
+      visit(lines[i]!, parseTargets(lines[i + 1]!), lines[i + 2] === '1')
     return Math.floor(lines.length / 3)
   }
   let count = 0
@@ -78,8 +107,10 @@ export class OutgoingEntry {
     this.appended.catch(() => undefined)
   }
 
-  add(text: string, targets: Target[], hop: boolean): void {
-    this.#lines.push(text, JSON.stringify(targets), hop ? '1' : '0')
+  add(text: string, targets: readonly Target[], hop: boolean): void {
+    const list =
+      targets.length === 1 ? `[${targetText(targets[0]!)}]` : `[${targets.map(targetText).join(',')}]`
+    this.#lines.push(text, list, hop ? '1' : '0')
     this.messages++
   }
 

@@ -173,8 +173,7 @@ export class Relay {
     if (client === undefined) {
       // Connected to another node: that node delivers it, from its inbox.
       const node = this.#context.cluster.nodeOf(route.clientId)
-      if (node !== undefined)
-        return this.#remote(node, [route.clientId, qos, keepRetain ? 1 : 0, ids ?? null, null])
+      if (node !== undefined) return this.#remote(node, remoteTarget(route, qos, keepRetain, ids))
       // Disconnected: QoS 1 and 2 messages are queued for a persistent session [MQTT-3.1.2-5]
       if (qos === 0) return
     }
@@ -366,4 +365,17 @@ export function forwardedProperties(properties: Properties): Properties {
     return properties
   const { topicAlias: _alias, subscriptionIdentifier: _id, ...rest } = properties
   return rest
+}
+
+/** The delivery asked of another node: the route's own (made once) when its identifiers are the route's alone. */
+function remoteTarget(
+  route: Route,
+  qos: QoS,
+  keepRetain: boolean,
+  ids: number | number[] | undefined,
+): Target {
+  const retain = keepRetain ? 1 : 0
+  if (ids !== route.id) return [route.clientId, qos, retain, ids ?? null, null]
+  const made = (route.remoteTargets ??= [])
+  return (made[qos * 2 + retain] ??= [route.clientId, qos, retain, ids ?? null, null])
 }

@@ -1,4 +1,5 @@
 import { parseSharedFilter, type QoS, type Subscription, SubscriptionTrie } from '@mqtt-stack/core'
+import type { Target } from './cluster.js'
 
 /** One subscription of one client id, as the relay matches it. Every field set here: one V8 shape. */
 export class Route {
@@ -6,6 +7,11 @@ export class Route {
   readonly id: number | undefined
   /** MQTT 5.0 Retain As Published. */
   readonly rap: boolean
+  /**
+   * The delivery asked of another node for this route alone, by delivery QoS and RETAIN (`qos * 2 +
+   * retain`): made once, so that its JSON is too (inbox-entry.ts); none until one is asked.
+   */
+  remoteTargets: (Target | undefined)[] | undefined = undefined
 
   constructor(
     readonly clientId: string,
