@@ -376,6 +376,12 @@ function remoteTarget(
 ): Target {
   const retain = keepRetain ? 1 : 0
   if (ids !== route.id) return [route.clientId, qos, retain, ids ?? null, null]
-  const made = (route.remoteTargets ??= [])
-  return (made[qos * 2 + retain] ??= [route.clientId, qos, retain, ids ?? null, null])
+  route.remoteTargets ??= []
+  const slot = qos * 2 + retain
+  let target = route.remoteTargets[slot]
+  if (target === undefined) {
+    target = [route.clientId, qos, retain, ids ?? null, null]
+    route.remoteTargets[slot] = target
+  }
+  return target
 }
