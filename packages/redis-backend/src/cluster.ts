@@ -471,72 +471,87 @@ export class ClusterRouting {
     for (const entry of held) this.#append(node, entry)
   }
 
-  /** The messages of an entry: made here (or sent on), in order. */
-  async #dispatchEntry(fields: readonly string[], from: string | undefined): Promise<void> {
-    const pending: Promise<void>[] = []
+  /**
+   * The messages of an entry: made here (or sent on), in order. Settled once every delivery they started is;
+   * failed (after that) when a message or a send to another node failed.
+   */
+  #dispatchEntry(fields: readonly string[], from: string | undefined): Promise<void> {
+    const entry = new EntryDeliveries()
     forEachMessage(fields, (text, targets, hop) => {
-      pending.push(this.#dispatch(text, targets, from, !hop, false))
+      try {
+        this.#dispatch(text, targets, from, !hop, entry)
+      } catch (err) {
+        entry.fail(err)
+      }
     })
-    await Promise.all(pending)
+    entry.settle()
+    return entry.done
+  }
+
+  /**
+   * A message taken from a dead node's inbox: a QoS 2 message a subscriber holds already (delivered before
+   * the node died) is not given again.
+   */
+  async #dispatchRecovered(text: string, targets: readonly Target[], dead: string): Promise<void> {
+    const origin = (decodePublish(text).packet as OriginPacket)[ORIGIN]
+    const kept: Target[] = []
+    for (const target of targets) {
+      if (target[1] === 2 && origin !== undefined && (await this.#store.holdsOrigin(target[0], origin)))
+        continue
+      kept.push(target)
+    }
+    const entry = new EntryDeliveries()
+    this.#dispatch(text, kept, dead, true, entry)
+    entry.settle()
+    await entry.done
   }
 
   /**
    * Makes the deliveries `targets` of one message: to a client connected to this node (forwardMessage), to
    * one connected to another node (its inbox, when `mayHop`; never back to `from`), else queued for a
-   * persistent session (QoS 1/2). `recovering`: taken from a dead node's inbox, so a QoS 2 message a
-   * subscriber holds already (delivered before the node died) is not given again.
+   * persistent session (QoS 1/2). What they start, `entry` waits for: no promise per message.
    */
-  async #dispatch(
+  #dispatch(
     text: string,
     targets: readonly Target[],
     from: string | undefined,
     mayHop: boolean,
-    recovering: boolean,
-  ): Promise<void> {
+    entry: EntryDeliveries,
+  ): void {
     const stored = decodePublish(text)
     const source = leaving(stored, Date.now())
     if (source === undefined) return
     const origin = (stored.packet as OriginPacket)[ORIGIN]
-    const pending: Promise<unknown>[] = []
-    const elsewhere = new Map<string, Target[]>()
-    const forwards = new Forwards(source)
+    let elsewhere: Map<string, Target[]> | undefined
     // One packet for every delivery of the same QoS and RETAIN without identifiers or group: the outbound
     // side serialises a QoS 0 packet once for all of them, as for a fan-out on one node.
-    const plain: (IPublishPacket | undefined)[] = []
+    let plain: (IPublishPacket | undefined)[] | undefined
     for (const target of targets) {
       const [clientId, qos] = target
-      if (
-        recovering &&
-        qos === 2 &&
-        origin !== undefined &&
-        (await this.#store.holdsOrigin(clientId, origin))
-      )
-        continue
       const client = this.#host.connected(clientId)
       if (client !== undefined) {
         let packet: IPublishPacket
         if (target[3] === null && target[4] === null) {
+          plain ??= []
           const slot = qos * 2 + target[2]
           packet = plain[slot] ??= packetFor(source, target, origin)
         } else packet = packetFor(source, target, origin)
-        forwards.pending++
+        entry.started()
         const ctx = { client, packet }
-        client.stack.execute('forwardMessage', ctx, ctx, forwards.answered)
+        client.stack.execute('forwardMessage', ctx, ctx, entry.answered)
         continue
       }
       const node = this.nodeOf(clientId)
       if (node !== undefined && mayHop && node !== from && node !== this.nodeId) {
-        let list = elsewhere.get(node)
-        if (list === undefined) {
-          list = []
-          elsewhere.set(node, list)
-        }
-        list.push(target)
+        elsewhere ??= new Map()
+        const list = elsewhere.get(node)
+        if (list === undefined) elsewhere.set(node, [target])
+        else list.push(target)
         continue
       }
       const stack = this.#host.stack
       if (qos === 0 || stack === undefined) continue
-      pending.push(
+      entry.wait(
         stack
           .run(
             'storeOfflineMessage',
@@ -546,10 +561,8 @@ export class ClusterRouting {
           .catch((err: MqttStackError) => stack.reportError(err, undefined, source)),
       )
     }
-    for (const [node, list] of elsewhere) pending.push(this.send(node, text, list, true))
-    forwards.settle()
-    pending.push(forwards.done)
-    await Promise.all(pending)
+    if (elsewhere !== undefined)
+      for (const [node, list] of elsewhere) entry.wait(this.send(node, text, list, true))
   }
 
   // Readers
@@ -821,7 +834,7 @@ export class ClusterRouting {
       for (const [, fields] of entries) {
         const messages: [string, readonly Target[]][] = []
         forEachMessage(fields, (text, targets) => messages.push([text, targets]))
-        for (const [text, targets] of messages) await this.#dispatch(text, targets, dead, true, true)
+        for (const [text, targets] of messages) await this.#dispatchRecovered(text, targets, dead)
       }
       if (entries.length < BATCH) break
       from = `(${entries[entries.length - 1]![0]}`
@@ -833,29 +846,64 @@ export class ClusterRouting {
 
 function noop(): void {}
 
-/** The forwards of one message taken from the inbox, counted down: one promise per message, not per delivery. */
-class Forwards {
-  pending = 1
+/**
+ * What the messages of one inbox entry started (forwards, offline stores, sends to other nodes), counted
+ * down: one promise per entry, none per message.
+ */
+class EntryDeliveries {
+  #pending = 1
+  #failed = false
+  #failure: unknown = undefined
   readonly done: Promise<void>
   #resolve: () => void = noop
+  #reject: (err: unknown) => void = noop
 
-  constructor(readonly source: IPublishPacket) {
-    this.done = new Promise<void>((resolve) => {
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve
+      this.#reject = reject
     })
   }
 
-  /** The answer of one forwardMessage, whose context is its store too (it has no fields of its own). */
+  /**
+   * The answer of one forwardMessage, whose context is its store too (it has no fields of its own): a failure
+   * is that subscriber's, reported.
+   */
   readonly answered: CallbackResult<'forwardMessage'> = (err, store) => {
     if (err) {
-      const { client } = store as unknown as { client: Client }
-      client.stack.reportError(err, client, this.source)
+      const { client, packet } = store as unknown as { client: Client; packet: IPublishPacket }
+      client.stack.reportError(err, client, packet)
     }
     this.settle()
   }
 
+  /** A forwardMessage was executed: settled by `answered`. */
+  started(): void {
+    this.#pending++
+  }
+
+  wait(promise: Promise<unknown>): void {
+    this.#pending++
+    promise.then(this.#settled, this.#rejected)
+  }
+
+  fail(err: unknown): void {
+    if (this.#failed) return
+    this.#failed = true
+    this.#failure = err
+  }
+
+  readonly #settled = (): void => this.settle()
+
+  readonly #rejected = (err: unknown): void => {
+    this.fail(err)
+    this.settle()
+  }
+
   settle(): void {
-    if (--this.pending === 0) this.#resolve()
+    if (--this.#pending > 0) return
+    if (this.#failed) this.#reject(this.#failure)
+    else this.#resolve()
   }
 }
 
