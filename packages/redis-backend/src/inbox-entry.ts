@@ -51,16 +51,24 @@ function parseTargets(text: string): readonly Target[] {
   return targets
 }
 
-/** The JSON of each target an entry was given, made once per target (relay.ts reuses a route's targets). */
-const targetTexts = new WeakMap<Target, string>()
+/**
+ * The JSON of each target an entry was given, alone (`[target]`, the common case) and as an element, made
+ * once per target (relay.ts reuses a route's targets).
+ */
+const listTexts = new WeakMap<Target, string>()
 
-function targetText(target: Target): string {
-  let text = targetTexts.get(target)
+function listText(target: Target): string {
+  let text = listTexts.get(target)
   if (text === undefined) {
-    text = JSON.stringify(target)
-    targetTexts.set(target, text)
+    text = JSON.stringify([target])
+    listTexts.set(target, text)
   }
   return text
+}
+
+/** A target as an element of a longer list: `listText` without its brackets. */
+function targetText(target: Target): string {
+  return listText(target).slice(1, -1)
 }
 
 /** Calls `visit` for each message of an entry, in order; returns how many there were. */
@@ -108,8 +116,7 @@ export class OutgoingEntry {
   }
 
   add(text: string, targets: readonly Target[], hop: boolean): void {
-    const list =
-      targets.length === 1 ? `[${targetText(targets[0]!)}]` : `[${targets.map(targetText).join(',')}]`
+    const list = targets.length === 1 ? listText(targets[0]!) : `[${targets.map(targetText).join(',')}]`
     this.#lines.push(text, list, hop ? '1' : '0')
     this.messages++
   }

@@ -124,12 +124,15 @@ export class Relay {
     result.matched = (result.matched ?? 0) + this.#matched
     const best = this.#best
     for (let i = 0; i < best.length; i++) this.#deliver(best[i]!, this.#ids[i], this.#keepRetain[i]!)
-    best.length = 0
-    this.#ids.length = 0
-    this.#keepRetain.length = 0
+    if (best.length > 0) {
+      // Emptied only when used: setting an array's length costs even when it is 0 already.
+      best.length = 0
+      this.#ids.length = 0
+      this.#keepRetain.length = 0
+    }
     const groups = this.#groups
     for (let i = 0; i < groups.length; i++) this.#deliverShared(groups[i]!)
-    groups.length = 0
+    if (groups.length > 0) groups.length = 0
     if (this.#outbox.size > 0) this.#send()
     this.#settle()
   }
