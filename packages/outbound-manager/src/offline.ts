@@ -76,34 +76,68 @@ export function fetchOffline(
       if (!err) state.offline = Math.max(0, state.offline - taken.length)
       finish(err)
     }
-    let i = 0
-    let looping = false
-    let again = false
-    // One message at a time, in order; a loop rather than recursion when the callbacks are synchronous.
-    const step = (stepErr?: Error | null): void => {
-      if (stepErr) {
-        finish(stepErr)
-        return
-      }
-      if (looping) {
-        again = true
-        return
-      }
-      looping = true
-      do {
-        again = false
-        if (i === taken.length) {
-          looping = false
-          if (taken.length === 0) finish()
-          else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, removed)
-          return
-        }
-        forward(client, taken[i++]!, step, step)
-      } while (again)
-      looping = false
+    const forwarded = (forwardErr?: Error | null): void => {
+      if (forwardErr) finish(forwardErr)
+      else if (taken.length === 0) finish()
+      else client.stack.execute('removeOfflineMessages', { clientId, packets: taken }, {}, removed)
     }
-    step()
+    // Without authorizeForward a forward has made its backend calls when it returns (storeInflightMessage, in
+    // order), so the next can start at once; an authorisation answered later could reorder them.
+    if (client.stack.provides('authorizeForward')) forwardInTurn(client, taken, forward, forwarded)
+    else forwardAtOnce(client, taken, forward, forwarded)
   })
+}
+
+/** Forwards `packets` one after the other, each once the one before is done; `callback` after the last. */
+function forwardInTurn(
+  client: Client,
+  packets: IPublishPacket[],
+  forward: ForwardFresh,
+  callback: Done,
+): void {
+  let i = 0
+  let looping = false
+  let again = false
+  // A loop rather than recursion when the callbacks are synchronous.
+  const step = (stepErr?: Error | null): void => {
+    if (stepErr) {
+      callback(stepErr)
+      return
+    }
+    if (looping) {
+      again = true
+      return
+    }
+    looping = true
+    do {
+      again = false
+      if (i === packets.length) {
+        looping = false
+        callback()
+        return
+      }
+      forward(client, packets[i++]!, step, step)
+    } while (again)
+    looping = false
+  }
+  step()
+}
+
+/** Forwards every one of `packets` now, in order; `callback` once all are done, with the first failure. */
+function forwardAtOnce(
+  client: Client,
+  packets: IPublishPacket[],
+  forward: ForwardFresh,
+  callback: Done,
+): void {
+  let pending = packets.length + 1
+  let failure: Error | null = null
+  const answered = (err?: Error | null): void => {
+    if (err && failure === null) failure = err
+    if (--pending === 0) callback(failure)
+  }
+  for (let i = 0; i < packets.length; i++) forward(client, packets[i]!, answered, answered)
+  answered()
 }
 
 /**

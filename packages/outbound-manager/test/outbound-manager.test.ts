@@ -620,6 +620,77 @@ describe('OutboundManager', () => {
     expect(errors).toEqual([])
   })
 
+  describe('offline messages fetched for the window', () => {
+    /**
+     * A stack whose backend answers storeInflightMessage only when the test says; with `authorizeLater`, an
+     * authorizeForward that answers in a later turn, the first message of the queue last.
+     */
+    function lateStores(authorizeLater: boolean) {
+      const backend = fakeBackend({ persistent: true })
+      for (const name of ['a', 'b', 'c', 'd']) backend.offlineOf('p').push(message(`off/${name}`, 1))
+      const waiting: (() => void)[] = []
+      const late: MiddlewareLike = {
+        name: 'late-inflight',
+        callbacks: (): CallbackHandlers => ({
+          storeInflightMessage(_ctx, _store, next) {
+            waiting.push(() => next())
+          },
+          ...(authorizeLater
+            ? {
+                authorizeForward(ctx, store, _next, done) {
+                  const delay = ctx.packet.topic === 'off/a' ? 3 : 1
+                  let turns = 0
+                  const later = (): void => {
+                    if (++turns < delay) setImmediate(later)
+                    else {
+                      store.authorized = true
+                      done()
+                    }
+                  }
+                  setImmediate(later)
+                },
+              }
+            : {}),
+        }),
+      }
+      const stack = new Stack()
+        .use(acceptConnections({ answerPings: true }))
+        .use(new OutboundManager())
+        .use(late)
+        .use(backend)
+      open.push(stack)
+      return { stack, backend, waiting }
+    }
+
+    it('without authorizeForward, stores every message the window takes at once, in order, and sends them in order', async () => {
+      const { stack, backend, waiting } = lateStores(false)
+      const t = await subscriber(stack, 'p')
+      const resumed = stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+      await vi.waitFor(() => expect(waiting).toHaveLength(4)) // four stores asked before any answer
+      for (const answer of waiting.splice(0)) answer()
+      await resumed
+      const topics = [await t.expect('publish'), await t.expect('publish'), await t.expect('publish')]
+      topics.push(await t.expect('publish'))
+      expect(topics.map((p) => p.topic)).toEqual(['off/a', 'off/b', 'off/c', 'off/d'])
+      expect(backend.offlineOf('p')).toEqual([])
+    })
+
+    it('[MQTT-4.6.0-6] with an authorizeForward that answers later, one at a time: the order holds', async () => {
+      const { stack, backend, waiting } = lateStores(true)
+      const t = await subscriber(stack, 'p')
+      const resumed = stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
+      for (let i = 0; i < 4; i++) {
+        await vi.waitFor(() => expect(waiting).toHaveLength(1)) // the next waits for this one
+        waiting.shift()!()
+      }
+      await resumed
+      const topics = []
+      for (let i = 0; i < 4; i++) topics.push((await t.expect('publish')).topic)
+      expect(topics).toEqual(['off/a', 'off/b', 'off/c', 'off/d'])
+      expect(backend.offlineOf('p')).toEqual([])
+    })
+  })
+
   it('puts messages forwarded while a session resumes behind its offline messages', async () => {
     const backend = fakeBackend({ persistent: true })
     backend.offlineOf('p').push(message('off/1', 1))

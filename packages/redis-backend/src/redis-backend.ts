@@ -426,7 +426,7 @@ export class RedisBackend extends Middleware<RedisBackendOptions> implements Rel
         if (origin === undefined) return next()
         // The origin of a QoS 2 delivery is in Redis even so: a relay done again after the publisher's node
         // died skips this subscriber.
-        this.#answer(s.redis.hset(s.keys.origins(clientId), packet.messageId, origin), next)
+        this.#answer(s.storeOrigin(clientId, packet.messageId, origin), next)
       },
       removeInflightMessage: (ctx, _store, next) => {
         const local = this.#local.get(ctx.clientId)

@@ -58,24 +58,6 @@ return 0`,
 return 0`,
   },
   /**
-   * KEYS session, inflight, origins; ARGV packet identifier, packet, maxInflightMessages, origin ('' for none).
-   * Kept as `<n> <packet>`: `n` orders the packets as first sent, and a known identifier keeps it (a PUBREL
-   * replaces its PUBLISH in its place, and keeps its origin). 1 stored, 0 no session, -1 full.
-   */
-  storeInflight: {
-    numberOfKeys: 3,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-local n
-if old then n = string.match(old, '^(%d+) ') else
-  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
-  n = redis.call('HINCRBY', KEYS[1], 's', 1)
-end
-redis.call('HSET', KEYS[2], ARGV[1], n .. ' ' .. ARGV[2])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
-return 1`,
-  },
-  /**
    * KEYS session, incoming; ARGV packet identifier, packet. 0 new (held as relaying: `p <packet>`), 1 held
    * and relayed (a duplicate), 2 held but its relay was never done (the node relaying it died).
    */
@@ -123,19 +105,46 @@ end
 return 0`,
   },
   /**
-   * KEYS inflight, origins, delivered; ARGV packet identifier, now (ms), origins kept. Removes an
-   * acknowledged packet; the origin of an inbound QoS 2 message it delivered is kept (the last `kept`).
+   * KEYS session, inflight, origins, delivered; ARGV maxInflightMessages, now (ms), origins kept, then the
+   * writes of one client made in one tick, in order, four arguments each: `s <packet identifier> <packet>
+   * <origin or ''>` stores a packet, `r <packet identifier> '' ''` removes an acknowledged one. A packet is
+   * kept as `<n> <packet>`: `n` orders the packets as first sent, and a known identifier keeps it (a PUBREL
+   * replaces its PUBLISH in its place, and keeps its origin). A removal keeps the origin of an inbound QoS 2
+   * message it delivered (the last `kept`). Returns the result of each: for a store 1 stored, 0 no session,
+   * -1 full; 1 for a removal.
    */
-  removeInflight: {
-    numberOfKeys: 3,
-    lua: `local origin = redis.call('HGET', KEYS[2], ARGV[1])
-if origin then
-  redis.call('ZADD', KEYS[3], ARGV[2], origin)
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
-  redis.call('HDEL', KEYS[2], ARGV[1])
+  inflightWrites: {
+    numberOfKeys: 4,
+    lua: `local exists = redis.call('EXISTS', KEYS[1]) == 1
+local max, now, kept = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local function store(id, message, origin)
+  if not exists then return 0 end
+  local old = redis.call('HGET', KEYS[2], id)
+  local n
+  if old then n = string.match(old, '^(%d+) ') else
+    if redis.call('HLEN', KEYS[2]) >= max then return -1 end
+    n = redis.call('HINCRBY', KEYS[1], 's', 1)
+  end
+  redis.call('HSET', KEYS[2], id, n .. ' ' .. message)
+  if origin ~= '' then redis.call('HSET', KEYS[3], id, origin) end
+  return 1
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-return 1`,
+local function remove(id)
+  local origin = redis.call('HGET', KEYS[3], id)
+  if origin then
+    redis.call('ZADD', KEYS[4], now, origin)
+    redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -kept - 1)
+    redis.call('HDEL', KEYS[3], id)
+  end
+  redis.call('HDEL', KEYS[2], id)
+  return 1
+end
+local out = {}
+for i = 4, #ARGV, 4 do
+  if ARGV[i] == 's' then out[#out + 1] = store(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+  else out[#out + 1] = remove(ARGV[i + 1]) end
+end
+return out`,
   },
   /**
    * KEYS messages, sizes, bytes; ARGV index root, topic, message ('' deletes), payload bytes,

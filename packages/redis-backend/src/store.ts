@@ -11,6 +11,7 @@ import {
   originNeedle,
   type Stored,
 } from './codec.js'
+import { InflightWrites } from './inflight-writes.js'
 import { Keys } from './keys.js'
 import type { RedisBackendOptions } from './options.js'
 import { SCRIPTS, type ScriptName } from './scripts.js'
@@ -119,6 +120,21 @@ export class RedisStore {
   readonly redis: Client
   readonly keys: Keys
   readonly #scripts: Record<ScriptName, ScriptCall>
+  /** The inflight writes of each client id made in one tick, sent as one script call (inflight-writes.ts). */
+  readonly #inflight = new InflightWrites((clientId, writes) => {
+    const keys = this.keys
+    return this.script(
+      'inflightWrites',
+      keys.session(clientId),
+      keys.inflight(clientId),
+      keys.origins(clientId),
+      keys.delivered(clientId),
+      this.config.maxInflightMessages,
+      Date.now(),
+      DELIVERED_KEPT,
+      ...writes,
+    ) as Promise<number[]>
+  })
   /** Told of each failure of the connection to Redis (a refused or broken connection, a timeout). */
   onConnectionError: ((err: Error) => void) | undefined = undefined
   /** Told each time the connection to Redis is (again) ready for commands. */
@@ -189,6 +205,7 @@ export class RedisStore {
     take = false,
   ): Promise<TakenState | undefined> {
     const keys = this.keys
+    this.#inflight.flush(clientId)
     // The index first: a session in the index without its hash is skipped on start; the reverse is lost.
     const indexed = this.redis.sadd(keys.sessions, clientId)
     const stored = this.script(
@@ -228,6 +245,7 @@ export class RedisStore {
   }
 
   async removeSession(clientId: string): Promise<void> {
+    this.#inflight.flush(clientId)
     await Promise.all([
       this.redis.del(...this.keys.ofClient(clientId)),
       this.redis.srem(this.keys.sessions, clientId),
@@ -337,24 +355,14 @@ export class RedisStore {
 
   // Outbound QoS 1/2
 
-  /** 1 stored, 0 no session, -1 full. */
-  async storeInflight(
+  /** 1 stored, 0 no session, -1 full. Sent with the client's other inflight writes of this tick. */
+  storeInflight(
     clientId: string,
     packet: InflightPacket,
     origin = (packet as OriginPacket)[ORIGIN],
     storedAt = Date.now(),
   ): Promise<number> {
-    const keys = this.keys
-    return (await this.script(
-      'storeInflight',
-      keys.session(clientId),
-      keys.inflight(clientId),
-      keys.origins(clientId),
-      packet.messageId!,
-      encode(packet, storedAt),
-      this.config.maxInflightMessages,
-      origin ?? '',
-    )) as number
+    return this.#inflight.store(clientId, packet.messageId!, encode(packet, storedAt), origin)
   }
 
   /**
@@ -363,27 +371,27 @@ export class RedisStore {
    * identifier until PUBREL, 4.3.3); the others with their remaining interval [MQTT-3.3.2-6].
    */
   async lookupInflight(clientId: string): Promise<InflightPacket[]> {
+    this.#inflight.flush(clientId)
     const hash = await this.redis.hgetall(this.keys.inflight(clientId))
     const { out, expired } = inflightView(inOrder(Object.entries(hash)), Date.now())
     for (const id of expired) await this.removeInflight(clientId, id)
     return out
   }
 
-  async removeInflight(clientId: string, messageId: number): Promise<void> {
-    const keys = this.keys
-    await this.script(
-      'removeInflight',
-      keys.inflight(clientId),
-      keys.origins(clientId),
-      keys.delivered(clientId),
-      messageId,
-      Date.now(),
-      DELIVERED_KEPT,
-    )
+  /** Sent with the client's other inflight writes of this tick. */
+  removeInflight(clientId: string, messageId: number): Promise<void> {
+    return this.#inflight.remove(clientId, messageId)
+  }
+
+  /** Writes an origin next to an inflight packet kept in this node's memory, after the client's pending writes. */
+  storeOrigin(clientId: string, messageId: number, origin: string): Promise<unknown> {
+    this.#inflight.flush(clientId)
+    return this.redis.hset(this.keys.origins(clientId), messageId, origin)
   }
 
   async clearInflight(clientId: string): Promise<void> {
     const keys = this.keys
+    this.#inflight.flush(clientId)
     await this.redis.del(keys.inflight(clientId), keys.origins(clientId))
   }
 
@@ -413,6 +421,7 @@ export class RedisStore {
   /** Whether `clientId` holds a delivery of the inbound QoS 2 message `origin`, inflight or queued. */
   async holdsOrigin(clientId: string, origin: string): Promise<boolean> {
     const keys = this.keys
+    this.#inflight.flush(clientId)
     const held = await this.script(
       'holdsOrigin',
       keys.origins(clientId),

@@ -203,6 +203,30 @@ describe.runIf(hasRedis())('RedisBackend on a redis-server', { timeout: 20_000 }
     expect((await h.run('storeIncomingMessage', { clientId: 'pub', packet: again })).duplicate).toBe(true)
   })
 
+  it('the inflight writes of a session kept in Redis made in one tick are one script call; a lookup in that tick sees them, in order', async () => {
+    const { h } = await harness(server!)
+    await h.run('storeSession', { clientId: 'kept', session: { clientId: 'kept', expiryInterval: 3600 } })
+    const redis = inspect(server!)
+    const scriptCalls = async () => {
+      const stats = await redis.info('commandstats')
+      const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+      return calls('evalsha') + calls('eval')
+    }
+    const before = await scriptCalls()
+    const stored = [1, 2, 3, 4, 5].map((messageId) =>
+      h.run('storeInflightMessage', {
+        clientId: 'kept',
+        packet: message('out', `m${messageId}`, { messageId }),
+      }),
+    )
+    const removed = h.run('removeInflightMessage', { clientId: 'kept', messageId: 2 })
+    const looked = h.run('lookupInflightMessages', { clientId: 'kept' })
+    await Promise.all([...stored, removed])
+    expect(((await looked).packets ?? []).map((p) => p.messageId)).toEqual([1, 3, 4, 5])
+    expect((await stored[0]!).durable).toBe(true)
+    expect((await scriptCalls()) - before).toBe(1)
+  })
+
   it('relays to subscribers connected to this node with no Redis command', async () => {
     const { h } = await harness(server!)
     const c = await h.connect('sub')
