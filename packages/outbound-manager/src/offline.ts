@@ -31,10 +31,10 @@ export function resend(client: Client, state: OutboundManagerState, packet: Infl
 }
 
 /**
- * `lookupOfflineMessages`, then forwards, oldest first, as many as the window and the queue (of at most
- * `maxQueued`; none for a durable session) can take (the rest stays offline and is fetched when the queue has
- * drained), then
- * `removeOfflineMessages` for those taken.
+ * `lookupOfflineMessages` (asking for no more than there is room for), then forwards, oldest first, as many
+ * as the window and the queue (of at most `maxQueued`; none for a durable session) can take (the rest stays
+ * offline and is fetched when the queue has drained): all at once, or one after the other when
+ * `authorizeForward` is answered (it may answer later); then `removeOfflineMessages` for those taken.
  */
 export function fetchOffline(
   client: Client,
