@@ -17,6 +17,7 @@ import {
   MAX_IN_FLIGHT,
   messageCount,
   OutgoingEntry,
+  type SendWaiter,
   senderOf,
 } from './inbox-entry.js'
 import type { Nodes } from './nodes.js'
@@ -407,6 +408,23 @@ export class ClusterRouting {
    * false (QoS 0): nobody waits for the returned promise, and a failure is reported here.
    */
   send(node: string, text: string, targets: readonly Target[], hop: boolean, wait = true): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.sendFor(node, text, targets, hop, { sent: resolve, notSent: reject }, !wait)
+    })
+  }
+
+  /**
+   * As `send`, telling `waiter` instead of a promise (no promise per message): a QoS 1/2 relay, or an inbox
+   * entry that sends deliveries on. Without a waiter, or with `report`, a failure is reported here.
+   */
+  sendFor(
+    node: string,
+    text: string,
+    targets: readonly Target[],
+    hop: boolean,
+    waiter: SendWaiter | undefined,
+    report = waiter === undefined,
+  ): void {
     let entry = this.#outgoing.get(node)
     if (entry !== undefined && entry.messages >= MAX_ENTRY_MESSAGES) {
       this.#append(node, entry)
@@ -421,8 +439,8 @@ export class ClusterRouting {
       }
     }
     entry.add(text, targets, hop)
-    if (!wait) entry.unwaited = true
-    return entry.appended
+    if (report) entry.unwaited = true
+    if (waiter !== undefined) entry.wait(waiter)
   }
 
   readonly #appendAll = (): void => {
@@ -454,10 +472,13 @@ export class ClusterRouting {
         this.#credit(node, entry.messages)
         return this.#dispatchEntry(fields, node)
       })
-      .then(entry.resolve, (err: unknown) => {
-        if (entry.unwaited) this.#report(err, 'sending QoS 0 messages to another node')
-        entry.reject(err)
-      })
+      .then(
+        () => entry.appended(),
+        (err: unknown) => {
+          if (entry.unwaited) this.#report(err, 'sending QoS 0 messages to another node')
+          entry.failed(err)
+        },
+      )
   }
 
   /** Node `node` processed `count` of this node's messages (or will not): held entries go on. */
@@ -562,7 +583,10 @@ export class ClusterRouting {
       )
     }
     if (elsewhere !== undefined)
-      for (const [node, list] of elsewhere) entry.wait(this.send(node, text, list, true))
+      for (const [node, list] of elsewhere) {
+        entry.started()
+        this.sendFor(node, text, list, true, entry)
+      }
   }
 
   // Readers
@@ -850,7 +874,7 @@ function noop(): void {}
  * What the messages of one inbox entry started (forwards, offline stores, sends to other nodes), counted
  * down: one promise per entry, none per message.
  */
-class EntryDeliveries {
+class EntryDeliveries implements SendWaiter {
   #pending = 1
   #failed = false
   #failure: unknown = undefined
@@ -898,6 +922,15 @@ class EntryDeliveries {
   readonly #rejected = (err: unknown): void => {
     this.fail(err)
     this.settle()
+  }
+
+  /** SendWaiter: deliveries sent on to another node (counted with `started`) are in its inbox. */
+  sent(): void {
+    this.settle()
+  }
+
+  notSent(err: unknown): void {
+    this.#rejected(err)
   }
 
   settle(): void {

@@ -96,23 +96,31 @@ export function forEachMessage(
   return count
 }
 
+/** Told once the messages it asked of another node are in that node's inbox, or could not be put there. */
+export interface SendWaiter {
+  sent(): void
+  notSent(err: unknown): void
+}
+
 /** The messages asked of one other node in this tick: one entry, appended once the tick ends. */
 export class OutgoingEntry {
   readonly #lines: string[] = []
+  readonly #waiters: SendWaiter[] = []
   messages = 0
   /** Some message of it is QoS 0, whose relay does not wait: a failure is reported here, once. */
   unwaited = false
-  readonly appended: Promise<void>
-  resolve!: () => void
-  reject!: (err: unknown) => void
 
-  constructor() {
-    this.appended = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
-    // Waited for by the relays of QoS 1/2 messages only; the failure of QoS 0 ones is reported by the sender.
-    this.appended.catch(() => undefined)
+  /** Told when the entry is appended (the relays of QoS 1/2 messages, a dispatched entry sending on). */
+  wait(waiter: SendWaiter): void {
+    this.#waiters.push(waiter)
+  }
+
+  appended(): void {
+    for (const waiter of this.#waiters) waiter.sent()
+  }
+
+  failed(err: unknown): void {
+    for (const waiter of this.#waiters) waiter.notSent(err)
   }
 
   add(text: string, targets: readonly Target[], hop: boolean): void {

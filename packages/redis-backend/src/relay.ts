@@ -14,6 +14,7 @@ import type {
 import { type ClusterRouting, encodeForNodes, type Target } from './cluster.js'
 import { ORIGIN, type OriginPacket } from './codec.js'
 import { RedisBackendErrorCode, redisFailure } from './errors.js'
+import type { SendWaiter } from './inbox-entry.js'
 import { type Route, type Routes, SharedGroup } from './routes.js'
 
 type Properties = NonNullable<IPublishPacket['properties']>
@@ -55,8 +56,11 @@ export interface Origin {
   holders: ReadonlySet<string> | undefined
 }
 
-/** Relays kept for reuse. */
-const MAX_POOLED = 64
+/**
+ * Relays kept for reuse: about as many as wait at once under load (inbound-manager pipelines up to 256 QoS 1
+ * relays per publisher while their deliveries go to another node's inbox), about 1 KiB each.
+ */
+const MAX_POOLED = 1024
 
 let runs = 0
 
@@ -205,23 +209,21 @@ export class Relay {
     const qos = this.#source!.qos
     for (const [node, targets] of this.#outbox) {
       // QoS 0 waits only while that node is behind: its publisher is held back rather than memory growing.
-      const wait = qos > 0 || cluster.congested(node)
-      const sent = cluster.send(node, text, targets, false, wait)
-      if (wait) {
+      if (qos > 0 || cluster.congested(node)) {
         this.#pending++
-        sent.then(this.#sent, this.#notSent)
-      }
+        cluster.sendFor(node, text, targets, false, this.#waiter)
+      } else cluster.sendFor(node, text, targets, false, undefined)
     }
     this.#outbox.clear()
   }
 
-  readonly #sent = (): void => {
-    this.#settle()
-  }
-
-  readonly #notSent = (err: unknown): void => {
-    this.#failure ??= redisFailure(err, 'sending to another node')
-    this.#settle()
+  /** Told when the deliveries this relay asked of another node are in its inbox (made once per Relay). */
+  readonly #waiter: SendWaiter = {
+    sent: () => this.#settle(),
+    notSent: (err: unknown) => {
+      this.#failure ??= redisFailure(err, 'sending to another node')
+      this.#settle()
+    },
   }
 
   /**
