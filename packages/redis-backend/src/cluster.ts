@@ -901,7 +901,7 @@ class EntryDeliveries implements SendWaiter {
     this.settle()
   }
 
-  /** A forwardMessage was executed: settled by `answered`. */
+  /** One more delivery to wait for: a forwardMessage (settled by `answered`) or a send on (by `sent`). */
   started(): void {
     this.#pending++
   }
