@@ -223,6 +223,8 @@ export async function startBroker(name: BrokerName, options: StartOptions = {}):
               '--host',
               HOST,
               ...(options.args ?? []),
+              // Flags of the `mqtt-stack` command for a side-by-side run: BENCH_OURS_ARGS=--quiet.
+              ...(process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean),
             ],
             { cwd: ROOT, env, stdio: NODE_STDIO },
           )

@@ -3,7 +3,7 @@
  * (redis-storm), also the Redis commands per connection.
  */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { CpuMeter, round, sleep } from '../load/stats.js'
+import { CpuMeter, readCpuMs, round, sleep } from '../load/stats.js'
 import { redisPerPublish } from '../peers/redis.js'
 import { handshakeCounts } from './result.js'
 import type { Scenario } from './types.js'
@@ -14,6 +14,7 @@ export const storm: Scenario = {
   relay: false,
   metrics: [
     { key: 'throughput', label: 'connect+subscribe/s', unit: 'conn/s', better: 'higher' },
+    { key: 'cpuPerConnection', label: 'broker CPU per connect+subscribe', unit: 'µs', better: 'lower' },
     { key: 'rssPerConnection', label: 'RSS per connection', unit: 'KiB', better: 'lower' },
     {
       key: 'rssPerConnectionSecondHalf',
@@ -46,6 +47,9 @@ export const storm: Scenario = {
       // without the one-off growth of the runtime (V8's young generation grows to its maximum in the first).
       const redisBefore = await ctx.redis?.counters()
       const cpu = new CpuMeter()
+      // The broker's CPU per connection: what the connect path costs, much less moved than the rate by what
+      // else runs on the machine (and the measure of a change to it).
+      const brokerCpuBefore = readCpuMs(ctx.broker.pid)
       let start = performance.now()
       conns = await open(0, half)
       let elapsed = performance.now() - start
@@ -54,6 +58,7 @@ export const storm: Scenario = {
       conns.push(...(await open(half, count - half)))
       elapsed += performance.now() - start
       const generatorCpu = cpu.share()
+      const brokerCpuAfter = readCpuMs(ctx.broker.pid)
       await sleep(200)
       const rssAfter = ctx.broker.rss() ?? 0
       const throughput = round((count / elapsed) * 1000, 0)
@@ -64,6 +69,8 @@ export const storm: Scenario = {
         rssPerConnectionSecondHalf: round((rssAfter - rssHalf) / (count - half) / 1024, 2),
         rssBeforeMiB: round(rssBefore / 2 ** 20, 1),
       }
+      if (brokerCpuBefore !== undefined && brokerCpuAfter !== undefined)
+        metrics.cpuPerConnection = round(((brokerCpuAfter - brokerCpuBefore) * 1000) / count, 1)
       if (ctx.redis && redisBefore) {
         const redis = redisPerPublish(redisBefore, await ctx.redis.counters(), count, 'connect+subscribe')
         metrics.redisCommandsPerConnection = redis.metrics.redisCommandsPerPublish!

@@ -13,13 +13,21 @@ export interface ConnectionLogOptions {
   logger: BrokerLogger
 }
 
-interface Seen {
-  /** Read at install: a closed socket no longer has it. */
-  address: string | undefined
+/** What the log knows of one connection, kept in `client.state.connectionLog`. */
+class Seen {
   /** The CONNECT, once there is one: read when a line is written, after any middleware set its username. */
-  connect: IConnectPacket | undefined
+  connect: IConnectPacket | undefined = undefined
   /** A DISCONNECT arrived: the close that follows is the client's own. */
-  disconnected: boolean
+  disconnected = false
+
+  /** `address` is read at install: a closed socket no longer has it. */
+  constructor(readonly address: string | undefined) {}
+}
+
+declare module '@mqtt-stack/core' {
+  interface ClientState {
+    connectionLog?: Seen
+  }
 }
 
 const VERSIONS: Readonly<Record<number, string>> = { 3: '3.1', 4: '3.1.1', 5: '5.0' }
@@ -32,20 +40,26 @@ const VERSIONS: Readonly<Record<number, string>> = { 3: '3.1', 4: '3.1.1', 5: '5
 export class ConnectionLog extends Middleware<ConnectionLogOptions> {
   override readonly name = 'connection-log'
   override readonly packetTypes = ['connect', 'disconnect'] as const
-  readonly #seen = new WeakMap<Client, Seen>()
+  /** One listener for every client (`this` is the client): nothing allocated per connection for it. */
+  readonly #onClose: (this: Client, error: Error | undefined) => void
 
   constructor(config: ConnectionLogOptions) {
     super(config, { logger: config.logger })
+    const logger = config.logger
+    this.#onClose = function (this: Client, error: Error | undefined) {
+      const seen = this.state.connectionLog
+      if (seen !== undefined) closed(logger, this, seen, error)
+    }
   }
 
   override install(client: Client): void {
-    const seen: Seen = { address: remoteAddress(client), connect: undefined, disconnected: false }
-    this.#seen.set(client, seen)
-    client.once('close', (error) => this.#closed(client, seen, error))
+    client.state.connectionLog = new Seen(remoteAddress(client))
+    // `on`, not `once`: a client closes once, and `once` would wrap the listener anew for every client.
+    client.on('close', this.#onClose)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {
-    const seen = this.#seen.get(client)
+    const seen = client.state.connectionLog
     if (seen && packet.cmd === 'connect') seen.connect ??= packet
     else if (seen && packet.cmd === 'disconnect') seen.disconnected = true
     next()
@@ -54,7 +68,7 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
   override callbacks(): CallbackHandlers {
     return {
       registerClient: (ctx, _store, next) => {
-        const seen = this.#seen.get(ctx.client)
+        const seen = ctx.client.state.connectionLog
         this.config.logger.info(
           { ...fields(ctx.client, ctx.clientId, seen), username: seen?.connect?.username },
           'client connected',
@@ -63,22 +77,21 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
       },
     }
   }
+}
 
-  #closed(client: Client, seen: Seen, error: Error | undefined): void {
-    const { logger } = this.config
-    const { connect } = seen
-    if (client.connackSent) {
-      const reason = error?.message ?? (seen.disconnected ? 'DISCONNECT' : 'connection closed')
-      logger.info({ ...fields(client, client.id, seen), reason }, 'client disconnected')
-    } else if (connect) {
-      const reason = error?.message ?? 'connection closed before CONNACK'
-      logger.warn(
-        { ...fields(client, connect.clientId, seen), username: connect.username, reason },
-        'connection refused',
-      )
-    } else {
-      logger.debug({ address: seen.address, reason: error?.message }, 'connection closed before CONNECT')
-    }
+function closed(logger: BrokerLogger, client: Client, seen: Seen, error: Error | undefined): void {
+  const { connect } = seen
+  if (client.connackSent) {
+    const reason = error?.message ?? (seen.disconnected ? 'DISCONNECT' : 'connection closed')
+    logger.info({ ...fields(client, client.id, seen), reason }, 'client disconnected')
+  } else if (connect) {
+    const reason = error?.message ?? 'connection closed before CONNACK'
+    logger.warn(
+      { ...fields(client, connect.clientId, seen), username: connect.username, reason },
+      'connection refused',
+    )
+  } else {
+    logger.debug({ address: seen.address, reason: error?.message }, 'connection closed before CONNECT')
   }
 }
 
