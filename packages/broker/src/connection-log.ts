@@ -40,22 +40,17 @@ const VERSIONS: Readonly<Record<number, string>> = { 3: '3.1', 4: '3.1.1', 5: '5
 export class ConnectionLog extends Middleware<ConnectionLogOptions> {
   override readonly name = 'connection-log'
   override readonly packetTypes = ['connect', 'disconnect'] as const
-  /** One listener for every client (`this` is the client): nothing allocated per connection for it. */
-  readonly #onClose: (this: Client, error: Error | undefined) => void
-
   constructor(config: ConnectionLogOptions) {
     super(config, { logger: config.logger })
-    const logger = config.logger
-    this.#onClose = function (this: Client, error: Error | undefined) {
-      const seen = this.state.connectionLog
-      if (seen !== undefined) closed(logger, this, seen, error)
-    }
   }
 
   override install(client: Client): void {
     client.state.connectionLog = new Seen(remoteAddress(client))
-    // `on`, not `once`: a client closes once, and `once` would wrap the listener anew for every client.
-    client.on('close', this.#onClose)
+  }
+
+  override uninstall(client: Client): void {
+    const seen = client.state.connectionLog
+    if (seen !== undefined) closed(this.config.logger, client, seen, client.error)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {

@@ -1,6 +1,7 @@
 import { ErrorCode } from '@mqtt-stack/core'
-import { describe, expect, it, onTestFinished } from 'vitest'
-import { type BrokerOptions, createBroker } from '../src/index.js'
+import { connectTestClient } from '@mqtt-stack/core/testing'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
+import { type BrokerOptions, createBroker, createLogger, createStack } from '../src/index.js'
 import { connectClient, roundTrip, startBroker } from './support.js'
 
 describe('createBroker', () => {
@@ -34,6 +35,30 @@ describe('createBroker', () => {
       'outbound-manager',
       'subscription-manager',
     ])
+  })
+
+  it('a connected client of every built-in carries no close listener: uninstall() releases its state', async () => {
+    const lines: string[] = []
+    const stack = createStack({
+      acl: [{ topic: '#', access: 'readwrite' }],
+      allowAnonymous: true,
+      emitter: { emit: () => true },
+      metrics: { port: 0 },
+      limits: {},
+      sys: { interval: 0 },
+      logger: createLogger({ write: (line) => void lines.push(line) }),
+    })
+    onTestFinished(() => stack.close())
+    const t = connectTestClient(stack)
+    expect(await t.connect({ clientId: 'c1', keepalive: 60 })).toMatchObject({ returnCode: 0 })
+    expect(t.client.listenerCount('close')).toBe(0)
+    t.destroy()
+    await t.closed()
+    // The connection log's uninstall wrote the end of the connection; the others released their state.
+    await vi.waitFor(() =>
+      expect(lines.some((line) => /client disconnected clientId=c1/.test(line))).toBe(true),
+    )
+    expect(stack.clients.size).toBe(0)
   })
 
   it('relays QoS 1 between two MQTT.js clients over TCP, 3.1.1 and 5.0', async () => {

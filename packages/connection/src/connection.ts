@@ -75,8 +75,11 @@ export class Connection extends Middleware<ConnectionOptions> {
       state.connectTimer = setTimeout(connectTimedOut, connectTimeout, client, connectTimeout)
       state.connectTimer.unref()
     }
-    // `this` of a listener is the emitter: no closure per connection.
-    client.on('close', onClientClose) // emitted once
+  }
+
+  /** The end of the connection: the one place it is announced, exactly once. */
+  override uninstall(client: Client): void {
+    announceEnd(client, client.error)
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
@@ -305,11 +308,6 @@ function connectTimedOut(client: Client, timeout: number): void {
 function onConnack(this: Client): void {
   const state = this.state.connection
   if (state) clearConnectTimer(state)
-}
-
-/** The client's `close` event: the one place the end of a connection is announced, exactly once. */
-function onClientClose(this: Client, error: Error | undefined): void {
-  announceEnd(this, error)
 }
 
 function announceEnd(client: Client, error: Error | undefined): void {

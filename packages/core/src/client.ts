@@ -70,6 +70,8 @@ const nextTurn = setImmediate
 
 /** The stream of a client knows its client, for the listeners shared by every connection. */
 const CLIENT = Symbol('mqtt-stack client')
+/** The stack's hook for a client whose stream closed (internal: not exported by the package). */
+export const CLIENT_CLOSED = Symbol('mqtt-stack client closed')
 interface ClientStream extends Duplex {
   [CLIENT]: Client
 }
@@ -574,6 +576,7 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       if (client.#closeTimer) clearTimeout(client.#closeTimer)
       if (client.#emittedClose) return
       client.#emittedClose = true
+      client.stack[CLIENT_CLOSED]?.(client)
       client.emit('close', client.error)
     }
   }

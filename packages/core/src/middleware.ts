@@ -50,6 +50,12 @@ export abstract class Middleware<Config extends object = Record<never, never>> {
 
   setup?(stack: Stack): void
   install?(client: Client): void
+  /**
+   * Once per connection, when it has closed (the client's `close`, with its error if any): release what
+   * `install` or a handler keeps for it. Called in `use()` order, before the client's `close` listeners,
+   * and costs no listener per connection.
+   */
+  uninstall?(client: Client): void
   handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
   callbacks?(): CallbackHandlers
   close?(): void | Promise<void>
@@ -71,6 +77,7 @@ export interface MiddlewareLike extends CallbackHandlers {
   readonly declares?: readonly DeclaredCallbackName[]
   setup?(stack: Stack): void
   install?(client: Client): void
+  uninstall?(client: Client): void
   handle?(client: Client, packet: Packet, next: Next, done: Done): void | Promise<void>
   callbacks?(): CallbackHandlers
   close?(): void | Promise<void>

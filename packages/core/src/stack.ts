@@ -20,7 +20,7 @@ import {
   type HandlerList,
   OWN_PAIR,
 } from './chain.js'
-import { Client } from './client.js'
+import { CLIENT_CLOSED, Client } from './client.js'
 import { ErrorCode, MqttStackError } from './errors.js'
 import { type MiddlewareLike, nameOf } from './middleware.js'
 import type { StackOptions } from './options.js'
@@ -57,6 +57,7 @@ const RESERVED = new Set([
   'constructor',
   'setup',
   'install',
+  'uninstall',
   'handle',
   'callbacks',
   'close',
@@ -84,6 +85,8 @@ export class Stack extends EventEmitter<StackEvents> {
   /** Bytes and packets read and written by every connection so far, counted by core. */
   readonly traffic = new Traffic()
   readonly #middlewares: MiddlewareLike[] = []
+  /** Clients whose installs stopped before the end, with how many middlewares they went through (rare). */
+  readonly #partlyInstalled = new WeakMap<Client, number>()
   readonly #clients = new Set<Client>()
   readonly #runner: ChainRunner
   #packetLists = new Map<PacketType, HandlerList>()
@@ -349,24 +352,47 @@ export class Stack extends EventEmitter<StackEvents> {
     }
   }
 
-  readonly #forget = function (this: Client): void {
-    this.stack.#clients.delete(this)
+  /**
+   * Called by the client once its stream has closed, before its `close` event: the stack forgets it, then
+   * each middleware's `uninstall` runs, in `use()` order. No listener per connection.
+   * @internal
+   */
+  [CLIENT_CLOSED](client: Client): void {
+    this.#clients.delete(client)
+    const middlewares = this.#middlewares
+    // A client whose installs stopped part way (one threw, or the stack was closing) is uninstalled only
+    // from the middlewares it went through.
+    const reached = this.#partlyInstalled.get(client) ?? middlewares.length
+    for (let i = 0; i < reached; i++) {
+      const middleware = middlewares[i]!
+      if (!middleware.uninstall) continue
+      try {
+        middleware.uninstall(client)
+      } catch (cause) {
+        const err = new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.uninstall() failed`, {
+          cause,
+        })
+        this.reportError(err, client, undefined)
+      }
+    }
   }
 
   #accept(stream: Duplex, listener: string | undefined): Client {
     const client = new Client(this, stream, this.options.client, listener)
     if (this.#closing) {
+      this.#partlyInstalled.set(client, 0)
       client.destroy(new MqttStackError(ErrorCode.STACK_CLOSED, 'connection refused: the stack is closing'))
       return client
     }
     this.#clients.add(client)
-    // `close` is emitted once; `this` of the listener is the client: no closure per connection.
-    client.on('close', this.#forget)
-    for (const middleware of this.#middlewares) {
+    const middlewares = this.#middlewares
+    for (let i = 0; i < middlewares.length; i++) {
+      const middleware = middlewares[i]!
       if (!middleware.install) continue
       try {
         middleware.install(client)
       } catch (cause) {
+        this.#partlyInstalled.set(client, i)
         const err = new MqttStackError(ErrorCode.MIDDLEWARE, `${nameOf(middleware)}.install() failed`, {
           cause,
         })

@@ -297,6 +297,64 @@ describe('use()', () => {
   })
 })
 
+describe('uninstall()', () => {
+  it('runs once per closed connection for every middleware, in use() order, before the close listeners', async () => {
+    const log: string[] = []
+    const stack = new Stack()
+    stack.use({ name: 'first', uninstall: (client) => void log.push(`first:${client.error?.message}`) })
+    stack.use({ name: 'second', uninstall: () => void log.push('second') })
+    const t = connectTestClient(stack)
+    t.client.on('close', () => log.push('close event'))
+    t.client.destroy(new Error('gone'))
+    await t.closed()
+    expect(log).toEqual(['first:gone', 'second', 'close event'])
+    expect(stack.clients.size).toBe(0)
+    await stack.close()
+    expect(log).toHaveLength(3)
+  })
+
+  it('adds no close listener per connection', () => {
+    const stack = new Stack()
+    stack.use({ uninstall: () => {} })
+    const t = connectTestClient(stack)
+    expect(t.client.listenerCount('close')).toBe(0)
+  })
+
+  it('runs only for the middlewares a connection went through when an install() threw', async () => {
+    const log: string[] = []
+    const { stack, errors } = collectErrors(new Stack())
+    stack.use({ name: 'first', uninstall: () => void log.push('first') })
+    stack.use({
+      name: 'broken',
+      install() {
+        throw new Error('no')
+      },
+      uninstall: () => void log.push('broken'),
+    })
+    stack.use({ name: 'third', uninstall: () => void log.push('third') })
+    await connectTestClient(stack).closed()
+    expect(errors[0]).toMatchObject({ message: 'broken.install() failed' })
+    expect(log).toEqual(['first'])
+  })
+
+  it('an uninstall() that throws is reported and the next one still runs', async () => {
+    const log: string[] = []
+    const { stack, errors } = collectErrors(new Stack())
+    stack.use({
+      name: 'broken',
+      uninstall() {
+        throw new Error('no')
+      },
+    })
+    stack.use({ name: 'after', uninstall: () => void log.push('after') })
+    const t = connectTestClient(stack)
+    t.destroy()
+    await t.closed()
+    expect(errors[0]).toMatchObject({ code: ErrorCode.MIDDLEWARE, message: 'broken.uninstall() failed' })
+    expect(log).toEqual(['after'])
+  })
+})
+
 describe('close()', () => {
   it('closes every client, then closes middlewares last-used first, and refuses use() afterwards', async () => {
     const order: string[] = []

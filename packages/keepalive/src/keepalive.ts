@@ -44,18 +44,12 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
 
   /** Clients with a non-zero keepalive, by when to look at them again; their deadline is in their state. */
   readonly #deadlines: DeadlineBuckets<Client>
-  /** The `close` listener of every watched client (`this` is the client): one function, not one per client. */
-  readonly #unwatch: (this: Client) => void
   #timeouts = 0
 
   constructor(options: Partial<KeepAliveOptions> = {}) {
     super(options, DEFAULTS)
     checkOptions(this.config)
-    const deadlines = new DeadlineBuckets<Client>(this.#check)
-    this.#deadlines = deadlines
-    this.#unwatch = function (this: Client) {
-      deadlines.delete(this)
-    }
+    this.#deadlines = new DeadlineBuckets<Client>(this.#check)
   }
 
   /** How many clients are watched. */
@@ -114,8 +108,10 @@ export class KeepAlive extends Middleware<KeepAliveOptions> {
     client.state.keepalive = state
     if (interval === 0 || client.closed) return
     this.#schedule(client, state)
-    // `on`, not `once`: a client closes once, and `once` would wrap the listener anew for every client.
-    client.on('close', this.#unwatch)
+  }
+
+  override uninstall(client: Client): void {
+    this.#deadlines.delete(client)
   }
 
   /**

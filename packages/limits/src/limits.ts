@@ -85,7 +85,6 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
   readonly #bytesPerMs: number
   readonly #throttle: Throttle
   /** The `close` listener of every client (`this` is the client): one function per Limits, none per connection. */
-  readonly #onClose: (this: Client) => void
 
   constructor(options?: Partial<LimitsOptions & LimitsHooks>) {
     const { now, addressOf, ...plain } = options ?? {}
@@ -113,11 +112,6 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     this.#authByUsername = new RecentMap(limits.maxTracked)
     this.#messagesPerMs = limits.publishRate / 1000
     this.#bytesPerMs = limits.publishByteRate / 1000
-    const owner = this
-    this.#onClose = function (this: Client) {
-      const state = this.state.limits
-      if (state !== undefined) owner.#closed(this, state)
-    }
   }
 
   override setup(stack: Stack): void {
@@ -175,6 +169,11 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
 
   // ---- connections ----
 
+  override uninstall(client: Client): void {
+    const state = client.state.limits
+    if (state !== undefined) this.#closed(client, state)
+  }
+
   override install(client: Client): void {
     const now = this.#now()
     const raw = this.#addressOf(client.stream)
@@ -182,7 +181,6 @@ export class Limits extends Middleware<LimitsOptions & LimitsHooks> {
     const limits = this.#limits
     const state = new LimitsState(address, listenerOf(client), limits.publishBurst, limits.publishByteBurst)
     client.state.limits = state
-    client.on('close', this.#onClose)
     state.refusal = this.#admit(state, now)
     if (state.refusal !== undefined) {
       // Answered on its CONNECT; while too many refused connections wait for theirs, closed at once.

@@ -63,9 +63,9 @@ export interface MetricsSnapshot {
   malformed: Record<string, number>
 }
 
-/** The end of a connection, with `this` the client: one function for every connection, no closure each. */
-function onClientClose(this: Client): void {
-  const state = this.state.metrics
+/** The end of a connection. */
+function clientClosed(client: Client): void {
+  const state = client.state.metrics
   if (state === undefined) return
   const counters = state.counters
   counters.open--
@@ -74,7 +74,7 @@ function onClientClose(this: Client): void {
     if (state.disconnected) counters.cleanDisconnects++
     else {
       counters.uncleanDisconnects++
-      const reason = endReason(this)
+      const reason = endReason(client)
       counters.uncleanReasons.set(reason, (counters.uncleanReasons.get(reason) ?? 0) + 1)
     }
   }
@@ -124,7 +124,10 @@ export class Metrics extends Middleware<MetricsOptions> {
     counters.connections++
     counters.open++
     client.state.metrics = { counters, connected: false, disconnected: false, inflight: 0 }
-    client.once('close', onClientClose)
+  }
+
+  override uninstall(client: Client): void {
+    clientClosed(client)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {

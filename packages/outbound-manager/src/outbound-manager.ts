@@ -59,18 +59,12 @@ export class OutboundManager extends Middleware<OutboundManagerOptions> {
 
   /**
    * The state of a connection is made when it first carries a QoS 1/2 message (most subscribers of a
-   * connection storm never do): only a `close` listener is added here, shared by every client (`this` is
-   * the client), and `close` is emitted once.
+   * connection storm never do), and released here.
    */
-  override install(client: Client): void {
-    client.on('close', this.#onClientClose)
+  override uninstall(client: Client): void {
+    const state = client.state.outboundManager
+    if (state !== undefined) this.#onClose(client, state)
   }
-
-  readonly #onClientClose = ((manager: OutboundManager) =>
-    function (this: Client): void {
-      const state = this.state.outboundManager
-      if (state !== undefined) manager.#onClose(this, state)
-    })(this)
 
   override callbacks(): CallbackHandlers {
     return {

@@ -38,9 +38,12 @@ export class PacketEmitter extends Middleware<PacketEmitterOptions> {
   }
 
   override install(client: Client): void {
-    // One listener per connection (not per packet); it reads the emitter set at close time.
-    client.once('close', (error) => this.#closed(client, error))
     this.#emitter?.emit('client', client)
+  }
+
+  /** Reads the emitter set at close time. */
+  override uninstall(client: Client): void {
+    this.#closed(client, client.error)
   }
 
   override handle(client: Client, packet: Packet, next: Next, _done: Done): void {

@@ -88,16 +88,9 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
   /** The value last published on each topic. */
   readonly #published = new Map<string, string>()
 
-  /** Made once: the `close` listener of every client (`this` is the client). */
-  readonly #onClose: (this: Client) => void
-
   constructor(options: Partial<SysTopicsOptions> = {}) {
     super(options, SYS_DEFAULTS)
     checkSysOptions(this.config)
-    const sys = this
-    this.#onClose = function (this: Client) {
-      if (this.connackSent) sys.#connected--
-    }
   }
 
   /** The value last published on each `$SYS` topic, by topic. */
@@ -125,9 +118,12 @@ export class SysTopics extends Middleware<SysTopicsOptions> {
 
   override install(client: Client): void {
     this.#sockets++
-    // Each is emitted once per connection: `on` with listeners made once allocates nothing per connection.
+    // Emitted once per connection: `on` with a listener made once allocates no closure per connection.
     client.on('connack', this.#onConnack)
-    client.on('close', this.#onClose)
+  }
+
+  override uninstall(client: Client): void {
+    if (client.connackSent) this.#connected--
   }
 
   override handle(client: Client, packet: Packet, next: Next, done: Done): void {
