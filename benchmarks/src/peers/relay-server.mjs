@@ -1,7 +1,8 @@
 // The bare relay: a calibration peer, not a broker. It answers CONNECT and SUBSCRIBE minimally, parses
 // QoS 0 PUBLISH with mqtt-packet, serialises each message once and writes the same buffer to every
 // matching subscriber, corking each subscriber's socket for the duration of one incoming chunk. It shows
-// how far a single Node process goes, for fan-in and fan-out only.
+// how far a single Node process goes: for fan-in and fan-out, and in the storm, what a connection that
+// connects and subscribes costs Node itself (its sockets, their memory and the syscalls).
 //   node relay-server.mjs --port 0 --host 127.0.0.1
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'

@@ -83,7 +83,10 @@ export interface Metric {
 export interface Scenario {
   name: string
   title: string
-  /** Peers that apply besides ours, aedes and mosquitto: the relay only does QoS 0 routing. */
+  /**
+   * Whether the bare relay runs it too: it only does QoS 0 routing (fan-in, fan-out) and answers CONNECT and
+   * SUBSCRIBE with fixed packets (the storm: what a connection costs Node itself).
+   */
   relay: boolean
   /**
    * `stack-ops` (the hand-built stack with metrics, limits and $SYS) runs this one beside `stack`: the cost of
