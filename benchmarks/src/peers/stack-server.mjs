@@ -12,22 +12,10 @@
 // under prefix P; processes with the same URL and prefix are nodes of one broker.
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
-import { Authentication, StaticCredentials } from '@mqtt-stack/authentication'
-import { Authorize } from '@mqtt-stack/authorize'
-import { Connection } from '@mqtt-stack/connection'
-import { Stack } from '@mqtt-stack/core'
-import { InboundManager } from '@mqtt-stack/inbound-manager'
-import { KeepAlive } from '@mqtt-stack/keepalive'
-import { LastWill } from '@mqtt-stack/last-will'
-import { Limits } from '@mqtt-stack/limits'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
 import { Metrics } from '@mqtt-stack/metrics'
-import { OutboundManager } from '@mqtt-stack/outbound-manager'
 import { RedisBackend } from '@mqtt-stack/redis-backend'
-import { RetainManager } from '@mqtt-stack/retain-manager'
-import { SessionManager } from '@mqtt-stack/session-manager'
-import { SubscriptionManager } from '@mqtt-stack/subscription-manager'
-import { SysTopics } from '@mqtt-stack/sys'
+import { handBuiltStack } from './hand-built-stack.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -43,22 +31,7 @@ const metrics = values.ops ? new Metrics({ port: 0, host }) : undefined
 const backend = values.redis
   ? new RedisBackend({ url: values.redis, prefix: values.prefix ?? 'bench:' })
   : new MemoryBackend()
-const stack = new Stack().use(backend)
-if (metrics) stack.use(metrics)
-stack.use(new Connection()).use(new KeepAlive())
-if (values.ops) stack.use(new Limits({ publishRate: 1_000_000, publishBurst: 1_000_000 }))
-stack
-  .use(new Authentication())
-  .use(new StaticCredentials({ allowAnonymous: true }))
-  .use(new Authorize())
-if (values.ops) stack.use(new SysTopics({ interval: 1 }))
-stack
-  .use(new LastWill())
-  .use(new SessionManager())
-  .use(new RetainManager())
-  .use(new InboundManager())
-  .use(new OutboundManager())
-  .use(new SubscriptionManager())
+const stack = handBuiltStack({ backend, metrics, ops: values.ops })
 const server = createServer(stack.handler({ listener: 'mqtt' }))
 if (metrics) await metrics.listen()
 if (backend instanceof RedisBackend) await backend.ready()
