@@ -100,14 +100,26 @@ function setup(
   persistent = false,
 ) {
   const backend = fakeBackend({ persistent })
-  const stack = new Stack()
-    .use(acceptConnections({ answerPings: true }))
-    .use(new OutboundManager(options))
-    .use(backend)
+  const stack = managedStack(backend, options)
   for (const middleware of extra) stack.use(middleware)
   const errors = collectErrors(stack)
-  open.push(stack)
   return { stack, backend, errors }
+}
+
+/**
+ * A stack that accepts connections, with an OutboundManager, then `between` (whose handlers run before
+ * the backend's), then `backend`; closed after the test.
+ */
+function managedStack(
+  backend: MiddlewareLike,
+  options: Partial<OutboundManagerOptions> = {},
+  between: MiddlewareLike[] = [],
+): Stack {
+  const stack = new Stack().use(acceptConnections({ answerPings: true })).use(new OutboundManager(options))
+  for (const middleware of between) stack.use(middleware)
+  stack.use(backend)
+  open.push(stack)
+  return stack
 }
 
 async function subscriber(stack: Stack, clientId: string, protocolVersion: 4 | 5 = 4) {
@@ -263,11 +275,7 @@ describe('OutboundManager', () => {
 
   it('a durable session: what the window has no room for is stored offline, not held in memory, and sent in order as acknowledgements come', async () => {
     const backend = fakeBackend({ persistent: true, durable: true })
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager({ maxInflight: 2 }))
-      .use(backend)
-    open.push(stack)
+    const stack = managedStack(backend, { maxInflight: 2 })
     const t = await subscriber(stack, 'd')
     for (let i = 0; i < 5; i++) await forward(stack, t.client, message(`m/${i}`, 1))
     const topics = (list: IPublishPacket[]) => list.map((p) => p.topic)
@@ -288,11 +296,7 @@ describe('OutboundManager', () => {
 
   it('a durable session stores no more than maxQueued offline: the next forward waits (its publisher held back) until there is room, and the order is kept', async () => {
     const backend = fakeBackend({ persistent: true, durable: true })
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager({ maxInflight: 1, maxQueued: 2 }))
-      .use(backend)
-    open.push(stack)
+    const stack = managedStack(backend, { maxInflight: 1, maxQueued: 2 })
     const t = await subscriber(stack, 'd')
     for (let i = 0; i < 3; i++) await forward(stack, t.client, message(`m/${i}`, 1))
     expect(backend.offlineOf('d').map((p) => p.topic)).toEqual(['m/1', 'm/2'])
@@ -331,13 +335,8 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager({ maxInflight: 1, maxQueued: 2 }))
-      .use(lateLookup)
-      .use(backend)
+    const stack = managedStack(backend, { maxInflight: 1, maxQueued: 2 }, [lateLookup])
     const errors = collectErrors(stack)
-    open.push(stack)
     const t = await subscriber(stack, 'd')
     await forward(stack, t.client, message('m/0', 1))
     await forward(stack, t.client, message('m/1', 1)) // no room: stored offline
@@ -371,12 +370,7 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager({ maxInflight: 1 }))
-      .use(late)
-      .use(backend)
-    open.push(stack)
+    const stack = managedStack(backend, { maxInflight: 1 }, [late])
     const t = await subscriber(stack, 'd')
     await forward(stack, t.client, message('m/0', 1))
     const first = await t.expect('publish')
@@ -653,12 +647,7 @@ describe('OutboundManager', () => {
             : {}),
         }),
       }
-      const stack = new Stack()
-        .use(acceptConnections({ answerPings: true }))
-        .use(new OutboundManager())
-        .use(late)
-        .use(backend)
-      open.push(stack)
+      const stack = managedStack(backend, {}, [late])
       return { stack, backend, waiting }
     }
 
@@ -706,12 +695,7 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager())
-      .use(live)
-      .use(backend)
-    open.push(stack)
+    const stack = managedStack(backend, {}, [live])
     const t = await subscriber(stack, 'p')
     subscriberClient = t.client
     await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
@@ -740,12 +724,7 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager())
-      .use(live)
-      .use(backend)
-    open.push(stack)
+    const stack = managedStack(backend, {}, [live])
     const t = await subscriber(stack, 'p')
     subscriberClient = t.client
     await stack.run('resumeSession', { client: t.client, clientId: 'p' }, {})
@@ -861,13 +840,8 @@ describe('OutboundManager', () => {
         },
       }),
     }
-    const stack = new Stack()
-      .use(acceptConnections({ answerPings: true }))
-      .use(new OutboundManager())
-      .use(failing)
-      .use(fakeBackend())
+    const stack = managedStack(fakeBackend(), {}, [failing])
     collectErrors(stack)
-    open.push(stack)
     const t = await subscriber(stack, 's')
     await expect(forward(stack, t.client, message('m', 1))).rejects.toMatchObject({
       code: ErrorCode.MIDDLEWARE,
