@@ -10,6 +10,7 @@ import { type LoadedConfig, loadConfig } from './config.js'
 import { ConfigError } from './config-error.js'
 import { passwd } from './passwd.js'
 import { PasswordTable, parsePasswordFile } from './password-file.js'
+import { limitYoungGeneration } from './young-generation.js'
 
 /**
  * The `mqtt-stack` command. Resolves once the broker listens (or a subcommand is done); signals stop the
@@ -36,6 +37,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 async function serve(args: CliArgs): Promise<void> {
+  limitYoungGeneration()
   const config: LoadedConfig = args.config ? loadConfig(args.config) : { options: {}, log: {} }
   const logger = createLogger({
     level: args.quiet ? 'warn' : (config.log.level ?? 'info'),
