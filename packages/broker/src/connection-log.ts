@@ -65,7 +65,7 @@ export class ConnectionLog extends Middleware<ConnectionLogOptions> {
       registerClient: (ctx, _store, next) => {
         const seen = ctx.client.state.connectionLog
         this.config.logger.info(
-          { ...fields(ctx.client, ctx.clientId, seen), username: seen?.connect?.username },
+          fields(ctx.client, ctx.clientId, seen, seen?.connect?.username, undefined),
           'client connected',
         )
         next()
@@ -78,20 +78,24 @@ function closed(logger: BrokerLogger, client: Client, seen: Seen, error: Error |
   const { connect } = seen
   if (client.connackSent) {
     const reason = error?.message ?? (seen.disconnected ? 'DISCONNECT' : 'connection closed')
-    logger.info({ ...fields(client, client.id, seen), reason }, 'client disconnected')
+    logger.info(fields(client, client.id, seen, undefined, reason), 'client disconnected')
   } else if (connect) {
     const reason = error?.message ?? 'connection closed before CONNACK'
-    logger.warn(
-      { ...fields(client, connect.clientId, seen), username: connect.username, reason },
-      'connection refused',
-    )
+    logger.warn(fields(client, connect.clientId, seen, connect.username, reason), 'connection refused')
   } else {
     logger.debug({ address: seen.address, reason: error?.message }, 'connection closed before CONNECT')
   }
 }
 
-function fields(client: Client, clientId: string, seen: Seen | undefined): Record<string, unknown> {
-  return { clientId, address: seen?.address, protocol: VERSIONS[client.protocolVersion] }
+/** The fields of a line, in one object: a storm writes one line per connection. */
+function fields(
+  client: Client,
+  clientId: string,
+  seen: Seen | undefined,
+  username: string | undefined,
+  reason: string | undefined,
+): Record<string, unknown> {
+  return { clientId, address: seen?.address, protocol: VERSIONS[client.protocolVersion], username, reason }
 }
 
 /** A TCP or TLS socket has `remoteAddress`, and so has our WebSocket stream. */

@@ -50,12 +50,26 @@ export function createLogger(options: LoggerOptions = {}): BrokerLogger {
 
 function pretty(time: string, level: string, message: string, fields: Record<string, unknown>): string {
   let line = `${time} ${level.toUpperCase().padEnd(5)} ${message}`
-  for (const [key, value] of Object.entries(fields)) {
+  // for...in, not Object.entries: no array per line (a connection storm logs thousands of lines a second).
+  for (const key in fields) {
+    const value = fields[key]
     if (value === undefined) continue
     const text = typeof value === 'string' ? value : JSON.stringify(value)
-    line += ` ${key}=${/[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text}`
+    line += ` ${key}=${needsQuotes(text) ? JSON.stringify(text) : text}`
   }
   return line
+}
+
+/** Empty, or holding a space, a quote or `=`: quoted, so that a reader splits the line where it was meant. */
+function needsQuotes(text: string): boolean {
+  if (text === '') return true
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code <= 32 || code === 34 || code === 61) return true
+    // Beyond ASCII, the white space of Unicode (no-break space, line separator...).
+    if (code > 126 && /\s/.test(text[i]!)) return true
+  }
+  return false
 }
 
 let stdout: LineSink | undefined
