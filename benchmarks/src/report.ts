@@ -82,7 +82,8 @@ function ratio(runs: readonly RunRecord[], metric: Metric, [mine, peer]: RatioPa
     if (!ours || !other || ours.generatorBottleneck || other.generatorBottleneck) continue
     const a = other.metrics[metric.key]
     const o = ours.metrics[metric.key]
-    if (a === undefined || o === undefined || a === 0) continue
+    // A ratio says something of two amounts, not of a growth that was a shrink (RSS after a GC).
+    if (a === undefined || o === undefined || a <= 0 || o < 0) continue
     ratios.push(o / a)
   }
   const value = median(ratios)
