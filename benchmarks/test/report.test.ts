@@ -3,15 +3,16 @@ import type { Report, RunRecord } from '../src/report.js'
 import { table } from '../src/report.js'
 import type { Scenario, ScenarioResult } from '../src/scenarios/index.js'
 
-const SCENARIO = {
+const SCENARIO: Scenario = {
   name: 'grow',
   title: 'a scenario with one rate and one growth',
+  relay: false,
   metrics: [
     { key: 'throughput', label: 'rate', unit: 'msg/s', better: 'higher' },
     { key: 'growth', label: 'RSS growth', unit: 'MiB', better: 'lower' },
   ],
   run: () => Promise.reject(new Error('not run')),
-} as Scenario
+}
 
 function run(broker: 'ours' | 'aedes', repeat: number, metrics: Record<string, number>): RunRecord {
   const result: ScenarioResult = {
