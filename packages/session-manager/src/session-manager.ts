@@ -1,5 +1,6 @@
 import {
   type CallbackHandlers,
+  type CallbackThen,
   type Client,
   type Done,
   ErrorCode,
@@ -129,7 +130,50 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       ended: false,
     }
     client.state.sessionManager = state
+    // A clean 3.1/3.1.1 session with no earlier one waiting out its expiry (most connections): the same steps
+    // as #connect, through callbacks, without a promise per step.
+    if (clean && !v5 && !this.#expiring.has(clientId)) {
+      const steps = new CleanConnect(this, client, state, packet)
+      return client.stack.executeThen('registerClient', steps, {}, SessionManager.#registered, next, done)
+    }
     this.#connect(client, packet, state, clean, assigned).then(() => done(), next)
+  }
+
+  static readonly #registered: CallbackThen<'registerClient'> = (err, _store, ctx, next, done) => {
+    const steps = ctx as CleanConnect
+    // A clean session discards any previous one [MQTT-3.1.2-6].
+    if (err) return SessionManager.#unavailable(steps, err, next, done)
+    steps.client.stack.executeThen('removeSession', steps, {}, SessionManager.#removed, next, done)
+  }
+
+  static readonly #removed: CallbackThen<'removeSession'> = (err, _store, ctx, next, done) => {
+    const steps = ctx as CleanConnect
+    if (err) return SessionManager.#unavailable(steps, err, next, done)
+    steps.client.stack.executeThen('storeSession', steps, {}, SessionManager.#stored, next, done)
+  }
+
+  static readonly #stored: CallbackThen<'storeSession'> = (err, _store, ctx, next, done) => {
+    const steps = ctx as CleanConnect
+    if (err) return SessionManager.#unavailable(steps, err, next, done)
+    const { client, state } = steps
+    state.connecting = false
+    // The connection ended while its CONNECT was processed: the end deferred by #onEnd happens now.
+    if (state.ended) return void steps.manager.#end(client, state).then(() => done(), next)
+    // No session is present [MQTT-3.2.2-1]; MQTT 3.1 has no session present flag: its byte is reserved.
+    if (!client.closed)
+      client.write({ cmd: 'connack', returnCode: ReturnCode.ACCEPTED, sessionPresent: false })
+    done()
+  }
+
+  /** As #connect's catch: the session could not be set up, the server is unavailable and says so. */
+  static #unavailable(steps: CleanConnect, err: MqttStackError, next: Next, done: Done): void {
+    const { client, state } = steps
+    state.connecting = false
+    client.write({ cmd: 'connack', returnCode: ReturnCode.SERVER_UNAVAILABLE, sessionPresent: false })
+    client.stack.reportError(err, client, steps.packet)
+    client.close()
+    if (state.ended) return void steps.manager.#end(client, state).then(() => done(), next)
+    done()
   }
 
   /** A will that no middleware keeps (no `will` role in the stack) would never be published: said once. */
@@ -405,4 +449,23 @@ function withoutDefaults(properties: ConnackProperties): ConnackProperties {
   if (properties.subscriptionIdentifiersAvailable === true) delete properties.subscriptionIdentifiersAvailable
   if (properties.sharedSubscriptionAvailable === true) delete properties.sharedSubscriptionAvailable
   return properties
+}
+
+/**
+ * A clean 3.1/3.1.1 CONNECT on its way through `registerClient`, `removeSession` and `storeSession`: one object
+ * is the context of all three (it has each one's fields) and carries what the next step needs.
+ */
+class CleanConnect {
+  readonly clientId: string
+  /** What `storeSession` stores: a clean session expires with its connection. */
+  readonly session: { clientId: string; expiryInterval: number }
+  constructor(
+    readonly manager: SessionManager,
+    readonly client: Client,
+    readonly state: SessionManagerState,
+    readonly packet: IConnectPacket,
+  ) {
+    this.clientId = state.clientId
+    this.session = { clientId: state.clientId, expiryInterval: state.expiryInterval }
+  }
 }

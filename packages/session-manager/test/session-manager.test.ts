@@ -3,6 +3,7 @@ import {
   ErrorCode,
   type MiddlewareLike,
   MqttStackError,
+  type Next,
   type PacketOf,
   Stack,
 } from '@mqtt-stack/core'
@@ -88,6 +89,29 @@ async function disconnect(t: TestConnection, ended: (client: TestConnection['cli
   t.send({ cmd: 'disconnect' })
   await t.closed()
   await ended(t.client)
+}
+
+/** The clean 3.1.1 CONNECT of client `c`. */
+const CLEAN_CONNECT_C = {
+  cmd: 'connect',
+  protocolId: 'MQTT',
+  protocolVersion: 4,
+  clean: true,
+  clientId: 'c',
+  keepalive: 0,
+} as const
+
+/** A middleware whose `storeSession` drops the connection being stored, then goes on (or fails with `err`). */
+function dropWhileStored(err?: MqttStackError): MiddlewareLike {
+  return {
+    name: 'drop-while-stored',
+    callbacks: () => ({
+      storeSession(ctx, _store, next) {
+        for (const client of stack.clients) if (client.id === ctx.clientId) client.destroy()
+        next(err)
+      },
+    }),
+  }
 }
 
 describe('SessionManager: metadata', () => {
@@ -415,29 +439,9 @@ describe('SessionManager: takeover and reconnection', () => {
   })
 
   it('a clean connection that ends while its CONNECT is processed removes the session it stored', async () => {
-    const { backend, ended } = setup({
-      before: [
-        {
-          name: 'slow-store',
-          callbacks: () => ({
-            storeSession(ctx, _store, next) {
-              // The connection drops while its session is being stored.
-              for (const client of stack.clients) if (client.id === ctx.clientId) client.destroy()
-              next()
-            },
-          }),
-        },
-      ],
-    })
+    const { backend, ended } = setup({ before: [dropWhileStored()] })
     const t = connectTestClient(stack)
-    t.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: 'c',
-      keepalive: 0,
-    })
+    t.send(CLEAN_CONNECT_C)
     await t.closed()
     await ended(t.client)
     expect(backend.calls).toEqual([
@@ -534,6 +538,44 @@ describe('SessionManager: failures', () => {
     expect(connack).toMatchObject({ returnCode: 0x03, sessionPresent: false })
     await t.closed()
     expect(errors).toContain(failure)
+  })
+
+  // A clean 3.1.1 CONNECT goes through callbacks, not promises: each of its three steps may fail.
+  for (const step of ['registerClient', 'removeSession', 'storeSession'] as const) {
+    it(`a clean 3.1.1 session: a ${step} failure answers CONNACK 0x03, is reported, and leaves nothing behind`, async () => {
+      const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
+      const { backend, errors } = setup({
+        before: [
+          {
+            name: 'failing',
+            callbacks: () => ({ [step]: (_c: unknown, _s: unknown, next: Next) => next(failure) }),
+          },
+        ],
+      })
+      const t = connectTestClient(stack)
+      expect(await t.connect({ clientId: 'c', clean: true })).toMatchObject({
+        returnCode: 0x03,
+        sessionPresent: false,
+      })
+      await t.closed()
+      expect(errors).toContain(failure)
+      // The connection's end leaves nothing behind: no registration, no clean session.
+      await vi.waitFor(() => expect(backend.clients.has('c')).toBe(false))
+      expect(backend.sessions.has('c')).toBe(false)
+    })
+  }
+
+  it('a clean 3.1.1 connection that ends while its failing CONNECT is processed is unregistered', async () => {
+    const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
+    const { backend, ended, errors } = setup({ before: [dropWhileStored(failure)] })
+    const t = connectTestClient(stack)
+    t.send(CLEAN_CONNECT_C)
+    await t.closed()
+    await ended(t.client)
+    await vi.waitFor(() => expect(backend.calls).toContain('unregisterClient c'))
+    expect(errors).toContain(failure)
+    expect(backend.clients.has('c')).toBe(false)
+    expect(backend.sessions.has('c')).toBe(false)
   })
 
   it('MQTT 5.0: answers CONNACK 0x88 (server unavailable) when a session callback fails', async () => {
