@@ -298,8 +298,8 @@ export function publishFrame(
 
 /**
  * A frame of `remaining` bytes after its fixed header (which it holds): its variable header starts at
- * `frame.length - remaining`. The frames of the load are built by hand: mqtt.generate costs the generator several times more, and the
- * generator shares the machine with the broker it measures.
+ * `frame.length - remaining`. The frames of the load are built by hand: mqtt.generate costs the generator
+ * several times more, and the generator shares the machine with the broker it measures.
  */
 function frameWith(first: number, remaining: number): Buffer {
   const frame = Buffer.allocUnsafe(1 + varintLength(remaining) + remaining)

@@ -10,8 +10,9 @@
  */
 import { Duplex } from 'node:stream'
 import { MemoryBackend } from '@mqtt-stack/memory-backend'
-import mqtt from 'mqtt-packet'
+import { connectFrame, subscribeFrame } from '../load/connection.js'
 import { handBuiltStack } from '../peers/hand-built-stack.mjs'
+import { median } from '../report.js'
 
 const CONNECTIONS = 5000
 const ROUNDS = 7
@@ -20,15 +21,8 @@ const gc = (globalThis as { gc?: () => void }).gc
 /** CONNECT (3.1.1, clean, keepalive 60) and SUBSCRIBE to `storm/<i>/+`, as the storm scenario sends them. */
 function handshake(i: number): Buffer {
   return Buffer.concat([
-    mqtt.generate({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: `storm-${i}`,
-      keepalive: 60,
-    }),
-    mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `storm/${i}/+`, qos: 0 }] }),
+    connectFrame({ clientId: `storm-${i}`, keepalive: 60 }),
+    subscribeFrame(1, [`storm/${i}/+`], 0),
   ])
 }
 
@@ -70,16 +64,14 @@ async function round(chunks: readonly Buffer[]): Promise<Round> {
   return { cpuMicros: (cpu.user + cpu.system) / chunks.length, heapBytes }
 }
 
-const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-
 const chunks = Array.from({ length: CONNECTIONS }, (_, i) => handshake(i))
 await round(chunks) // warm-up: the JIT compiles the path
 const rounds: Round[] = []
 for (let i = 0; i < ROUNDS; i++) rounds.push(await round(chunks))
-const cpu = median(rounds.map((r) => r.cpuMicros))
+const cpu = median(rounds.map((r) => r.cpuMicros))!
 console.log(`connect + subscribe, ${CONNECTIONS} clients × ${ROUNDS} rounds on in-memory streams (median):`)
 console.log(`  CPU per connection:     ${cpu.toFixed(1)} µs`)
 if (gc) {
-  const heap = median(rounds.map((r) => r.heapBytes!))
+  const heap = median(rounds.map((r) => r.heapBytes!))!
   console.log(`  JS heap per connection: ${heap.toFixed(0)} B (the in-memory stream included, about 400 B)`)
 } else console.log('  JS heap per connection: run with node --expose-gc to measure it')
