@@ -165,13 +165,10 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
     done()
   }
 
-  /** As #connect's catch: the session could not be set up, the server is unavailable and says so. */
+  /** As #connect's catch. */
   static #unavailable(steps: CleanConnect, err: MqttStackError, next: Next, done: Done): void {
     const { client, state } = steps
-    state.connecting = false
-    client.write({ cmd: 'connack', returnCode: ReturnCode.SERVER_UNAVAILABLE, sessionPresent: false })
-    client.stack.reportError(err, client, steps.packet)
-    client.close()
+    serverUnavailable(client, steps.packet, state, err)
     if (state.ended) return void steps.manager.#end(client, state).then(() => done(), next)
     done()
   }
@@ -202,15 +199,7 @@ export class SessionManager extends Middleware<SessionManagerOptions> {
       if (v5 && !state.ended && !client.closed)
         properties = await this.#connackProperties(client, packet, state, assigned)
     } catch (err) {
-      // The session could not be set up: the server is unavailable, and says so before closing.
-      state.connecting = false
-      client.write(
-        v5
-          ? { cmd: 'connack', reasonCode: ReasonCode.SERVER_UNAVAILABLE, sessionPresent: false }
-          : { cmd: 'connack', returnCode: ReturnCode.SERVER_UNAVAILABLE, sessionPresent: false },
-      )
-      client.stack.reportError(toMqttStackError(err), client, packet)
-      client.close()
+      serverUnavailable(client, packet, state, toMqttStackError(err))
       if (state.ended) await this.#end(client, state)
       return
     }
@@ -449,6 +438,23 @@ function withoutDefaults(properties: ConnackProperties): ConnackProperties {
   if (properties.subscriptionIdentifiersAvailable === true) delete properties.subscriptionIdentifiersAvailable
   if (properties.sharedSubscriptionAvailable === true) delete properties.sharedSubscriptionAvailable
   return properties
+}
+
+/** The session could not be set up: the server is unavailable, and says so before closing. */
+function serverUnavailable(
+  client: Client,
+  packet: IConnectPacket,
+  state: SessionManagerState,
+  err: MqttStackError,
+): void {
+  state.connecting = false
+  client.write(
+    client.protocolVersion === 5
+      ? { cmd: 'connack', reasonCode: ReasonCode.SERVER_UNAVAILABLE, sessionPresent: false }
+      : { cmd: 'connack', returnCode: ReturnCode.SERVER_UNAVAILABLE, sessionPresent: false },
+  )
+  client.stack.reportError(err, client, packet)
+  client.close()
 }
 
 /**
