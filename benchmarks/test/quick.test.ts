@@ -37,6 +37,14 @@ describe('broker benchmark, quick mode', () => {
       expectDelivered(runs.get(scenario.name))
     })
   }
+
+  it('storm: three waves of clients, each granted its subscription; the third one measured apart', () => {
+    const result = runs.get('storm')!.result!
+    expect(result.sent).toBe(3 * 300)
+    expect(result.received).toBe(3 * 300)
+    expect(result.metrics?.throughputWarm).toBeGreaterThan(0)
+    expect(result.metrics?.cpuPerConnectionWarm).toBeGreaterThanOrEqual(0)
+  })
 })
 
 describe('idle scenario: how many connections', () => {

@@ -129,6 +129,22 @@ export function readCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Resolves once process `pid` has used at most one clock tick of CPU in `quietMs`: it has finished what the
+ * last load left it (closing connections, collecting garbage). Gives up after `limitMs`, and at once where
+ * /proc cannot be read.
+ */
+export async function whenIdle(pid: number | undefined, quietMs = 100, limitMs = 10_000): Promise<void> {
+  const until = performance.now() + limitMs
+  let before = readCpuMs(pid)
+  while (before !== undefined && performance.now() < until) {
+    await sleep(quietMs)
+    const now = readCpuMs(pid)
+    if (now === undefined || now - before <= 1000 / CLOCK_TICKS) return
+    before = now
+  }
+}
+
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on Linux). */
 const CLOCK_TICKS = 100
 
