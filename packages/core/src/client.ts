@@ -560,9 +560,10 @@ export class Client extends EventEmitter<ClientEvents> implements DecoderSink {
       client.#decoder.push(chunk)
     }
     onEnd = function (this: ClientStream): void {
-      // The peer will send nothing more; finish our side too.
+      // The peer will send nothing more; finish our side too, unless `close()` already has (ending it again
+      // would build an ERR_STREAM_ALREADY_FINISHED, stack trace and all, on every client that disconnects).
       this[CLIENT].closed = true
-      this.end()
+      if (!this.writableEnded) this.end()
     }
     onStreamError = function (this: ClientStream, err: Error): void {
       const client = this[CLIENT]

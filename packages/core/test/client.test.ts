@@ -543,6 +543,35 @@ describe('Client: close', () => {
     await stack.close()
   })
 
+  it('ends its side of the stream once, whether the peer or the broker ended first', async () => {
+    // Ending a stream already ended builds an ERR_STREAM_ALREADY_FINISHED, stack trace and all, for nothing.
+    class EndCounter extends Duplex {
+      ends = 0
+      override _read() {}
+      override _write(_chunk: Buffer, _encoding: string, callback: () => void) {
+        callback()
+      }
+      override end(...args: Parameters<Duplex['end']>): this {
+        this.ends++
+        return super.end(...args)
+      }
+    }
+    const stack = new Stack()
+    for (const brokerFirst of [true, false]) {
+      const stream = new EndCounter({ allowHalfOpen: false })
+      const client = stack.handler()(stream)
+      const closed = new Promise((resolve) => client.once('close', resolve))
+      if (brokerFirst) client.close()
+      stream.push(null)
+      stream.resume()
+      await new Promise((resolve) => stream.once('finish', resolve))
+      stream.destroy()
+      await closed
+      expect(stream.ends, brokerFirst ? 'broker first' : 'peer first').toBe(1)
+    }
+    await stack.close()
+  })
+
   it('a client that never reads is destroyed after closeTimeout', async () => {
     const stack = new Stack({ client: { closeTimeout: 5 } })
     const stream = new StalledStream()
