@@ -60,7 +60,7 @@ export const storm: Scenario = {
           if (qos === 0) granted++
         },
       )
-    /** Closes a wave once the count has the connections the broker closed, then waits for the broker. */
+    /** Counts the connections of a wave that the broker closed, closes the wave, waits until the broker idles. */
     let closedByBroker = 0
     const leave = async (wave: MqttConnection[]): Promise<void> => {
       closedByBroker += wave.filter((conn) => conn.closed).length
