@@ -1,5 +1,6 @@
 import {
   type CallbackContext,
+  type CallbackName,
   ErrorCode,
   type MiddlewareLike,
   MqttStackError,
@@ -100,6 +101,14 @@ const CLEAN_CONNECT_C = {
   clientId: 'c',
   keepalive: 0,
 } as const
+
+/** A middleware whose `step` callback fails with `err`. */
+function failingAt(step: CallbackName, err: MqttStackError): MiddlewareLike {
+  return {
+    name: 'failing',
+    callbacks: () => ({ [step]: (_c: unknown, _s: unknown, next: Next) => next(err) }),
+  }
+}
 
 /** A middleware whose `storeSession` drops the connection being stored, then goes on (or fails with `err`). */
 function dropWhileStored(err?: MqttStackError): MiddlewareLike {
@@ -491,7 +500,7 @@ describe('SessionManager: connections that end early', () => {
   it('unregisters a connection that ended while a failing CONNECT was processed', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
     const { backend, ended, errors } = setup({
-      before: [{ name: 'failing', callbacks: () => ({ lookupSession: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('lookupSession', failure)],
     })
     const hold = gate()
     const reached = gate()
@@ -531,7 +540,7 @@ describe('SessionManager: failures', () => {
   it('answers CONNACK 0x03 (server unavailable) and closes when a session callback fails', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
     const { errors } = setup({
-      before: [{ name: 'failing', callbacks: () => ({ lookupSession: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('lookupSession', failure)],
     })
     const t = connectTestClient(stack)
     const connack = await t.connect({ clientId: 'p', clean: false })
@@ -544,14 +553,7 @@ describe('SessionManager: failures', () => {
   for (const step of ['registerClient', 'removeSession', 'storeSession'] as const) {
     it(`a clean 3.1.1 session: a ${step} failure answers CONNACK 0x03, is reported, and leaves nothing behind`, async () => {
       const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
-      const { backend, errors } = setup({
-        before: [
-          {
-            name: 'failing',
-            callbacks: () => ({ [step]: (_c: unknown, _s: unknown, next: Next) => next(failure) }),
-          },
-        ],
-      })
+      const { backend, errors } = setup({ before: [failingAt(step, failure)] })
       const t = connectTestClient(stack)
       expect(await t.connect({ clientId: 'c', clean: true })).toMatchObject({
         returnCode: 0x03,
@@ -581,7 +583,7 @@ describe('SessionManager: failures', () => {
   it('MQTT 5.0: answers CONNACK 0x88 (server unavailable) when a session callback fails', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'session store down')
     setup({
-      before: [{ name: 'failing', callbacks: () => ({ registerClient: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('registerClient', failure)],
     })
     const t = connectTestClient(stack)
     const connack = await t.connect({ clientId: 'p', protocolVersion: 5 })
@@ -592,7 +594,7 @@ describe('SessionManager: failures', () => {
   it('passes a resumeSession failure on with next(err): reported, the client closed after its CONNACK', async () => {
     const failure = new MqttStackError('ACME_ERR_OUT', 'inflight store down')
     const { backend, errors } = setup({
-      before: [{ name: 'failing', callbacks: () => ({ resumeSession: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('resumeSession', failure)],
     })
     backend.sessions.set('p', { clientId: 'p', expiryInterval: 0xffffffff })
     const t = connectTestClient(stack)
@@ -607,7 +609,7 @@ describe('SessionManager: failures', () => {
   it('passes an unregisterClient failure on with next(err) from the disconnect chain', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'registry down')
     const { backend, ended } = setup({
-      before: [{ name: 'failing', callbacks: () => ({ unregisterClient: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('unregisterClient', failure)],
     })
     const t = connectTestClient(stack)
     await t.connect({ clientId: 'c' })
@@ -978,7 +980,7 @@ describe('SessionManager: MQTT 5.0 CONNACK properties', () => {
   it('a prepareConnack failure is a server failure: CONNACK 0x88, reported, closed', async () => {
     const failure = new MqttStackError('ACME_ERR_DOWN', 'feature store down')
     const { errors } = setup({
-      before: [{ name: 'failing', callbacks: () => ({ prepareConnack: (_c, _s, next) => next(failure) }) }],
+      before: [failingAt('prepareConnack', failure)],
     })
     const { t, connack } = await connect5()
     expect(connack).toMatchObject({ reasonCode: 0x88, sessionPresent: false })
