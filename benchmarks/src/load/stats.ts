@@ -130,6 +130,20 @@ export function readCpuMs(pid: number | undefined): number | undefined {
 }
 
 /**
+ * Microseconds of CPU per unit of work between two `readCpuMs` readings, rounded to `digits`; undefined where
+ * a reading failed or there was no work.
+ */
+export function cpuMicrosPer(
+  beforeMs: number | undefined,
+  afterMs: number | undefined,
+  units: number,
+  digits: number,
+): number | undefined {
+  if (beforeMs === undefined || afterMs === undefined || units <= 0) return undefined
+  return round(((afterMs - beforeMs) * 1000) / units, digits)
+}
+
+/**
  * Resolves once process `pid` has used at most one clock tick of CPU in `quietMs`: it has finished what the
  * last load left it (closing connections, collecting garbage). Gives up after `limitMs`, and at once where
  * /proc cannot be read.

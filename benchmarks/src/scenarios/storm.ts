@@ -9,7 +9,15 @@
  * after a network failure meets it.
  */
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
-import { BOTTLENECK_CPU_SHARE, CpuMeter, readCpuMs, round, sleep, whenIdle } from '../load/stats.js'
+import {
+  BOTTLENECK_CPU_SHARE,
+  CpuMeter,
+  cpuMicrosPer,
+  readCpuMs,
+  round,
+  sleep,
+  whenIdle,
+} from '../load/stats.js'
 import { redisPerPublish } from '../peers/redis.js'
 import { handshakeCounts } from './result.js'
 import type { Scenario } from './types.js'
@@ -111,11 +119,11 @@ export const storm: Scenario = {
         rssPerConnectionSecondHalf: round((rssAfter - rssHalf) / (count - half) / 1024, 2),
         rssBeforeMiB: round(rssBefore / 2 ** 20, 1),
       }
-      if (brokerCpuBefore !== undefined && brokerCpuAfter !== undefined)
-        metrics.cpuPerConnection = round(((brokerCpuAfter - brokerCpuBefore) * 1000) / count, 1)
+      const cpuPerConnection = cpuMicrosPer(brokerCpuBefore, brokerCpuAfter, count, 1)
+      if (cpuPerConnection !== undefined) metrics.cpuPerConnection = cpuPerConnection
       metrics.throughputWarm = round((count / warmElapsed) * 1000, 0)
-      if (warmCpuBefore !== undefined && warmCpuAfter !== undefined)
-        metrics.cpuPerConnectionWarm = round(((warmCpuAfter - warmCpuBefore) * 1000) / count, 1)
+      const cpuPerConnectionWarm = cpuMicrosPer(warmCpuBefore, warmCpuAfter, count, 1)
+      if (cpuPerConnectionWarm !== undefined) metrics.cpuPerConnectionWarm = cpuPerConnectionWarm
       if (redisBefore && redisAfter) {
         const redis = redisPerPublish(redisBefore, redisAfter, count, 'connect+subscribe')
         metrics.redisCommandsPerConnection = redis.metrics.redisCommandsPerPublish!

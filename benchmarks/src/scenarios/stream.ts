@@ -14,6 +14,7 @@
 import { closeAll, type MqttConnection, openMany } from '../load/connection.js'
 import {
   CpuMeter,
+  cpuMicrosPer,
   DeliveryTracker,
   LatencyRecorder,
   readCpuMs,
@@ -204,8 +205,8 @@ export async function runStream(ctx: ScenarioContext, o: StreamOptions): Promise
     // The broker's CPU per delivery (of both nodes across nodes): what a middleware costs, much less moved
     // than throughput by what else runs on the machine.
     const brokerCpuAtEnd = brokerCpu()
-    if (brokerCpuAtStart !== undefined && brokerCpuAtEnd !== undefined && tracker.unique > 0)
-      metrics.cpuPerDelivery = round(((brokerCpuAtEnd - brokerCpuAtStart) * 1000) / tracker.unique, 3)
+    const cpuPerDelivery = cpuMicrosPer(brokerCpuAtStart, brokerCpuAtEnd, tracker.unique, 3)
+    if (cpuPerDelivery !== undefined) metrics.cpuPerDelivery = cpuPerDelivery
     if (percentiles) {
       metrics.p50 = percentiles.p50
       metrics.p99 = percentiles.p99
